@@ -1,0 +1,137 @@
+/**
+ * The one error catalog. Every error the engine raises on purpose has a stable
+ * code (grouped by area prefix), a message template, and whether retrying the
+ * same operation later can succeed. Code matches on `err.code`, never on text.
+ *
+ * Messages must never carry PHI or secrets: callers pass masked values only.
+ */
+
+export interface ErrorSpec {
+  /** Message template; `{name}` placeholders are filled from the params. */
+  readonly message: string;
+  /** True when the same operation may succeed later (network, 5xx, 429...). */
+  readonly retryable: boolean;
+  /** HTTP status used when the error answers an HTTP request. */
+  readonly status?: number;
+}
+
+export const ERRORS = {
+  // Configuration and route files
+  CONFIG_E_YAML: { message: '{detail}', retryable: false },
+  CONFIG_E_SCHEMA: { message: '{detail}', retryable: false },
+  CONFIG_E_ENV_MISSING: { message: 'environment variable {name} is not set', retryable: false },
+  CONFIG_E_INLINE_SECRET: { message: '{key} looks like a secret written inline; use ${env:NAME}', retryable: false },
+  CONFIG_E_RETENTION: { message: '{detail}', retryable: false },
+  ROUTE_E_UNKNOWN_PLUGIN: { message: 'unknown plugin "{name}"', retryable: false },
+  ROUTE_E_PLUGIN_CONFIG: { message: 'plugin "{name}" config: {detail}', retryable: false },
+  ROUTE_E_BAD_PATH: { message: 'bad field path "{path}": {detail}', retryable: false },
+  ROUTE_E_BAD_EXPRESSION: { message: 'bad expression "{expr}": {detail}', retryable: false },
+  ROUTE_E_DUPLICATE_NAME: { message: 'route name "{name}" is used twice', retryable: false },
+  ROUTE_E_UNKNOWN_SOURCE: { message: 'unknown source "{name}"', retryable: false },
+
+  // HL7 codec
+  HL7_E_PARSE: { message: 'HL7 parse error: {detail}', retryable: false },
+  HL7_E_NO_MSH: { message: 'message does not start with an MSH segment', retryable: false },
+  HL7_E_CHARSET: { message: 'unsupported character set "{charset}"', retryable: false },
+  HL7_E_MISSING_FIELD: { message: 'required field {path} is empty', retryable: false },
+
+  // MLLP
+  MLLP_E_FRAME_TOO_LARGE: { message: 'frame larger than {limit} bytes', retryable: false },
+  MLLP_E_GARBAGE: { message: '{count} bytes outside an MLLP frame discarded', retryable: false },
+  MLLP_E_TRUNCATED: { message: 'connection closed inside a frame ({count} bytes lost)', retryable: false },
+  MLLP_E_TIMEOUT: { message: 'no ACK within {ms} ms', retryable: true },
+  MLLP_E_CONNECT: { message: 'cannot connect to {target}: {detail}', retryable: true },
+
+  // Engine
+  ENGINE_E_NO_ROUTE: { message: 'no route accepts {type} from {sender}', retryable: false },
+  ENGINE_E_STEP_FAILED: { message: 'step {step} failed: {detail}', retryable: false },
+  ENGINE_E_BACKPRESSURE: { message: 'engine is over its high-water mark ({pending} pending deliveries)', retryable: true },
+  ENGINE_E_SHUTTING_DOWN: { message: 'engine is shutting down', retryable: true },
+  ENGINE_E_INTERNAL: { message: 'internal error: {detail}', retryable: true },
+
+  // Store
+  STORE_E_NOT_FOUND: { message: '{what} {id} not found', retryable: false, status: 404 },
+  STORE_E_IO: { message: 'store error: {detail}', retryable: true },
+
+  // Generic outbound HTTP
+  HTTP_E_NETWORK: { message: 'network error calling {target}: {detail}', retryable: true },
+  HTTP_E_TIMEOUT: { message: 'timeout after {ms} ms calling {target}', retryable: true },
+  HTTP_E_STATUS_RETRYABLE: { message: 'HTTP {status} from {target}', retryable: true },
+  HTTP_E_STATUS: { message: 'HTTP {status} from {target}', retryable: false },
+  HTTP_E_BAD_BODY: { message: 'unexpected response body from {target}: {detail}', retryable: false },
+  HTTP_E_BAD_REQUEST: { message: '{detail}', retryable: false, status: 400 },
+
+  // Crypto and gd-ehr
+  CRYPTO_E_BAD_KEY: { message: 'SM4 key must be 32 hex characters (16 bytes)', retryable: false },
+  CRYPTO_E_BAD_CIPHERTEXT: { message: 'ciphertext {detail}', retryable: false },
+  GDEHR_E_NO_ID_NUMBER: { message: 'no ID number found for the patient ({path})', retryable: false },
+  GDEHR_E_UNSAFE_VALUE: { message: 'value of {field} contains "&", "=" or a control character', retryable: false, status: 400 },
+  GDEHR_E_MISSING_PARAM: { message: 'missing parameter {field}', retryable: false, status: 400 },
+  GDEHR_E_BUSINESS: { message: 'provincial platform refused: returnCode {returnCode} {returnDesc}', retryable: false },
+  GDEHR_E_BAD_SIGNATURE: { message: 'gateway signature rejected', retryable: false },
+
+  // Recognition platform
+  RECOG_E_AUTH: { message: 'token request failed: {detail}', retryable: true },
+  RECOG_E_BUSINESS: { message: 'recognition platform refused: {detail}', retryable: false },
+  RECOG_E_BAD_REQUEST: { message: '{detail}', retryable: false, status: 400 },
+  RECOG_E_NOT_FOUND: { message: '{what} not found', retryable: false, status: 404 },
+  RECOG_E_NO_PENDING_CHECK: { message: 'no pending check for order {orderNo} item {itemCode}', retryable: false, status: 409 },
+
+  // Kafka
+  KAFKA_E_PAYLOAD: { message: 'bad Kafka payload: {detail}', retryable: false },
+  KAFKA_E_NO_BROKER: { message: '{detail}', retryable: true },
+} as const satisfies Record<string, ErrorSpec>;
+
+export type ErrorCode = keyof typeof ERRORS;
+
+export interface HisbridgeErrorOptions {
+  cause?: unknown;
+  /** Overrides the catalog's retryable flag (e.g. a 429 with Retry-After). */
+  retryable?: boolean;
+  /** Back-off hint from the remote side (Retry-After), in milliseconds. */
+  retryAfterMs?: number;
+  /** Extra data for the caller (never PHI). */
+  data?: Record<string, unknown>;
+}
+
+function fill(template: string, params: Record<string, unknown>): string {
+  return template.replace(/\{(\w+)\}/g, (_, k: string) => (k in params ? String(params[k]) : `{${k}}`));
+}
+
+export class HisbridgeError extends Error {
+  readonly code: ErrorCode;
+  readonly retryable: boolean;
+  readonly retryAfterMs?: number;
+  readonly status?: number;
+  readonly data?: Record<string, unknown>;
+
+  constructor(code: ErrorCode, params: Record<string, unknown> = {}, opts: HisbridgeErrorOptions = {}) {
+    const spec: ErrorSpec = ERRORS[code];
+    super(fill(spec.message, params), opts.cause === undefined ? undefined : { cause: opts.cause });
+    this.name = 'HisbridgeError';
+    this.code = code;
+    this.retryable = opts.retryable ?? spec.retryable;
+    if (opts.retryAfterMs !== undefined) this.retryAfterMs = opts.retryAfterMs;
+    if (spec.status !== undefined) this.status = spec.status;
+    if (opts.data !== undefined) this.data = opts.data;
+  }
+
+  toJSON(): Record<string, unknown> {
+    return { code: this.code, message: this.message, retryable: this.retryable };
+  }
+}
+
+export function hbError(code: ErrorCode, params: Record<string, unknown> = {}, opts?: HisbridgeErrorOptions): HisbridgeError {
+  return new HisbridgeError(code, params, opts);
+}
+
+export function isHisbridgeError(e: unknown): e is HisbridgeError {
+  return e instanceof HisbridgeError;
+}
+
+/** Normalises anything thrown into a catalogued error (unknown errors become retryable internal ones). */
+export function toHisbridgeError(e: unknown): HisbridgeError {
+  if (e instanceof HisbridgeError) return e;
+  const detail = e instanceof Error ? e.message : String(e);
+  return new HisbridgeError('ENGINE_E_INTERNAL', { detail }, { cause: e });
+}
