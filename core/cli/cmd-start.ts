@@ -1,0 +1,110 @@
+/** `hisbridge start`: run the engine until SIGTERM/SIGINT; SIGHUP or a route file change reloads routes. */
+import { watch, type FSWatcher } from 'node:fs';
+import { Engine } from '../engine/engine.js';
+import { createLogger } from '../log.js';
+import { err, loadConfig, parse, registry, reportLoadError } from './common.js';
+
+const HELP = `usage: hisbridge start [--config F] [--routes DIR] [--data-dir D] [--mllp-port P] [--http-port P] [--no-simulators] [--log-level L]
+
+Runs the MLLP listeners, the delivery workers and the HTTP API. With no
+--config, embedded defaults run: MLLP on 127.0.0.1:2575, HTTP on
+127.0.0.1:8480, data in ./data, routes from ./routes, simulators of the
+provincial and recognition platforms on.`;
+
+function port(v: string | undefined, flag: string): number | undefined {
+  if (v === undefined) return undefined;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 0 || n > 65535) throw new Error(`${flag} must be a port number 0-65535 (got "${v}")`);
+  return n;
+}
+
+export async function run(argv: string[]): Promise<number> {
+  const { values } = parse(argv, {
+    config: { type: 'string' },
+    routes: { type: 'string' },
+    'data-dir': { type: 'string' },
+    'mllp-port': { type: 'string' },
+    'http-port': { type: 'string' },
+    'no-simulators': { type: 'boolean' },
+    'log-level': { type: 'string' },
+  }, false);
+  if (values.help) {
+    process.stdout.write(HELP + '\n');
+    return 0;
+  }
+  const reg = registry();
+  let engine: Engine;
+  try {
+    const mllpPort = port(values['mllp-port'], '--mllp-port');
+    const httpPort = port(values['http-port'], '--http-port');
+    const config = loadConfig(values.config, reg, {
+      ...(values.routes ? { routesDir: values.routes } : {}),
+      ...(values['data-dir'] ? { dataDir: values['data-dir'] } : {}),
+      ...(mllpPort !== undefined ? { mllpPort } : {}),
+      ...(httpPort !== undefined ? { httpPort } : {}),
+      ...(values['no-simulators'] ? { simulators: false } : {}),
+      ...(values['log-level'] ? { logLevel: values['log-level'] } : {}),
+    });
+    const log = createLogger({ level: config.log.level });
+    engine = await Engine.create({ config, registry: reg, log });
+    await engine.start();
+  } catch (e) {
+    if (reportLoadError(e)) {
+      err('hisbridge: refusing to start: fix the errors above');
+      return 1;
+    }
+    throw e;
+  }
+
+  const l = engine.listeners.map((x) => `${x.config.name} ${x.config.host}:${x.port}`).join(', ');
+  err(`hisbridge ready: MLLP ${l}; HTTP ${engine.httpServer?.url ?? 'off'}; ${engine.routes.routes.length} routes from ${engine.config.routesDir}; data in ${engine.config.dataDir}`);
+  for (const [k, s] of Object.entries(engine.simulators)) err(`  simulator ${k}: ${s.url}`);
+
+  let watcher: FSWatcher | undefined;
+  let timer: NodeJS.Timeout | undefined;
+  const reload = () => {
+    void engine.reload().then((r) => {
+      if (r.ok) err(`hisbridge: routes reloaded (${r.routes})`);
+      else {
+        err('hisbridge: route reload refused, keeping the running routes:');
+        r.issues.forEach((i) => err(`  ${i}`));
+      }
+    });
+  };
+  try {
+    watcher = watch(engine.config.routesDir, () => {
+      clearTimeout(timer);
+      timer = setTimeout(reload, 300);
+    });
+  } catch {
+    // Routes given as files, or a filesystem without watch support: SIGHUP still works.
+  }
+  process.on('SIGHUP', reload);
+
+  return new Promise<number>((resolve) => {
+    let stopping = false;
+    const stop = (sig: string) => {
+      if (stopping) {
+        err(`hisbridge: second ${sig}: exiting now`);
+        process.exit(1);
+      }
+      stopping = true;
+      err(`hisbridge: ${sig}: draining (send again to exit at once)`);
+      watcher?.close();
+      const hard = setTimeout(() => {
+        err('hisbridge: shutdown timed out: exiting');
+        process.exit(1);
+      }, 30_000);
+      hard.unref();
+      engine.stop(15_000).then(
+        () => resolve(0),
+        (e) => {
+          err(`hisbridge: error during shutdown: ${(e as Error).message}`);
+          resolve(1);
+        },
+      );
+    };
+    process.on('SIGTERM', () => stop('SIGTERM'));
+    process.on('SIGINT', () => stop('SIGINT'));
+  });
+}

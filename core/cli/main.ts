@@ -1,0 +1,57 @@
+#!/usr/bin/env node
+/**
+ * `hisbridge <command>`: each command lives in cmd-<name>.ts and exports
+ * `run(argv): Promise<number>` (the exit code). Names and flags are a
+ * contract with tools outside the project: keep them stable.
+ */
+const COMMANDS: Record<string, { summary: string; load: () => Promise<{ run(argv: string[]): Promise<number> }> }> = {
+  start: { summary: 'run the engine: start [--config F] [--routes DIR] [--data-dir D] [--mllp-port P] [--http-port P] [--no-simulators]', load: () => import('./cmd-start.js') },
+  validate: { summary: 'check route files: validate [FILES|DIR] (prints file:line:col: message)', load: () => import('./cmd-validate.js') },
+  replay: { summary: 'run messages through the routes in-process: replay FILES|DIR [--routes DIR]', load: () => import('./cmd-replay.js') },
+  send: { summary: 'send HL7 over MLLP and print the ACKs: send FILE --host H --port P', load: () => import('./cmd-send.js') },
+  test: { summary: 'run route test files (routes/*.test.yaml): test [FILES|DIR]', load: () => import('./cmd-test.js') },
+  schemas: { summary: 'write schemas/route.schema.json and schemas/hisbridge.schema.json: schemas [--check]', load: () => import('./cmd-schemas.js') },
+  sm4: { summary: 'SM4 for joint testing: sm4 encrypt|decrypt --key HEX VALUE', load: () => import('./cmd-sm4.js') },
+  'gd-ehr': { summary: 'build a provincial viewer URL: gd-ehr viewer-url --key HEX ...', load: () => import('./cmd-gd-ehr.js') },
+  messages: { summary: 'browse stored messages: messages search|show', load: () => import('./cmd-messages.js') },
+  dlq: { summary: 'dead letters: dlq list | dlq replay ID|--all [--route R]', load: () => import('./cmd-dlq.js') },
+};
+
+function usage(): string {
+  const lines = ['hisbridge: HL7/Kafka/HTTP integration engine for Guangdong hospitals', '', 'usage: hisbridge <command> [options]', '', 'commands:'];
+  for (const [name, c] of Object.entries(COMMANDS)) lines.push(`  ${name.padEnd(10)} ${c.summary}`);
+  lines.push('', 'hisbridge <command> --help shows the options of a command.');
+  return lines.join('\n');
+}
+
+async function main(argv: string[]): Promise<number> {
+  const [cmd, ...rest] = argv;
+  if (!cmd || cmd === '--help' || cmd === '-h' || cmd === 'help') {
+    process.stdout.write(usage() + '\n');
+    return cmd ? 0 : 2;
+  }
+  if (cmd === '--version' || cmd === '-v') {
+    const { readFileSync } = await import('node:fs');
+    const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
+    process.stdout.write(`${pkg.version}\n`);
+    return 0;
+  }
+  const entry = COMMANDS[cmd];
+  if (!entry) {
+    process.stderr.write(`hisbridge: unknown command "${cmd}"\n\n${usage()}\n`);
+    return 2;
+  }
+  const mod = await entry.load();
+  return mod.run(rest);
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (e: unknown) => {
+    const err = e as { code?: string; message?: string };
+    process.stderr.write(`hisbridge: ${err.code ? `${err.code}: ` : ''}${err.message ?? String(e)}\n`);
+    process.exitCode = 1;
+  },
+);

@@ -1,0 +1,202 @@
+/**
+ * Site config (hisbridge.yaml): listeners, HTTP, data directory, store,
+ * logging and one section per site extension (gdEhr, recognition...).
+ * Every key is optional; embedded defaults run without any file.
+ */
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+import type { JsonSchema, SiteExtension } from '../sdk.js';
+import { durationSchema, parseDuration } from './duration.js';
+import { LoadError, LoadIssue, checkInlineSecrets, loadYamlFile, resolveEnvRefs, yamlIssues } from './yaml-source.js';
+import { validateAt } from './validate.js';
+
+export interface ListenerConfig {
+  name: string;
+  host: string;
+  port: number;
+  /** Canonical or HL7 charset name used when MSH-18 is empty. */
+  charset: string;
+  maxFrameBytes: number;
+  idleTimeoutMs: number;
+  /** ACK code for a message no route accepts. */
+  noRoute: 'AA' | 'AR';
+}
+
+export interface StoreConfig {
+  synchronous: 'FULL' | 'NORMAL';
+  retentionDays: number;
+  metadataRetentionDays: number;
+  idempotencyWindowMs: number;
+  highWaterMark: number;
+  /** What the listener does past the high-water mark: stop reading (default) or answer AE/CE. */
+  overload: 'pause' | 'reject';
+  groupCommitMs: number;
+}
+
+export interface SiteConfig {
+  /** File the config came from, if any. */
+  file?: string;
+  listeners: ListenerConfig[];
+  http: { host: string; port: number; enabled: boolean };
+  dataDir: string;
+  routesDir: string;
+  log: { level: string };
+  simulators: boolean;
+  store: StoreConfig;
+  delivery: { concurrency: number; pollMs: number };
+  /** Sections owned by site extensions as written in the file (the engine applies the extension defaults). */
+  sections: Record<string, Record<string, unknown>>;
+}
+
+const listenerSchema = {
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    name: { type: 'string', pattern: '^[a-z][a-z0-9-]*$', description: 'Name routes use in `sources:`' },
+    host: { type: 'string', description: 'Bind address (default 127.0.0.1)' },
+    port: { type: 'integer', minimum: 0, maximum: 65535 },
+    charset: { type: 'string', description: 'Charset for senders that leave MSH-18 empty (default gb18030)' },
+    maxFrameBytes: { type: 'integer', minimum: 1024, description: 'Largest accepted MLLP frame (default 16 MiB)' },
+    idleTimeout: { ...durationSchema, description: 'Close connections idle this long (default 10m; 0 = never)' },
+    noRoute: { enum: ['AA', 'AR'], description: 'ACK for a message no route accepts (default AA: accepted and ignored)' },
+  },
+} as const;
+
+/** Schema of the core keys; extension sections are added by `siteSchema()`. */
+export const coreSiteSchema = {
+  $id: 'https://hisbridge.local/schemas/hisbridge.schema.json',
+  title: 'hisbridge site config (hisbridge.yaml)',
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    listeners: { type: 'array', items: listenerSchema, description: 'MLLP listeners (default: one named "mllp" on 127.0.0.1:2575)' },
+    http: {
+      type: 'object',
+      additionalProperties: false,
+      properties: {
+        host: { type: 'string' },
+        port: { type: 'integer', minimum: 0, maximum: 65535 },
+        enabled: { type: 'boolean' },
+      },
+    },
+    dataDir: { type: 'string', description: 'Directory of the durable store (default ./data)' },
+    routesDir: { type: 'string', description: 'Directory of route files (default ./routes)' },
+    log: { type: 'object', additionalProperties: false, properties: { level: { enum: ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] } } },
+    simulators: { type: 'boolean', description: 'Start the built-in simulators of the remote platforms and point the defaults at them' },
+    store: {
+      type: 'object',
+      additionalProperties: false,
+      properties: {
+        synchronous: { enum: ['FULL', 'NORMAL'], description: 'SQLite durability: FULL survives a power cut, NORMAL a process crash' },
+        retentionDays: { type: 'number', minimum: 1, description: 'Delivered message bodies are purged after this many days (default 30)' },
+        metadataRetentionDays: { type: 'number', description: 'Delivery metadata and audit kept this long; at least 180 (seed 000 §7)' },
+        idempotencyWindow: durationSchema,
+        highWaterMark: { type: 'integer', minimum: 1, description: 'Pending deliveries above which listeners stop reading (default 100000)' },
+        overload: { enum: ['pause', 'reject'] },
+        groupCommit: durationSchema,
+      },
+    },
+    delivery: {
+      type: 'object',
+      additionalProperties: false,
+      properties: {
+        concurrency: { type: 'integer', minimum: 1, maximum: 1024 },
+        poll: durationSchema,
+      },
+    },
+  },
+} as const;
+
+export function siteSchema(extensions: readonly SiteExtension[]): JsonSchema {
+  const properties: Record<string, unknown> = { ...coreSiteSchema.properties };
+  for (const ext of extensions) properties[ext.key] = { ...ext.configSchema, description: ext.summary };
+  return { ...coreSiteSchema, properties };
+}
+
+export interface SiteOverrides {
+  routesDir?: string;
+  dataDir?: string;
+  mllpPort?: number;
+  httpPort?: number;
+  simulators?: boolean;
+  logLevel?: string;
+}
+
+type Raw = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+
+/**
+ * Loads and validates the site config. With no file, embedded defaults apply.
+ * Throws LoadError with file:line:col issues.
+ */
+export function loadSiteConfig(
+  file: string | undefined,
+  extensions: readonly SiteExtension[],
+  overrides: SiteOverrides = {},
+  env: NodeJS.ProcessEnv = process.env,
+): SiteConfig {
+  let raw: Raw = {};
+  if (file) {
+    const src = loadYamlFile(file);
+    const issues = yamlIssues(src);
+    if (issues.length) throw new LoadError(issues);
+    resolveEnvRefs(src, env, issues);
+    checkInlineSecrets(src, issues);
+    const data = (src.doc.toJS() ?? {}) as Raw;
+    if (typeof data !== 'object' || Array.isArray(data)) {
+      throw new LoadError([new LoadIssue({ file, line: 1, col: 1 }, 'site config must be a mapping', 'CONFIG_E_SCHEMA')]);
+    }
+    issues.push(...validateAt(siteSchema(extensions), data, src, []));
+    if (issues.length) throw new LoadError(issues);
+    raw = data;
+  }
+  const baseDir = file ? path.dirname(path.resolve(file)) : process.cwd();
+  const rel = (p: string) => (path.isAbsolute(p) ? p : path.resolve(baseDir, p));
+  const simulators = overrides.simulators ?? (raw.simulators as boolean | undefined) ?? true;
+
+  const listeners: ListenerConfig[] = ((raw.listeners as Raw[] | undefined) ?? [{}]).map((l, i) => ({
+    name: l.name ?? (i === 0 ? 'mllp' : `mllp-${i + 1}`),
+    host: l.host ?? '127.0.0.1',
+    port: l.port ?? 2575,
+    charset: l.charset ?? 'gb18030',
+    maxFrameBytes: l.maxFrameBytes ?? 16 * 1024 * 1024,
+    idleTimeoutMs: parseDuration(l.idleTimeout, 10 * 60_000),
+    noRoute: l.noRoute ?? 'AA',
+  }));
+  if (overrides.mllpPort !== undefined && listeners[0]) listeners[0].port = overrides.mllpPort;
+
+  const store: StoreConfig = {
+    synchronous: raw.store?.synchronous ?? 'NORMAL',
+    retentionDays: raw.store?.retentionDays ?? 30,
+    metadataRetentionDays: raw.store?.metadataRetentionDays ?? 180,
+    idempotencyWindowMs: parseDuration(raw.store?.idempotencyWindow, 24 * 3_600_000),
+    highWaterMark: raw.store?.highWaterMark ?? 100_000,
+    overload: raw.store?.overload ?? 'pause',
+    groupCommitMs: parseDuration(raw.store?.groupCommit, 1),
+  };
+  if (store.metadataRetentionDays < 180) {
+    const pos = file ? { file, line: 1, col: 1 } : { file: '<defaults>', line: 1, col: 1 };
+    throw new LoadError([new LoadIssue(pos, 'store.metadataRetentionDays must be at least 180 (seed 000 §7: logs kept at least 6 months)', 'CONFIG_E_RETENTION')]);
+  }
+
+  // Defaults are merged by the engine once simulator URLs are known.
+  const sections: Record<string, Record<string, unknown>> = {};
+  for (const ext of extensions) sections[ext.key] = { ...((raw[ext.key] as Raw | undefined) ?? {}) };
+
+  const routesDefault = existsSync(path.resolve(baseDir, 'routes')) ? path.resolve(baseDir, 'routes') : path.resolve(process.cwd(), 'routes');
+  return {
+    ...(file ? { file } : {}),
+    listeners,
+    http: {
+      host: raw.http?.host ?? '127.0.0.1',
+      port: overrides.httpPort ?? raw.http?.port ?? 8480,
+      enabled: raw.http?.enabled ?? true,
+    },
+    dataDir: overrides.dataDir ? path.resolve(overrides.dataDir) : rel(raw.dataDir ?? './data'),
+    routesDir: overrides.routesDir ? path.resolve(overrides.routesDir) : raw.routesDir ? rel(raw.routesDir) : routesDefault,
+    log: { level: overrides.logLevel ?? raw.log?.level ?? 'info' },
+    simulators,
+    store,
+    delivery: { concurrency: raw.delivery?.concurrency ?? 16, pollMs: parseDuration(raw.delivery?.poll, 200) },
+    sections,
+  };
+}

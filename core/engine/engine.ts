@@ -1,0 +1,277 @@
+/**
+ * The engine: owns the store, the routes, the listeners, the delivery
+ * workers, the HTTP surface and (on embedded defaults) the simulators.
+ * `Engine.create` loads everything and fails before listening if anything is
+ * wrong; `start()` opens the sockets; `stop()` drains and closes.
+ */
+import { mkdirSync } from 'node:fs';
+import type { SiteConfig } from '../config/site.js';
+import { LoadError } from '../config/yaml-source.js';
+import { hbError, type HisbridgeError } from '../errors.js';
+import { createHttpClient } from '../http/client.js';
+import { startHttpServer, type HttpServer } from '../http/server.js';
+import { createMllpServer, type MllpServer } from '../mllp/server.js';
+import { closeRoutes, listRouteFiles, loadRoutes } from '../routes/loader.js';
+import { RouteTable } from '../routes/matcher.js';
+import type { Registry } from '../registry.js';
+import type { HttpClient, HttpEndpoint, Logger, PluginContext, PluginDefinition, RunningSimulator } from '../sdk.js';
+import { Store } from '../store/sqlite.js';
+import { DeliveryWorker } from '../delivery/worker.js';
+import { createDeliveryRunner } from './deliver.js';
+import { ingest, type IngestResult, type Listener } from './ingest.js';
+import { buildAck, readAckHeader } from '../hl7/index.js';
+
+export interface EngineOptions {
+  config: SiteConfig;
+  registry: Registry;
+  log: Logger;
+  /** Route files or directories; default the config's routesDir. */
+  routes?: string[];
+  /** 'random' binds simulators to port 0 (tests, replay); default uses their fixed default ports. */
+  simulatorPorts?: 'default' | 'random';
+  /** Do not start the delivery workers (CLI tools that only inspect). */
+  workers?: boolean;
+}
+
+export class Engine {
+  readonly config: SiteConfig;
+  readonly registry: Registry;
+  readonly log: Logger;
+  readonly store: Store;
+  readonly http: HttpClient;
+  /** Resolved site sections (defaults + file), keyed by extension key. */
+  readonly sections: Record<string, Record<string, unknown>> = {};
+  readonly simulators: Record<string, RunningSimulator> = {};
+  readonly listeners: { config: Listener & { host: string; port: number }; server: MllpServer; port?: number }[] = [];
+  httpServer?: HttpServer;
+  #routes: RouteTable = new RouteTable([]);
+  #worker?: DeliveryWorker;
+  readonly #abort = new AbortController();
+  #stopping = false;
+  #paused = false;
+  #monitor?: NodeJS.Timeout;
+  #routeInputs: string[];
+  #started = false;
+
+  private constructor(opts: EngineOptions, store: Store) {
+    this.config = opts.config;
+    this.registry = opts.registry;
+    this.log = opts.log;
+    this.store = store;
+    this.http = createHttpClient();
+    this.#routeInputs = opts.routes ?? [opts.config.routesDir];
+  }
+
+  /** Opens the store, starts simulators (if enabled), loads routes. Throws LoadError on invalid routes. */
+  static async create(opts: EngineOptions): Promise<Engine> {
+    mkdirSync(opts.config.dataDir, { recursive: true });
+    const store = Store.open(opts.config.dataDir, {
+      synchronous: opts.config.store.synchronous,
+      retentionDays: opts.config.store.retentionDays,
+      metadataRetentionDays: opts.config.store.metadataRetentionDays,
+      groupCommitMs: opts.config.store.groupCommitMs,
+    });
+    const engine = new Engine(opts, store);
+    try {
+      await engine.#startSimulators(opts.simulatorPorts ?? 'default');
+      engine.#routes = new RouteTable(await engine.#loadRoutes());
+    } catch (e) {
+      await engine.#closeSimulators();
+      store.close();
+      throw e;
+    }
+    if (opts.workers !== false) {
+      engine.#worker = new DeliveryWorker(store, createDeliveryRunner(() => engine.#routes, opts.log), {
+        concurrency: opts.config.delivery.concurrency,
+        pollMs: opts.config.delivery.pollMs,
+        log: opts.log,
+      });
+    }
+    return engine;
+  }
+
+  get routes(): RouteTable {
+    return this.#routes;
+  }
+
+  async #startSimulators(ports: 'default' | 'random'): Promise<void> {
+    for (const ext of this.registry.extensions) {
+      const user = (this.config.sections[ext.key] ?? {}) as Record<string, unknown>;
+      if (this.config.simulators && ext.simulator) {
+        const simSite = { ...ext.defaults({}), ...user };
+        const sim = await ext.simulator.start({
+          host: '127.0.0.1',
+          port: ports === 'random' ? 0 : ext.simulator.defaultPort,
+          site: simSite,
+          log: this.log.child({ simulator: ext.key }),
+        });
+        this.simulators[ext.key] = sim;
+        this.log.info({ simulator: ext.key, url: sim.url }, 'simulator started');
+        this.sections[ext.key] = { ...ext.defaults({ simulatorUrl: sim.url }), ...user };
+      } else {
+        this.sections[ext.key] = { ...ext.defaults({}), ...user };
+      }
+    }
+  }
+
+  async #closeSimulators(): Promise<void> {
+    await Promise.allSettled(Object.values(this.simulators).map((s) => s.close()));
+  }
+
+  /** The context a plugin or extension receives. */
+  contextFor(def: { name: string; siteKey?: string }, route?: string): PluginContext {
+    const log = this.log.child({ plugin: def.name, ...(route ? { route } : {}) });
+    return {
+      log,
+      http: this.http,
+      signal: this.#abort.signal,
+      site: def.siteKey ? this.sections[def.siteKey] ?? {} : {},
+      audit: (entry) => this.store.audit({ ...(route && !entry.route ? { route } : {}), ...entry }),
+      state: this.store.pluginState(def.name),
+    };
+  }
+
+  async #loadRoutes() {
+    const files = listRouteFiles(this.#routeInputs);
+    return loadRoutes(files, {
+      registry: this.registry,
+      contextFor: (def: PluginDefinition, route: string) => this.contextFor(def, route),
+      sources: this.config.listeners.map((l) => l.name),
+    });
+  }
+
+  /** Re-reads the route files; on any problem the running set is kept. */
+  async reload(): Promise<{ ok: true; routes: number } | { ok: false; issues: string[] }> {
+    try {
+      const fresh = await this.#loadRoutes();
+      const old = this.#routes;
+      this.#routes = new RouteTable(fresh);
+      await closeRoutes(old.routes);
+      this.log.info({ routes: fresh.length }, 'routes reloaded');
+      this.store.audit({ plugin: 'engine', operation: 'route-reload', result: 'ok', detail: `${fresh.length} routes` });
+      return { ok: true, routes: fresh.length };
+    } catch (e) {
+      const issues = e instanceof LoadError ? e.issues.map(String) : [(e as Error).message];
+      this.log.error({ issues }, 'route reload refused: keeping the running routes');
+      this.store.audit({ plugin: 'engine', operation: 'route-reload', result: 'failed', detail: `${issues.length} issues` });
+      return { ok: false, issues };
+    }
+  }
+
+  #refusal(): HisbridgeError | undefined {
+    if (this.#stopping) return hbError('ENGINE_E_SHUTTING_DOWN');
+    if (this.config.store.overload === 'reject' && this.store.pendingCount() >= this.config.store.highWaterMark) {
+      return hbError('ENGINE_E_BACKPRESSURE', { pending: this.store.pendingCount() });
+    }
+    return undefined;
+  }
+
+  /** Processes one received frame (MLLP, replay, tests). Never throws. */
+  async ingest(frame: Buffer, listener: Listener): Promise<IngestResult> {
+    return ingest(frame, listener, {
+      routes: () => this.#routes,
+      store: this.store,
+      log: this.log,
+      idempotencyWindowMs: this.config.store.idempotencyWindowMs,
+      onQueued: () => this.#worker?.kick(),
+      refuse: () => this.#refusal(),
+      signal: this.#abort.signal,
+    });
+  }
+
+  async start(opts: { mllp?: boolean; http?: boolean } = {}): Promise<void> {
+    if (this.#started) return;
+    this.#started = true;
+    this.store.recover();
+    this.#worker?.start();
+    if (opts.http !== false && this.config.http.enabled) {
+      const endpoints: HttpEndpoint[] = [
+        { method: 'GET', path: '/healthz', handler: async () => ({ status: this.#stopping ? 503 : 200, body: this.health() }) },
+        { method: 'GET', path: '/readyz', handler: async () => ({ status: this.ready() ? 200 : 503, body: this.health() }) },
+      ];
+      for (const ext of this.registry.extensions) {
+        if (ext.endpoints) endpoints.push(...(await ext.endpoints(this.contextFor({ name: ext.key, siteKey: ext.key }))));
+      }
+      this.httpServer = await startHttpServer({ host: this.config.http.host, port: this.config.http.port, log: this.log, endpoints });
+      this.log.info({ url: this.httpServer.url }, 'http listening');
+    }
+    if (opts.mllp !== false) {
+      for (const l of this.config.listeners) {
+        const listener: Listener = { name: l.name, charset: l.charset, noRoute: l.noRoute };
+        const server = createMllpServer({
+          name: l.name,
+          host: l.host,
+          port: l.port,
+          maxFrameBytes: l.maxFrameBytes,
+          idleTimeoutMs: l.idleTimeoutMs,
+          log: this.log.child({ listener: l.name }),
+          handler: async (frame) => (await this.ingest(frame, listener)).ack,
+          onBadFrame: (ev) => (ev.kind === 'too-large' ? this.#tooLargeAck(ev.head, l.maxFrameBytes) : null),
+          onHandlerError: (err) => {
+            this.log.error({ listener: l.name, err: { message: (err as Error).message } }, 'listener handler failed');
+            return null;
+          },
+        });
+        const addr = await server.listen();
+        this.listeners.push({ config: { ...listener, host: l.host, port: addr.port }, server, port: addr.port });
+        this.log.info({ listener: l.name, host: addr.host, port: addr.port }, 'mllp listening');
+      }
+    }
+    this.#monitor = setInterval(() => this.#checkBackpressure(), 100);
+    this.#monitor.unref();
+  }
+
+  /** An AR for a frame over the size limit, echoing its MSH-10 when the head is readable. */
+  #tooLargeAck(head: Buffer | undefined, limit: number): Buffer | null {
+    const text = head ? head.toString('latin1') : '';
+    const header = readAckHeader(text);
+    if (!header) return null;
+    const err = hbError('MLLP_E_FRAME_TOO_LARGE', { limit });
+    return Buffer.from(buildAck(header, { code: 'AR', controlId: `TL${Date.now()}`, text: err.message, error: { hl7Code: '207', text: err.message, severity: 'E' } }), 'latin1');
+  }
+
+  #checkBackpressure(): void {
+    if (this.config.store.overload !== 'pause') return;
+    const pending = this.store.pendingCount();
+    const high = this.config.store.highWaterMark;
+    if (!this.#paused && pending >= high) {
+      this.#paused = true;
+      for (const l of this.listeners) l.server.pauseAll();
+      this.log.warn({ pending, highWaterMark: high }, 'back-pressure: listeners paused');
+    } else if (this.#paused && pending < high * 0.8) {
+      this.#paused = false;
+      for (const l of this.listeners) l.server.resumeAll();
+      this.log.info({ pending }, 'back-pressure released: listeners resumed');
+    }
+  }
+
+  health(): Record<string, unknown> {
+    return {
+      status: this.#stopping ? 'stopping' : 'ok',
+      listeners: this.listeners.map((l) => ({ name: l.config.name, port: l.port, connections: l.server.connectionCount })),
+      routes: this.#routes.routes.length,
+      pendingDeliveries: this.store.pendingCount(),
+      paused: this.#paused,
+      simulators: Object.fromEntries(Object.entries(this.simulators).map(([k, s]) => [k, s.url])),
+    };
+  }
+
+  ready(): boolean {
+    return !this.#stopping && this.#started && this.listeners.length === this.config.listeners.length;
+  }
+
+  /** Stops accepting, drains deliveries for up to graceMs, closes everything. Safe to call twice. */
+  async stop(graceMs = 10_000): Promise<void> {
+    if (this.#stopping) return;
+    this.#stopping = true;
+    if (this.#monitor) clearInterval(this.#monitor);
+    await Promise.allSettled(this.listeners.map((l) => l.server.close(Math.min(graceMs, 5000))));
+    await this.#worker?.stop(graceMs);
+    this.#abort.abort();
+    await this.httpServer?.close();
+    await closeRoutes(this.#routes.routes);
+    await this.#closeSimulators();
+    this.store.close();
+    this.log.info('engine stopped');
+  }
+}

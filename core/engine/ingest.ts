@@ -1,0 +1,283 @@
+/**
+ * One received HL7 message, from bytes to ACK bytes:
+ * decode (MSH-18 or listener default) → parse → duplicate check → match
+ * routes → run local steps / on-complete steps → commit message + deliveries
+ * → ACK in the sender's charset. Never throws: every failure becomes an
+ * AE/AR (or CE/CR) with an ERR segment naming the reason.
+ */
+import { randomUUID } from 'node:crypto';
+import { ackMode, buildAck, decodeHl7, encodeText, parseHl7, readAckHeader, type Hl7Message } from '../hl7/index.js';
+import { HisbridgeError, isHisbridgeError, toHisbridgeError } from '../errors.js';
+import { maskId } from '../mask.js';
+import { outboundPositions, runSegment } from '../routes/run.js';
+import type { RouteTable } from '../routes/matcher.js';
+import type { CompiledRoute } from '../routes/types.js';
+import type { Logger, ReplyContribution, StepInput } from '../sdk.js';
+import type { NewDeliveryWithOutcome } from '../store/types.js';
+import type { Store } from '../store/sqlite.js';
+
+export type AckCode = 'AA' | 'AE' | 'AR' | 'CA' | 'CE' | 'CR';
+
+export interface RouteOutcome {
+  route: string;
+  /** queued: deliveries stored; ok/failed/filtered/skipped: final. */
+  outcome: 'queued' | 'ok' | 'failed' | 'filtered' | 'skipped';
+  detail?: string;
+  deliveries?: number;
+  errorCode?: string;
+}
+
+export interface IngestResult {
+  ack: Buffer;
+  ackText: string;
+  code: AckCode;
+  controlId?: string;
+  type?: string;
+  messageId?: number;
+  duplicate?: boolean;
+  routes: RouteOutcome[];
+}
+
+export interface IngestDeps {
+  routes(): RouteTable;
+  store: Store;
+  log: Logger;
+  idempotencyWindowMs: number;
+  /** Called after a commit that created pending deliveries. */
+  onQueued(): void;
+  /** True when new work must be refused (overload: reject, or shutting down). */
+  refuse(): HisbridgeError | undefined;
+  signal: AbortSignal;
+}
+
+export interface Listener {
+  name: string;
+  charset: string;
+  noRoute: 'AA' | 'AR';
+}
+
+function ackId(): string {
+  return randomUUID().replace(/-/g, '').slice(0, 20);
+}
+
+/** Maps our error codes to HL7 table 0357 codes for ERR-3. */
+function hl7ErrorCode(e: HisbridgeError): string {
+  switch (e.code) {
+    case 'HL7_E_NO_MSH':
+      return '100';
+    case 'HL7_E_MISSING_FIELD':
+      return '101';
+    case 'HL7_E_PARSE':
+    case 'HL7_E_CHARSET':
+      return '102';
+    case 'ENGINE_E_NO_ROUTE':
+      return '200';
+    default:
+      return '207';
+  }
+}
+
+function patientIdOf(msg: Hl7Message): string {
+  return msg.get('PID-3[5=PI].1') || msg.get('PID-3.1');
+}
+
+export async function ingest(frame: Buffer, listener: Listener, deps: IngestDeps): Promise<IngestResult> {
+  const log = deps.log;
+  let charset = 'utf-8';
+  let text: string;
+  try {
+    ({ text, charset } = decodeHl7(frame, listener.charset));
+  } catch (e) {
+    const err = toHisbridgeError(e);
+    log.warn({ listener: listener.name, code: err.code }, 'cannot decode message');
+    const fallback = new TextDecoder('latin1').decode(frame);
+    return reject(fallback, 'latin1', err, 'AE');
+  }
+
+  let msg: Hl7Message;
+  try {
+    msg = parseHl7(text);
+  } catch (e) {
+    const err = toHisbridgeError(e);
+    log.warn({ listener: listener.name, code: err.code, reason: err.message }, 'rejected unparsable message');
+    return reject(text, charset, err, 'AE');
+  }
+
+  const mode = ackMode(msg);
+  const code = (c: 'A' | 'E' | 'R'): AckCode => (mode.enhanced ? `C${c}` : `A${c}`) as AckCode;
+  const base = { controlId: msg.controlId, type: msg.type };
+  const finish = (c: AckCode, routes: RouteOutcome[], extra: { text?: string; error?: HisbridgeError; replies?: ReplyContribution[]; messageId?: number; duplicate?: boolean } = {}): IngestResult => {
+    const segments = (extra.replies ?? []).flatMap((r) => r.segments ?? []);
+    const replyText = extra.text ?? (extra.replies ?? []).map((r) => r.text).find((t) => t !== undefined);
+    const ackText = buildAck(msg, {
+      code: c,
+      controlId: ackId(),
+      ...(replyText !== undefined ? { text: replyText } : extra.error ? { text: extra.error.message } : {}),
+      ...(extra.error ? { error: { hl7Code: hl7ErrorCode(extra.error), text: extra.error.message, severity: 'E' as const } } : {}),
+      ...(segments.length ? { segments } : {}),
+    });
+    return { ack: encodeText(ackText, charset), ackText, code: c, ...base, routes, ...(extra.messageId !== undefined ? { messageId: extra.messageId } : {}), ...(extra.duplicate ? { duplicate: true } : {}) };
+  };
+
+  const refusal = deps.refuse();
+  if (refusal) {
+    log.warn({ listener: listener.name, msgId: msg.controlId, code: refusal.code }, 'message refused');
+    return finish(code('E'), [], { error: refusal });
+  }
+
+  try {
+    const dup = deps.store.findDuplicate(msg.sendingApp, msg.sendingFacility, msg.controlId, deps.idempotencyWindowMs);
+    if (dup) {
+      log.info({ listener: listener.name, msgId: msg.controlId, messageId: dup.messageId }, 'duplicate control id: re-acknowledged, not dispatched again');
+      return finish(dup.ackCode as AckCode, [], { messageId: dup.messageId, duplicate: true, text: 'duplicate: already accepted' });
+    }
+  } catch (e) {
+    const err = toHisbridgeError(e);
+    log.error({ listener: listener.name, msgId: msg.controlId, code: err.code }, 'duplicate check failed');
+    return finish(code('E'), [], { error: err });
+  }
+
+  const provisionalId = `${listener.name}:${msg.controlId}`;
+  const input = (): StepInput => ({ messageId: provisionalId, controlId: msg.controlId, type: msg.type, source: listener.name, hl7: msg, vars: {} });
+  const matched = deps.routes().match(
+    { source: listener.name, type: msg.type, sendingApp: msg.sendingApp, sendingFacility: msg.sendingFacility },
+    input(),
+  );
+
+  const outcomes: RouteOutcome[] = [];
+  const deliveries: NewDeliveryWithOutcome[] = [];
+  const replies: ReplyContribution[] = [];
+  let failure: HisbridgeError | undefined;
+
+  for (const route of matched) {
+    try {
+      const r = route.ack === 'on-complete'
+        ? await runInline(route, input(), deps, deliveries, replies)
+        : await prepareDeliveries(route, input(), deps, deliveries);
+      outcomes.push(r);
+    } catch (e) {
+      const err = toHisbridgeError(e);
+      failure ??= err;
+      outcomes.push({ route: route.name, outcome: 'failed', detail: err.message, errorCode: err.code });
+      log.warn({ route: route.name, msgId: msg.controlId, code: err.code, retryable: err.retryable }, 'route failed before acknowledgement');
+    }
+  }
+
+  let ackCode: AckCode = code('A');
+  let noRouteError: HisbridgeError | undefined;
+  if (matched.length === 0) {
+    if (listener.noRoute === 'AR') {
+      ackCode = code('R');
+      noRouteError = new HisbridgeError('ENGINE_E_NO_ROUTE', { type: msg.type, sender: msg.sendingApp || '(empty MSH-3)' });
+    }
+  } else if (failure) ackCode = code('E');
+
+  let messageId: number;
+  try {
+    const accepted = await deps.store.accept(
+      {
+        source: listener.name,
+        raw: frame,
+        charset,
+        sendingApp: msg.sendingApp,
+        sendingFacility: msg.sendingFacility,
+        type: msg.type,
+        controlId: msg.controlId,
+        patientId: patientIdOf(msg),
+        receivedAt: Date.now(),
+        ackCode,
+      },
+      failure ? deliveries.filter((d) => d.final) : deliveries,
+    );
+    messageId = accepted.messageId;
+  } catch (e) {
+    const err = toHisbridgeError(e);
+    log.error({ listener: listener.name, msgId: msg.controlId, code: err.code }, 'store commit failed: message not accepted');
+    return finish(code('E'), outcomes, { error: err });
+  }
+  if (!failure && deliveries.some((d) => !d.final)) deps.onQueued();
+
+  log.info(
+    { listener: listener.name, msgId: msg.controlId, type: msg.type, messageId, ack: ackCode, routes: outcomes.map((o) => `${o.route}:${o.outcome}`) },
+    matched.length ? 'message accepted' : 'message accepted: no route',
+  );
+  const err = failure ?? noRouteError;
+  return finish(ackCode, outcomes, { replies, messageId, ...(err ? { error: err } : {}) });
+
+  function reject(t: string, cs: string, e: HisbridgeError, c: 'AE' | 'AR'): IngestResult {
+    const header = readAckHeader(t);
+    const ackText = buildAck(header ?? { fieldSep: '|', encodingChars: '^~\\&' }, {
+      code: c,
+      controlId: ackId(),
+      text: e.message,
+      error: { hl7Code: hl7ErrorCode(e), text: e.message, severity: 'E' },
+    });
+    let ack: Buffer;
+    try {
+      ack = encodeText(ackText, cs);
+    } catch {
+      ack = Buffer.from(ackText, 'utf8');
+    }
+    return { ack, ackText, code: c, routes: [], ...(header?.controlId ? { controlId: header.controlId } : {}) };
+  }
+}
+
+async function prepareDeliveries(route: CompiledRoute, input: StepInput, deps: IngestDeps, out: NewDeliveryWithOutcome[]): Promise<RouteOutcome> {
+  const outs = outboundPositions(route);
+  const prefixEnd = outs.length ? outs[0]! : route.steps.length;
+  const seg = await runSegment(route, input, 0, prefixEnd, {
+    log: deps.log,
+    signal: deps.signal,
+    attempt: 1,
+    idempotencyKey: (s) => `${input.messageId}:${route.name}:${s.index}`,
+  });
+  if (seg.stopped) return { route: route.name, outcome: seg.stopped.detail === 'filtered' ? 'filtered' : 'skipped', detail: seg.stopped.detail };
+  if (outs.length === 0) return { route: route.name, outcome: 'ok' };
+  const key = route.orderingKey ? route.orderingKey.render(input) : undefined;
+  for (const pos of outs) {
+    const step = route.steps[pos]!;
+    if (step.kind !== 'plugin') continue;
+    out.push({
+      route: route.name,
+      step: step.index,
+      plugin: step.plugin,
+      ...(key ? { orderingKey: `${route.name}:${key}` } : {}),
+      retry: route.retry,
+      vars: { ...input.vars },
+      ...(step.as ? { as: step.as } : {}),
+    });
+  }
+  return { route: route.name, outcome: 'queued', deliveries: outs.length };
+}
+
+async function runInline(route: CompiledRoute, input: StepInput, deps: IngestDeps, out: NewDeliveryWithOutcome[], replies: ReplyContribution[]): Promise<RouteOutcome> {
+  try {
+    const seg = await runSegment(route, input, 0, route.steps.length, {
+      log: deps.log,
+      signal: deps.signal,
+      attempt: 1,
+      idempotencyKey: (s) => `${input.messageId}:${route.name}:${s.index}`,
+    });
+    replies.push(...seg.replies);
+    for (const s of route.steps) {
+      if (s.kind === 'plugin' && s.outbound) {
+        const o = seg.outcomes.find((x) => x.step === s.label);
+        if (!o) continue;
+        out.push({ route: route.name, step: s.index, plugin: s.plugin, retry: route.retry, vars: {}, final: { state: 'done', ...(o.detail ? { reason: o.detail } : {}) } });
+      }
+    }
+    if (seg.stopped) return { route: route.name, outcome: seg.stopped.detail === 'filtered' ? 'filtered' : 'skipped', detail: seg.stopped.detail };
+    const last = seg.outcomes[seg.outcomes.length - 1];
+    return { route: route.name, outcome: last?.outcome === 'skipped' ? 'skipped' : 'ok', ...(last?.detail ? { detail: last.detail } : {}) };
+  } catch (e) {
+    const err = toHisbridgeError(e);
+    // Record the failed outbound step for the message browser; the sender gets AE and is expected to resend.
+    const failedAt = (e as { failedStep?: number }).failedStep;
+    const failedStep = route.steps.find((s) => s.index === failedAt);
+    if (failedStep && failedStep.kind === 'plugin') {
+      out.push({ route: route.name, step: failedStep.index, plugin: failedStep.plugin, retry: route.retry, vars: {}, final: { state: 'dead', errorCode: err.code, reason: err.message } });
+    }
+    deps.log.warn({ route: route.name, msgId: input.controlId, code: err.code, pid: maskId(input.hl7 ? patientIdOf(input.hl7) : '') }, 'on-complete route failed');
+    throw isHisbridgeError(e) ? e : err;
+  }
+}

@@ -1,0 +1,218 @@
+/**
+ * Loads route files: YAML (positions kept) → ${env:} → JSON Schema → compile
+ * (conditions, templates, plugin configs, plugin instances). Every problem is
+ * reported as file:line:col; a set with any problem does not load at all.
+ */
+import { readdirSync, statSync } from 'node:fs';
+import path from 'node:path';
+import { LoadError, LoadIssue, checkInlineSecrets, loadYamlFile, resolveEnvRefs, yamlIssues, type YamlSource } from '../config/yaml-source.js';
+import { validateAt } from '../config/validate.js';
+import { parseDuration } from '../config/duration.js';
+import { compileCondition, type ConditionSpec } from './condition.js';
+import { compileTemplate, type Tables } from '../template.js';
+import { routeSchema } from './schema.js';
+import { isHisbridgeError } from '../errors.js';
+import type { Registry } from '../registry.js';
+import type { PluginContext, PluginDefinition } from '../sdk.js';
+import type { CompiledRoute, CompiledStep } from './types.js';
+
+export interface LoadRoutesOptions {
+  registry: Registry;
+  /** Builds the context a plugin instance receives. */
+  contextFor(def: PluginDefinition, route: string, step: number): PluginContext;
+  /** Known source names; a route naming another one is refused. */
+  sources?: readonly string[];
+  env?: NodeJS.ProcessEnv;
+}
+
+/** Route files in a directory (or the given files): *.yaml / *.yml, not *.test.yaml. */
+export function listRouteFiles(inputs: readonly string[]): string[] {
+  const out: string[] = [];
+  for (const p of inputs) {
+    const st = statSync(p, { throwIfNoEntry: false });
+    if (!st) throw new LoadError([new LoadIssue({ file: p, line: 1, col: 1 }, 'no such file or directory', 'CONFIG_E_READ')]);
+    if (st.isDirectory()) {
+      for (const f of readdirSync(p).sort()) {
+        if (/\.ya?ml$/.test(f) && !/\.test\.ya?ml$/.test(f)) out.push(path.join(p, f));
+      }
+    } else out.push(p);
+  }
+  return out;
+}
+
+type RawRoute = {
+  name: string;
+  enabled?: boolean;
+  sources?: string[];
+  match: { events: string[]; sender?: { application?: string; facility?: string }; when?: ConditionSpec[] };
+  ack?: 'on-receive' | 'on-complete';
+  tables?: Tables;
+  steps: Record<string, unknown>[];
+  delivery?: { orderingKey?: string; retry?: { max?: number; initial?: string | number; maxDelay?: string | number }; deadLetter?: boolean };
+};
+
+function issueFrom(src: YamlSource, at: (string | number)[], e: unknown): LoadIssue {
+  const msg = isHisbridgeError(e) ? e.message : e instanceof Error ? e.message : String(e);
+  const code = isHisbridgeError(e) ? e.code : 'ROUTE_E_COMPILE';
+  return new LoadIssue(src.posOf(at), msg, code);
+}
+
+/** Loads and compiles every route in the files; throws LoadError listing all issues. */
+export async function loadRoutes(files: readonly string[], opts: LoadRoutesOptions): Promise<CompiledRoute[]> {
+  const issues: LoadIssue[] = [];
+  const routes: CompiledRoute[] = [];
+  const schema = routeSchema(opts.registry.plugins);
+  const seen = new Map<string, string>();
+  for (const file of files) {
+    let src: YamlSource;
+    try {
+      src = loadYamlFile(file);
+    } catch (e) {
+      if (e instanceof LoadError) issues.push(...e.issues);
+      continue;
+    }
+    const yi = yamlIssues(src);
+    if (yi.length) {
+      issues.push(...yi);
+      continue;
+    }
+    const before = issues.length;
+    resolveEnvRefs(src, opts.env ?? process.env, issues);
+    checkInlineSecrets(src, issues);
+    const data = src.doc.toJS() as unknown;
+    if (data === null || typeof data !== 'object' || Array.isArray(data)) {
+      issues.push(new LoadIssue({ file, line: 1, col: 1 }, 'a route file must be a mapping with name, match and steps (or a routes: list)', 'CONFIG_E_SCHEMA'));
+      continue;
+    }
+    issues.push(...validateAt(schema, data, src, []));
+    if (issues.length > before) continue;
+    const list: { raw: RawRoute; at: (string | number)[] }[] = 'routes' in data
+      ? (data as { routes: RawRoute[] }).routes.map((raw, i) => ({ raw, at: ['routes', i] }))
+      : [{ raw: data as RawRoute, at: [] }];
+    for (const { raw, at } of list) {
+      if (raw.enabled === false) continue;
+      const prev = seen.get(raw.name);
+      if (prev) {
+        issues.push(new LoadIssue(src.posOf([...at, 'name']), `route name "${raw.name}" is already used in ${prev}`, 'ROUTE_E_DUPLICATE_NAME'));
+        continue;
+      }
+      seen.set(raw.name, file);
+      const r = await compileRoute(raw, src, at, opts, issues);
+      if (r) routes.push(r);
+    }
+  }
+  if (issues.length) {
+    await Promise.allSettled(routes.flatMap((r) => r.steps.map((s) => (s.kind === 'plugin' ? s.instance.close?.() : undefined))));
+    throw new LoadError(issues);
+  }
+  return routes;
+}
+
+async function compileRoute(raw: RawRoute, src: YamlSource, at: (string | number)[], opts: LoadRoutesOptions, issues: LoadIssue[]): Promise<CompiledRoute | undefined> {
+  const before = issues.length;
+  const tables = raw.tables ?? {};
+  const attempt = <T>(where: (string | number)[], fn: () => T): T | undefined => {
+    try {
+      return fn();
+    } catch (e) {
+      issues.push(issueFrom(src, [...at, ...where], e));
+      return undefined;
+    }
+  };
+
+  if (opts.sources && raw.sources) {
+    raw.sources.forEach((s, i) => {
+      if (!opts.sources!.includes(s)) issues.push(new LoadIssue(src.posOf([...at, 'sources', i]), `unknown source "${s}" (known: ${opts.sources!.join(', ') || 'none'})`, 'ROUTE_E_UNKNOWN_SOURCE'));
+    });
+  }
+  const when = (raw.match.when ?? []).map((c, i) => attempt(['match', 'when', i], () => compileCondition(c, tables)));
+  const ack = raw.ack ?? 'on-receive';
+  const steps: CompiledStep[] = [];
+  let firstOutbound = -1;
+  for (let i = 0; i < raw.steps.length; i++) {
+    const s = raw.steps[i]!;
+    const where = ['steps', i];
+    if ('filter' in s) {
+      if (ack === 'on-receive' && firstOutbound >= 0) {
+        issues.push(new LoadIssue(src.posOf([...at, ...where]), 'in an on-receive route, filters must come before the first outbound plugin step', 'ROUTE_E_STEP_ORDER'));
+        continue;
+      }
+      const cond = attempt([...where, 'filter'], () => compileCondition(s.filter as ConditionSpec, tables));
+      if (cond) steps.push({ kind: 'filter', index: i, label: `filter#${i}`, cond });
+    } else if ('set' in s) {
+      const entries: [string, ReturnType<typeof compileTemplate>][] = [];
+      for (const [k, v] of Object.entries(s.set as Record<string, string>)) {
+        const t = attempt([...where, 'set', k], () => compileTemplate(String(v), tables));
+        if (t) entries.push([k, t]);
+      }
+      steps.push({ kind: 'set', index: i, label: `set#${i}`, entries });
+    } else {
+      // log:, reply: and plugin: all become plugin steps.
+      const name = 'plugin' in s ? String(s.plugin) : 'log' in s ? 'log' : 'reply';
+      const config = ('plugin' in s ? s.config ?? {} : 'log' in s ? s.log : s.reply) as Record<string, unknown>;
+      const configAt = 'plugin' in s ? [...where, 'config'] : [...where, name];
+      const def = opts.registry.getPlugin(name);
+      if (!def) {
+        issues.push(new LoadIssue(src.posOf([...at, ...where, 'plugin']), `unknown plugin "${name}"`, 'ROUTE_E_UNKNOWN_PLUGIN'));
+        continue;
+      }
+      const ci = validateAt(def.configSchema, config, src, [...at, ...configAt], 'config');
+      if (ci.length) {
+        issues.push(...ci);
+        continue;
+      }
+      let instance;
+      try {
+        instance = await def.create(opts.contextFor(def, raw.name, i), config);
+      } catch (e) {
+        issues.push(issueFrom(src, [...at, ...configAt], e));
+        continue;
+      }
+      const outbound = def.kind === 'outbound';
+      if (outbound && firstOutbound < 0) firstOutbound = i;
+      const as = typeof s.as === 'string' ? s.as : undefined;
+      const label = typeof s.name === 'string' ? s.name : `${name}#${i}`;
+      steps.push({ kind: 'plugin', index: i, label, plugin: name, def, instance, outbound, ...(as ? { as } : {}) });
+    }
+  }
+  const orderingKey = raw.delivery?.orderingKey !== undefined ? attempt(['delivery', 'orderingKey'], () => compileTemplate(raw.delivery!.orderingKey!, tables)) : undefined;
+  const retry = {
+    max: raw.delivery?.retry?.max ?? 10,
+    initialMs: parseDuration(raw.delivery?.retry?.initial, 1000),
+    maxDelayMs: parseDuration(raw.delivery?.retry?.maxDelay, 5 * 60_000),
+  };
+  if (issues.length > before) {
+    await Promise.allSettled(steps.map((s) => (s.kind === 'plugin' ? s.instance.close?.() : undefined)));
+    return undefined;
+  }
+  const events = new Set<string>();
+  const codes = new Set<string>();
+  let anyEvent = false;
+  for (const e of raw.match.events) {
+    if (e === '*') anyEvent = true;
+    else if (e.endsWith('^*')) codes.add(e.slice(0, -2));
+    else events.add(e);
+  }
+  const conds = when.filter((c): c is NonNullable<typeof c> => c !== undefined);
+  return {
+    name: raw.name,
+    file: src.file,
+    sources: raw.sources ? new Set(raw.sources) : undefined,
+    events,
+    eventCodes: codes,
+    anyEvent,
+    sender: raw.match.sender ?? {},
+    when: conds,
+    ack,
+    steps,
+    firstOutbound,
+    ...(orderingKey ? { orderingKey } : {}),
+    retry,
+    deadLetter: raw.delivery?.deadLetter ?? true,
+  };
+}
+
+/** Closes every plugin instance of a route set (on reload or shutdown). */
+export async function closeRoutes(routes: readonly CompiledRoute[]): Promise<void> {
+  await Promise.allSettled(routes.flatMap((r) => r.steps.map((s) => (s.kind === 'plugin' ? s.instance.close?.() : undefined))));
+}

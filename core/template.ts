@@ -1,0 +1,172 @@
+/**
+ * Templates used in route files and plugin configs: literal text with
+ * `${...}` expressions (HL7 field paths, `vars.*`, `msg.*`) and filters.
+ * Compiled once at load; rendering is allocation-light.
+ * (`${env:NAME}` never reaches here: it is resolved when the YAML is loaded.)
+ */
+import { compilePath, type FieldPath } from './hl7/index.js';
+import { hbError } from './errors.js';
+import { maskId, maskIdNumber, maskName, maskPhone } from './mask.js';
+import type { StepInput } from './sdk.js';
+
+export type Tables = Record<string, Record<string, string>>;
+
+export interface Template {
+  readonly source: string;
+  /** True when the template has no expression (its value never changes). */
+  readonly isConstant: boolean;
+  render(input: StepInput): string;
+}
+
+/** A single value reference: `PID-5.1`, `vars.auth.url`, `msg.controlId`. */
+export interface ValueRef {
+  readonly source: string;
+  get(input: StepInput): string;
+}
+
+type Filter = (v: string) => string;
+
+const MSG_KEYS: Record<string, (i: StepInput) => string> = {
+  controlId: (i) => i.controlId,
+  type: (i) => i.type,
+  source: (i) => i.source,
+  id: (i) => i.messageId,
+};
+
+function varLookup(vars: Record<string, unknown>, keys: readonly string[]): string {
+  let cur: unknown = vars;
+  for (const k of keys) {
+    if (cur === null || typeof cur !== 'object') return '';
+    cur = (cur as Record<string, unknown>)[k];
+  }
+  if (cur === undefined || cur === null) return '';
+  return typeof cur === 'object' ? JSON.stringify(cur) : String(cur);
+}
+
+/** Compiles one reference (the text inside `${}` before any filter). */
+export function compileRef(ref: string): ValueRef {
+  const s = ref.trim();
+  if (s.startsWith('vars.') || s === 'vars') {
+    const keys = s.split('.').slice(1);
+    if (keys.some((k) => k === '')) throw hbError('ROUTE_E_BAD_EXPRESSION', { expr: s, detail: 'empty variable name' });
+    return { source: s, get: (i) => varLookup(i.vars, keys) };
+  }
+  if (s.startsWith('msg.')) {
+    const fn = MSG_KEYS[s.slice(4)];
+    if (!fn) throw hbError('ROUTE_E_BAD_EXPRESSION', { expr: s, detail: `unknown message attribute; use one of ${Object.keys(MSG_KEYS).map((k) => `msg.${k}`).join(', ')}` });
+    return { source: s, get: fn };
+  }
+  const path: FieldPath = compilePath(s);
+  return { source: s, get: (i) => (i.hl7 ? i.hl7.get(path) : '') };
+}
+
+function formatDate(ts: string, fmt: string): string {
+  // HL7 TS: YYYY[MM[DD[HH[MM[SS[.S+]]]]]][+/-ZZZZ]
+  const m = /^(\d{4})(\d{2})?(\d{2})?(\d{2})?(\d{2})?(\d{2})?/.exec(ts);
+  if (!m) return ts;
+  const parts: Record<string, string> = { YYYY: m[1]!, MM: m[2] ?? '01', DD: m[3] ?? '01', HH: m[4] ?? '00', mm: m[5] ?? '00', ss: m[6] ?? '00' };
+  return fmt.replace(/YYYY|MM|DD|HH|mm|ss/g, (k) => parts[k]!);
+}
+
+function compileFilter(spec: string, tables: Tables, expr: string): Filter {
+  const idx = spec.indexOf(':');
+  const name = (idx < 0 ? spec : spec.slice(0, idx)).trim();
+  const arg = idx < 0 ? '' : spec.slice(idx + 1);
+  switch (name) {
+    case 'trim':
+      return (v) => v.trim();
+    case 'upper':
+      return (v) => v.toUpperCase();
+    case 'lower':
+      return (v) => v.toLowerCase();
+    case 'default':
+      return (v) => (v === '' ? arg : v);
+    case 'date':
+      return (v) => (v ? formatDate(v, arg || 'YYYY-MM-DD HH:mm:ss') : v);
+    case 'table': {
+      const t = tables[arg];
+      if (!t) throw hbError('ROUTE_E_BAD_EXPRESSION', { expr, detail: `unknown table "${arg}" (declare it under tables:)` });
+      return (v) => t[v] ?? t['*'] ?? v;
+    }
+    case 'mask': {
+      const fn = ({ id: maskId, idcard: maskIdNumber, name: maskName, phone: maskPhone } as Record<string, (v: string) => string>)[arg];
+      if (!fn) throw hbError('ROUTE_E_BAD_EXPRESSION', { expr, detail: 'mask needs one of id, idcard, name, phone' });
+      return fn;
+    }
+    default:
+      throw hbError('ROUTE_E_BAD_EXPRESSION', { expr, detail: `unknown filter "${name}" (trim, upper, lower, default:, date:, table:, mask:)` });
+  }
+}
+
+/** Splits on `|` that are not inside `[...]` (path selectors use `|`). */
+function splitPipes(s: string): string[] {
+  const out: string[] = [];
+  let depth = 0;
+  let start = 0;
+  for (let i = 0; i < s.length; i++) {
+    const c = s[i];
+    if (c === '[') depth++;
+    else if (c === ']') depth = Math.max(0, depth - 1);
+    else if (c === '|' && depth === 0) {
+      out.push(s.slice(start, i));
+      start = i + 1;
+    }
+  }
+  out.push(s.slice(start));
+  return out;
+}
+
+/** Compiles a `${ref|filter|...}` body. */
+export function compileExpression(body: string, tables: Tables = {}): ValueRef {
+  const [refText, ...filterSpecs] = splitPipes(body);
+  const ref = compileRef(refText ?? '');
+  if (filterSpecs.length === 0) return ref;
+  const filters = filterSpecs.map((f) => compileFilter(f, tables, body));
+  return {
+    source: body,
+    get(i) {
+      let v = ref.get(i);
+      for (const f of filters) v = f(v);
+      return v;
+    },
+  };
+}
+
+/**
+ * Compiles a template. Throws ROUTE_E_BAD_PATH / ROUTE_E_BAD_EXPRESSION for a
+ * bad expression, so a route that cannot work refuses to load.
+ */
+export function compileTemplate(source: string, tables: Tables = {}): Template {
+  const parts: (string | ValueRef)[] = [];
+  let i = 0;
+  while (i < source.length) {
+    const open = source.indexOf('${', i);
+    if (open < 0) {
+      parts.push(source.slice(i));
+      break;
+    }
+    if (open > i) parts.push(source.slice(i, open));
+    const close = source.indexOf('}', open + 2);
+    if (close < 0) throw hbError('ROUTE_E_BAD_EXPRESSION', { expr: source, detail: `"\${" at character ${open + 1} is never closed` });
+    parts.push(compileExpression(source.slice(open + 2, close), tables));
+    i = close + 1;
+  }
+  const dynamic = parts.filter((p): p is ValueRef => typeof p !== 'string');
+  if (dynamic.length === 0) {
+    const text = parts.join('');
+    return { source, isConstant: true, render: () => text };
+  }
+  if (parts.length === 1) {
+    const only = dynamic[0]!;
+    return { source, isConstant: false, render: (input) => only.get(input) };
+  }
+  return {
+    source,
+    isConstant: false,
+    render(input) {
+      let out = '';
+      for (const p of parts) out += typeof p === 'string' ? p : p.get(input);
+      return out;
+    },
+  };
+}

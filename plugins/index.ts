@@ -1,0 +1,21 @@
+/**
+ * The built-in environment: every plugin folder and site extension shipped
+ * with hisbridge. A plugin's route name is its folder name.
+ */
+import { Registry } from '../core/registry.js';
+import log from './log/index.js';
+import reply from './reply/index.js';
+import http from './http/index.js';
+import gdEhr from './gd-ehr/index.js';
+import gdEhrAuthorize from './gd-ehr-authorize/index.js';
+import gdEhrViewer from './gd-ehr-viewer/index.js';
+
+export function builtinRegistry(): Registry {
+  return new Registry()
+    .plugin(log)
+    .plugin(reply)
+    .plugin(http)
+    .extension(gdEhr)
+    .plugin(gdEhrAuthorize)
+    .plugin(gdEhrViewer);
+}

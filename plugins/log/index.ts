@@ -1,0 +1,38 @@
+/**
+ * `log`: writes one log line per message. The message is a template; use the
+ * `|mask:` filters for anything identifying (`${PID-5.1|mask:name}`).
+ */
+import { compileTemplate } from '../../core/template.js';
+import type { PluginDefinition } from '../../core/sdk.js';
+
+export interface LogConfig {
+  message: string;
+  level?: 'debug' | 'info' | 'warn' | 'error';
+}
+
+const plugin: PluginDefinition<LogConfig> = {
+  name: 'log',
+  summary: 'Write a log line (template; mask identifiers with |mask:id, |mask:name, |mask:idcard)',
+  kind: 'local',
+  configSchema: {
+    type: 'object',
+    additionalProperties: false,
+    required: ['message'],
+    properties: {
+      message: { type: 'string', description: 'Template, e.g. "registration ${msg.controlId} for ${PID-3.1|mask:id}"' },
+      level: { enum: ['debug', 'info', 'warn', 'error'] },
+    },
+  },
+  examples: [{ title: 'Log each registration', yaml: 'log: { message: "registration ${msg.controlId}" }' }],
+  create(ctx, config) {
+    const t = compileTemplate(config.message);
+    const level = config.level ?? 'info';
+    return {
+      async process(input, call) {
+        ctx.log[level]({ route: call.route, msgId: input.controlId, step: call.step }, t.render(input));
+        return { outcome: 'ok' };
+      },
+    };
+  },
+};
+export default plugin;
