@@ -1,0 +1,98 @@
+/**
+ * `gd-ehr-authorize` (授权接口): grants ("1") or withdraws ("0") the
+ * hospital's access to the patient's provincial health record. Without the
+ * consent marker nothing is sent and the outcome is "skipped: no consent".
+ */
+import { hbError, toHisbridgeError } from '../../core/errors.js';
+import { compileTemplate, type Template } from '../../core/template.js';
+import type { PluginDefinition } from '../../core/sdk.js';
+import { authorize, errorLabel } from '../gd-ehr/client.js';
+import { fieldTemplate, ID_NUMBER_DEFAULTS, PATIENT_ID_DEFAULTS, PATIENT_NAME_DEFAULTS } from '../gd-ehr/fields.js';
+import { readSite } from '../gd-ehr/site.js';
+
+export interface AuthorizeConfig {
+  status?: string;
+  idNumber?: string;
+  patientName?: string;
+  patientId?: string;
+  consent?: false | { value?: string; accept?: string[] };
+  authDays?: number;
+}
+
+const template = (description: string) => ({ type: 'string', description: `Template. ${description}` });
+
+const plugin: PluginDefinition<AuthorizeConfig> = {
+  name: 'gd-ehr-authorize',
+  summary: 'Provincial authorization (授权接口): grant or withdraw the hospital’s access to the patient’s health record',
+  kind: 'outbound',
+  siteKey: 'gdEhr',
+  configSchema: {
+    type: 'object',
+    additionalProperties: false,
+    properties: {
+      status: template('"1" grant, "0" withdraw (default "1")'),
+      idNumber: template('Resident ID number, sent SM4-encrypted (default ${PID-3[5=NI|ID|SFZ].1})'),
+      patientName: template('Patient name (default ${PID-5.1}${PID-5.2})'),
+      patientId: template('In-hospital patient id, for the audit only (default ${PID-3[5=PI].1}, else ${PID-3.1})'),
+      consent: {
+        description: 'consent check: {value, accept} or false to send without one',
+        anyOf: [
+          { const: false },
+          {
+            type: 'object',
+            additionalProperties: false,
+            properties: {
+              value: template('Where the consent marker is (default ${ZCN-1})'),
+              accept: { type: 'array', items: { type: 'string' }, minItems: 1, description: 'Values meaning consent (default ["Y"])' },
+            },
+          },
+        ],
+      },
+      authDays: { type: 'integer', minimum: 1, maximum: 3650, description: 'Validity in days (default gdEhr.authDays, 30)' },
+    },
+  },
+  examples: [
+    { title: 'Grant on registration with consent', yaml: 'plugin: gd-ehr-authorize\nas: auth\nconfig: { status: "1", consent: { value: "${ZCN-1}", accept: [Y] } }' },
+    { title: 'Withdraw (no consent check)', yaml: 'plugin: gd-ehr-authorize\nconfig: { status: "0", consent: false }' },
+  ],
+  create(ctx, config) {
+    const site = readSite(ctx.site, ['authUrl', 'orgCode', 'orgName', 'appId', 'paasId', 'paasToken', 'sm4Key']);
+    const status: Template = compileTemplate(config.status ?? '1');
+    if (status.isConstant && !['0', '1'].includes(status.source)) throw hbError('GDEHR_E_BAD_STATUS', { value: status.source.slice(0, 8) });
+    const idNumber = fieldTemplate(config.idNumber, ID_NUMBER_DEFAULTS);
+    const patientName = fieldTemplate(config.patientName, PATIENT_NAME_DEFAULTS);
+    const patientId = fieldTemplate(config.patientId, PATIENT_ID_DEFAULTS);
+    const consent = config.consent === false ? undefined : { value: compileTemplate(config.consent?.value ?? '${ZCN-1}'), accept: new Set(config.consent?.accept ?? ['Y']) };
+    const authDays = config.authDays ?? site.authDays;
+
+    return {
+      async process(input, call) {
+        const started = performance.now();
+        const pid = patientId.render(input);
+        const base = { route: call.route, plugin: plugin.name, operation: 'authorize', orgCode: site.orgCode, messageId: input.controlId, ...(pid ? { patientId: pid } : {}) };
+        if (consent && !consent.accept.has(consent.value.render(input).trim())) {
+          ctx.audit({ ...base, result: 'skipped', detail: 'no consent' });
+          return { outcome: 'skipped', detail: 'no consent' };
+        }
+        try {
+          const st = status.render(input).trim();
+          if (st !== '0' && st !== '1') throw hbError('GDEHR_E_BAD_STATUS', { value: st.slice(0, 8) });
+          const id = idNumber.render(input);
+          if (!id) throw hbError('GDEHR_E_NO_ID_NUMBER', { path: idNumber.source });
+          const name = patientName.render(input);
+          if (!name) throw hbError('GDEHR_E_MISSING_PARAM', { field: 'patientName' });
+          const r = await authorize(ctx.http, site, { idNumber: id, patientName: name, status: st, authDays }, { idempotencyKey: call.idempotencyKey });
+          ctx.audit({ ...base, result: 'ok', latencyMs: performance.now() - started, detail: `status ${st} returnCode ${r.returnCode}` });
+          call.log.info({ plugin: plugin.name, status: st, returnCode: r.returnCode, attempt: call.attempt }, 'authorization sent');
+          return { outcome: 'ok', detail: st === '1' ? 'granted' : 'withdrawn', output: { returnCode: r.returnCode, returnDesc: r.returnDesc } };
+        } catch (e) {
+          const err = toHisbridgeError(e);
+          ctx.audit({ ...base, result: 'failed', latencyMs: performance.now() - started, detail: errorLabel(err) });
+          throw err;
+        }
+      },
+    };
+  },
+};
+
+export default plugin;

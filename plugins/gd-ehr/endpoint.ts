@@ -1,0 +1,77 @@
+/**
+ * Workstation endpoint: `GET /api/gd-ehr/viewer-url?patientId=&staffNo=&staffName=&idcard=&cardType=&patientName=`
+ * → 302 to the provincial viewer (or `&format=json` → `{"url": …}`); a
+ * missing or unsafe parameter → 400 `{code, message}`. Every request is
+ * audited: who asked (staffNo, client address), for which patient, result.
+ */
+import { isHisbridgeError, toHisbridgeError, type HisbridgeError } from '../../core/errors.js';
+import type { EndpointRequest, EndpointResponse, HttpEndpoint, PluginContext } from '../../core/sdk.js';
+import { cardTypeFor, readSite, type GdEhrSite } from './site.js';
+import { buildViewerUrl, type ViewerFields } from './viewer-url.js';
+
+const NO_STORE = { 'cache-control': 'no-store' };
+
+function errorResponse(e: HisbridgeError, status = e.status ?? 400): EndpointResponse {
+  return { status, headers: NO_STORE, body: { code: e.code, message: e.message } };
+}
+
+/** cardType may be given as a code (01…99) or as an HL7 identifier type (NI, PPN…) looked up in the site table. */
+export function resolveCardType(value: string | undefined, table: Readonly<Record<string, string>>): string | undefined {
+  if (value === undefined || value === '') return undefined;
+  return /^\d{2}$/.test(value) ? value : cardTypeFor(value, table);
+}
+
+/** The endpoint list for the `gdEhr` extension. */
+export function gdEhrEndpoints(ctx: PluginContext): HttpEndpoint[] {
+  let site: GdEhrSite | undefined;
+  let siteError: HisbridgeError | undefined;
+  try {
+    site = readSite(ctx.site, ['viewerUrl', 'orgCode', 'callSysCode', 'appId', 'sm4Key']);
+  } catch (e) {
+    // Answer every call with the reason rather than refuse to start the engine for a feature that is not configured.
+    siteError = toHisbridgeError(e);
+  }
+
+  async function handler(req: EndpointRequest): Promise<EndpointResponse> {
+    const started = performance.now();
+    const q = req.query;
+    const audit = (result: string, detail?: string) =>
+      ctx.audit({
+        plugin: 'gd-ehr',
+        operation: 'viewer-url',
+        ...(site ? { orgCode: site.orgCode } : {}),
+        ...(q.staffNo ? { staffNo: q.staffNo } : {}),
+        ...(q.patientId ? { patientId: q.patientId } : {}),
+        result,
+        latencyMs: performance.now() - started,
+        detail: [detail, req.remoteAddress ? `from ${req.remoteAddress}` : undefined].filter(Boolean).join(' '),
+      });
+    if (!site) {
+      audit('failed', siteError!.code);
+      return errorResponse(siteError!, 503);
+    }
+    try {
+      const fields: ViewerFields = {
+        orgCode: site.orgCode,
+        staffNo: q.staffNo ?? '',
+        staffName: q.staffName ?? '',
+        cardType: resolveCardType(q.cardType, site.cardTypes) ?? '',
+        idcard: q.idcard ?? '',
+        patientName: q.patientName ?? '',
+        patientId: q.patientId ?? '',
+        callSysCode: site.callSysCode,
+      };
+      const url = buildViewerUrl({ viewerUrl: site.viewerUrl, appId: site.appId, sm4Key: site.sm4Key, fields });
+      audit('ok');
+      if (q.format === 'json') return { status: 200, headers: NO_STORE, body: { url } };
+      return { status: 302, headers: { ...NO_STORE, location: url } };
+    } catch (e) {
+      const err = toHisbridgeError(e);
+      audit('failed', err.code);
+      ctx.log.info({ plugin: 'gd-ehr', operation: 'viewer-url', code: err.code }, 'viewer URL refused');
+      return errorResponse(err, isHisbridgeError(e) && err.status ? err.status : 400);
+    }
+  }
+
+  return [{ method: 'GET', path: '/api/gd-ehr/viewer-url', handler }];
+}

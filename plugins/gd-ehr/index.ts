@@ -1,0 +1,33 @@
+/**
+ * Site extension `gdEhr`: the Guangdong Health Record Interop System
+ * (广东健康档案互通系统). Owns the `gdEhr:` section of hisbridge.yaml, its
+ * embedded defaults (the simulator, demo credentials), the provincial
+ * simulator and the workstation viewer-URL endpoint. The plugins
+ * gd-ehr-authorize and gd-ehr-viewer read the same section.
+ */
+import type { SiteExtension } from '../../core/sdk.js';
+import { gdEhrDefaults, gdEhrSiteSchema } from './site.js';
+import { startGdEhrSimulator } from './simulator.js';
+import { gdEhrEndpoints } from './endpoint.js';
+
+/** Default port of the simulator on embedded defaults. */
+export const GD_EHR_SIMULATOR_PORT = 8481;
+
+const gdEhr: SiteExtension = {
+  key: 'gdEhr',
+  summary: 'Guangdong Health Record Interop System (广东健康档案互通系统): parameters issued by the province; secrets via ${env:NAME}',
+  configSchema: gdEhrSiteSchema,
+  defaults: gdEhrDefaults,
+  simulator: {
+    defaultPort: GD_EHR_SIMULATOR_PORT,
+    start: startGdEhrSimulator,
+  },
+  endpoints: gdEhrEndpoints,
+};
+
+export default gdEhr;
+export { gdEhr };
+export * from './site.js';
+export { buildViewerUrl, parseViewerParam, viewerParamPlaintext, VIEWER_FIELDS, type ViewerFields } from './viewer-url.js';
+export { authorize, authorizeBody, type AuthorizeRequest, type AuthorizeResult } from './client.js';
+export { startGdEhrSimulator, type FaultRule, type SimCall, type GdEhrSimulator } from './simulator.js';
