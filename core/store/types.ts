@@ -86,3 +86,122 @@ export interface NewDeliveryWithOutcome extends NewDelivery {
   as?: string;
   final?: FinalDeliveryOutcome;
 }
+
+/* ---- Store implementation contract (core/store/sqlite.ts) ---- */
+
+export interface StoreOptions {
+  /**
+   * SQLite `synchronous` in WAL mode. FULL: a commit (and so an ACK) survives
+   * a power cut (fsync per group commit). NORMAL: survives a process crash; a
+   * power cut may lose the last commits. Default FULL.
+   */
+  synchronous?: 'FULL' | 'NORMAL';
+  /** Delivered message bodies are purged after this many days (default 30). */
+  retentionDays?: number;
+  /** Message metadata, deliveries and audit rows are kept this long; at least 180 (default 180). */
+  metadataRetentionDays?: number;
+  /** How long accept() waits to gather concurrent calls into one transaction (default 1 ms; 0 = same tick only). */
+  groupCommitMs?: number;
+  /** Window in which (MSH-3, MSH-4, MSH-10) counts as a duplicate inside accept() (default 24 h). */
+  idempotencyWindowMs?: number;
+  /** HMAC key for audit patient hashes; default a random key kept in `<dir>/audit-hash.key`. */
+  auditHashKey?: string;
+  /** SQLite busy timeout, so a CLI and the engine can share the file (default 5000 ms). */
+  busyTimeoutMs?: number;
+}
+
+/** What accept() resolves to. */
+export interface AcceptResult {
+  messageId: number;
+  /** True when an earlier message with the same sender and MSH-10 was found at commit: nothing was stored. */
+  duplicate: boolean;
+  /** ACK code to answer with (the original one for a duplicate). */
+  ackCode: string;
+}
+
+/** A claimed delivery: a DeliveryJob without its AbortSignal (the worker adds it). */
+export type ClaimedDelivery = Omit<DeliveryJob, 'signal'>;
+
+export interface FailInput {
+  code: string;
+  /** PHI-free reason (masked); kept on the delivery and its attempt row. */
+  reason: string;
+  retryable: boolean;
+  retryAfterMs?: number;
+}
+
+export type MessageStatus = 'queued' | 'done' | 'dead' | 'rejected';
+
+export interface MessageSummary {
+  id: number;
+  receivedAt: number;
+  source: string;
+  sendingApp: string;
+  sendingFacility: string;
+  type: string;
+  controlId: string;
+  patientId?: string;
+  charset: string;
+  ackCode: string;
+  status: MessageStatus;
+  rawBytes: number;
+  /** Set once retention removed the body. */
+  purgedAt?: number;
+}
+
+export interface AttemptRecord {
+  at: number;
+  attempt: number;
+  outcome: 'ok' | 'skipped' | 'retry' | 'dead' | 'released';
+  errorCode?: string;
+  reason?: string;
+  latencyMs?: number;
+}
+
+export interface DeliveryRecord {
+  id: number;
+  messageId: number;
+  route: string;
+  step: number;
+  plugin: string;
+  orderingKey: string;
+  state: DeliveryState;
+  attempts: number;
+  maxAttempts: number;
+  nextAttemptAt: number;
+  lastErrorCode?: string;
+  lastError?: string;
+  asName?: string;
+  createdAt: number;
+  updatedAt: number;
+}
+
+export interface MessageDetail extends MessageSummary {
+  /** Null after retention purged it. */
+  raw: Buffer | null;
+  deliveries: (DeliveryRecord & { vars: Record<string, unknown>; output?: Record<string, unknown>; attemptLog: AttemptRecord[] })[];
+}
+
+export interface MessageSearch {
+  status?: MessageStatus;
+  controlId?: string;
+  patientId?: string;
+  /** Epoch ms, inclusive. */
+  since?: number;
+  /** Epoch ms, exclusive. */
+  until?: number;
+  limit: number;
+  /** Keyset pagination: messages with id lower than this (pass the last id of the previous page). */
+  before?: number;
+}
+
+export interface DeadFilter {
+  route?: string;
+  limit?: number;
+}
+
+export interface RequeueFilter {
+  ids?: number[];
+  all?: boolean;
+  route?: string;
+}

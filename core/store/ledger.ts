@@ -1,0 +1,220 @@
+/**
+ * The delivery state machine on SQLite. Every method runs inside a
+ * transaction opened by the Store (group commit or its own) and returns how
+ * it changed the number of open deliveries, so the cached pending counter is
+ * only adjusted after the commit.
+ *
+ * Ordering keys: among the open deliveries (pending, in-flight, failed) of
+ * one key exactly one has `head = 1`: the one allowed to run. It is the
+ * lowest id, except that a running (in-flight) head keeps the flag until it
+ * finishes, even when a replayed lower id joins the key. Claiming only looks
+ * at heads through a partial index, so the cost does not grow with the
+ * number of waiting deliveries behind each key.
+ */
+import type Database from 'better-sqlite3';
+import { scrubText } from '../mask.js';
+import { retryDelayMs } from './backoff.js';
+import { OPEN_STATES } from './schema.js';
+import type { AcceptResult, ClaimedDelivery, FailInput, NewDeliveryWithOutcome, NewMessage, RequeueFilter } from './types.js';
+import type { StepResult } from '../sdk.js';
+
+const ACCEPTED = `('AA','CA')`;
+
+interface DeliveryRow {
+  id: number; message_id: number; route: string; step: number; ordering_key: string; state: string; attempts: number;
+  max_attempts: number; retry_initial_ms: number; retry_max_delay_ms: number; as_name: string | null;
+}
+
+interface ClaimRow {
+  id: number; message_id: number; route: string; step: number; plugin: string; ordering_key: string; attempts: number; vars: string;
+  raw: Buffer | null; charset: string; source: string; control_id: string; type: string;
+}
+
+export interface Changed<T> {
+  value: T;
+  /** Change in the number of open deliveries. */
+  delta: number;
+}
+
+function json(v: unknown): string {
+  return JSON.stringify(v ?? {});
+}
+
+export class Ledger {
+  readonly #db: Database.Database;
+  readonly #instance: string;
+  readonly #s;
+
+  constructor(db: Database.Database, instanceId: string) {
+    this.#db = db;
+    this.#instance = instanceId;
+    const p = (sql: string) => db.prepare(sql);
+    this.#s = {
+      dup: p(`SELECT id, ack_code FROM messages WHERE sending_app = ? AND sending_facility = ? AND control_id = ?
+              AND received_at >= ? AND ack_code IN ${ACCEPTED} ORDER BY id DESC LIMIT 1`),
+      insertMessage: p(`INSERT INTO messages (received_at, source, sending_app, sending_facility, type, control_id, patient_id, charset, raw, raw_bytes, ack_code, status)
+                        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
+      insertDelivery: p(`INSERT INTO deliveries (message_id, route, step, plugin, ordering_key, state, head, attempts, max_attempts, retry_initial_ms,
+                         retry_max_delay_ms, next_attempt_at, last_error_code, last_error, vars, output, as_name, created_at, updated_at)
+                         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
+      insertAttempt: p('INSERT INTO attempts (delivery_id, at, attempt, outcome, error_code, reason, latency_ms) VALUES (?, ?, ?, ?, ?, ?, ?)'),
+      headOf: p('SELECT id, state FROM deliveries WHERE ordering_key = ? AND head = 1'),
+      firstOpen: p(`SELECT id FROM deliveries WHERE ordering_key = ? AND state IN ${OPEN_STATES} ORDER BY id LIMIT 1`),
+      setHead: p('UPDATE deliveries SET head = ? WHERE id = ?'),
+      get: p(`SELECT id, message_id, route, step, ordering_key, state, attempts, max_attempts, retry_initial_ms, retry_max_delay_ms, as_name
+              FROM deliveries WHERE id = ?`),
+      done: p(`UPDATE deliveries SET state = 'done', head = 0, output = ?, updated_at = ? WHERE id = ?`),
+      retry: p(`UPDATE deliveries SET state = 'failed', next_attempt_at = ?, last_error_code = ?, last_error = ?, updated_at = ? WHERE id = ?`),
+      dead: p(`UPDATE deliveries SET state = 'dead', head = 0, last_error_code = ?, last_error = ?, updated_at = ? WHERE id = ?`),
+      laterSiblings: p(`SELECT id, vars FROM deliveries WHERE message_id = ? AND route = ? AND step > ? AND state IN ${OPEN_STATES}`),
+      setVars: p('UPDATE deliveries SET vars = ? WHERE id = ?'),
+      due: p(`SELECT d.id, d.message_id, d.route, d.step, d.plugin, d.ordering_key, d.attempts, d.vars,
+                     m.raw, m.charset, m.source, m.control_id, m.type
+              FROM deliveries d JOIN messages m ON m.id = d.message_id
+              WHERE d.head = 1 AND d.state IN ('pending','failed') AND d.next_attempt_at <= ?
+                AND d.plugin NOT IN (SELECT value FROM json_each(?))
+              ORDER BY d.next_attempt_at LIMIT ?`),
+      claim: p(`UPDATE deliveries SET state = 'in-flight', attempts = attempts + 1, updated_at = ? WHERE id = ?`),
+      release: p(`UPDATE deliveries SET state = 'pending', attempts = max(attempts - 1, 0), next_attempt_at = ?, updated_at = ?
+                  WHERE id = ? AND state = 'in-flight'`),
+      inFlight: p(`SELECT id, attempts FROM deliveries WHERE state = 'in-flight'`),
+      requeue: p(`UPDATE deliveries SET state = 'pending', head = 0, attempts = 0, next_attempt_at = ?, updated_at = ? WHERE id = ? AND state = 'dead'`),
+      deadIds: p(`SELECT id, message_id, ordering_key FROM deliveries WHERE state = 'dead' AND (? IS NULL OR route = ?) ORDER BY id`),
+      counts: p(`SELECT sum(state IN ${OPEN_STATES}) AS open, sum(state = 'dead') AS dead, m.ack_code AS ack
+                 FROM messages m LEFT JOIN deliveries d ON d.message_id = m.id WHERE m.id = ?`),
+      setStatus: p('UPDATE messages SET status = ? WHERE id = ? AND status != ?'),
+    };
+  }
+
+  /** Idempotency key given to plugins: stable across retries and replays of one delivery, unique across stores. */
+  idempotencyKey(deliveryId: number): string {
+    return `${this.#instance}-${deliveryId}`;
+  }
+
+  findDuplicate(app: string, facility: string, controlId: string, since: number): { id: number; ack_code: string } | undefined {
+    if (!controlId) return undefined;
+    return this.#s.dup.get(app, facility, controlId, since) as { id: number; ack_code: string } | undefined;
+  }
+
+  accept(msg: NewMessage, deliveries: NewDeliveryWithOutcome[], windowMs: number, now: number): Changed<AcceptResult> {
+    // Seen inside the transaction, so a duplicate earlier in the same batch counts too.
+    const dup = this.findDuplicate(msg.sendingApp, msg.sendingFacility, msg.controlId, msg.receivedAt - windowMs);
+    if (dup) return { value: { messageId: dup.id, duplicate: true, ackCode: dup.ack_code }, delta: 0 };
+    const open = deliveries.filter((d) => !d.final).length;
+    const dead = deliveries.some((d) => d.final?.state === 'dead');
+    const accepted = msg.ackCode === 'AA' || msg.ackCode === 'CA';
+    const status = open > 0 ? 'queued' : dead ? 'dead' : accepted ? 'done' : 'rejected';
+    const messageId = Number(this.#s.insertMessage.run(
+      msg.receivedAt, msg.source, msg.sendingApp, msg.sendingFacility, msg.type, msg.controlId, msg.patientId ?? null,
+      msg.charset, msg.raw, msg.raw.length, msg.ackCode, status,
+    ).lastInsertRowid);
+    for (const d of deliveries) {
+      const key = d.orderingKey || `${d.route}:${messageId}`;
+      const f = d.final;
+      const head = !f && this.#s.headOf.get(key) === undefined ? 1 : 0;
+      const id = Number(this.#s.insertDelivery.run(
+        messageId, d.route, d.step, d.plugin, key, f ? f.state : 'pending', head, f ? 1 : 0, d.retry.max, d.retry.initialMs,
+        d.retry.maxDelayMs, now, f?.errorCode ?? null, f?.reason === undefined ? null : scrubText(f.reason), json(d.vars),
+        f?.output === undefined ? null : json(f.output), d.as ?? null, now, now,
+      ).lastInsertRowid);
+      if (f) this.#s.insertAttempt.run(id, now, 1, f.state === 'done' ? 'ok' : 'dead', f.errorCode ?? null, f.reason === undefined ? null : scrubText(f.reason), null);
+    }
+    return { value: { messageId, duplicate: false, ackCode: msg.ackCode }, delta: open };
+  }
+
+  claim(now: number, limit: number, skipPlugins: readonly string[]): ClaimedDelivery[] {
+    const rows = this.#s.due.all(now, JSON.stringify(skipPlugins), limit) as ClaimRow[];
+    return rows.map((r) => {
+      this.#s.claim.run(now, r.id);
+      return {
+        id: r.id, messageId: r.message_id, route: r.route, step: r.step, plugin: r.plugin, orderingKey: r.ordering_key,
+        attempt: r.attempts + 1, idempotencyKey: this.idempotencyKey(r.id), vars: JSON.parse(r.vars) as Record<string, unknown>,
+        message: { raw: r.raw ?? Buffer.alloc(0), charset: r.charset, source: r.source, controlId: r.control_id, type: r.type },
+      };
+    });
+  }
+
+  complete(id: number, result: StepResult, latencyMs: number | undefined, now: number): Changed<boolean> {
+    const d = this.#s.get.get(id) as DeliveryRow | undefined;
+    // Released (shutdown) or already settled: the late answer must not overwrite the newer state.
+    if (!d || d.state !== 'in-flight') return { value: false, delta: 0 };
+    this.#s.done.run(result.output === undefined ? null : json(result.output), now, id);
+    this.#s.insertAttempt.run(id, now, d.attempts, result.outcome, null, result.detail === undefined ? null : scrubText(result.detail), latencyMs ?? null);
+    if (d.as_name && result.output !== undefined) {
+      for (const s of this.#s.laterSiblings.all(d.message_id, d.route, d.step) as { id: number; vars: string }[]) {
+        const vars = JSON.parse(s.vars) as Record<string, unknown>;
+        vars[d.as_name] = result.output;
+        this.#s.setVars.run(JSON.stringify(vars), s.id);
+      }
+    }
+    this.#nextHead(d.ordering_key);
+    this.refreshStatus(d.message_id);
+    return { value: true, delta: -1 };
+  }
+
+  fail(id: number, err: FailInput, latencyMs: number | undefined, now: number): Changed<'failed' | 'dead' | 'ignored'> {
+    const d = this.#s.get.get(id) as DeliveryRow | undefined;
+    if (!d || d.state !== 'in-flight') return { value: 'ignored', delta: 0 };
+    const reason = scrubText(err.reason).slice(0, 1000);
+    const exhausted = err.retryable && d.attempts >= d.max_attempts;
+    if (!err.retryable || exhausted) {
+      const why = exhausted ? `gave up after ${d.attempts} attempts: ${reason}` : reason;
+      this.#s.dead.run(err.code, why, now, id);
+      this.#s.insertAttempt.run(id, now, d.attempts, 'dead', err.code, reason, latencyMs ?? null);
+      this.#nextHead(d.ordering_key);
+      this.refreshStatus(d.message_id);
+      return { value: 'dead', delta: -1 };
+    }
+    const policy = { max: d.max_attempts, initialMs: d.retry_initial_ms, maxDelayMs: d.retry_max_delay_ms };
+    // Still the head of its key: later deliveries of the key wait for this one's retries.
+    this.#s.retry.run(now + retryDelayMs(policy, d.attempts, err.retryAfterMs), err.code, reason, now, id);
+    this.#s.insertAttempt.run(id, now, d.attempts, 'retry', err.code, reason, latencyMs ?? null);
+    return { value: 'failed', delta: 0 };
+  }
+
+  /** In-flight back to pending, due now; the interrupted attempt is not counted. */
+  release(ids: readonly number[] | 'all', now: number): number {
+    const targets = ids === 'all' ? (this.#s.inFlight.all() as { id: number }[]).map((r) => r.id) : ids;
+    let n = 0;
+    for (const id of targets) {
+      const d = this.#s.get.get(id) as DeliveryRow | undefined;
+      if (!d || d.state !== 'in-flight') continue;
+      this.#s.release.run(now, now, id);
+      this.#s.insertAttempt.run(id, now, d.attempts, 'released', null, 'interrupted by shutdown or crash', null);
+      n++;
+    }
+    return n;
+  }
+
+  requeue(f: RequeueFilter, now: number): Changed<number> {
+    const route = f.route ?? null;
+    let rows = this.#s.deadIds.all(route, route) as { id: number; message_id: number; ordering_key: string }[];
+    if (f.ids) {
+      const want = new Set(f.ids);
+      rows = rows.filter((r) => want.has(r.id));
+    } else if (!f.all && !f.route) rows = [];
+    for (const r of rows) {
+      this.#s.requeue.run(now, now, r.id);
+      const head = this.#s.headOf.get(r.ordering_key) as { id: number; state: string } | undefined;
+      if (!head) this.#s.setHead.run(1, r.id);
+      else if (head.state !== 'in-flight' && r.id < head.id) {
+        this.#s.setHead.run(0, head.id);
+        this.#s.setHead.run(1, r.id);
+      }
+      this.refreshStatus(r.message_id);
+    }
+    return { value: rows.length, delta: rows.length };
+  }
+
+  #nextHead(key: string): void {
+    const first = this.#s.firstOpen.get(key) as { id: number } | undefined;
+    if (first) this.#s.setHead.run(1, first.id);
+  }
+
+  refreshStatus(messageId: number): void {
+    const c = this.#s.counts.get(messageId) as { open: number | null; dead: number | null; ack: string | null };
+    if (c.ack === null) return;
+    const status = (c.open ?? 0) > 0 ? 'queued' : (c.dead ?? 0) > 0 ? 'dead' : c.ack === 'AA' || c.ack === 'CA' ? 'done' : 'rejected';
+    this.#s.setStatus.run(status, messageId, status);
+  }
+}

@@ -1,0 +1,122 @@
+/**
+ * Store schema and its migrations, keyed by SQLite's `user_version`. A
+ * migration is append-only: never edit one that has shipped, add the next.
+ */
+import type Database from 'better-sqlite3';
+
+/** States a delivery can still move out of; they count as pending for back-pressure. */
+export const OPEN_STATES = `('pending','in-flight','failed')`;
+
+const MIGRATIONS: string[] = [
+  // 1: initial schema.
+  `
+  CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+
+  CREATE TABLE messages (
+    id INTEGER PRIMARY KEY,
+    received_at INTEGER NOT NULL,
+    source TEXT NOT NULL,
+    sending_app TEXT NOT NULL,
+    sending_facility TEXT NOT NULL,
+    type TEXT NOT NULL,
+    control_id TEXT NOT NULL,
+    patient_id TEXT,
+    charset TEXT NOT NULL,
+    raw BLOB,
+    raw_bytes INTEGER NOT NULL,
+    ack_code TEXT NOT NULL,
+    status TEXT NOT NULL,
+    purged_at INTEGER
+  );
+  CREATE INDEX messages_dedupe ON messages (sending_app, sending_facility, control_id);
+  CREATE INDEX messages_control ON messages (control_id);
+  CREATE INDEX messages_patient ON messages (patient_id) WHERE patient_id IS NOT NULL;
+  CREATE INDEX messages_time ON messages (received_at);
+  CREATE INDEX messages_status ON messages (status, id);
+
+  CREATE TABLE deliveries (
+    id INTEGER PRIMARY KEY,
+    message_id INTEGER NOT NULL REFERENCES messages (id) ON DELETE CASCADE,
+    route TEXT NOT NULL,
+    step INTEGER NOT NULL,
+    plugin TEXT NOT NULL,
+    ordering_key TEXT NOT NULL,
+    state TEXT NOT NULL,
+    -- 1 on the one open delivery of its ordering key that may run now.
+    head INTEGER NOT NULL DEFAULT 0,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    max_attempts INTEGER NOT NULL,
+    retry_initial_ms INTEGER NOT NULL,
+    retry_max_delay_ms INTEGER NOT NULL,
+    next_attempt_at INTEGER NOT NULL,
+    last_error_code TEXT,
+    last_error TEXT,
+    vars TEXT NOT NULL,
+    output TEXT,
+    as_name TEXT,
+    created_at INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL
+  );
+  CREATE INDEX deliveries_due ON deliveries (next_attempt_at) WHERE head = 1 AND state IN ('pending','failed');
+  CREATE INDEX deliveries_heads ON deliveries (ordering_key) WHERE head = 1;
+  CREATE INDEX deliveries_key ON deliveries (ordering_key, id) WHERE state IN ${OPEN_STATES};
+  CREATE INDEX deliveries_message ON deliveries (message_id, route, step);
+  CREATE INDEX deliveries_state ON deliveries (state, id);
+
+  CREATE TABLE attempts (
+    id INTEGER PRIMARY KEY,
+    delivery_id INTEGER NOT NULL REFERENCES deliveries (id) ON DELETE CASCADE,
+    at INTEGER NOT NULL,
+    attempt INTEGER NOT NULL,
+    outcome TEXT NOT NULL,
+    error_code TEXT,
+    reason TEXT,
+    latency_ms INTEGER
+  );
+  CREATE INDEX attempts_delivery ON attempts (delivery_id);
+
+  CREATE TABLE audit (
+    id INTEGER PRIMARY KEY,
+    at INTEGER NOT NULL,
+    route TEXT,
+    plugin TEXT NOT NULL,
+    operation TEXT NOT NULL,
+    org_code TEXT,
+    staff_no TEXT,
+    patient_masked TEXT,
+    patient_hash TEXT,
+    result TEXT NOT NULL,
+    latency_ms INTEGER,
+    message_id TEXT,
+    detail TEXT
+  );
+  CREATE INDEX audit_time ON audit (at);
+  CREATE INDEX audit_patient ON audit (patient_hash) WHERE patient_hash IS NOT NULL;
+  CREATE INDEX audit_org ON audit (org_code, at);
+  -- The audit trail is append-only: rows leave only through retention.
+  CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit BEGIN SELECT RAISE(ABORT, 'audit rows are append-only'); END;
+
+  CREATE TABLE plugin_state (
+    plugin TEXT NOT NULL,
+    key TEXT NOT NULL,
+    value TEXT NOT NULL,
+    updated_at INTEGER NOT NULL,
+    PRIMARY KEY (plugin, key)
+  ) WITHOUT ROWID;
+  `,
+];
+
+/** Brings the database to the latest schema version; each step in its own transaction. */
+export function migrate(db: Database.Database): number {
+  const current = db.pragma('user_version', { simple: true }) as number;
+  if (current > MIGRATIONS.length) {
+    throw new Error(`store schema version ${current} is newer than this hisbridge (${MIGRATIONS.length}); upgrade hisbridge`);
+  }
+  for (let v = current; v < MIGRATIONS.length; v++) {
+    db.transaction(() => {
+      db.exec(MIGRATIONS[v]!);
+      db.pragma(`user_version = ${v + 1}`);
+    })();
+  }
+  return MIGRATIONS.length;
+}

@@ -1,0 +1,343 @@
+/**
+ * The durable store: SQLite in WAL mode (better-sqlite3), one file
+ * `<dataDir>/hisbridge.db`.
+ *
+ * Group commit: accept(), complete(), fail() and audit() only queue their
+ * work; the queue is written in one transaction a moment later (groupCommitMs,
+ * default 1 ms) and then every queued promise resolves. With FULL durability
+ * that is one fsync per batch, not per message, so 8 concurrent senders do not
+ * collapse to the disk's fsync rate. Synchronous calls (claimDue, requeue,
+ * recover, purge, close) flush the queue first so they see every earlier call.
+ */
+import Database from 'better-sqlite3';
+import { randomUUID } from 'node:crypto';
+import { mkdirSync } from 'node:fs';
+import path from 'node:path';
+import { hbError, isHisbridgeError, type HisbridgeError } from '../errors.js';
+import type { AuditEntry, PluginState, StepResult } from '../sdk.js';
+import { auditParams, INSERT_AUDIT, loadAuditKey, queryAudit, type AuditFilter, type AuditRow } from './audit.js';
+import { Ledger, type Changed } from './ledger.js';
+import { getMessage, listDead, searchMessages } from './queries.js';
+import { migrate, OPEN_STATES } from './schema.js';
+import type {
+  AcceptResult, ClaimedDelivery, DeadFilter, DeliveryRecord, DuplicateHit, FailInput, MessageDetail, MessageSearch, MessageSummary,
+  NewDeliveryWithOutcome, NewMessage, RequeueFilter, StoreOptions,
+} from './types.js';
+
+/** File name of the database inside the data directory. */
+export const DB_FILE = 'hisbridge.db';
+const DAY = 86_400_000;
+const MAX_BATCH = 1000;
+/** The cached pending counter is re-read this often, so requeues made by the CLI are seen. */
+const COUNT_REFRESH_MS = 5000;
+
+type Op =
+  | { kind: 'accept'; msg: NewMessage; deliveries: NewDeliveryWithOutcome[]; done: Settle<AcceptResult> }
+  | { kind: 'complete'; id: number; result: StepResult; latencyMs?: number; done: Settle<boolean> }
+  | { kind: 'fail'; id: number; err: FailInput; latencyMs?: number; done: Settle<'failed' | 'dead' | 'ignored'> }
+  | { kind: 'audit'; params: unknown[] };
+
+interface Settle<T> {
+  resolve(v: T): void;
+  reject(e: unknown): void;
+}
+
+/** Counters for tests and metrics. */
+export interface StoreStats {
+  /** Write transactions committed (group commits and synchronous operations). */
+  transactions: number;
+  /** Operations written through group commits. */
+  batchedOps: number;
+  largestBatch: number;
+}
+
+export interface PurgeResult {
+  bodiesPurged: number;
+  messagesDeleted: number;
+  auditDeleted: number;
+}
+
+function storeError(e: unknown): HisbridgeError {
+  return isHisbridgeError(e) ? e : hbError('STORE_E_IO', { detail: e instanceof Error ? e.message : String(e) }, { cause: e });
+}
+
+export class Store {
+  readonly dir: string;
+  readonly #db: Database.Database;
+  readonly #ledger: Ledger;
+  readonly #auditKey: Buffer;
+  readonly #insertAudit: Database.Statement;
+  readonly #retentionDays: number;
+  readonly #metadataRetentionDays: number;
+  readonly #groupCommitMs: number;
+  readonly #windowMs: number;
+  #queue: Op[] = [];
+  #timer: NodeJS.Timeout | NodeJS.Immediate | undefined;
+  #pending = 0;
+  #pendingReadAt = 0;
+  #closed = false;
+  readonly #stats: StoreStats = { transactions: 0, batchedOps: 0, largestBatch: 0 };
+
+  /**
+   * Opens (creating and migrating as needed) the store in `dir`. Throws
+   * CONFIG_E_RETENTION when metadataRetentionDays is below 180.
+   */
+  static open(dir: string, opts: StoreOptions = {}): Store {
+    const meta = opts.metadataRetentionDays ?? 180;
+    if (meta < 180) {
+      throw hbError('CONFIG_E_RETENTION', { detail: 'metadataRetentionDays must be at least 180 (seed 000 §7: logs kept at least 6 months)' });
+    }
+    if ((opts.retentionDays ?? 30) <= 0) throw hbError('CONFIG_E_RETENTION', { detail: 'retentionDays must be positive' });
+    mkdirSync(dir, { recursive: true });
+    const db = new Database(path.join(dir, DB_FILE));
+    try {
+      db.pragma(`busy_timeout = ${opts.busyTimeoutMs ?? 5000}`);
+      db.pragma('journal_mode = WAL');
+      db.pragma(`synchronous = ${opts.synchronous === 'NORMAL' ? 'NORMAL' : 'FULL'}`);
+      db.pragma('foreign_keys = ON');
+      migrate(db);
+      db.prepare('INSERT OR IGNORE INTO meta (key, value) VALUES (?, ?)').run('instance', randomUUID().slice(0, 8));
+    } catch (e) {
+      db.close();
+      throw storeError(e);
+    }
+    return new Store(dir, db, opts, meta);
+  }
+
+  private constructor(dir: string, db: Database.Database, opts: StoreOptions, metadataRetentionDays: number) {
+    this.dir = dir;
+    this.#db = db;
+    const instance = (db.prepare("SELECT value FROM meta WHERE key = 'instance'").get() as { value: string }).value;
+    this.#ledger = new Ledger(db, instance);
+    this.#auditKey = loadAuditKey(dir, opts.auditHashKey);
+    this.#insertAudit = db.prepare(INSERT_AUDIT);
+    this.#retentionDays = opts.retentionDays ?? 30;
+    this.#metadataRetentionDays = metadataRetentionDays;
+    this.#groupCommitMs = opts.groupCommitMs ?? 1;
+    this.#windowMs = opts.idempotencyWindowMs ?? DAY;
+    this.#recount();
+  }
+
+  /** Durability setting in effect ('FULL' | 'NORMAL'). */
+  get synchronous(): 'FULL' | 'NORMAL' {
+    return (this.#db.pragma('synchronous', { simple: true }) as number) >= 2 ? 'FULL' : 'NORMAL';
+  }
+
+  stats(): StoreStats {
+    return { ...this.#stats };
+  }
+
+  /**
+   * Stores a received message and its deliveries; resolves once they are
+   * committed (the caller ACKs only then). A message whose sender and MSH-10
+   * were already accepted within the idempotency window (including earlier in
+   * the same batch) is not stored again: `duplicate` is true and `ackCode` is
+   * the original answer.
+   */
+  accept(msg: NewMessage, deliveries: NewDeliveryWithOutcome[]): Promise<AcceptResult> {
+    return new Promise((resolve, reject) => this.#enqueue({ kind: 'accept', msg, deliveries, done: { resolve, reject } }));
+  }
+
+  /** Marks an in-flight delivery done, records the attempt and hands its output to later steps. False when it was no longer in flight. */
+  complete(id: number, result: StepResult, opts: { latencyMs?: number } = {}): Promise<boolean> {
+    return new Promise((resolve, reject) => this.#enqueue({ kind: 'complete', id, result, ...opts, done: { resolve, reject } }));
+  }
+
+  /** Records a failed attempt: schedules a retry ('failed') or moves it to the dead letter ('dead'). */
+  fail(id: number, err: FailInput, opts: { latencyMs?: number } = {}): Promise<'failed' | 'dead' | 'ignored'> {
+    return new Promise((resolve, reject) => this.#enqueue({ kind: 'fail', id, err, ...opts, done: { resolve, reject } }));
+  }
+
+  /** Appends an audit row (written with the next group commit). The patient id is masked and hashed before it is queued. */
+  audit(entry: AuditEntry): void {
+    this.#enqueue({ kind: 'audit', params: auditParams(this.#auditKey, entry, Date.now()) });
+  }
+
+  /** The newest accepted message with this sender and MSH-10 within the window. */
+  findDuplicate(sendingApp: string, sendingFacility: string, controlId: string, windowMs: number): DuplicateHit | undefined {
+    const hit = this.#ledger.findDuplicate(sendingApp, sendingFacility, controlId, Date.now() - windowMs);
+    return hit ? { messageId: hit.id, ackCode: hit.ack_code } : undefined;
+  }
+
+  /**
+   * Claims up to `limit` due deliveries (each the head of its ordering key)
+   * and marks them in-flight with one more attempt. `skipPlugins` leaves out
+   * plugins whose concurrency limit is reached.
+   */
+  claimDue(now: number, limit: number, skipPlugins: readonly string[] = []): ClaimedDelivery[] {
+    if (limit <= 0) return [];
+    return this.#write(() => this.#ledger.claim(now, limit, skipPlugins));
+  }
+
+  /** Gives in-flight deliveries back (due now, attempt not counted): worker shutdown. */
+  release(ids: readonly number[]): number {
+    return this.#write(() => this.#ledger.release(ids, Date.now()));
+  }
+
+  /** On start: deliveries left in flight by a crashed run are due again. Returns how many. */
+  recover(): number {
+    const n = this.#write(() => this.#ledger.release('all', Date.now()));
+    this.#recount();
+    return n;
+  }
+
+  /** Dead letter replay: dead → pending, attempts reset, ordering key kept. Returns how many. */
+  requeue(filter: RequeueFilter): number {
+    const r = this.#write(() => this.#ledger.requeue(filter, Date.now()));
+    this.#pending += r.delta;
+    return r.value;
+  }
+
+  /** Open deliveries (pending, in flight, waiting to retry): a cached counter, cheap to call per message. */
+  pendingCount(): number {
+    if (!this.#closed && Date.now() - this.#pendingReadAt > COUNT_REFRESH_MS) {
+      this.#flush();
+      this.#recount();
+    }
+    return this.#pending;
+  }
+
+  searchMessages(q: MessageSearch): MessageSummary[] {
+    this.#flush();
+    return searchMessages(this.#db, q);
+  }
+
+  getMessage(id: number): MessageDetail | undefined {
+    this.#flush();
+    return getMessage(this.#db, id);
+  }
+
+  listDead(f: DeadFilter = {}): (DeliveryRecord & { controlId: string; type: string })[] {
+    this.#flush();
+    return listDead(this.#db, f);
+  }
+
+  queryAudit(f: AuditFilter = {}): AuditRow[] {
+    this.#flush();
+    return queryAudit(this.#db, this.#auditKey, f);
+  }
+
+  /** Key/value state of one plugin, in the same database. */
+  pluginState(plugin: string): PluginState {
+    const get = this.#db.prepare('SELECT value FROM plugin_state WHERE plugin = ? AND key = ?');
+    const set = this.#db.prepare('INSERT INTO plugin_state (plugin, key, value, updated_at) VALUES (?, ?, ?, ?) ON CONFLICT (plugin, key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at');
+    const del = this.#db.prepare('DELETE FROM plugin_state WHERE plugin = ? AND key = ?');
+    return {
+      get: async <T>(key: string) => {
+        const row = get.get(plugin, key) as { value: string } | undefined;
+        return row ? (JSON.parse(row.value) as T) : undefined;
+      },
+      set: async (key: string, value: unknown) => {
+        this.#write(() => set.run(plugin, key, JSON.stringify(value ?? null), Date.now()));
+      },
+      delete: async (key: string) => {
+        this.#write(() => del.run(plugin, key));
+      },
+    };
+  }
+
+  /**
+   * Retention: bodies of messages fully delivered (or rejected) before
+   * `retentionDays` are set to NULL; finished messages (with their deliveries
+   * and attempts) and audit rows older than `metadataRetentionDays` are deleted.
+   * Dead and open deliveries keep their message body until they are settled.
+   */
+  purge(now: number = Date.now()): PurgeResult {
+    const bodyCut = now - this.#retentionDays * DAY;
+    const metaCut = now - this.#metadataRetentionDays * DAY;
+    return this.#write(() => ({
+      bodiesPurged: this.#db.prepare(`UPDATE messages SET raw = NULL, purged_at = ? WHERE received_at < ? AND raw IS NOT NULL AND status IN ('done','rejected')`).run(now, bodyCut).changes,
+      messagesDeleted: this.#db.prepare(`DELETE FROM messages WHERE received_at < ? AND status IN ('done','dead','rejected')`).run(metaCut).changes,
+      auditDeleted: this.#db.prepare('DELETE FROM audit WHERE at < ?').run(metaCut).changes,
+    }));
+  }
+
+  /** Writes queued work, checkpoints the WAL and closes the file. Safe to call twice. */
+  close(): void {
+    if (this.#closed) return;
+    this.#flush();
+    this.#closed = true;
+    try {
+      this.#db.pragma('wal_checkpoint(TRUNCATE)');
+    } finally {
+      this.#db.close();
+    }
+  }
+
+  #recount(): void {
+    const row = this.#db.prepare(`SELECT count(*) AS n FROM deliveries WHERE state IN ${OPEN_STATES}`).get() as { n: number };
+    this.#pending = row.n;
+    this.#pendingReadAt = Date.now();
+  }
+
+  #write<T>(fn: () => T): T {
+    if (this.#closed) throw hbError('STORE_E_IO', { detail: 'store is closed' });
+    this.#flush();
+    try {
+      const v = this.#db.transaction(fn).immediate();
+      this.#stats.transactions++;
+      return v;
+    } catch (e) {
+      throw storeError(e);
+    }
+  }
+
+  #enqueue(op: Op): void {
+    if (this.#closed) {
+      if (op.kind !== 'audit') op.done.reject(hbError('STORE_E_IO', { detail: 'store is closed' }));
+      return;
+    }
+    this.#queue.push(op);
+    if (this.#queue.length >= MAX_BATCH) this.#flush();
+    else if (!this.#timer) {
+      this.#timer = this.#groupCommitMs > 0 ? setTimeout(() => this.#flush(), this.#groupCommitMs) : setImmediate(() => this.#flush());
+    }
+  }
+
+  #apply(op: Op, now: number): Changed<unknown> {
+    switch (op.kind) {
+      case 'accept': return this.#ledger.accept(op.msg, op.deliveries, this.#windowMs, now);
+      case 'complete': return this.#ledger.complete(op.id, op.result, op.latencyMs, now);
+      case 'fail': return this.#ledger.fail(op.id, op.err, op.latencyMs, now);
+      case 'audit':
+        this.#insertAudit.run(...op.params);
+        return { value: undefined, delta: 0 };
+    }
+  }
+
+  /** Writes the queue in one transaction; if that fails, each operation alone so one bad row does not fail its batch. */
+  #flush(): void {
+    if (this.#timer) {
+      clearTimeout(this.#timer as NodeJS.Timeout);
+      clearImmediate(this.#timer as NodeJS.Immediate);
+      this.#timer = undefined;
+    }
+    if (this.#queue.length === 0 || this.#closed) return;
+    const ops = this.#queue;
+    this.#queue = [];
+    const now = Date.now();
+    let results: Changed<unknown>[] | undefined;
+    try {
+      results = this.#db.transaction(() => ops.map((op) => this.#apply(op, now))).immediate();
+      this.#stats.transactions++;
+    } catch {
+      results = undefined;
+    }
+    this.#stats.batchedOps += ops.length;
+    this.#stats.largestBatch = Math.max(this.#stats.largestBatch, ops.length);
+    ops.forEach((op, i) => {
+      let r = results?.[i];
+      if (!results) {
+        try {
+          r = this.#db.transaction(() => this.#apply(op, now)).immediate();
+          this.#stats.transactions++;
+        } catch (e) {
+          if (op.kind !== 'audit') op.done.reject(storeError(e));
+          return;
+        }
+      }
+      this.#pending += r!.delta;
+      if (op.kind !== 'audit') (op.done.resolve as (v: unknown) => void)(r!.value);
+    });
+  }
+}
