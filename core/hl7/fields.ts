@@ -1,0 +1,113 @@
+/**
+ * Reading and rewriting values inside one segment's field list. Field arrays
+ * are indexed by HL7 field number: index 0 is the segment name and, for MSH,
+ * index 1 is the field separator and index 2 the encoding characters.
+ */
+import type { Hl7Delimiters } from './delimiters.js';
+import { escapeHl7, unescapeHl7 } from './escape.js';
+import type { RepetitionSelector } from './path.js';
+
+/** The `n`th (1-based) piece of `s` split on `sep`, without allocating the other pieces. */
+export function nth(s: string, sep: string, n: number): string {
+  let from = 0;
+  for (let k = 1; k < n; k++) {
+    const at = s.indexOf(sep, from);
+    if (at < 0) return '';
+    from = at + 1;
+  }
+  const end = s.indexOf(sep, from);
+  return end < 0 ? (from === 0 ? s : s.slice(from)) : s.slice(from, end);
+}
+
+/**
+ * The contract for values handed to routes: a leaf (no delimiter left in it)
+ * is unescaped; a value that still has structure (a whole field or component
+ * with components or subcomponents) is returned as sent, escapes intact, so
+ * that splitting it again stays correct.
+ */
+export function leaf(v: string, d: Hl7Delimiters): string {
+  if (v === '') return v;
+  if (v.includes(d.component) || v.includes(d.subcomponent) || v.includes(d.repetition)) return v;
+  return unescapeHl7(v, d);
+}
+
+/** Index (0-based) of the first repetition matching the selector, or -1. */
+export function selectRepetition(reps: readonly string[], sel: RepetitionSelector, d: Hl7Delimiters): number {
+  for (let i = 0; i < reps.length; i++) {
+    const c = leaf(nth(reps[i]!, d.component, sel.component), d);
+    if (sel.values.includes(c)) return i;
+  }
+  return -1;
+}
+
+/** Component/subcomponent of one repetition, with the leaf rule applied unless `raw`. */
+export function within(rep: string, d: Hl7Delimiters, component?: number, sub?: number, raw = false): string {
+  const v = component === undefined ? rep : sub === undefined ? nth(rep, d.component, component) : nth(nth(rep, d.component, component), d.subcomponent, sub);
+  return raw ? v : leaf(v, d);
+}
+
+/** Repetitions of a field's raw text; an empty field has none. */
+export function repetitionsOf(f: string | undefined, d: Hl7Delimiters): string[] {
+  return f ? f.split(d.repetition) : [];
+}
+
+function padTo(arr: string[], len: number): void {
+  while (arr.length < len) arr.push('');
+}
+
+/** Where a value is written: a repetition (or a selector) and optional component/subcomponent. */
+export interface WriteTarget {
+  field: number;
+  repetition?: number;
+  selector?: RepetitionSelector;
+  component?: number;
+  subcomponent?: number;
+}
+
+/**
+ * Writes an (unescaped) value into a field array in place. A selector that
+ * matches no repetition appends one carrying the selector's first value, so
+ * `set('PID-3[5=NI].1', id)` creates the NI identifier when it is missing.
+ */
+export function writeValue(fields: string[], t: WriteTarget, value: string, d: Hl7Delimiters): void {
+  padTo(fields, t.field + 1);
+  const reps = fields[t.field] === '' ? [''] : fields[t.field]!.split(d.repetition);
+  let r: number;
+  if (t.selector) {
+    r = selectRepetition(reps, t.selector, d);
+    if (r < 0) {
+      if (reps.length !== 1 || reps[0] !== '') reps.push('');
+      r = reps.length - 1;
+      const comps: string[] = [];
+      padTo(comps, t.selector.component);
+      comps[t.selector.component - 1] = escapeHl7(t.selector.values[0]!, d);
+      reps[r] = comps.join(d.component);
+    }
+  } else {
+    r = (t.repetition ?? 1) - 1;
+    padTo(reps, r + 1);
+  }
+  const escaped = escapeHl7(value, d);
+  if (t.component === undefined) {
+    reps[r] = escaped;
+  } else {
+    const comps = reps[r]!.split(d.component);
+    padTo(comps, t.component);
+    if (t.subcomponent === undefined) {
+      comps[t.component - 1] = escaped;
+    } else {
+      const subs = comps[t.component - 1]!.split(d.subcomponent);
+      padTo(subs, t.subcomponent);
+      subs[t.subcomponent - 1] = escaped;
+      comps[t.component - 1] = subs.join(d.subcomponent);
+    }
+    reps[r] = comps.join(d.component);
+  }
+  fields[t.field] = reps.join(d.repetition);
+}
+
+/** Rebuilds a segment's text from its field array (MSH-1 is the separator itself, not a field to join). */
+export function joinFields(fields: readonly string[], d: Hl7Delimiters): string {
+  if (fields[0] === 'MSH') return 'MSH' + d.field + fields.slice(2).join(d.field);
+  return fields.join(d.field);
+}

@@ -1,0 +1,21 @@
+/**
+ * The HL7 v2 codec: charsets, escapes, field paths, the message model and
+ * acknowledgments. Plugins may import from here (see core/sdk.ts).
+ */
+export { DEFAULT_DELIMITERS, type Hl7Delimiters } from './delimiters.js';
+export { decodeHl7, encodeText, normalizeCharset, readMsh18, type CanonicalCharset } from './charset.js';
+export { escapeHl7, unescapeHl7 } from './escape.js';
+export { compilePath, type FieldPath, type RepetitionSelector } from './path.js';
+export { Hl7Message, Hl7Segment, parseHl7 } from './message.js';
+export {
+  ackMode,
+  buildAck,
+  hl7Timestamp,
+  readAckHeader,
+  type AckCode,
+  type AckCondition,
+  type AckError,
+  type AckHeader,
+  type AckModeInfo,
+  type AckOptions,
+} from './ack.js';
