@@ -1,0 +1,470 @@
+/**
+ * MLLP listener on node:net. One decoder and one FIFO per connection; frames of
+ * a connection are handled strictly one at a time, in order, and the next
+ * handler starts only after the previous reply was handed to the socket.
+ * Nothing a peer sends (garbage, oversized or truncated frames, resets) and
+ * nothing a handler throws may crash the process or stall other connections.
+ *
+ * Log lines carry connection ids, remote address/port, counts and catalogue
+ * codes; never payload bytes.
+ */
+import { EventEmitter } from 'node:events';
+import net from 'node:net';
+import type { Logger } from '../log.js';
+import { hbError, isHisbridgeError } from '../errors.js';
+import { scrubText } from '../mask.js';
+import { DEFAULT_MAX_FRAME_BYTES, MllpFrameDecoder, encodeFrame, type FrameEvent } from './framing.js';
+import { Fifo } from './fifo.js';
+
+/** The peer of one accepted connection, as handlers see it. */
+export interface MllpConnection {
+  /** Unique per server, increasing. */
+  readonly id: number;
+  readonly remoteAddress: string;
+  readonly remotePort: number;
+  /** Name of the listener that accepted the connection. */
+  readonly listener: string;
+}
+
+/** Anything the decoder did not turn into a frame. */
+export interface MllpBadFrameEvent {
+  kind: 'too-large' | 'garbage' | 'truncated';
+  /** First 4 KiB of an oversized frame (only for `too-large`), to read its MSH. */
+  head?: Buffer;
+  bytes: number;
+}
+
+export interface MllpServerOptions {
+  /** Listener name, used in logs and in `MllpConnection.listener`. */
+  name: string;
+  host: string;
+  /** 0 picks a free port (tests). */
+  port: number;
+  /** Largest accepted frame payload; default 16 MiB. */
+  maxFrameBytes?: number;
+  /** Close a connection that sent nothing for this long; default 10 min, 0 = never. */
+  idleTimeoutMs?: number;
+  /** Frames waiting per connection before its socket is paused; default 64. */
+  maxQueuedFrames?: number;
+  log: Logger;
+  /** Handles one frame; resolves to the reply payload (unframed) or null for no reply. */
+  handler: (frame: Buffer, conn: MllpConnection) => Promise<Buffer | null>;
+  /**
+   * Reply for a frame that could not be decoded (e.g. an AR for `too-large`).
+   * Replies to `truncated` are dropped: the peer is gone.
+   */
+  onBadFrame?: (event: MllpBadFrameEvent, conn: MllpConnection) => Buffer | null;
+  /** Reply after the handler threw or rejected; default: no reply (the error is logged). */
+  onHandlerError?: (err: unknown, frame: Buffer, conn: MllpConnection) => Buffer | null;
+}
+
+/** Per-connection totals, reported with the `disconnect` event and in the close log line. */
+export interface MllpConnectionStats {
+  frames: number;
+  replies: number;
+  bytesIn: number;
+  garbageBytes: number;
+  badFrames: number;
+  handlerErrors: number;
+  /** Frames decoded but never handled because the connection closed first. */
+  dropped: number;
+  durationMs: number;
+}
+
+export interface MllpServer {
+  readonly name: string;
+  /** Open connections right now. */
+  readonly connectionCount: number;
+  /** Frames handled since start, all connections. */
+  readonly framesHandled: number;
+  /** Starts listening; resolves with the bound address (the real port when 0 was asked). */
+  listen(): Promise<{ host: string; port: number }>;
+  /**
+   * Stops accepting, stops reading, lets frames already queued finish (up to
+   * `graceMs`, default 5 s), then closes every connection.
+   */
+  close(graceMs?: number): Promise<void>;
+  /** Engine back-pressure: stop reading from every socket (queued frames are still handled). */
+  pauseAll(): void;
+  resumeAll(): void;
+  on(event: 'connection', listener: (conn: MllpConnection) => void): this;
+  on(event: 'disconnect', listener: (conn: MllpConnection, stats: MllpConnectionStats) => void): this;
+}
+
+type Item = { kind: 'frame'; frame: Buffer } | { kind: 'bad'; event: MllpBadFrameEvent };
+
+interface ConnState {
+  info: MllpConnection;
+  socket: net.Socket;
+  decoder: MllpFrameDecoder;
+  queue: Fifo<Item>;
+  busy: boolean;
+  closed: boolean;
+  /** The peer half-closed: finish the queue, then end our side. */
+  readEnded: boolean;
+  /** Socket paused because its queue is over maxQueuedFrames. */
+  queueFull: boolean;
+  socketPaused: boolean;
+  idleWaiters: (() => void)[];
+  closeWaiters: (() => void)[];
+  stats: MllpConnectionStats;
+  openedAt: number;
+}
+
+const DEFAULT_IDLE_TIMEOUT_MS = 10 * 60 * 1000;
+const DEFAULT_MAX_QUEUED = 64;
+const DEFAULT_CLOSE_GRACE_MS = 5000;
+
+/** Creates (does not start) an MLLP listener. Options are checked here, not on the first connection. */
+export function createMllpServer(opts: MllpServerOptions): MllpServer {
+  return new Server(opts);
+}
+
+function positiveInt(v: number | undefined, dflt: number, name: string, allowZero = false): number {
+  const n = v ?? dflt;
+  if (!Number.isInteger(n) || n < (allowZero ? 0 : 1)) throw new RangeError(`${name} must be ${allowZero ? 'a non-negative' : 'a positive'} integer (got ${v})`);
+  return n;
+}
+
+function errDetail(err: unknown): string {
+  if (isHisbridgeError(err)) return `${err.code}: ${scrubText(err.message)}`;
+  if (err instanceof Error) return scrubText(err.message);
+  return scrubText(String(err));
+}
+
+class Server extends EventEmitter implements MllpServer {
+  readonly name: string;
+  readonly #opts: MllpServerOptions;
+  readonly #log: Logger;
+  readonly #maxFrameBytes: number;
+  readonly #idleTimeoutMs: number;
+  readonly #maxQueued: number;
+  readonly #conns = new Set<ConnState>();
+  #server: net.Server | null = null;
+  #nextId = 1;
+  #paused = false;
+  #closing: Promise<void> | null = null;
+  /** Set before the first await of close(): from then on nothing new is read. */
+  #stopping = false;
+  #framesHandled = 0;
+
+  constructor(opts: MllpServerOptions) {
+    super();
+    this.name = opts.name;
+    this.#opts = opts;
+    this.#maxFrameBytes = positiveInt(opts.maxFrameBytes, DEFAULT_MAX_FRAME_BYTES, 'maxFrameBytes');
+    this.#idleTimeoutMs = positiveInt(opts.idleTimeoutMs, DEFAULT_IDLE_TIMEOUT_MS, 'idleTimeoutMs', true);
+    this.#maxQueued = positiveInt(opts.maxQueuedFrames, DEFAULT_MAX_QUEUED, 'maxQueuedFrames');
+    // The engine already binds `listener` on its child logger; avoid a duplicate key.
+    this.#log = 'listener' in opts.log.bindings() ? opts.log : opts.log.child({ listener: opts.name });
+  }
+
+  get connectionCount(): number {
+    return this.#conns.size;
+  }
+
+  get framesHandled(): number {
+    return this.#framesHandled;
+  }
+
+  listen(): Promise<{ host: string; port: number }> {
+    if (this.#server) return Promise.reject(new Error(`MLLP listener ${this.name} is already started`));
+    const server = net.createServer({ allowHalfOpen: true, noDelay: true }, (socket) => this.#accept(socket));
+    this.#server = server;
+    return new Promise((resolve, reject) => {
+      const onError = (err: Error): void => {
+        this.#server = null;
+        reject(err);
+      };
+      server.once('error', onError);
+      server.listen(this.#opts.port, this.#opts.host, () => {
+        server.off('error', onError);
+        server.on('error', (err) => this.#log.error({ code: 'MLLP_E_SOCKET', err: { message: err.message } }, 'mllp listener error'));
+        const addr = server.address() as net.AddressInfo;
+        resolve({ host: addr.address, port: addr.port });
+      });
+    });
+  }
+
+  pauseAll(): void {
+    this.#paused = true;
+    for (const c of this.#conns) this.#updateFlow(c);
+  }
+
+  resumeAll(): void {
+    this.#paused = false;
+    for (const c of this.#conns) this.#updateFlow(c);
+  }
+
+  close(graceMs = DEFAULT_CLOSE_GRACE_MS): Promise<void> {
+    this.#stopping = true;
+    this.#closing ??= this.#shutdown(graceMs);
+    return this.#closing;
+  }
+
+  async #shutdown(graceMs: number): Promise<void> {
+    const server = this.#server;
+    const serverClosed = server
+      ? new Promise<void>((resolve) => server.close(() => resolve()))
+      : Promise.resolve();
+    const deadline = Date.now() + Math.max(0, graceMs);
+    for (const c of this.#conns) this.#updateFlow(c);
+    const conns = [...this.#conns];
+    await raceDeadline(Promise.all(conns.map((c) => this.#whenIdle(c))), deadline);
+    // Reading is paused, so the peer's FIN would go unseen: close once our replies are flushed.
+    for (const c of conns) {
+      if (c.closed) continue;
+      if (c.socket.writable) {
+        c.socket.once('finish', () => c.socket.destroy());
+        c.socket.end();
+      } else c.socket.destroy();
+    }
+    await raceDeadline(Promise.all(conns.map((c) => this.#whenClosed(c))), deadline);
+    for (const c of conns) if (!c.closed) c.socket.destroy();
+    await serverClosed;
+  }
+
+  #accept(socket: net.Socket): void {
+    const info: MllpConnection = {
+      id: this.#nextId++,
+      remoteAddress: socket.remoteAddress ?? '',
+      remotePort: socket.remotePort ?? 0,
+      listener: this.name,
+    };
+    const c: ConnState = {
+      info,
+      socket,
+      decoder: new MllpFrameDecoder({ maxFrameBytes: this.#maxFrameBytes }),
+      queue: new Fifo<Item>(),
+      busy: false,
+      closed: false,
+      readEnded: false,
+      queueFull: false,
+      socketPaused: false,
+      idleWaiters: [],
+      closeWaiters: [],
+      stats: { frames: 0, replies: 0, bytesIn: 0, garbageBytes: 0, badFrames: 0, handlerErrors: 0, dropped: 0, durationMs: 0 },
+      openedAt: Date.now(),
+    };
+    if (this.#stopping) {
+      socket.destroy();
+      return;
+    }
+    this.#conns.add(c);
+    socket.setNoDelay(true);
+    if (this.#idleTimeoutMs > 0) socket.setTimeout(this.#idleTimeoutMs);
+    socket.on('data', (chunk: Buffer) => this.#onData(c, chunk));
+    socket.on('end', () => this.#onEnd(c));
+    socket.on('timeout', () => this.#onTimeout(c));
+    socket.on('error', (err: NodeJS.ErrnoException) => {
+      // Resets and broken pipes are ordinary peer behaviour; 'close' follows and cleans up.
+      const routine = err.code === 'ECONNRESET' || err.code === 'EPIPE' || err.code === 'ERR_STREAM_DESTROYED';
+      this.#log[routine ? 'debug' : 'warn'](
+        { code: 'MLLP_E_SOCKET', conn: info.id, remoteAddress: info.remoteAddress, remotePort: info.remotePort, errno: err.code },
+        hbError('MLLP_E_SOCKET', { detail: err.code ?? scrubText(err.message) }).message,
+      );
+    });
+    socket.on('close', () => this.#onClose(c));
+    this.#updateFlow(c);
+    this.#log.info(
+      { conn: info.id, remoteAddress: info.remoteAddress, remotePort: info.remotePort, connections: this.#conns.size },
+      'mllp connection open',
+    );
+    this.emit('connection', info);
+  }
+
+  #onData(c: ConnState, chunk: Buffer): void {
+    c.stats.bytesIn += chunk.length;
+    this.#onEvents(c, c.decoder.push(chunk));
+  }
+
+  #onEnd(c: ConnState): void {
+    c.readEnded = true;
+    this.#onEvents(c, c.decoder.end());
+    this.#maybeFinish(c);
+  }
+
+  #onEvents(c: ConnState, events: FrameEvent[]): void {
+    if (events.length === 0) return;
+    const where = { conn: c.info.id, remoteAddress: c.info.remoteAddress, remotePort: c.info.remotePort };
+    for (const ev of events) {
+      switch (ev.kind) {
+        case 'frame':
+          c.stats.frames++;
+          c.queue.push({ kind: 'frame', frame: ev.frame });
+          break;
+        case 'garbage':
+          c.stats.garbageBytes += ev.bytes;
+          this.#log.warn({ code: 'MLLP_E_GARBAGE', ...where, bytes: ev.bytes }, hbError('MLLP_E_GARBAGE', { count: ev.bytes }).message);
+          if (this.#opts.onBadFrame) c.queue.push({ kind: 'bad', event: { kind: 'garbage', bytes: ev.bytes } });
+          break;
+        case 'too-large':
+          c.stats.badFrames++;
+          this.#log.warn(
+            { code: 'MLLP_E_FRAME_TOO_LARGE', ...where, bytes: ev.bytes, limit: this.#maxFrameBytes },
+            hbError('MLLP_E_FRAME_TOO_LARGE', { limit: this.#maxFrameBytes }).message,
+          );
+          c.queue.push({ kind: 'bad', event: { kind: 'too-large', head: ev.head, bytes: ev.bytes } });
+          break;
+        case 'truncated':
+          c.stats.badFrames++;
+          this.#log.warn({ code: 'MLLP_E_TRUNCATED', ...where, bytes: ev.bytes }, hbError('MLLP_E_TRUNCATED', { count: ev.bytes }).message);
+          if (this.#opts.onBadFrame) c.queue.push({ kind: 'bad', event: { kind: 'truncated', bytes: ev.bytes } });
+          break;
+      }
+    }
+    this.#updateFlow(c);
+    void this.#drain(c);
+  }
+
+  /** Pauses or resumes one socket from the three reasons to stop reading. */
+  #updateFlow(c: ConnState): void {
+    if (c.closed) return;
+    if (c.queue.length > this.#maxQueued) c.queueFull = true;
+    else if (c.queue.length <= this.#maxQueued >> 1) c.queueFull = false;
+    const pause = this.#paused || c.queueFull || this.#stopping;
+    if (pause && !c.socketPaused) {
+      c.socketPaused = true;
+      c.socket.pause();
+    } else if (!pause && c.socketPaused) {
+      c.socketPaused = false;
+      c.socket.resume();
+    }
+  }
+
+  async #drain(c: ConnState): Promise<void> {
+    if (c.busy) return;
+    c.busy = true;
+    try {
+      let item: Item | undefined;
+      while (!c.closed && (item = c.queue.shift()) !== undefined) {
+        this.#updateFlow(c);
+        const reply = item.kind === 'frame' ? await this.#handle(c, item.frame) : this.#badFrameReply(c, item.event);
+        if (reply && item.kind === 'bad' && item.event.kind === 'truncated') continue;
+        if (reply && !c.closed) await this.#write(c, encodeFrame(reply));
+      }
+    } catch (err) {
+      // Only a bug in this file can land here; keep the process and the other connections alive.
+      this.#log.error({ code: 'MLLP_E_HANDLER', conn: c.info.id, detail: errDetail(err) }, 'mllp connection loop failed');
+      c.socket.destroy();
+    } finally {
+      c.busy = false;
+    }
+    this.#updateFlow(c);
+    this.#maybeFinish(c);
+  }
+
+  async #handle(c: ConnState, frame: Buffer): Promise<Buffer | null> {
+    try {
+      const reply = await this.#opts.handler(frame, c.info);
+      this.#framesHandled++;
+      return reply;
+    } catch (err) {
+      this.#framesHandled++;
+      c.stats.handlerErrors++;
+      this.#log.error(
+        { code: 'MLLP_E_HANDLER', conn: c.info.id, remoteAddress: c.info.remoteAddress, remotePort: c.info.remotePort },
+        hbError('MLLP_E_HANDLER', { detail: errDetail(err) }).message,
+      );
+      if (!this.#opts.onHandlerError) return null;
+      try {
+        return this.#opts.onHandlerError(err, frame, c.info);
+      } catch (err2) {
+        this.#log.error({ code: 'MLLP_E_HANDLER', conn: c.info.id }, `onHandlerError failed: ${errDetail(err2)}`);
+        return null;
+      }
+    }
+  }
+
+  #badFrameReply(c: ConnState, event: MllpBadFrameEvent): Buffer | null {
+    if (!this.#opts.onBadFrame) return null;
+    try {
+      return this.#opts.onBadFrame(event, c.info);
+    } catch (err) {
+      this.#log.error({ code: 'MLLP_E_HANDLER', conn: c.info.id, kind: event.kind }, `onBadFrame failed: ${errDetail(err)}`);
+      return null;
+    }
+  }
+
+  /** Writes one reply and waits for the socket buffer to drain when it is full, so a peer that never reads cannot grow our memory. */
+  #write(c: ConnState, data: Buffer): Promise<void> {
+    if (c.closed || !c.socket.writable) return Promise.resolve();
+    c.stats.replies++;
+    if (c.socket.write(data)) return Promise.resolve();
+    return new Promise((resolve) => {
+      const done = (): void => {
+        c.socket.off('drain', done);
+        c.socket.off('close', done);
+        resolve();
+      };
+      c.socket.on('drain', done);
+      c.socket.on('close', done);
+    });
+  }
+
+  #onTimeout(c: ConnState): void {
+    // Not idle when we are the slow side: a frame in flight or reading paused by us.
+    if (c.busy || c.queue.length > 0 || c.socketPaused || c.decoder.inFrame) {
+      c.socket.setTimeout(this.#idleTimeoutMs);
+      return;
+    }
+    this.#log.info(
+      { code: 'MLLP_E_IDLE_TIMEOUT', conn: c.info.id, remoteAddress: c.info.remoteAddress, remotePort: c.info.remotePort, ms: this.#idleTimeoutMs },
+      hbError('MLLP_E_IDLE_TIMEOUT', { ms: this.#idleTimeoutMs }).message,
+    );
+    c.socket.destroy();
+  }
+
+  /** Ends our side once the peer half-closed (or we are shutting down) and every queued reply is written. */
+  #maybeFinish(c: ConnState): void {
+    if (c.busy || c.queue.length > 0) return;
+    const waiters = c.idleWaiters.splice(0);
+    for (const w of waiters) w();
+    if (c.readEnded && !c.closed && c.socket.writable) c.socket.end();
+  }
+
+  #whenIdle(c: ConnState): Promise<void> {
+    if (c.closed || (!c.busy && c.queue.length === 0)) return Promise.resolve();
+    return new Promise((resolve) => c.idleWaiters.push(resolve));
+  }
+
+  #whenClosed(c: ConnState): Promise<void> {
+    if (c.closed) return Promise.resolve();
+    return new Promise((resolve) => c.closeWaiters.push(resolve));
+  }
+
+  #onClose(c: ConnState): void {
+    if (c.closed) return;
+    c.closed = true;
+    c.stats.dropped = c.queue.length;
+    c.queue.clear();
+    c.stats.durationMs = Date.now() - c.openedAt;
+    this.#conns.delete(c);
+    const s = c.stats;
+    this.#log[s.dropped > 0 ? 'warn' : 'info'](
+      {
+        conn: c.info.id, remoteAddress: c.info.remoteAddress, remotePort: c.info.remotePort,
+        frames: s.frames, replies: s.replies, bytesIn: s.bytesIn, garbageBytes: s.garbageBytes, badFrames: s.badFrames,
+        handlerErrors: s.handlerErrors, dropped: s.dropped, durationMs: s.durationMs, connections: this.#conns.size,
+      },
+      'mllp connection closed',
+    );
+    for (const w of c.idleWaiters.splice(0)) w();
+    for (const w of c.closeWaiters.splice(0)) w();
+    this.emit('disconnect', c.info, { ...s });
+  }
+}
+
+/** Waits for `p` but not past `deadline` (epoch ms); never rejects. */
+async function raceDeadline(p: Promise<unknown>, deadline: number): Promise<void> {
+  const ms = deadline - Date.now();
+  if (ms <= 0) return;
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([
+    p.catch(() => undefined),
+    new Promise<void>((resolve) => {
+      timer = setTimeout(resolve, ms);
+    }),
+  ]);
+  clearTimeout(timer);
+}
