@@ -68,9 +68,10 @@ export class Ledger {
       dead: p(`UPDATE deliveries SET state = 'dead', head = 0, last_error_code = ?, last_error = ?, updated_at = ? WHERE id = ?`),
       laterSiblings: p(`SELECT id, vars FROM deliveries WHERE message_id = ? AND route = ? AND step > ? AND state IN ${OPEN_STATES}`),
       setVars: p('UPDATE deliveries SET vars = ? WHERE id = ?'),
+      // INDEXED BY: without ANALYZE statistics SQLite prefers deliveries_state and scans every open row.
       due: p(`SELECT d.id, d.message_id, d.route, d.step, d.plugin, d.ordering_key, d.attempts, d.vars,
                      m.raw, m.charset, m.source, m.control_id, m.type
-              FROM deliveries d JOIN messages m ON m.id = d.message_id
+              FROM deliveries d INDEXED BY deliveries_due JOIN messages m ON m.id = d.message_id
               WHERE d.head = 1 AND d.state IN ('pending','failed') AND d.next_attempt_at <= ?
                 AND d.plugin NOT IN (SELECT value FROM json_each(?))
               ORDER BY d.next_attempt_at LIMIT ?`),

@@ -1,0 +1,178 @@
+/**
+ * Delivery workers: claim due deliveries from the store, run them through the
+ * engine's runner with an AbortSignal, and record the outcome. Concurrency is
+ * bounded overall and per plugin; ordering keys are enforced by the store
+ * (only the head of a key is ever claimed), so this loop stays simple.
+ */
+import { toHisbridgeError } from '../errors.js';
+import { scrubText } from '../mask.js';
+import type { Logger } from '../log.js';
+import type { Store } from '../store/sqlite.js';
+import type { ClaimedDelivery, DeliveryRunner } from '../store/types.js';
+
+export type SettledOutcome = 'done' | 'skipped' | 'retry' | 'dead' | 'released';
+
+export interface DeliveryWorkerOptions {
+  /** Deliveries running at once (default 16). */
+  concurrency?: number;
+  /** How often due deliveries (retries whose time came) are looked for, in ms (default 200). */
+  pollMs?: number;
+  log: Logger;
+  /** Upper bound of concurrent deliveries per plugin name. */
+  perPluginConcurrency?: Record<string, number>;
+  /** Called once per attempt when its outcome is committed (metrics). */
+  onSettled?(job: ClaimedDelivery, outcome: SettledOutcome, latencyMs: number, errorCode?: string): void;
+}
+
+interface Running {
+  job: ClaimedDelivery;
+  abort: AbortController;
+  done: Promise<void>;
+  released: boolean;
+}
+
+export class DeliveryWorker {
+  readonly #store: Store;
+  readonly #runner: DeliveryRunner;
+  readonly #opts: DeliveryWorkerOptions;
+  readonly #concurrency: number;
+  readonly #running = new Map<number, Running>();
+  readonly #perPlugin = new Map<string, number>();
+  #timer: NodeJS.Timeout | undefined;
+  #kicked = false;
+  #started = false;
+  #stopping = false;
+
+  constructor(store: Store, runner: DeliveryRunner, opts: DeliveryWorkerOptions) {
+    this.#store = store;
+    this.#runner = runner;
+    this.#opts = opts;
+    this.#concurrency = Math.max(1, opts.concurrency ?? 16);
+  }
+
+  /** Deliveries running right now. */
+  get inFlight(): number {
+    return this.#running.size;
+  }
+
+  start(): void {
+    if (this.#started) return;
+    this.#started = true;
+    this.#timer = setInterval(() => this.#cycle(), Math.max(10, this.#opts.pollMs ?? 200));
+    this.#timer.unref();
+    this.kick();
+  }
+
+  /** Look for work now (called by the engine right after an accept, and after every settled attempt). */
+  kick(): void {
+    if (!this.#started || this.#stopping || this.#kicked) return;
+    this.#kicked = true;
+    setImmediate(() => {
+      this.#kicked = false;
+      this.#cycle();
+    });
+  }
+
+  /**
+   * Stops claiming, waits up to `graceMs` for running deliveries, then aborts
+   * the rest and gives them back to the store as pending (their attempt is not
+   * counted), so the next start runs them again.
+   */
+  async stop(graceMs = 10_000): Promise<void> {
+    this.#stopping = true;
+    if (this.#timer) clearInterval(this.#timer);
+    if (this.#running.size === 0) return;
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<void>((r) => (timer = setTimeout(r, graceMs)));
+    await Promise.race([Promise.allSettled([...this.#running.values()].map((r) => r.done)), timeout]);
+    clearTimeout(timer);
+    const left = [...this.#running.values()];
+    if (left.length === 0) return;
+    for (const r of left) {
+      r.released = true;
+      r.abort.abort();
+    }
+    try {
+      const n = this.#store.release(left.map((r) => r.job.id));
+      this.#opts.log.warn({ released: n }, 'shutdown: unfinished deliveries released back to pending');
+      for (const r of left) this.#opts.onSettled?.(r.job, 'released', 0);
+    } catch (e) {
+      this.#opts.log.error({ code: toHisbridgeError(e).code }, 'shutdown: could not release deliveries; they are recovered on next start');
+    }
+  }
+
+  #cycle(): void {
+    if (this.#stopping) return;
+    const free = this.#concurrency - this.#running.size;
+    if (free <= 0) return;
+    const limits = this.#opts.perPluginConcurrency ?? {};
+    const full = Object.keys(limits).filter((p) => (this.#perPlugin.get(p) ?? 0) >= limits[p]!);
+    let jobs: ClaimedDelivery[];
+    try {
+      jobs = this.#store.claimDue(Date.now(), free, full);
+    } catch (e) {
+      this.#opts.log.error({ code: toHisbridgeError(e).code }, 'claiming deliveries failed; retrying on next poll');
+      return;
+    }
+    const extra: number[] = [];
+    for (const job of jobs) {
+      const limit = limits[job.plugin];
+      const used = this.#perPlugin.get(job.plugin) ?? 0;
+      // One claim may return more of a plugin than it has slots left: give those back.
+      if (limit !== undefined && used >= limit) extra.push(job.id);
+      else this.#run(job);
+    }
+    if (extra.length) this.#store.release(extra);
+  }
+
+  #run(job: ClaimedDelivery): void {
+    const abort = new AbortController();
+    this.#perPlugin.set(job.plugin, (this.#perPlugin.get(job.plugin) ?? 0) + 1);
+    const entry: Running = { job, abort, released: false, done: Promise.resolve() };
+    this.#running.set(job.id, entry);
+    entry.done = this.#attempt(entry).finally(() => {
+      this.#running.delete(job.id);
+      this.#perPlugin.set(job.plugin, (this.#perPlugin.get(job.plugin) ?? 1) - 1);
+      this.kick();
+    });
+  }
+
+  async #attempt(entry: Running): Promise<void> {
+    const { job } = entry;
+    const log = this.#opts.log;
+    const where = { delivery: job.id, route: job.route, step: job.step, plugin: job.plugin, msgId: job.message.controlId, attempt: job.attempt };
+    const started = performance.now();
+    let failure;
+    let result;
+    try {
+      result = await this.#runner({ ...job, signal: entry.abort.signal });
+    } catch (e) {
+      failure = toHisbridgeError(e);
+    }
+    const latencyMs = Math.round(performance.now() - started);
+    if (entry.released) return;
+    try {
+      if (result) {
+        await this.#store.complete(job.id, result, { latencyMs });
+        const outcome = result.outcome === 'skipped' ? 'skipped' : 'done';
+        log.info({ ...where, outcome, latencyMs, ...(result.detail ? { detail: scrubText(result.detail) } : {}) }, 'delivery settled');
+        this.#opts.onSettled?.(job, outcome, latencyMs);
+        return;
+      }
+      const err = failure!;
+      const reason = scrubText(err.message);
+      const state = await this.#store.fail(
+        job.id,
+        { code: err.code, reason, retryable: err.retryable, ...(err.retryAfterMs !== undefined ? { retryAfterMs: err.retryAfterMs } : {}) },
+        { latencyMs },
+      );
+      if (state === 'ignored') return;
+      const outcome = state === 'dead' ? 'dead' : 'retry';
+      (state === 'dead' ? log.error.bind(log) : log.warn.bind(log))({ ...where, outcome, code: err.code, retryable: err.retryable, latencyMs, reason }, state === 'dead' ? 'delivery dead-lettered' : 'delivery failed; retry scheduled');
+      this.#opts.onSettled?.(job, outcome, latencyMs, err.code);
+    } catch (e) {
+      // The attempt's outcome could not be written: the delivery stays in flight and is recovered on next start.
+      log.error({ ...where, code: toHisbridgeError(e).code }, 'recording the delivery outcome failed');
+    }
+  }
+}
