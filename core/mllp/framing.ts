@@ -57,6 +57,7 @@ export class MllpFrameDecoder {
   #pieces: Buffer[] = [];
   #size = 0;
   #head: Buffer | null = null;
+  #headLen = 0;
   #skipped = 0;
   #swallowCr = false;
 
@@ -100,6 +101,7 @@ export class MllpFrameDecoder {
       const eb = chunk.indexOf(END_BLOCK, pos);
       const stop = eb < 0 ? len : eb;
       if (this.#state === 'skipping') {
+        this.#fillHead(chunk, pos, stop);
         this.#skipped += stop - pos;
       } else {
         const restart = stop > pos ? chunk.subarray(pos, stop).lastIndexOf(START_BLOCK) : -1;
@@ -146,17 +148,25 @@ export class MllpFrameDecoder {
       return;
     }
     // Over the limit: keep a copy of the head for MSH, drop everything else.
-    this.#head = Buffer.concat([...this.#pieces, chunk.subarray(from, to)], Math.min(this.#size + n, TOO_LARGE_HEAD_BYTES));
+    this.#head = Buffer.allocUnsafe(TOO_LARGE_HEAD_BYTES);
+    this.#headLen = 0;
+    for (const p of this.#pieces) this.#fillHead(p, 0, p.length);
+    this.#fillHead(chunk, from, to);
     this.#skipped = this.#size + n;
     this.#pieces = [];
     this.#size = 0;
     this.#state = 'skipping';
   }
 
+  #fillHead(src: Buffer, from: number, to: number): void {
+    if (!this.#head || this.#headLen >= this.#head.length || to <= from) return;
+    this.#headLen += src.copy(this.#head, this.#headLen, from, to);
+  }
+
   #complete(): FrameEvent {
     let ev: FrameEvent;
     if (this.#state === 'skipping') {
-      ev = { kind: 'too-large', head: this.#head ?? Buffer.alloc(0), bytes: this.#skipped };
+      ev = { kind: 'too-large', head: this.#head ? this.#head.subarray(0, this.#headLen) : Buffer.alloc(0), bytes: this.#skipped };
     } else {
       // Always a fresh copy: a frame must not pin the (larger) socket chunks it came from.
       ev = { kind: 'frame', frame: Buffer.concat(this.#pieces, this.#size) };
@@ -170,6 +180,7 @@ export class MllpFrameDecoder {
     this.#pieces = [];
     this.#size = 0;
     this.#head = null;
+    this.#headLen = 0;
     this.#skipped = 0;
   }
 }
