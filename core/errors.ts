@@ -41,6 +41,10 @@ export const ERRORS = {
   MLLP_E_TRUNCATED: { message: 'connection closed inside a frame ({count} bytes lost)', retryable: false },
   MLLP_E_TIMEOUT: { message: 'no ACK within {ms} ms', retryable: true },
   MLLP_E_CONNECT: { message: 'cannot connect to {target}: {detail}', retryable: true },
+  MLLP_E_CLOSED: { message: 'connection closed with {pending} message(s) awaiting an ACK', retryable: true },
+  MLLP_E_IDLE_TIMEOUT: { message: 'connection idle for {ms} ms, closed', retryable: false },
+  MLLP_E_HANDLER: { message: 'message handler failed: {detail}', retryable: true },
+  MLLP_E_SOCKET: { message: 'socket error: {detail}', retryable: true },
 
   // Engine
   ENGINE_E_NO_ROUTE: { message: 'no route accepts {type} from {sender}', retryable: false },
@@ -79,6 +83,12 @@ export const ERRORS = {
   RECOG_E_BAD_REQUEST: { message: '{detail}', retryable: false, status: 400 },
   RECOG_E_NOT_FOUND: { message: '{what} not found', retryable: false, status: 404 },
   RECOG_E_NO_PENDING_CHECK: { message: 'no pending check for order {orderNo} item {itemCode}', retryable: false, status: 409 },
+  RECOG_E_UNKNOWN_PATIENT: { message: 'patient {patientId} is not known to the recognition platform', retryable: false, status: 404 },
+  RECOG_E_NO_ITEMS: { message: 'the order has no items to check', retryable: false, status: 400 },
+  RECOG_E_UNKNOWN_REPORT: { message: 'the platform does not know report {reportId}', retryable: false, status: 404 },
+  RECOG_E_REVOKE_BEFORE_UPLOAD: { message: 'revoke of report {reportId} arrived before its upload; held back', retryable: true },
+  RECOG_E_BAD_PDF: { message: 'report PDF in {path} is not a base64 PDF', retryable: false },
+  RECOG_E_SITE_CONFIG: { message: 'recognition.{key} is not set in hisbridge.yaml', retryable: false },
 
   // Kafka
   KAFKA_E_PAYLOAD: { message: 'bad Kafka payload: {detail}', retryable: false },

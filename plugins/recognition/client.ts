@@ -1,0 +1,116 @@
+/**
+ * Remote client of the recognition platform. Payloads are built with our
+ * canonical field names and renamed with the site's `fields` map on the way
+ * out (answers are renamed back), so the plugins never see the platform's
+ * spelling. Check order: transport, HTTP status, then the business code.
+ * Every call is audited here, once, with its latency and result.
+ */
+import { classifyHttpStatus } from '../../core/http/client.js';
+import { hbError, isHisbridgeError } from '../../core/errors.js';
+import { maskId, scrubText } from '../../core/mask.js';
+import type { AuditEntry, HttpClient, HttpResponse } from '../../core/sdk.js';
+import { invertFields, renameKeys, type Operation, type RecognitionSite } from './site.js';
+import type { TokenClient } from './token.js';
+
+/** Who a call is made for: copied into its audit row. */
+export interface CallMeta {
+  route?: string;
+  messageId?: string;
+  patientId?: string;
+  staffNo?: string;
+  /** Sent as `Idempotency-Key` so a retried upload is not applied twice. */
+  idempotencyKey?: string;
+}
+
+export interface PlatformAnswer {
+  /** The `data` part of the envelope, with canonical field names. */
+  data: Record<string, unknown>;
+  /** Raw response, for downloads that answer with bytes. */
+  response: HttpResponse;
+}
+
+export interface RecognitionClient {
+  readonly site: RecognitionSite;
+  readonly token: TokenClient;
+  /** POSTs `payload` to the operation's path; throws catalogued errors (see module comment). */
+  call(op: Operation, payload: Record<string, unknown>, meta?: CallMeta): Promise<PlatformAnswer>;
+}
+
+export function createRecognitionClient(opts: {
+  http: HttpClient;
+  site: RecognitionSite;
+  token: TokenClient;
+  audit: (entry: AuditEntry) => void;
+  plugin: string;
+}): RecognitionClient {
+  const { http, site, token } = opts;
+  const inverse = invertFields(site.fields);
+
+  async function post(op: Operation, body: unknown, meta: CallMeta): Promise<HttpResponse> {
+    const target = `recognition platform (${op})`;
+    for (let attempt = 1; ; attempt++) {
+      const t = await token.get();
+      const headers: Record<string, string> = { [site.tokenHeader]: site.tokenScheme ? `${site.tokenScheme} ${t}` : t };
+      if (meta.idempotencyKey) headers['idempotency-key'] = meta.idempotencyKey;
+      const res = await http.request(site.baseUrl + site.paths[op], { method: 'POST', headers, body, timeoutMs: site.timeoutMs, target });
+      // A token the platform stopped accepting (restart, revoked session): one fresh token, one retry.
+      if (res.status === 401 && attempt === 1) {
+        token.invalidate(t);
+        continue;
+      }
+      return res;
+    }
+  }
+
+  return {
+    site,
+    token,
+    async call(op, payload, meta = {}) {
+      const started = performance.now();
+      const target = `recognition platform (${op})`;
+      const audit = (result: string, detail?: string): void =>
+        opts.audit({
+          plugin: opts.plugin,
+          operation: op,
+          orgCode: site.orgCode,
+          result,
+          latencyMs: Math.round(performance.now() - started),
+          ...(meta.route ? { route: meta.route } : {}),
+          ...(meta.messageId ? { messageId: meta.messageId } : {}),
+          ...(meta.patientId ? { patientId: meta.patientId } : {}),
+          ...(meta.staffNo ? { staffNo: meta.staffNo } : {}),
+          ...(detail ? { detail } : {}),
+        });
+      try {
+        const res = await post(op, renameKeys(payload, site.fields), meta);
+        const statusErr = classifyHttpStatus(res.status, res.headers, target);
+        if (statusErr) throw statusErr;
+        if (!res.json) {
+          if (op === 'download' && res.body.length) {
+            audit('ok');
+            return { data: {}, response: res };
+          }
+          throw hbError('HTTP_E_BAD_BODY', { target, detail: 'not JSON' });
+        }
+        const env = renameKeys(res.json, inverse) as Record<string, unknown>;
+        const code = String(env[site.response.codeField] ?? '');
+        if (!site.response.successCodes.includes(code)) {
+          const text = scrubText(String(env[site.response.messageField] ?? '')).slice(0, 200);
+          if (site.response.unknownReportCodes.includes(code)) {
+            throw hbError('RECOG_E_UNKNOWN_REPORT', { reportId: String(payload.reportId ?? '') }, { data: { code } });
+          }
+          if (site.response.unknownPatientCodes.includes(code)) {
+            throw hbError('RECOG_E_UNKNOWN_PATIENT', { patientId: maskId(String(payload.patientId ?? '')) || '(none)' }, { data: { code } });
+          }
+          throw hbError('RECOG_E_BUSINESS', { detail: `code ${code || '(none)'} ${text}`.trim() }, { data: { code } });
+        }
+        const data = (site.response.dataField ? env[site.response.dataField] : env) ?? {};
+        audit('ok');
+        return { data: (typeof data === 'object' ? data : { value: data }) as Record<string, unknown>, response: res };
+      } catch (e) {
+        audit('failed', isHisbridgeError(e) ? (e.data?.code !== undefined ? `${e.code} ${String(e.data.code)}` : e.code) : 'error');
+        throw e;
+      }
+    },
+  };
+}

@@ -1,0 +1,70 @@
+/**
+ * What the recognition plugins and the workstation endpoints of one engine
+ * share: the site section read once, one token client (so single-flight and
+ * the cache span every plugin), and the checks waiting for a doctor's
+ * decision. Keyed by the engine's site-section object, so two engines in one
+ * process (tests) never share a token or a pending check.
+ */
+import type { PluginContext } from '../../core/sdk.js';
+import { createRecognitionClient, type RecognitionClient } from './client.js';
+import { readRecognitionSite, type RecognitionSite } from './site.js';
+import { createTokenClient, type TokenClient } from './token.js';
+
+/** A recognizable duplicate found for one order item; the doctor must decide before going on. */
+export interface PendingCheck {
+  orderNo: string;
+  itemCode: string;
+  patientId: string;
+  priorReportId: string;
+  checkId?: string;
+  checkedAt: number;
+}
+
+export interface RecognitionHub {
+  readonly site: RecognitionSite;
+  readonly token: TokenClient;
+  readonly pending: Map<string, PendingCheck>;
+}
+
+const hubs = new WeakMap<object, RecognitionHub>();
+
+export function pendingKey(orderNo: string, itemCode: string): string {
+  return `pending:${orderNo}\u0000${itemCode}`;
+}
+
+/** The hub of the engine `ctx` belongs to (created on first use; RECOG_E_SITE_CONFIG when the section is incomplete). */
+export function hubFor(ctx: PluginContext): RecognitionHub {
+  let hub = hubs.get(ctx.site);
+  if (!hub) {
+    const site = readRecognitionSite(ctx.site);
+    hub = { site, token: createTokenClient(ctx.http, site), pending: new Map() };
+    hubs.set(ctx.site, hub);
+  }
+  return hub;
+}
+
+/** A client for one plugin: shares the hub's token, audits through the plugin's own context. */
+export function clientFor(ctx: PluginContext, plugin: string): RecognitionClient {
+  const hub = hubFor(ctx);
+  return createRecognitionClient({ http: ctx.http, site: hub.site, token: hub.token, audit: (e) => ctx.audit(e), plugin });
+}
+
+/** Records a pending check in memory (shared) and in the caller's durable state. */
+export async function rememberPending(ctx: PluginContext, p: PendingCheck): Promise<void> {
+  const key = pendingKey(p.orderNo, p.itemCode);
+  hubFor(ctx).pending.set(key, p);
+  await ctx.state.set(key, p);
+}
+
+/** Finds a pending check (memory first, then the caller's state). */
+export async function findPending(ctx: PluginContext, orderNo: string, itemCode: string): Promise<PendingCheck | undefined> {
+  const key = pendingKey(orderNo, itemCode);
+  return hubFor(ctx).pending.get(key) ?? (await ctx.state.get<PendingCheck>(key));
+}
+
+/** Forgets a decided check everywhere. */
+export async function clearPending(ctx: PluginContext, orderNo: string, itemCode: string): Promise<void> {
+  const key = pendingKey(orderNo, itemCode);
+  hubFor(ctx).pending.delete(key);
+  await ctx.state.delete(key);
+}

@@ -1,0 +1,24 @@
+/**
+ * Site extension `recognition`: the exam/lab result mutual-recognition
+ * platform (检查检验互认共享平台, SPEC §3, seed 004). Owns the `recognition:`
+ * section of hisbridge.yaml, its simulator and the workstation endpoints.
+ * The plugins recognition-upload, recognition-check and sensitive-guard use it.
+ */
+import type { SiteExtension } from '../../core/sdk.js';
+import { recognitionEndpoints } from './endpoints.js';
+import { recognitionDefaults, recognitionSiteSchema } from './site.js';
+import { DEFAULT_SIM_PORT, startRecognitionSimulator } from './simulator.js';
+
+const extension: SiteExtension = {
+  key: 'recognition',
+  summary: 'Exam/lab result mutual-recognition platform (检查检验互认共享平台): paths, field names, credentials',
+  configSchema: recognitionSiteSchema,
+  defaults: recognitionDefaults,
+  simulator: {
+    defaultPort: DEFAULT_SIM_PORT,
+    start: (opts) => startRecognitionSimulator(opts),
+  },
+  endpoints: (ctx) => recognitionEndpoints(ctx),
+};
+
+export default extension;

@@ -1,0 +1,213 @@
+/**
+ * Simulator of the recognition platform: a real node:http server speaking
+ * the contract the plugin defaults describe (site.ts), honouring the site's
+ * path and field remapping so a remapped config can be tested end to end.
+ * Every payload is validated against schemas/recognition-*.schema.json.
+ *
+ * Test hooks (never exposed by the real platform, and the simulator binds to
+ * 127.0.0.1 by default): POST /__sim/faults, GET /__sim/calls, GET /__sim/state,
+ * POST /__sim/reset, POST /__sim/config {tokenTtlSeconds}, POST /__sim/tokens/expire.
+ */
+import http from 'node:http';
+import { randomBytes } from 'node:crypto';
+import { once } from 'node:events';
+import type { AddressInfo } from 'node:net';
+import type { Logger, RunningSimulator } from '../../core/sdk.js';
+import { invertFields, OPERATIONS, readRecognitionSite, renameKeys, type Operation, type RecognitionSite } from './site.js';
+import { SimState } from './sim-state.js';
+import { validatorFor } from './sim-schemas.js';
+import { handleOperation, SimFailure } from './sim-ops.js';
+
+/** One injected fault; consumed by the next `count` calls to `op` ('*' = any operation). */
+export interface SimFault {
+  op?: Operation | '*';
+  /** HTTP status to answer with (e.g. 500, 503, 429, 401). */
+  status?: number;
+  /** Delay before answering (ms). */
+  delayMs?: number;
+  /** Business error: HTTP 200 with this code. */
+  businessCode?: string;
+  message?: string;
+  retryAfter?: string;
+  count?: number;
+}
+
+export interface SimCall {
+  op: Operation;
+  at: number;
+  /** Request body with canonical field names. */
+  body: Record<string, unknown>;
+  /** 'ok' | 'fault' | 'unauthorized' | 'invalid' | business code. */
+  result: string;
+}
+
+export interface RecognitionSimulator extends RunningSimulator {
+  readonly state: SimState;
+  readonly calls: SimCall[];
+}
+
+export const DEFAULT_SIM_PORT = 8482;
+
+function readBody(req: http.IncomingMessage): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => resolve(Buffer.concat(chunks)));
+    req.on('error', reject);
+  });
+}
+
+function sendJson(res: http.ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
+  const text = JSON.stringify(body);
+  res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'content-length': String(Buffer.byteLength(text)), ...headers });
+  res.end(text);
+}
+
+/** Starts the simulator for a `recognition:` section (defaults are applied for missing keys). */
+export async function startRecognitionSimulator(opts: { host?: string; port?: number; site?: Record<string, unknown>; log?: Logger }): Promise<RecognitionSimulator> {
+  const section = { username: 'demo-hospital', password: 'demo-password-not-a-secret', orgCode: 'H4413020001', baseUrl: 'http://127.0.0.1', ...(opts.site ?? {}) };
+  const site: RecognitionSite = readRecognitionSite(section);
+  const inverse = invertFields(site.fields);
+  const byPath = new Map<string, Operation>(OPERATIONS.map((op) => [site.paths[op], op]));
+  const state = new SimState();
+  const calls: SimCall[] = [];
+  let faults: SimFault[] = [];
+  let tokenTtlSeconds = 7200;
+  const tokens = new Map<string, number>();
+  let baseUrl = '';
+
+  const envelope = (code: string, message: string, data?: unknown): Record<string, unknown> => {
+    const r = site.response;
+    const out: Record<string, unknown> = { [r.codeField]: code, [r.messageField]: message };
+    if (data !== undefined) {
+      const renamed = renameKeys(data, site.fields);
+      if (r.dataField) out[r.dataField] = renamed;
+      else Object.assign(out, renamed);
+    }
+    return out;
+  };
+  const okCode = site.response.successCodes[0] ?? '0';
+
+  function takeFault(op: Operation): SimFault | undefined {
+    const i = faults.findIndex((f) => (f.op ?? '*') === '*' || f.op === op);
+    if (i < 0) return undefined;
+    const f = faults[i]!;
+    const left = (f.count ?? 1) - 1;
+    if (left <= 0) faults.splice(i, 1);
+    else faults[i] = { ...f, count: left };
+    return f;
+  }
+
+  function authorized(req: http.IncomingMessage): boolean {
+    const raw = req.headers[site.tokenHeader.toLowerCase()];
+    const value = Array.isArray(raw) ? raw[0] : raw;
+    if (!value) return false;
+    const token = site.tokenScheme ? value.replace(new RegExp(`^${site.tokenScheme}\\s+`), '') : value;
+    const exp = tokens.get(token);
+    return exp !== undefined && Date.now() < exp;
+  }
+
+  async function handleSim(req: http.IncomingMessage, res: http.ServerResponse, path: string): Promise<void> {
+    if (req.method === 'GET' && path === '/__sim/calls') return sendJson(res, 200, calls);
+    if (req.method === 'GET' && path === '/__sim/state') return sendJson(res, 200, state.snapshot());
+    const body = (await readBody(req)).toString('utf8');
+    const json = body ? (JSON.parse(body) as unknown) : {};
+    if (path === '/__sim/reset') {
+      state.reset();
+      calls.length = 0;
+      faults = [];
+      tokens.clear();
+      tokenTtlSeconds = 7200;
+    } else if (path === '/__sim/faults') {
+      faults.push(...(Array.isArray(json) ? (json as SimFault[]) : [json as SimFault]));
+    } else if (path === '/__sim/config') {
+      const c = json as { tokenTtlSeconds?: number };
+      if (typeof c.tokenTtlSeconds === 'number') tokenTtlSeconds = c.tokenTtlSeconds;
+    } else if (path === '/__sim/tokens/expire') {
+      tokens.clear();
+    } else return sendJson(res, 404, { error: 'unknown simulator hook' });
+    sendJson(res, 200, { ok: true });
+  }
+
+  async function handleOp(req: http.IncomingMessage, res: http.ServerResponse, op: Operation): Promise<void> {
+    const raw = (await readBody(req)).toString('utf8');
+    let body: Record<string, unknown>;
+    try {
+      body = renameKeys(raw ? JSON.parse(raw) : {}, inverse) as Record<string, unknown>;
+    } catch {
+      calls.push({ op, at: Date.now(), body: {}, result: 'invalid' });
+      return sendJson(res, 400, envelope('1000', 'body is not JSON'));
+    }
+    const call: SimCall = { op, at: Date.now(), body, result: 'ok' };
+    calls.push(call);
+    const fault = takeFault(op);
+    if (fault?.delayMs) await new Promise((r) => setTimeout(r, fault.delayMs));
+    if (fault?.status) {
+      call.result = 'fault';
+      return sendJson(res, fault.status, envelope(String(fault.status), fault.message ?? 'injected fault'), fault.retryAfter ? { 'retry-after': fault.retryAfter } : {});
+    }
+    if (op !== 'token' && !authorized(req)) {
+      call.result = 'unauthorized';
+      return sendJson(res, 401, envelope('401', 'token missing, invalid or expired'));
+    }
+    if (fault?.businessCode) {
+      call.result = fault.businessCode;
+      return sendJson(res, 200, envelope(fault.businessCode, fault.message ?? 'injected business error'));
+    }
+    const validate = validatorFor(op);
+    if (!validate(body)) {
+      call.result = 'invalid';
+      const detail = (validate.errors ?? []).map((e) => `${e.instancePath || '/'} ${e.message ?? ''}`).join('; ');
+      return sendJson(res, 200, envelope('1001', `invalid payload: ${detail}`));
+    }
+    if (op === 'token') {
+      if (body.username !== site.username || body.password !== site.password) {
+        call.result = '1002';
+        return sendJson(res, 200, envelope('1002', 'bad username or password'));
+      }
+      const token = randomBytes(16).toString('hex');
+      tokens.set(token, Date.now() + tokenTtlSeconds * 1000);
+      return sendJson(res, 200, envelope(okCode, 'ok', { token, expiresIn: tokenTtlSeconds }));
+    }
+    try {
+      const data = handleOperation(state, op, body, { baseUrl, codes: site.response });
+      sendJson(res, 200, envelope(okCode, 'ok', data));
+    } catch (e) {
+      if (!(e instanceof SimFailure)) throw e;
+      call.result = e.code;
+      sendJson(res, 200, envelope(e.code, e.message));
+    }
+  }
+
+  const server = http.createServer((req, res) => {
+    const path = (req.url ?? '/').split('?')[0]!;
+    const run = async (): Promise<void> => {
+      if (path.startsWith('/__sim/')) return handleSim(req, res, path);
+      if (req.method === 'GET' && path.startsWith('/view/')) {
+        res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' });
+        res.end('<html><body>recognition simulator viewer</body></html>');
+        return;
+      }
+      const op = byPath.get(path);
+      if (!op || req.method !== 'POST') return sendJson(res, 404, envelope('404', 'no such endpoint'));
+      return handleOp(req, res, op);
+    };
+    run().catch((e: unknown) => {
+      opts.log?.error({ err: { message: (e as Error).message } }, 'recognition simulator error');
+      if (!res.headersSent) sendJson(res, 500, envelope('500', 'simulator error'));
+    });
+  });
+  server.listen(opts.port ?? 0, opts.host ?? '127.0.0.1');
+  await once(server, 'listening');
+  const addr = server.address() as AddressInfo;
+  baseUrl = `http://${addr.family === 'IPv6' ? `[${addr.address}]` : addr.address}:${addr.port}`;
+  return {
+    url: baseUrl,
+    state,
+    calls,
+    async close() {
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}
