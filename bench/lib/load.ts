@@ -47,7 +47,15 @@ function accepted(code: string): boolean {
  * Sends `messages` messages over `connections` connections as fast as ACKs come back.
  * Stops early (and reports what was done) after `maxMs`.
  */
-export async function closedLoop(t: Target, opts: { connections: number; messages: number; factory: MessageFactory; timeoutMs?: number; maxMs?: number }): Promise<LoadResult> {
+export async function closedLoop(t: Target, opts: {
+  connections: number;
+  messages: number;
+  factory: MessageFactory;
+  timeoutMs?: number;
+  maxMs?: number;
+  /** Called with the factory index of each message just before it is written. */
+  onSend?(index: number): void;
+}): Promise<LoadResult> {
   const timeoutMs = opts.timeoutMs ?? 15_000;
   const senders = await openAll(t, opts.connections, timeoutMs);
   const lat = new Float64Array(opts.messages);
@@ -63,6 +71,7 @@ export async function closedLoop(t: Target, opts: { connections: number; message
       while (next < opts.messages && Date.now() < deadline) {
         next++;
         const frame = opts.factory.nextFrame();
+        opts.onSend?.(opts.factory.count - 1);
         const t0 = process.hrtime.bigint();
         try {
           const code = ackCode(await s.sendFrame(frame));

@@ -103,15 +103,36 @@ export class MessageFactory {
     return Buffer.concat([VT, this.next(), FS_CR]);
   }
 
-  /** Replaces the ID_NUMBER placeholder with a synthetic, checksum-valid ID number unique per message. */
+  /** Replaces the ID_NUMBER placeholder with the message's synthetic ID number. */
   #fillId(buf: Buffer, i: number): Buffer {
     const at = buf.indexOf('ID_NUMBER');
     if (at < 0) return buf;
-    const body = '44010619900101' + String(i % 1000).padStart(3, '0');
-    const id = Buffer.from(body + idCheck(body), 'latin1');
     // 'ID_NUMBER' is 9 bytes and the number 18: rebuild around it.
-    return Buffer.concat([buf.subarray(0, at), id, buf.subarray(at + 9)]);
+    return Buffer.concat([buf.subarray(0, at), Buffer.from(idNumberOf(i), 'latin1'), buf.subarray(at + 9)]);
   }
+}
+
+const DAY_MS = 86_400_000;
+const EPOCH = Date.UTC(1950, 0, 1);
+
+/**
+ * The synthetic, checksum-valid resident ID number of message `i`: unique per
+ * message (birth date advances every 1,000 messages), so a remote call can be
+ * traced back to the message that caused it.
+ */
+export function idNumberOf(i: number): string {
+  const d = new Date(EPOCH + Math.floor(i / 1000) * DAY_MS);
+  const date = `${d.getUTCFullYear()}${String(d.getUTCMonth() + 1).padStart(2, '0')}${String(d.getUTCDate()).padStart(2, '0')}`;
+  const body = `440106${date}${String(i % 1000).padStart(3, '0')}`;
+  return body + idCheck(body);
+}
+
+/** Inverse of idNumberOf; -1 when the number is not one of ours. */
+export function indexOfIdNumber(id: string): number {
+  const m = /^440106(\d{4})(\d{2})(\d{2})(\d{3})[\dX]$/.exec(id);
+  if (!m) return -1;
+  const days = Math.round((Date.UTC(Number(m[1]), Number(m[2]) - 1, Number(m[3])) - EPOCH) / DAY_MS);
+  return days * 1000 + Number(m[4]);
 }
 
 /** Extracts MSH-10 from a message's bytes (ASCII-safe: MSH fields before MSH-18 are ASCII here). */
