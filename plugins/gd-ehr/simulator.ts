@@ -16,7 +16,7 @@ import { isHisbridgeError } from '../../core/errors.js';
 import { maskId, maskIdNumber, maskName } from '../../core/mask.js';
 import type { Logger, RunningSimulator } from '../../core/sdk.js';
 import codeAuthRecSchema from '../../schemas/gd-ehr-codeauthrec.schema.json' with { type: 'json' };
-import { CARD_TYPE_CODES, readSite, type GdEhrSite } from './site.js';
+import { CARD_TYPE_CODES, DEMO_SITE, readSite, type GdEhrSite } from './site.js';
 import { parseViewerParam } from './viewer-url.js';
 
 /** One fault rule; the first matching rule with calls left applies. */
@@ -257,9 +257,14 @@ export interface GdEhrSimulator extends RunningSimulator {
   reset(): void;
 }
 
+function stripEmpty(o: Record<string, unknown>): Record<string, unknown> {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined && v !== ''));
+}
+
 /** Starts the simulator for a `gdEhr` site section (its keys are the ones it verifies against). */
 export async function startGdEhrSimulator(opts: { host: string; port: number; site: Record<string, unknown>; log: Logger }): Promise<GdEhrSimulator> {
-  const sim = new GdEhrSim(readSite(opts.site, ['paasId', 'paasToken', 'sm4Key', 'appId', 'orgCode', 'callSysCode']), opts.log);
+  // Keys the site leaves unset take the demo values, as the plugins' defaults do when pointed at a simulator.
+  const sim = new GdEhrSim(readSite({ ...DEMO_SITE, ...stripEmpty(opts.site) }, ['paasId', 'paasToken', 'sm4Key', 'appId', 'orgCode', 'callSysCode']), opts.log);
   const server = http.createServer((req, res) => {
     sim.handle(req, res).catch((e: unknown) => {
       opts.log.warn({ sim: 'gd-ehr', err: isHisbridgeError(e) ? e.code : 'internal' }, 'simulator error');
