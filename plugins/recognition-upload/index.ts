@@ -1,0 +1,125 @@
+/**
+ * `recognition-upload`: real-time uploads to the recognition platform
+ * (seed 004 items 1-11): patients (ADT^A04/A28/A31/A08), the department
+ * (MFN^M05) and staff (MFN^M02) dictionaries, lab and exam reports with
+ * their PDF (ORU^R01, MDM^T02). Which family a message is comes from the
+ * step's `kind` (routes decide it with conditions on MSH-3 / OBR-24); the
+ * operation comes from the message (see report.ts and README.md).
+ */
+import { hbError } from '../../core/errors.js';
+import { compileTemplate, type Template } from '../../core/template.js';
+import type { PluginDefinition, StepInput } from '../../core/sdk.js';
+import { clientFor, hubFor } from '../recognition/hub.js';
+import { DEFAULT_CARD_TYPES, departmentPayloads, patientPayload, staffPayloads, type Json } from './payload.js';
+import { processReport } from './report.js';
+
+export interface RecognitionUploadConfig {
+  kind: 'patient' | 'department' | 'staff' | 'lab' | 'exam';
+  /** Template of the report id; default `${OBR-3.1}` (filler order number), MDM: `${TXA-15.1}` then `${TXA-12.1}`. */
+  reportId?: string;
+  /** OBX-3.1 of the PDF; default: the first OBX with value type ED and subtype pdf. */
+  pdfCode?: string;
+  /** Fail (no retry) when a report has no PDF. Default false. */
+  requirePdf?: boolean;
+  /** Regular expressions on OBX-3 (code or name) for exam findings / impression. */
+  findings?: string;
+  impression?: string;
+  /** Variable holding a sensitive-guard output; `mask: true` there masks the report. Default `sensitive`. */
+  maskVar?: string;
+  /** Identifier type → card type, merged over the defaults. */
+  cardTypes?: Record<string, string>;
+}
+
+const DEFAULT_FINDINGS = '(^|[-_])FIND|所见';
+const DEFAULT_IMPRESSION = '(^|[-_])(IMP|CONCL|DIAG)|诊断|意见|结论|印象';
+
+function regex(src: string, name: string): RegExp {
+  try {
+    return new RegExp(src, 'i');
+  } catch (e) {
+    throw new Error(`${name} is not a valid regular expression: ${(e as Error).message}`);
+  }
+}
+
+function reportIdOf(input: StepInput, custom: Template | undefined): string {
+  if (custom) return custom.render(input).trim();
+  const m = input.hl7!;
+  return (m.messageCode === 'MDM' ? m.get('TXA-15.1') || m.get('TXA-12.1') || m.get('OBR-3.1') : m.get('OBR-3.1') || m.get('OBR-2.1')).trim();
+}
+
+const plugin: PluginDefinition<RecognitionUploadConfig> = {
+  name: 'recognition-upload',
+  summary: 'Upload patients, dictionaries and lab/exam reports (data + PDF, corrections, revokes) to the recognition platform',
+  kind: 'outbound',
+  siteKey: 'recognition',
+  configSchema: {
+    type: 'object',
+    additionalProperties: false,
+    required: ['kind'],
+    properties: {
+      kind: { enum: ['patient', 'department', 'staff', 'lab', 'exam'], description: 'What the message carries' },
+      reportId: { type: 'string', minLength: 1, description: 'Template of the report id (default ${OBR-3.1}; MDM ${TXA-15.1} or ${TXA-12.1})' },
+      pdfCode: { type: 'string', minLength: 1, description: 'OBX-3.1 of the report PDF (default: the OBX with value type ED, ^application^pdf^Base64^...)' },
+      requirePdf: { type: 'boolean', description: 'A report without PDF fails instead of uploading data only (default false)' },
+      findings: { type: 'string', description: `Exam findings OBX: regular expression on OBX-3 code or name (default ${DEFAULT_FINDINGS})` },
+      impression: { type: 'string', description: `Exam impression OBX (default ${DEFAULT_IMPRESSION})` },
+      maskVar: { type: 'string', pattern: '^[A-Za-z_][A-Za-z0-9_]*$', description: 'Variable of a sensitive-guard step (as:); mask: true there masks the upload (default sensitive)' },
+      cardTypes: { type: 'object', additionalProperties: { enum: ['01', '02', '03', '04', '05', '06', '07', '08', '99'] }, description: 'Identifier type (PID-3.5) → card type code' },
+    },
+  },
+  examples: [
+    { title: 'Lab report from the LIS', yaml: 'plugin: recognition-upload\nconfig: { kind: lab }' },
+    { title: 'Exam report with site-specific OBX codes', yaml: 'plugin: recognition-upload\nconfig: { kind: exam, findings: "^RPT-1$", impression: "^RPT-2$" }' },
+  ],
+  create(ctx, config) {
+    hubFor(ctx);
+    const client = clientFor(ctx, 'recognition-upload');
+    const site = client.site;
+    const org: Json = { orgCode: site.orgCode, orgName: site.orgName };
+    const cardTypes = { ...DEFAULT_CARD_TYPES, ...(config.cardTypes ?? {}) };
+    const customId = config.reportId ? compileTemplate(config.reportId) : undefined;
+    const findings = regex(config.findings ?? DEFAULT_FINDINGS, 'findings');
+    const impression = regex(config.impression ?? DEFAULT_IMPRESSION, 'impression');
+    const maskVar = config.maskVar ?? 'sensitive';
+
+    return {
+      async process(input, call) {
+        const msg = input.hl7;
+        if (!msg) throw hbError('HL7_E_PARSE', { detail: 'recognition-upload needs an HL7 message' });
+        const meta = { route: call.route, messageId: input.controlId, idempotencyKey: call.idempotencyKey };
+        switch (config.kind) {
+          case 'patient': {
+            const payload = patientPayload(msg, org, cardTypes);
+            const patientId = String((payload.patient as Json).patientId ?? '');
+            if (!patientId) throw hbError('HL7_E_MISSING_FIELD', { path: 'PID-3' });
+            await client.call('patient', payload, { ...meta, patientId });
+            return { outcome: 'ok', output: { kind: 'patient', operation: 'upsert', calls: 1 } };
+          }
+          case 'department':
+          case 'staff': {
+            const entries = config.kind === 'department' ? departmentPayloads(msg, org) : staffPayloads(msg, org, cardTypes);
+            if (entries.length === 0) return { outcome: 'skipped', detail: 'no MFE entry', output: { kind: config.kind, calls: 0 } };
+            // One call per MFE, in message order: a delete after an add of the same code must land last.
+            for (const e of entries) await client.call(config.kind, e, { ...meta, ...(config.kind === 'staff' ? { staffNo: String(e.staffNo ?? '') } : {}) });
+            return { outcome: 'ok', output: { kind: config.kind, actions: entries.map((e) => `${String(e.action)}`), calls: entries.length } };
+          }
+          default: {
+            const reportId = reportIdOf(input, customId);
+            if (!reportId) throw hbError('HL7_E_MISSING_FIELD', { path: customId ? customId.source : 'OBR-3.1' });
+            const guard = input.vars[maskVar] as { mask?: unknown } | undefined;
+            return processReport(client, ctx.state, input, call, {
+              kind: config.kind,
+              reportId,
+              ...(config.pdfCode ? { pdfCode: config.pdfCode } : {}),
+              requirePdf: config.requirePdf ?? false,
+              options: { cardTypes, findings, impression, mask: guard?.mask === true },
+              org,
+            });
+          }
+        }
+      },
+    };
+  },
+};
+
+export default plugin;

@@ -1,0 +1,193 @@
+/**
+ * HL7 v2 → the platform's canonical payloads (schemas/recognition-*.schema.json).
+ * Field choices follow SPEC §4 and samples/README.md; every payload is built
+ * from segments in message order so MFN entries keep their MFE grouping.
+ */
+import type { Hl7Message, Hl7Segment } from '../../core/hl7/index.js';
+import { maskName } from '../../core/mask.js';
+import { compact, first, patientRef, type Json } from '../recognition/hl7-patient.js';
+
+export { DEFAULT_CARD_TYPES } from '../recognition/hl7-patient.js';
+export type { Json };
+
+/** XCN / subcomponent person `id^family^given` (or `id&family&given` inside a component) → {id, name}. */
+function person(id: string, family: string, given: string): Json | undefined {
+  if (!id) return undefined;
+  return compact({ id, name: `${family}${given}` });
+}
+
+function xcn(seg: Hl7Segment | undefined, field: number): Json | undefined {
+  if (!seg) return undefined;
+  return person(seg.get(field, 1, 1), seg.get(field, 1, 2), seg.get(field, 1, 3));
+}
+
+function xcnSub(seg: Hl7Segment | undefined, field: number): Json | undefined {
+  if (!seg) return undefined;
+  return person(seg.get(field, 1, 1, 1), seg.get(field, 1, 1, 2), seg.get(field, 1, 1, 3));
+}
+
+export function patientPayload(msg: Hl7Message, org: Json, cardTypes: Readonly<Record<string, string>>): Json {
+  const pid = first(msg, 'PID');
+  const address = pid ? [4, 3, 9, 1, 2].map((c) => pid.get(11, 1, c)).join('') : '';
+  return {
+    ...org,
+    patient: compact({
+      ...patientRef(msg, cardTypes),
+      phone: pid?.get(13, 1, 1) ?? '',
+      address,
+      nation: pid?.get(22, 1, 1) ?? '',
+      updatedAt: first(msg, 'EVN')?.get(2) || msg.get('MSH-7'),
+    }),
+  };
+}
+
+const MFE_ACTIONS: Readonly<Record<string, 'add' | 'update' | 'delete'>> = { MAD: 'add', MUP: 'update', MDL: 'delete', MAC: 'update', MDC: 'delete' };
+
+/** One dictionary entry per MFE, with the segments that follow it until the next MFE. */
+function mfeGroups(msg: Hl7Message): { mfe: Hl7Segment; rest: Hl7Segment[] }[] {
+  const groups: { mfe: Hl7Segment; rest: Hl7Segment[] }[] = [];
+  for (const seg of msg.segments()) {
+    if (seg.name === 'MFE') groups.push({ mfe: seg, rest: [] });
+    else if (groups.length) groups[groups.length - 1]!.rest.push(seg);
+  }
+  return groups;
+}
+
+export function departmentPayloads(msg: Hl7Message, org: Json): Json[] {
+  return mfeGroups(msg).map(({ mfe, rest }) => {
+    const loc = rest.find((s) => s.name === 'LOC');
+    const ldp = rest.find((s) => s.name === 'LDP');
+    return compact({
+      ...org,
+      action: MFE_ACTIONS[mfe.get(1)] ?? 'update',
+      deptCode: mfe.get(4, 1, 1),
+      deptName: loc?.get(2) || mfe.get(4, 1, 4) || mfe.get(4, 1, 2),
+      deptType: loc?.get(3, 1, 2) || loc?.get(3, 1, 1) || '',
+      parentCode: ldp?.get(2, 1, 1) ?? '',
+      serviceType: ldp?.get(3, 1, 2) || ldp?.get(3, 1, 1) || '',
+    });
+  });
+}
+
+export function staffPayloads(msg: Hl7Message, org: Json, cardTypes: Readonly<Record<string, string>>): Json[] {
+  return mfeGroups(msg).map(({ mfe, rest }) => {
+    const stf = rest.find((s) => s.name === 'STF');
+    const pra = rest.find((s) => s.name === 'PRA');
+    let idNumber = '';
+    if (stf) {
+      for (let r = 1; r <= stf.repetitions(2); r++) if (cardTypes[stf.get(2, r, 5).toUpperCase()] === '01') idNumber ||= stf.get(2, r, 1);
+    }
+    const action = MFE_ACTIONS[mfe.get(1)] ?? 'update';
+    return compact({
+      ...org,
+      action,
+      staffNo: mfe.get(4, 1, 1) || stf?.get(1, 1, 1) || '',
+      name: stf ? `${stf.get(3, 1, 1)}${stf.get(3, 1, 2)}` : `${mfe.get(4, 1, 2)}${mfe.get(4, 1, 3)}`,
+      idNumber,
+      sex: stf?.get(5) ?? '',
+      staffType: stf?.get(4, 1, 2) || stf?.get(4, 1, 1) || '',
+      title: pra?.get(3, 1, 2) || pra?.get(3, 1, 1) || '',
+      deptCode: stf?.get(8, 1, 1) ?? '',
+      licenseNo: pra?.get(6, 1, 1) ?? '',
+      active: action === 'delete' ? false : stf ? stf.get(7) !== 'I' : undefined,
+    });
+  });
+}
+
+/** The report PDF: an OBX with value type ED whose data is `^application^pdf^Base64^<data>` (or the configured code). */
+export function findPdf(msg: Hl7Message, code?: string): { content: string; index: number } | undefined {
+  for (const obx of msg.segments('OBX')) {
+    if (obx.get(2) !== 'ED') continue;
+    const isPdf = code ? obx.get(3, 1, 1) === code : obx.get(5, 1, 3).toLowerCase() === 'pdf';
+    if (!isPdf) continue;
+    return { content: obx.get(5, 1, 5).replace(/\s+/g, ''), index: Number(obx.get(1)) || 0 };
+  }
+  return undefined;
+}
+
+/** True when base64 text decodes to something starting with `%PDF-`. */
+export function isPdfBase64(b64: string): boolean {
+  return /^[A-Za-z0-9+/=]+$/.test(b64) && Buffer.from(b64.slice(0, 8), 'base64').subarray(0, 5).equals(Buffer.from('%PDF-'));
+}
+
+export interface ReportOptions {
+  cardTypes: Readonly<Record<string, string>>;
+  findings: RegExp;
+  impression: RegExp;
+  mask: boolean;
+}
+
+/** Fields common to lab and exam reports (ORU: ORC/OBR; MDM: TXA). */
+function reportCommon(msg: Hl7Message, org: Json, reportId: string, status: 'F' | 'C', o: ReportOptions): Json {
+  const obr = first(msg, 'OBR');
+  const orc = first(msg, 'ORC');
+  const txa = first(msg, 'TXA');
+  const pv1 = first(msg, 'PV1');
+  const firstObx = first(msg, 'OBX');
+  let patient = patientRef(msg, o.cardTypes);
+  // Masked records keep the in-hospital id (the platform needs a key) but lose what identifies the person.
+  if (o.mask) patient = compact({ patientId: patient.patientId, name: maskName(String(patient.name ?? '')), sex: patient.sex });
+  return compact({
+    ...org,
+    reportId,
+    status,
+    patient,
+    orderNo: orc?.get(2, 1, 1) || obr?.get(2, 1, 1) || txa?.get(14, 1, 1) || '',
+    visitNo: pv1?.get(19, 1, 1) ?? '',
+    item: compact({ code: obr?.get(4, 1, 1) || txa?.get(2, 1, 1) || '', name: obr?.get(4, 1, 2) || txa?.get(2, 1, 2) || '', system: obr?.get(4, 1, 3) || txa?.get(2, 1, 3) || '' }),
+    deptCode: pv1?.get(3, 1, 1) ?? '',
+    deptName: pv1?.get(3, 1, 4) ?? '',
+    requestDoctor: xcn(obr, 16) ?? xcn(orc, 12) ?? xcn(pv1, 7),
+    reporter: (txa ? xcn(txa, 5) : undefined) ?? xcn(firstObx, 16),
+    reviewer: (txa ? xcn(txa, 22) : undefined) ?? xcnSub(obr, 32),
+    requestTime: obr?.get(6) ?? '',
+    collectTime: obr?.get(7) || txa?.get(6) || '',
+    reportTime: obr?.get(22) || txa?.get(4) || msg.get('MSH-7'),
+    ...(o.mask ? { sensitive: true } : {}),
+  });
+}
+
+export function labPayload(msg: Hl7Message, org: Json, reportId: string, status: 'F' | 'C', o: ReportOptions): Json {
+  const obr = first(msg, 'OBR');
+  const results = msg
+    .segments('OBX')
+    .filter((obx) => obx.get(2) !== 'ED' && obx.get(3, 1, 1) !== '')
+    .map((obx) => ({
+      ...compact({
+        seq: Number(obx.get(1)) || undefined,
+        code: obx.get(3, 1, 1),
+        name: obx.get(3, 1, 2),
+        valueType: obx.get(2),
+        units: obx.get(6, 1, 1),
+        range: obx.get(7),
+        abnormalFlag: obx.get(8),
+        status: obx.get(11),
+        observedAt: obx.get(14),
+      }),
+      // Kept even when empty: the schema requires a value per result.
+      value: labValue(obx),
+    }));
+  return { ...reportCommon(msg, org, reportId, status, o), ...compact({ specimen: obr?.get(15, 1, 1, 2) || obr?.get(15, 1, 1, 1) || '' }), results };
+}
+
+function labValue(obx: Hl7Segment): string {
+  const t = obx.get(2);
+  if (t === 'CE' || t === 'CWE') return obx.get(5, 1, 2) || obx.get(5, 1, 1);
+  return obx.get(5);
+}
+
+export function examPayload(msg: Hl7Message, org: Json, reportId: string, status: 'F' | 'C', o: ReportOptions): Json {
+  const texts = msg.segments('OBX').filter((obx) => ['TX', 'FT', 'ST'].includes(obx.get(2)));
+  const pick = (re: RegExp): Hl7Segment | undefined => texts.find((obx) => re.test(obx.get(3, 1, 1)) || re.test(obx.get(3, 1, 2)));
+  const findings = pick(o.findings) ?? texts[0];
+  const impression = pick(o.impression) ?? texts.find((t) => t !== findings);
+  const obr = first(msg, 'OBR');
+  return {
+    ...reportCommon(msg, org, reportId, status, o),
+    ...compact({
+      modality: obr?.get(24) || first(msg, 'TXA')?.get(2, 1, 1) || '',
+      findings: findings ? findings.get(5) : '',
+      impression: impression ? impression.get(5) : '',
+    }),
+  };
+}

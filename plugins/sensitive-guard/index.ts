@@ -1,0 +1,77 @@
+/**
+ * `sensitive-guard`: a local step any route can put before an outbound one.
+ * Records whose diagnosis or item codes are on the sensitive list (default
+ * from seed 002: ICD-10 F20-F29, F30-F31, A15-A19, B20-B24, Z21; plus the
+ * step's `codes` and the site's `recognition.sensitiveCodes`) are withheld
+ * (the route stops for this message: outcome skipped, "withheld: sensitive")
+ * or marked for masking (`mask: true` in the output, read by
+ * recognition-upload). Never silent: every hit is audited and counted.
+ */
+import type { PluginDefinition } from '../../core/sdk.js';
+import { compileSensitiveList, DEFAULT_CODE_FIELDS, DEFAULT_SENSITIVE_CODES } from '../recognition/sensitive.js';
+
+export interface SensitiveGuardConfig {
+  action?: 'withhold' | 'mask';
+  /** Extra entries (ICD-10 ranges `F20-F29`, categories `Z21`, prefixes `HIV*`, exact test codes). */
+  codes?: string[];
+  /** Replace the default list instead of extending it (default false). */
+  replaceDefaults?: boolean;
+  /** Where codes are read, as `SEG-F` (default DG1-3, OBR-31, OBR-4, OBX-3). */
+  fields?: string[];
+}
+
+const plugin: PluginDefinition<SensitiveGuardConfig> = {
+  name: 'sensitive-guard',
+  summary: 'Withhold or mask records with sensitive diagnoses or test codes (mental disorders, TB, HIV) before they leave the hospital',
+  kind: 'local',
+  siteKey: 'recognition',
+  configSchema: {
+    type: 'object',
+    additionalProperties: false,
+    properties: {
+      action: { enum: ['withhold', 'mask'], description: 'withhold (default): stop the route for this message; mask: let recognition-upload mask it' },
+      codes: { type: 'array', items: { type: 'string', minLength: 1 }, description: 'Extra sensitive codes: ICD-10 range F20-F29, category Z21, prefix HIV*, or an exact item code' },
+      replaceDefaults: { type: 'boolean', description: `Use only codes (default false: ${DEFAULT_SENSITIVE_CODES.join(', ')} are always included)` },
+      fields: { type: 'array', items: { type: 'string', pattern: '^[A-Z][A-Z0-9]{2}-[1-9][0-9]*$' }, minItems: 1, description: 'Fields holding codes, e.g. DG1-3 (default DG1-3, OBR-31, OBR-4, OBX-3)' },
+    },
+  },
+  examples: [
+    { title: 'Keep TB/HIV/psychiatric reports in the hospital', yaml: 'plugin: sensitive-guard\nas: sensitive\nconfig: { codes: [LAB0402, "HIV*"] }' },
+    { title: 'Send them masked', yaml: 'plugin: sensitive-guard\nas: sensitive\nconfig: { action: mask }' },
+  ],
+  create(ctx, config) {
+    const siteCodes = Array.isArray(ctx.site.sensitiveCodes) ? (ctx.site.sensitiveCodes as string[]) : [];
+    const entries = [...(config.replaceDefaults ? [] : DEFAULT_SENSITIVE_CODES), ...(config.codes ?? []), ...siteCodes];
+    if (entries.length === 0) throw new Error('the sensitive list is empty (replaceDefaults without codes)');
+    const list = compileSensitiveList(entries);
+    const fields = config.fields?.map((f) => ({ segment: f.slice(0, 3), field: Number(f.slice(4)) })) ?? DEFAULT_CODE_FIELDS;
+    const action = config.action ?? 'withhold';
+
+    return {
+      async process(input, call) {
+        const msg = input.hl7;
+        if (!msg) return { outcome: 'ok', output: { sensitive: false, mask: false } };
+        const hits = list.scan(msg, fields);
+        if (hits.length === 0) return { outcome: 'ok', output: { sensitive: false, mask: false } };
+        const counter = `count:${action}`;
+        const count = ((await ctx.state.get<number>(counter)) ?? 0) + 1;
+        await ctx.state.set(counter, count);
+        // The audit row says that and why in general terms; the codes themselves stay out of logs and audit text.
+        ctx.audit({
+          route: call.route,
+          plugin: 'sensitive-guard',
+          operation: action,
+          result: action === 'withhold' ? 'skipped' : 'ok',
+          messageId: input.controlId,
+          patientId: msg.get('PID-3[5=PI].1') || msg.get('PID-3.1'),
+          detail: `${action === 'withhold' ? 'withheld' : 'masked'}: sensitive (${hits.length} code${hits.length > 1 ? 's' : ''})`,
+        });
+        call.log.info({ route: call.route, controlId: input.controlId, action, codes: hits.length }, 'sensitive record');
+        if (action === 'mask') return { outcome: 'ok', detail: 'masked: sensitive', output: { sensitive: true, mask: true, codes: hits.length } };
+        return { outcome: 'skipped', detail: 'withheld: sensitive', output: { stop: true, sensitive: true, mask: false, codes: hits.length, withheldTotal: count } };
+      },
+    };
+  },
+};
+
+export default plugin;
