@@ -17,7 +17,9 @@ const cache = new WeakMap<object, ValidateFunction>();
 export function compileSchema(schema: JsonSchema): ValidateFunction {
   let fn = cache.get(schema);
   if (!fn) {
-    fn = ajv.compile(schema);
+    // Schemas built per call (route schema with the registry's plugins) share an $id; ajv must not register them globally.
+    const { $id: _id, ...anonymous } = schema;
+    fn = ajv.compile(anonymous);
     cache.set(schema, fn);
   }
   return fn;
@@ -74,7 +76,7 @@ export function validateAt(schema: JsonSchema, data: unknown, src: YamlSource, b
     const segs = pathSegments(e.instancePath);
     const where = [label, ...segs].filter(Boolean).join('.');
     const { msg, extra } = describe(e, where);
-    const pos = src.posOf([...base, ...segs, ...(extra ? [extra] : [])]);
+    const pos = src.posOf([...base, ...segs, ...(extra ? [extra] : [])], extra !== undefined);
     const key = `${pos.line}:${pos.col}:${msg}`;
     if (seen.has(key)) continue;
     seen.add(key);

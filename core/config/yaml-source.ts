@@ -37,8 +37,8 @@ export interface YamlSource {
   file: string;
   doc: Document.Parsed;
   lines: LineCounter;
-  /** Position of the node at a JSON path (ajv instancePath segments); falls back to the closest parent. */
-  posOf(path: readonly (string | number)[]): SourcePos;
+  /** Position of the node at a JSON path (ajv instancePath segments); falls back to the closest parent. `atKey` points at the last key instead of its value. */
+  posOf(path: readonly (string | number)[], atKey?: boolean): SourcePos;
 }
 
 export function loadYamlText(file: string, text: string): YamlSource {
@@ -48,16 +48,17 @@ export function loadYamlText(file: string, text: string): YamlSource {
     file,
     doc,
     lines,
-    posOf(path) {
+    posOf(path, atKey = false) {
       let node: unknown = doc.contents;
       let best = offsetOf(node) ?? 0;
-      for (const seg of path) {
+      for (let i = 0; i < path.length; i++) {
+        const seg = path[i]!;
         if (isMap(node)) {
           const pair = node.items.find((p) => isPair(p) && keyText(p.key) === String(seg));
           if (!pair) break;
           // Point at the value when it exists, else the key.
           node = pair.value ?? pair.key;
-          best = offsetOf(node) ?? offsetOf(pair.key) ?? best;
+          best = (atKey && i === path.length - 1 ? offsetOf(pair.key) : undefined) ?? offsetOf(node) ?? offsetOf(pair.key) ?? best;
         } else if (isSeq(node)) {
           node = node.items[Number(seg)];
           if (node === undefined) break;
