@@ -41,6 +41,27 @@ export function toolLogger(): Logger {
   return createLogger({ level: process.env.HISBRIDGE_LOG_LEVEL ?? 'error', destination: process.stderr });
 }
 
+const PROBE = 'http://simulator.invalid';
+
+/**
+ * Makes every site section talk to its simulator: URL keys (those the
+ * extension's defaults point at the simulator) are dropped from the file's
+ * section, so a production hisbridge.yaml given to `replay --config` can never
+ * reach a real platform; keys the file leaves out get the simulator's demo
+ * values, which the simulator then verifies.
+ */
+function pinToSimulators(config: SiteConfig, registry: Registry): void {
+  for (const ext of registry.extensions) {
+    if (!ext.simulator) continue;
+    const demo = ext.defaults({ simulatorUrl: PROBE });
+    const urlKeys = Object.keys(demo).filter((k) => typeof demo[k] === 'string' && (demo[k] as string).startsWith(PROBE));
+    const own = { ...(config.sections[ext.key] ?? {}) };
+    for (const k of urlKeys) delete own[k];
+    const rest = Object.fromEntries(Object.entries(demo).filter(([k]) => !urlKeys.includes(k)));
+    config.sections[ext.key] = { ...rest, ...own };
+  }
+}
+
 /**
  * Starts the engine; throws LoadError (site config or routes) like `start`.
  * Always call `close()`: it stops the engine and removes the data directory.
@@ -61,6 +82,7 @@ export async function startInProcess(opts: InProcessOptions): Promise<InProcessE
     remove();
     throw e;
   }
+  pinToSimulators(config, opts.registry);
   // Deliveries are kicked on commit; the poll only matters for retries, which should not wait long here.
   config.delivery.pollMs = Math.min(config.delivery.pollMs, 20);
   const l = opts.listener ? config.listeners.find((x) => x.name === opts.listener) : config.listeners[0];

@@ -57,24 +57,21 @@ export async function waitForDeliveries(store: Store, messageId: number, timeout
 /** Folds the stored deliveries of one route into its final outcome. */
 export function foldRoute(ingested: IngestResult['routes'][number], deliveries: StoredDelivery[]): FinalRoute {
   const own = deliveries.filter((d) => d.route === ingested.route);
-  const base = { route: ingested.route, deliveries: own.map(view) };
-  if (ingested.outcome !== 'queued') {
-    return {
-      ...base,
-      outcome: ingested.outcome,
-      ...(ingested.detail ? { detail: scrubText(ingested.detail) } : {}),
-      ...(ingested.errorCode ? { errorCode: ingested.errorCode } : {}),
-    };
-  }
+  const make = (outcome: FinalOutcome, detail?: string, errorCode?: string): FinalRoute => ({
+    route: ingested.route,
+    outcome,
+    ...(detail ? { detail: scrubText(detail) } : {}),
+    ...(errorCode ? { errorCode } : {}),
+    deliveries: own.map(view),
+  });
+  if (ingested.outcome !== 'queued') return make(ingested.outcome, ingested.detail, ingested.errorCode);
   const dead = own.find((d) => d.state === 'dead');
-  if (dead) {
-    return { ...base, outcome: 'failed', ...(dead.lastError ? { detail: scrubText(dead.lastError) } : {}), ...(dead.lastErrorCode ? { errorCode: dead.lastErrorCode } : {}) };
-  }
-  if (own.some((d) => !FINAL.has(d.state))) return { ...base, outcome: 'unfinished' };
+  if (dead) return make('failed', dead.lastError, dead.lastErrorCode);
+  if (own.some((d) => !FINAL.has(d.state))) return make('unfinished');
   // A plugin that deliberately did nothing (e.g. "no consent") answers skipped: its last attempt says so.
   const skipped = own.map((d) => d.attemptLog[d.attemptLog.length - 1]).find((a) => a?.outcome === 'skipped');
-  if (skipped) return { ...base, outcome: 'skipped', ...(skipped.reason ? { detail: scrubText(skipped.reason) } : {}) };
-  return { ...base, outcome: 'ok' };
+  if (skipped) return make('skipped', skipped.reason);
+  return make('ok');
 }
 
 /** Waits for the message's deliveries and returns one final outcome per matched route. */

@@ -1,0 +1,87 @@
+/**
+ * `hisbridge test [FILES|DIR] [--routes DIR] [--timeout 30s]`: runs route
+ * test files (docs/route-tests.md). Prints `ok` / `FAIL` per case with the
+ * mismatches, then `N passed, N failed`. Exit 0 when every case passed, 1
+ * when one failed (or the routes under test did not load), 2 when a test
+ * file is invalid or the arguments are wrong.
+ */
+import { readdirSync, statSync } from 'node:fs';
+import path from 'node:path';
+import { parseDuration } from '../config/duration.js';
+import { err, out, parse, registry } from './common.js';
+import { runTestFile } from './route-test/runner.js';
+
+const HELP = `usage: hisbridge test [FILES|DIR] [--routes DIR] [--timeout 30s]
+
+Runs route test files (default: every *.test.yaml in the routes directory).
+Each file runs against an in-process engine with the simulators; see
+docs/route-tests.md. --routes is where the routes under test are (default
+./routes); --timeout bounds the wait for one message's deliveries.`;
+
+function testFiles(inputs: readonly string[]): string[] {
+  const files: string[] = [];
+  for (const p of inputs) {
+    const st = statSync(p, { throwIfNoEntry: false });
+    if (!st) throw new Error(`no such file or directory: ${p}`);
+    if (st.isDirectory()) {
+      for (const f of readdirSync(p).sort()) if (/\.test\.ya?ml$/.test(f)) files.push(path.join(p, f));
+    } else files.push(p);
+  }
+  return files;
+}
+
+export async function run(argv: string[]): Promise<number> {
+  let values: { routes?: string; timeout?: string; help?: boolean };
+  let positionals: string[];
+  try {
+    ({ values, positionals } = parse(argv, { routes: { type: 'string', default: 'routes' }, timeout: { type: 'string', default: '30s' } }));
+  } catch (e) {
+    err(`hisbridge test: ${(e as Error).message}\n\n${HELP}`);
+    return 2;
+  }
+  if (values.help) {
+    out(HELP);
+    return 0;
+  }
+  const routesDir = path.resolve(values.routes ?? 'routes');
+  let files: string[];
+  let timeoutMs: number;
+  try {
+    timeoutMs = parseDuration(/^\d+$/.test(values.timeout ?? '') ? Number(values.timeout) : values.timeout, 30_000);
+    files = testFiles(positionals.length ? positionals : [routesDir]);
+  } catch (e) {
+    err(`hisbridge test: ${(e as Error).message}`);
+    return 2;
+  }
+  if (files.length === 0) {
+    err(`hisbridge test: no *.test.yaml in ${positionals.join(', ') || routesDir}`);
+    return positionals.length ? 2 : 0;
+  }
+
+  const reg = registry();
+  let passed = 0;
+  let failed = 0;
+  let invalid = false;
+  for (const file of files) {
+    const r = await runTestFile(file, { registry: reg, routesDir, timeoutMs });
+    if (r.invalid) {
+      invalid = true;
+      out(`INVALID ${file}`);
+      r.invalid.forEach((l) => out(`  ${l}`));
+      continue;
+    }
+    r.loadFailure?.forEach((l) => out(`  ${l}`));
+    for (const c of r.cases) {
+      if (c.failures.length === 0) {
+        passed++;
+        out(`ok   ${file}: ${c.name}`);
+      } else {
+        failed++;
+        out(`FAIL ${file}: ${c.name}`);
+        c.failures.forEach((l) => out(`  ${l}`));
+      }
+    }
+  }
+  out(`${passed} passed, ${failed} failed`);
+  return invalid ? 2 : failed ? 1 : 0;
+}
