@@ -71,12 +71,23 @@ export interface MllpConnectionStats {
   durationMs: number;
 }
 
+export interface MllpServerStats {
+  connections: number;
+  /** Frames decoded and waiting for the handler, all connections. */
+  queuedFrames: number;
+  /** Connections whose socket is not being read (back-pressure or shutdown). */
+  pausedConnections: number;
+  framesHandled: number;
+}
+
 export interface MllpServer {
   readonly name: string;
   /** Open connections right now. */
   readonly connectionCount: number;
   /** Frames handled since start, all connections. */
   readonly framesHandled: number;
+  /** A snapshot for health endpoints and tests. */
+  stats(): MllpServerStats;
   /** Starts listening; resolves with the bound address (the real port when 0 was asked). */
   listen(): Promise<{ host: string; port: number }>;
   /**
@@ -165,6 +176,16 @@ class Server extends EventEmitter implements MllpServer {
 
   get framesHandled(): number {
     return this.#framesHandled;
+  }
+
+  stats(): MllpServerStats {
+    let queuedFrames = 0;
+    let pausedConnections = 0;
+    for (const c of this.#conns) {
+      queuedFrames += c.queue.length;
+      if (c.socketPaused) pausedConnections++;
+    }
+    return { connections: this.#conns.size, queuedFrames, pausedConnections, framesHandled: this.#framesHandled };
   }
 
   listen(): Promise<{ host: string; port: number }> {
