@@ -9,6 +9,7 @@ import { readdirSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { parseDuration } from '../config/duration.js';
 import { err, out, parse, registry } from './common.js';
+import { toolLogger } from './route-test/inproc.js';
 import { runTestFile } from './route-test/runner.js';
 
 const HELP = `usage: hisbridge test [FILES|DIR] [--routes DIR] [--timeout 30s]
@@ -27,7 +28,11 @@ function testFiles(inputs: readonly string[]): string[] {
       for (const f of readdirSync(p).sort()) if (/\.test\.ya?ml$/.test(f)) files.push(path.join(p, f));
     } else files.push(p);
   }
-  return files;
+  // Relative names keep failure lines short and clickable from the project root.
+  return files.map((f) => {
+    const rel = path.relative(process.cwd(), f);
+    return rel && !rel.startsWith('..') && !path.isAbsolute(rel) ? rel : f;
+  });
 }
 
 export async function run(argv: string[]): Promise<number> {
@@ -63,7 +68,7 @@ export async function run(argv: string[]): Promise<number> {
   let failed = 0;
   let invalid = false;
   for (const file of files) {
-    const r = await runTestFile(file, { registry: reg, routesDir, timeoutMs });
+    const r = await runTestFile(file, { registry: reg, routesDir, timeoutMs, log: toolLogger('silent') });
     if (r.invalid) {
       invalid = true;
       out(`INVALID ${file}`);

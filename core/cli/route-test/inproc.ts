@@ -36,9 +36,12 @@ export interface InProcessEngine {
   close(): Promise<void>;
 }
 
-/** Logger for CLI tools that print their own results on stdout: errors only, on stderr. */
-export function toolLogger(): Logger {
-  return createLogger({ level: process.env.HISBRIDGE_LOG_LEVEL ?? 'error', destination: process.stderr });
+/**
+ * Logger for CLI tools that print their own results on stdout: on stderr, at
+ * `level` unless HISBRIDGE_LOG_LEVEL says otherwise.
+ */
+export function toolLogger(level = 'error'): Logger {
+  return createLogger({ level: process.env.HISBRIDGE_LOG_LEVEL ?? level, destination: process.stderr });
 }
 
 const PROBE = 'http://simulator.invalid';

@@ -6,6 +6,7 @@
  */
 import { LoadError } from '../../config/yaml-source.js';
 import { parseHl7 } from '../../hl7/index.js';
+import type { Logger } from '../../log.js';
 import type { Registry } from '../../registry.js';
 import { checkValue, getPath, show, type Check } from './check.js';
 import { startInProcess, type InProcessEngine } from './inproc.js';
@@ -34,6 +35,7 @@ export interface RunOptions {
   routesDir: string;
   /** Longest wait for one message's deliveries. */
   timeoutMs: number;
+  log?: Logger;
 }
 
 type Fail = (at: (string | number)[], what: string) => void;
@@ -205,6 +207,7 @@ export async function runTestFile(file: string, opts: RunOptions): Promise<FileR
         site: t.spec.site ?? {},
         ...(t.spec.listener ? { listener: t.spec.listener } : {}),
         fastRetries: true,
+        ...(opts.log ? { log: opts.log } : {}),
       });
     } catch (e) {
       if (e instanceof LoadError) return notRun(siteIssues(t, e, (f) => f.endsWith('hisbridge.yaml') && f.includes('hisbridge-run-')));
