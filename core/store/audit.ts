@@ -49,7 +49,13 @@ export function loadAuditKey(dir: string, configured?: string): Buffer {
   const file = path.join(dir, AUDIT_KEY_FILE);
   if (existsSync(file)) return Buffer.from(readFileSync(file, 'utf8').trim(), 'hex');
   const key = randomBytes(32);
-  writeFileSync(file, key.toString('hex') + '\n', { mode: 0o600, flag: 'wx' });
+  try {
+    writeFileSync(file, key.toString('hex') + '\n', { mode: 0o600, flag: 'wx' });
+  } catch (e) {
+    // Another process (engine or CLI) created it first: use theirs so hashes agree.
+    if ((e as NodeJS.ErrnoException).code === 'EEXIST') return Buffer.from(readFileSync(file, 'utf8').trim(), 'hex');
+    throw e;
+  }
   return key;
 }
 

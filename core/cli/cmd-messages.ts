@@ -1,0 +1,201 @@
+/**
+ * `hisbridge messages search|show`: browse the durable store. Identifiers are
+ * masked unless `show --unmask` is given, and every unmask is audited with the
+ * operator's login name. Safe while the engine runs (WAL + busy timeout).
+ */
+import { decodeHl7, parseHl7 } from '../hl7/index.js';
+import { parseDuration } from '../config/duration.js';
+import { maskId, maskIdNumber, maskName, maskPhone, scrubText } from '../mask.js';
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+import { DB_FILE, Store } from '../store/sqlite.js';
+import type { MessageDetail, MessageStatus, MessageSummary } from '../store/types.js';
+import { err, loadConfig, out, parse, registry, reportLoadError } from './common.js';
+
+/** Store options shared by the ops commands. */
+export const STORE_FLAGS = {
+  'data-dir': { type: 'string' },
+  config: { type: 'string' },
+  json: { type: 'boolean' },
+} as const;
+
+/** Opens the store named by --data-dir, else the `dataDir` of --config (or $HISBRIDGE_CONFIG), else ./data. */
+export function openDataStore(values: { 'data-dir'?: string; config?: string }): Store {
+  let dir = values['data-dir'];
+  if (!dir) dir = loadConfig(values.config, registry()).dataDir;
+  // Never create an empty store by mistake (a typo in --data-dir would show "no messages").
+  if (!existsSync(path.join(dir, DB_FILE))) throw new Error(`no hisbridge store in ${dir} (use --data-dir or --config)`);
+  return Store.open(dir, { synchronous: 'FULL' });
+}
+
+/** Who is running the command, for audit rows. */
+export function operator(): string {
+  return process.env.SUDO_USER || process.env.USER || process.env.LOGNAME || 'unknown';
+}
+
+/** `2026-01-31`, `2026-01-31T08:00`, or a age such as `30m`, `24h`, `7d` (that long ago). */
+export function parseTime(v: string | undefined, now = Date.now()): number | undefined {
+  if (v === undefined) return undefined;
+  if (/^\s*\d+(\.\d+)?\s*(ms|s|m|h|d)\s*$/.test(v)) return now - parseDuration(v, 0);
+  const t = Date.parse(v);
+  if (Number.isNaN(t)) throw new Error(`bad time "${v}": use an ISO date/time or an age like 24h`);
+  return t;
+}
+
+const STATUSES: MessageStatus[] = ['queued', 'done', 'dead', 'rejected'];
+
+const USAGE = `usage:
+  hisbridge messages search [--status S] [--control-id ID] [--patient ID] [--since T] [--until T] [--limit N] [--before ID] [--json]
+  hisbridge messages show ID [--unmask] [--json]
+options: --data-dir D (default: dataDir of --config, else ./data), --config F
+  S: ${STATUSES.join(' | ')};  T: ISO date/time or an age (30m, 24h, 7d)
+  Identifiers are masked; --unmask shows them and is written to the audit trail with your login name.`;
+
+export async function run(argv: string[]): Promise<number> {
+  const [sub, ...rest] = argv;
+  try {
+    if (sub === 'search') return search(rest);
+    if (sub === 'show') return show(rest);
+    out(USAGE);
+    return sub === undefined || sub === '--help' || sub === '-h' ? 0 : 2;
+  } catch (e) {
+    if (reportLoadError(e)) return 1;
+    err(`hisbridge messages: ${(e as { code?: string }).code ? `${(e as { code: string }).code}: ` : ''}${(e as Error).message}`);
+    return 1;
+  }
+}
+
+function search(argv: string[]): number {
+  const { values } = parse(argv, {
+    ...STORE_FLAGS,
+    status: { type: 'string' },
+    'control-id': { type: 'string' },
+    patient: { type: 'string' },
+    since: { type: 'string' },
+    until: { type: 'string' },
+    limit: { type: 'string' },
+    before: { type: 'string' },
+  }, false);
+  if (values.help) return out(USAGE), 0;
+  if (values.status && !STATUSES.includes(values.status as MessageStatus)) throw new Error(`--status must be one of ${STATUSES.join(', ')}`);
+  const store = openDataStore(values);
+  try {
+    const rows = store.searchMessages({
+      limit: values.limit ? Number(values.limit) : 50,
+      ...(values.status ? { status: values.status as MessageStatus } : {}),
+      ...(values['control-id'] ? { controlId: values['control-id'] } : {}),
+      ...(values.patient ? { patientId: values.patient } : {}),
+      ...(values.since ? { since: parseTime(values.since)! } : {}),
+      ...(values.until ? { until: parseTime(values.until)! } : {}),
+      ...(values.before ? { before: Number(values.before) } : {}),
+    });
+    const masked = rows.map((r) => ({ ...r, ...(r.patientId ? { patientId: maskId(r.patientId) } : {}) }));
+    if (values.json) out(JSON.stringify(masked, null, 2));
+    else {
+      out(['ID', 'RECEIVED', 'TYPE', 'MSH-10', 'SENDER', 'PATIENT', 'ACK', 'STATUS'].join('\t'));
+      for (const r of masked) out(summaryLine(r));
+      if (rows.length) out(`(${rows.length} shown; next page: --before ${rows[rows.length - 1]!.id})`);
+    }
+    return 0;
+  } finally {
+    store.close();
+  }
+}
+
+function summaryLine(r: MessageSummary): string {
+  return [r.id, new Date(r.receivedAt).toISOString(), r.type, r.controlId, `${r.sendingApp}/${r.sendingFacility}`, r.patientId ?? '', r.ackCode, r.status].join('\t');
+}
+
+function show(argv: string[]): number {
+  const { values, positionals } = parse(argv, { ...STORE_FLAGS, unmask: { type: 'boolean' } });
+  if (values.help) return out(USAGE), 0;
+  const id = Number(positionals[0]);
+  if (!Number.isInteger(id) || id <= 0) throw new Error('messages show needs a message id (see messages search)');
+  const store = openDataStore(values);
+  try {
+    const m = store.getMessage(id);
+    if (!m) {
+      err(`hisbridge messages: message ${id} not found`);
+      return 1;
+    }
+    const unmask = values.unmask === true;
+    if (unmask) {
+      store.audit({ plugin: 'cli', operation: 'unmask', staffNo: operator(), messageId: String(id), ...(m.patientId ? { patientId: m.patientId } : {}), result: 'ok' });
+    }
+    const text = m.raw ? renderHl7(m, unmask) : '(body purged by retention)';
+    const deliveries = m.deliveries.map((d) => ({
+      ...d,
+      // Values computed from the message (names, ids) stay hidden unless unmasked.
+      vars: unmask ? d.vars : Object.keys(d.vars),
+      ...(d.output ? { output: unmask ? d.output : Object.keys(d.output) } : {}),
+    }));
+    const meta = { ...m, raw: undefined, patientId: unmask ? m.patientId : maskId(m.patientId), deliveries };
+    if (values.json) {
+      out(JSON.stringify({ ...meta, hl7: text }, null, 2));
+      return 0;
+    }
+    out(summaryLine({ ...m, patientId: meta.patientId ?? '' }));
+    out(`charset ${m.charset}, ${m.rawBytes} bytes${m.purgedAt ? `, body purged ${new Date(m.purgedAt).toISOString()}` : ''}`);
+    out('');
+    out(text.replace(/\r\n?|\n/g, '\n').trimEnd());
+    out('');
+    for (const d of deliveries) {
+      out(`delivery ${d.id}  ${d.route}#${d.step} ${d.plugin}  key=${unmask ? d.orderingKey : scrubText(d.orderingKey)}  ${d.state}  attempts ${d.attempts}/${d.maxAttempts}${d.lastErrorCode ? `  ${d.lastErrorCode}: ${d.lastError ?? ''}` : ''}`);
+      for (const a of d.attemptLog) {
+        out(`  ${new Date(a.at).toISOString()}  #${a.attempt} ${a.outcome}${a.errorCode ? ` ${a.errorCode}` : ''}${a.reason ? ` ${a.reason}` : ''}${a.latencyMs !== undefined ? ` (${a.latencyMs} ms)` : ''}`);
+      }
+    }
+    if (!unmask) out('\n(identifiers masked; --unmask shows them and is audited)');
+    return 0;
+  } finally {
+    store.close();
+  }
+}
+
+/** Fields holding identifiers, names, phones or addresses, per segment (1-based field numbers). */
+const PHI: Record<string, Record<number, 'id' | 'name' | 'phone' | 'hide'>> = {
+  PID: { 2: 'id', 3: 'id', 4: 'id', 5: 'name', 6: 'name', 9: 'name', 11: 'hide', 13: 'phone', 14: 'phone', 19: 'id', 20: 'id', 21: 'id' },
+  NK1: { 2: 'name', 4: 'hide', 5: 'phone', 6: 'phone', 30: 'name', 31: 'phone', 33: 'id' },
+  GT1: { 3: 'name', 5: 'hide', 6: 'phone', 7: 'phone', 12: 'id' },
+  IN1: { 16: 'name', 19: 'hide', 49: 'id' },
+};
+
+function maskComponent(kind: 'id' | 'name' | 'phone' | 'hide', v: string): string {
+  if (!v) return v;
+  switch (kind) {
+    case 'id': return /^\d{14,17}[\dXx]$/.test(v) ? maskIdNumber(v) : maskId(v);
+    case 'name': return maskName(v);
+    case 'phone': return /\d{5}/.test(v) ? maskPhone(v) : v;
+    case 'hide': return '***';
+  }
+}
+
+/**
+ * The stored message as text, parsed with the message's own delimiters. When
+ * masked: PHI fields component by component (codes such as an id type `PI`
+ * keep their place so the structure stays readable), embedded documents
+ * (OBX ED/base64) summarised, and ID/mobile numbers anywhere else scrubbed.
+ */
+export function renderHl7(m: Pick<MessageDetail, 'raw' | 'charset'>, unmask: boolean): string {
+  const { text } = decodeHl7(m.raw!, m.charset);
+  if (unmask) return text;
+  const d = parseHl7(text).delimiters;
+  return text.split(/\r\n|\r|\n/).map((line) => {
+    const fields = line.split(d.field);
+    const seg = fields[0] ?? '';
+    const rules = PHI[seg];
+    return fields.map((f, i) => {
+      if (seg === 'MSH' && i <= 1) return f;
+      if (seg === 'OBX' && i === 5 && f.length > 200) return `[${f.length} characters of embedded data]`;
+      const kind = rules?.[i];
+      if (!kind) return scrubText(f);
+      return f.split(d.repetition).map((rep) => {
+        const comps = rep.split(d.component);
+        // In identifiers (CX) only the first component is the value; the rest are type codes.
+        // In identifiers (CX) only the first component is the value, in names (XPN) the first three; the rest are codes.
+        const keep = (ci: number) => (kind === 'id' && ci > 0) || (kind === 'name' && ci > 2);
+        return comps.map((c, ci) => (keep(ci) ? c : c.split(d.subcomponent).map((s) => maskComponent(kind, s)).join(d.subcomponent))).join(d.component);
+      }).join(d.repetition);
+    }).join(d.field);
+  }).join('\r');
+}
