@@ -92,7 +92,7 @@ export class MessageFactory {
   /** The next message (not framed). */
   next(): Buffer {
     const i = this.#n++;
-    const ctrl = Buffer.from((this.#prefix + String(i).padStart(ID_WIDTH, '0')).slice(-ID_WIDTH), 'latin1');
+    const ctrl = Buffer.from(this.#prefix + String(i).padStart(ID_WIDTH - this.#prefix.length, '0'), 'latin1');
     const seq = Buffer.from(String(i).padStart(SEQ_WIDTH, '0'), 'latin1');
     const body = this.#parts.map((p) => (p === 'ctrl' ? ctrl : p === 'seq' ? seq : p));
     return this.#fillId(Buffer.concat(body), i);

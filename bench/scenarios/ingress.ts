@@ -49,9 +49,17 @@ export async function run(ctx: Context): Promise<ScenarioResult[]> {
         ];
         for (const k of contenders) {
           try {
+            const engine = k.key === 'hisbridge' ? rig.engine : undefined;
+            const before = engine ? await rig.sink!.count() : 0;
             const r = await closedLoop(k.target, { connections: c.connections, messages: n, factory: new MessageFactory(c.kind, runTag()), maxMs: 60_000 });
+            // Let the engine drain its deliveries so they do not steal CPU from the next server's trial.
+            const left = engine ? await engine.waitPending((p) => p === 0, 60_000) : 0;
+            const delivered = engine ? (await rig.sink!.count()) - before : n;
             if (r.errors || r.rejected || r.acked < n) {
               notes.push(`${k.key} trial ${t + 1}: ${r.acked}/${n} acked, ${r.rejected} not AA${r.firstRejection ? ` (${r.firstRejection})` : ''}, ${r.errors} transport errors; trial not counted`);
+            } else if (delivered < n) {
+              // An ACK without a delivery would mean the figure measures something else (duplicates, no route).
+              notes.push(`${k.key} trial ${t + 1}: ${n} acked but ${delivered} delivered (${left} pending); trial not counted`);
             } else {
               values[k.key]!.push(r.msgPerSec);
               lat[k.key]!.push(r.latency);
@@ -59,10 +67,9 @@ export async function run(ctx: Context): Promise<ScenarioResult[]> {
           } catch (e) {
             notes.push(`${k.key} trial ${t + 1}: ${reason(e)}`);
           }
-          // Let the engine drain its deliveries so they do not steal CPU from the next server's trial.
-          if (k.key === 'hisbridge' && rig.engine) await rig.engine.waitPending((p) => p === 0, 60_000).catch(() => NaN);
         }
       }
+      if (rig.engineNote && rig.engine) notes.push(rig.engineNote);
       const median = (k: string) => (values[k]!.length ? spread(values[k]!).median : NaN);
       const hb = median('hisbridge');
       const isTarget = c.kind === 'adt' && c.connections === 8;

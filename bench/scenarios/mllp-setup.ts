@@ -15,6 +15,8 @@ export interface MllpRig {
   engine?: EngineHandle;
   /** Why the engine is not part of this run, when it is not. */
   engineNote?: string;
+  /** Set while tearing down, so the engine's exit is not reported as a crash. */
+  closing?: boolean;
   close(): Promise<void>;
 }
 
@@ -22,6 +24,7 @@ export async function startRig(kinds: BaselineKind[], say: (s: string) => void):
   const rig: MllpRig = {
     baselines: [],
     close: async () => {
+      rig.closing = true;
       await Promise.allSettled([...rig.baselines.map((b) => b.child.stop()), rig.sink?.child.stop(), rig.engine?.stop()]);
     },
   };
@@ -32,7 +35,13 @@ export async function startRig(kinds: BaselineKind[], say: (s: string) => void):
     else {
       try {
         rig.sink = await startSink();
-        rig.engine = await startEngine({ routes: { 'bench-ingress.yaml': ingressRoute(rig.sink.url) } });
+        const engine = await startEngine({ routes: { 'bench-ingress.yaml': ingressRoute(rig.sink.url) } });
+        rig.engine = engine;
+        void engine.child.exited.then((code) => {
+          if (rig.closing) return;
+          rig.engineNote = `engine exited unexpectedly (code ${code}); last output: ${lastLines(engine.child.tail())}`;
+          say(`  ${rig.engineNote}`);
+        });
       } catch (e) {
         rig.engineNote = `engine did not start: ${reason(e)}`;
         say(`  ${rig.engineNote}`);
@@ -53,4 +62,9 @@ let tagSeq = 0;
 /** A run-unique control-id prefix (the engine de-duplicates on MSH-10). */
 export function runTag(): string {
   return `${(Date.now() % 1e8).toString(36)}${(tagSeq++).toString(36)}`;
+}
+
+/** The last few output lines of a child, shortened, for a note. */
+export function lastLines(tail: string, n = 4): string {
+  return tail.split('\n').slice(-n).map((l) => l.slice(0, 240)).join(' | ');
 }
