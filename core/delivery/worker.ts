@@ -122,7 +122,12 @@ export class DeliveryWorker {
       if (limit !== undefined && used >= limit) extra.push(job.id);
       else this.#run(job);
     }
-    if (extra.length) this.#store.release(extra);
+    if (!extra.length) return;
+    try {
+      this.#store.release(extra, { unstarted: true });
+    } catch (e) {
+      this.#opts.log.error({ code: toHisbridgeError(e).code }, 'releasing over-claimed deliveries failed; they are recovered on next start');
+    }
   }
 
   #run(job: ClaimedDelivery): void {

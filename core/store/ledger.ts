@@ -174,14 +174,14 @@ export class Ledger {
   }
 
   /** In-flight back to pending, due now; the interrupted attempt is not counted. */
-  release(ids: readonly number[] | 'all', now: number): number {
+  release(ids: readonly number[] | 'all', now: number, record = true): number {
     const targets = ids === 'all' ? (this.#s.inFlight.all() as { id: number }[]).map((r) => r.id) : ids;
     let n = 0;
     for (const id of targets) {
       const d = this.#s.get.get(id) as DeliveryRow | undefined;
       if (!d || d.state !== 'in-flight') continue;
       this.#s.release.run(now, now, id);
-      this.#s.insertAttempt.run(id, now, d.attempts, 'released', null, 'interrupted by shutdown or crash', null);
+      if (record) this.#s.insertAttempt.run(id, now, d.attempts, 'released', null, 'interrupted by shutdown or crash', null);
       n++;
     }
     return n;

@@ -169,9 +169,12 @@ export class Store {
     return this.#write(() => this.#ledger.claim(now, limit, skipPlugins));
   }
 
-  /** Gives in-flight deliveries back (due now, attempt not counted): worker shutdown. */
-  release(ids: readonly number[]): number {
-    return this.#write(() => this.#ledger.release(ids, Date.now()));
+  /**
+   * Gives in-flight deliveries back (due now, attempt not counted): worker
+   * shutdown. `unstarted` skips the attempt row, for claims never run.
+   */
+  release(ids: readonly number[], opts: { unstarted?: boolean } = {}): number {
+    return this.#write(() => this.#ledger.release(ids, Date.now(), !opts.unstarted));
   }
 
   /** On start: deliveries left in flight by a crashed run are due again. Returns how many. */
