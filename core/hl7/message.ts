@@ -106,9 +106,13 @@ export class Hl7Message {
   }
 
   #segmentIndex(name: string, occurrence: number): number {
-    // The MSH is read on every message: skip the map for it.
-    if (name === 'MSH' && occurrence === 1) return 0;
-    return this.#indexesOf(name)[occurrence - 1] ?? -1;
+    if (this.#byName) return this.#byName.get(name)?.[occurrence - 1] ?? -1;
+    // Most messages are read a handful of times: a scan beats building the index.
+    const names = this.#names;
+    for (let i = 0, seen = 0; i < names.length; i++) {
+      if (names[i] === name && ++seen === occurrence) return i;
+    }
+    return -1;
   }
 
   #msh(field: number, comp?: number): string {
