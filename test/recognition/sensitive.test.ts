@@ -1,0 +1,79 @@
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import guard from '../../plugins/sensitive-guard/index.js';
+import upload from '../../plugins/recognition-upload/index.js';
+import { compileSensitiveList, DEFAULT_SENSITIVE_CODES } from '../../plugins/recognition/sensitive.js';
+import type { StoredReport } from '../../plugins/recognition/sim-state.js';
+import { callCtx, inputFrom, MemoryState, sampleInput, sampleText, startHarness, type Harness } from './harness.js';
+
+describe('sensitive list', () => {
+  const list = compileSensitiveList([...DEFAULT_SENSITIVE_CODES, 'LAB0402', 'HIV*']);
+  it.each([
+    ['F20', true], ['F29.9', true], ['F31.2', true], ['F32', false], ['A15.0', true], ['A19', true], ['A20', false],
+    ['B20', true], ['B24', true], ['B25', false], ['Z21', true], ['Z210', true], ['Z22', false], ['f25.1', true],
+    ['LAB0402', true], ['LAB0401', false], ['HIV-AB', true], ['', false],
+  ])('%s → %s', (code, hit) => {
+    expect(list.test(code)).toBe(hit);
+  });
+});
+
+describe('sensitive-guard', () => {
+  let h: Harness;
+  beforeEach(async () => {
+    h = await startHarness();
+  });
+  afterEach(async () => h.close());
+
+  it('withholds a tuberculosis report (DG1-3 A15.0): skipped, stop, audited and counted; nothing reaches the platform', async () => {
+    const st = new MemoryState();
+    const g = await h.instance(guard, {}, st);
+    const r = await g.process(sampleInput('22'), callCtx());
+    expect(r).toMatchObject({ outcome: 'skipped', detail: 'withheld: sensitive', output: { stop: true, sensitive: true, codes: 1, withheldTotal: 1 } });
+    expect(h.audits).toEqual([expect.objectContaining({ plugin: 'sensitive-guard', operation: 'withhold', result: 'skipped', patientId: 'P000100006', messageId: 'LIS202503140022', detail: 'withheld: sensitive (1 code)' })]);
+    // The audit text never carries the diagnosis code itself.
+    expect(JSON.stringify(h.audits)).not.toContain('A15');
+    await g.process(sampleInput('23'), callCtx());
+    expect(st.map.get('count:withhold')).toBe(2);
+    expect(h.sim.calls).toHaveLength(0);
+  });
+
+  it('withholds an HIV report (DG1-3 B20) even when the diagnosis segment is missing, by its configured test codes', async () => {
+    const g = await h.instance(guard, { codes: ['HIV*'] });
+    expect((await g.process(sampleInput('23'), callCtx())).outcome).toBe('skipped');
+    const noDg1 = sampleText('23').split('\r').filter((l) => !l.startsWith('DG1|')).join('\r');
+    const r = await g.process(inputFrom(noDg1), callCtx());
+    expect(r).toMatchObject({ outcome: 'skipped', output: { stop: true } });
+    const defaultsOnly = await h.instance(guard, {});
+    expect((await defaultsOnly.process(inputFrom(noDg1), callCtx())).outcome).toBe('ok');
+  });
+
+  it('lets an ordinary report through and reads recognition.sensitiveCodes from the site', async () => {
+    const g = await h.instance(guard, {});
+    const r = await g.process(sampleInput('15'), callCtx());
+    expect(r).toEqual({ outcome: 'ok', output: { sensitive: false, mask: false } });
+    expect(h.audits).toHaveLength(0);
+    h.site.sensitiveCodes = ['LAB0001'];
+    const site = await h.instance(guard, {});
+    expect((await site.process(sampleInput('15'), callCtx())).outcome).toBe('skipped');
+  });
+
+  it('mask: the upload goes out without identity, PDF or birth date, flagged sensitive', async () => {
+    const g = await h.instance(guard, { action: 'mask' });
+    const input = sampleInput('22');
+    const r = await g.process(input, callCtx());
+    expect(r).toMatchObject({ outcome: 'ok', output: { sensitive: true, mask: true } });
+    input.vars.sensitive = r.output;
+    const u = await h.instance(upload, { kind: 'lab' });
+    const out = await u.process(input, callCtx());
+    expect(out.output).toMatchObject({ masked: true, pdf: false, calls: 1 });
+    const s = await h.simGet<{ reports: Record<string, StoredReport> }>('/__sim/state');
+    const rep = s.reports['lab:LIS20250314000201']!;
+    expect(rep.data).toMatchObject({ sensitive: true, patient: { patientId: 'P000100006', name: '黄**', sex: 'M' } });
+    expect(JSON.stringify(rep.data)).not.toContain('440111195809120736');
+    expect(rep.pdf).toBeUndefined();
+    expect(h.audits[0]).toMatchObject({ plugin: 'sensitive-guard', operation: 'mask', result: 'ok' });
+  });
+
+  it('refuses an empty list at load', async () => {
+    await expect(h.instance(guard, { replaceDefaults: true })).rejects.toThrow(/empty/);
+  });
+});
