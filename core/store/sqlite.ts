@@ -197,7 +197,8 @@ export class Store {
       this.#flush();
       this.#recount();
     }
-    return this.#pending;
+    // A replay made by another process is only counted at the next re-read: never report below zero meanwhile.
+    return Math.max(0, this.#pending);
   }
 
   searchMessages(q: MessageSearch): MessageSummary[] {
