@@ -291,7 +291,7 @@ class Server extends EventEmitter implements MllpServer {
       { conn: info.id, remoteAddress: info.remoteAddress, remotePort: info.remotePort, connections: this.#conns.size },
       'mllp connection open',
     );
-    this.emit('connection', info);
+    this.#emitSafely('connection', info);
   }
 
   #onData(c: ConnState, chunk: Buffer): void {
@@ -454,6 +454,15 @@ class Server extends EventEmitter implements MllpServer {
     return new Promise((resolve) => c.closeWaiters.push(resolve));
   }
 
+  /** A throwing event listener is the caller's bug; it must not take the socket callbacks down with it. */
+  #emitSafely(event: 'connection' | 'disconnect', ...args: unknown[]): void {
+    try {
+      this.emit(event, ...args);
+    } catch (err) {
+      this.#log.error({ code: 'MLLP_E_HANDLER', event }, `${event} listener failed: ${errDetail(err)}`);
+    }
+  }
+
   #onClose(c: ConnState): void {
     if (c.closed) return;
     c.closed = true;
@@ -472,7 +481,7 @@ class Server extends EventEmitter implements MllpServer {
     );
     for (const w of c.idleWaiters.splice(0)) w();
     for (const w of c.closeWaiters.splice(0)) w();
-    this.emit('disconnect', c.info, { ...s });
+    this.#emitSafely('disconnect', c.info, { ...s });
   }
 }
 
