@@ -1,5 +1,7 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import net from 'node:net';
+import { Writable } from 'node:stream';
+import { createLogger } from '../../core/log.js';
 import type { AddressInfo } from 'node:net';
 import plugin from '../../plugins/gd-ehr-authorize/index.js';
 import { HisbridgeError } from '../../core/errors.js';
@@ -184,6 +186,21 @@ describe('gd-ehr-authorize against the simulator', () => {
     const p = await make();
     await Promise.all(Array.from({ length: 20 }, () => p.process(consented(), call())));
     expect(sim.calls.filter((c) => c.verified)).toHaveLength(20);
+  });
+});
+
+describe('gd-ehr-authorize logging', () => {
+  it('writes no ID number, name or secret into log lines, on success or failure', async () => {
+    const lines: string[] = [];
+    const log = createLogger({ level: 'debug', destination: new Writable({ write: (c, _e, cb) => (lines.push(String(c)), cb()) }) });
+    const ctx = { ...makeCtx(site), log };
+    const p = await plugin.create(ctx, {});
+    await p.process(consented(), { ...call(), log });
+    sim.addFault({ returnCode0: true, returnDesc: '证件号 440106199003152314 无效', count: 1 });
+    await expect(p.process(consented(), { ...call(), log })).rejects.toMatchObject({ message: expect.not.stringContaining('440106199003152314') });
+    expect(lines.length).toBeGreaterThan(0);
+    const all = lines.join('');
+    for (const secret of ['440106199003152314', '张三丰', 'test-token', site.sm4Key as string]) expect(all).not.toContain(secret);
   });
 });
 
