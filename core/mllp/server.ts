@@ -15,92 +15,13 @@ import { hbError, isHisbridgeError } from '../errors.js';
 import { scrubText } from '../mask.js';
 import { DEFAULT_MAX_FRAME_BYTES, MllpFrameDecoder, encodeFrame, type FrameEvent } from './framing.js';
 import { Fifo } from './fifo.js';
+import type {
+  MllpBadFrameEvent, MllpConnection, MllpConnectionStats, MllpServer, MllpServerOptions, MllpServerStats,
+} from './types.js';
 
-/** The peer of one accepted connection, as handlers see it. */
-export interface MllpConnection {
-  /** Unique per server, increasing. */
-  readonly id: number;
-  readonly remoteAddress: string;
-  readonly remotePort: number;
-  /** Name of the listener that accepted the connection. */
-  readonly listener: string;
-}
-
-/** Anything the decoder did not turn into a frame. */
-export interface MllpBadFrameEvent {
-  kind: 'too-large' | 'garbage' | 'truncated';
-  /** First 4 KiB of an oversized frame (only for `too-large`), to read its MSH. */
-  head?: Buffer;
-  bytes: number;
-}
-
-export interface MllpServerOptions {
-  /** Listener name, used in logs and in `MllpConnection.listener`. */
-  name: string;
-  host: string;
-  /** 0 picks a free port (tests). */
-  port: number;
-  /** Largest accepted frame payload; default 16 MiB. */
-  maxFrameBytes?: number;
-  /** Close a connection that sent nothing for this long; default 10 min, 0 = never. */
-  idleTimeoutMs?: number;
-  /** Frames waiting per connection before its socket is paused; default 64. */
-  maxQueuedFrames?: number;
-  log: Logger;
-  /** Handles one frame; resolves to the reply payload (unframed) or null for no reply. */
-  handler: (frame: Buffer, conn: MllpConnection) => Promise<Buffer | null>;
-  /**
-   * Reply for a frame that could not be decoded (e.g. an AR for `too-large`).
-   * Replies to `truncated` are dropped: the peer is gone.
-   */
-  onBadFrame?: (event: MllpBadFrameEvent, conn: MllpConnection) => Buffer | null;
-  /** Reply after the handler threw or rejected; default: no reply (the error is logged). */
-  onHandlerError?: (err: unknown, frame: Buffer, conn: MllpConnection) => Buffer | null;
-}
-
-/** Per-connection totals, reported with the `disconnect` event and in the close log line. */
-export interface MllpConnectionStats {
-  frames: number;
-  replies: number;
-  bytesIn: number;
-  garbageBytes: number;
-  badFrames: number;
-  handlerErrors: number;
-  /** Frames decoded but never handled because the connection closed first. */
-  dropped: number;
-  durationMs: number;
-}
-
-export interface MllpServerStats {
-  connections: number;
-  /** Frames decoded and waiting for the handler, all connections. */
-  queuedFrames: number;
-  /** Connections whose socket is not being read (back-pressure or shutdown). */
-  pausedConnections: number;
-  framesHandled: number;
-}
-
-export interface MllpServer {
-  readonly name: string;
-  /** Open connections right now. */
-  readonly connectionCount: number;
-  /** Frames handled since start, all connections. */
-  readonly framesHandled: number;
-  /** A snapshot for health endpoints and tests. */
-  stats(): MllpServerStats;
-  /** Starts listening; resolves with the bound address (the real port when 0 was asked). */
-  listen(): Promise<{ host: string; port: number }>;
-  /**
-   * Stops accepting, stops reading, lets frames already queued finish (up to
-   * `graceMs`, default 5 s), then closes every connection.
-   */
-  close(graceMs?: number): Promise<void>;
-  /** Engine back-pressure: stop reading from every socket (queued frames are still handled). */
-  pauseAll(): void;
-  resumeAll(): void;
-  on(event: 'connection', listener: (conn: MllpConnection) => void): this;
-  on(event: 'disconnect', listener: (conn: MllpConnection, stats: MllpConnectionStats) => void): this;
-}
+export type {
+  MllpBadFrameEvent, MllpConnection, MllpConnectionStats, MllpServer, MllpServerOptions, MllpServerStats,
+} from './types.js';
 
 type Item = { kind: 'frame'; frame: Buffer } | { kind: 'bad'; event: MllpBadFrameEvent };
 
