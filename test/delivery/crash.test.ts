@@ -1,0 +1,146 @@
+/**
+ * The promise of SPEC §6 under faults: registrations are sent over MLLP while
+ * the provincial platform is down, the engine is killed with SIGKILL in the
+ * middle of the stream, restarted, and the platform comes back answering 503
+ * to its first calls. Every message that got AA must be authorized exactly
+ * once (duplicates are counted and reported).
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { mkdtempSync, writeFileSync, mkdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { MllpClient } from '../../core/mllp/client.js';
+import { parseHl7 } from '../../core/hl7/index.js';
+import { silentLogger } from '../../core/log.js';
+import { startGdEhrSimulator, type GdEhrSimulator } from '../../plugins/gd-ehr/simulator.js';
+import { DEMO_SITE } from '../../plugins/gd-ehr/site.js';
+import { spawnEngine, type EngineProcess } from '../helpers/proc.js';
+
+const N = 300;
+const KILL_AFTER = 150;
+
+/** Synthetic resident ID number with a valid ISO 7064 MOD 11-2 check digit. */
+function idNumber(seq: number): string {
+  const body = `440106199001${String(1 + (seq % 28)).padStart(2, '0')}${String(seq % 1000).padStart(3, '0')}`;
+  const w = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2];
+  const sum = [...body].reduce((s, c, i) => s + Number(c) * w[i]!, 0);
+  return body + '10X98765432'[sum % 11]!;
+}
+
+function registration(i: number): string {
+  return [
+    `MSH|^~\\&|HIS|H1|GDPLAT|GD|20250312080000||ADT^A04^ADT_A01|CRASH${String(i).padStart(5, '0')}|P|2.5|||||||UNICODE UTF-8`,
+    `PID|1||P${i}^^^HOSP^PI~${idNumber(i)}^^^CHN^NI||测试^患者${i}`,
+    'PV1|1|O',
+    'ZCN|Y|30',
+    '',
+  ].join('\r');
+}
+
+const ROUTE = `name: crash-authorize
+match:
+  events: [ADT^A04]
+ack: on-receive
+steps:
+  - plugin: gd-ehr-authorize
+delivery:
+  orderingKey: \${PID-3[5=PI].1}
+  retry: { max: 1000, initial: 50ms, maxDelay: 400ms }
+`;
+
+describe('crash safety: kill -9 mid-stream with the platform down', () => {
+  let sim: GdEhrSimulator;
+  let dir: string;
+  let engine: EngineProcess | undefined;
+  const env = { T_PAAS: DEMO_SITE.paasToken, T_SM4: DEMO_SITE.sm4Key };
+
+  beforeAll(async () => {
+    sim = await startGdEhrSimulator({ host: '127.0.0.1', port: 0, site: {}, log: silentLogger() });
+    dir = mkdtempSync(path.join(tmpdir(), 'hisbridge-crash-'));
+    mkdirSync(path.join(dir, 'routes'));
+    writeFileSync(path.join(dir, 'routes', 'crash.yaml'), ROUTE);
+    writeFileSync(
+      path.join(dir, 'hisbridge.yaml'),
+      [
+        'simulators: false',
+        'listeners: [{ name: mllp, port: 0 }]',
+        'http: { port: 0 }',
+        'store: { synchronous: FULL }',
+        'gdEhr:',
+        `  authUrl: ${sim.url}/ebus/jiankangdangan/gdehr/dhccApi/codeAuthRec/save`,
+        `  viewerUrl: ${sim.url}/gdehr/privilege/getPrivilege`,
+        `  orgCode: ${DEMO_SITE.orgCode}`,
+        `  orgName: ${DEMO_SITE.orgName}`,
+        `  callSysCode: ${DEMO_SITE.callSysCode}`,
+        `  appId: ${DEMO_SITE.appId}`,
+        `  paasId: ${DEMO_SITE.paasId}`,
+        '  paasToken: ${env:T_PAAS}',
+        '  sm4Key: ${env:T_SM4}',
+      ].join('\n'),
+    );
+  });
+
+  afterAll(async () => {
+    engine?.child.kill('SIGKILL');
+    await sim?.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('delivers every acknowledged message once after a SIGKILL and a 503 phase', async () => {
+    const args = ['--config', path.join(dir, 'hisbridge.yaml'), '--routes', path.join(dir, 'routes'), '--data-dir', path.join(dir, 'data')];
+    sim.addFault({ status: 503 }); // platform down until reset
+    engine = await spawnEngine(args, env);
+    const first = engine;
+    const client = await MllpClient.connect('127.0.0.1', first.mllpPort, { timeoutMs: 5000 });
+    const acked = new Set<number>();
+    let sendErrors = 0;
+    for (let i = 0; i < N; i++) {
+      if (i === KILL_AFTER) first.child.kill('SIGKILL');
+      try {
+        const ack = parseHl7((await client.send(registration(i))).toString('utf8'));
+        expect(ack.get('MSA-2')).toBe(`CRASH${String(i).padStart(5, '0')}`);
+        if (ack.get('MSA-1') === 'AA') acked.add(i);
+      } catch {
+        sendErrors++;
+        break;
+      }
+    }
+    client.close();
+    expect(await first.exited).toBe('SIGKILL');
+    expect(acked.size).toBeGreaterThanOrEqual(KILL_AFTER);
+    // No authorization can have succeeded while the platform was down.
+    expect(sim.calls.filter((c) => c.op === 'authorize' && c.returnCode === '1')).toHaveLength(0);
+
+    engine = await spawnEngine(args, env);
+    sim.reset();
+    sim.addFault({ status: 503, count: 5 });
+
+    const deadline = Date.now() + 45_000;
+    const delivered = () => {
+      const ok = sim.calls.filter((c) => c.op === 'authorize' && c.returnCode === '1' && c.verified);
+      const byPatient = new Map<string, number>();
+      for (const c of ok) {
+        const id = String(c.fields?.patientIdcard);
+        byPatient.set(id, (byPatient.get(id) ?? 0) + 1);
+      }
+      return byPatient;
+    };
+    while (Date.now() < deadline) {
+      const d = delivered();
+      if ([...acked].every((i) => d.has(idNumber(i)))) break;
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    const d = delivered();
+    const lost = [...acked].filter((i) => !d.has(idNumber(i)));
+    const duplicates = [...d.values()].reduce((s, n) => s + (n - 1), 0);
+    console.log(`crash test: sent until kill, ${acked.size} ACKed AA, ${sendErrors} send errors after the kill, ${d.size} delivered, ${lost.length} lost, ${duplicates} duplicates`);
+    expect(lost).toEqual([]);
+    expect(duplicates).toBe(0);
+    expect(sim.calls.filter((c) => c.fault && c.httpStatus === 503).length).toBeGreaterThanOrEqual(5);
+
+    // SIGTERM drains and exits cleanly.
+    engine.child.kill('SIGTERM');
+    expect(await engine.exited).toBe(0);
+    engine = undefined;
+  }, 90_000);
+});
