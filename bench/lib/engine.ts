@@ -10,8 +10,9 @@ import { fileURLToPath } from 'node:url';
 import { startChild, type ChildHandle } from './child.js';
 import type { Target } from './load.js';
 
-/** dist/ root (bench/lib/engine.js lives in dist/bench/lib). */
-export const DIST = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+const HERE = path.dirname(fileURLToPath(import.meta.url));
+/** The build output: this file runs from dist/bench/lib, or from bench/lib under vitest. */
+export const DIST = HERE.endsWith(path.join('dist', 'bench', 'lib')) ? path.resolve(HERE, '..', '..') : path.resolve(HERE, '..', '..', 'dist');
 export const ENGINE_MAIN = path.join(DIST, 'core', 'cli', 'main.js');
 
 export interface EngineHandle {

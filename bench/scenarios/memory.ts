@@ -71,6 +71,10 @@ export async function run(ctx: Context): Promise<ScenarioResult[]> {
   return [
     entry({ ...PENDING, better: 'lower', met: rss.pending !== undefined ? rss.pending < 250 : null, details, ...note }, { hisbridge: rss.pending !== undefined ? [rss.pending] : [] }),
     entry({ ...DRAINED, better: 'lower', met: rss.drained !== undefined && rss.idle !== undefined ? rss.drained <= 1.2 * rss.idle : null, details, ...note },
-      { hisbridge: rss.drained !== undefined ? [rss.drained] : [], baselines: rss.idle !== undefined ? { idle: [rss.idle] } : {} }),
+      {
+        hisbridge: rss.drained !== undefined ? [rss.drained] : [],
+        // after-load is the leak check: the same working set before and after the backlog came and went.
+        baselines: { ...(rss.idle !== undefined ? { idle: [rss.idle] } : {}), ...(rss.afterLoad !== undefined ? { 'after-load': [rss.afterLoad] } : {}) },
+      }),
   ];
 }
