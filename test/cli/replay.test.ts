@@ -175,6 +175,15 @@ delivery: { retry: { max: 10, initial: 30s } }
     expect(run.stderr).toMatch(/ward\.yaml:4:\d+: .*plugin/);
   });
 
+  it('keeps remote calls on the simulators even when --config names another URL', async () => {
+    const dir = tempFiles({ 'gd-ehr-authorize.yaml': readFileSync('routes/gd-ehr-authorize.yaml', 'utf8') });
+    const site = tempFiles({ 'hisbridge.yaml': 'gdEhr:\n  authUrl: http://127.0.0.1:9/never\n' });
+    dirs.push(dir, site);
+    const run = await cli(['replay', 'samples/01-adt-a04-registration-consent.hl7', '--routes', dir, '--config', path.join(site, 'hisbridge.yaml'), '--timeout', '5s']);
+    expect(lines(run.stdout)[0]!.routes[0]).toMatchObject({ route: 'gd-ehr-authorize', outcome: 'ok' });
+    expect(run.code).toBe(0);
+  });
+
   it('exits 2 on usage errors', async () => {
     expect((await cli(['replay'])).code).toBe(2);
     expect((await cli(['replay', 'samples/no-such-file.hl7'])).code).toBe(2);

@@ -50,18 +50,17 @@ const PROBE = 'http://simulator.invalid';
  * Makes every site section talk to its simulator: URL keys (those the
  * extension's defaults point at the simulator) are dropped from the file's
  * section, so a production hisbridge.yaml given to `replay --config` can never
- * reach a real platform; keys the file leaves out get the simulator's demo
- * values, which the simulator then verifies.
+ * reach a real platform. The engine then fills them with the simulator's URL.
  */
 function pinToSimulators(config: SiteConfig, registry: Registry): void {
   for (const ext of registry.extensions) {
-    if (!ext.simulator) continue;
+    if (!ext.simulator || !config.sections[ext.key]) continue;
     const demo = ext.defaults({ simulatorUrl: PROBE });
-    const urlKeys = Object.keys(demo).filter((k) => typeof demo[k] === 'string' && (demo[k] as string).startsWith(PROBE));
-    const own = { ...(config.sections[ext.key] ?? {}) };
-    for (const k of urlKeys) delete own[k];
-    const rest = Object.fromEntries(Object.entries(demo).filter(([k]) => !urlKeys.includes(k)));
-    config.sections[ext.key] = { ...rest, ...own };
+    const own = { ...config.sections[ext.key] };
+    for (const k of Object.keys(demo)) {
+      if (typeof demo[k] === 'string' && (demo[k] as string).startsWith(PROBE)) delete own[k];
+    }
+    config.sections[ext.key] = own;
   }
 }
 
