@@ -14,7 +14,8 @@ import { DEFAULT_CARD_TYPES, departmentPayloads, patientPayload, staffPayloads, 
 import { processReport } from './report.js';
 
 export interface RecognitionUploadConfig {
-  kind: 'patient' | 'department' | 'staff' | 'lab' | 'exam';
+  /** `dictionary` picks department (MFN^M05) or staff (MFN^M02) from the message. */
+  kind: 'patient' | 'department' | 'staff' | 'dictionary' | 'lab' | 'exam';
   /** Template of the report id; default `${OBR-3.1}` (filler order number), MDM: `${TXA-15.1}` then `${TXA-12.1}`. */
   reportId?: string;
   /** OBX-3.1 of the PDF; default: the first OBX with value type ED and subtype pdf. */
@@ -47,6 +48,13 @@ function reportIdOf(input: StepInput, custom: Template | undefined): string {
   return (m.messageCode === 'MDM' ? m.get('TXA-15.1') || m.get('TXA-12.1') || m.get('OBR-3.1') : m.get('OBR-3.1') || m.get('OBR-2.1')).trim();
 }
 
+/** MFN^M05 / MFI-1 LOC → departments; MFN^M02 / MFI-1 PRA or STF → staff. */
+function dictionaryKind(trigger: string, mfi: string): 'department' | 'staff' | 'unknown' {
+  if (trigger === 'M05' || mfi === 'LOC') return 'department';
+  if (trigger === 'M02' || mfi === 'PRA' || mfi === 'STF') return 'staff';
+  return 'unknown';
+}
+
 const plugin: PluginDefinition<RecognitionUploadConfig> = {
   name: 'recognition-upload',
   summary: 'Upload patients, dictionaries and lab/exam reports (data + PDF, corrections, revokes) to the recognition platform',
@@ -57,7 +65,7 @@ const plugin: PluginDefinition<RecognitionUploadConfig> = {
     additionalProperties: false,
     required: ['kind'],
     properties: {
-      kind: { enum: ['patient', 'department', 'staff', 'lab', 'exam'], description: 'What the message carries' },
+      kind: { enum: ['patient', 'department', 'staff', 'dictionary', 'lab', 'exam'], description: 'What the message carries; dictionary = department for MFN^M05, staff for MFN^M02' },
       reportId: { type: 'string', minLength: 1, description: 'Template of the report id (default ${OBR-3.1}; MDM ${TXA-15.1} or ${TXA-12.1})' },
       pdfCode: { type: 'string', minLength: 1, description: 'OBX-3.1 of the report PDF (default: the OBX with value type ED, ^application^pdf^Base64^...)' },
       requirePdf: { type: 'boolean', description: 'A report without PDF fails instead of uploading data only (default false)' },
@@ -87,7 +95,8 @@ const plugin: PluginDefinition<RecognitionUploadConfig> = {
         const msg = input.hl7;
         if (!msg) throw hbError('HL7_E_PARSE', { detail: 'recognition-upload needs an HL7 message' });
         const meta = { route: call.route, messageId: input.controlId, idempotencyKey: call.idempotencyKey };
-        switch (config.kind) {
+        const kind = config.kind === 'dictionary' ? dictionaryKind(msg.triggerEvent, msg.get('MFI-1.1')) : config.kind;
+        switch (kind) {
           case 'patient': {
             const payload = patientPayload(msg, org, cardTypes);
             const patientId = String((payload.patient as Json).patientId ?? '');
@@ -97,18 +106,20 @@ const plugin: PluginDefinition<RecognitionUploadConfig> = {
           }
           case 'department':
           case 'staff': {
-            const entries = config.kind === 'department' ? departmentPayloads(msg, org) : staffPayloads(msg, org, cardTypes);
-            if (entries.length === 0) return { outcome: 'skipped', detail: 'no MFE entry', output: { kind: config.kind, calls: 0 } };
+            const entries = kind === 'department' ? departmentPayloads(msg, org) : staffPayloads(msg, org, cardTypes);
+            if (entries.length === 0) return { outcome: 'skipped', detail: 'no MFE entry', output: { kind, calls: 0 } };
             // One call per MFE, in message order: a delete after an add of the same code must land last.
-            for (const e of entries) await client.call(config.kind, e, { ...meta, ...(config.kind === 'staff' ? { staffNo: String(e.staffNo ?? '') } : {}) });
-            return { outcome: 'ok', output: { kind: config.kind, actions: entries.map((e) => `${String(e.action)}`), calls: entries.length } };
+            for (const e of entries) await client.call(kind, e, { ...meta, ...(kind === 'staff' ? { staffNo: String(e.staffNo ?? '') } : {}) });
+            return { outcome: 'ok', output: { kind, actions: entries.map((e) => `${String(e.action)}`), calls: entries.length } };
           }
+          case 'unknown':
+            return { outcome: 'skipped', detail: `not a department or staff dictionary (MFI-1 ${msg.get('MFI-1.1') || 'empty'})`, output: { kind: 'dictionary', calls: 0 } };
           default: {
             const reportId = reportIdOf(input, customId);
             if (!reportId) throw hbError('HL7_E_MISSING_FIELD', { path: customId ? customId.source : 'OBR-3.1' });
             const guard = input.vars[maskVar] as { mask?: unknown } | undefined;
             return processReport(client, ctx.state, input, call, {
-              kind: config.kind,
+              kind,
               reportId,
               ...(config.pdfCode ? { pdfCode: config.pdfCode } : {}),
               requirePdf: config.requirePdf ?? false,

@@ -5,7 +5,7 @@
  * Every payload is validated against schemas/recognition-*.schema.json.
  *
  * Test hooks (never exposed by the real platform, and the simulator binds to
- * 127.0.0.1 by default): POST /__sim/faults, GET /__sim/calls, GET /__sim/state,
+ * 127.0.0.1 by default): POST /__sim/faults, GET /__sim/calls ({calls}), GET /__sim/state,
  * POST /__sim/reset, POST /__sim/config {tokenTtlSeconds}, POST /__sim/tokens/expire.
  */
 import http from 'node:http';
@@ -108,7 +108,7 @@ export async function startRecognitionSimulator(opts: { host?: string; port?: nu
   }
 
   async function handleSim(req: http.IncomingMessage, res: http.ServerResponse, path: string): Promise<void> {
-    if (req.method === 'GET' && path === '/__sim/calls') return sendJson(res, 200, calls);
+    if (req.method === 'GET' && path === '/__sim/calls') return sendJson(res, 200, { calls });
     if (req.method === 'GET' && path === '/__sim/state') return sendJson(res, 200, state.snapshot());
     const body = (await readBody(req)).toString('utf8');
     const json = body ? (JSON.parse(body) as unknown) : {};
