@@ -75,7 +75,10 @@ export async function run(argv: string[]): Promise<number> {
       r.invalid.forEach((l) => out(`  ${l}`));
       continue;
     }
-    r.loadFailure?.forEach((l) => out(`  ${l}`));
+    if (r.loadFailure) {
+      out(`LOAD ${file}: the routes or site config under test did not load`);
+      r.loadFailure.forEach((l) => out(`  ${l}`));
+    }
     for (const c of r.cases) {
       if (c.failures.length === 0) {
         passed++;

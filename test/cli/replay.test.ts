@@ -160,7 +160,8 @@ delivery: { retry: { max: 10, initial: 30s } }
     dirs.push(dir);
     const file = path.join(dir, 'two.hl7');
     writeFileSync(file, Buffer.concat([sample, Buffer.from('\r'), broken]));
-    const run = await cli(['replay', file]);
+    // An empty routes directory: the ACKs alone decide.
+    const run = await cli(['replay', file, '--routes', dir]);
     expect(run.code).toBe(1);
     const out = lines(run.stdout);
     expect(out.map((l) => [l.index, l.ack])).toEqual([[1, 'AA'], [2, 'AE']]);
