@@ -50,6 +50,7 @@ export class Engine {
   #stopping = false;
   #paused = false;
   #monitor?: NodeJS.Timeout;
+  #purgeTimer?: NodeJS.Timeout;
   #routeInputs: string[];
   #started = false;
 
@@ -70,6 +71,7 @@ export class Engine {
       retentionDays: opts.config.store.retentionDays,
       metadataRetentionDays: opts.config.store.metadataRetentionDays,
       groupCommitMs: opts.config.store.groupCommitMs,
+      idempotencyWindowMs: opts.config.store.idempotencyWindowMs,
     });
     const engine = new Engine(opts, store);
     try {
@@ -206,10 +208,10 @@ export class Engine {
           idleTimeoutMs: l.idleTimeoutMs,
           log: this.log.child({ listener: l.name }),
           handler: async (frame) => (await this.ingest(frame, listener)).ack,
-          onBadFrame: (ev) => (ev.kind === 'too-large' ? this.#tooLargeAck(ev.head, l.maxFrameBytes) : null),
-          onHandlerError: (err) => {
+          onBadFrame: (ev) => (ev.kind === 'too-large' ? this.#errorAck(ev.head, hbError('MLLP_E_FRAME_TOO_LARGE', { limit: l.maxFrameBytes }), 'AR') : null),
+          onHandlerError: (err, frame) => {
             this.log.error({ listener: l.name, err: { message: (err as Error).message } }, 'listener handler failed');
-            return null;
+            return this.#errorAck(frame.subarray(0, 4096), hbError('ENGINE_E_INTERNAL', { detail: 'message handler failed' }), 'AE');
           },
         });
         const addr = await server.listen();
@@ -219,15 +221,17 @@ export class Engine {
     }
     this.#monitor = setInterval(() => this.#checkBackpressure(), 100);
     this.#monitor.unref();
+    this.#purgeTimer = setInterval(() => this.#purge(), 3_600_000);
+    this.#purgeTimer.unref();
+    this.#purge();
   }
 
-  /** An AR for a frame over the size limit, echoing its MSH-10 when the head is readable. */
-  #tooLargeAck(head: Buffer | undefined, limit: number): Buffer | null {
+  /** An error ACK built from the head of a frame (too large, handler failure), echoing its MSH-10 when readable. */
+  #errorAck(head: Buffer | undefined, err: HisbridgeError, code: 'AE' | 'AR'): Buffer | null {
     const text = head ? head.toString('latin1') : '';
     const header = readAckHeader(text);
     if (!header) return null;
-    const err = hbError('MLLP_E_FRAME_TOO_LARGE', { limit });
-    return Buffer.from(buildAck(header, { code: 'AR', controlId: `TL${Date.now()}`, text: err.message, error: { hl7Code: '207', text: err.message, severity: 'E' } }), 'latin1');
+    return Buffer.from(buildAck(header, { code, controlId: `E${Date.now()}${Math.floor(Math.random() * 1e6)}`, text: err.message, error: { hl7Code: '207', text: err.message, severity: 'E' } }), 'latin1');
   }
 
   #checkBackpressure(): void {
@@ -242,6 +246,16 @@ export class Engine {
       this.#paused = false;
       for (const l of this.listeners) l.server.resumeAll();
       this.log.info({ pending }, 'back-pressure released: listeners resumed');
+    }
+  }
+
+  /** Retention: bodies of delivered messages after retentionDays, metadata and audit after metadataRetentionDays. */
+  #purge(): void {
+    try {
+      const r = this.store.purge();
+      if (r.bodiesPurged || r.messagesDeleted || r.auditDeleted) this.log.info({ ...r }, 'retention purge');
+    } catch (e) {
+      this.log.error({ err: { message: (e as Error).message } }, 'retention purge failed');
     }
   }
 
@@ -265,6 +279,7 @@ export class Engine {
     if (this.#stopping) return;
     this.#stopping = true;
     if (this.#monitor) clearInterval(this.#monitor);
+    if (this.#purgeTimer) clearInterval(this.#purgeTimer);
     await Promise.allSettled(this.listeners.map((l) => l.server.close(Math.min(graceMs, 5000))));
     await this.#worker?.stop(graceMs);
     this.#abort.abort();

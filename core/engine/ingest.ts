@@ -190,6 +190,11 @@ export async function ingest(frame: Buffer, listener: Listener, deps: IngestDeps
       failure ? deliveries.filter((d) => d.final) : deliveries,
     );
     messageId = accepted.messageId;
+    if (accepted.duplicate) {
+      // A copy of the same (MSH-3, MSH-4, MSH-10) was committed first in the same batch: answer as that one was answered.
+      log.info({ listener: listener.name, msgId: msg.controlId, messageId }, 'duplicate control id: re-acknowledged, not dispatched again');
+      return finish(accepted.ackCode as AckCode, [], { messageId, duplicate: true, text: 'duplicate: already accepted' });
+    }
   } catch (e) {
     const err = toHisbridgeError(e);
     log.error({ listener: listener.name, msgId: msg.controlId, code: err.code }, 'store commit failed: message not accepted');
