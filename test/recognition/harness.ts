@@ -10,6 +10,12 @@ import { createHttpClient, type OwnedHttpClient } from '../../core/http/client.j
 import { silentLogger } from '../../core/log.js';
 import type { AuditEntry, CallContext, PluginContext, PluginDefinition, PluginInstance, PluginState, StepInput } from '../../core/sdk.js';
 import { recognitionDefaults } from '../../plugins/recognition/site.js';
+import { builtinRegistry } from '../../plugins/index.js';
+import recognition from '../../plugins/recognition/index.js';
+import upload from '../../plugins/recognition-upload/index.js';
+import check from '../../plugins/recognition-check/index.js';
+import guard from '../../plugins/sensitive-guard/index.js';
+import type { Registry } from '../../core/registry.js';
 import { startRecognitionSimulator, type RecognitionSimulator } from '../../plugins/recognition/simulator.js';
 
 export const SAMPLES = path.resolve(import.meta.dirname, '../../samples');
@@ -106,4 +112,19 @@ export async function startHarness(siteOverrides: Record<string, unknown> = {}):
 /** Removes segments named `name` from a message text (to build variants of a sample). */
 export function withoutSegments(text: string, name: string): string {
   return text.split(/\r\n|\r|\n/).filter((l) => l && !l.startsWith(`${name}|`)).join('\r');
+}
+
+/** The built-in registry plus the recognition extension and plugins (only what plugins/index.ts does not list yet). */
+export function recognitionRegistry(): Registry {
+  const reg = builtinRegistry();
+  if (!reg.extensions.some((e) => e.key === 'recognition')) reg.extension(recognition);
+  for (const p of [upload, check, guard]) if (!reg.getPlugin(p.name)) reg.plugin(p);
+  return reg;
+}
+
+/** Raw bytes of a sample, as a sender puts them in an MLLP frame. */
+export function sampleBytes(prefix: string): Buffer {
+  const file = readdir().find((f) => f.startsWith(`${prefix}-`));
+  if (!file) throw new Error(`no sample ${prefix}`);
+  return readFileSync(path.join(SAMPLES, file));
 }

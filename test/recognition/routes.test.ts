@@ -8,19 +8,7 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { runTestFile } from '../../core/cli/route-test/runner.js';
 import { silentLogger } from '../../core/log.js';
-import { builtinRegistry } from '../../plugins/index.js';
-import recognition from '../../plugins/recognition/index.js';
-import upload from '../../plugins/recognition-upload/index.js';
-import check from '../../plugins/recognition-check/index.js';
-import guard from '../../plugins/sensitive-guard/index.js';
-
-function registry() {
-  const reg = builtinRegistry();
-  // Until plugins/index.ts lists them: add only what is missing.
-  if (!reg.extensions.some((e) => e.key === 'recognition')) reg.extension(recognition);
-  for (const p of [upload, check, guard]) if (!reg.getPlugin(p.name)) reg.plugin(p);
-  return reg;
-}
+import { recognitionRegistry as registry } from './harness.js';
 
 const ROUTES = path.resolve(import.meta.dirname, '../../routes');
 const files = readdirSync(ROUTES).filter((f) => /^recognition-.*\.test\.yaml$/.test(f)).sort();
