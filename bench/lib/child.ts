@@ -86,7 +86,8 @@ export function startChild(script: string, args: string[], opts: { ready: RegExp
       clearTimeout(timer);
       if (err) {
         child.kill('SIGKILL');
-        err.message += lines.length ? `\n--- output ---\n${lines.slice(-20).join('\n')}` : '';
+        // One line, so that a note in results.json says why without the whole log.
+        if (lines.length) err.message += ` (last output: ${lines.slice(-3).map((l) => l.slice(0, 200)).join(' | ')})`;
         reject(err);
       } else resolve(handle(m!));
     }

@@ -59,13 +59,22 @@ export async function startEngine(setup: EngineSetup): Promise<EngineHandle> {
     'simulators: false',
     `store: { synchronous: ${setup.synchronous ?? 'NORMAL'} }`,
     setup.extraConfig ?? '',
+    // The recognition extension refuses to start without its section even when no route uses it;
+    // nothing here is ever called (port 9 is discard, and no bench route uses the plugin).
+    ...(setup.extraConfig?.includes('recognition:') ? [] : [
+      'recognition:',
+      '  baseUrl: http://127.0.0.1:9',
+      '  username: bench',
+      '  password: ${env:HB_BENCH_RECOG_PASSWORD}',
+      '  orgCode: BENCH0001',
+    ]),
   ].join('\n') + '\n');
   let child: ChildHandle;
   try {
     child = await startChild(ENGINE_MAIN, ['start', '--config', configFile, '--routes', routesDir, '--data-dir', dataDir, '--no-simulators'], {
       ready: /MLLP \S+ ([\d.]+):(\d+).*HTTP (http:\/\/[\d.]+:\d+)/,
       timeoutMs: 30_000,
-      env: setup.env ?? {},
+      env: { HB_BENCH_RECOG_PASSWORD: 'bench-unused', ...setup.env },
       cwd: dir,
     });
   } catch (e) {

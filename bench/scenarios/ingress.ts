@@ -26,7 +26,7 @@ const CONFIGS: Config[] = [
 ];
 
 function messagesFor(c: Config, quick: boolean): number {
-  if (c.kind === 'adt') return quick ? 2000 : 5000;
+  if (c.kind === 'adt') return quick ? 1000 : 5000;
   return quick ? 300 : 1000;
 }
 

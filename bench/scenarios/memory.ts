@@ -18,6 +18,8 @@ const PENDING = { name: 'memory-10k-pending', scenario: 7, title: 'Engine RSS wi
 const DRAINED = { name: 'memory-drained-vs-idle', scenario: 7, title: 'Engine RSS after the backlog drained, vs idle', unit: 'MB', target: '<= 1.2 x idle' };
 
 const settle = (ms: number) => new Promise((r) => setTimeout(r, ms));
+/** Pause before each RSS reading so freed memory and finished work show. */
+const SETTLE_MS = 1500;
 
 export async function run(ctx: Context): Promise<ScenarioResult[]> {
   const missing = engineUnavailable();
@@ -32,7 +34,7 @@ export async function run(ctx: Context): Promise<ScenarioResult[]> {
     sink = await startSink();
     // Retries short enough that the backlog drains within seconds of recovery.
     engine = await startEngine({ routes: { 'bench-ingress.yaml': ingressRoute(sink.url, '{ max: 1000, initial: 1s, maxDelay: 3s }') } });
-    await settle(2000);
+    await settle(SETTLE_MS);
     rss.idle = engine.child.rssMb();
     ctx.say(`memory: idle ${rss.idle} MB; sending ${load} messages`);
 
@@ -40,7 +42,7 @@ export async function run(ctx: Context): Promise<ScenarioResult[]> {
     if (r1.acked < load || r1.rejected) notes.push(`load: ${r1.acked}/${load} acked, ${r1.rejected} not AA`);
     const left = await engine.waitPending((n) => n === 0, 120_000);
     if (left !== 0) notes.push(`load: ${left} deliveries still pending after 120 s`);
-    await settle(2000);
+    await settle(SETTLE_MS);
     rss.afterLoad = engine.child.rssMb();
 
     ctx.say(`memory: after load ${rss.afterLoad} MB; remote down, queueing ${backlog}`);
@@ -49,7 +51,7 @@ export async function run(ctx: Context): Promise<ScenarioResult[]> {
     if (r2.acked < backlog || r2.rejected) notes.push(`backlog: ${r2.acked}/${backlog} acked, ${r2.rejected} not AA`);
     const pending = await engine.waitPending((n) => n >= backlog, 30_000);
     if (!(pending >= backlog)) notes.push(`backlog: only ${pending} pending`);
-    await settle(2000);
+    await settle(SETTLE_MS);
     rss.pending = engine.child.rssMb();
     rss.pendingDeliveries = await engine.pending();
 
@@ -59,7 +61,7 @@ export async function run(ctx: Context): Promise<ScenarioResult[]> {
     const after = await engine.waitPending((n) => n === 0, 180_000);
     rss.drainSeconds = Math.round((Date.now() - t0) / 100) / 10;
     if (after !== 0) notes.push(`drain: ${after} deliveries still pending after 180 s`);
-    await settle(3000);
+    await settle(SETTLE_MS);
     rss.drained = engine.child.rssMb();
   } catch (e) {
     notes.push(reason(e));
