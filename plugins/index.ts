@@ -9,6 +9,10 @@ import http from './http/index.js';
 import gdEhr from './gd-ehr/index.js';
 import gdEhrAuthorize from './gd-ehr-authorize/index.js';
 import gdEhrViewer from './gd-ehr-viewer/index.js';
+import recognition from './recognition/index.js';
+import recognitionUpload from './recognition-upload/index.js';
+import recognitionCheck from './recognition-check/index.js';
+import sensitiveGuard from './sensitive-guard/index.js';
 
 export function builtinRegistry(): Registry {
   return new Registry()
@@ -17,5 +21,9 @@ export function builtinRegistry(): Registry {
     .plugin(http)
     .extension(gdEhr)
     .plugin(gdEhrAuthorize)
-    .plugin(gdEhrViewer);
+    .plugin(gdEhrViewer)
+    .extension(recognition)
+    .plugin(recognitionUpload)
+    .plugin(recognitionCheck)
+    .plugin(sensitiveGuard);
 }

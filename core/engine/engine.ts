@@ -175,7 +175,11 @@ export class Engine {
       store: this.store,
       log: this.log,
       idempotencyWindowMs: this.config.store.idempotencyWindowMs,
-      onQueued: () => this.#worker?.kick(),
+      onQueued: () => {
+        this.#worker?.kick();
+        // Checked on every commit, not only by the monitor, so the mark is not overshot between ticks.
+        this.#checkBackpressure();
+      },
       refuse: () => this.#refusal(),
       signal: this.#abort.signal,
     });

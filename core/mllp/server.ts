@@ -128,6 +128,7 @@ class Server extends EventEmitter implements MllpServer {
     });
   }
 
+  /** Stops reading from every socket and stops handing queued frames to the handler until resumeAll(). */
   pauseAll(): void {
     this.#paused = true;
     for (const c of this.#conns) this.#updateFlow(c);
@@ -135,7 +136,10 @@ class Server extends EventEmitter implements MllpServer {
 
   resumeAll(): void {
     this.#paused = false;
-    for (const c of this.#conns) this.#updateFlow(c);
+    for (const c of this.#conns) {
+      this.#updateFlow(c);
+      void this.#drain(c);
+    }
   }
 
   close(graceMs = DEFAULT_CLOSE_GRACE_MS): Promise<void> {
@@ -279,7 +283,8 @@ class Server extends EventEmitter implements MllpServer {
     c.busy = true;
     try {
       let item: Item | undefined;
-      while (!c.closed && (item = c.queue.shift()) !== undefined) {
+      // While paused (engine back-pressure) frames already read stay queued, unanswered: memory stays bounded by the read-ahead.
+      while (!c.closed && !this.#paused && (item = c.queue.shift()) !== undefined) {
         this.#updateFlow(c);
         const reply = item.kind === 'frame' ? await this.#handle(c, item.frame) : this.#badFrameReply(c, item.event);
         if (reply && item.kind === 'bad' && item.event.kind === 'truncated') continue;

@@ -293,7 +293,7 @@ describe('MLLP server connection handling', () => {
     expect(await q.waitReplies(1)).toEqual([expectedAck('AFTER-RST')]);
   });
 
-  it('pauseAll stops reading new frames while queued ones are still handled; resumeAll continues', async () => {
+  it('pauseAll holds queued frames unanswered and stops reading; resumeAll answers them in order', async () => {
     let release!: () => void;
     const gate = new Promise<void>((r) => (release = r));
     const handled: string[] = [];
@@ -309,12 +309,14 @@ describe('MLLP server connection handling', () => {
     await expect.poll(() => handled).toEqual(['Q1']);
     server.pauseAll();
     release();
-    expect(await p.waitReplies(3)).toEqual(['Q1', 'Q2', 'Q3'].map(expectedAck));
+    // The frame in flight finishes; the queued ones wait (engine back-pressure must not turn into new deliveries).
+    expect(await p.waitReplies(1)).toEqual(['Q1'].map(expectedAck));
     p.socket.write(encodeFrame(message('Q4')));
     await sleep(300);
-    expect(handled).toEqual(['Q1', 'Q2', 'Q3']);
+    expect(handled).toEqual(['Q1']);
     server.resumeAll();
     expect(await p.waitReplies(4)).toEqual(['Q1', 'Q2', 'Q3', 'Q4'].map(expectedAck));
+    expect(handled).toEqual(['Q1', 'Q2', 'Q3', 'Q4']);
   });
 
   it('pauses a connection whose queue is full and loses nothing when it resumes', async () => {
