@@ -51,8 +51,13 @@ const plugin: PluginDefinition<SensitiveGuardConfig> = {
       async process(input, call) {
         const msg = input.hl7;
         if (!msg) return { outcome: 'ok', output: { sensitive: false, mask: false } };
+        // A report withheld once stays withheld: its correction or cancellation may carry no sensitive code (no DG1).
+        const reportId = msg.get('OBR-3.1') || msg.get('TXA-15.1') || msg.get('TXA-12.1');
+        const reportKey = reportId ? `report:${reportId}` : '';
         const hits = list.scan(msg, fields);
-        if (hits.length === 0) return { outcome: 'ok', output: { sensitive: false, mask: false } };
+        const known = hits.length === 0 && reportKey ? await ctx.state.get<string>(reportKey) : undefined;
+        if (hits.length === 0 && !known) return { outcome: 'ok', output: { sensitive: false, mask: false } };
+        if (reportKey && !known) await ctx.state.set(reportKey, action);
         const counter = `count:${action}`;
         const count = ((await ctx.state.get<number>(counter)) ?? 0) + 1;
         await ctx.state.set(counter, count);
@@ -64,7 +69,7 @@ const plugin: PluginDefinition<SensitiveGuardConfig> = {
           result: action === 'withhold' ? 'skipped' : 'ok',
           messageId: input.controlId,
           patientId: msg.get('PID-3[5=PI].1') || msg.get('PID-3.1'),
-          detail: `${action === 'withhold' ? 'withheld' : 'masked'}: sensitive (${hits.length} code${hits.length > 1 ? 's' : ''})`,
+          detail: `${action === 'withhold' ? 'withheld' : 'masked'}: sensitive (${known ? 'report withheld before' : `${hits.length} code${hits.length > 1 ? 's' : ''}`})`,
         });
         call.log.info({ route: call.route, controlId: input.controlId, action, codes: hits.length }, 'sensitive record');
         if (action === 'mask') return { outcome: 'ok', detail: 'masked: sensitive', output: { sensitive: true, mask: true, codes: hits.length } };

@@ -73,6 +73,21 @@ describe('sensitive-guard', () => {
     expect(h.audits[0]).toMatchObject({ plugin: 'sensitive-guard', operation: 'mask', result: 'ok' });
   });
 
+  it('the cancellation of a withheld report is withheld too, even without the diagnosis', async () => {
+    const g = await h.instance(guard, {});
+    await g.process(sampleInput('22'), callCtx());
+    const cancel = sampleText('22')
+      .split('\r')
+      .filter((l) => l && !l.startsWith('DG1|') && !l.startsWith('OBX|'))
+      .map((l) => (l.startsWith('OBR|') ? l.replace('|LAB|F|', '|LAB|X|') : l))
+      .join('\r');
+    const r = await g.process(inputFrom(cancel), callCtx());
+    expect(r).toMatchObject({ outcome: 'skipped', output: { stop: true } });
+    expect(h.audits.at(-1)!.detail).toBe('withheld: sensitive (report withheld before)');
+    const other = await g.process(sampleInput('17'), callCtx());
+    expect(other.outcome).toBe('ok');
+  });
+
   it('refuses an empty list at load', async () => {
     await expect(h.instance(guard, { replaceDefaults: true })).rejects.toThrow(/empty/);
   });
