@@ -95,7 +95,9 @@ export function createRecognitionClient(opts: {
         const env = renameKeys(res.json, inverse) as Record<string, unknown>;
         const code = String(env[site.response.codeField] ?? '');
         if (!site.response.successCodes.includes(code)) {
-          const text = scrubText(String(env[site.response.messageField] ?? '')).slice(0, 200);
+          // Remote text may name the patient; only plain-ASCII text (codes, validation messages) is kept, scrubbed.
+          const remote = scrubText(String(env[site.response.messageField] ?? '')).slice(0, 200);
+          const text = /^[\x20-\x7e]*$/.test(remote) ? remote : '';
           if (site.response.unknownReportCodes.includes(code)) {
             throw hbError('RECOG_E_UNKNOWN_REPORT', { reportId: String(payload.reportId ?? '') }, { data: { code } });
           }

@@ -37,7 +37,7 @@ export function hubFor(ctx: PluginContext): RecognitionHub {
   let hub = hubs.get(ctx.site);
   if (!hub) {
     const site = readRecognitionSite(ctx.site);
-    hub = { site, token: createTokenClient(ctx.http, site), pending: new Map() };
+    hub = { site, token: createTokenClient(ctx.http, site, (e) => ctx.audit(e)), pending: new Map() };
     hubs.set(ctx.site, hub);
   }
   return hub;

@@ -7,7 +7,7 @@
  * The password and the token never reach a log line or an error message.
  */
 import { hbError, isHisbridgeError } from '../../core/errors.js';
-import type { HttpClient } from '../../core/sdk.js';
+import type { AuditEntry, HttpClient } from '../../core/sdk.js';
 import { invertFields, renameKeys, type RecognitionSite } from './site.js';
 
 export interface TokenClient {
@@ -28,7 +28,7 @@ interface Cached {
 /** Expiry used when the platform does not say (seconds). */
 const DEFAULT_TTL_S = 3600;
 
-export function createTokenClient(http: HttpClient, site: RecognitionSite, now: () => number = Date.now): TokenClient {
+export function createTokenClient(http: HttpClient, site: RecognitionSite, audit?: (e: AuditEntry) => void, now: () => number = Date.now): TokenClient {
   let cached: Cached | undefined;
   let inFlight: Promise<string> | undefined;
   let requests = 0;
@@ -36,6 +36,18 @@ export function createTokenClient(http: HttpClient, site: RecognitionSite, now: 
 
   async function fetchToken(): Promise<string> {
     requests++;
+    const started = performance.now();
+    try {
+      const token = await requestToken();
+      audit?.({ plugin: 'recognition', operation: 'token', orgCode: site.orgCode, result: 'ok', latencyMs: Math.round(performance.now() - started) });
+      return token;
+    } catch (e) {
+      audit?.({ plugin: 'recognition', operation: 'token', orgCode: site.orgCode, result: 'failed', latencyMs: Math.round(performance.now() - started), detail: isHisbridgeError(e) ? e.code : 'error' });
+      throw e;
+    }
+  }
+
+  async function requestToken(): Promise<string> {
     const target = 'recognition platform (token)';
     const body = renameKeys({ username: site.username, password: site.password }, site.fields);
     let res;

@@ -19,6 +19,10 @@ describe('recognition token client (real HTTP against the simulator)', () => {
     expect(tokenCalls(h.sim.calls)).toBe(1);
     await client.call('list', list);
     expect(tokenCalls(h.sim.calls)).toBe(1);
+    // The token request is audited like every outbound call, without the credentials.
+    expect(h.audits.filter((a) => a.operation === 'token')).toEqual([expect.objectContaining({ plugin: 'recognition', result: 'ok', orgCode: 'H4413020001' })]);
+    expect(h.audits.filter((a) => a.operation === 'list')).toHaveLength(101);
+    expect(JSON.stringify(h.audits)).not.toContain('demo-password');
   });
 
   it('shares the token between plugins of the same engine, not across engines', async () => {
