@@ -50,9 +50,9 @@ export interface ChildHandle {
  * Starts `node <script> ...args` and waits until a line of its stdout or
  * stderr matches `ready` (rejects on exit or after timeoutMs).
  */
-export function startChild(script: string, args: string[], opts: { ready: RegExp; timeoutMs?: number; env?: NodeJS.ProcessEnv; cwd?: string }): Promise<ChildHandle> {
+export function startChild(script: string, args: string[], opts: { ready: RegExp; timeoutMs?: number; env?: NodeJS.ProcessEnv; cwd?: string; nodeArgs?: string[] }): Promise<ChildHandle> {
   hookExit();
-  const child = spawn(process.execPath, [script, ...args], {
+  const child = spawn(process.execPath, [...(opts.nodeArgs ?? []), script, ...args], {
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, ...opts.env },
     ...(opts.cwd ? { cwd: opts.cwd } : {}),

@@ -36,6 +36,8 @@ export interface EngineSetup {
   env?: NodeJS.ProcessEnv;
   /** Store durability; the engine default is NORMAL. */
   synchronous?: 'NORMAL' | 'FULL';
+  /** Extra node flags for the engine process (e.g. --cpu-prof when investigating). */
+  nodeArgs?: string[];
 }
 
 /** Why the engine cannot be benchmarked, or undefined when it can be started. */
@@ -76,6 +78,7 @@ export async function startEngine(setup: EngineSetup): Promise<EngineHandle> {
       timeoutMs: 30_000,
       env: { HB_BENCH_RECOG_PASSWORD: 'bench-unused', ...setup.env },
       cwd: dir,
+      ...(setup.nodeArgs ? { nodeArgs: setup.nodeArgs } : {}),
     });
   } catch (e) {
     rmSync(dir, { recursive: true, force: true });

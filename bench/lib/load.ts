@@ -135,11 +135,14 @@ export async function fixedRate(t: Target, opts: { connections: number; rate: nu
       for (let k = 0; k < perConn && Date.now() < hardStop; k++) {
         const due = start + BigInt(Math.round(offset + k * intervalNs));
         const waitNs = Number(due - process.hrtime.bigint());
-        if (waitNs > 1e6) await sleep(Math.floor(waitNs / 1e6));
+        if (waitNs > 0) await sleep(Math.ceil(waitNs / 1e6));
         const frame = opts.factory.nextFrame();
+        // From the scheduled time when behind schedule; from the real send when a timer fired early.
+        const sentAt = process.hrtime.bigint();
+        const from = sentAt < due ? sentAt : due;
         try {
           const code = ackCode(await s.sendFrame(frame));
-          lat[acked++] = Math.max(0, Number(process.hrtime.bigint() - due));
+          lat[acked++] = Number(process.hrtime.bigint() - from);
           if (!accepted(code)) {
             rejected++;
             firstRejection ??= code || '(no MSA)';

@@ -68,7 +68,7 @@ async function waitSuccesses(url: string, n: number, timeoutMs: number): Promise
 export async function run(ctx: Context): Promise<ScenarioResult[]> {
   const missing = engineUnavailable();
   if (missing) return [unavailable(BASE, 'not-available', missing)];
-  const n = ctx.quick ? 500 : 3000;
+  const n = ctx.quick ? 500 : 2000;
   let sim: ChildHandle | undefined;
   let engine: EngineHandle | undefined;
   const notes: string[] = [];
