@@ -196,7 +196,13 @@ export class Engine {
         { method: 'GET', path: '/readyz', handler: async () => ({ status: this.ready() ? 200 : 503, body: this.health() }) },
       ];
       for (const ext of this.registry.extensions) {
-        if (ext.endpoints) endpoints.push(...(await ext.endpoints(this.contextFor({ name: ext.key, siteKey: ext.key }))));
+        if (!ext.endpoints) continue;
+        try {
+          endpoints.push(...(await ext.endpoints(this.contextFor({ name: ext.key, siteKey: ext.key }))));
+        } catch (e) {
+          // A platform this site is not connected to: its workstation API stays off, the engine runs.
+          this.log.warn({ extension: ext.key, code: (e as HisbridgeError).code, reason: (e as Error).message }, 'workstation API not mounted: site section incomplete');
+        }
       }
       this.httpServer = await startHttpServer({ host: this.config.http.host, port: this.config.http.port, log: this.log, endpoints });
       this.log.info({ url: this.httpServer.url }, 'http listening');
