@@ -1,20 +1,19 @@
 /**
  * Scenario 7, memory: RSS of the engine process idle, after a load of
  * ADT messages (100,000; quick 10,000) once their deliveries have drained,
- * with 10,000 deliveries pending while the remote answers 503, and after the
- * remote recovers and everything drains. One run (RSS is a state, not a rate).
- * The remote is the bench's no-op sink with fault injection: the same
- * delivery machinery the provincial plugin uses, without its simulator's
- * own bookkeeping of every call.
+ * with 10,000 deliveries pending while the provincial simulator answers 503
+ * (its fault injection), and after it recovers and everything drains. One run
+ * (RSS is a state, not a rate). The route is the gd-ehr authorization, so
+ * the plugin, SM4 and the gateway signature are part of the working set.
  */
-import { engineUnavailable, ingressRoute, startEngine, type EngineHandle } from '../lib/engine.js';
+import { engineUnavailable } from '../lib/engine.js';
+import { authRoute, startGdEhrRig, type GdEhrRig } from '../lib/gdehr.js';
 import { closedLoop } from '../lib/load.js';
 import { MessageFactory } from '../lib/messages.js';
 import { entry, reason, unavailable, type Context, type ScenarioResult } from '../lib/result.js';
-import { startSink, type Sink } from '../lib/servers.js';
 import { runTag } from './mllp-setup.js';
 
-const PENDING = { name: 'memory-10k-pending', scenario: 7, title: 'Engine RSS with 10,000 deliveries pending (remote answers 503)', unit: 'MB', target: '< 250 MB' };
+const PENDING = { name: 'memory-10k-pending', scenario: 7, title: 'Engine RSS with 10,000 deliveries pending (provincial simulator answers 503)', unit: 'MB', target: '< 250 MB' };
 const DRAINED = { name: 'memory-drained-vs-idle', scenario: 7, title: 'Engine RSS after the backlog drained, vs idle', unit: 'MB', target: '<= 1.2 x idle' };
 
 const settle = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -26,14 +25,13 @@ export async function run(ctx: Context): Promise<ScenarioResult[]> {
   if (missing) return [unavailable(PENDING, 'not-available', missing), unavailable(DRAINED, 'not-available', missing)];
   const load = ctx.quick ? 10_000 : 100_000;
   const backlog = 10_000;
-  let sink: Sink | undefined;
-  let engine: EngineHandle | undefined;
+  let rig: GdEhrRig | undefined;
   const rss: Record<string, number> = {};
   const notes: string[] = [];
   try {
-    sink = await startSink();
     // Retries short enough that the backlog drains within seconds of recovery.
-    engine = await startEngine({ routes: { 'bench-ingress.yaml': ingressRoute(sink.url, '{ max: 1000, initial: 1s, maxDelay: 3s }') } });
+    rig = await startGdEhrRig({ route: authRoute('{ max: 1000, initial: 1s, maxDelay: 3s }') });
+    const { engine } = rig;
     await settle(SETTLE_MS);
     rss.idle = engine.child.rssMb();
     ctx.say(`memory: idle ${rss.idle} MB; sending ${load} messages`);
@@ -46,7 +44,8 @@ export async function run(ctx: Context): Promise<ScenarioResult[]> {
     rss.afterLoad = engine.child.rssMb();
 
     ctx.say(`memory: after load ${rss.afterLoad} MB; remote down, queueing ${backlog}`);
-    await sink.fault(503);
+    await rig.reset(); // drops the simulator's record of the load phase
+    await rig.fault({ status: 503 });
     const r2 = await closedLoop(engine.mllp, { connections: 8, messages: backlog, factory: new MessageFactory('adt', runTag()), maxMs: 120_000 });
     if (r2.acked < backlog || r2.rejected) notes.push(`backlog: ${r2.acked}/${backlog} acked, ${r2.rejected} not AA`);
     const pending = await engine.waitPending((n) => n >= backlog, 30_000);
@@ -56,7 +55,7 @@ export async function run(ctx: Context): Promise<ScenarioResult[]> {
     rss.pendingDeliveries = await engine.pending();
 
     ctx.say(`memory: ${rss.pendingDeliveries} pending, ${rss.pending} MB; remote back, draining`);
-    await sink.fault(0);
+    await rig.reset();
     const t0 = Date.now();
     const after = await engine.waitPending((n) => n === 0, 180_000);
     rss.drainSeconds = Math.round((Date.now() - t0) / 100) / 10;
@@ -66,7 +65,7 @@ export async function run(ctx: Context): Promise<ScenarioResult[]> {
   } catch (e) {
     notes.push(reason(e));
   } finally {
-    await Promise.allSettled([engine?.stop(), sink?.child.stop()]);
+    await rig?.close();
   }
   const details = { loadMessages: load, backlog, rssMb: rss };
   const note = notes.length ? { note: notes.join('; ') } : {};
