@@ -93,6 +93,10 @@ export const ERRORS = {
   // Kafka
   KAFKA_E_PAYLOAD: { message: 'bad Kafka payload: {detail}', retryable: false },
   KAFKA_E_NO_BROKER: { message: '{detail}', retryable: true },
+  KAFKA_E_CONFIG: { message: 'kafka config: {detail}', retryable: false },
+  KAFKA_E_PUBLISH: { message: 'publishing to Kafka topic {topic} failed: {detail}', retryable: true },
+  KAFKA_E_DEAD_LETTER: { message: 'cannot write to dead-letter topic {topic}: {detail}', retryable: true },
+  KAFKA_E_HANDLING: { message: 'record not accepted after {attempts} attempt(s): {detail}', retryable: false },
 } as const satisfies Record<string, ErrorSpec>;
 
 export type ErrorCode = keyof typeof ERRORS;

@@ -9,6 +9,7 @@ import type { JsonSchema, SiteExtension } from '../sdk.js';
 import { durationSchema, parseDuration } from './duration.js';
 import { LoadError, LoadIssue, checkInlineSecrets, loadYamlFile, resolveEnvRefs, yamlIssues } from './yaml-source.js';
 import { validateAt } from './validate.js';
+import { kafkaConfigProblems, kafkaSchema, parseKafkaConfig, type KafkaConfig } from '../kafka/config.js';
 
 export interface ListenerConfig {
   name: string;
@@ -44,6 +45,8 @@ export interface SiteConfig {
   simulators: boolean;
   store: StoreConfig;
   delivery: { concurrency: number; pollMs: number };
+  /** The `kafka:` section (connection, group, topics read as sources); absent when not configured. */
+  kafka?: KafkaConfig;
   /** Sections owned by site extensions as written in the file (the engine applies the extension defaults). */
   sections: Record<string, Record<string, unknown>>;
 }
@@ -104,6 +107,7 @@ export const coreSiteSchema = {
         poll: durationSchema,
       },
     },
+    kafka: kafkaSchema,
   },
 } as const;
 
@@ -182,6 +186,13 @@ export function loadSiteConfig(
   const sections: Record<string, Record<string, unknown>> = {};
   for (const ext of extensions) sections[ext.key] = { ...((raw[ext.key] as Raw | undefined) ?? {}) };
 
+  const kafka = parseKafkaConfig(raw.kafka as Raw | undefined);
+  if (kafka) {
+    const problems = kafkaConfigProblems(kafka, listeners.map((l) => l.name));
+    const pos = file ? { file, line: 1, col: 1 } : { file: '<defaults>', line: 1, col: 1 };
+    if (problems.length) throw new LoadError(problems.map((p) => new LoadIssue(pos, p, 'CONFIG_E_SCHEMA')));
+  }
+
   const routesDefault = existsSync(path.resolve(baseDir, 'routes')) ? path.resolve(baseDir, 'routes') : path.resolve(process.cwd(), 'routes');
   return {
     ...(file ? { file } : {}),
@@ -198,5 +209,6 @@ export function loadSiteConfig(
     store,
     delivery: { concurrency: raw.delivery?.concurrency ?? 16, pollMs: parseDuration(raw.delivery?.poll, 200) },
     sections,
+    ...(kafka ? { kafka } : {}),
   };
 }

@@ -1,0 +1,242 @@
+/**
+ * The Kafka source: reads the configured topics in the site's consumer group
+ * and hands every record to `engine.ingest`, exactly like an MLLP frame.
+ *
+ * Contract (docs/kafka.md):
+ * - an offset is resolved only when its record and every earlier record of
+ *   the partition were accepted (AA/CA: durably stored, or fully handled for
+ *   on-complete routes) or written to the dead-letter topic; resolved offsets
+ *   are committed after each batch. A crash re-delivers the uncommitted tail;
+ *   the store's idempotency (MSH-3/4 + MSH-10) keeps effects single.
+ * - records sharing a key are handled one after the other, in offset order;
+ *   other keys of the same partition run alongside (up to maxInFlight).
+ * - a record that can never succeed goes to `<topic>.dlq` with headers and is
+ *   committed; one refused for a passing reason is retried with back-off,
+ *   then dead-lettered: a partition is never blocked for good.
+ * - past the store's high-water mark every topic is paused; below 80% resumed.
+ */
+import type { IngestResult, Listener } from '../engine/ingest.js';
+import { hbError, toHisbridgeError } from '../errors.js';
+import type { Logger } from '../log.js';
+import type { KafkaBatch, KafkaClient, KafkaConsumerHandle, KafkaProducerHandle, KafkaRecord } from './client.js';
+import type { KafkaConfig, KafkaTopicConfig } from './config.js';
+import { decodeHl7Value, decodeJsonValue } from './envelope.js';
+import { classify, payloadVerdict, type RecordVerdict } from './outcome.js';
+
+export interface KafkaSourceDeps {
+  config: KafkaConfig;
+  client: KafkaClient;
+  /** `engine.ingest`: resolves after the durable commit with the ACK code; never throws. */
+  ingest(frame: Buffer, listener: Listener): Promise<IngestResult>;
+  /** Pending deliveries in the store, for back-pressure. */
+  pending(): number;
+  highWaterMark: number;
+  log: Logger;
+}
+
+/** Header names on dead-lettered records. */
+export const DLQ_HEADERS = {
+  code: 'hisbridge-error-code',
+  reason: 'hisbridge-reason',
+  route: 'hisbridge-route',
+  topic: 'hisbridge-original-topic',
+  partition: 'hisbridge-original-partition',
+  offset: 'hisbridge-original-offset',
+  attempts: 'hisbridge-attempts',
+  at: 'hisbridge-failed-at',
+} as const;
+
+export interface KafkaSourceStatus {
+  connected: boolean;
+  paused: boolean;
+  assigned: Record<string, number[]>;
+  handled: number;
+  deadLettered: number;
+}
+
+/** Stops waiting on the first of a delay or an abort. */
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal.aborted) return resolve();
+    const t = setTimeout(done, ms);
+    function done() {
+      clearTimeout(t);
+      signal.removeEventListener('abort', done);
+      resolve();
+    }
+    signal.addEventListener('abort', done, { once: true });
+  });
+}
+
+class Stopping extends Error {}
+
+export class KafkaSource {
+  readonly #d: KafkaSourceDeps;
+  readonly #topics: Map<string, KafkaTopicConfig & { listener: Listener }>;
+  readonly #abort = new AbortController();
+  #consumer?: KafkaConsumerHandle;
+  #producer?: KafkaProducerHandle;
+  #monitor?: NodeJS.Timeout;
+  #status: KafkaSourceStatus = { connected: false, paused: false, assigned: {}, handled: 0, deadLettered: 0 };
+
+  constructor(deps: KafkaSourceDeps) {
+    this.#d = deps;
+    this.#topics = new Map(deps.config.topics.map((t) => [t.name, { ...t, listener: { name: t.source, charset: t.format === 'json' ? 'utf-8' : t.charset, noRoute: t.noRoute } }]));
+  }
+
+  /** Source names routes may list in `sources:`. */
+  static sourceNames(config: KafkaConfig | undefined): string[] {
+    return [...new Set((config?.topics ?? []).map((t) => t.source))];
+  }
+
+  get status(): KafkaSourceStatus {
+    return { ...this.#status, assigned: { ...this.#status.assigned } };
+  }
+
+  /** Ready once the group was joined (an instance with no partitions assigned is ready too). */
+  get ready(): boolean {
+    return this.#status.connected;
+  }
+
+  /** Connects the producer (for the dead-letter topics) and the consumer, joins the group and starts reading. */
+  async start(): Promise<void> {
+    const { config, client, log } = this.#d;
+    this.#producer = client.producer();
+    await this.#producer.connect();
+    const consumer = client.consumer({ groupId: config.groupId, sessionTimeoutMs: config.sessionTimeoutMs });
+    this.#consumer = consumer;
+    consumer.onAssignment((assigned) => {
+      this.#status.connected = true;
+      this.#status.assigned = assigned;
+      log.info({ group: config.groupId, assigned }, 'kafka: partitions assigned');
+    });
+    consumer.onFatal((err) => {
+      this.#status.connected = false;
+      log.error({ group: config.groupId, error: err.name }, 'kafka: consumer stopped after repeated failures');
+    });
+    await consumer.connect();
+    await consumer.subscribe([...this.#topics.keys()], config.fromBeginning);
+    await consumer.run((b) => this.#onBatch(b), { partitionsConcurrently: config.partitionsConcurrently });
+    this.#monitor = setInterval(() => this.#checkPressure(), 100);
+    this.#monitor.unref();
+  }
+
+  /** Stops fetching, lets in-flight records finish (their offsets are committed), leaves the group. */
+  async stop(): Promise<void> {
+    if (this.#monitor) clearInterval(this.#monitor);
+    this.#abort.abort();
+    await this.#consumer?.disconnect().catch((e: Error) => this.#d.log.warn({ error: e.name }, 'kafka: consumer disconnect failed'));
+    await this.#producer?.disconnect().catch(() => undefined);
+    this.#status.connected = false;
+  }
+
+  #checkPressure(): void {
+    const pending = this.#d.pending();
+    const high = this.#d.highWaterMark;
+    const topics = [...this.#topics.keys()];
+    if (!this.#status.paused && pending >= high) {
+      this.#status.paused = true;
+      this.#consumer?.pause(topics);
+      this.#d.log.warn({ pending, highWaterMark: high }, 'back-pressure: kafka topics paused');
+    } else if (this.#status.paused && pending < high * 0.8) {
+      this.#status.paused = false;
+      this.#consumer?.resume(topics);
+      this.#d.log.info({ pending }, 'back-pressure released: kafka topics resumed');
+    }
+  }
+
+  async #onBatch(b: KafkaBatch): Promise<void> {
+    const topic = this.#topics.get(b.topic);
+    if (!topic || b.records.length === 0) return;
+    const n = b.records.length;
+    const done = new Array<boolean>(n).fill(false);
+    let next = 0;
+    // Offsets advance only over a contiguous run of finished records.
+    const advance = () => {
+      const from = next;
+      while (next < n && done[next]) next++;
+      if (next > from) b.resolveOffset(b.records[next - 1]!.offset);
+    };
+    const chains = new Map<string, Promise<void>>();
+    let slots = this.#d.config.maxInFlight;
+    const waiting: (() => void)[] = [];
+    const acquire = () => (slots > 0 ? (slots--, Promise.resolve()) : new Promise<void>((r) => waiting.push(r)));
+    const release = () => {
+      const w = waiting.shift();
+      if (w) w();
+      else slots++;
+    };
+    let firstError: unknown;
+    const all = b.records.map((r, i) => {
+      const key = r.key ? r.key.toString('latin1') : '';
+      const run = async () => {
+        if (firstError !== undefined) return;
+        await acquire();
+        try {
+          if (!b.isActive() || this.#abort.signal.aborted) throw new Stopping();
+          await this.#handle(topic, r, b);
+          done[i] = true;
+          advance();
+        } catch (e) {
+          firstError ??= e;
+        } finally {
+          release();
+        }
+      };
+      const p = (chains.get(key) ?? Promise.resolve()).then(run);
+      chains.set(key, p);
+      return p;
+    });
+    const beat = setInterval(() => void b.heartbeat().catch(() => undefined), 1000);
+    try {
+      await Promise.all(all);
+    } finally {
+      clearInterval(beat);
+    }
+    if (next > 0) await b.commit();
+    if (firstError !== undefined && !(firstError instanceof Stopping)) {
+      // kafkajs re-fetches from the last resolved offset: unresolved records come again; duplicates are caught by idempotency.
+      throw firstError;
+    }
+  }
+
+  async #handle(topic: KafkaTopicConfig & { listener: Listener }, r: KafkaRecord, b: KafkaBatch): Promise<void> {
+    const { retry } = this.#d.config;
+    const decoded = topic.format === 'json' ? decodeJsonValue(r.value) : decodeHl7Value(r.value, topic.charset);
+    if (decoded instanceof Error) return this.#deadLetter(topic, r, payloadVerdict(decoded), 1);
+    for (let attempt = 1; ; attempt++) {
+      if (!b.isActive() || this.#abort.signal.aborted) throw new Stopping();
+      const v = classify(await this.#d.ingest(decoded.frame, topic.listener));
+      if (v.kind === 'accepted') {
+        this.#status.handled++;
+        return;
+      }
+      if (v.kind === 'dead' || attempt >= retry.max) return this.#deadLetter(topic, r, v, attempt);
+      this.#d.log.warn({ topic: r.topic, partition: r.partition, offset: r.offset, code: v.code, attempt }, 'kafka: record not accepted, will retry');
+      await sleep(Math.min(retry.maxDelayMs, retry.initialMs * 2 ** (attempt - 1)), this.#abort.signal);
+    }
+  }
+
+  async #deadLetter(topic: KafkaTopicConfig, r: KafkaRecord, v: Exclude<RecordVerdict, { kind: 'accepted' }>, attempts: number): Promise<void> {
+    const headers: Record<string, string | Buffer> = {};
+    for (const [k, val] of Object.entries(r.headers)) if (val !== undefined) headers[k] = val;
+    Object.assign(headers, {
+      [DLQ_HEADERS.code]: v.code,
+      [DLQ_HEADERS.reason]: v.reason.slice(0, 500),
+      [DLQ_HEADERS.route]: v.route,
+      [DLQ_HEADERS.topic]: r.topic,
+      [DLQ_HEADERS.partition]: String(r.partition),
+      [DLQ_HEADERS.offset]: r.offset,
+      [DLQ_HEADERS.attempts]: String(attempts),
+      [DLQ_HEADERS.at]: new Date().toISOString(),
+    });
+    try {
+      await this.#producer!.send(topic.dlqTopic, [{ key: r.key, value: r.value ?? Buffer.alloc(0), headers }]);
+    } catch (e) {
+      const err = toHisbridgeError(e);
+      throw hbError('KAFKA_E_DEAD_LETTER', { topic: topic.dlqTopic, detail: err.message }, { cause: e });
+    }
+    this.#status.deadLettered++;
+    this.#d.log.warn({ topic: r.topic, partition: r.partition, offset: r.offset, dlq: topic.dlqTopic, code: v.code, route: v.route || undefined, attempts }, 'kafka: record dead-lettered');
+  }
+}
