@@ -20,6 +20,7 @@ import { DeliveryWorker } from '../delivery/worker.js';
 import { createDeliveryRunner } from './deliver.js';
 import { ingest, type IngestResult, type Listener } from './ingest.js';
 import { buildAck, readAckHeader } from '../hl7/index.js';
+import { KafkaSource } from '../kafka/source.js';
 
 export interface EngineOptions {
   config: SiteConfig;
@@ -53,6 +54,7 @@ export class Engine {
   #purgeTimer?: NodeJS.Timeout;
   #routeInputs: string[];
   #started = false;
+  #kafka?: KafkaSource;
 
   private constructor(opts: EngineOptions, store: Store) {
     this.config = opts.config;
@@ -74,6 +76,8 @@ export class Engine {
       idempotencyWindowMs: opts.config.store.idempotencyWindowMs,
     });
     const engine = new Engine(opts, store);
+    // kafka-publish (siteKey 'kafka') reads the shared connection from here.
+    if (opts.config.kafka) engine.sections.kafka = { ...opts.config.kafka };
     try {
       await engine.#startSimulators(opts.simulatorPorts ?? 'default');
       engine.#routes = new RouteTable(await engine.#loadRoutes());
@@ -138,7 +142,7 @@ export class Engine {
     return loadRoutes(files, {
       registry: this.registry,
       contextFor: (def: PluginDefinition, route: string) => this.contextFor(def, route),
-      sources: this.config.listeners.map((l) => l.name),
+      sources: [...this.config.listeners.map((l) => l.name), ...KafkaSource.sourceNames(this.config.kafka)],
     });
   }
 
@@ -185,7 +189,7 @@ export class Engine {
     });
   }
 
-  async start(opts: { mllp?: boolean; http?: boolean } = {}): Promise<void> {
+  async start(opts: { mllp?: boolean; http?: boolean; kafka?: boolean } = {}): Promise<void> {
     if (this.#started) return;
     this.#started = true;
     this.store.recover();
@@ -229,11 +233,29 @@ export class Engine {
         this.log.info({ listener: l.name, host: addr.host, port: addr.port }, 'mllp listening');
       }
     }
+    if (opts.kafka !== false && this.config.kafka?.topics.length) await this.#startKafka();
     this.#monitor = setInterval(() => this.#checkBackpressure(), 100);
     this.#monitor.unref();
     this.#purgeTimer = setInterval(() => this.#purge(), 3_600_000);
     this.#purgeTimer.unref();
     this.#purge();
+  }
+
+  async #startKafka(): Promise<void> {
+    const kafka = this.config.kafka!;
+    // Loaded only when Kafka is configured, so sites without it never load kafkajs.
+    const { createKafkaClient } = await import('../kafka/client.js');
+    const log = this.log.child({ source: 'kafka' });
+    this.#kafka = new KafkaSource({
+      config: kafka,
+      client: createKafkaClient(kafka, log),
+      ingest: (frame, listener) => this.ingest(frame, listener),
+      pending: () => this.store.pendingCount(),
+      highWaterMark: this.config.store.highWaterMark,
+      log,
+    });
+    await this.#kafka.start();
+    this.log.info({ group: kafka.groupId, topics: kafka.topics.map((t) => t.name) }, 'kafka source started');
   }
 
   /** An error ACK built from the head of a frame (too large, handler failure), echoing its MSH-10 when readable. */
@@ -277,11 +299,12 @@ export class Engine {
       pendingDeliveries: this.store.pendingCount(),
       paused: this.#paused,
       simulators: Object.fromEntries(Object.entries(this.simulators).map(([k, s]) => [k, s.url])),
+      ...(this.#kafka ? { kafka: this.#kafka.status } : {}),
     };
   }
 
   ready(): boolean {
-    return !this.#stopping && this.#started && this.listeners.length === this.config.listeners.length;
+    return !this.#stopping && this.#started && this.listeners.length === this.config.listeners.length && (this.#kafka?.ready ?? true);
   }
 
   /** Stops accepting, drains deliveries for up to graceMs, closes everything. Safe to call twice. */
@@ -290,6 +313,8 @@ export class Engine {
     this.#stopping = true;
     if (this.#monitor) clearInterval(this.#monitor);
     if (this.#purgeTimer) clearInterval(this.#purgeTimer);
+    // Kafka first: in-flight records finish and their offsets are committed before the store closes.
+    await this.#kafka?.stop();
     await Promise.allSettled(this.listeners.map((l) => l.server.close(Math.min(graceMs, 5000))));
     await this.#worker?.stop(graceMs);
     this.#abort.abort();
