@@ -13,6 +13,7 @@ import recognition from './recognition/index.js';
 import recognitionUpload from './recognition-upload/index.js';
 import recognitionCheck from './recognition-check/index.js';
 import sensitiveGuard from './sensitive-guard/index.js';
+import kafkaPublish from './kafka-publish/index.js';
 
 export function builtinRegistry(): Registry {
   return new Registry()
@@ -25,5 +26,6 @@ export function builtinRegistry(): Registry {
     .extension(recognition)
     .plugin(recognitionUpload)
     .plugin(recognitionCheck)
-    .plugin(sensitiveGuard);
+    .plugin(sensitiveGuard)
+    .plugin(kafkaPublish);
 }
