@@ -97,6 +97,13 @@ export const ERRORS = {
   KAFKA_E_PUBLISH: { message: 'publishing to Kafka topic {topic} failed: {detail}', retryable: true },
   KAFKA_E_DEAD_LETTER: { message: 'cannot write to dead-letter topic {topic}: {detail}', retryable: true },
   KAFKA_E_HANDLING: { message: 'record not accepted after {attempts} attempt(s): {detail}', retryable: false },
+
+  // Operations: console, statistics, audit export
+  OPS_E_UNAUTHENTICATED: { message: 'log in to the console or send the bearer token', retryable: false, status: 401 },
+  OPS_E_LOGIN: { message: 'wrong user name or password', retryable: false, status: 401 },
+  OPS_E_CSRF: { message: 'missing or wrong CSRF token', retryable: false, status: 403 },
+  OPS_E_NOT_DEAD: { message: 'nothing to replay: the delivery is not dead', retryable: false, status: 409 },
+  OPS_E_BAD_QUERY: { message: '{detail}', retryable: false, status: 400 },
 } as const satisfies Record<string, ErrorSpec>;
 
 export type ErrorCode = keyof typeof ERRORS;
