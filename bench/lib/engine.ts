@@ -36,6 +36,8 @@ export interface EngineSetup {
   env?: NodeJS.ProcessEnv;
   /** Store durability; the engine default is NORMAL. */
   synchronous?: 'NORMAL' | 'FULL';
+  /** Extra keys of the store section, as YAML flow entries (e.g. `groupCommit: 0ms`), for experiments. */
+  storeExtra?: string;
   /** Extra node flags for the engine process (e.g. --cpu-prof when investigating). */
   nodeArgs?: string[];
 }
@@ -59,7 +61,7 @@ export async function startEngine(setup: EngineSetup): Promise<EngineHandle> {
     'http: { host: 127.0.0.1, port: 0 }',
     'log: { level: warn }',
     'simulators: false',
-    `store: { synchronous: ${setup.synchronous ?? 'NORMAL'} }`,
+    `store: { synchronous: ${setup.synchronous ?? 'NORMAL'}${setup.storeExtra ? `, ${setup.storeExtra}` : ''} }`,
     setup.extraConfig ?? '',
     // The recognition extension refuses to start without its section even when no route uses it;
     // nothing here is ever called (port 9 is discard, and no bench route uses the plugin).
