@@ -10,6 +10,8 @@ import { durationSchema, parseDuration } from './duration.js';
 import { LoadError, LoadIssue, checkInlineSecrets, loadYamlFile, resolveEnvRefs, yamlIssues } from './yaml-source.js';
 import { validateAt } from './validate.js';
 import { kafkaConfigProblems, kafkaSchema, parseKafkaConfig, type KafkaConfig } from '../kafka/config.js';
+import { consoleSchema, parseConsoleConfig } from '../ops/console/config.js';
+import type { ConsoleConfig } from '../ops/console/auth.js';
 
 export interface ListenerConfig {
   name: string;
@@ -47,6 +49,8 @@ export interface SiteConfig {
   delivery: { concurrency: number; pollMs: number };
   /** The `kafka:` section (connection, group, topics read as sources); absent when not configured. */
   kafka?: KafkaConfig;
+  /** The `console:` section (core/ops/console/config.ts); defaults applied. */
+  console?: ConsoleConfig;
   /** Sections owned by site extensions as written in the file (the engine applies the extension defaults). */
   sections: Record<string, Record<string, unknown>>;
 }
@@ -108,6 +112,7 @@ export const coreSiteSchema = {
       },
     },
     kafka: kafkaSchema,
+    console: consoleSchema,
   },
 } as const;
 
@@ -210,5 +215,6 @@ export function loadSiteConfig(
     delivery: { concurrency: raw.delivery?.concurrency ?? 16, pollMs: parseDuration(raw.delivery?.poll, 200) },
     sections,
     ...(kafka ? { kafka } : {}),
+    console: parseConsoleConfig(raw.console),
   };
 }

@@ -21,6 +21,8 @@ import { createDeliveryRunner } from './deliver.js';
 import { ingest, type IngestResult, type Listener } from './ingest.js';
 import { buildAck, readAckHeader } from '../hl7/index.js';
 import { KafkaSource } from '../kafka/source.js';
+import { Ops } from '../ops/index.js';
+import { engineOpsHost } from '../ops/engine-host.js';
 
 export interface EngineOptions {
   config: SiteConfig;
@@ -55,6 +57,8 @@ export class Engine {
   #routeInputs: string[];
   #started = false;
   #kafka?: KafkaSource;
+  /** Metrics, call statistics, health details and the console (core/ops). */
+  readonly ops: Ops;
 
   private constructor(opts: EngineOptions, store: Store) {
     this.config = opts.config;
@@ -63,6 +67,7 @@ export class Engine {
     this.store = store;
     this.http = createHttpClient();
     this.#routeInputs = opts.routes ?? [opts.config.routesDir];
+    this.ops = new Ops(engineOpsHost(this, () => this.#worker?.kick()));
   }
 
   /** Opens the store, starts simulators (if enabled), loads routes. Throws LoadError on invalid routes. */
@@ -83,6 +88,7 @@ export class Engine {
       engine.#routes = new RouteTable(await engine.#loadRoutes());
     } catch (e) {
       await engine.#closeSimulators();
+      engine.ops.close();
       store.close();
       throw e;
     }
@@ -91,6 +97,7 @@ export class Engine {
         concurrency: opts.config.delivery.concurrency,
         pollMs: opts.config.delivery.pollMs,
         log: opts.log,
+        onSettled: (job, outcome, latencyMs, code) => engine.ops.metrics.onSettled(job, outcome, latencyMs, code),
       });
     }
     return engine;
@@ -174,7 +181,7 @@ export class Engine {
 
   /** Processes one received frame (MLLP, replay, tests). Never throws. */
   async ingest(frame: Buffer, listener: Listener): Promise<IngestResult> {
-    return ingest(frame, listener, {
+    const result = await ingest(frame, listener, {
       routes: () => this.#routes,
       store: this.store,
       log: this.log,
@@ -187,6 +194,8 @@ export class Engine {
       refuse: () => this.#refusal(),
       signal: this.#abort.signal,
     });
+    this.ops.metrics.onIngest(listener.name, result.code, result.routes);
+    return result;
   }
 
   async start(opts: { mllp?: boolean; http?: boolean; kafka?: boolean } = {}): Promise<void> {
@@ -199,6 +208,7 @@ export class Engine {
         { method: 'GET', path: '/healthz', handler: async () => ({ status: this.#stopping ? 503 : 200, body: this.health() }) },
         { method: 'GET', path: '/readyz', handler: async () => ({ status: this.ready() ? 200 : 503, body: this.health() }) },
       ];
+      endpoints.push(...this.ops.endpoints());
       for (const ext of this.registry.extensions) {
         if (!ext.endpoints) continue;
         try {
@@ -300,11 +310,12 @@ export class Engine {
       paused: this.#paused,
       simulators: Object.fromEntries(Object.entries(this.simulators).map(([k, s]) => [k, s.url])),
       ...(this.#kafka ? { kafka: this.#kafka.status } : {}),
+      ...this.ops.health(),
     };
   }
 
   ready(): boolean {
-    return !this.#stopping && this.#started && this.listeners.length === this.config.listeners.length && (this.#kafka?.ready ?? true);
+    return !this.#stopping && this.#started && this.listeners.length === this.config.listeners.length && (this.#kafka?.ready ?? true) && this.ops.ready();
   }
 
   /** Stops accepting, drains deliveries for up to graceMs, closes everything. Safe to call twice. */
@@ -321,6 +332,7 @@ export class Engine {
     await this.httpServer?.close();
     await closeRoutes(this.#routes.routes);
     await this.#closeSimulators();
+    this.ops.close();
     this.store.close();
     this.log.info('engine stopped');
   }

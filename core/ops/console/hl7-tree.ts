@@ -1,0 +1,73 @@
+/**
+ * A stored HL7 message as a segment/field tree for the message browser, with
+ * PHI masked unless the operator asked (and was audited) to reveal it.
+ *
+ * Masking is by position, not by guessing: in segments that describe a
+ * person (PID, NK1, MRG, GT1, IN1...) every field is masked except a short
+ * list of harmless ones (set id, sex...); names get the name mask. In every
+ * other segment, free text is scrubbed for anything shaped like an ID number
+ * or a mobile number. Long values (embedded PDFs) are summarised.
+ */
+import { maskId, maskName, scrubText } from '../../mask.js';
+import { html, type Html } from './html.js';
+
+/** Segments whose fields are about a person. */
+const PERSON_SEGMENTS = new Set(['PID', 'PD1', 'NK1', 'MRG', 'GT1', 'IN1', 'IN2', 'IN3', 'ROL', 'PV2', 'ZCN']);
+/** Fields of person segments that identify nobody (shown as they are). */
+const HARMLESS: Record<string, number[]> = { PID: [1, 8, 10, 15, 17, 22, 24, 25, 26, 27, 28, 30], NK1: [1, 3], ZCN: [1, 2, 3, 4], PV2: [] };
+/** Person-name fields (XPN), masked as names. */
+const NAME_FIELDS: Record<string, number[]> = { PID: [5, 6, 9], NK1: [2], MRG: [7], GT1: [3], IN1: [16] };
+const LONG = 160;
+
+export interface TreeField {
+  index: number;
+  value: string;
+  masked: boolean;
+}
+
+export interface TreeSegment {
+  name: string;
+  fields: TreeField[];
+}
+
+function maskValue(seg: string, field: number, value: string, sep: { comp: string; rep: string }): { value: string; masked: boolean } {
+  if (value === '') return { value, masked: false };
+  if (PERSON_SEGMENTS.has(seg) && !(HARMLESS[seg] ?? [1]).includes(field)) {
+    const asName = NAME_FIELDS[seg]?.includes(field);
+    const masked = value.split(sep.rep).map((rep) => rep.split(sep.comp).map((c) => (c === '' ? c : asName ? maskName(c) : maskId(c))).join(sep.comp)).join(sep.rep);
+    return { value: masked, masked: true };
+  }
+  const scrubbed = scrubText(value);
+  return { value: scrubbed, masked: scrubbed !== value };
+}
+
+/** Splits decoded HL7 text into segments and fields; `reveal` keeps the plain values. */
+export function hl7Tree(text: string, reveal = false): TreeSegment[] {
+  const lines = text.split(/\r\n|\r|\n/).filter((l) => l.trim() !== '');
+  const fs = lines[0]?.startsWith('MSH') ? lines[0][3] ?? '|' : '|';
+  const enc = lines[0]?.startsWith('MSH') ? lines[0].slice(4, 8) : '^~\\&';
+  const sep = { comp: enc[0] ?? '^', rep: enc[1] ?? '~' };
+  return lines.map((line) => {
+    const parts = line.split(fs);
+    const name = parts[0]!.slice(0, 3);
+    const fields: TreeField[] = [];
+    // MSH-1 is the separator itself: field numbers of MSH are shifted by one.
+    const offset = name === 'MSH' ? 1 : 0;
+    if (name === 'MSH') fields.push({ index: 1, value: fs, masked: false });
+    for (let i = 1; i < parts.length; i++) {
+      const index = i + offset;
+      const raw = parts[i]!;
+      if (raw === '') continue;
+      let f = reveal || (name === 'MSH' && index === 2) ? { value: raw, masked: false } : maskValue(name, index, raw, sep);
+      if (f.value.length > LONG) f = { value: `${f.value.slice(0, 40)}… (${f.value.length} characters)`, masked: f.masked };
+      fields.push({ index, ...f });
+    }
+    return { name, fields };
+  });
+}
+
+/** The tree as nested lists. */
+export function renderTree(segments: TreeSegment[]): Html {
+  return html`<div class="tree"><ul>${segments.map((s) => html`<li><span class="seg">${s.name}</span><ul>${s.fields.map((f) =>
+    html`<li><span class="fld">${s.name}-${f.index}</span> <span class="${f.masked ? 'masked' : 'val'}">${f.value}</span></li>`)}</ul></li>`)}</ul></div>`;
+}

@@ -1,0 +1,191 @@
+/**
+ * The console's HTTP endpoints under /console, mounted on the engine's HTTP
+ * server. Pages need a session (else a redirect to the login page); actions
+ * (POST) need a session plus its CSRF token (else 401 / 403) or a bearer
+ * token. Every operator action is written to the audit trail.
+ */
+import { decodeHl7 } from '../../hl7/index.js';
+import { parseDuration } from '../../config/duration.js';
+import type { Logger } from '../../log.js';
+import type { EndpointRequest, EndpointResponse, HttpEndpoint } from '../../sdk.js';
+import type { Store } from '../../store/sqlite.js';
+import type { MessageStatus } from '../../store/types.js';
+import type { EngineMetrics } from '../metrics.js';
+import type { OpsQueries, StatsBy } from '../queries.js';
+import { CONSOLE_CSS, CONSOLE_JS } from './assets.js';
+import type { ConsoleAuth, Principal } from './auth.js';
+import { hl7Tree, renderTree } from './hl7-tree.js';
+import { PAGE_HEADERS, html, layout, type Html } from './html.js';
+import {
+  auditPage, dashboardPage, deadPage, liveView, loginPage, messageDetailPage, messagesPage, statsPage, type Overview,
+} from './pages.js';
+
+export interface ConsoleDeps {
+  auth: ConsoleAuth;
+  store: Store;
+  queries: OpsQueries;
+  metrics: EngineMetrics;
+  log: Logger;
+  overview(): Overview;
+  /** Wakes the delivery workers (after a replay). */
+  kick(): void;
+}
+
+const PAGE_SIZE = 50;
+const STATUSES = new Set(['queued', 'done', 'dead', 'rejected']);
+const JSON_HEADERS = { 'cache-control': 'no-store', 'x-content-type-options': 'nosniff' };
+
+type Handler = (req: EndpointRequest, p: Principal) => Promise<EndpointResponse> | EndpointResponse;
+
+function problem(status: number, code: string, message: string): EndpointResponse {
+  return { status, headers: JSON_HEADERS, body: { code, message } };
+}
+
+/** `2026-01-31T08:00` (local), an ISO time, or an age such as `24h`; undefined when empty or unreadable. */
+export function parseWhen(v: string | undefined, now = Date.now()): number | undefined {
+  if (!v) return undefined;
+  if (/^\d+(\.\d+)?\s*(ms|s|m|h|d)$/.test(v.trim())) return now - parseDuration(v.trim(), 0);
+  const t = Date.parse(v);
+  return Number.isNaN(t) ? undefined : t;
+}
+
+function positiveInt(v: string | undefined): number | undefined {
+  const n = Number(v);
+  return v && Number.isInteger(n) && n > 0 ? n : undefined;
+}
+
+export function consoleEndpoints(d: ConsoleDeps): HttpEndpoint[] {
+  const page = (title: string, body: Html, p: Principal, active: string, status = 200): EndpointResponse => ({
+    status,
+    headers: PAGE_HEADERS,
+    body: layout(title, body, { user: p.user, ...(p.via === 'session' ? { csrf: p.session.csrf } : {}), active }),
+  });
+
+  /** GET pages: a visitor without a session is sent to the login page. */
+  const view = (path: string, h: Handler): HttpEndpoint => ({
+    method: 'GET', path,
+    handler: async (req) => {
+      const p = d.auth.principal(req.headers);
+      if (!p) return { status: 303, headers: { location: '/console/login', 'cache-control': 'no-store' } };
+      return h(req, p);
+    },
+  });
+
+  /** POST actions: 401 without credentials, 403 without the session's CSRF token. */
+  const action = (path: string, h: Handler): HttpEndpoint => ({
+    method: 'POST', path,
+    handler: async (req) => {
+      const p = d.auth.principal(req.headers);
+      if (!p) return problem(401, 'OPS_E_UNAUTHENTICATED', 'log in first');
+      if (!d.auth.csrfOk(p, req.headers)) return problem(403, 'OPS_E_CSRF', 'missing or wrong CSRF token');
+      return h(req, p);
+    },
+  });
+
+  const body = (req: EndpointRequest): Record<string, unknown> => (req.body && typeof req.body === 'object' ? (req.body as Record<string, unknown>) : {});
+
+  return [
+    { method: 'GET', path: '/console/assets/console.css', handler: async () => ({ status: 200, headers: { 'content-type': 'text/css; charset=utf-8', 'cache-control': 'max-age=300' }, body: CONSOLE_CSS }) },
+    { method: 'GET', path: '/console/assets/console.js', handler: async () => ({ status: 200, headers: { 'content-type': 'text/javascript; charset=utf-8', 'cache-control': 'max-age=300' }, body: CONSOLE_JS }) },
+    {
+      method: 'GET', path: '/console',
+      handler: async (req) => ({ status: 303, headers: { location: d.auth.principal(req.headers) ? '/console/dashboard' : '/console/login', 'cache-control': 'no-store' } }),
+    },
+    { method: 'GET', path: '/console/login', handler: async () => ({ status: 200, headers: PAGE_HEADERS, body: layout('Log in', loginPage(d.auth.configured)) }) },
+    {
+      method: 'POST', path: '/console/login',
+      handler: async (req) => {
+        const b = body(req);
+        const s = typeof b.user === 'string' && typeof b.password === 'string' ? d.auth.login(b.user, b.password) : undefined;
+        if (!s) {
+          // The typed name is not recorded: people type passwords into the name field.
+          d.store.audit({ plugin: 'console', operation: 'login', result: 'failed', detail: 'unknown user or wrong password' });
+          return problem(401, 'OPS_E_LOGIN', 'wrong user name or password');
+        }
+        d.store.audit({ plugin: 'console', operation: 'login', staffNo: s.user, result: 'ok' });
+        return { status: 200, headers: { ...JSON_HEADERS, 'set-cookie': d.auth.cookie(s) }, body: { redirect: '/console/dashboard' } };
+      },
+    },
+    action('/console/logout', async (_req, p) => {
+      if (p.via === 'session') d.auth.logout(p.session.id);
+      return { status: 200, headers: { ...JSON_HEADERS, 'set-cookie': d.auth.clearCookie() }, body: { redirect: '/console/login' } };
+    }),
+    view('/console/dashboard', (_req, p) => {
+      const ov = d.overview();
+      return page('Dashboard', dashboardPage(ov, liveView(d.metrics.live(), ov.pending, ov.dead)), p, 'dashboard');
+    }),
+    view('/console/api/live', () => {
+      const ov = d.overview();
+      return { status: 200, headers: JSON_HEADERS, body: liveView(d.metrics.live(), ov.pending, ov.dead) };
+    }),
+    view('/console/messages', (req, p) => {
+      const q = req.query;
+      const status = q.status && STATUSES.has(q.status) ? q.status : undefined;
+      const before = positiveInt(q.before);
+      const since = parseWhen(q.since);
+      const until = parseWhen(q.until);
+      const rows = d.store.searchMessages({
+        limit: PAGE_SIZE,
+        ...(status ? { status: status as MessageStatus } : {}),
+        ...(q.controlId ? { controlId: q.controlId.trim() } : {}),
+        ...(q.patient ? { patientId: q.patient.trim() } : {}),
+        ...(since !== undefined ? { since } : {}),
+        ...(until !== undefined ? { until } : {}),
+        ...(before !== undefined ? { before } : {}),
+      });
+      const shown = { ...(status ? { status } : {}), ...(q.controlId ? { controlId: q.controlId } : {}), ...(q.patient ? { patient: q.patient } : {}), ...(q.since ? { since: q.since } : {}), ...(q.until ? { until: q.until } : {}), ...(before !== undefined ? { before } : {}) };
+      return page('Messages', messagesPage(shown, rows, PAGE_SIZE), p, 'messages');
+    }),
+    view('/console/messages/:id', (req, p) => {
+      const id = positiveInt(req.params.id);
+      const m = id === undefined ? undefined : d.store.getMessage(id);
+      if (!m) return page('Message not found', html`<p>No message ${req.params.id ?? ''}.</p>`, p, 'messages', 404);
+      const tree = m.raw ? renderTree(hl7Tree(decodeHl7(m.raw, m.charset).text)) : undefined;
+      return page(`Message ${m.id}`, messageDetailPage(m, tree ?? html``), p, 'messages');
+    }),
+    action('/console/messages/:id/reveal', (req, p) => {
+      const id = positiveInt(req.params.id);
+      const m = id === undefined ? undefined : d.store.getMessage(id);
+      if (!m || !m.raw) return problem(404, 'STORE_E_NOT_FOUND', 'message or its body not found');
+      d.store.audit({ plugin: 'console', operation: 'reveal', staffNo: p.user, ...(m.patientId ? { patientId: m.patientId } : {}), messageId: String(m.id), result: 'ok', detail: `message ${m.id} ${m.type}` });
+      d.log.info({ operator: p.user, messageId: m.id }, 'console: identifiers revealed');
+      return { status: 200, headers: JSON_HEADERS, body: { html: renderTree(hl7Tree(decodeHl7(m.raw, m.charset).text, true)).value, notice: 'Identifiers revealed; this view was recorded in the audit trail.' } };
+    }),
+    view('/console/dead', (_req, p) => page('Dead letters', deadPage(d.store.listDead({ limit: 200 })), p, 'dead')),
+    action('/console/dead/replay', (req, p) => {
+      const b = body(req);
+      const id = positiveInt(typeof b.id === 'string' || typeof b.id === 'number' ? String(b.id) : undefined);
+      const all = b.all === '1' || b.all === true;
+      if (id === undefined && !all) return problem(400, 'HTTP_E_BAD_REQUEST', 'give a delivery id or all');
+      const messageId = id !== undefined ? d.queries.messageOfDelivery(id) : undefined;
+      const n = d.store.requeue(id !== undefined ? { ids: [id] } : { all: true });
+      d.store.audit({ plugin: 'console', operation: 'dlq-replay', staffNo: p.user, result: n > 0 ? 'ok' : 'skipped', detail: `${n} requeued (${id !== undefined ? `delivery ${id}` : 'all'})`, ...(messageId !== undefined ? { messageId: String(messageId) } : {}) });
+      d.metrics.onReplay('console', n);
+      d.log.info({ operator: p.user, requeued: n }, 'console: dead letters replayed');
+      d.kick();
+      if (n === 0) return problem(409, 'OPS_E_NOT_DEAD', 'nothing to replay: the delivery is not dead (already replayed?)');
+      return { status: 200, headers: JSON_HEADERS, body: { requeued: n, notice: `requeued ${n}`, redirect: messageId !== undefined ? `/console/messages/${messageId}` : '/console/dead' } };
+    }),
+    view('/console/audit', (req, p) => {
+      const q = req.query;
+      const before = positiveInt(q.before);
+      const since = parseWhen(q.since);
+      const rows = d.queries.auditPage({
+        limit: PAGE_SIZE,
+        ...(q.org ? { orgCode: q.org } : {}),
+        ...(q.staff ? { staffNo: q.staff } : {}),
+        ...(q.patient ? { patientId: q.patient.trim() } : {}),
+        ...(since !== undefined ? { since } : {}),
+        ...(before !== undefined ? { before } : {}),
+      });
+      if (q.patient) d.store.audit({ plugin: 'console', operation: 'audit-search-patient', staffNo: p.user, patientId: q.patient.trim(), result: 'ok' });
+      return page('Audit trail', auditPage({ ...(q.org ? { org: q.org } : {}), ...(q.staff ? { staff: q.staff } : {}), ...(q.patient ? { patient: q.patient } : {}), ...(q.since ? { since: q.since } : {}) }, rows, PAGE_SIZE), p, 'audit');
+    }),
+    view('/console/stats', (req, p) => {
+      const by = (['org', 'route', 'operation'].includes(req.query.by ?? '') ? req.query.by : 'org') as StatsBy;
+      const since = parseWhen(req.query.since);
+      const report = d.queries.stats(by, since !== undefined ? { since } : {});
+      return page('Call statistics', statsPage(report, { by, ...(req.query.since ? { since: req.query.since } : {}) }), p, 'stats');
+    }),
+  ];
+}

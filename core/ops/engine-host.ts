@@ -1,0 +1,46 @@
+/**
+ * Adapts the engine to the narrow `OpsHost` view, so engine.ts needs one line
+ * to build its Ops and core/ops never imports the Engine class (no cycle).
+ */
+import type { SiteConfig } from '../config/site.js';
+import type { Logger } from '../log.js';
+import type { MllpServer } from '../mllp/server.js';
+import type { RouteTable } from '../routes/matcher.js';
+import type { Store } from '../store/sqlite.js';
+import type { OpsHost } from './index.js';
+
+/** The parts of the engine Ops reads. */
+export interface EngineView {
+  readonly config: SiteConfig;
+  readonly store: Store;
+  readonly log: Logger;
+  readonly routes: RouteTable;
+  readonly sections: Record<string, Record<string, unknown>>;
+  readonly listeners: readonly { config: { name: string; host: string }; server: MllpServer; port?: number }[];
+  health(): Record<string, unknown>;
+}
+
+/** Site sections whose URL is probed for the informational remote reachability. */
+const REMOTE_URL_KEYS: Record<string, string> = { gdEhr: 'authUrl', recognition: 'baseUrl' };
+
+export function engineOpsHost(e: EngineView, kick: () => void): OpsHost {
+  return {
+    store: e.store,
+    log: e.log,
+    ...(e.config.console ? { console: e.config.console } : {}),
+    routes: () => e.routes.routes.map((r) => ({
+      name: r.name,
+      events: [...r.events],
+      sources: r.sources ? [...r.sources] : [],
+      ack: r.ack,
+      plugins: r.steps.flatMap((s) => (s.kind === 'plugin' ? [s.plugin] : [])),
+    })),
+    listeners: () => e.listeners.map((l) => ({ name: l.config.name, host: l.config.host, ...(l.port !== undefined ? { port: l.port } : {}), connections: l.server.connectionCount })),
+    remoteUrls: () => Object.fromEntries(Object.entries(REMOTE_URL_KEYS).map(([section, key]) => {
+      const v = e.sections[section]?.[key];
+      return [section, typeof v === 'string' ? v : undefined];
+    })),
+    engineHealth: () => e.health(),
+    kick,
+  };
+}

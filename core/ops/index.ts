@@ -1,0 +1,141 @@
+/**
+ * Operations surface of one engine: Prometheus metrics, call statistics,
+ * health details and the web console. The engine creates one `Ops`, feeds
+ * the metric hooks, and mounts `endpoints()` on its HTTP server.
+ */
+import type { Logger } from '../log.js';
+import type { EndpointRequest, EndpointResponse, HttpEndpoint } from '../sdk.js';
+import type { Store } from '../store/sqlite.js';
+import { ConsoleAuth, DEFAULT_CONSOLE, type ConsoleConfig } from './console/auth.js';
+import type { Overview } from './console/pages.js';
+import { consoleEndpoints, parseWhen } from './console/routes.js';
+import { RemoteProbes, type CheckResult, type HealthCheck, type RemoteStatus } from './health.js';
+import { EngineMetrics } from './metrics.js';
+import { OpsQueries, type StatsBy } from './queries.js';
+
+export { EngineMetrics } from './metrics.js';
+export { OpsQueries } from './queries.js';
+export type { ConsoleConfig } from './console/auth.js';
+
+/** What Ops needs from the engine (kept narrow so Ops never reaches into engine internals). */
+export interface OpsHost {
+  store: Store;
+  log: Logger;
+  console?: ConsoleConfig;
+  /** Routes as loaded now. */
+  routes(): Overview['routes'];
+  listeners(): Overview['listeners'];
+  /** Remote base URLs to probe (name → URL); read lazily, after simulators started. */
+  remoteUrls(): Record<string, string | undefined>;
+  /** The engine's own health body (listeners, kafka...). */
+  engineHealth(): Record<string, unknown>;
+  kick(): void;
+}
+
+export interface OpsHealth {
+  store: CheckResult;
+  checks: Record<string, CheckResult & { critical: boolean }>;
+  /** Informational: never fails readiness. */
+  remotes: Record<string, RemoteStatus>;
+}
+
+const JSON_HEADERS = { 'cache-control': 'no-store', 'x-content-type-options': 'nosniff' };
+
+export class Ops {
+  readonly metrics: EngineMetrics;
+  readonly queries: OpsQueries;
+  readonly auth: ConsoleAuth;
+  readonly #host: OpsHost;
+  readonly #checks: HealthCheck[] = [];
+  readonly #console: ConsoleConfig;
+  #remotes?: RemoteProbes;
+
+  constructor(host: OpsHost) {
+    this.#host = host;
+    this.#console = host.console ?? DEFAULT_CONSOLE;
+    this.auth = new ConsoleAuth(this.#console);
+    this.queries = OpsQueries.open(host.store.dir);
+    this.metrics = new EngineMetrics({
+      queueDepth: () => host.store.pendingCount(),
+      connections: () => Object.fromEntries(host.listeners().map((l) => [l.name, l.connections])),
+    });
+  }
+
+  /** Adds a health check (e.g. a source's connection); critical ones fail /readyz. */
+  registerCheck(check: HealthCheck): void {
+    this.#checks.push(check);
+  }
+
+  get remotes(): RemoteProbes {
+    return (this.#remotes ??= new RemoteProbes(this.#host.remoteUrls()));
+  }
+
+  health(): OpsHealth {
+    const checks: OpsHealth['checks'] = {};
+    for (const c of this.#checks) {
+      let r: CheckResult;
+      try {
+        r = c.run();
+      } catch (e) {
+        r = { ok: false, detail: (e as Error).message };
+      }
+      checks[c.name] = { ...r, critical: c.critical };
+    }
+    return { store: this.queries.ping() ? { ok: true } : { ok: false, detail: 'store does not answer' }, checks, remotes: this.remotes.status() };
+  }
+
+  /** Store answers and every critical check passes. */
+  ready(): boolean {
+    const h = this.health();
+    return h.store.ok && Object.values(h.checks).every((c) => c.ok || !c.critical);
+  }
+
+  overview(): Overview {
+    return {
+      routes: this.#host.routes(),
+      listeners: this.#host.listeners(),
+      pending: this.#host.store.pendingCount(),
+      dead: this.queries.deadCount(),
+      health: { ...this.#host.engineHealth() },
+    };
+  }
+
+  /** GET /metrics, GET /api/stats and (when enabled) the console. */
+  endpoints(): HttpEndpoint[] {
+    const eps: HttpEndpoint[] = [
+      {
+        method: 'GET', path: '/metrics',
+        handler: async () => {
+          const m = await this.metrics.text();
+          return { status: 200, headers: { 'content-type': m.contentType, 'cache-control': 'no-store' }, body: m.body };
+        },
+      },
+      { method: 'GET', path: '/api/stats', handler: async (req) => this.#stats(req) },
+    ];
+    if (this.#console.enabled) {
+      eps.push(...consoleEndpoints({
+        auth: this.auth, store: this.#host.store, queries: this.queries, metrics: this.metrics, log: this.#host.log,
+        overview: () => this.overview(), kick: () => this.#host.kick(),
+      }));
+    }
+    return eps;
+  }
+
+  /** Call statistics as JSON; needs a console session or the bearer token (it names institutions and volumes). */
+  async #stats(req: EndpointRequest): Promise<EndpointResponse> {
+    if (!this.auth.principal(req.headers)) return { status: 401, headers: JSON_HEADERS, body: { code: 'OPS_E_UNAUTHENTICATED', message: 'log in to the console or send the bearer token' } };
+    const by = (req.query.by ?? 'org') as StatsBy;
+    if (!['org', 'route', 'operation'].includes(by)) return { status: 400, headers: JSON_HEADERS, body: { code: 'OPS_E_BAD_QUERY', message: 'by must be org, route or operation' } };
+    const since = parseWhen(req.query.since);
+    const until = parseWhen(req.query.until);
+    if ((req.query.since && since === undefined) || (req.query.until && until === undefined)) {
+      return { status: 400, headers: JSON_HEADERS, body: { code: 'OPS_E_BAD_QUERY', message: 'since/until: an ISO date/time or an age like 24h' } };
+    }
+    const report = this.queries.stats(by, { ...(since !== undefined ? { since } : {}), ...(until !== undefined ? { until } : {}), ...(req.query.org ? { orgCode: req.query.org } : {}) });
+    return { status: 200, headers: JSON_HEADERS, body: report };
+  }
+
+  close(): void {
+    this.queries.close();
+  }
+}

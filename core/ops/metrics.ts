@@ -1,0 +1,116 @@
+/**
+ * Prometheus metrics (prom-client) for one engine. Each engine owns its own
+ * registry (never prom-client's global one) so tests and several engines in a
+ * process do not share counters.
+ *
+ * Label values are only configuration names (listener, route, plugin), ACK
+ * codes, outcomes and catalogued error codes: never anything read from a
+ * message, so no PHI can reach a label.
+ */
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+/** Outcome of one delivery attempt as the worker reports it. */
+export type AttemptOutcome = 'done' | 'skipped' | 'retry' | 'dead' | 'released';
+
+/** Live values read at scrape time. */
+export interface MetricSources {
+  /** Open deliveries (pending, in flight, waiting to retry). */
+  queueDepth(): number;
+  /** Open MLLP connections per listener name. */
+  connections(): Record<string, number>;
+}
+
+/** In-process totals since start, for the console dashboard (cheaper than a scrape parse). */
+export interface LiveCounts {
+  received: Record<string, number>;
+  acked: Record<string, Record<string, number>>;
+  routes: Record<string, number>;
+  deliveries: Record<string, Record<AttemptOutcome, number>>;
+}
+
+const LATENCY_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
+
+function bump<K extends string>(m: Record<K, number>, k: K, by = 1): void {
+  m[k] = (m[k] ?? 0) + by;
+}
+
+export class EngineMetrics {
+  readonly registry = new Registry();
+  readonly #received: Counter<'listener'>;
+  readonly #acked: Counter<'listener' | 'code'>;
+  readonly #routeMatches: Counter<'route' | 'outcome'>;
+  readonly #deliveries: Counter<'route' | 'plugin' | 'outcome'>;
+  readonly #latency: Histogram<'plugin'>;
+  readonly #retries: Counter<'plugin'>;
+  readonly #dead: Counter<'route' | 'plugin' | 'code'>;
+  readonly #replays: Counter<'via'>;
+  readonly #kafkaLag: Gauge<'topic' | 'partition'>;
+  readonly #live: LiveCounts = { received: {}, acked: {}, routes: {}, deliveries: {} };
+
+  constructor(sources: MetricSources, opts: { processMetrics?: boolean } = {}) {
+    const registers = [this.registry];
+    this.#received = new Counter({ name: 'hisbridge_messages_received_total', help: 'HL7 messages received, by listener', labelNames: ['listener'], registers });
+    this.#acked = new Counter({ name: 'hisbridge_messages_acked_total', help: 'ACKs sent, by listener and ACK code (AA, AE, AR, CA...)', labelNames: ['listener', 'code'], registers });
+    this.#routeMatches = new Counter({ name: 'hisbridge_route_matches_total', help: 'Messages matched by a route, by route and receive-time outcome', labelNames: ['route', 'outcome'], registers });
+    this.#deliveries = new Counter({ name: 'hisbridge_deliveries_total', help: 'Delivery attempts settled, by route, plugin and outcome (done, skipped, retry, dead, released)', labelNames: ['route', 'plugin', 'outcome'], registers });
+    this.#latency = new Histogram({ name: 'hisbridge_delivery_latency_seconds', help: 'Delivery attempt latency, by plugin', labelNames: ['plugin'], buckets: LATENCY_BUCKETS, registers });
+    this.#retries = new Counter({ name: 'hisbridge_delivery_retries_total', help: 'Failed attempts scheduled for a retry, by plugin', labelNames: ['plugin'], registers });
+    this.#dead = new Counter({ name: 'hisbridge_dead_letters_total', help: 'Deliveries moved to the dead letter, by route, plugin and error code', labelNames: ['route', 'plugin', 'code'], registers });
+    this.#replays = new Counter({ name: 'hisbridge_dead_letter_replays_total', help: 'Dead deliveries requeued by an operator, by channel (console, api)', labelNames: ['via'], registers });
+    this.#kafkaLag = new Gauge({ name: 'hisbridge_kafka_lag', help: 'Kafka consumer lag in records, by topic and partition', labelNames: ['topic', 'partition'], registers });
+    new Gauge({
+      name: 'hisbridge_queue_depth', help: 'Open deliveries (pending, in flight, waiting to retry)', registers,
+      collect() { this.set(sources.queueDepth()); },
+    });
+    new Gauge({
+      name: 'hisbridge_mllp_connections', help: 'Open MLLP connections, by listener', labelNames: ['listener'], registers,
+      collect() {
+        this.reset();
+        for (const [listener, n] of Object.entries(sources.connections())) this.set({ listener }, n);
+      },
+    });
+    if (opts.processMetrics !== false) collectDefaultMetrics({ register: this.registry, prefix: 'hisbridge_' });
+  }
+
+  /** One received frame and the ACK it got; `routes` are the receive-time outcomes of matched routes. */
+  onIngest(listener: string, ackCode: string, routes: readonly { route: string; outcome: string }[]): void {
+    this.#received.inc({ listener });
+    this.#acked.inc({ listener, code: ackCode });
+    bump(this.#live.received, listener);
+    bump((this.#live.acked[listener] ??= {}), ackCode);
+    for (const r of routes) {
+      this.#routeMatches.inc({ route: r.route, outcome: r.outcome });
+      bump(this.#live.routes, r.route);
+    }
+  }
+
+  /** One settled delivery attempt (the worker's onSettled hook). */
+  onSettled(job: { route: string; plugin: string }, outcome: AttemptOutcome, latencyMs: number, errorCode?: string): void {
+    this.#deliveries.inc({ route: job.route, plugin: job.plugin, outcome });
+    if (outcome !== 'released') this.#latency.observe({ plugin: job.plugin }, latencyMs / 1000);
+    if (outcome === 'retry') this.#retries.inc({ plugin: job.plugin });
+    if (outcome === 'dead') this.#dead.inc({ route: job.route, plugin: job.plugin, code: errorCode ?? 'unknown' });
+    const per = (this.#live.deliveries[job.route] ??= { done: 0, skipped: 0, retry: 0, dead: 0, released: 0 });
+    per[outcome]++;
+  }
+
+  /** Dead deliveries requeued by an operator. */
+  onReplay(via: string, count: number): void {
+    if (count > 0) this.#replays.inc({ via }, count);
+  }
+
+  /** For the Kafka source: current lag of one partition. */
+  setKafkaLag(topic: string, partition: number, lag: number): void {
+    this.#kafkaLag.set({ topic, partition: String(partition) }, lag);
+  }
+
+  /** Totals since start (copies). */
+  live(): LiveCounts {
+    return structuredClone(this.#live);
+  }
+
+  /** The Prometheus text exposition. */
+  async text(): Promise<{ contentType: string; body: string }> {
+    return { contentType: this.registry.contentType, body: await this.registry.metrics() };
+  }
+}
