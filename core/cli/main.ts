@@ -15,6 +15,8 @@ const COMMANDS: Record<string, { summary: string; load: () => Promise<{ run(argv
   'gd-ehr': { summary: 'build a provincial viewer URL: gd-ehr viewer-url --key HEX ...', load: () => import('./cmd-gd-ehr.js') },
   messages: { summary: 'browse stored messages: messages search|show', load: () => import('./cmd-messages.js') },
   dlq: { summary: 'dead letters: dlq list | dlq replay ID|--all [--route R]', load: () => import('./cmd-dlq.js') },
+  audit: { summary: 'export the audit trail: audit [--since T] [--org C] [--staff N] [--patient ID] [--format csv|jsonl]', load: () => import('./cmd-audit.js') },
+  stats: { summary: 'call statistics per institution/route/operation and day: stats [--by org|route|operation] [--since T]', load: () => import('./cmd-stats.js') },
 };
 
 function usage(): string {
