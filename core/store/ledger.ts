@@ -15,7 +15,7 @@ import type Database from 'better-sqlite3';
 import { scrubText } from '../mask.js';
 import { retryDelayMs } from './backoff.js';
 import { OPEN_STATES } from './schema.js';
-import type { AcceptResult, ClaimedDelivery, FailInput, NewDeliveryWithOutcome, NewMessage, RequeueFilter } from './types.js';
+import type { AcceptResult, ClaimedDelivery, FailInput, NewDeliveryWithOutcome, NewMessage, ReplayedMessage, RequeueFilter } from './types.js';
 import type { StepResult } from '../sdk.js';
 
 const ACCEPTED = `('AA','CA')`;
@@ -28,6 +28,11 @@ interface DeliveryRow {
 interface ClaimRow {
   id: number; message_id: number; route: string; step: number; plugin: string; ordering_key: string; attempts: number; vars: string;
   raw: Buffer | null; charset: string; source: string; control_id: string; type: string;
+}
+
+/** One replayed message, as the ledger saw it (the Store audits it, then drops the patient id). */
+export interface ReplayedRow extends ReplayedMessage {
+  patientId?: string;
 }
 
 export interface Changed<T> {
@@ -80,6 +85,14 @@ export class Ledger {
                   WHERE id = ? AND state = 'in-flight'`),
       inFlight: p(`SELECT id, attempts FROM deliveries WHERE state = 'in-flight'`),
       requeue: p(`UPDATE deliveries SET state = 'pending', head = 0, attempts = 0, next_attempt_at = ?, updated_at = ? WHERE id = ? AND state = 'dead'`),
+      // Replay of stored messages: settled (done or dead) deliveries only; open ones are still running.
+      requeueSettled: p(`UPDATE deliveries SET state = 'pending', head = 0, attempts = 0, next_attempt_at = ?, updated_at = ?
+                         WHERE id = ? AND state IN ('done','dead')`),
+      messageForReplay: p('SELECT id, control_id, patient_id, raw IS NULL AS purged FROM messages WHERE id = ?'),
+      deliveriesOf: p('SELECT id, ordering_key, state FROM deliveries WHERE message_id = ? AND (? IS NULL OR route = ?) ORDER BY id'),
+      existing: p('SELECT value AS id FROM json_each(?) WHERE value IN (SELECT id FROM messages)'),
+      receivedSince: p(`SELECT DISTINCT m.id FROM messages m JOIN deliveries d ON d.message_id = m.id
+                        WHERE m.received_at >= ? AND (? IS NULL OR d.route = ?) ORDER BY m.id`),
       deadIds: p(`SELECT id, message_id, ordering_key FROM deliveries WHERE state = 'dead' AND (? IS NULL OR route = ?) ORDER BY id`),
       counts: p(`SELECT sum(state IN ${OPEN_STATES}) AS open, sum(state = 'dead') AS dead, m.ack_code AS ack
                  FROM messages m LEFT JOIN deliveries d ON d.message_id = m.id WHERE m.id = ?`),
@@ -196,15 +209,69 @@ export class Ledger {
     } else if (!f.all && !f.route) rows = [];
     for (const r of rows) {
       this.#s.requeue.run(now, now, r.id);
-      const head = this.#s.headOf.get(r.ordering_key) as { id: number; state: string } | undefined;
-      if (!head) this.#s.setHead.run(1, r.id);
-      else if (head.state !== 'in-flight' && r.id < head.id) {
-        this.#s.setHead.run(0, head.id);
-        this.#s.setHead.run(1, r.id);
-      }
+      this.#rejoin(r.id, r.ordering_key);
       this.refreshStatus(r.message_id);
     }
     return { value: rows.length, delta: rows.length };
+  }
+
+  /** Of these message ids, the ones not in the store. */
+  missingMessages(ids: readonly number[]): number[] {
+    const found = new Set((this.#s.existing.all(JSON.stringify(ids)) as { id: number }[]).map((r) => r.id));
+    return ids.filter((id) => !found.has(id));
+  }
+
+  /** Ids of messages received at or after `since` that have deliveries (of `route`, when given), oldest first. */
+  messagesSince(since: number, route: string | undefined): number[] {
+    const r = route ?? null;
+    return (this.#s.receivedSince.all(since, r, r) as { id: number }[]).map((x) => x.id);
+  }
+
+  /**
+   * Replay of stored messages: their done and dead deliveries (of `route`,
+   * when given) go back to pending with attempts reset. Each keeps its id, and
+   * so its ordering key, its place in the key's order and its idempotency
+   * key. Open deliveries are left alone (they have not finished yet), and so
+   * is a message whose body retention already removed (nothing to send).
+   */
+  replay(messageIds: readonly number[], route: string | undefined, now: number): Changed<ReplayedRow[]> {
+    const r = route ?? null;
+    const out: ReplayedRow[] = [];
+    let delta = 0;
+    for (const messageId of messageIds) {
+      const m = this.#s.messageForReplay.get(messageId) as { id: number; control_id: string; patient_id: string | null; purged: number } | undefined;
+      if (!m) continue;
+      const rows = this.#s.deliveriesOf.all(messageId, r, r) as { id: number; ordering_key: string; state: string }[];
+      const row: ReplayedRow = { messageId, controlId: m.control_id, requeued: 0, stillOpen: 0, purged: m.purged === 1 };
+      if (m.patient_id !== null) row.patientId = m.patient_id;
+      for (const d of rows) {
+        if (d.state !== 'done' && d.state !== 'dead') row.stillOpen++;
+        else if (!row.purged) {
+          this.#s.requeueSettled.run(now, now, d.id);
+          this.#rejoin(d.id, d.ordering_key);
+          row.requeued++;
+        }
+      }
+      if (row.requeued) this.refreshStatus(messageId);
+      delta += row.requeued;
+      out.push(row);
+    }
+    return { value: out, delta };
+  }
+
+  /**
+   * A delivery that re-opened (replay) takes its place in its key by id: it
+   * becomes head when the key has none, or when it is older than a head that
+   * is not running. A running head keeps the flag until it finishes; then
+   * #nextHead picks the lowest open id, which is this one.
+   */
+  #rejoin(id: number, key: string): void {
+    const head = this.#s.headOf.get(key) as { id: number; state: string } | undefined;
+    if (!head) this.#s.setHead.run(1, id);
+    else if (head.state !== 'in-flight' && id < head.id) {
+      this.#s.setHead.run(0, head.id);
+      this.#s.setHead.run(1, id);
+    }
   }
 
   #nextHead(key: string): void {

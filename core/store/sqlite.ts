@@ -21,13 +21,15 @@ import { getMessage, listDead, searchMessages } from './queries.js';
 import { migrate, OPEN_STATES } from './schema.js';
 import type {
   AcceptResult, ClaimedDelivery, DeadFilter, DeliveryRecord, DuplicateHit, FailInput, MessageDetail, MessageSearch, MessageSummary,
-  NewDeliveryWithOutcome, NewMessage, RequeueFilter, StoreOptions,
+  NewDeliveryWithOutcome, NewMessage, ReplayedMessage, ReplayFilter, ReplayResult, RequeueFilter, StoreOptions,
 } from './types.js';
 
 /** File name of the database inside the data directory. */
 export const DB_FILE = 'hisbridge.db';
 const DAY = 86_400_000;
 const MAX_BATCH = 1000;
+/** Messages re-queued per transaction by replayStored. */
+const REPLAY_CHUNK = 500;
 /** The cached pending counter is re-read this often, so requeues made by the CLI are seen. */
 const COUNT_REFRESH_MS = 5000;
 
@@ -189,6 +191,51 @@ export class Store {
     const r = this.#write(() => this.#ledger.requeue(filter, Date.now()));
     this.#pending += r.delta;
     return r.value;
+  }
+
+  /**
+   * Replay of stored messages (`hisbridge replay --stored`): their done and
+   * dead deliveries go back to pending with attempts reset, keeping their
+   * ordering key, their place in the key's order and their idempotency key
+   * (a remote that honours the key can drop the repeat). Open deliveries are
+   * skipped, and so are messages whose body retention removed. When an id
+   * does not exist nothing is re-queued (`missing` names it). Every replayed
+   * message gets an audit row (plugin 'operator', operation 'replay') written
+   * in the same transaction as the change. A running engine sharing the file
+   * picks the deliveries up at its next poll.
+   */
+  replayStored(filter: ReplayFilter, by: { staffNo: string }): ReplayResult {
+    const route = filter.route;
+    const ids = filter.messageIds
+      ? [...new Set(filter.messageIds)]
+      : filter.since !== undefined
+        ? this.#write(() => this.#ledger.messagesSince(filter.since!, route))
+        : [];
+    if (filter.messageIds) {
+      const missing = this.#write(() => this.#ledger.missingMessages(ids));
+      if (missing.length) return { messages: [], missing };
+    }
+    const messages: ReplayedMessage[] = [];
+    // Bounded transactions: the engine's writers wait for this lock (busy timeout), so never hold it for a whole backlog.
+    for (let i = 0; i < ids.length; i += REPLAY_CHUNK) {
+      const chunk = ids.slice(i, i + REPLAY_CHUNK);
+      const r = this.#write(() => {
+        const now = Date.now();
+        const changed = this.#ledger.replay(chunk, route, now);
+        for (const m of changed.value) {
+          this.#insertAudit.run(...auditParams(this.#auditKey, {
+            plugin: 'operator', operation: 'replay', staffNo: by.staffNo, messageId: String(m.messageId),
+            ...(route ? { route } : {}), ...(m.patientId ? { patientId: m.patientId } : {}),
+            result: m.requeued ? 'ok' : 'skipped',
+            detail: `requeued ${m.requeued}, still open ${m.stillOpen}${m.purged ? ', body purged' : ''}`,
+          }, now));
+        }
+        return changed;
+      });
+      this.#pending += r.delta;
+      for (const { patientId: _omit, ...m } of r.value) messages.push(m);
+    }
+    return { messages, missing: [] };
   }
 
   /** Open deliveries (pending, in flight, waiting to retry): a cached counter, cheap to call per message. */

@@ -205,3 +205,32 @@ export interface RequeueFilter {
   all?: boolean;
   route?: string;
 }
+
+/** Which stored messages `Store.replayStored` re-queues: by id, or received since a time. */
+export interface ReplayFilter {
+  /** Store message ids (see `messages search`). */
+  messageIds?: number[];
+  /** Epoch ms, inclusive: every message received since then that has deliveries. */
+  since?: number;
+  /** Only deliveries of this route. */
+  route?: string;
+}
+
+export interface ReplayedMessage {
+  messageId: number;
+  /** MSH-10. */
+  controlId: string;
+  /** Done and dead deliveries moved back to pending. */
+  requeued: number;
+  /** Deliveries left alone because they have not finished (pending, in flight, waiting to retry). */
+  stillOpen: number;
+  /** Retention already removed the body: nothing of this message was re-queued. */
+  purged: boolean;
+}
+
+export interface ReplayResult {
+  /** In the order of the filter's ids, else oldest first. */
+  messages: ReplayedMessage[];
+  /** Requested ids with no stored message. When any is missing nothing is re-queued. */
+  missing: number[];
+}
