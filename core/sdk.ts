@@ -39,6 +39,12 @@ export interface HttpRequestOptions {
   timeoutMs?: number;
   /** Name of the remote for error messages (never a URL with query secrets). */
   target?: string;
+  /**
+   * Aborts the call (pass `CallContext.signal`, so engine shutdown does not
+   * wait for a slow remote). An aborted call throws the retryable
+   * HTTP_E_ABORTED; the remote may or may not have acted on it.
+   */
+  signal?: AbortSignal;
 }
 
 export interface HttpResponse {

@@ -1,8 +1,9 @@
 /**
  * The outbound HTTP client given to plugins (`PluginContext.http`): node:http
  * and node:https with keep-alive agents, a per-request deadline covering the
- * whole exchange, JSON bodies, and catalogued transport errors that name the
- * target but never the URL (query strings can carry encrypted PHI or tokens).
+ * whole exchange, an optional AbortSignal (engine shutdown), JSON bodies, and
+ * catalogued transport errors that name the target but never the URL (query
+ * strings can carry encrypted PHI or tokens).
  */
 import http from 'node:http';
 import https from 'node:https';
@@ -63,23 +64,34 @@ export function createHttpClient(opts: HttpClientOptions = {}): OwnedHttpClient 
     const agent = url.protocol === 'https:' ? agents['https:'] : agents['http:'];
     return new Promise<HttpResponse>((resolve, reject) => {
       let settled = false;
+      const signal = o.signal;
+      if (signal?.aborted) return reject(aborted(target, signal));
       const ms = Math.max(1, deadline - Date.now());
       const req = mod.request(url, { method: o.method ?? (body ? 'POST' : 'GET'), headers, agent });
       const timer = setTimeout(() => {
         fail(hbError('HTTP_E_TIMEOUT', { ms: o.timeoutMs ?? defaultTimeout, target }));
         req.destroy();
       }, ms);
-      function fail(e: unknown): void {
-        if (settled) return;
+      // Destroying the request also frees its socket, so a shutdown leaves no call running behind it.
+      const onAbort = () => {
+        fail(aborted(target, signal!));
+        req.destroy();
+      };
+      signal?.addEventListener('abort', onAbort, { once: true });
+      function settle(): void {
         settled = true;
         clearTimeout(timer);
+        signal?.removeEventListener('abort', onAbort);
+      }
+      function fail(e: unknown): void {
+        if (settled) return;
+        settle();
         reject(e);
       }
       req.on('error', (e: NodeJS.ErrnoException) => {
         // A keep-alive socket the server closed while idle: the request never reached it, so retrying once is safe.
         if (req.reusedSocket && (e.code === 'ECONNRESET' || e.code === 'EPIPE') && !settled) {
-          settled = true;
-          clearTimeout(timer);
+          settle();
           once(url, o, body, headers, target, deadline).then(resolve, reject);
           return;
         }
@@ -92,8 +104,7 @@ export function createHttpClient(opts: HttpClientOptions = {}): OwnedHttpClient 
         res.on('aborted', () => fail(hbError('HTTP_E_NETWORK', { target, detail: 'response aborted' })));
         res.on('end', () => {
           if (settled) return;
-          settled = true;
-          clearTimeout(timer);
+          settle();
           const out: HttpResponse = { status: res.statusCode ?? 0, headers: flattenHeaders(res.headers), body: Buffer.concat(chunks), latencyMs: performance.now() - started };
           const json = parseJson(out);
           if (json !== undefined) out.json = json;
@@ -130,6 +141,10 @@ export function createHttpClient(opts: HttpClientOptions = {}): OwnedHttpClient 
       agents['https:'].destroy();
     },
   };
+}
+
+function aborted(target: string, signal: AbortSignal): HisbridgeError {
+  return hbError('HTTP_E_ABORTED', { target }, signal.reason instanceof Error ? { cause: signal.reason } : {});
 }
 
 /** Retry-After as milliseconds: delta-seconds or an HTTP date; undefined when absent or unreadable. */
