@@ -60,6 +60,7 @@ export const ERRORS = {
   // Generic outbound HTTP
   HTTP_E_NETWORK: { message: 'network error calling {target}: {detail}', retryable: true },
   HTTP_E_TIMEOUT: { message: 'timeout after {ms} ms calling {target}', retryable: true },
+  HTTP_E_ABORTED: { message: 'call to {target} aborted', retryable: true },
   HTTP_E_STATUS_RETRYABLE: { message: 'HTTP {status} from {target}', retryable: true },
   HTTP_E_STATUS: { message: 'HTTP {status} from {target}', retryable: false },
   HTTP_E_BAD_BODY: { message: 'unexpected response body from {target}: {detail}', retryable: false },
