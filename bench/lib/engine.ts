@@ -34,7 +34,7 @@ export interface EngineSetup {
   /** Extra top-level YAML appended to the site config (e.g. a gdEhr section). */
   extraConfig?: string;
   env?: NodeJS.ProcessEnv;
-  /** Store durability; the engine default is NORMAL. */
+  /** Store durability; omitted = the engine default (FULL), which is what the targets are measured with. */
   synchronous?: 'NORMAL' | 'FULL';
   /** Extra keys of the store section, as YAML flow entries (e.g. `groupCommit: 0ms`), for experiments. */
   storeExtra?: string;
@@ -61,24 +61,17 @@ export async function startEngine(setup: EngineSetup): Promise<EngineHandle> {
     'http: { host: 127.0.0.1, port: 0 }',
     'log: { level: warn }',
     'simulators: false',
-    `store: { synchronous: ${setup.synchronous ?? 'NORMAL'}${setup.storeExtra ? `, ${setup.storeExtra}` : ''} }`,
+    ...(setup.synchronous || setup.storeExtra
+      ? [`store: { ${[setup.synchronous ? `synchronous: ${setup.synchronous}` : '', setup.storeExtra ?? ''].filter(Boolean).join(', ')} }`]
+      : []),
     setup.extraConfig ?? '',
-    // The recognition extension refuses to start without its section even when no route uses it;
-    // nothing here is ever called (port 9 is discard, and no bench route uses the plugin).
-    ...(setup.extraConfig?.includes('recognition:') ? [] : [
-      'recognition:',
-      '  baseUrl: http://127.0.0.1:9',
-      '  username: bench',
-      '  password: ${env:HB_BENCH_RECOG_PASSWORD}',
-      '  orgCode: BENCH0001',
-    ]),
   ].join('\n') + '\n');
   let child: ChildHandle;
   try {
     child = await startChild(ENGINE_MAIN, ['start', '--config', configFile, '--routes', routesDir, '--data-dir', dataDir, '--no-simulators'], {
       ready: /MLLP \S+ ([\d.]+):(\d+).*HTTP (http:\/\/[\d.]+:\d+)/,
       timeoutMs: 30_000,
-      env: { HB_BENCH_RECOG_PASSWORD: 'bench-unused', ...setup.env },
+      env: { ...setup.env },
       cwd: dir,
       ...(setup.nodeArgs ? { nodeArgs: setup.nodeArgs } : {}),
     });
