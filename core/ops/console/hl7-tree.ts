@@ -8,7 +8,7 @@
  * other segment, free text is scrubbed for anything shaped like an ID number
  * or a mobile number. Long values (embedded PDFs) are summarised.
  */
-import { maskId, maskName, scrubText } from '../../mask.js';
+import { maskId, maskIdNumber, maskName, maskPhone, scrubText } from '../../mask.js';
 import { html, type Html } from './html.js';
 
 /** Segments whose fields are about a person. */
@@ -30,11 +30,23 @@ export interface TreeSegment {
   fields: TreeField[];
 }
 
+const ID_NUMBER = /^\d{14,17}[\dXx]$/;
+const MOBILE = /^1[3-9]\d{9}$/;
+
+/** One component: ID numbers and phones keep their usual masked shape, so operators still recognise them. */
+function maskComponent(c: string, asName: boolean): string {
+  if (c === '') return c;
+  if (asName) return maskName(c);
+  if (ID_NUMBER.test(c)) return maskIdNumber(c);
+  if (MOBILE.test(c)) return maskPhone(c);
+  return maskId(c);
+}
+
 function maskValue(seg: string, field: number, value: string, sep: { comp: string; rep: string }): { value: string; masked: boolean } {
   if (value === '') return { value, masked: false };
   if (PERSON_SEGMENTS.has(seg) && !(HARMLESS[seg] ?? [1]).includes(field)) {
     const asName = NAME_FIELDS[seg]?.includes(field);
-    const masked = value.split(sep.rep).map((rep) => rep.split(sep.comp).map((c) => (c === '' ? c : asName ? maskName(c) : maskId(c))).join(sep.comp)).join(sep.rep);
+    const masked = value.split(sep.rep).map((rep) => rep.split(sep.comp).map((c) => maskComponent(c, asName === true)).join(sep.comp)).join(sep.rep);
     return { value: masked, masked: true };
   }
   const scrubbed = scrubText(value);
