@@ -12,6 +12,8 @@ import { runTag, startRig } from './mllp-setup.js';
 
 const RAW = 'raw-echo';
 const PARSE = 'echo+node-hl7-client';
+/** The engine with synchronous NORMAL: shown beside the default (FULL) so the cost of power-cut durability is visible. */
+const NORMAL = 'hisbridge-sync-normal';
 
 interface Config {
   kind: MessageKind;
@@ -31,7 +33,7 @@ function messagesFor(c: Config, quick: boolean): number {
 }
 
 export async function run(ctx: Context): Promise<ScenarioResult[]> {
-  const rig = await startRig(['raw-echo', 'echo+node-hl7-client'], ctx.say);
+  const rig = await startRig(['raw-echo', 'echo+node-hl7-client'], ctx.say, { normal: true });
   const out: ScenarioResult[] = [];
   try {
     for (const c of CONFIGS) {
@@ -39,17 +41,18 @@ export async function run(ctx: Context): Promise<ScenarioResult[]> {
       const size = c.kind === 'adt' ? '~1 KB ADT^A04' : '~50 KB ORU^R01 (PDF)';
       const n = messagesFor(c, ctx.quick);
       ctx.say(`${name}: ${n} messages x ${ctx.trials} trials`);
-      const values: Record<string, number[]> = { hisbridge: [], [RAW]: [], [PARSE]: [] };
-      const lat: Record<string, LoadResult['latency'][]> = { hisbridge: [], [RAW]: [], [PARSE]: [] };
+      const values: Record<string, number[]> = { hisbridge: [], [RAW]: [], [PARSE]: [], [NORMAL]: [] };
+      const lat: Record<string, LoadResult['latency'][]> = { hisbridge: [], [RAW]: [], [PARSE]: [], [NORMAL]: [] };
       const notes: string[] = [];
       for (let t = 0; t < ctx.trials; t++) {
         const contenders = [
           ...rig.baselines.map((b) => ({ key: b.kind as string, target: b.target })),
           ...(rig.engine ? [{ key: 'hisbridge', target: rig.engine.mllp }] : []),
+          ...(rig.engineNormal ? [{ key: NORMAL, target: rig.engineNormal.mllp }] : []),
         ];
         for (const k of contenders) {
           try {
-            const engine = k.key === 'hisbridge' ? rig.engine : undefined;
+            const engine = k.key === 'hisbridge' ? rig.engine : k.key === NORMAL ? rig.engineNormal : undefined;
             const before = engine ? await rig.sink!.count() : 0;
             const r = await closedLoop(k.target, { connections: c.connections, messages: n, factory: new MessageFactory(c.kind, runTag()), maxMs: 60_000 });
             // Let the engine drain its deliveries so they do not steal CPU from the next server's trial.
@@ -93,7 +96,7 @@ export async function run(ctx: Context): Promise<ScenarioResult[]> {
             max: spread(v.map((x) => x.max)).max,
           }])),
         },
-      }, { hisbridge: values.hisbridge!, baselines: { [RAW]: values[RAW]!, [PARSE]: values[PARSE]! } }));
+      }, { hisbridge: values.hisbridge!, baselines: { [RAW]: values[RAW]!, [PARSE]: values[PARSE]!, ...(values[NORMAL]!.length ? { [NORMAL]: values[NORMAL]! } : {}) } }));
     }
   } finally {
     await rig.close();

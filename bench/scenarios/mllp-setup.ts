@@ -13,6 +13,8 @@ export interface MllpRig {
   baselines: BaselineServer[];
   sink?: Sink;
   engine?: EngineHandle;
+  /** The same engine with `store.synchronous: NORMAL` (ACK survives a process crash, not a power cut), for comparison. */
+  engineNormal?: EngineHandle;
   /** Why the engine is not part of this run, when it is not. */
   engineNote?: string;
   /** Set while tearing down, so the engine's exit is not reported as a crash. */
@@ -20,12 +22,12 @@ export interface MllpRig {
   close(): Promise<void>;
 }
 
-export async function startRig(kinds: BaselineKind[], say: (s: string) => void): Promise<MllpRig> {
+export async function startRig(kinds: BaselineKind[], say: (s: string) => void, opts: { normal?: boolean } = {}): Promise<MllpRig> {
   const rig: MllpRig = {
     baselines: [],
     close: async () => {
       rig.closing = true;
-      await Promise.allSettled([...rig.baselines.map((b) => b.child.stop()), rig.sink?.child.stop(), rig.engine?.stop()]);
+      await Promise.allSettled([...rig.baselines.map((b) => b.child.stop()), rig.sink?.child.stop(), rig.engine?.stop(), rig.engineNormal?.stop()]);
     },
   };
   try {
@@ -37,6 +39,7 @@ export async function startRig(kinds: BaselineKind[], say: (s: string) => void):
         rig.sink = await startSink();
         const engine = await startEngine({ routes: { 'bench-ingress.yaml': ingressRoute(rig.sink.url) } });
         rig.engine = engine;
+        if (opts.normal) rig.engineNormal = await startEngine({ routes: { 'bench-ingress.yaml': ingressRoute(rig.sink.url) }, synchronous: 'NORMAL' });
         void engine.child.exited.then((code) => {
           if (rig.closing) return;
           rig.engineNote = `engine exited unexpectedly (code ${code}); last output: ${lastLines(engine.child.tail())}`;
@@ -48,9 +51,10 @@ export async function startRig(kinds: BaselineKind[], say: (s: string) => void):
       }
     }
     // Warm-up (JIT, SQLite pages, keep-alive sockets); not measured.
-    const targets: Target[] = [...rig.baselines.map((b) => b.target), ...(rig.engine ? [rig.engine.mllp] : [])];
+    const targets: Target[] = [...rig.baselines.map((b) => b.target), ...(rig.engine ? [rig.engine.mllp] : []), ...(rig.engineNormal ? [rig.engineNormal.mllp] : [])];
     for (const t of targets) await closedLoop(t, { connections: 2, messages: 400, factory: new MessageFactory('adt', `W${t.port}${Date.now().toString(36)}`), maxMs: 20_000 });
     if (rig.engine) await rig.engine.waitPending((n) => n === 0, 30_000);
+    if (rig.engineNormal) await rig.engineNormal.waitPending((n) => n === 0, 30_000);
   } catch (e) {
     await rig.close();
     throw e;

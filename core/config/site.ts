@@ -100,7 +100,7 @@ export const coreSiteSchema = {
         idempotencyWindow: durationSchema,
         highWaterMark: { type: 'integer', minimum: 1, description: 'Pending deliveries above which listeners stop reading (default 100000)' },
         overload: { enum: ['pause', 'reject'] },
-        groupCommit: durationSchema,
+        groupCommit: { ...durationSchema, description: 'Wait this long to gather a group commit (default 0: everything that arrived in the same event-loop turn)' },
       },
     },
     delivery: {
@@ -180,7 +180,7 @@ export function loadSiteConfig(
     idempotencyWindowMs: parseDuration(raw.store?.idempotencyWindow, 24 * 3_600_000),
     highWaterMark: raw.store?.highWaterMark ?? 100_000,
     overload: raw.store?.overload ?? 'pause',
-    groupCommitMs: parseDuration(raw.store?.groupCommit, 1),
+    groupCommitMs: parseDuration(raw.store?.groupCommit, 0),
   };
   if (store.metadataRetentionDays < 180) {
     const pos = file ? { file, line: 1, col: 1 } : { file: '<defaults>', line: 1, col: 1 };
