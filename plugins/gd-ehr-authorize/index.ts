@@ -81,7 +81,7 @@ const plugin: PluginDefinition<AuthorizeConfig> = {
           if (!id) throw hbError('GDEHR_E_NO_ID_NUMBER', { path: idNumber.source });
           const name = patientName.render(input);
           if (!name) throw hbError('GDEHR_E_MISSING_PARAM', { field: 'patientName' });
-          const r = await authorize(ctx.http, site, { idNumber: id, patientName: name, status: st, authDays }, { idempotencyKey: call.idempotencyKey });
+          const r = await authorize(ctx.http, site, { idNumber: id, patientName: name, status: st, authDays }, { idempotencyKey: call.idempotencyKey, signal: call.signal });
           ctx.audit({ ...base, result: 'ok', latencyMs: performance.now() - started, detail: `status ${st} returnCode ${r.returnCode}` });
           call.log.info({ plugin: plugin.name, status: st, returnCode: r.returnCode, attempt: call.attempt }, 'authorization sent');
           return { outcome: 'ok', detail: st === '1' ? 'granted' : 'withdrawn', output: { returnCode: r.returnCode, returnDesc: r.returnDesc } };

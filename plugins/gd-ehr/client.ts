@@ -47,14 +47,14 @@ const TARGET = 'gd-ehr authorization';
 
 /**
  * Sends one authorization. Throws HTTP_E_NETWORK / HTTP_E_TIMEOUT /
- * HTTP_E_STATUS_RETRYABLE (retryable), GDEHR_E_BAD_SIGNATURE (401/403),
+ * HTTP_E_STATUS_RETRYABLE, HTTP_E_ABORTED (retryable), GDEHR_E_BAD_SIGNATURE (401/403),
  * HTTP_E_STATUS (other 4xx), GDEHR_E_BUSINESS (returnCode "0") and
  * HTTP_E_BAD_BODY (no returnCode), all permanent unless stated.
  */
-export async function authorize(http: HttpClient, site: GdEhrSite, req: AuthorizeRequest, opts: { idempotencyKey?: string } = {}): Promise<AuthorizeResult> {
+export async function authorize(http: HttpClient, site: GdEhrSite, req: AuthorizeRequest, opts: { idempotencyKey?: string; signal?: AbortSignal } = {}): Promise<AuthorizeResult> {
   const headers: Record<string, string> = { ...gatewayHeaders({ paasId: site.paasId, paasToken: site.paasToken }), accept: 'application/json' };
   if (opts.idempotencyKey) headers['idempotency-key'] = opts.idempotencyKey;
-  const res = await http.request(site.authUrl, { method: 'POST', headers, body: authorizeBody(site, req), timeoutMs: site.timeoutMs, target: TARGET });
+  const res = await http.request(site.authUrl, { method: 'POST', headers, body: authorizeBody(site, req), timeoutMs: site.timeoutMs, target: TARGET, ...(opts.signal ? { signal: opts.signal } : {}) });
   if (res.status === 401 || res.status === 403) throw hbError('GDEHR_E_BAD_SIGNATURE', {}, { data: { status: res.status } });
   const statusErr = classifyHttpStatus(res.status, res.headers, TARGET);
   if (statusErr) throw statusErr;

@@ -64,6 +64,7 @@ const plugin: PluginDefinition<HttpConfig> = {
           ...(body !== undefined ? { body: renderBody(body, input) } : {}),
           timeoutMs: config.timeoutMs ?? 10_000,
           target: target.host,
+          signal: call.signal,
         });
         const err = classifyHttpStatus(res.status, res.headers, target.host);
         ctx.audit({ route: call.route, plugin: 'http', operation: method, result: err ? `HTTP ${res.status}` : 'ok', latencyMs: res.latencyMs, messageId: input.controlId });

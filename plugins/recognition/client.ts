@@ -20,6 +20,8 @@ export interface CallMeta {
   staffNo?: string;
   /** Sent as `Idempotency-Key` so a retried upload is not applied twice. */
   idempotencyKey?: string;
+  /** The step's `call.signal`: aborts the call (and its wait for a token) on engine shutdown. */
+  signal?: AbortSignal;
 }
 
 export interface PlatformAnswer {
@@ -49,10 +51,10 @@ export function createRecognitionClient(opts: {
   async function post(op: Operation, body: unknown, meta: CallMeta): Promise<HttpResponse> {
     const target = `recognition platform (${op})`;
     for (let attempt = 1; ; attempt++) {
-      const t = await token.get();
+      const t = await token.get(meta.signal);
       const headers: Record<string, string> = { [site.tokenHeader]: site.tokenScheme ? `${site.tokenScheme} ${t}` : t };
       if (meta.idempotencyKey) headers['idempotency-key'] = meta.idempotencyKey;
-      const res = await http.request(site.baseUrl + site.paths[op], { method: 'POST', headers, body, timeoutMs: site.timeoutMs, target });
+      const res = await http.request(site.baseUrl + site.paths[op], { method: 'POST', headers, body, timeoutMs: site.timeoutMs, target, ...(meta.signal ? { signal: meta.signal } : {}) });
       // A token the platform stopped accepting (restart, revoked session): one fresh token, one retry.
       if (res.status === 401 && attempt === 1) {
         token.invalidate(t);

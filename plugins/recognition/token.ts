@@ -11,8 +11,12 @@ import type { AuditEntry, HttpClient } from '../../core/sdk.js';
 import { invertFields, renameKeys, type RecognitionSite } from './site.js';
 
 export interface TokenClient {
-  /** A valid token, fetched when none is cached or the cached one is about to expire. */
-  get(): Promise<string>;
+  /**
+   * A valid token, fetched when none is cached or the cached one is about to
+   * expire. `signal` abandons this caller's wait (HTTP_E_ABORTED); the shared
+   * request goes on for the other callers.
+   */
+  get(signal?: AbortSignal): Promise<string>;
   /** Forgets `token` if it is still the cached one (called after a 401). */
   invalidate(token: string): void;
   /** Number of token requests made (for diagnostics and tests). */
@@ -27,6 +31,17 @@ interface Cached {
 
 /** Expiry used when the platform does not say (seconds). */
 const DEFAULT_TTL_S = 3600;
+
+/** `shared` as seen by one caller who stops waiting when `signal` aborts. */
+function abandonable(shared: Promise<string>, signal: AbortSignal): Promise<string> {
+  const aborted = () => hbError('HTTP_E_ABORTED', { target: 'recognition platform (token)' });
+  if (signal.aborted) return Promise.reject(aborted());
+  return new Promise((resolve, reject) => {
+    const onAbort = () => reject(aborted());
+    signal.addEventListener('abort', onAbort, { once: true });
+    shared.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
+  });
+}
 
 export function createTokenClient(http: HttpClient, site: RecognitionSite, audit?: (e: AuditEntry) => void, now: () => number = Date.now): TokenClient {
   let cached: Cached | undefined;
@@ -70,14 +85,14 @@ export function createTokenClient(http: HttpClient, site: RecognitionSite, audit
   }
 
   return {
-    get() {
+    get(signal) {
       if (cached && now() < cached.refreshAt) return Promise.resolve(cached.token);
       if (!inFlight) {
         inFlight = fetchToken().finally(() => {
           inFlight = undefined;
         });
       }
-      return inFlight;
+      return signal ? abandonable(inFlight, signal) : inFlight;
     },
     invalidate(token) {
       if (cached?.token === token) cached = undefined;
