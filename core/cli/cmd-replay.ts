@@ -1,18 +1,27 @@
 /**
- * `hisbridge replay FILES|DIR [--routes DIR] [--config F] [--timeout 30s]`:
- * runs HL7 files through the routes in-process against the simulators and
- * prints one JSON line per message. Exit 0 when every message was accepted
- * and every route ended ok (or filtered/skipped), 1 otherwise, 2 on usage
- * errors. (Replaying messages kept in a data directory is `dlq replay`.)
+ * `hisbridge replay` in two modes.
+ *
+ * Files: `replay FILES|DIR [--routes DIR] [--config F] [--timeout 30s]` runs
+ * HL7 files through the routes in-process against the simulators and prints
+ * one JSON line per message. Exit 0 when every message was accepted and every
+ * route ended ok (or filtered/skipped), 1 otherwise, 2 on usage errors.
+ *
+ * Stored: `replay --stored ID[,ID...] | --stored-since T [--route R]` re-queues
+ * the finished deliveries of messages kept in a data directory (see
+ * `Store.replayStored`); a running engine picks them up at its next poll.
+ * (Dead deliveries alone: `dlq replay`.)
  */
 import { readdirSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { parseDuration } from '../config/duration.js';
 import { err, loadConfig, out, parse, readMessages, registry, reportLoadError } from './common.js';
+import { STORE_FLAGS, openDataStore, operator, parseTime } from './cmd-messages.js';
+import type { ReplayFilter } from '../store/types.js';
 import { startInProcess } from './route-test/inproc.js';
 import { ackAccepted, settle, type FinalRoute } from './route-test/settle.js';
 
 const HELP = `usage: hisbridge replay FILES|DIR [--routes DIR] [--config F] [--timeout 30s]
+       hisbridge replay --stored ID[,ID...] | --stored-since T [--route R] [--data-dir D] [--config F] [--json]
 
 Runs every message of the HL7 files (a directory means its *.hl7 files,
 sorted) through the routes in-process: temporary data directory, simulators
@@ -20,7 +29,76 @@ on random ports, no listeners. After each message waits until its deliveries
 are done or dead (at most --timeout), then prints one JSON line:
   {"file","index","controlId","type","ack","routes":[{"route","outcome","deliveries":[{"plugin","step","state","attempts","error"}]}]}
 index counts messages within the file from 1. Exit 1 when an ACK is not
-AA/CA, a route failed, or a delivery is dead or unfinished; 2 on usage errors.`;
+AA/CA, a route failed, or a delivery is dead or unfinished; 2 on usage errors.
+
+--stored / --stored-since: messages kept in the data directory (--data-dir,
+else dataDir of --config, else ./data; ids from \`messages search\`; T an ISO
+date/time or an age such as 24h). Their done and dead deliveries (of route R
+only, with --route) go back to pending with attempts reset, keeping their
+ordering key, their place in it and their idempotency key; deliveries still
+running are left alone, and so are messages whose body retention removed.
+A running engine picks them up at its next poll. Prints what was re-queued
+per message; audited with your login name. Exit 1 when an id does not exist
+(then nothing is re-queued) or a named message's body was purged.`;
+
+/** True when the arguments ask for the stored mode. */
+function isStored(argv: readonly string[]): boolean {
+  return argv.some((a) => /^--stored(-since)?(=|$)/.test(a));
+}
+
+/** `--stored 3,4 --stored 9` → [3, 4, 9]; throws on anything but positive integers. */
+export function storedIds(values: readonly string[]): number[] {
+  const ids = values.flatMap((v) => v.split(',')).map((x) => x.trim()).filter(Boolean).map(Number);
+  if (!ids.length || ids.some((n) => !Number.isInteger(n) || n <= 0)) throw new Error('--stored takes message ids (positive integers, comma-separated; see messages search)');
+  return ids;
+}
+
+function runStored(argv: string[]): number {
+  let values: { stored?: string[]; 'stored-since'?: string; route?: string; 'data-dir'?: string; config?: string; json?: boolean; help?: boolean };
+  let filter: ReplayFilter;
+  try {
+    ({ values } = parse(argv, { ...STORE_FLAGS, stored: { type: 'string', multiple: true }, 'stored-since': { type: 'string' }, route: { type: 'string' } }, false));
+    if (values.help) return out(HELP), 0;
+    if (values.stored && values['stored-since'] !== undefined) throw new Error('give --stored or --stored-since, not both');
+    const route = values.route ? { route: values.route } : {};
+    filter = values.stored ? { messageIds: storedIds(values.stored), ...route } : { since: parseTime(values['stored-since'])!, ...route };
+  } catch (e) {
+    err(`hisbridge replay: ${(e as Error).message}\n\n${HELP}`);
+    return 2;
+  }
+  let store;
+  try {
+    store = openDataStore(values);
+  } catch (e) {
+    if (!reportLoadError(e)) err(`hisbridge replay: ${(e as Error).message}`);
+    return 1;
+  }
+  try {
+    const r = store.replayStored(filter, { staffNo: operator() });
+    if (r.missing.length) {
+      err(`hisbridge replay: no stored message with id ${r.missing.join(', ')}; nothing re-queued`);
+      return 1;
+    }
+    const total = r.messages.reduce((n, m) => n + m.requeued, 0);
+    const purged = r.messages.filter((m) => m.purged);
+    if (values.json) out(JSON.stringify({ requeued: total, messages: r.messages }));
+    else {
+      for (const m of r.messages) {
+        const notes = [m.stillOpen ? `${m.stillOpen} still running, left alone` : '', m.purged ? 'body purged by retention, not replayed' : ''].filter(Boolean);
+        out(`message ${m.messageId} (MSH-10 ${m.controlId}): ${m.requeued} deliver${m.requeued === 1 ? 'y' : 'ies'} re-queued${notes.length ? `; ${notes.join('; ')}` : ''}`);
+      }
+      out(r.messages.length
+        ? `re-queued ${total} deliveries of ${r.messages.length} message(s)${values.route ? ` (route ${values.route})` : ''}; a running engine picks them up at its next poll`
+        : 'no stored message with deliveries in that range');
+    }
+    return filter.messageIds && purged.length ? 1 : 0;
+  } catch (e) {
+    err(`hisbridge replay: ${(e as { code?: string }).code ? `${(e as { code: string }).code}: ` : ''}${(e as Error).message}`);
+    return 1;
+  } finally {
+    store.close();
+  }
+}
 
 /** The HL7 files named on the command line, directories expanded to their *.hl7 files in name order. */
 export function replayFiles(inputs: readonly string[]): string[] {
@@ -41,6 +119,7 @@ function isBad(r: FinalRoute): boolean {
 }
 
 export async function run(argv: string[]): Promise<number> {
+  if (isStored(argv)) return runStored(argv);
   let values: { routes?: string; config?: string; timeout?: string; help?: boolean };
   let positionals: string[];
   try {
