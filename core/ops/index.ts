@@ -58,6 +58,7 @@ export class Ops {
     this.metrics = new EngineMetrics({
       queueDepth: () => host.store.pendingCount(),
       connections: () => Object.fromEntries(host.listeners().map((l) => [l.name, l.connections])),
+      deadLetters: () => this.queries.deadCount(),
     });
   }
 

@@ -18,6 +18,8 @@ export interface MetricSources {
   queueDepth(): number;
   /** Open MLLP connections per listener name. */
   connections(): Record<string, number>;
+  /** Deliveries in the dead letter now. */
+  deadLetters(): number;
 }
 
 /** In-process totals since start, for the console dashboard (cheaper than a scrape parse). */
@@ -61,6 +63,13 @@ export class EngineMetrics {
     new Gauge({
       name: 'hisbridge_queue_depth', help: 'Open deliveries (pending, in flight, waiting to retry)', registers,
       collect() { this.set(sources.queueDepth()); },
+    });
+    new Gauge({
+      name: 'hisbridge_deliveries_current', help: 'Deliveries by state now: open (pending, in flight, waiting to retry) and dead', labelNames: ['state'], registers,
+      collect() {
+        this.set({ state: 'open' }, sources.queueDepth());
+        this.set({ state: 'dead' }, sources.deadLetters());
+      },
     });
     new Gauge({
       name: 'hisbridge_mllp_connections', help: 'Open MLLP connections, by listener', labelNames: ['listener'], registers,

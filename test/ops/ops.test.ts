@@ -113,6 +113,8 @@ describe('operations on a running engine', () => {
     const dead = await until(() => t.engine.store.listDead(), (d) => d.some((x) => x.controlId === 'OPSDEAD0001'));
     const d = dead.find((x) => x.controlId === 'OPSDEAD0001')!;
     expect(d.lastErrorCode).toBe('GDEHR_E_BUSINESS');
+    const before = parseMetrics(await (await fetch(`${t.httpUrl}/metrics`)).text());
+    expect(metricValue(before, 'hisbridge_deliveries_current', { state: 'dead' })).toBe(1);
 
     // Without the token (and without a session) the replay is refused.
     expect((await fetch(`${t.httpUrl}/console/dead/replay`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ id: d.id }) })).status).toBe(401);
@@ -143,6 +145,8 @@ describe('operations on a running engine', () => {
     expect(metricValue(s, 'hisbridge_delivery_latency_seconds_count', { plugin: 'gd-ehr-authorize' })).toBe(gdCalls + metricValue(s, 'hisbridge_deliveries_total', { plugin: 'gd-ehr-authorize', outcome: 'skipped' }));
     expect(s.some((x) => x.name === 'hisbridge_delivery_latency_seconds_bucket' && x.labels.le === '+Inf')).toBe(true);
     expect(metricValue(s, 'hisbridge_queue_depth')).toBe(0);
+    expect(metricValue(s, 'hisbridge_deliveries_current', { state: 'dead' })).toBe(0);
+    expect(metricValue(s, 'hisbridge_deliveries_current', { state: 'open' })).toBe(0);
     expect(metricValue(s, 'hisbridge_mllp_connections', { listener: 'mllp' })).toBe(1);
     expect(s.some((x) => x.name === 'hisbridge_process_resident_memory_bytes' || x.name === 'hisbridge_process_cpu_user_seconds_total')).toBe(true);
 
