@@ -7,7 +7,7 @@
 const COMMANDS: Record<string, { summary: string; load: () => Promise<{ run(argv: string[]): Promise<number> }> }> = {
   start: { summary: 'run the engine: start [--config F] [--routes DIR] [--data-dir D] [--mllp-port P] [--http-port P] [--no-simulators]', load: () => import('./cmd-start.js') },
   validate: { summary: 'check route files: validate [FILES|DIR] (prints file:line:col: message)', load: () => import('./cmd-validate.js') },
-  replay: { summary: 'run messages through the routes in-process: replay FILES|DIR [--routes DIR]', load: () => import('./cmd-replay.js') },
+  replay: { summary: 'replay FILES|DIR [--routes DIR] in-process against the simulators, or replay --stored ID[,ID]|--stored-since T to re-queue stored deliveries', load: () => import('./cmd-replay.js') },
   send: { summary: 'send HL7 over MLLP and print the ACKs: send FILE --host H --port P', load: () => import('./cmd-send.js') },
   test: { summary: 'run route test files (routes/*.test.yaml): test [FILES|DIR]', load: () => import('./cmd-test.js') },
   schemas: { summary: 'write schemas/route.schema.json and schemas/hisbridge.schema.json: schemas [--check]', load: () => import('./cmd-schemas.js') },

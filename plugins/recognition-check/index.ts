@@ -80,7 +80,7 @@ const plugin: PluginDefinition<RecognitionCheckConfig> = {
           ...(staffNo ? { staffNo } : {}),
           items,
           mode,
-        }, { route: call.route, messageId: input.controlId, idempotencyKey: call.idempotencyKey });
+        }, { route: call.route, messageId: input.controlId, idempotencyKey: call.idempotencyKey, signal: call.signal });
         const segments = result.items.map((i) => ['ZRC', i.itemCode, i.itemName, i.recognizable ? 'Y' : 'N', i.priorReportId, i.institution, i.reportDate, i.viewUrl, i.orderNo]);
         const duplicates = result.items.filter((i) => i.recognizable).length;
         return {

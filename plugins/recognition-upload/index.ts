@@ -94,7 +94,7 @@ const plugin: PluginDefinition<RecognitionUploadConfig> = {
       async process(input, call) {
         const msg = input.hl7;
         if (!msg) throw hbError('HL7_E_PARSE', { detail: 'recognition-upload needs an HL7 message' });
-        const meta = { route: call.route, messageId: input.controlId, idempotencyKey: call.idempotencyKey };
+        const meta = { route: call.route, messageId: input.controlId, idempotencyKey: call.idempotencyKey, signal: call.signal };
         const kind = config.kind === 'dictionary' ? dictionaryKind(msg.triggerEvent, msg.get('MFI-1.1')) : config.kind;
         switch (kind) {
           case 'patient': {

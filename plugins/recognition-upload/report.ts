@@ -75,7 +75,7 @@ export async function processReport(client: RecognitionClient, state: PluginStat
   if (prev && prev.at > at && prev.controlId !== input.controlId) {
     return { outcome: 'skipped', detail: `superseded by a later ${prev.status === 'revoked' ? 'revoke' : 'upload'}`, output: { ...base, superseded: true } };
   }
-  const meta: CallMeta = { route: call.route, messageId: input.controlId, idempotencyKey: call.idempotencyKey, patientId: msg.get('PID-3[5=PI].1') || msg.get('PID-3.1') };
+  const meta: CallMeta = { route: call.route, messageId: input.controlId, idempotencyKey: call.idempotencyKey, signal: call.signal, patientId: msg.get('PID-3[5=PI].1') || msg.get('PID-3.1') };
   const ops = job.kind === 'lab' ? { report: 'labReport', pdf: 'labPdf', revoke: 'labRevoke' } as const : { report: 'examReport', pdf: 'examPdf', revoke: 'examRevoke' } as const;
   const revokePayload = (): Json => ({
     ...job.org,
