@@ -109,7 +109,10 @@ export async function startHttpServer(opts: { host: string; port: number; log: L
         send(res, { status: (e as { status?: number }).status ?? 400, body: { code: 'HTTP_E_BAD_REQUEST', message: (e as Error).message } });
         return;
       }
-      if (raw.length) {
+      if (raw.length && (req.headers['content-type'] ?? '').includes('application/x-www-form-urlencoded')) {
+        // Plain HTML forms (the console without JavaScript).
+        body = Object.fromEntries(new URLSearchParams(raw.toString('utf8')));
+      } else if (raw.length) {
         try {
           body = JSON.parse(raw.toString('utf8'));
         } catch {
