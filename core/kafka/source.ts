@@ -100,9 +100,15 @@ export class KafkaSource {
 
   /** Connects the producer (for the dead-letter topics) and the consumer, joins the group and starts reading. */
   async start(): Promise<void> {
-    const { config, client, log } = this.#d;
-    this.#producer = client.producer();
+    this.#producer = this.#d.client.producer();
     await this.#producer.connect();
+    await this.#startConsumer();
+    this.#monitor = setInterval(() => this.#checkPressure(), 100);
+    this.#monitor.unref();
+  }
+
+  async #startConsumer(): Promise<void> {
+    const { config, client, log } = this.#d;
     const consumer = client.consumer({ groupId: config.groupId, sessionTimeoutMs: config.sessionTimeoutMs });
     this.#consumer = consumer;
     consumer.onAssignment((assigned) => {
@@ -112,13 +118,17 @@ export class KafkaSource {
     });
     consumer.onFatal((err) => {
       this.#status.connected = false;
-      log.error({ group: config.groupId, error: err.name }, 'kafka: consumer stopped after repeated failures');
+      this.#status.assigned = {};
+      if (this.#abort.signal.aborted) return;
+      // The client gives up on errors it deems permanent (e.g. a SyncGroup refused during a rebalance
+      // race); a source that stops reading silently is worse than one that rejoins.
+      log.error({ group: config.groupId, error: err.name }, 'kafka: consumer failed; rejoining the group');
+      this.#rejoin(2000);
     });
     await consumer.connect();
     await consumer.subscribe([...this.#topics.keys()], config.fromBeginning);
     await consumer.run((b) => this.#onBatch(b), { partitionsConcurrently: config.partitionsConcurrently });
-    this.#monitor = setInterval(() => this.#checkPressure(), 100);
-    this.#monitor.unref();
+    if (this.#status.paused) consumer.pause([...this.#topics.keys()]);
   }
 
   /** Stops fetching, lets in-flight records finish (their offsets are committed), leaves the group. */
@@ -128,6 +138,16 @@ export class KafkaSource {
     await this.#consumer?.disconnect().catch((e: Error) => this.#d.log.warn({ error: e.name }, 'kafka: consumer disconnect failed'));
     await this.#producer?.disconnect().catch(() => undefined);
     this.#status.connected = false;
+  }
+
+  #rejoin(delayMs: number): void {
+    setTimeout(() => {
+      if (this.#abort.signal.aborted) return;
+      this.#startConsumer().catch((e: Error) => {
+        this.#d.log.error({ group: this.#d.config.groupId, error: e.name }, 'kafka: rejoin failed; trying again');
+        this.#rejoin(Math.min(delayMs * 2, 30_000));
+      });
+    }, delayMs).unref();
   }
 
   #checkPressure(): void {
@@ -187,7 +207,11 @@ export class KafkaSource {
       chains.set(key, p);
       return p;
     });
-    const beat = setInterval(() => void b.heartbeat().catch(() => undefined), 1000);
+    // Long batches: stay in the group, and commit what is resolved so far so a crash re-delivers little.
+    const beat = setInterval(() => {
+      void b.heartbeat().catch(() => undefined);
+      if (next > 0) void b.commit().catch(() => undefined);
+    }, 1000);
     try {
       await Promise.all(all);
     } finally {
