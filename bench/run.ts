@@ -20,6 +20,7 @@ import * as e2e from './scenarios/e2e.js';
 import * as sm4 from './scenarios/sm4.js';
 import * as routing from './scenarios/routing.js';
 import * as memory from './scenarios/memory.js';
+import * as kafka from './scenarios/kafka.js';
 import * as consoleList from './scenarios/console.js';
 
 interface Scenario {
@@ -38,7 +39,7 @@ const SCENARIOS: Scenario[] = [
   { name: 'e2e', scenario: 3, title: 'End-to-end delivery to the provincial simulator', unit: 'deliveries/s', run: e2e.run },
   { name: 'sm4', scenario: 4, title: 'SM4: OpenSSL vs sm-crypto', unit: 'ops/s', run: sm4.run },
   { name: 'routing', scenario: 5, title: 'Routing: 100 routes vs 1', unit: 'ns/msg', run: routing.run },
-  { name: 'kafka', scenario: 6, title: 'Kafka source vs raw kafkajs consumer', unit: 'records/s', notYet: 'comes with the Kafka source issue' },
+  { name: 'kafka', scenario: 6, title: 'Kafka source vs raw kafkajs consumer', unit: 'records/s', run: kafka.run },
   { name: 'memory', scenario: 7, title: 'Engine RSS: idle, after load, with pending deliveries, drained', unit: 'MB', run: memory.run },
   { name: 'console', scenario: 8, title: 'Console message-list latency with 1,000,000 stored messages', unit: 'ms', run: consoleList.run },
 ];
