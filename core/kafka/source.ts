@@ -13,7 +13,8 @@
  * - a record that can never succeed goes to `<topic>.dlq` with headers and is
  *   committed; one refused for a passing reason is retried with back-off,
  *   then dead-lettered: a partition is never blocked for good.
- * - past the store's high-water mark every topic is paused; below 80% resumed.
+ * - past the store's high-water mark every topic is paused and the batch in
+ *   hand waits before its next record; below 80% both resume.
  */
 import type { IngestResult, Listener } from '../engine/ingest.js';
 import { hbError, toHisbridgeError } from '../errors.js';
@@ -229,6 +230,8 @@ export class KafkaSource {
     const decoded = topic.format === 'json' ? decodeJsonValue(r.value) : decodeHl7Value(r.value, topic.charset);
     if (decoded instanceof Error) return this.#deadLetter(topic, r, payloadVerdict(decoded), 1);
     for (let attempt = 1; ; attempt++) {
+      // Pausing the consumer only stops the next fetch: the batch in hand waits here too.
+      while (this.#status.paused && b.isActive() && !this.#abort.signal.aborted) await sleep(100, this.#abort.signal);
       if (!b.isActive() || this.#abort.signal.aborted) throw new Stopping();
       const v = classify(await this.#d.ingest(decoded.frame, topic.listener));
       if (v.kind === 'accepted') {
