@@ -1,5 +1,6 @@
 /** `hisbridge validate [FILES|DIR] [--config F]`: exit 1 with `file:line:col: message` lines when anything is wrong. */
 import { listRouteFiles, loadRoutes, closeRoutes } from '../routes/loader.js';
+import { KafkaSource } from '../kafka/source.js';
 import { err, loadConfig, offlineContext, out, parse, registry, reportLoadError } from './common.js';
 
 export async function run(argv: string[]): Promise<number> {
@@ -14,7 +15,7 @@ export async function run(argv: string[]): Promise<number> {
     const inputs = positionals.length ? positionals : [config.routesDir];
     const files = listRouteFiles(inputs);
     const ctx = offlineContext(reg, config);
-    const routes = await loadRoutes(files, { registry: reg, contextFor: (def) => ctx(def), sources: config.listeners.map((l) => l.name) });
+    const routes = await loadRoutes(files, { registry: reg, contextFor: (def) => ctx(def), sources: [...config.listeners.map((l) => l.name), ...KafkaSource.sourceNames(config.kafka)] });
     await closeRoutes(routes);
     out(`ok: ${routes.length} routes in ${files.length} files`);
     return 0;

@@ -60,7 +60,11 @@ export function offlineContext(reg: Registry, config: SiteConfig, log: Logger = 
   const signal = new AbortController().signal;
   return (def: { name: string; siteKey?: string }): PluginContext => {
     const ext = def.siteKey ? reg.extensions.find((x) => x.key === def.siteKey) : undefined;
-    const site = ext ? { ...ext.defaults({ simulatorUrl: ext.simulator ? `http://127.0.0.1:${ext.simulator.defaultPort}` : undefined }), ...(config.sections[ext.key] ?? {}) } : {};
+    const site = ext
+      ? { ...ext.defaults({ simulatorUrl: ext.simulator ? `http://127.0.0.1:${ext.simulator.defaultPort}` : undefined }), ...(config.sections[ext.key] ?? {}) }
+      : def.siteKey === 'kafka' && config.kafka
+        ? { ...config.kafka }
+        : {};
     return { log, http, signal, site, audit: () => undefined, state: new MemoryState() };
   };
 }
