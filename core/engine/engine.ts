@@ -111,7 +111,8 @@ export class Engine {
     for (const ext of this.registry.extensions) {
       const user = (this.config.sections[ext.key] ?? {}) as Record<string, unknown>;
       if (this.config.simulators && ext.simulator) {
-        const simSite = { ...ext.defaults({}), ...user };
+        // The simulator must verify with the same (demo) credentials the plugins get once pointed at it; its own URL is not known yet.
+        const simSite = { ...ext.defaults({ simulatorUrl: 'http://127.0.0.1' }), ...user };
         const sim = await ext.simulator.start({
           host: '127.0.0.1',
           port: ports === 'random' ? 0 : ext.simulator.defaultPort,
