@@ -264,6 +264,7 @@ export class Engine {
       pending: () => this.store.pendingCount(),
       highWaterMark: this.config.store.highWaterMark,
       log,
+      onLag: (topic, partition, lag) => this.ops.metrics.setKafkaLag(topic, partition, lag),
     });
     await this.#kafka.start();
     this.log.info({ group: kafka.groupId, topics: kafka.topics.map((t) => t.name) }, 'kafka source started');

@@ -24,6 +24,8 @@ export interface KafkaBatch {
   topic: string;
   partition: number;
   records: KafkaRecord[];
+  /** The partition's end offset (next offset to be written) when the batch was fetched. */
+  highWatermark: string;
   /** Marks `offset` (and everything before it) as handled; committed later. */
   resolveOffset(offset: string): void;
   /** Commits resolved offsets now. */
@@ -131,6 +133,7 @@ export function createKafkaClient(conn: KafkaConnection, log: Logger): KafkaClie
                 topic,
                 partition,
                 records: p.batch.messages.map((m) => toRecord(topic, partition, m)),
+                highWatermark: p.batch.highWatermark,
                 resolveOffset: (o) => p.resolveOffset(o),
                 commit: () => p.commitOffsetsIfNecessary(),
                 heartbeat: () => p.heartbeat(),

@@ -33,6 +33,12 @@ export interface KafkaSourceDeps {
   pending(): number;
   highWaterMark: number;
   log: Logger;
+  /**
+   * Reports a partition's lag in records (end offset minus the next offset to
+   * handle) when a batch arrives and each time its resolved offset advances.
+   * The engine feeds `hisbridge_kafka_lag` with it.
+   */
+  onLag?(topic: string, partition: number, lag: number): void;
 }
 
 /** Header names on dead-lettered records. */
@@ -172,11 +178,16 @@ export class KafkaSource {
     const n = b.records.length;
     const done = new Array<boolean>(n).fill(false);
     let next = 0;
+    // The records of this batch and any fetched after it are waiting: while paused the lag stays visible.
+    this.#reportLag(b, BigInt(b.records[0]!.offset));
     // Offsets advance only over a contiguous run of finished records.
     const advance = () => {
       const from = next;
       while (next < n && done[next]) next++;
-      if (next > from) b.resolveOffset(b.records[next - 1]!.offset);
+      if (next > from) {
+        b.resolveOffset(b.records[next - 1]!.offset);
+        this.#reportLag(b, BigInt(b.records[next - 1]!.offset) + 1n);
+      }
     };
     const chains = new Map<string, Promise<void>>();
     let slots = this.#d.config.maxInFlight;
@@ -222,6 +233,23 @@ export class KafkaSource {
     if (firstError !== undefined && !(firstError instanceof Stopping)) {
       // kafkajs re-fetches from the last resolved offset: unresolved records come again; duplicates are caught by idempotency.
       throw firstError;
+    }
+  }
+
+  /** Lag from the batch's high watermark; records produced since the fetch show up with the next batch. */
+  #reportLag(b: KafkaBatch, nextOffset: bigint): void {
+    if (!this.#d.onLag) return;
+    let hw: bigint;
+    try {
+      hw = BigInt(b.highWatermark);
+    } catch {
+      return;
+    }
+    const lag = hw > nextOffset ? Number(hw - nextOffset) : 0;
+    try {
+      this.#d.onLag(b.topic, b.partition, lag);
+    } catch (e) {
+      this.#d.log.warn({ topic: b.topic, partition: b.partition, error: (e as Error).name }, 'kafka: lag report failed');
     }
   }
 
