@@ -77,7 +77,11 @@ export interface PluginContext {
   readonly site: Record<string, unknown>;
   /** Append an audit row (masked/hashed by the writer). */
   audit(entry: AuditEntry): void;
-  /** Small key/value state owned by this plugin (e.g. a token, last report ids); durable when the store is. */
+  /**
+   * Small key/value state (e.g. a token, last report ids); durable when the
+   * store is. Owned by this plugin (namespace = its name) unless it declares
+   * `stateNamespace`; a site extension's namespace is its key.
+   */
   readonly state: PluginState;
 }
 
@@ -155,6 +159,14 @@ export interface PluginDefinition<C = Record<string, unknown>> {
   readonly configSchema: JsonSchema;
   /** Site section of hisbridge.yaml this plugin reads (e.g. `gdEhr`), if any. */
   readonly siteKey?: string;
+  /**
+   * Share `ctx.state` with another owner instead of keeping it under the
+   * plugin's own name: e.g. `recognition-check` records pending checks in the
+   * `recognition` namespace, which the `recognition` extension's workstation
+   * endpoints (namespace = extension key) read after a restart. Sharers must
+   * agree on their keys; the default (own name) is right for almost every plugin.
+   */
+  readonly stateNamespace?: string;
   readonly examples?: PluginExample[];
   /**
    * Steps that call remote systems are 'outbound' (run as durable deliveries

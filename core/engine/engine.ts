@@ -132,8 +132,8 @@ export class Engine {
     await Promise.allSettled(Object.values(this.simulators).map((s) => s.close()));
   }
 
-  /** The context a plugin or extension receives. */
-  contextFor(def: { name: string; siteKey?: string }, route?: string): PluginContext {
+  /** The context a plugin or extension receives; its state lives under `stateNamespace` when given, else under its name. */
+  contextFor(def: { name: string; siteKey?: string; stateNamespace?: string }, route?: string): PluginContext {
     const log = this.log.child({ plugin: def.name, ...(route ? { route } : {}) });
     return {
       log,
@@ -141,7 +141,7 @@ export class Engine {
       signal: this.#abort.signal,
       site: def.siteKey ? this.sections[def.siteKey] ?? {} : {},
       audit: (entry) => this.store.audit({ ...(route && !entry.route ? { route } : {}), ...entry }),
-      state: this.store.pluginState(def.name),
+      state: this.store.pluginState(def.stateNamespace ?? def.name),
     };
   }
 

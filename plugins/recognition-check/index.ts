@@ -48,6 +48,8 @@ const plugin: PluginDefinition<RecognitionCheckConfig> = {
   summary: 'Duplicate-order check of new ORM/OML items against recognizable results; replies one ZRC segment per item',
   kind: 'outbound',
   siteKey: 'recognition',
+  // Pending checks must outlive a restart where POST /api/recognition/decision (the extension's state) finds them.
+  stateNamespace: 'recognition',
   configSchema: {
     type: 'object',
     additionalProperties: false,
