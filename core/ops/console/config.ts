@@ -6,7 +6,7 @@
  * console:
  *   enabled: true
  *   users:
- *     - { name: ops, passwordHash: "scrypt$16384$8$1$..." }   # node dist/core/ops/hash-password.js
+ *     - { name: ops, passwordHash: "scrypt$16384$8$1$..." }   # npx hisbridge console hash-password
  *   token: ${env:HISBRIDGE_CONSOLE_TOKEN}                    # bearer token for scripts
  *   sessionTtl: 8h
  * ```
@@ -22,7 +22,7 @@ export const consoleSchema = {
     enabled: { type: 'boolean', description: 'Serve /console and /api/stats (default true)' },
     users: {
       type: 'array',
-      description: 'Local users; passwordHash from `node dist/core/ops/hash-password.js`',
+      description: 'Local users; passwordHash from `hisbridge console hash-password`',
       items: {
         type: 'object',
         additionalProperties: false,
