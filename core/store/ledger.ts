@@ -80,6 +80,12 @@ export class Ledger {
               WHERE d.head = 1 AND d.state IN ('pending','failed') AND d.next_attempt_at <= ?
                 AND d.plugin NOT IN (SELECT value FROM json_each(?))
               ORDER BY d.next_attempt_at LIMIT ?`),
+      // The same without the plugin filter: the common case, and json_each costs a third of the query.
+      dueAny: p(`SELECT d.id, d.message_id, d.route, d.step, d.plugin, d.ordering_key, d.attempts, d.vars,
+                        m.raw, m.charset, m.source, m.control_id, m.type
+                 FROM deliveries d INDEXED BY deliveries_due JOIN messages m ON m.id = d.message_id
+                 WHERE d.head = 1 AND d.state IN ('pending','failed') AND d.next_attempt_at <= ?
+                 ORDER BY d.next_attempt_at LIMIT ?`),
       claim: p(`UPDATE deliveries SET state = 'in-flight', attempts = attempts + 1, updated_at = ? WHERE id = ?`),
       release: p(`UPDATE deliveries SET state = 'pending', attempts = max(attempts - 1, 0), next_attempt_at = ?, updated_at = ?
                   WHERE id = ? AND state = 'in-flight'`),
@@ -137,7 +143,7 @@ export class Ledger {
   }
 
   claim(now: number, limit: number, skipPlugins: readonly string[]): ClaimedDelivery[] {
-    const rows = this.#s.due.all(now, JSON.stringify(skipPlugins), limit) as ClaimRow[];
+    const rows = (skipPlugins.length ? this.#s.due.all(now, JSON.stringify(skipPlugins), limit) : this.#s.dueAny.all(now, limit)) as ClaimRow[];
     return rows.map((r) => {
       this.#s.claim.run(now, r.id);
       return {

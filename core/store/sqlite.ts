@@ -10,6 +10,8 @@
  * recover, purge, close) flush the queue first so they see every earlier call;
  * claimDue writes the queue and its claim in the same transaction, and a claim
  * with nothing queued commits without fsync (see claimDue for why that is safe).
+ * Outcomes (complete, fail, audit) wait up to outcomeWaitMs for an accept
+ * batch to share its fsync; accepts never wait for them.
  */
 import Database from 'better-sqlite3';
 import { randomUUID } from 'node:crypto';
@@ -30,6 +32,13 @@ import type {
 export const DB_FILE = 'hisbridge.db';
 const DAY = 86_400_000;
 const MAX_BATCH = 1000;
+/**
+ * Default of StoreOptions.outcomeWaitMs: complete(), fail() and audit() are
+ * written at most this late (unless an accept or a claim writes them sooner).
+ * The call they record is already over, so a few ms cost little and under
+ * load save an fsync per settled batch.
+ */
+const OUTCOME_WAIT_MS = 2;
 /** Messages re-queued per transaction by replayStored. */
 const REPLAY_CHUNK = 500;
 /** The cached pending counter is re-read this often, so requeues made by the CLI are seen. */
@@ -77,10 +86,13 @@ export class Store {
   readonly #metadataRetentionDays: number;
   readonly #groupCommitMs: number;
   readonly #windowMs: number;
+  readonly #outcomeWaitMs: number;
   /** synchronous = FULL: the light (no fsync) transactions switch to NORMAL and back. */
   readonly #full: boolean;
   #queue: Op[] = [];
   #timer: NodeJS.Timeout | NodeJS.Immediate | undefined;
+  /** The pending timer is the longer one of outcomes and audit rows (OUTCOME_WAIT_MS). */
+  #timerLazy = false;
   #pending = 0;
   #pendingReadAt = 0;
   #closed = false;
@@ -123,6 +135,7 @@ export class Store {
     this.#metadataRetentionDays = metadataRetentionDays;
     this.#groupCommitMs = opts.groupCommitMs ?? 1;
     this.#windowMs = opts.idempotencyWindowMs ?? DAY;
+    this.#outcomeWaitMs = Math.max(0, opts.outcomeWaitMs ?? OUTCOME_WAIT_MS);
     this.#full = opts.synchronous !== 'NORMAL';
     this.#recount();
   }
@@ -363,10 +376,21 @@ export class Store {
       return;
     }
     this.#queue.push(op);
-    if (this.#queue.length >= MAX_BATCH) this.#flush();
-    else if (!this.#timer) {
-      this.#timer = this.#groupCommitMs > 0 ? setTimeout(() => this.#flush(), this.#groupCommitMs) : setImmediate(() => this.#flush());
-    }
+    if (this.#queue.length >= MAX_BATCH) return this.#flush();
+    // Outcomes and audit rows wait a little for the next accept batch, so under load they share its fsync
+    // instead of costing one of their own; an accept (a sender waits for its ACK) is written at once.
+    const lazy = op.kind !== 'accept';
+    if (this.#timer && (lazy || !this.#timerLazy)) return;
+    if (this.#timer) this.#clearTimer();
+    this.#timerLazy = lazy;
+    const ms = lazy ? Math.max(this.#groupCommitMs, this.#outcomeWaitMs) : this.#groupCommitMs;
+    this.#timer = ms > 0 ? setTimeout(() => this.#flush(), ms) : setImmediate(() => this.#flush());
+  }
+
+  #clearTimer(): void {
+    clearTimeout(this.#timer as NodeJS.Timeout);
+    clearImmediate(this.#timer as NodeJS.Immediate);
+    this.#timer = undefined;
   }
 
   #apply(op: Op, now: number): Changed<unknown> {
@@ -389,11 +413,7 @@ export class Store {
   #flush(): void;
   #flush<T>(then: () => T): T;
   #flush<T>(then?: () => T): T | undefined {
-    if (this.#timer) {
-      clearTimeout(this.#timer as NodeJS.Timeout);
-      clearImmediate(this.#timer as NodeJS.Immediate);
-      this.#timer = undefined;
-    }
+    if (this.#timer) this.#clearTimer();
     if (this.#queue.length === 0 || this.#closed) return then ? this.#write(then) : undefined;
     const ops = this.#queue;
     this.#queue = [];

@@ -102,6 +102,12 @@ export interface StoreOptions {
   metadataRetentionDays?: number;
   /** How long accept() waits to gather concurrent calls into one transaction (default 1 ms; 0 = same tick only). */
   groupCommitMs?: number;
+  /**
+   * How long complete(), fail() and audit() may wait for the next accept
+   * batch (or claim) to share its fsync, when groupCommitMs is shorter
+   * (default 2 ms).
+   */
+  outcomeWaitMs?: number;
   /** Window in which (MSH-3, MSH-4, MSH-10) counts as a duplicate inside accept() (default 24 h). */
   idempotencyWindowMs?: number;
   /** HMAC key for audit patient hashes; default a random key kept in `<dir>/audit-hash.key`. */

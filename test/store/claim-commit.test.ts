@@ -32,7 +32,8 @@ describe('claimDue and the group commit', () => {
     const store = Store.open(dir, { synchronous: 'FULL', groupCommitMs: 60_000 });
     const pending = [store.accept(message(), [delivery()]), store.accept(message(), [delivery({ plugin: 'other' })])];
     const before = store.stats().transactions;
-    const jobs = store.claimDue(Date.now(), 10);
+    // Rows written by this very call are due from the moment they are written, a little after a Date.now() taken here.
+    const jobs = store.claimDue(Date.now() + 1000, 10);
     expect(store.stats().transactions - before).toBe(1);
     expect(jobs.map((j) => j.plugin).sort()).toEqual(['http', 'other']);
     const accepted = await Promise.all(pending);
@@ -86,11 +87,46 @@ describe('claimDue and the group commit', () => {
     const store = openStore(fresh(), { groupCommitMs: 60_000 });
     const good = store.accept(message(), [delivery()]);
     const bad = store.accept({ ...message(), raw: undefined } as unknown as NewMessage, [delivery()]);
-    const jobs = store.claimDue(Date.now(), 10);
+    const jobs = store.claimDue(Date.now() + 1000, 10);
     await expect(bad).rejects.toMatchObject({ code: 'STORE_E_IO' });
     const { messageId } = await good;
     expect(jobs.map((j) => j.messageId)).toEqual([messageId]);
     expect(store.pendingCount()).toBe(1);
+    store.close();
+  });
+});
+
+describe('outcomes share the next accept batch', () => {
+  it('a completion queued before an accept (a few event-loop turns earlier) is written with it, in one transaction', async () => {
+    const dir = fresh();
+    const store = Store.open(dir, { synchronous: 'FULL', groupCommitMs: 0, outcomeWaitMs: 60_000 });
+    await store.accept(message(), [delivery()]);
+    const [job] = store.claimDue(Date.now(), 10);
+    const before = store.stats().transactions;
+    const done = store.complete(job!.id, { outcome: 'ok' });
+    store.audit({ plugin: 'http', operation: 'post', result: 'ok' });
+    for (let i = 0; i < 3; i++) await new Promise((r) => setImmediate(r));
+    expect(store.stats().transactions - before).toBe(0);
+    const next = store.accept(message(), [delivery()]);
+    const [ok, accepted] = await Promise.all([done, next]);
+    expect(ok).toBe(true);
+    expect(accepted.duplicate).toBe(false);
+    expect(store.stats().transactions - before).toBe(1);
+    expect(committedState(dir, job!.id)).toBe('done');
+    expect(store.queryAudit({})).toHaveLength(1);
+    store.close();
+  });
+
+  it('a completion with nothing else going on is still committed on its own, soon', async () => {
+    const dir = fresh();
+    const store = Store.open(dir, { synchronous: 'FULL', groupCommitMs: 0 });
+    await store.accept(message(), [delivery()]);
+    const [job] = store.claimDue(Date.now(), 10);
+    const before = store.stats().transactions;
+    expect(await store.complete(job!.id, { outcome: 'ok' })).toBe(true);
+    expect(store.stats().transactions - before).toBe(1);
+    expect(committedState(dir, job!.id)).toBe('done');
+    expect(store.pendingCount()).toBe(0);
     store.close();
   });
 });
