@@ -7,11 +7,12 @@
  * default 1 ms) and then every queued promise resolves. With FULL durability
  * that is one fsync per batch, not per message, so 8 concurrent senders do not
  * collapse to the disk's fsync rate. Synchronous calls (claimDue, requeue,
- * recover, purge, close) flush the queue first so they see every earlier call;
- * claimDue writes the queue and its claim in the same transaction, and a claim
- * with nothing queued commits without fsync (see claimDue for why that is safe).
- * Outcomes (complete, fail, audit) wait up to outcomeWaitMs for an accept
- * batch to share its fsync; accepts never wait for them.
+ * recover, purge, close) flush the queue first so they see every earlier call.
+ * claimDue is the exception, for speed: it writes queued accepts and its claim
+ * in one transaction, and otherwise commits the claim alone without fsync,
+ * leaving queued outcomes queued under FULL (see claimDue for why both are
+ * safe). Outcomes (complete, fail, audit) wait up to outcomeWaitMs for an
+ * accept batch to share its fsync; accepts never wait for them.
  */
 import Database from 'better-sqlite3';
 import { randomUUID } from 'node:crypto';
@@ -190,11 +191,15 @@ export class Store {
     if (limit <= 0) return [];
     const claim = () => this.#ledger.claim(now, limit, skipPlugins);
     if (this.#closed) throw hbError('STORE_E_IO', { detail: 'store is closed' });
-    // Work is queued: write it and the claim in one transaction (one fsync) instead of two.
-    if (this.#queue.length) return this.#flush(claim);
+    // Accepts are queued: write them and the claim in one transaction (one fsync) instead of two.
+    // Only outcomes queued (under FULL): leave them for the next accept batch and claim without them.
+    // The claim cannot take anything it should not: a queued outcome's delivery is still in flight in
+    // the table, and the next delivery of its key only becomes head when the outcome is written.
+    const outcomesOnly = this.#full && this.#queue.length > 0 && this.#timerLazy;
+    if (this.#queue.length && !outcomesOnly) return this.#flush(claim);
     // A claim alone needs no fsync: if a power cut loses it the delivery is simply pending again,
     // exactly what recover() would make of it. The next durable commit syncs it anyway (WAL is append-only).
-    return this.#write(claim, { light: true });
+    return this.#write(claim, { light: true, keepQueue: outcomesOnly });
   }
 
   /**
@@ -352,9 +357,9 @@ export class Store {
    * without fsync even under FULL: only for changes a power cut may undo
    * without breaking a promise (see claimDue).
    */
-  #write<T>(fn: () => T, opts: { light?: boolean } = {}): T {
+  #write<T>(fn: () => T, opts: { light?: boolean; keepQueue?: boolean } = {}): T {
     if (this.#closed) throw hbError('STORE_E_IO', { detail: 'store is closed' });
-    this.#flush();
+    if (!opts.keepQueue) this.#flush();
     const light = opts.light === true && this.#full;
     try {
       // Not a prepared statement: SQLite applies this pragma when it is compiled, not when it runs.

@@ -39,12 +39,14 @@ describe('claimDue and the group commit', () => {
     const accepted = await Promise.all(pending);
     expect(accepted.map((a) => a.duplicate)).toEqual([false, false]);
     for (const j of jobs) expect(committedState(dir, j.id)).toBe('in-flight');
-    // The completion queued next is written with the next claim, again in one transaction.
+    // A completion and an accept queued next are written with the next claim, again in one transaction.
     const done = store.complete(jobs[0]!.id, { outcome: 'ok' });
+    const third = store.accept(message(), [delivery({ plugin: 'third' })]);
     const tx = store.stats().transactions;
-    expect(store.claimDue(Date.now(), 10)).toEqual([]);
+    expect(store.claimDue(Date.now() + 1000, 10).map((j) => j.plugin)).toEqual(['third']);
     expect(store.stats().transactions - tx).toBe(1);
     expect(await done).toBe(true);
+    expect((await third).duplicate).toBe(false);
     expect(committedState(dir, jobs[0]!.id)).toBe('done');
     store.close();
   });
@@ -127,6 +129,29 @@ describe('outcomes share the next accept batch', () => {
     expect(store.stats().transactions - before).toBe(1);
     expect(committedState(dir, job!.id)).toBe('done');
     expect(store.pendingCount()).toBe(0);
+    store.close();
+  });
+});
+
+describe('a claim while only outcomes are queued (FULL)', () => {
+  it('claims without fsync and without them, and never lets the next delivery of a key overtake an unwritten outcome', async () => {
+    const dir = fresh();
+    const store = Store.open(dir, { synchronous: 'FULL', groupCommitMs: 0, outcomeWaitMs: 60_000 });
+    await store.accept(message(), [delivery({ orderingKey: 'k', plugin: 'first' })]);
+    await store.accept(message(), [delivery({ orderingKey: 'k', plugin: 'second' })]);
+    const [first] = store.claimDue(Date.now(), 10);
+    expect(first!.plugin).toBe('first');
+    const done = store.complete(first!.id, { outcome: 'ok' });
+    const light = store.stats().lightTransactions;
+    // The outcome is not written yet, so 'second' is not head yet: nothing to claim, and no fsync spent.
+    expect(store.claimDue(Date.now() + 1000, 10)).toEqual([]);
+    expect(store.stats().lightTransactions - light).toBe(1);
+    expect(committedState(dir, first!.id)).toBe('in-flight');
+    // The next accept batch writes the outcome; then 'second' is due.
+    await store.accept(message(), [delivery({ orderingKey: 'other' })]);
+    expect(await done).toBe(true);
+    expect(committedState(dir, first!.id)).toBe('done');
+    expect(store.claimDue(Date.now() + 1000, 10).map((j) => j.plugin).sort()).toEqual(['http', 'second']);
     store.close();
   });
 });
