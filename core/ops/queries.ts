@@ -9,7 +9,7 @@ import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { hbError } from '../errors.js';
 import { DB_FILE } from '../store/sqlite.js';
-import { loadAuditKey, patientHash, type AuditRow } from '../store/audit.js';
+import { auditRowFrom, loadAuditKey, patientHash, type AuditRow, type RawAudit } from '../store/audit.js';
 
 /** Plugins that write operator actions rather than outbound calls; left out of the call statistics. */
 export const OPERATOR_PLUGINS = ['engine', 'cli', 'console'] as const;
@@ -49,24 +49,6 @@ export interface StatsReport {
   days: (StatsCounts & { day: string })[];
   /** Per day and group. */
   byDay: (StatsCounts & { day: string; key: string })[];
-}
-
-interface RawAudit {
-  id: number; at: number; route: string | null; plugin: string; operation: string; org_code: string | null; staff_no: string | null;
-  patient_masked: string | null; patient_hash: string | null; result: string; latency_ms: number | null; message_id: string | null; detail: string | null;
-}
-
-function toRow(r: RawAudit): AuditRow {
-  const row: AuditRow = { id: r.id, at: r.at, plugin: r.plugin, operation: r.operation, result: r.result };
-  if (r.route !== null) row.route = r.route;
-  if (r.org_code !== null) row.orgCode = r.org_code;
-  if (r.staff_no !== null) row.staffNo = r.staff_no;
-  if (r.patient_masked !== null) row.patientMasked = r.patient_masked;
-  if (r.patient_hash !== null) row.patientHash = r.patient_hash;
-  if (r.latency_ms !== null) row.latencyMs = r.latency_ms;
-  if (r.message_id !== null) row.messageId = r.message_id;
-  if (r.detail !== null) row.detail = r.detail;
-  return row;
 }
 
 const GROUP_SQL: Record<StatsBy, string> = {
@@ -130,14 +112,14 @@ export class OpsQueries {
     const w = this.#where(f, true);
     const sql = `SELECT * FROM audit ${w.sql ? w.sql + (f.before !== undefined ? ' AND id < ?' : '') : f.before !== undefined ? 'WHERE id < ?' : ''} ORDER BY id DESC LIMIT ?`;
     const args = [...w.args, ...(f.before !== undefined ? [f.before] : []), Math.max(1, Math.min(f.limit ?? 100, 10_000))];
-    return (this.#db.prepare(sql).all(...args) as RawAudit[]).map(toRow);
+    return (this.#db.prepare(sql).all(...args) as RawAudit[]).map(auditRowFrom);
   }
 
   /** Every matching audit row, oldest first, streamed from the database (constant memory). */
   *auditRows(f: AuditExportFilter): Generator<AuditRow> {
     const w = this.#where(f, true);
     const stmt = this.#db.prepare(`SELECT * FROM audit ${w.sql} ORDER BY id`);
-    for (const r of stmt.iterate(...w.args) as Iterable<RawAudit>) yield toRow(r);
+    for (const r of stmt.iterate(...w.args) as Iterable<RawAudit>) yield auditRowFrom(r);
   }
 
   /** Call statistics from the audit trail (operator actions excluded). */

@@ -91,7 +91,8 @@ export function auditParams(key: Buffer, entry: AuditEntry, at: number): unknown
 export const INSERT_AUDIT = `INSERT INTO audit (at, route, plugin, operation, org_code, staff_no, patient_masked, patient_hash, result, latency_ms, message_id, detail)
   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`;
 
-interface RawAudit {
+/** An audit row as SQLite returns it. */
+export interface RawAudit {
   id: number; at: number; route: string | null; plugin: string; operation: string; org_code: string | null; staff_no: string | null;
   patient_masked: string | null; patient_hash: string | null; result: string; latency_ms: number | null; message_id: string | null; detail: string | null;
 }
@@ -109,16 +110,19 @@ export function queryAudit(db: Database.Database, key: Buffer, f: AuditFilter): 
   if (f.before !== undefined) { where.push('id < ?'); args.push(f.before); }
   const sql = `SELECT * FROM audit ${where.length ? 'WHERE ' + where.join(' AND ') : ''} ORDER BY id DESC LIMIT ?`;
   args.push(Math.max(1, Math.min(f.limit ?? 100, 10_000)));
-  return (db.prepare(sql).all(...args) as RawAudit[]).map((r) => {
-    const row: AuditRow = { id: r.id, at: r.at, plugin: r.plugin, operation: r.operation, result: r.result };
-    if (r.route !== null) row.route = r.route;
-    if (r.org_code !== null) row.orgCode = r.org_code;
-    if (r.staff_no !== null) row.staffNo = r.staff_no;
-    if (r.patient_masked !== null) row.patientMasked = r.patient_masked;
-    if (r.patient_hash !== null) row.patientHash = r.patient_hash;
-    if (r.latency_ms !== null) row.latencyMs = r.latency_ms;
-    if (r.message_id !== null) row.messageId = r.message_id;
-    if (r.detail !== null) row.detail = r.detail;
-    return row;
-  });
+  return (db.prepare(sql).all(...args) as RawAudit[]).map(auditRowFrom);
+}
+
+/** Maps a SQLite audit row to the API shape (absent columns left out). */
+export function auditRowFrom(r: RawAudit): AuditRow {
+  const row: AuditRow = { id: r.id, at: r.at, plugin: r.plugin, operation: r.operation, result: r.result };
+  if (r.route !== null) row.route = r.route;
+  if (r.org_code !== null) row.orgCode = r.org_code;
+  if (r.staff_no !== null) row.staffNo = r.staff_no;
+  if (r.patient_masked !== null) row.patientMasked = r.patient_masked;
+  if (r.patient_hash !== null) row.patientHash = r.patient_hash;
+  if (r.latency_ms !== null) row.latencyMs = r.latency_ms;
+  if (r.message_id !== null) row.messageId = r.message_id;
+  if (r.detail !== null) row.detail = r.detail;
+  return row;
 }
