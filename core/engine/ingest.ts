@@ -13,7 +13,7 @@ import { outboundPositions, runSegment } from '../routes/run.js';
 import type { RouteTable } from '../routes/matcher.js';
 import type { CompiledRoute } from '../routes/types.js';
 import type { Logger, ReplyContribution, StepInput } from '../sdk.js';
-import type { NewDeliveryWithOutcome } from '../store/types.js';
+import type { AckReply, NewDeliveryWithOutcome } from '../store/types.js';
 import type { Store } from '../store/sqlite.js';
 
 export type AckCode = 'AA' | 'AE' | 'AR' | 'CA' | 'CE' | 'CR';
@@ -129,7 +129,7 @@ export async function ingest(frame: Buffer, listener: Listener, deps: IngestDeps
     const dup = deps.store.findDuplicate(msg.sendingApp, msg.sendingFacility, msg.controlId, deps.idempotencyWindowMs);
     if (dup) {
       log.info({ listener: listener.name, msgId: msg.controlId, messageId: dup.messageId }, 'duplicate control id: re-acknowledged, not dispatched again');
-      return finish(dup.ackCode as AckCode, [], { messageId: dup.messageId, duplicate: true, text: 'duplicate: already accepted' });
+      return finish(dup.ackCode as AckCode, [], { messageId: dup.messageId, duplicate: true, ...duplicateReply(dup.ackReply) });
     }
   } catch (e) {
     const err = toHisbridgeError(e);
@@ -186,6 +186,7 @@ export async function ingest(frame: Buffer, listener: Listener, deps: IngestDeps
         patientId: patientIdOf(msg),
         receivedAt: Date.now(),
         ackCode,
+        ...(failure ? {} : { ackReply: replyOf(replies) }),
       },
       failure ? deliveries.filter((d) => d.final) : deliveries,
     );
@@ -193,7 +194,7 @@ export async function ingest(frame: Buffer, listener: Listener, deps: IngestDeps
     if (accepted.duplicate) {
       // A copy of the same (MSH-3, MSH-4, MSH-10) was committed first in the same batch: answer as that one was answered.
       log.info({ listener: listener.name, msgId: msg.controlId, messageId }, 'duplicate control id: re-acknowledged, not dispatched again');
-      return finish(accepted.ackCode as AckCode, [], { messageId, duplicate: true, text: 'duplicate: already accepted' });
+      return finish(accepted.ackCode as AckCode, [], { messageId, duplicate: true, ...duplicateReply(accepted.ackReply) });
     }
   } catch (e) {
     const err = toHisbridgeError(e);
@@ -225,6 +226,18 @@ export async function ingest(frame: Buffer, listener: Listener, deps: IngestDeps
     }
     return { ack, ackText, code: c, routes: [], ...(header?.controlId ? { controlId: header.controlId } : {}) };
   }
+}
+
+/** What the ACK carries beyond its code, kept with the message for duplicates. */
+function replyOf(replies: ReplyContribution[]): AckReply {
+  const segments = replies.flatMap((r) => r.segments ?? []);
+  const text = replies.map((r) => r.text).find((t) => t !== undefined);
+  return { ...(segments.length ? { segments } : {}), ...(text !== undefined ? { text } : {}) };
+}
+
+/** A duplicate gets the original ACK's segments and text again (a HIS resends when it lost the ACK). */
+function duplicateReply(reply: AckReply | undefined): { replies: ReplyContribution[]; text: string } {
+  return { replies: reply?.segments ? [{ segments: reply.segments }] : [], text: reply?.text ?? 'duplicate: already accepted' };
 }
 
 async function prepareDeliveries(route: CompiledRoute, input: StepInput, deps: IngestDeps, out: NewDeliveryWithOutcome[]): Promise<RouteOutcome> {

@@ -15,7 +15,7 @@ import type Database from 'better-sqlite3';
 import { scrubText } from '../mask.js';
 import { retryDelayMs } from './backoff.js';
 import { OPEN_STATES } from './schema.js';
-import type { AcceptResult, ClaimedDelivery, FailInput, NewDeliveryWithOutcome, NewMessage, ReplayedMessage, RequeueFilter } from './types.js';
+import type { AcceptResult, AckReply, ClaimedDelivery, FailInput, NewDeliveryWithOutcome, NewMessage, ReplayedMessage, RequeueFilter } from './types.js';
 import type { StepResult } from '../sdk.js';
 
 const ACCEPTED = `('AA','CA')`;
@@ -55,10 +55,10 @@ export class Ledger {
     this.#instance = instanceId;
     const p = (sql: string) => db.prepare(sql);
     this.#s = {
-      dup: p(`SELECT id, ack_code FROM messages WHERE sending_app = ? AND sending_facility = ? AND control_id = ?
+      dup: p(`SELECT id, ack_code, ack_reply FROM messages WHERE sending_app = ? AND sending_facility = ? AND control_id = ?
               AND received_at >= ? AND ack_code IN ${ACCEPTED} ORDER BY id DESC LIMIT 1`),
-      insertMessage: p(`INSERT INTO messages (received_at, source, sending_app, sending_facility, type, control_id, patient_id, charset, raw, raw_bytes, ack_code, status)
-                        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
+      insertMessage: p(`INSERT INTO messages (received_at, source, sending_app, sending_facility, type, control_id, patient_id, charset, raw, raw_bytes, ack_code, status, ack_reply)
+                        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
       insertDelivery: p(`INSERT INTO deliveries (message_id, route, step, plugin, ordering_key, state, head, attempts, max_attempts, retry_initial_ms,
                          retry_max_delay_ms, next_attempt_at, last_error_code, last_error, vars, output, as_name, created_at, updated_at)
                          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
@@ -111,15 +111,15 @@ export class Ledger {
     return `${this.#instance}-${deliveryId}`;
   }
 
-  findDuplicate(app: string, facility: string, controlId: string, since: number): { id: number; ack_code: string } | undefined {
+  findDuplicate(app: string, facility: string, controlId: string, since: number): { id: number; ack_code: string; ack_reply: string | null } | undefined {
     if (!controlId) return undefined;
-    return this.#s.dup.get(app, facility, controlId, since) as { id: number; ack_code: string } | undefined;
+    return this.#s.dup.get(app, facility, controlId, since) as { id: number; ack_code: string; ack_reply: string | null } | undefined;
   }
 
   accept(msg: NewMessage, deliveries: NewDeliveryWithOutcome[], windowMs: number, now: number): Changed<AcceptResult> {
     // Seen inside the transaction, so a duplicate earlier in the same batch counts too.
     const dup = this.findDuplicate(msg.sendingApp, msg.sendingFacility, msg.controlId, msg.receivedAt - windowMs);
-    if (dup) return { value: { messageId: dup.id, duplicate: true, ackCode: dup.ack_code }, delta: 0 };
+    if (dup) return { value: { messageId: dup.id, duplicate: true, ackCode: dup.ack_code, ...parseReply(dup.ack_reply) }, delta: 0 };
     const open = deliveries.filter((d) => !d.final).length;
     const dead = deliveries.some((d) => d.final?.state === 'dead');
     const accepted = msg.ackCode === 'AA' || msg.ackCode === 'CA';
@@ -127,6 +127,7 @@ export class Ledger {
     const messageId = Number(this.#s.insertMessage.run(
       msg.receivedAt, msg.source, msg.sendingApp, msg.sendingFacility, msg.type, msg.controlId, msg.patientId ?? null,
       msg.charset, msg.raw, msg.raw.length, msg.ackCode, status,
+      msg.ackReply && (msg.ackReply.text !== undefined || msg.ackReply.segments?.length) ? JSON.stringify(msg.ackReply) : null,
     ).lastInsertRowid);
     for (const d of deliveries) {
       const key = d.orderingKey || `${d.route}:${messageId}`;
@@ -290,5 +291,15 @@ export class Ledger {
     if (c.ack === null) return;
     const status = (c.open ?? 0) > 0 ? 'queued' : (c.dead ?? 0) > 0 ? 'dead' : c.ack === 'AA' || c.ack === 'CA' ? 'done' : 'rejected';
     this.#s.setStatus.run(status, messageId, status);
+  }
+}
+
+/** The stored reply of an ACK, as the optional `ackReply` field. */
+export function parseReply(json: string | null): { ackReply?: AckReply } {
+  if (!json) return {};
+  try {
+    return { ackReply: JSON.parse(json) as AckReply };
+  } catch {
+    return {};
   }
 }

@@ -104,6 +104,8 @@ const MIGRATIONS: string[] = [
     PRIMARY KEY (plugin, key)
   ) WITHOUT ROWID;
   `,
+  // v2: the reply segments/text of the original ACK, so a duplicate (a resend after a lost ACK) gets the same answer.
+  `ALTER TABLE messages ADD COLUMN ack_reply TEXT;`,
 ];
 
 /** Brings the database to the latest schema version; each step in its own transaction. */

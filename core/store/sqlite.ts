@@ -21,7 +21,7 @@ import path from 'node:path';
 import { hbError, isHisbridgeError, type HisbridgeError } from '../errors.js';
 import type { AuditEntry, PluginState, StepResult } from '../sdk.js';
 import { auditParams, INSERT_AUDIT, loadAuditKey, queryAudit, type AuditFilter, type AuditRow } from './audit.js';
-import { Ledger, type Changed } from './ledger.js';
+import { Ledger, parseReply, type Changed } from './ledger.js';
 import { getMessage, listDead, searchMessages } from './queries.js';
 import { migrate, OPEN_STATES } from './schema.js';
 import type {
@@ -179,7 +179,7 @@ export class Store {
   /** The newest accepted message with this sender and MSH-10 within the window. */
   findDuplicate(sendingApp: string, sendingFacility: string, controlId: string, windowMs: number): DuplicateHit | undefined {
     const hit = this.#ledger.findDuplicate(sendingApp, sendingFacility, controlId, Date.now() - windowMs);
-    return hit ? { messageId: hit.id, ackCode: hit.ack_code } : undefined;
+    return hit ? { messageId: hit.id, ackCode: hit.ack_code, ...parseReply(hit.ack_reply) } : undefined;
   }
 
   /**

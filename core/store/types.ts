@@ -26,6 +26,14 @@ export interface NewMessage {
   receivedAt: number;
   /** ACK code given to the sender (AA/CA...), kept so a duplicate gets the same answer. */
   ackCode: string;
+  /** Reply text and segments of that ACK (on-complete routes), repeated to a duplicate. */
+  ackReply?: AckReply;
+}
+
+/** What an ACK carried beyond its code. */
+export interface AckReply {
+  text?: string;
+  segments?: string[][];
 }
 
 export interface RetryPolicy {
@@ -68,6 +76,7 @@ export type DeliveryRunner = (job: DeliveryJob) => Promise<StepResult>;
 export interface DuplicateHit {
   messageId: number;
   ackCode: string;
+  ackReply?: AckReply;
 }
 
 /**
@@ -123,6 +132,8 @@ export interface AcceptResult {
   duplicate: boolean;
   /** ACK code to answer with (the original one for a duplicate). */
   ackCode: string;
+  /** For a duplicate: the original ACK's reply text and segments. */
+  ackReply?: AckReply;
 }
 
 /** A claimed delivery: a DeliveryJob without its AbortSignal (the worker adds it). */

@@ -75,10 +75,13 @@ describe('engine end to end', () => {
     expect((await simCalls(t)).filter((c) => c.op === 'authorize').length).toBe(before);
   });
 
-  it('a duplicate MSH-10 is re-ACKed with the same code and not dispatched twice', async () => {
+  it('a duplicate MSH-10 is re-ACKed with the same code and reply segments, and not dispatched twice', async () => {
     const before = (await simCalls(t)).filter((c) => c.op === 'authorize').length;
     const a = ack(await client.send(sample('01-adt-a04-registration-consent.hl7')));
     expect(a.get('MSA-1')).toBe('AA');
+    expect(a.get('MSA-2')).toBe('HIS202503120001');
+    // The viewer URL of the original on-complete reply comes back: a HIS that lost the first ACK still gets it.
+    expect(a.get('ZVU-1')).toMatch(/getPrivilege\?param=[0-9a-f]+&appId=/);
     await new Promise((r) => setTimeout(r, 500));
     expect((await simCalls(t)).filter((c) => c.op === 'authorize').length).toBe(before);
   });
