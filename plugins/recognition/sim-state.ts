@@ -76,6 +76,7 @@ export function seedForeignResults(now = Date.now()): ForeignResult[] {
   const r = (reportId: string, reportType: ReportType, idNumber: string, itemCode: string, itemName: string, institution: string, institutionCode: string, age: number): ForeignResult => ({
     reportId, reportType, idNumber, itemCode, itemName, institution, institutionCode, reportDate: daysAgo(age, now), pdf: tinyPdf(`${reportId} ${itemCode}`),
   });
+  // Synthetic ID numbers (made up, valid check digits), the same ones the samples use: they belong to nobody.
   return [
     r('EXT-LAB-0001', 'lab', '440106199003152314', 'LAB0001', '血常规', '示例市中心医院', 'H4413020002', 6),
     r('EXT-LAB-0002', 'lab', '440106199003152314', 'LAB0007', '血脂四项', '示例市妇幼保健院', 'H4413020003', 20),

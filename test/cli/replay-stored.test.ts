@@ -5,7 +5,6 @@
  * same idempotency key; without one, the store shows the replayed delivery
  * back at its place in the ordering key.
  */
-import { spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -17,27 +16,8 @@ import { MllpClient } from '../../core/mllp/client.js';
 import { Store } from '../../core/store/sqlite.js';
 import { spawnEngine, type EngineProcess } from '../helpers/proc.js';
 import { delivery, message, openStore } from '../store/helpers.js';
+import { cli } from '../helpers/cli.js';
 
-const MAIN = path.resolve('dist/core/cli/main.js');
-
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-/** Spawns the CLI without blocking this process (the test's HTTP server must keep answering). */
-function cli(args: string[], env: NodeJS.ProcessEnv = {}): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [MAIN, ...args], { env: { ...process.env, HISBRIDGE_LOG_LEVEL: 'silent', ...env } });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (c: Buffer) => (stdout += c.toString('utf8')));
-    child.stderr.on('data', (c: Buffer) => (stderr += c.toString('utf8')));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
-}
 
 async function until(cond: () => boolean, what: string, ms = 15_000): Promise<void> {
   const end = Date.now() + ms;

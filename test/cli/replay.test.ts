@@ -3,34 +3,14 @@
  * the global setup), the real routes and simulators, and for failures a real
  * HTTP server on a random port standing in for a hospital system.
  */
-import { spawn } from 'node:child_process';
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { tempFiles } from '../helpers/routes.js';
+import { cli, type CliRun as Run } from '../helpers/cli.js';
 
-const MAIN = path.resolve('dist/core/cli/main.js');
-
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-/** Spawns the CLI without blocking this process (the test's HTTP server must keep answering). */
-function cli(args: string[]): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [MAIN, ...args], { cwd: path.resolve('.'), env: { ...process.env, HISBRIDGE_LOG_LEVEL: 'silent' } });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (c: Buffer) => (stdout += c.toString('utf8')));
-    child.stderr.on('data', (c: Buffer) => (stderr += c.toString('utf8')));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
-}
 
 function lines(out: string): Record<string, any>[] { // eslint-disable-line @typescript-eslint/no-explicit-any
   return out.split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>);
