@@ -66,6 +66,12 @@ export const ERRORS = {
   HTTP_E_BAD_BODY: { message: 'unexpected response body from {target}: {detail}', retryable: false },
   HTTP_E_BAD_REQUEST: { message: '{detail}', retryable: false, status: 400 },
 
+  // Engine HTTP server: who may call it and how (core/http/api-auth.ts, core/http/server.ts)
+  API_E_UNAUTHENTICATED: { message: 'send Authorization: Bearer <token> of a configured API client', retryable: false, status: 401 },
+  API_E_FORBIDDEN: { message: '{detail}', retryable: false, status: 403 },
+  HTTP_E_UNSUPPORTED_MEDIA_TYPE: { message: 'send the body as application/json', retryable: false, status: 415 },
+  HTTP_E_CROSS_ORIGIN: { message: 'requests from pages of other sites are refused', retryable: false, status: 403 },
+
   // Crypto and gd-ehr
   CRYPTO_E_BAD_KEY: { message: 'SM4 key must be 32 hex characters (16 bytes)', retryable: false },
   CRYPTO_E_BAD_CIPHERTEXT: { message: 'ciphertext {detail}', retryable: false },
@@ -103,6 +109,7 @@ export const ERRORS = {
   OPS_E_UNAUTHENTICATED: { message: 'log in to the console or send the bearer token', retryable: false, status: 401 },
   OPS_E_LOGIN: { message: 'wrong user name or password', retryable: false, status: 401 },
   OPS_E_CSRF: { message: 'missing or wrong CSRF token', retryable: false, status: 403 },
+  OPS_E_THROTTLED: { message: 'too many failed logins; try again in {seconds} s', retryable: true, status: 429 },
   OPS_E_NOT_DEAD: { message: 'nothing to replay: the delivery is not dead', retryable: false, status: 409 },
   OPS_E_BAD_QUERY: { message: '{detail}', retryable: false, status: 400 },
 } as const satisfies Record<string, ErrorSpec>;

@@ -29,6 +29,16 @@ export interface AuditEntry {
   messageId?: string;
   /** Short, PHI-free detail (an error code, a remote returnCode). */
   detail?: string;
+  /** Workstation calls: the authenticated API client (`api.clients[].name`). */
+  client?: string;
+  /** Workstation calls and console logins: the caller's network address. */
+  address?: string;
+  /**
+   * Plain ID number (身份证号...) the call concerned, when it differs from
+   * `patientId`: stored only as the same keyed hash, so `hisbridge audit
+   * --patient <ID number>` finds the row; never stored plain.
+   */
+  idNumber?: string;
 }
 
 export interface HttpRequestOptions {
@@ -191,7 +201,15 @@ export interface EndpointRequest {
   headers: Record<string, string | undefined>;
   /** Parsed JSON body (POST/PUT), undefined otherwise. */
   body: unknown;
+  /** The caller's address (IPv4-mapped IPv6 given as plain IPv4). */
   remoteAddress?: string;
+  /** Name of the authenticated API client (`api.clients[].name`); absent without `api.clients`. */
+  client?: string;
+}
+
+/** Audit fields naming who made a workstation request: spread them into the request's audit row. */
+export function requestOrigin(req: Pick<EndpointRequest, 'client' | 'remoteAddress'>): Pick<AuditEntry, 'client' | 'address'> {
+  return { ...(req.client ? { client: req.client } : {}), ...(req.remoteAddress ? { address: req.remoteAddress } : {}) };
 }
 
 export interface EndpointResponse {

@@ -17,10 +17,10 @@ the hash to put in console.users[].passwordHash. At least 8 characters.
 export const MIN_PASSWORD_LENGTH = 8;
 
 /** Reads one line from a terminal in raw mode, so the typed characters are not shown. */
-function readHiddenLine(input: NodeJS.ReadStream, prompt: NodeJS.WriteStream): Promise<string | undefined> {
+export function readHiddenLine(input: NodeJS.ReadStream, prompt: NodeJS.WriteStream, label = 'password'): Promise<string | undefined> {
   return new Promise((resolve) => {
     let line = '';
-    prompt.write('password: ');
+    prompt.write(`${label}: `);
     input.setRawMode(true);
     input.resume();
     input.setEncoding('utf8');
@@ -44,7 +44,7 @@ function readHiddenLine(input: NodeJS.ReadStream, prompt: NodeJS.WriteStream): P
 }
 
 /** Reads the first line of piped input (the rest, if any, is ignored). */
-async function readPipedLine(input: NodeJS.ReadableStream): Promise<string> {
+export async function readPipedLine(input: NodeJS.ReadableStream): Promise<string> {
   const chunks: Buffer[] = [];
   for await (const c of input) {
     const b = typeof c === 'string' ? Buffer.from(c) : (c as Buffer);

@@ -2,6 +2,7 @@
 import { watch, type FSWatcher } from 'node:fs';
 import { Engine } from '../engine/engine.js';
 import { createLogger } from '../log.js';
+import { exposureProblem } from '../http/api-auth.js';
 import { err, loadConfig, parse, registry, reportLoadError } from './common.js';
 
 const HELP = `usage: hisbridge start [--config F] [--routes DIR] [--data-dir D] [--mllp-port P] [--http-port P] [--no-simulators] [--log-level L]
@@ -45,6 +46,12 @@ export async function run(argv: string[]): Promise<number> {
       ...(values['no-simulators'] ? { simulators: false } : {}),
       ...(values['log-level'] ? { logLevel: values['log-level'] } : {}),
     });
+    const exposed = exposureProblem(config.http, config.api);
+    if (exposed) {
+      err(`hisbridge: refusing to start: ${exposed}`);
+      return 1;
+    }
+    if (config.http.enabled && config.api.open) err('hisbridge: WARNING: api.open is true: the workstation APIs under /api answer anyone who can reach the HTTP port, without a token');
     const log = createLogger({ level: config.log.level });
     engine = await Engine.create({ config, registry: reg, log });
     await engine.start();

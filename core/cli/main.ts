@@ -17,6 +17,7 @@ const COMMANDS: Record<string, { summary: string; load: () => Promise<{ run(argv
   dlq: { summary: 'dead letters: dlq list | dlq replay ID|--all [--route R]', load: () => import('./cmd-dlq.js') },
   audit: { summary: 'export the audit trail: audit [--since T] [--org C] [--staff N] [--patient ID] [--format csv|jsonl]', load: () => import('./cmd-audit.js') },
   console: { summary: 'web console helpers: console hash-password (reads the password from stdin, prints the hash for console.users)', load: () => import('./cmd-console.js') },
+  api: { summary: 'workstation API clients: api hash-token (reads the token from stdin, prints the hash for api.clients[].tokenHash)', load: () => import('./cmd-api.js') },
   stats: { summary: 'call statistics per institution/route/operation and day: stats [--by org|route|operation] [--since T]', load: () => import('./cmd-stats.js') },
 };
 

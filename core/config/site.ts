@@ -12,6 +12,8 @@ import { validateAt } from './validate.js';
 import { kafkaConfigProblems, kafkaSchema, parseKafkaConfig, type KafkaConfig } from '../kafka/config.js';
 import { consoleSchema, parseConsoleConfig } from '../ops/console/config.js';
 import type { ConsoleConfig } from '../ops/console/auth.js';
+import { apiConfigProblems, apiSchema, parseApiConfig, type ApiConfig } from '../http/api-auth.js';
+import { tlsSchema, type TlsFileConfig } from './tls.js';
 
 export interface ListenerConfig {
   name: string;
@@ -40,7 +42,10 @@ export interface SiteConfig {
   /** File the config came from, if any. */
   file?: string;
   listeners: ListenerConfig[];
-  http: { host: string; port: number; enabled: boolean };
+  /** `tls` paths are absolute (resolved against the config file's directory). */
+  http: { host: string; port: number; enabled: boolean; tls?: TlsFileConfig };
+  /** The `api:` section (core/http/api-auth.ts): who may call /api/*. */
+  api: ApiConfig;
   dataDir: string;
   routesDir: string;
   log: { level: string };
@@ -84,8 +89,10 @@ export const coreSiteSchema = {
         host: { type: 'string' },
         port: { type: 'integer', minimum: 0, maximum: 65535 },
         enabled: { type: 'boolean' },
+        tls: { ...tlsSchema, description: 'Serve HTTPS: { cert, key, ca?, requestCert? } (PEM file paths); the console cookie then gets Secure' },
       },
     },
+    api: apiSchema,
     dataDir: { type: 'string', description: 'Directory of the durable store (default ./data)' },
     routesDir: { type: 'string', description: 'Directory of route files (default ./routes)' },
     log: { type: 'object', additionalProperties: false, properties: { level: { enum: ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] } } },
@@ -198,6 +205,17 @@ export function loadSiteConfig(
     if (problems.length) throw new LoadError(problems.map((p) => new LoadIssue(pos, p, 'CONFIG_E_SCHEMA')));
   }
 
+  const api = parseApiConfig(raw.api as Raw | undefined);
+  const apiProblems = apiConfigProblems(api);
+  if (apiProblems.length) {
+    const pos = file ? { file, line: 1, col: 1 } : { file: '<defaults>', line: 1, col: 1 };
+    throw new LoadError(apiProblems.map((p) => new LoadIssue(pos, p, 'CONFIG_E_SCHEMA')));
+  }
+  const rawTls = raw.http?.tls as TlsFileConfig | undefined;
+  const tls: TlsFileConfig | undefined = rawTls
+    ? { cert: rel(rawTls.cert), key: rel(rawTls.key), ...(rawTls.ca ? { ca: rel(rawTls.ca) } : {}), ...(rawTls.requestCert !== undefined ? { requestCert: rawTls.requestCert } : {}) }
+    : undefined;
+
   const routesDefault = existsSync(path.resolve(baseDir, 'routes')) ? path.resolve(baseDir, 'routes') : path.resolve(process.cwd(), 'routes');
   return {
     ...(file ? { file } : {}),
@@ -206,7 +224,9 @@ export function loadSiteConfig(
       host: raw.http?.host ?? '127.0.0.1',
       port: overrides.httpPort ?? raw.http?.port ?? 8480,
       enabled: raw.http?.enabled ?? true,
+      ...(tls ? { tls } : {}),
     },
+    api,
     dataDir: overrides.dataDir ? path.resolve(overrides.dataDir) : rel(raw.dataDir ?? './data'),
     routesDir: overrides.routesDir ? path.resolve(overrides.routesDir) : raw.routesDir ? rel(raw.routesDir) : routesDefault,
     log: { level: overrides.logLevel ?? raw.log?.level ?? 'info' },
@@ -215,6 +235,6 @@ export function loadSiteConfig(
     delivery: { concurrency: raw.delivery?.concurrency ?? 16, pollMs: parseDuration(raw.delivery?.poll, 200) },
     sections,
     ...(kafka ? { kafka } : {}),
-    console: parseConsoleConfig(raw.console),
+    console: { ...parseConsoleConfig(raw.console), ...(tls ? { secureCookie: true } : {}) },
   };
 }

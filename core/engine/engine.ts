@@ -10,6 +10,7 @@ import { LoadError } from '../config/yaml-source.js';
 import { hbError, type HisbridgeError } from '../errors.js';
 import { createHttpClient } from '../http/client.js';
 import { startHttpServer, type HttpServer } from '../http/server.js';
+import { loadTlsOptions } from '../config/tls.js';
 import { createMllpServer, type MllpServer } from '../mllp/server.js';
 import { closeRoutes, listRouteFiles, loadRoutes } from '../routes/loader.js';
 import { RouteTable } from '../routes/matcher.js';
@@ -219,7 +220,10 @@ export class Engine {
           this.log.warn({ extension: ext.key, code: (e as HisbridgeError).code, reason: (e as Error).message }, 'workstation API not mounted: site section incomplete');
         }
       }
-      this.httpServer = await startHttpServer({ host: this.config.http.host, port: this.config.http.port, log: this.log, endpoints });
+      this.httpServer = await startHttpServer({
+        host: this.config.http.host, port: this.config.http.port, log: this.log, endpoints, api: this.config.api,
+        ...(this.config.http.tls ? { tls: loadTlsOptions(this.config.http.tls) } : {}),
+      });
       this.log.info({ url: this.httpServer.url }, 'http listening');
     }
     if (opts.mllp !== false) {

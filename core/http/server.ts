@@ -1,12 +1,24 @@
 /**
  * The engine's HTTP surface: health, workstation APIs from site extensions,
- * and later metrics/console. A tiny router on node:http: exact paths with
- * `:param` segments, JSON in and out, errors as `{code, message}`.
+ * metrics and the console. A tiny router on node:http (or node:https with
+ * `http.tls`): exact paths with `:param` segments, JSON in and out, errors as
+ * `{code, message}`.
+ *
+ * Before any handler runs:
+ * - `/api/*` passes the API gate (api-auth.ts): bearer token, endpoint family,
+ *   client address; or loopback only without `api.clients`.
+ * - `/api/*` POST and PUT bodies must be `application/json` (else 415), so a
+ *   web page cannot send a CORS "simple" request (text/plain, forms) to them.
+ * - A state-changing request whose `Origin` is another site is refused (403).
+ * No CORS header is ever sent, so browsers block cross-site reads.
  */
 import http from 'node:http';
+import https from 'node:https';
 import type { AddressInfo } from 'node:net';
+import type { TlsOptions } from 'node:tls';
 import { isHisbridgeError } from '../errors.js';
 import type { EndpointRequest, EndpointResponse, HttpEndpoint, Logger } from '../sdk.js';
+import { ApiGate, normalizeAddress, type ApiConfig } from './api-auth.js';
 
 const MAX_BODY = 1024 * 1024;
 
@@ -41,6 +53,8 @@ function matchPath(parts: string[], segs: string[]): Record<string, string> | un
 
 function send(res: http.ServerResponse, r: EndpointResponse): void {
   const headers: Record<string, string> = { 'cache-control': 'no-store', ...(r.headers ?? {}) };
+  // No CORS, ever: whatever a handler set, browsers must not let other sites read our answers.
+  for (const k of Object.keys(headers)) if (k.toLowerCase().startsWith('access-control-')) delete headers[k];
   let body: Buffer | string = '';
   if (r.body === undefined) body = '';
   else if (Buffer.isBuffer(r.body) || typeof r.body === 'string') body = r.body;
@@ -70,21 +84,74 @@ function readBody(req: http.IncomingMessage): Promise<Buffer> {
   });
 }
 
-export async function startHttpServer(opts: { host: string; port: number; log: Logger; endpoints?: HttpEndpoint[] }): Promise<HttpServer> {
+/** `application/json` with or without parameters (charset=utf-8). */
+export function isJsonContentType(header: string | undefined): boolean {
+  return (header ?? '').split(';')[0]!.trim().toLowerCase() === 'application/json';
+}
+
+/** True when a browser says the request comes from a page of another site (or an opaque origin). */
+function crossOrigin(req: http.IncomingMessage): boolean {
+  const origin = req.headers.origin;
+  if (origin === undefined) return false;
+  try {
+    return new URL(origin).host !== (req.headers.host ?? '');
+  } catch {
+    return true; // "null" (sandboxed frames, file: pages) and garbage
+  }
+}
+
+const STATE_CHANGING = new Set(['POST', 'PUT', 'DELETE', 'PATCH']);
+const FAMILY = /^[a-z0-9][a-z0-9-]{0,63}$/;
+
+export interface HttpServerOptions {
+  host: string;
+  port: number;
+  log: Logger;
+  endpoints?: HttpEndpoint[];
+  /** The `api:` section; default: /api/* answers loopback callers only. */
+  api?: ApiConfig;
+  /** Serve HTTPS with these options (from loadTlsOptions). */
+  tls?: TlsOptions;
+}
+
+export async function startHttpServer(opts: HttpServerOptions): Promise<HttpServer> {
   const routes: CompiledEndpoint[] = [];
   const add = (ep: HttpEndpoint) => routes.push({ ep, parts: ep.path.split('/').filter(Boolean) });
   (opts.endpoints ?? []).forEach(add);
+  const gate = new ApiGate(opts.api ?? { open: false });
+  if (gate.mode === 'open') opts.log.warn({ code: 'API_OPEN' }, 'api.open is true: the workstation APIs under /api answer anyone who can reach the HTTP port, without a token');
 
-  const server = http.createServer((req, res) => {
+  const onRequest = (req: http.IncomingMessage, res: http.ServerResponse) => {
     void handle(req, res).catch((e) => {
       opts.log.error({ err: { message: (e as Error).message } }, 'http handler crashed');
       if (!res.headersSent) send(res, { status: 500, body: { code: 'ENGINE_E_INTERNAL', message: 'internal error' } });
     });
-  });
+  };
+  const server = opts.tls ? https.createServer(opts.tls, onRequest) : http.createServer(onRequest);
+  // A client that fails the TLS handshake (wrong or missing certificate) is dropped; note it without noise.
+  server.on('tlsClientError', (e: Error) => opts.log.debug({ code: (e as NodeJS.ErrnoException).code }, 'https handshake refused'));
 
   async function handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
     const url = new URL(req.url ?? '/', 'http://localhost');
     const segs = url.pathname.split('/').filter(Boolean);
+    const remoteAddress = normalizeAddress(req.socket.remoteAddress);
+    const isApi = segs[0] === 'api';
+    let client: string | undefined;
+    if (isApi) {
+      const family = segs[1] ?? '';
+      const verdict = gate.check(FAMILY.test(family) ? family : '?', req.headers.authorization, remoteAddress);
+      if (!verdict.ok) {
+        req.resume();
+        send(res, { status: verdict.status, ...(verdict.status === 401 ? { headers: { 'www-authenticate': 'Bearer' } } : {}), body: { code: verdict.code, message: verdict.message } });
+        return;
+      }
+      client = verdict.client;
+    }
+    if (STATE_CHANGING.has(req.method ?? '') && crossOrigin(req)) {
+      req.resume();
+      send(res, { status: 403, body: { code: 'HTTP_E_CROSS_ORIGIN', message: 'requests from pages of other sites are refused' } });
+      return;
+    }
     let found: { ep: HttpEndpoint; params: Record<string, string> } | undefined;
     let pathMatched = false;
     for (const r of routes) {
@@ -102,6 +169,11 @@ export async function startHttpServer(opts: { host: string; port: number; log: L
     }
     let body: unknown;
     if (req.method === 'POST' || req.method === 'PUT') {
+      if (isApi && !isJsonContentType(req.headers['content-type'])) {
+        req.resume();
+        send(res, { status: 415, body: { code: 'HTTP_E_UNSUPPORTED_MEDIA_TYPE', message: 'send the body as application/json' } });
+        return;
+      }
       let raw: Buffer;
       try {
         raw = await readBody(req);
@@ -126,7 +198,8 @@ export async function startHttpServer(opts: { host: string; port: number; log: L
       query: Object.fromEntries(url.searchParams),
       headers: req.headers as Record<string, string | undefined>,
       body,
-      ...(req.socket.remoteAddress ? { remoteAddress: req.socket.remoteAddress } : {}),
+      ...(remoteAddress ? { remoteAddress } : {}),
+      ...(client ? { client } : {}),
     };
     try {
       send(res, await found.ep.handler(request));
@@ -150,7 +223,7 @@ export async function startHttpServer(opts: { host: string; port: number; log: L
   server.keepAliveTimeout = 5000;
   const port = (server.address() as AddressInfo).port;
   return {
-    url: `http://${opts.host}:${port}`,
+    url: `${opts.tls ? 'https' : 'http'}://${opts.host.includes(':') ? `[${opts.host}]` : opts.host}:${port}`,
     port,
     add,
     close: () =>

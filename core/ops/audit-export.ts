@@ -8,7 +8,7 @@ import type { AuditRow } from '../store/audit.js';
 export type AuditFormat = 'csv' | 'jsonl';
 
 /** Column order of the CSV export (also its header line). */
-export const AUDIT_COLUMNS = ['id', 'time', 'route', 'plugin', 'operation', 'orgCode', 'staffNo', 'patientMasked', 'patientHash', 'result', 'latencyMs', 'messageId', 'detail'] as const;
+export const AUDIT_COLUMNS = ['id', 'time', 'route', 'plugin', 'operation', 'orgCode', 'staffNo', 'patientMasked', 'patientHash', 'result', 'latencyMs', 'messageId', 'detail', 'client', 'address'] as const;
 
 function csvCell(v: unknown): string {
   if (v === undefined || v === null) return '';
@@ -22,7 +22,7 @@ function record(r: AuditRow): Record<(typeof AUDIT_COLUMNS)[number], unknown> {
   return {
     id: r.id, time: new Date(r.at).toISOString(), route: r.route, plugin: r.plugin, operation: r.operation, orgCode: r.orgCode,
     staffNo: r.staffNo, patientMasked: r.patientMasked, patientHash: r.patientHash, result: r.result, latencyMs: r.latencyMs,
-    messageId: r.messageId, detail: r.detail,
+    messageId: r.messageId, detail: r.detail, client: r.client, address: r.address,
   };
 }
 

@@ -9,6 +9,7 @@ import type { Store } from '../store/sqlite.js';
 import { ConsoleAuth, DEFAULT_CONSOLE, type ConsoleConfig } from './console/auth.js';
 import type { Overview } from './console/pages.js';
 import { consoleEndpoints, parseWhen } from './console/routes.js';
+import { SqliteSessionStore } from './console/sessions.js';
 import { RemoteProbes, type CheckResult, type HealthCheck, type RemoteStatus } from './health.js';
 import { EngineMetrics } from './metrics.js';
 import { OpsQueries, type StatsBy } from './queries.js';
@@ -48,12 +49,15 @@ export class Ops {
   readonly #host: OpsHost;
   readonly #checks: HealthCheck[] = [];
   readonly #console: ConsoleConfig;
+  readonly #sessions: SqliteSessionStore;
   #remotes?: RemoteProbes;
 
   constructor(host: OpsHost) {
     this.#host = host;
     this.#console = host.console ?? DEFAULT_CONSOLE;
-    this.auth = new ConsoleAuth(this.#console);
+    // Sessions live in the store, hashed, so an engine restart does not log everyone out.
+    this.#sessions = SqliteSessionStore.open(host.store.dir);
+    this.auth = new ConsoleAuth(this.#console, this.#sessions);
     this.queries = OpsQueries.open(host.store.dir);
     this.metrics = new EngineMetrics({
       queueDepth: () => host.store.pendingCount(),
@@ -122,9 +126,13 @@ export class Ops {
     return eps;
   }
 
-  /** Call statistics as JSON; needs a console session or the bearer token (it names institutions and volumes). */
+  /**
+   * Call statistics as JSON; needs a console session or the console bearer
+   * token (it names institutions and volumes), or, with `api.clients`, an API
+   * client the HTTP server let through for the `stats` family.
+   */
   async #stats(req: EndpointRequest): Promise<EndpointResponse> {
-    if (!this.auth.principal(req.headers)) return { status: 401, headers: JSON_HEADERS, body: { code: 'OPS_E_UNAUTHENTICATED', message: 'log in to the console or send the bearer token' } };
+    if (!req.client && !this.auth.principal(req.headers)) return { status: 401, headers: JSON_HEADERS, body: { code: 'OPS_E_UNAUTHENTICATED', message: 'log in to the console or send the bearer token' } };
     const by = (req.query.by ?? 'org') as StatsBy;
     if (!['org', 'route', 'operation'].includes(by)) return { status: 400, headers: JSON_HEADERS, body: { code: 'OPS_E_BAD_QUERY', message: 'by must be org, route or operation' } };
     const since = parseWhen(req.query.since);
@@ -138,5 +146,6 @@ export class Ops {
 
   close(): void {
     this.queries.close();
+    this.#sessions.close();
   }
 }

@@ -9,7 +9,7 @@ import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { hbError } from '../errors.js';
 import { DB_FILE } from '../store/sqlite.js';
-import { auditRowFrom, loadAuditKey, patientHash, type AuditRow, type RawAudit } from '../store/audit.js';
+import { auditRowFrom, loadAuditKey, patientWhere, type AuditRow, type RawAudit } from '../store/audit.js';
 
 /** Plugins that write operator actions rather than outbound calls; left out of the call statistics. */
 export const OPERATOR_PLUGINS = ['engine', 'cli', 'console'] as const;
@@ -23,7 +23,7 @@ export interface AuditExportFilter {
   staffNo?: string;
   plugin?: string;
   operation?: string;
-  /** Plain identifier: matched through its keyed hash, never stored. */
+  /** Plain patient id or ID number: matched through its keyed hash, never stored. */
   patientId?: string;
 }
 
@@ -102,7 +102,7 @@ export class OpsQueries {
     if (f.staffNo) { where.push('staff_no = ?'); args.push(f.staffNo); }
     if (f.plugin) { where.push('plugin = ?'); args.push(f.plugin); }
     if (f.operation) { where.push('operation = ?'); args.push(f.operation); }
-    if (f.patientId) { where.push('patient_hash = ?'); args.push(patientHash(this.#key, f.patientId)); }
+    if (f.patientId) { const p = patientWhere(this.#key, f.patientId); where.push(p.sql); args.push(...p.args); }
     if (!operatorRows) where.push(`plugin NOT IN (${OPERATOR_PLUGINS.map(() => '?').join(',')})`), args.push(...OPERATOR_PLUGINS);
     return { sql: where.length ? `WHERE ${where.join(' AND ')}` : '', args };
   }

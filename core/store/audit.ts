@@ -3,6 +3,9 @@
  * The patient identifier is never stored plain: a masked form for people and
  * a keyed HMAC-SHA256 so an auditor can still find every row of one patient
  * (`queryAudit({ patientId })`) without the table revealing the identifier.
+ * A row may also carry the keyed hash of the patient's ID number (`id_hash`,
+ * viewer URLs), under the same key: a patient search matches either column.
+ * Workstation calls also record the API client and the caller's address.
  */
 import { createHmac, randomBytes } from 'node:crypto';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
@@ -28,6 +31,10 @@ export interface AuditRow {
   latencyMs?: number;
   messageId?: string;
   detail?: string;
+  /** Authenticated API client of a workstation call. */
+  client?: string;
+  /** Caller's address (workstation calls, console logins). */
+  address?: string;
 }
 
 export interface AuditFilter {
@@ -36,7 +43,7 @@ export interface AuditFilter {
   plugin?: string;
   operation?: string;
   orgCode?: string;
-  /** Plain identifier: matched through its keyed hash. */
+  /** Plain identifier (patient id or ID number): matched through its keyed hash. */
   patientId?: string;
   limit?: number;
   /** Keyset pagination: rows with id lower than this. */
@@ -85,16 +92,26 @@ export function auditParams(key: Buffer, entry: AuditEntry, at: number): unknown
     entry.latencyMs === undefined ? null : Math.round(entry.latencyMs),
     entry.messageId ?? null,
     entry.detail === undefined ? null : scrubText(entry.detail).slice(0, 500),
+    entry.client === undefined ? null : String(entry.client).slice(0, 64),
+    entry.address === undefined ? null : String(entry.address).slice(0, 64),
+    entry.idNumber ? patientHash(key, String(entry.idNumber)) : null,
   ];
 }
 
-export const INSERT_AUDIT = `INSERT INTO audit (at, route, plugin, operation, org_code, staff_no, patient_masked, patient_hash, result, latency_ms, message_id, detail)
-  VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`;
+export const INSERT_AUDIT = `INSERT INTO audit (at, route, plugin, operation, org_code, staff_no, patient_masked, patient_hash, result, latency_ms, message_id, detail, client, address, id_hash)
+  VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`;
+
+/** SQL condition (and its arguments) matching the rows of one patient, by patient id or ID number. */
+export function patientWhere(key: Buffer, id: string): { sql: string; args: unknown[] } {
+  const h = patientHash(key, id);
+  return { sql: '(patient_hash = ? OR id_hash = ?)', args: [h, h] };
+}
 
 /** An audit row as SQLite returns it. */
 export interface RawAudit {
   id: number; at: number; route: string | null; plugin: string; operation: string; org_code: string | null; staff_no: string | null;
   patient_masked: string | null; patient_hash: string | null; result: string; latency_ms: number | null; message_id: string | null; detail: string | null;
+  client?: string | null; address?: string | null;
 }
 
 /** Newest first. */
@@ -106,7 +123,7 @@ export function queryAudit(db: Database.Database, key: Buffer, f: AuditFilter): 
   if (f.plugin) { where.push('plugin = ?'); args.push(f.plugin); }
   if (f.operation) { where.push('operation = ?'); args.push(f.operation); }
   if (f.orgCode) { where.push('org_code = ?'); args.push(f.orgCode); }
-  if (f.patientId) { where.push('patient_hash = ?'); args.push(patientHash(key, f.patientId)); }
+  if (f.patientId) { const p = patientWhere(key, f.patientId); where.push(p.sql); args.push(...p.args); }
   if (f.before !== undefined) { where.push('id < ?'); args.push(f.before); }
   const sql = `SELECT * FROM audit ${where.length ? 'WHERE ' + where.join(' AND ') : ''} ORDER BY id DESC LIMIT ?`;
   args.push(Math.max(1, Math.min(f.limit ?? 100, 10_000)));
@@ -124,5 +141,7 @@ export function auditRowFrom(r: RawAudit): AuditRow {
   if (r.latency_ms !== null) row.latencyMs = r.latency_ms;
   if (r.message_id !== null) row.messageId = r.message_id;
   if (r.detail !== null) row.detail = r.detail;
+  if (r.client != null) row.client = r.client;
+  if (r.address != null) row.address = r.address;
   return row;
 }

@@ -106,6 +106,23 @@ const MIGRATIONS: string[] = [
   `,
   // v2: the reply segments/text of the original ACK, so a duplicate (a resend after a lost ACK) gets the same answer.
   `ALTER TABLE messages ADD COLUMN ack_reply TEXT;`,
+  // v3 (issue 12): who made a workstation call (API client, address), and the keyed hash of the ID number a viewer URL was minted for.
+  `
+  ALTER TABLE audit ADD COLUMN client TEXT;
+  ALTER TABLE audit ADD COLUMN address TEXT;
+  ALTER TABLE audit ADD COLUMN id_hash TEXT;
+  CREATE INDEX audit_id_hash ON audit (id_hash) WHERE id_hash IS NOT NULL;
+  `,
+  // v4 (issue 12): console sessions, stored under the SHA-256 of the session id, so a restart does not log everyone out.
+  `
+  CREATE TABLE console_sessions (
+    id_hash TEXT PRIMARY KEY,
+    user TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    expires_at INTEGER NOT NULL
+  ) WITHOUT ROWID;
+  CREATE INDEX console_sessions_expiry ON console_sessions (expires_at);
+  `,
 ];
 
 /** Brings the database to the latest schema version; each step in its own transaction. */

@@ -5,7 +5,7 @@
  * audited: who asked (staffNo, client address), for which patient, result.
  */
 import { isHisbridgeError, toHisbridgeError, type HisbridgeError } from '../../core/errors.js';
-import type { EndpointRequest, EndpointResponse, HttpEndpoint, PluginContext } from '../../core/sdk.js';
+import { requestOrigin, type EndpointRequest, type EndpointResponse, type HttpEndpoint, type PluginContext } from '../../core/sdk.js';
 import { cardTypeFor, readSite, type GdEhrSite } from './site.js';
 import { buildViewerUrl, type ViewerFields } from './viewer-url.js';
 
@@ -42,6 +42,8 @@ export function gdEhrEndpoints(ctx: PluginContext): HttpEndpoint[] {
         ...(site ? { orgCode: site.orgCode } : {}),
         ...(q.staffNo ? { staffNo: q.staffNo } : {}),
         ...(q.patientId ? { patientId: q.patientId } : {}),
+        ...(q.idcard ? { idNumber: q.idcard } : {}),
+        ...requestOrigin(req),
         result,
         latencyMs: performance.now() - started,
         detail: [detail, req.remoteAddress ? `from ${req.remoteAddress}` : undefined].filter(Boolean).join(' '),

@@ -6,6 +6,7 @@
  */
 import { hbError, toHisbridgeError } from '../../core/errors.js';
 import type { EndpointRequest, EndpointResponse, HttpEndpoint, PluginContext } from '../../core/sdk.js';
+import { requestOrigin } from '../../core/sdk.js';
 import { runCheck, type CheckItem } from './check.js';
 import { clearPending, clientFor, findPending, hubFor } from './hub.js';
 
@@ -61,6 +62,7 @@ export function recognitionEndpoints(ctx: PluginContext): HttpEndpoint[] {
         latencyMs: Math.round(performance.now() - started),
         ...(who.patientId ? { patientId: who.patientId } : {}),
         ...(who.staffNo ? { staffNo: who.staffNo } : {}),
+        ...requestOrigin(req),
         ...(res.status >= 400 && res.body && typeof res.body === 'object' ? { detail: String((res.body as { code?: string }).code) } : {}),
       });
       return res;

@@ -41,13 +41,16 @@ describe('console over HTTP', () => {
   }, 30_000);
   afterAll(async () => t?.stop());
 
-  it('refuses a wrong password and an unknown user, and audits the attempt without the typed name', async () => {
+  it('refuses a wrong password and an unknown user, and audits the attempt with the address (the typed name only when it is a user)', async () => {
     const bad = await login(t.httpUrl, CONSOLE_USER, 'wrong password');
     expect(bad.status).toBe(401);
     expect(bad.headers.get('set-cookie')).toBeNull();
     expect((await login(t.httpUrl, 'nobody', CONSOLE_PASSWORD)).status).toBe(401);
     const rows = await until(() => t.engine.ops.queries.auditPage({ plugin: 'console', operation: 'login' }), (r) => r.length >= 2);
-    expect(rows.every((r) => r.result === 'failed' && r.staffNo === undefined)).toBe(true);
+    expect(rows.every((r) => r.result === 'failed' && r.address === '127.0.0.1')).toBe(true);
+    expect(rows.map((r) => r.staffNo ?? null).sort()).toEqual([CONSOLE_USER, null].sort());
+    expect(JSON.stringify(rows)).not.toContain(CONSOLE_PASSWORD);
+    expect(JSON.stringify(rows)).not.toContain('nobody');
   });
 
   it('logs in with a session cookie that is HttpOnly, SameSite=Strict and expiring', async () => {
@@ -153,7 +156,7 @@ describe('console building blocks', () => {
 
   it('writes CSV that a spreadsheet cannot execute', () => {
     const out = [...formatAudit([{ id: 1, at: 0, plugin: 'p', operation: 'o', result: '=HYPERLINK("x")', detail: 'a,b' }], 'csv')].join('');
-    expect(out.split('\r\n')[1]).toBe(`1,1970-01-01T00:00:00.000Z,,p,o,,,,,"'=HYPERLINK(""x"")",,,"a,b"`);
+    expect(out.split('\r\n')[1]).toBe(`1,1970-01-01T00:00:00.000Z,,p,o,,,,,"'=HYPERLINK(""x"")",,,"a,b",,`);
   });
 });
 

@@ -196,7 +196,7 @@ describe('operations on a running engine', () => {
     expect(staff.map((r) => r.operation)).toEqual(['viewer-url']);
     const csv = await cli(runAudit, ['--data-dir', storeDir(), '--org', String(rows.find((r) => r.orgCode)!.orgCode)]);
     const lines = csv.out.trim().split('\r\n');
-    expect(lines[0]).toBe('id,time,route,plugin,operation,orgCode,staffNo,patientMasked,patientHash,result,latencyMs,messageId,detail');
+    expect(lines[0]).toBe('id,time,route,plugin,operation,orgCode,staffNo,patientMasked,patientHash,result,latencyMs,messageId,detail,client,address');
     expect(lines.length).toBeGreaterThan(2);
     // The export is itself audited, with the patient hashed.
     const after = (await cli(runAudit, ['--data-dir', storeDir(), '--format', 'jsonl', '--operation', 'audit-export'])).out.trim().split('\n');

@@ -1,11 +1,18 @@
 /**
  * Console authentication: local users with scrypt password hashes from the
- * site config, or a bearer token; in-memory sessions that expire; one CSRF
- * token per session, required on every state-changing request made with the
- * session cookie. Sessions die with the process on purpose: a restart logs
- * everyone out rather than keeping session secrets on disk.
+ * site config, or a bearer token; sessions that expire; one CSRF token per
+ * session, required on every state-changing request made with the session
+ * cookie.
+ *
+ * Sessions are kept in a SessionStore (the engine uses the store's
+ * `console_sessions` table, sessions.ts) under the SHA-256 of their id, so a
+ * restart does not log everyone out and the table never holds a usable
+ * cookie. The CSRF token is derived from the session id, so it is not stored
+ * either.
+ *
+ * Failed logins are throttled per user name and per address (LoginThrottle).
  */
-import { randomBytes, scryptSync, timingSafeEqual } from 'node:crypto';
+import { createHash, randomBytes, scryptSync, timingSafeEqual } from 'node:crypto';
 
 /** Cookie holding the session id. */
 export const SESSION_COOKIE = 'hb_session';
@@ -24,6 +31,8 @@ export interface ConsoleConfig {
   token?: string;
   /** Session lifetime in ms (default 8 h). */
   sessionTtlMs: number;
+  /** Mark the session cookie `Secure` (set when the HTTP server runs TLS). */
+  secureCookie?: boolean;
 }
 
 export const DEFAULT_CONSOLE: ConsoleConfig = { enabled: true, users: [], sessionTtlMs: 8 * 3_600_000 };
@@ -70,6 +79,47 @@ export interface Session {
   expiresAt: number;
 }
 
+/** A stored session: looked up by the SHA-256 of its id, never by the id itself. */
+export interface StoredSession {
+  user: string;
+  expiresAt: number;
+}
+
+/** Where sessions live. The engine's is the store table (sessions.ts); the default is memory. */
+export interface SessionStore {
+  get(idHash: string): StoredSession | undefined;
+  put(idHash: string, s: StoredSession, now: number): void;
+  delete(idHash: string): void;
+  /** Drops expired sessions. */
+  sweep(now: number): void;
+}
+
+export class MemorySessionStore implements SessionStore {
+  readonly #m = new Map<string, StoredSession>();
+  get(idHash: string): StoredSession | undefined {
+    return this.#m.get(idHash);
+  }
+  put(idHash: string, s: StoredSession): void {
+    this.#m.set(idHash, { ...s });
+  }
+  delete(idHash: string): void {
+    this.#m.delete(idHash);
+  }
+  sweep(now: number): void {
+    for (const [k, s] of this.#m) if (s.expiresAt <= now) this.#m.delete(k);
+  }
+}
+
+/** SHA-256 (hex) of a session id: the key sessions are stored under. */
+export function sessionIdHash(id: string): string {
+  return createHash('sha256').update(id, 'utf8').digest('hex');
+}
+
+/** The CSRF token of a session, derived from its id (so nothing more is stored). */
+function csrfOf(id: string): string {
+  return createHash('sha256').update('hisbridge console csrf\0', 'utf8').update(id, 'utf8').digest('base64url');
+}
+
 /** Who is making a request, and how. */
 export type Principal = { user: string; via: 'session'; session: Session } | { user: string; via: 'token' };
 
@@ -82,14 +132,109 @@ export function parseCookies(header: string | undefined): Record<string, string>
   return out;
 }
 
+/** Console login throttling (issue 12): the limits, in one place. */
+export const LOGIN_THROTTLE = {
+  /** Failures per user name or per address within `windowMs` that trigger a lock. */
+  maxFailures: 5,
+  windowMs: 15 * 60_000,
+  /** First lock; each further lock of the same key doubles, up to `maxLockMs`. */
+  firstLockMs: 60_000,
+  maxLockMs: 15 * 60_000,
+  /** Keys tracked at most (oldest dropped first), so a flood of names cannot exhaust memory. */
+  maxKeys: 10_000,
+} as const;
+
+interface ThrottleEntry {
+  /** Times of the recent failures (at most maxFailures kept). */
+  failures: number[];
+  lockedUntil: number;
+  /** Locks so far: the next lasts firstLockMs * 2^locks. */
+  locks: number;
+}
+
+/**
+ * Counts failed logins per key (`user:<name>`, `addr:<address>`). After
+ * `maxFailures` failures of one key within `windowMs`, the key is locked for
+ * `firstLockMs`; every further failure while the failures are recent locks it
+ * again for twice as long, up to `maxLockMs`. A locked key is refused without
+ * checking the password.
+ */
+export class LoginThrottle {
+  readonly #keys = new Map<string, ThrottleEntry>();
+  readonly #limits: typeof LOGIN_THROTTLE;
+
+  constructor(limits: Partial<typeof LOGIN_THROTTLE> = {}) {
+    this.#limits = { ...LOGIN_THROTTLE, ...limits };
+  }
+
+  /** Milliseconds until every one of `keys` is unlocked (0 = go ahead). */
+  retryAfterMs(keys: readonly string[], now: number): number {
+    let wait = 0;
+    for (const k of keys) {
+      const e = this.#keys.get(k);
+      if (e && e.lockedUntil > now) wait = Math.max(wait, e.lockedUntil - now);
+    }
+    return wait;
+  }
+
+  fail(keys: readonly string[], now: number): void {
+    const L = this.#limits;
+    for (const k of keys) {
+      let e = this.#keys.get(k);
+      if (e && this.#stale(e, now)) {
+        this.#keys.delete(k);
+        e = undefined;
+      }
+      if (!e) {
+        e = { failures: [], lockedUntil: 0, locks: 0 };
+        this.#keys.set(k, e);
+        if (this.#keys.size > L.maxKeys) this.#evict(now);
+      }
+      e.failures = e.failures.filter((t) => t > now - L.windowMs);
+      e.failures.push(now);
+      if (e.failures.length > L.maxFailures) e.failures.shift();
+      if (e.failures.length >= L.maxFailures) {
+        e.lockedUntil = now + Math.min(L.firstLockMs * 2 ** e.locks, L.maxLockMs);
+        e.locks = Math.min(e.locks + 1, 30);
+      }
+    }
+  }
+
+  /** A successful login clears the user's failures (the address keeps its own). */
+  succeed(key: string): void {
+    this.#keys.delete(key);
+  }
+
+  get size(): number {
+    return this.#keys.size;
+  }
+
+  #stale(e: ThrottleEntry, now: number): boolean {
+    return e.lockedUntil <= now && e.failures.every((t) => t <= now - this.#limits.windowMs);
+  }
+
+  #evict(now: number): void {
+    for (const [k, e] of this.#keys) if (this.#stale(e, now)) this.#keys.delete(k);
+    while (this.#keys.size > this.#limits.maxKeys) this.#keys.delete(this.#keys.keys().next().value!);
+  }
+}
+
+export type LoginAttempt =
+  | { ok: true; session: Session }
+  | { ok: false; retryAfterS?: number; knownUser: boolean };
+
 export class ConsoleAuth {
   readonly #cfg: ConsoleConfig;
-  readonly #sessions = new Map<string, Session>();
+  readonly #sessions: SessionStore;
+  readonly throttle: LoginThrottle;
   // A dummy hash so an unknown user name costs as much as a wrong password (no user enumeration by timing).
   readonly #dummy = hashPassword(randomBytes(8).toString('hex'));
+  #lastSweep = 0;
 
-  constructor(cfg: ConsoleConfig) {
+  constructor(cfg: ConsoleConfig, sessions: SessionStore = new MemorySessionStore(), throttle = new LoginThrottle()) {
     this.#cfg = cfg;
+    this.#sessions = sessions;
+    this.throttle = throttle;
   }
 
   /** True when anyone can log in at all (a user or a token is configured). */
@@ -97,32 +242,57 @@ export class ConsoleAuth {
     return this.#cfg.users.length > 0 || !!this.#cfg.token;
   }
 
-  /** A new session for valid credentials, undefined otherwise. */
+  isUser(name: string): boolean {
+    return this.#cfg.users.some((u) => u.name === name);
+  }
+
+  /** A new session for valid credentials, undefined otherwise (no throttling: see attempt()). */
   login(name: string, password: string, now = Date.now()): Session | undefined {
     const user = this.#cfg.users.find((u) => u.name === name);
     const ok = verifyPassword(password, user?.passwordHash ?? this.#dummy) && user !== undefined;
     if (!ok) return undefined;
     this.#sweep(now);
-    const s: Session = { id: randomBytes(32).toString('base64url'), user: user.name, csrf: randomBytes(32).toString('base64url'), expiresAt: now + this.#cfg.sessionTtlMs };
-    this.#sessions.set(s.id, s);
+    const id = randomBytes(32).toString('base64url');
+    const s: Session = { id, user: user.name, csrf: csrfOf(id), expiresAt: now + this.#cfg.sessionTtlMs };
+    this.#sessions.put(sessionIdHash(id), { user: s.user, expiresAt: s.expiresAt }, now);
     return s;
   }
 
+  /**
+   * A login through the throttle: refused with `retryAfterS` while the user
+   * name or the address is locked (the password is not even checked), else
+   * login(); failures count against both.
+   */
+  attempt(name: string, password: string, address: string | undefined, now = Date.now()): LoginAttempt {
+    const keys = [`user:${name}`, ...(address ? [`addr:${address}`] : [])];
+    const knownUser = this.isUser(name);
+    const wait = this.throttle.retryAfterMs(keys, now);
+    if (wait > 0) return { ok: false, retryAfterS: Math.ceil(wait / 1000), knownUser };
+    const s = this.login(name, password, now);
+    if (!s) {
+      this.throttle.fail(keys, now);
+      return { ok: false, knownUser };
+    }
+    this.throttle.succeed(`user:${name}`);
+    return { ok: true, session: s };
+  }
+
   logout(id: string): void {
-    this.#sessions.delete(id);
+    this.#sessions.delete(sessionIdHash(id));
   }
 
   /** The live session of a request's cookie, if any. */
   session(headers: Record<string, string | undefined>, now = Date.now()): Session | undefined {
     const id = parseCookies(headers.cookie)[SESSION_COOKIE];
-    if (!id) return undefined;
-    const s = this.#sessions.get(id);
+    if (!id || id.length > 200) return undefined;
+    const key = sessionIdHash(id);
+    const s = this.#sessions.get(key);
     if (!s) return undefined;
     if (s.expiresAt <= now) {
-      this.#sessions.delete(id);
+      this.#sessions.delete(key);
       return undefined;
     }
-    return s;
+    return { id, user: s.user, csrf: csrfOf(id), expiresAt: s.expiresAt };
   }
 
   /** Session cookie or bearer token. */
@@ -147,14 +317,17 @@ export class ConsoleAuth {
   }
 
   cookie(s: Session): string {
-    return `${SESSION_COOKIE}=${s.id}; HttpOnly; SameSite=Strict; Path=/; Max-Age=${Math.floor(this.#cfg.sessionTtlMs / 1000)}`;
+    return `${SESSION_COOKIE}=${s.id}; HttpOnly; SameSite=Strict; Path=/; Max-Age=${Math.floor(this.#cfg.sessionTtlMs / 1000)}${this.#cfg.secureCookie ? '; Secure' : ''}`;
   }
 
   clearCookie(): string {
-    return `${SESSION_COOKIE}=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0`;
+    return `${SESSION_COOKIE}=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0${this.#cfg.secureCookie ? '; Secure' : ''}`;
   }
 
   #sweep(now: number): void {
-    for (const [id, s] of this.#sessions) if (s.expiresAt <= now) this.#sessions.delete(id);
+    // Once a minute at most: the store sweep is a DELETE on an indexed column.
+    if (now - this.#lastSweep < 60_000 && now >= this.#lastSweep) return;
+    this.#lastSweep = now;
+    this.#sessions.sweep(now);
   }
 }

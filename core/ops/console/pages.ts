@@ -99,7 +99,7 @@ export function messagesPage(q: MessageQuery, rows: MessageSummary[], pageSize: 
   return html`<form class="search" method="get" action="/console/messages">
 <label>Status <select name="status">${['', 'queued', 'done', 'dead', 'rejected'].map(sel)}</select></label>
 <label>Control id (MSH-10) <input name="controlId" value="${q.controlId ?? ''}"></label>
-<label>Patient id <input name="patient" value="${q.patient ?? ''}" autocomplete="off"></label>
+<label>Patient id or ID number <input name="patient" value="${q.patient ?? ''}" autocomplete="off"></label>
 <label>Since <input name="since" type="datetime-local" value="${q.since ?? ''}"></label>
 <label>Until <input name="until" type="datetime-local" value="${q.until ?? ''}"></label>
 <button type="submit">Search</button></form>
@@ -155,8 +155,8 @@ export function auditPage(q: AuditQuery, rows: AuditRow[], pageSize: number): Ht
 <label>Institution (orgCode) <input name="org" value="${q.org ?? ''}"></label><label>Staff no <input name="staff" value="${q.staff ?? ''}"></label>
 <label>Patient id <input name="patient" value="${q.patient ?? ''}" autocomplete="off"></label><label>Since <input name="since" type="datetime-local" value="${q.since ?? ''}"></label>
 <button type="submit">Search</button></form>
-<table id="audit"><tr><th>Time</th><th>Route</th><th>Plugin</th><th>Operation</th><th>Org</th><th>Staff</th><th>Patient</th><th>Result</th><th class="num">ms</th><th>Message</th><th>Detail</th></tr>
-${rows.map((r) => html`<tr><td>${time(r.at)}</td><td>${r.route ?? ''}</td><td>${r.plugin}</td><td>${r.operation}</td><td>${r.orgCode ?? ''}</td><td>${r.staffNo ?? ''}</td>
+<table id="audit"><tr><th>Time</th><th>Route</th><th>Plugin</th><th>Operation</th><th>Org</th><th>Staff</th><th>Client</th><th>Address</th><th>Patient</th><th>Result</th><th class="num">ms</th><th>Message</th><th>Detail</th></tr>
+${rows.map((r) => html`<tr><td>${time(r.at)}</td><td>${r.route ?? ''}</td><td>${r.plugin}</td><td>${r.operation}</td><td>${r.orgCode ?? ''}</td><td>${r.staffNo ?? ''}</td><td>${r.client ?? ''}</td><td>${r.address ?? ''}</td>
 <td>${r.patientMasked ?? ''}</td><td class="${r.result === 'ok' ? 'ok' : r.result === 'skipped' ? '' : 'bad'}">${r.result}</td><td class="num">${r.latencyMs ?? ''}</td><td>${r.messageId ?? ''}</td><td>${r.detail ?? ''}</td></tr>`)}</table>
 ${next !== undefined ? html`<div class="pager"><a rel="next" href="/console/audit${qs({ ...q, before: next })}">Older →</a></div>` : ''}`;
 }

@@ -96,18 +96,30 @@ export function consoleEndpoints(d: ConsoleDeps): HttpEndpoint[] {
       method: 'POST', path: '/console/login',
       handler: async (req) => {
         const b = body(req);
-        const s = typeof b.user === 'string' && typeof b.password === 'string' ? d.auth.login(b.user, b.password) : undefined;
-        if (!s) {
-          // The typed name is not recorded: people type passwords into the name field.
-          d.store.audit({ plugin: 'console', operation: 'login', result: 'failed', detail: 'unknown user or wrong password' });
+        const name = typeof b.user === 'string' ? b.user.slice(0, 200) : '';
+        const password = typeof b.password === 'string' ? b.password : '';
+        const from = req.remoteAddress ? { address: req.remoteAddress } : {};
+        const r = name && password ? d.auth.attempt(name, password, req.remoteAddress) : { ok: false as const, knownUser: false };
+        if (!r.ok) {
+          // The typed name is recorded only when it is a configured user: people type passwords into the name field.
+          const who = r.knownUser ? { staffNo: name } : {};
+          if (r.retryAfterS !== undefined) {
+            d.store.audit({ plugin: 'console', operation: 'login', ...who, ...from, result: 'throttled', detail: `locked ${r.retryAfterS} s${r.knownUser ? '' : ' (unknown user)'}` });
+            return { status: 429, headers: { ...JSON_HEADERS, 'retry-after': String(r.retryAfterS) }, body: { code: 'OPS_E_THROTTLED', message: `too many failed logins; try again in ${r.retryAfterS} s` } };
+          }
+          d.store.audit({ plugin: 'console', operation: 'login', ...who, ...from, result: 'failed', detail: r.knownUser ? 'wrong password' : 'unknown user or wrong password' });
           return problem(401, 'OPS_E_LOGIN', 'wrong user name or password');
         }
-        d.store.audit({ plugin: 'console', operation: 'login', staffNo: s.user, result: 'ok' });
+        const s = r.session;
+        d.store.audit({ plugin: 'console', operation: 'login', staffNo: s.user, ...from, result: 'ok' });
         return { status: 200, headers: { ...JSON_HEADERS, 'set-cookie': d.auth.cookie(s) }, body: { redirect: '/console/dashboard' } };
       },
     },
-    action('/console/logout', async (_req, p) => {
-      if (p.via === 'session') d.auth.logout(p.session.id);
+    action('/console/logout', async (req, p) => {
+      if (p.via === 'session') {
+        d.auth.logout(p.session.id);
+        d.store.audit({ plugin: 'console', operation: 'logout', staffNo: p.user, ...(req.remoteAddress ? { address: req.remoteAddress } : {}), result: 'ok' });
+      }
       return { status: 200, headers: { ...JSON_HEADERS, 'set-cookie': d.auth.clearCookie() }, body: { redirect: '/console/login' } };
     }),
     view('/console/dashboard', (_req, p) => {
