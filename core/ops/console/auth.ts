@@ -155,9 +155,9 @@ interface ThrottleEntry {
 /**
  * Counts failed logins per key (`user:<name>`, `addr:<address>`). After
  * `maxFailures` failures of one key within `windowMs`, the key is locked for
- * `firstLockMs`; every further failure while the failures are recent locks it
- * again for twice as long, up to `maxLockMs`. A locked key is refused without
- * checking the password.
+ * `firstLockMs`; every further failure before the key has been quiet for a
+ * whole window locks it again for twice as long, up to `maxLockMs`. A locked
+ * key is refused without checking the password.
  */
 export class LoginThrottle {
   readonly #keys = new Map<string, ThrottleEntry>();
@@ -193,7 +193,8 @@ export class LoginThrottle {
       e.failures = e.failures.filter((t) => t > now - L.windowMs);
       e.failures.push(now);
       if (e.failures.length > L.maxFailures) e.failures.shift();
-      if (e.failures.length >= L.maxFailures) {
+      // A key locked before (and not quiet since) is locked again at its next failure, for twice as long.
+      if (e.failures.length >= L.maxFailures || e.locks > 0) {
         e.lockedUntil = now + Math.min(L.firstLockMs * 2 ** e.locks, L.maxLockMs);
         e.locks = Math.min(e.locks + 1, 30);
       }
@@ -209,8 +210,10 @@ export class LoginThrottle {
     return this.#keys.size;
   }
 
+  /** Quiet for a whole window since its last failure and the end of its last lock: forgotten (lock level back to 0). */
   #stale(e: ThrottleEntry, now: number): boolean {
-    return e.lockedUntil <= now && e.failures.every((t) => t <= now - this.#limits.windowMs);
+    const w = this.#limits.windowMs;
+    return e.lockedUntil + w <= now && e.failures.every((t) => t <= now - w);
   }
 
   #evict(now: number): void {
