@@ -13,7 +13,7 @@ import { kafkaConfigProblems, kafkaSchema, parseKafkaConfig, type KafkaConfig } 
 import { consoleSchema, parseConsoleConfig } from '../ops/console/config.js';
 import type { ConsoleConfig } from '../ops/console/auth.js';
 import { apiConfigProblems, apiSchema, parseApiConfig, type ApiConfig } from '../http/api-auth.js';
-import { tlsSchema, type TlsFileConfig } from './tls.js';
+import { loadTlsOptions, tlsSchema, type TlsFileConfig } from './tls.js';
 
 export interface ListenerConfig {
   name: string;
@@ -151,8 +151,9 @@ export function loadSiteConfig(
   env: NodeJS.ProcessEnv = process.env,
 ): SiteConfig {
   let raw: Raw = {};
+  let src: ReturnType<typeof loadYamlFile> | undefined;
   if (file) {
-    const src = loadYamlFile(file);
+    src = loadYamlFile(file);
     const issues = yamlIssues(src);
     if (issues.length) throw new LoadError(issues);
     resolveEnvRefs(src, env, issues);
@@ -215,6 +216,16 @@ export function loadSiteConfig(
   const tls: TlsFileConfig | undefined = rawTls
     ? { cert: rel(rawTls.cert), key: rel(rawTls.key), ...(rawTls.ca ? { ca: rel(rawTls.ca) } : {}), ...(rawTls.requestCert !== undefined ? { requestCert: rawTls.requestCert } : {}) }
     : undefined;
+  if (tls) {
+    // Read the PEM files now, so a wrong path stops the start with file:line:col instead of failing half-started.
+    try {
+      loadTlsOptions(tls);
+    } catch (e) {
+      const key = /^tls\.(\w+)/.exec((e as Error).message)?.[1] ?? 'cert';
+      const pos = src && file ? src.posOf(['http', 'tls', key], false) : { file: '<defaults>', line: 1, col: 1 };
+      throw new LoadError([new LoadIssue(pos, `http.${(e as Error).message}`, 'CONFIG_E_SCHEMA')]);
+    }
+  }
 
   const routesDefault = existsSync(path.resolve(baseDir, 'routes')) ? path.resolve(baseDir, 'routes') : path.resolve(process.cwd(), 'routes');
   return {
