@@ -13,7 +13,9 @@ import { operator, parseTime } from './cmd-messages.js';
 const USAGE = `usage: hisbridge audit [--since T] [--until T] [--org CODE] [--staff NO] [--patient ID] [--plugin P] [--operation OP]
                       [--format csv|jsonl] [--data-dir D] [--config F]
   T: ISO date/time or an age (30m, 24h, 7d). Rows oldest first; CSV has a header line.
-  --patient matches the patient's rows through the keyed hash (the id itself is never stored).`;
+  --patient takes the in-hospital patient id or the patient's ID number (viewer URLs are found by
+  either) and matches the rows through the keyed hash (the id itself is never stored).
+  Rows of workstation calls name the API client and the caller's address (client, address columns).`;
 
 const FLAGS = {
   'data-dir': { type: 'string' }, config: { type: 'string' }, since: { type: 'string' }, until: { type: 'string' }, org: { type: 'string' },
