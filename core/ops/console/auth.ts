@@ -188,7 +188,8 @@ export class LoginThrottle {
       if (!e) {
         e = { failures: [], lockedUntil: 0, locks: 0 };
         this.#keys.set(k, e);
-        if (this.#keys.size > L.maxKeys) this.#evict(now);
+        // Past the cap, forget the oldest key (O(1) per failure, whatever the flood).
+        if (this.#keys.size > L.maxKeys) this.#keys.delete(this.#keys.keys().next().value!);
       }
       e.failures = e.failures.filter((t) => t > now - L.windowMs);
       e.failures.push(now);
@@ -214,11 +215,6 @@ export class LoginThrottle {
   #stale(e: ThrottleEntry, now: number): boolean {
     const w = this.#limits.windowMs;
     return e.lockedUntil + w <= now && e.failures.every((t) => t <= now - w);
-  }
-
-  #evict(now: number): void {
-    for (const [k, e] of this.#keys) if (this.#stale(e, now)) this.#keys.delete(k);
-    while (this.#keys.size > this.#limits.maxKeys) this.#keys.delete(this.#keys.keys().next().value!);
   }
 }
 
