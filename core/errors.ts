@@ -45,6 +45,7 @@ export const ERRORS = {
   MLLP_E_IDLE_TIMEOUT: { message: 'connection idle for {ms} ms, closed', retryable: false },
   MLLP_E_HANDLER: { message: 'message handler failed: {detail}', retryable: true },
   MLLP_E_SOCKET: { message: 'socket error: {detail}', retryable: true },
+  MLLP_E_TLS_HANDSHAKE: { message: 'TLS handshake refused: {detail}', retryable: false },
 
   // Engine
   ENGINE_E_NO_ROUTE: { message: 'no route accepts {type} from {sender}', retryable: false },
