@@ -75,7 +75,7 @@ export const ERRORS = {
   GDEHR_E_MISSING_PARAM: { message: 'missing parameter {field}', retryable: false, status: 400 },
   GDEHR_E_BUSINESS: { message: 'provincial platform refused: returnCode {returnCode} {returnDesc}', retryable: false },
   GDEHR_E_BAD_SIGNATURE: { message: 'gateway signature rejected', retryable: false },
-  GDEHR_E_BAD_CARD_TYPE: { message: 'card type "{value}" is not one of 01-08, 99', retryable: false, status: 400 },
+  GDEHR_E_BAD_CARD_TYPE: { message: 'card type "{value}" is not one of 01-08, 99 (or an identifier type in gdEhr.cardTypes)', retryable: false, status: 400 },
   GDEHR_E_BAD_STATUS: { message: 'authorization status must be "1" (grant) or "0" (withdraw), got "{value}"', retryable: false },
   GDEHR_E_SITE_CONFIG: { message: 'gdEhr.{key} is not set in hisbridge.yaml', retryable: false },
 
