@@ -85,6 +85,7 @@ export const ERRORS = {
   RECOG_E_BAD_REQUEST: { message: '{detail}', retryable: false, status: 400 },
   RECOG_E_NOT_FOUND: { message: '{what} not found', retryable: false, status: 404 },
   RECOG_E_NO_PENDING_CHECK: { message: 'no pending check for order {orderNo} item {itemCode}', retryable: false, status: 409 },
+  RECOG_E_NO_LONGER_DUPLICATE: { message: 'order {orderNo} item {itemCode} no longer duplicates a recognizable result: nothing to decide', retryable: false, status: 409 },
   RECOG_E_UNKNOWN_PATIENT: { message: 'patient {patientId} is not known to the recognition platform', retryable: false, status: 404 },
   RECOG_E_NO_ITEMS: { message: 'the order has no items to check', retryable: false, status: 400 },
   RECOG_E_UNKNOWN_REPORT: { message: 'the platform does not know report {reportId}', retryable: false, status: 404 },
