@@ -155,6 +155,9 @@ class Server extends EventEmitter implements MllpServer {
         { code: 'MLLP_E_TLS_HANDSHAKE', remoteAddress: peer.address, remotePort: peer.port, reason },
         hbError('MLLP_E_TLS_HANDSHAKE', { detail: reason }).message,
       );
+      // With a tlsClientError listener node leaves the socket open (a stalled handshake would hold it forever).
+      socket.destroy();
+      raw?.destroy();
     });
     return server;
   }

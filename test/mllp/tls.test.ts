@@ -159,6 +159,36 @@ describe('MLLP listener with mutual TLS', () => {
   });
 });
 
+describe('TLS handshake timeout', () => {
+  it('a peer that opens TCP and never starts the handshake is dropped after tlsHandshakeTimeoutMs, logged with its address', async () => {
+    const { log, lines } = captureLogger();
+    const server = createMllpServer({
+      name: 'stall', host: '127.0.0.1', port: 0, log, tlsHandshakeTimeoutMs: 300,
+      tls: loadTlsOptions({ cert: certs.serverCert, key: certs.serverKey }),
+      handler: async (frame) => ACK(frame),
+    });
+    const { port } = await server.listen();
+    try {
+      const net = await import('node:net');
+      const started = Date.now();
+      await new Promise<void>((resolve) => {
+        const s = net.connect(port, '127.0.0.1');
+        s.on('error', () => undefined);
+        s.on('close', () => resolve());
+        s.resume();
+      });
+      const took = Date.now() - started;
+      expect(took).toBeGreaterThanOrEqual(250);
+      expect(took).toBeLessThan(5000);
+      await until(() => lines.some((l) => l.includes('MLLP_E_TLS_HANDSHAKE')));
+      const r = JSON.parse(lines.find((l) => l.includes('MLLP_E_TLS_HANDSHAKE'))!) as Record<string, unknown>;
+      expect(r).toMatchObject({ remoteAddress: expect.stringMatching(/127\.0\.0\.1/), reason: 'ERR_TLS_HANDSHAKE_TIMEOUT' });
+    } finally {
+      await server.close(200);
+    }
+  });
+});
+
 describe('engine listener with tls in hisbridge.yaml, driven by `hisbridge send --tls`', () => {
   let t: TestEngine;
   const sample = path.resolve('samples/06-adt-a28-add-person-no-msh18.hl7');
