@@ -45,6 +45,7 @@ export const ERRORS = {
   MLLP_E_IDLE_TIMEOUT: { message: 'connection idle for {ms} ms, closed', retryable: false },
   MLLP_E_HANDLER: { message: 'message handler failed: {detail}', retryable: true },
   MLLP_E_SOCKET: { message: 'socket error: {detail}', retryable: true },
+  MLLP_E_TLS_HANDSHAKE: { message: 'TLS handshake refused: {detail}', retryable: false },
 
   // Engine
   ENGINE_E_NO_ROUTE: { message: 'no route accepts {type} from {sender}', retryable: false },
@@ -80,7 +81,7 @@ export const ERRORS = {
   GDEHR_E_MISSING_PARAM: { message: 'missing parameter {field}', retryable: false, status: 400 },
   GDEHR_E_BUSINESS: { message: 'provincial platform refused: returnCode {returnCode} {returnDesc}', retryable: false },
   GDEHR_E_BAD_SIGNATURE: { message: 'gateway signature rejected', retryable: false },
-  GDEHR_E_BAD_CARD_TYPE: { message: 'card type "{value}" is not one of 01-08, 99', retryable: false, status: 400 },
+  GDEHR_E_BAD_CARD_TYPE: { message: 'card type "{value}" is not one of 01-08, 99 (or an identifier type in gdEhr.cardTypes)', retryable: false, status: 400 },
   GDEHR_E_BAD_STATUS: { message: 'authorization status must be "1" (grant) or "0" (withdraw), got "{value}"', retryable: false },
   GDEHR_E_SITE_CONFIG: { message: 'gdEhr.{key} is not set in hisbridge.yaml', retryable: false },
 
@@ -90,6 +91,7 @@ export const ERRORS = {
   RECOG_E_BAD_REQUEST: { message: '{detail}', retryable: false, status: 400 },
   RECOG_E_NOT_FOUND: { message: '{what} not found', retryable: false, status: 404 },
   RECOG_E_NO_PENDING_CHECK: { message: 'no pending check for order {orderNo} item {itemCode}', retryable: false, status: 409 },
+  RECOG_E_NO_LONGER_DUPLICATE: { message: 'order {orderNo} item {itemCode} no longer duplicates a recognizable result: nothing to decide', retryable: false, status: 409 },
   RECOG_E_UNKNOWN_PATIENT: { message: 'patient {patientId} is not known to the recognition platform', retryable: false, status: 404 },
   RECOG_E_NO_ITEMS: { message: 'the order has no items to check', retryable: false, status: 400 },
   RECOG_E_UNKNOWN_REPORT: { message: 'the platform does not know report {reportId}', retryable: false, status: 404 },

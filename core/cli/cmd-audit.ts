@@ -8,11 +8,11 @@ import { OpsQueries } from '../ops/queries.js';
 import { formatAudit, type AuditFormat } from '../ops/audit-export.js';
 import { Store } from '../store/sqlite.js';
 import { err, loadConfig, out, parse, registry, reportLoadError } from './common.js';
-import { operator, parseTime } from './cmd-messages.js';
+import { operator, parseTimeFlags } from './cmd-messages.js';
 
 const USAGE = `usage: hisbridge audit [--since T] [--until T] [--org CODE] [--staff NO] [--patient ID] [--plugin P] [--operation OP]
                       [--format csv|jsonl] [--data-dir D] [--config F]
-  T: ISO date/time or an age (30m, 24h, 7d). Rows oldest first; CSV has a header line.
+  T: YYYY-MM-DD (local midnight), YYYY-MM-DDTHH:MM[:SS][Z|+08:00] (local unless zoned) or an age (30m, 24h, 7d). Rows oldest first; CSV has a header line.
   --patient takes the in-hospital patient id or the patient's ID number (viewer URLs are found by
   either) and matches the rows through the keyed hash (the id itself is never stored).
   Rows of workstation calls name the API client and the caller's address (client, address columns).`;
@@ -33,8 +33,7 @@ export async function run(argv: string[]): Promise<number> {
     if (values.help) return out(USAGE), 0;
     const format = (values.format ?? 'csv') as AuditFormat;
     if (format !== 'csv' && format !== 'jsonl') throw new Error('--format must be csv or jsonl');
-    const since = parseTime(values.since);
-    const until = parseTime(values.until);
+    const { since, until } = parseTimeFlags(values);
     const dir = dataDirOf(values);
     const q = OpsQueries.open(dir);
     let rows = 0;

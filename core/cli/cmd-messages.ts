@@ -4,7 +4,7 @@
  * operator's login name. Safe while the engine runs (WAL + busy timeout).
  */
 import { decodeHl7, parseHl7 } from '../hl7/index.js';
-import { parseDuration } from '../config/duration.js';
+import { parseTimeBound, parseTimeBounds } from '../ops/queries.js';
 import { maskId, maskIdNumber, maskName, maskPhone, scrubText } from '../mask.js';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
@@ -34,12 +34,13 @@ export function operator(): string {
 }
 
 /** `2026-01-31`, `2026-01-31T08:00`, or a age such as `30m`, `24h`, `7d` (that long ago). */
-export function parseTime(v: string | undefined, now = Date.now()): number | undefined {
-  if (v === undefined) return undefined;
-  if (/^\s*\d+(\.\d+)?\s*(ms|s|m|h|d)\s*$/.test(v)) return now - parseDuration(v, 0);
-  const t = Date.parse(v);
-  if (Number.isNaN(t)) throw new Error(`bad time "${v}": use an ISO date/time or an age like 24h`);
-  return t;
+export function parseTime(v: string | undefined, now = Date.now(), flag = '--since/--until'): number | undefined {
+  return parseTimeBound(flag, v, now);
+}
+
+/** --since and --until of a command, checked together (OPS_E_BAD_QUERY naming the flag). */
+export function parseTimeFlags(values: { since?: string | undefined; until?: string | undefined }): { since?: number; until?: number } {
+  return parseTimeBounds(values, Date.now(), { since: '--since', until: '--until' });
 }
 
 const STATUSES: MessageStatus[] = ['queued', 'done', 'dead', 'rejected'];
@@ -78,6 +79,7 @@ function search(argv: string[]): number {
   }, false);
   if (values.help) return out(USAGE), 0;
   if (values.status && !STATUSES.includes(values.status as MessageStatus)) throw new Error(`--status must be one of ${STATUSES.join(', ')}`);
+  const bounds = parseTimeFlags(values);
   const store = openDataStore(values);
   try {
     const rows = store.searchMessages({
@@ -85,8 +87,7 @@ function search(argv: string[]): number {
       ...(values.status ? { status: values.status as MessageStatus } : {}),
       ...(values['control-id'] ? { controlId: values['control-id'] } : {}),
       ...(values.patient ? { patientId: values.patient } : {}),
-      ...(values.since ? { since: parseTime(values.since)! } : {}),
-      ...(values.until ? { until: parseTime(values.until)! } : {}),
+      ...bounds,
       ...(values.before ? { before: Number(values.before) } : {}),
     });
     const masked = rows.map((r) => ({ ...r, ...(r.patientId ? { patientId: maskId(r.patientId) } : {}) }));

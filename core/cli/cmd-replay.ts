@@ -61,7 +61,9 @@ function runStored(argv: string[]): number {
     if (values.help) return out(HELP), 0;
     if (values.stored && values['stored-since'] !== undefined) throw new Error('give --stored or --stored-since, not both');
     const route = values.route ? { route: values.route } : {};
-    filter = values.stored ? { messageIds: storedIds(values.stored), ...route } : { since: parseTime(values['stored-since'])!, ...route };
+    const since = values.stored ? undefined : parseTime(values['stored-since'], Date.now(), '--stored-since');
+    if (!values.stored && since === undefined) throw new Error('--stored-since needs a time');
+    filter = values.stored ? { messageIds: storedIds(values.stored), ...route } : { since: since!, ...route };
   } catch (e) {
     err(`hisbridge replay: ${(e as Error).message}\n\n${HELP}`);
     return 2;

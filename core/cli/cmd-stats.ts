@@ -5,11 +5,11 @@
  */
 import { OpsQueries, type StatsBy, type StatsReport } from '../ops/queries.js';
 import { err, out, parse, reportLoadError } from './common.js';
-import { parseTime } from './cmd-messages.js';
+import { parseTimeFlags } from './cmd-messages.js';
 import { dataDirOf } from './cmd-audit.js';
 
 const USAGE = `usage: hisbridge stats [--by org|route|operation] [--since T] [--until T] [--org CODE] [--json] [--data-dir D] [--config F]
-  T: ISO date/time or an age (30m, 24h, 7d). Calls = ok + failed; skipped (e.g. no consent) shown apart.`;
+  T: YYYY-MM-DD (local midnight), YYYY-MM-DDTHH:MM[:SS][Z|+08:00] (local unless zoned) or an age (30m, 24h, 7d). Calls = ok + failed; skipped (e.g. no consent) shown apart.`;
 
 const FLAGS = {
   'data-dir': { type: 'string' }, config: { type: 'string' }, by: { type: 'string' }, since: { type: 'string' }, until: { type: 'string' },
@@ -22,11 +22,10 @@ export async function run(argv: string[]): Promise<number> {
     if (values.help) return out(USAGE), 0;
     const by = (values.by ?? 'org') as StatsBy;
     if (!['org', 'route', 'operation'].includes(by)) throw new Error('--by must be org, route or operation');
-    const since = parseTime(values.since);
-    const until = parseTime(values.until);
+    const bounds = parseTimeFlags(values);
     const q = OpsQueries.open(dataDirOf(values));
     try {
-      const r = q.stats(by, { ...(since !== undefined ? { since } : {}), ...(until !== undefined ? { until } : {}), ...(values.org ? { orgCode: values.org } : {}) });
+      const r = q.stats(by, { ...bounds, ...(values.org ? { orgCode: values.org } : {}) });
       if (values.json) out(JSON.stringify(r, null, 2));
       else printTable(r);
     } finally {

@@ -13,7 +13,8 @@ import { kafkaConfigProblems, kafkaSchema, parseKafkaConfig, type KafkaConfig } 
 import { consoleSchema, parseConsoleConfig } from '../ops/console/config.js';
 import type { ConsoleConfig } from '../ops/console/auth.js';
 import { apiConfigProblems, apiSchema, parseApiConfig, type ApiConfig } from '../http/api-auth.js';
-import { loadTlsOptions, tlsSchema, type TlsFileConfig } from './tls.js';
+import { isHisbridgeError } from '../errors.js';
+import { loadTlsOptions, tlsSchema, type TlsConfig, type TlsFileConfig } from './tls.js';
 
 export interface ListenerConfig {
   name: string;
@@ -25,6 +26,8 @@ export interface ListenerConfig {
   idleTimeoutMs: number;
   /** ACK code for a message no route accepts. */
   noRoute: 'AA' | 'AR';
+  /** `tls:` block with absolute file paths (checked at load; read again by the engine with loadTlsOptions). */
+  tls?: TlsConfig;
 }
 
 export interface StoreConfig {
@@ -71,6 +74,7 @@ const listenerSchema = {
     maxFrameBytes: { type: 'integer', minimum: 1024, description: 'Largest accepted MLLP frame (default 16 MiB)' },
     idleTimeout: { ...durationSchema, description: 'Close connections idle this long (default 10m; 0 = never)' },
     noRoute: { enum: ['AA', 'AR'], description: 'ACK for a message no route accepts (default AA: accepted and ignored)' },
+    tls: tlsSchema,
   },
 } as const;
 
@@ -129,6 +133,19 @@ export function siteSchema(extensions: readonly SiteExtension[]): JsonSchema {
   return { ...coreSiteSchema, properties };
 }
 
+/** Resolves the PEM paths of a listener's `tls:` block and reads them once, so a missing file fails at load. */
+function listenerTls(t: TlsConfig, baseDir: string, file: string | undefined, i: number): TlsConfig {
+  const abs = (p: string) => (path.isAbsolute(p) ? p : path.resolve(baseDir, p));
+  const resolved: TlsConfig = { cert: abs(t.cert), key: abs(t.key), ...(t.ca ? { ca: abs(t.ca) } : {}), ...(t.requestCert !== undefined ? { requestCert: t.requestCert } : {}) };
+  try {
+    loadTlsOptions(resolved);
+  } catch (e) {
+    const pos = { file: file ?? '<defaults>', line: 1, col: 1 };
+    throw new LoadError([new LoadIssue(pos, `listeners[${i}].${isHisbridgeError(e) ? e.message : String(e)}`, 'CONFIG_E_SCHEMA')]);
+  }
+  return resolved;
+}
+
 export interface SiteOverrides {
   routesDir?: string;
   dataDir?: string;
@@ -178,6 +195,7 @@ export function loadSiteConfig(
     maxFrameBytes: l.maxFrameBytes ?? 16 * 1024 * 1024,
     idleTimeoutMs: parseDuration(l.idleTimeout, 10 * 60_000),
     noRoute: l.noRoute ?? 'AA',
+    ...(l.tls ? { tls: listenerTls(l.tls as TlsConfig, baseDir, file, i) } : {}),
   }));
   if (overrides.mllpPort !== undefined && listeners[0]) listeners[0].port = overrides.mllpPort;
 

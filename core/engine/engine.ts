@@ -235,6 +235,7 @@ export class Engine {
           port: l.port,
           maxFrameBytes: l.maxFrameBytes,
           idleTimeoutMs: l.idleTimeoutMs,
+          ...(l.tls ? { tls: loadTlsOptions(l.tls) } : {}),
           log: this.log.child({ listener: l.name }),
           handler: async (frame) => (await this.ingest(frame, listener)).ack,
           onBadFrame: (ev) => (ev.kind === 'too-large' ? this.#errorAck(ev.head, hbError('MLLP_E_FRAME_TOO_LARGE', { limit: l.maxFrameBytes }), 'AR') : null),
@@ -245,7 +246,7 @@ export class Engine {
         });
         const addr = await server.listen();
         this.listeners.push({ config: { ...listener, host: l.host, port: addr.port }, server, port: addr.port });
-        this.log.info({ listener: l.name, host: addr.host, port: addr.port }, 'mllp listening');
+        this.log.info({ listener: l.name, host: addr.host, port: addr.port, tls: l.tls ? (l.tls.requestCert ? 'mutual' : 'server') : 'off' }, 'mllp listening');
       }
     }
     if (opts.kafka !== false && this.config.kafka?.topics.length) await this.#startKafka();

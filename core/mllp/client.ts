@@ -6,6 +6,7 @@
  * because the FIFO can no longer be trusted to line replies up.
  */
 import net from 'node:net';
+import tls from 'node:tls';
 import { hbError, type HisbridgeError } from '../errors.js';
 import { DEFAULT_MAX_FRAME_BYTES, MllpFrameDecoder, encodeFrame, type FrameEvent } from './framing.js';
 import { Fifo } from './fifo.js';
@@ -21,6 +22,12 @@ export interface MllpClientOptions {
   connectTimeoutMs?: number;
   /** Largest accepted ACK payload (default 16 MiB). */
   maxFrameBytes?: number;
+  /**
+   * Speak MLLP inside TLS: `ca` to trust (else the system CAs), and `cert` +
+   * `key` for a listener that asks for a client certificate. The server's
+   * certificate is always verified against the host name or IP.
+   */
+  tls?: tls.ConnectionOptions;
 }
 
 interface Pending {
@@ -63,7 +70,9 @@ export class MllpClient {
     const target = `${host}:${port}`;
     const connectTimeoutMs = opts.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
     return new Promise((resolve, reject) => {
-      const socket = net.connect({ host, port });
+      const socket = opts.tls
+        ? tls.connect({ ...opts.tls, host, port, ...(net.isIP(host) ? {} : { servername: host }) })
+        : net.connect({ host, port });
       const timer = setTimeout(() => {
         socket.destroy();
         reject(hbError('MLLP_E_CONNECT', { target, detail: `timed out after ${connectTimeoutMs} ms` }));
@@ -72,7 +81,7 @@ export class MllpClient {
         clearTimeout(timer);
         reject(hbError('MLLP_E_CONNECT', { target, detail: err.code ?? err.message }, { cause: err }));
       });
-      socket.once('connect', () => {
+      socket.once(opts.tls ? 'secureConnect' : 'connect', () => {
         clearTimeout(timer);
         socket.removeAllListeners('error');
         resolve(new MllpClient(socket, opts));

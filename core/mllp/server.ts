@@ -10,6 +10,7 @@
  */
 import { EventEmitter } from 'node:events';
 import net from 'node:net';
+import tls from 'node:tls';
 import type { Logger } from '../log.js';
 import { hbError, isHisbridgeError } from '../errors.js';
 import { scrubText } from '../mask.js';
@@ -111,7 +112,7 @@ class Server extends EventEmitter implements MllpServer {
 
   listen(): Promise<{ host: string; port: number }> {
     if (this.#server) return Promise.reject(new Error(`MLLP listener ${this.name} is already started`));
-    const server = net.createServer({ allowHalfOpen: true, noDelay: true }, (socket) => this.#accept(socket));
+    const server = this.#createServer();
     this.#server = server;
     return new Promise((resolve, reject) => {
       const onError = (err: Error): void => {
@@ -126,6 +127,39 @@ class Server extends EventEmitter implements MllpServer {
         resolve({ host: addr.address, port: addr.port });
       });
     });
+  }
+
+  /**
+   * Plain TCP, or TLS when `tls` is set. Either way every accepted socket goes
+   * through #accept (framing, ordering, timeouts); with TLS it is handed over
+   * only after a successful handshake, so a refused client never reaches it.
+   */
+  #createServer(): net.Server {
+    const onSocket = (socket: net.Socket): void => this.#accept(socket);
+    if (!this.#opts.tls) return net.createServer({ allowHalfOpen: true, noDelay: true }, onSocket);
+    const server = tls.createServer(
+      { ...this.#opts.tls, allowHalfOpen: true, noDelay: true, handshakeTimeout: this.#opts.tlsHandshakeTimeoutMs ?? 30_000 },
+      onSocket,
+    );
+    // The peer's address, read while the TCP socket is open: a refused TLS socket may already be torn down.
+    const peers = new WeakMap<net.Socket, { address: string; port: number }>();
+    server.on('connection', (raw: net.Socket) => peers.set(raw, { address: raw.remoteAddress ?? '', port: raw.remotePort ?? 0 }));
+    server.on('tlsClientError', (err: NodeJS.ErrnoException, socket: tls.TLSSocket) => {
+      const raw = (socket as unknown as { _parent?: net.Socket })._parent;
+      const peer = (raw && peers.get(raw)) ?? { address: socket.remoteAddress ?? '', port: socket.remotePort ?? 0 };
+      // The reason is OpenSSL's code (no certificate, self-signed, unknown CA...), never data from the peer.
+      // A certificate that fails verification shows as a hang-up with the verdict on the socket.
+      const verdict = socket.authorizationError ? String((socket.authorizationError as NodeJS.ErrnoException).code ?? socket.authorizationError) : '';
+      const reason = verdict || err.code || scrubText(err.message).slice(0, 120);
+      this.#log.warn(
+        { code: 'MLLP_E_TLS_HANDSHAKE', remoteAddress: peer.address, remotePort: peer.port, reason },
+        hbError('MLLP_E_TLS_HANDSHAKE', { detail: reason }).message,
+      );
+      // With a tlsClientError listener node leaves the socket open (a stalled handshake would hold it forever).
+      socket.destroy();
+      raw?.destroy();
+    });
+    return server;
   }
 
   /** Stops reading from every socket and stops handing queued frames to the handler until resumeAll(). */

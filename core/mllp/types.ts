@@ -2,6 +2,7 @@
  * Public types of the MLLP listener: its options, the connection handlers
  * see, and the server interface the engine drives.
  */
+import type { TlsOptions } from 'node:tls';
 import type { Logger } from '../log.js';
 
 /** The peer of one accepted connection, as handlers see it. */
@@ -34,6 +35,15 @@ export interface MllpServerOptions {
   idleTimeoutMs?: number;
   /** Frames waiting per connection before its socket is paused; default 64. */
   maxQueuedFrames?: number;
+  /**
+   * TLS (core/config/tls.ts loadTlsOptions): the listener speaks MLLP inside
+   * TLS. With requestCert + rejectUnauthorized, a client without a
+   * certificate signed by `ca` is refused at the handshake (logged
+   * MLLP_E_TLS_HANDSHAKE with its address). Absent: plain TCP.
+   */
+  tls?: TlsOptions;
+  /** Longest TLS handshake before the socket is dropped; default 30 s. */
+  tlsHandshakeTimeoutMs?: number;
   log: Logger;
   /** Handles one frame; resolves to the reply payload (unframed) or null for no reply. */
   handler: (frame: Buffer, conn: MllpConnection) => Promise<Buffer | null>;

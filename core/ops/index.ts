@@ -8,11 +8,11 @@ import type { EndpointRequest, EndpointResponse, HttpEndpoint } from '../sdk.js'
 import type { Store } from '../store/sqlite.js';
 import { ConsoleAuth, DEFAULT_CONSOLE, type ConsoleConfig } from './console/auth.js';
 import type { Overview } from './console/pages.js';
-import { consoleEndpoints, parseWhen } from './console/routes.js';
+import { consoleEndpoints } from './console/routes.js';
 import { SqliteSessionStore } from './console/sessions.js';
 import { RemoteProbes, type CheckResult, type HealthCheck, type RemoteStatus } from './health.js';
 import { EngineMetrics } from './metrics.js';
-import { OpsQueries, type StatsBy } from './queries.js';
+import { OpsQueries, parseTimeBounds, type StatsBy } from './queries.js';
 
 export { EngineMetrics } from './metrics.js';
 export { OpsQueries } from './queries.js';
@@ -135,10 +135,12 @@ export class Ops {
     if (!req.client && !this.auth.principal(req.headers)) return { status: 401, headers: JSON_HEADERS, body: { code: 'OPS_E_UNAUTHENTICATED', message: 'log in to the console or send the bearer token' } };
     const by = (req.query.by ?? 'org') as StatsBy;
     if (!['org', 'route', 'operation'].includes(by)) return { status: 400, headers: JSON_HEADERS, body: { code: 'OPS_E_BAD_QUERY', message: 'by must be org, route or operation' } };
-    const since = parseWhen(req.query.since);
-    const until = parseWhen(req.query.until);
-    if ((req.query.since && since === undefined) || (req.query.until && until === undefined)) {
-      return { status: 400, headers: JSON_HEADERS, body: { code: 'OPS_E_BAD_QUERY', message: 'since/until: an ISO date/time or an age like 24h' } };
+    let since: number | undefined;
+    let until: number | undefined;
+    try {
+      ({ since, until } = parseTimeBounds(req.query));
+    } catch (e) {
+      return { status: 400, headers: JSON_HEADERS, body: { code: 'OPS_E_BAD_QUERY', message: (e as Error).message } };
     }
     const report = this.queries.stats(by, { ...(since !== undefined ? { since } : {}), ...(until !== undefined ? { until } : {}), ...(req.query.org ? { orgCode: req.query.org } : {}) });
     return { status: 200, headers: JSON_HEADERS, body: report };

@@ -8,8 +8,74 @@ import Database from 'better-sqlite3';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { hbError } from '../errors.js';
+import { scrubText } from '../mask.js';
 import { DB_FILE } from '../store/sqlite.js';
 import { auditRowFrom, loadAuditKey, patientWhere, type AuditRow, type RawAudit } from '../store/audit.js';
+
+const TIME_HELP = 'use YYYY-MM-DD, YYYY-MM-DDTHH:MM[:SS][Z|+08:00] or an age such as 30m, 24h, 7d';
+const ISO_TIME = /^(\d{4})-(\d{2})-(\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2})(?:\.(\d{1,3}))?)?(Z|[+-]\d{2}:?\d{2})?)?$/;
+const AGE = /^(\d{1,9}(?:\.\d{1,6})?)\s*(ms|s|m|h|d)$/;
+const AGE_UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
+const MAX_TIME = Date.UTC(9999, 11, 31, 23, 59, 59, 999);
+
+function badTime(name: string, value: string, why: string): never {
+  const shown = scrubText(value.slice(0, 40)).replace(/[\u0000-\u001f\u007f]/g, '?');
+  throw hbError('OPS_E_BAD_QUERY', { detail: `${name}: "${shown}"${value.length > 40 ? '…' : ''} ${why}` });
+}
+
+/**
+ * The one parser of `since` / `until` for the HTTP API, the console and the
+ * CLI. Accepts `YYYY-MM-DD` (local midnight), `YYYY-MM-DDTHH:MM[:SS[.mmm]]`
+ * (local time unless it ends in `Z` or an offset such as `+08:00`; a space
+ * may replace the `T`), or an age (`30m`, `24h`, `7d`: that long before
+ * `now`). Returns epoch ms; undefined for an absent or empty value. Anything
+ * else (an impossible date such as 2026-02-30, an age reaching before 1970,
+ * a year past 9999, free text) throws OPS_E_BAD_QUERY naming the parameter.
+ */
+export function parseTimeBound(name: string, value: string | undefined, now = Date.now()): number | undefined {
+  if (value === undefined) return undefined;
+  const v = value.trim();
+  if (v === '') return undefined;
+  if (v.length > 40) badTime(name, v, `is too long: ${TIME_HELP}`);
+  const age = AGE.exec(v);
+  if (age) {
+    const ms = Math.round(Number(age[1]) * AGE_UNITS[age[2]!]!);
+    if (ms > now) badTime(name, v, 'reaches back before 1970');
+    return now - ms;
+  }
+  const m = ISO_TIME.exec(v);
+  if (!m) badTime(name, v, `is not a date/time: ${TIME_HELP}`);
+  const [y, mo, d, h = 0, mi = 0, sec = 0] = [m[1], m[2], m[3], m[4], m[5], m[6]].map((x) => (x === undefined ? undefined : Number(x))) as number[];
+  const ms = m[7] ? Number(m[7].padEnd(3, '0')) : 0;
+  const daysInMonth = mo! >= 1 && mo! <= 12 ? new Date(Date.UTC(y!, mo!, 0)).getUTCDate() : 0;
+  if (y! < 1970 || mo! < 1 || mo! > 12 || d! < 1 || d! > daysInMonth || h > 23 || mi > 59 || sec > 59) badTime(name, v, 'is not a valid date/time');
+  let t: number;
+  const zone = m[8];
+  if (zone) {
+    let offsetMin = 0;
+    if (zone !== 'Z') {
+      const oh = Number(zone.slice(1, 3));
+      const om = Number(zone.slice(-2));
+      if (oh > 14 || om > 59) badTime(name, v, 'has an impossible time-zone offset');
+      offsetMin = (zone[0] === '-' ? -1 : 1) * (oh * 60 + om);
+    }
+    t = Date.UTC(y!, mo! - 1, d!, h, mi, sec, ms) - offsetMin * 60_000;
+  } else {
+    t = new Date(y!, mo! - 1, d!, h, mi, sec, ms).getTime();
+  }
+  if (!Number.isFinite(t) || t < 0 || t > MAX_TIME) badTime(name, v, 'is out of range (1970-9999)');
+  return t;
+}
+
+/** `since` (inclusive) and `until` (exclusive) parsed together; since must come before until. */
+export function parseTimeBounds(q: { since?: string | undefined; until?: string | undefined }, now = Date.now(), names = { since: 'since', until: 'until' }): { since?: number; until?: number } {
+  const since = parseTimeBound(names.since, q.since, now);
+  const until = parseTimeBound(names.until, q.until, now);
+  if (since !== undefined && until !== undefined && since >= until) {
+    throw hbError('OPS_E_BAD_QUERY', { detail: `${names.since} must be before ${names.until}` });
+  }
+  return { ...(since !== undefined ? { since } : {}), ...(until !== undefined ? { until } : {}) };
+}
 
 /** Plugins that write operator actions rather than outbound calls; left out of the call statistics. */
 export const OPERATOR_PLUGINS = ['engine', 'cli', 'console'] as const;

@@ -4,7 +4,7 @@
  * missing or unsafe parameter → 400 `{code, message}`. Every request is
  * audited: who asked (staffNo, client address), for which patient, result.
  */
-import { isHisbridgeError, toHisbridgeError, type HisbridgeError } from '../../core/errors.js';
+import { hbError, isHisbridgeError, toHisbridgeError, type HisbridgeError } from '../../core/errors.js';
 import { requestOrigin, type EndpointRequest, type EndpointResponse, type HttpEndpoint, type PluginContext } from '../../core/sdk.js';
 import { cardTypeFor, readSite, type GdEhrSite } from './site.js';
 import { buildViewerUrl, type ViewerFields } from './viewer-url.js';
@@ -15,10 +15,21 @@ function errorResponse(e: HisbridgeError, status = e.status ?? 400): EndpointRes
   return { status, headers: NO_STORE, body: { code: e.code, message: e.message } };
 }
 
-/** cardType may be given as a code (01…99) or as an HL7 identifier type (NI, PPN…) looked up in the site table. */
-export function resolveCardType(value: string | undefined, table: Readonly<Record<string, string>>): string | undefined {
+/**
+ * cardType may be given as a code (01…99) or as an HL7 identifier type (NI, PPN…) looked up in the site table.
+ * `strict` (the workstation endpoint): an identifier type the table does not know is GDEHR_E_BAD_CARD_TYPE
+ * (400) instead of 99 "other", so a typo never mints a URL with the wrong document type.
+ */
+export function resolveCardType(value: string | undefined, table: Readonly<Record<string, string>>, strict = false): string | undefined {
   if (value === undefined || value === '') return undefined;
-  return /^\d{2}$/.test(value) ? value : cardTypeFor(value, table);
+  if (/^\d{2}$/.test(value)) return value;
+  if (strict && !knownIdentifierType(value, table)) throw hbError('GDEHR_E_BAD_CARD_TYPE', { value: value.slice(0, 8).replace(/[^\w-]/g, '?') });
+  return cardTypeFor(value, table);
+}
+
+function knownIdentifierType(value: string, table: Readonly<Record<string, string>>): boolean {
+  const v = value.trim();
+  return Object.prototype.hasOwnProperty.call(table, v.toUpperCase()) || Object.prototype.hasOwnProperty.call(table, v);
 }
 
 /** The endpoint list for the `gdEhr` extension. */
@@ -57,7 +68,7 @@ export function gdEhrEndpoints(ctx: PluginContext): HttpEndpoint[] {
         orgCode: site.orgCode,
         staffNo: q.staffNo ?? '',
         staffName: q.staffName ?? '',
-        cardType: resolveCardType(q.cardType, site.cardTypes) ?? '',
+        cardType: resolveCardType(q.cardType, site.cardTypes, true) ?? '',
         idcard: q.idcard ?? '',
         patientName: q.patientName ?? '',
         patientId: q.patientId ?? '',

@@ -8,7 +8,7 @@
 import type { PluginContext } from '../../core/sdk.js';
 import { hbError } from '../../core/errors.js';
 import type { CallMeta, RecognitionClient } from './client.js';
-import { rememberPending } from './hub.js';
+import { rememberPending, type PendingCheck } from './hub.js';
 
 export interface CheckItem {
   itemCode: string;
@@ -96,7 +96,41 @@ export async function runCheck(ctx: PluginContext, client: RecognitionClient, re
       priorReportId: it.priorReportId,
       ...(it.checkId ? { checkId: it.checkId } : {}),
       checkedAt: Date.now(),
+      mode: req.mode,
+      ...(it.itemName ? { itemName: it.itemName } : {}),
+      ...(req.staffNo ? { staffNo: req.staffNo } : {}),
+      ...(req.idNumber ? { idNumber: req.idNumber } : {}),
     });
   }
   return { orderNo: req.orderNo, mustDecide: items.some((i) => i.recognizable), items };
+}
+
+/**
+ * The platform's check a decision completes. A prescription-save check
+ * (处方保存互认逻辑校验, seed 004 item 16) already made one (`checkId`). A
+ * precise query (精准互认信息, item 15) is a lookup by conditions and leaves
+ * nothing at the platform to decide on, so the decision after it first runs
+ * the prescription-save check for that one order item, which the seed asks
+ * for at save anyway (§2.18-19 point 3), and decides on the check it returns.
+ * Throws RECOG_E_NO_LONGER_DUPLICATE when the platform no longer finds a
+ * recognizable result for the item (revoked meanwhile).
+ */
+export async function checkForDecision(client: RecognitionClient, p: PendingCheck, meta: CallMeta & { idNumber?: string }): Promise<{ checkId?: string; priorReportId: string }> {
+  if (p.checkId || p.mode !== 'precise') return { ...(p.checkId ? { checkId: p.checkId } : {}), priorReportId: p.priorReportId };
+  const site = client.site;
+  const idNumber = meta.idNumber || p.idNumber;
+  const staffNo = meta.staffNo || p.staffNo;
+  const { data } = await client.call('prescriptionCheck', {
+    orgCode: site.orgCode,
+    orgName: site.orgName,
+    patientId: p.patientId,
+    ...(idNumber ? { idNumber } : {}),
+    orderNo: p.orderNo,
+    ...(staffNo ? { staffNo } : {}),
+    items: [{ itemCode: p.itemCode, ...(p.itemName ? { itemName: p.itemName } : {}), orderNo: p.orderNo }],
+  }, { ...meta, patientId: p.patientId });
+  const answers = Array.isArray(data.items) ? (data.items as Record<string, unknown>[]) : [];
+  const r = toItem({ itemCode: p.itemCode, orderNo: p.orderNo }, p.orderNo, answers.find((a) => s(a.itemCode) === p.itemCode));
+  if (!r.recognizable) throw hbError('RECOG_E_NO_LONGER_DUPLICATE', { orderNo: p.orderNo, itemCode: p.itemCode });
+  return { ...(r.checkId ? { checkId: r.checkId } : {}), priorReportId: r.priorReportId || p.priorReportId };
 }

@@ -4,10 +4,10 @@
  * the doctor's 互认 / 不互认 decision, and the download of a recognized
  * report. Every request is audited; bad input answers 4xx `{code, message}`.
  */
-import { hbError, toHisbridgeError } from '../../core/errors.js';
+import { hbError, isHisbridgeError, toHisbridgeError } from '../../core/errors.js';
 import type { EndpointRequest, EndpointResponse, HttpEndpoint, PluginContext } from '../../core/sdk.js';
 import { requestOrigin } from '../../core/sdk.js';
-import { runCheck, type CheckItem } from './check.js';
+import { checkForDecision, runCheck, type CheckItem } from './check.js';
 import { clearPending, clientFor, findPending, hubFor } from './hub.js';
 
 const PLUGIN = 'recognition';
@@ -76,7 +76,14 @@ export function recognitionEndpoints(ctx: PluginContext): HttpEndpoint[] {
         const patientId = text(req.query.patientId, 'patientId');
         who.patientId = patientId;
         const idNumber = text(req.query.idNumber, 'idNumber', false);
-        const { data } = await client.call('list', { orgCode: site.orgCode, orgName: site.orgName, patientId, ...(idNumber ? { idNumber } : {}) }, { patientId });
+        let data: Record<string, unknown>;
+        try {
+          ({ data } = await client.call('list', { orgCode: site.orgCode, orgName: site.orgName, patientId, ...(idNumber ? { idNumber } : {}) }, { patientId }));
+        } catch (e) {
+          // A patient the platform does not know has no results from other institutions: grey icon, not an error.
+          if (isHisbridgeError(e) && e.code === 'RECOG_E_UNKNOWN_PATIENT') return { status: 200, body: { count: 0, icon: 'grey', listUrl: '', items: [], patientKnown: false } };
+          throw e;
+        }
         const items = Array.isArray(data.items) ? data.items : [];
         const count = typeof data.count === 'number' ? data.count : items.length;
         const listUrl = site.listUrl ? site.listUrl.replace('{patientId}', encodeURIComponent(patientId)) : String(data.url ?? '');
@@ -118,9 +125,17 @@ export function recognitionEndpoints(ctx: PluginContext): HttpEndpoint[] {
         who.staffNo = staffNo;
         if (b.decision !== 'recognize' && b.decision !== 'not-recognize') bad('decision must be "recognize" or "not-recognize"');
         const reason = typeof b.reason === 'string' ? b.reason.slice(0, 500) : '';
+        const idNumber = text(b.idNumber, 'idNumber', false);
         const pending = await findPending(ctx, orderNo, itemCode);
         if (!pending) throw hbError('RECOG_E_NO_PENDING_CHECK', { orderNo, itemCode });
         who.patientId = pending.patientId;
+        let check: { checkId?: string; priorReportId: string };
+        try {
+          check = await checkForDecision(client, pending, { staffNo, ...(idNumber ? { idNumber } : {}) });
+        } catch (e) {
+          if (isHisbridgeError(e) && e.code === 'RECOG_E_NO_LONGER_DUPLICATE') await clearPending(ctx, orderNo, itemCode);
+          throw e;
+        }
         await client.call('decision', {
           orgCode: site.orgCode,
           orgName: site.orgName,
@@ -129,11 +144,11 @@ export function recognitionEndpoints(ctx: PluginContext): HttpEndpoint[] {
           decision: b.decision,
           staffNo,
           ...(reason ? { reason } : {}),
-          ...(pending.checkId ? { checkId: pending.checkId } : {}),
-          ...(pending.priorReportId ? { priorReportId: pending.priorReportId } : {}),
+          ...(check.checkId ? { checkId: check.checkId } : {}),
+          ...(check.priorReportId ? { priorReportId: check.priorReportId } : {}),
         }, { patientId: pending.patientId, staffNo });
         await clearPending(ctx, orderNo, itemCode);
-        return { status: 200, body: { recorded: true, orderNo, itemCode, decision: b.decision, priorReportId: pending.priorReportId } };
+        return { status: 200, body: { recorded: true, orderNo, itemCode, decision: b.decision, priorReportId: check.priorReportId } };
       }),
     },
     {

@@ -16,8 +16,15 @@ export interface PendingCheck {
   itemCode: string;
   patientId: string;
   priorReportId: string;
+  /** The platform's check, from a prescription-save check; absent after a precise query (see decide()). */
   checkId?: string;
   checkedAt: number;
+  /** Which call found the duplicate (absent in checks stored before this field existed: prescription). */
+  mode?: 'prescription' | 'precise';
+  itemName?: string;
+  staffNo?: string;
+  /** Resident ID number sent with the check: kept in memory only, never written to the store. */
+  idNumber?: string;
 }
 
 export interface RecognitionHub {
@@ -53,7 +60,8 @@ export function clientFor(ctx: PluginContext, plugin: string): RecognitionClient
 export async function rememberPending(ctx: PluginContext, p: PendingCheck): Promise<void> {
   const key = pendingKey(p.orderNo, p.itemCode);
   hubFor(ctx).pending.set(key, p);
-  await ctx.state.set(key, p);
+  const { idNumber: _idNumber, ...durable } = p;
+  await ctx.state.set(key, durable);
 }
 
 /** Finds a pending check (memory first, then the caller's state). */

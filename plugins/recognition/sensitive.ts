@@ -4,13 +4,50 @@
  * mental disorders, tuberculosis, HIV/AIDS are not opened to self-service
  * queries): ICD-10 F20-F29, F30-F31, A15-A19, B20-B24, Z21.
  *
+ * Two more disorders of the national list of six severe mental disorders
+ * (严重精神障碍: schizophrenia, schizoaffective disorder, persistent
+ * delusional disorder, bipolar disorder, psychotic disorder due to epilepsy,
+ * intellectual disability with psychotic disorder) are not one code but a
+ * combination, so they are combinations: a record is sensitive when it
+ * carries a code of every condition (DEFAULT_SENSITIVE_COMBINATIONS).
+ *
  * Entry syntax (case-insensitive): `F20-F29` an ICD-10 category range,
- * `Z21` an ICD-10 category (matches Z21 and Z21.x), `HIV*` a prefix, any
- * other text an exact code (`LAB0402`, `HIV-AB`).
+ * `Z21` an ICD-10 category (matches Z21 and Z21.x), `F32.3` an ICD-10
+ * subcategory (F32.3, F323, F32.300…), `F06.0-F06.2` a subcategory range
+ * within one category, `HIV*` a prefix, any other text an exact code
+ * (`LAB0402`, `HIV-AB`).
  */
 import type { Hl7Message } from '../../core/hl7/index.js';
 
 export const DEFAULT_SENSITIVE_CODES: readonly string[] = Object.freeze(['F20-F29', 'F30-F31', 'A15-A19', 'B20-B24', 'Z21']);
+
+/**
+ * A record is sensitive when, for every condition in `all`, one of its codes
+ * matches that condition (an entry, or a list of entries of which any may
+ * match). Codes may come from different fields and segments of the message.
+ */
+export interface SensitiveCombination {
+  /** Shown in documentation and config errors; never in logs with the codes. */
+  name?: string;
+  all: (string | string[])[];
+}
+
+/**
+ * Psychotic codes for the intellectual-disability combination: the
+ * schizophrenia spectrum F20-F29, mania and bipolar disorder F30-F31 (their
+ * psychotic subtypes F30.2, F31.2, F31.5 included), organic hallucinosis,
+ * catatonic and delusional disorders F06.0-F06.2, and severe depression with
+ * psychotic symptoms F32.3 / F33.3. Substance-induced psychoses (F1x.5) are
+ * left out: the national list does not count them.
+ */
+export const PSYCHOTIC_CODES: readonly string[] = Object.freeze(['F20-F29', 'F30-F31', 'F06.0-F06.2', 'F32.3', 'F33.3']);
+
+export const DEFAULT_SENSITIVE_COMBINATIONS: readonly SensitiveCombination[] = Object.freeze([
+  // 癫痫所致精神障碍: a mental disorder due to brain disease (F06) recorded together with epilepsy (G40).
+  { name: 'psychotic disorder with epilepsy', all: ['F06', 'G40'] },
+  // 精神发育迟滞伴发精神障碍: intellectual disability (F70-F79) with a psychotic disorder.
+  { name: 'intellectual disability with psychotic disorder', all: ['F70-F79', [...PSYCHOTIC_CODES]] },
+]);
 
 /**
  * Where codes are read by default: diagnoses (DG1-3), the reason for the
@@ -28,6 +65,14 @@ type Rule = (code: string) => boolean;
 
 const ICD_CATEGORY = /^([A-Z])(\d{2})$/;
 const ICD_RANGE = /^([A-Z])(\d{2})-([A-Z])(\d{2})$/;
+const ICD_SUB = /^([A-Z]\d{2})\.(\w+)$/;
+const ICD_SUB_RANGE = /^([A-Z]\d{2})\.(\d)-([A-Z]\d{2})\.(\d)$/;
+const ICD_SHAPED = /^[A-Z]\d{2}\.?\w*$/;
+
+/** An ICD-10 code without its dot (F32.300 → F32300); undefined when not ICD-shaped. */
+function icdPlain(code: string): string | undefined {
+  return ICD_SHAPED.test(code) ? code.replace('.', '') : undefined;
+}
 
 /** Letter and two digits of an ICD-10 code as a comparable number (A00 → 0, Z99 → 2599); undefined when not ICD-shaped. */
 function icdKey(code: string): number | undefined {
@@ -46,6 +91,23 @@ function compileEntry(entry: string): Rule {
       return k !== undefined && k >= lo && k <= hi;
     };
   }
+  const subRange = ICD_SUB_RANGE.exec(e);
+  if (subRange) {
+    if (subRange[1] !== subRange[3] || subRange[2]! > subRange[4]!) throw new Error(`"${entry}": a subcategory range stays within one category, low to high (e.g. F06.0-F06.2)`);
+    const cat = subRange[1]!;
+    const lo = subRange[2]!;
+    const hi = subRange[4]!;
+    return (c) => {
+      const p = icdPlain(c);
+      const d = p?.charAt(3) ?? '';
+      return p !== undefined && p.startsWith(cat) && /\d/.test(d) && d >= lo && d <= hi;
+    };
+  }
+  const sub = ICD_SUB.exec(e);
+  if (sub) {
+    const want = `${sub[1]}${sub[2]}`;
+    return (c) => c === e || (icdPlain(c)?.startsWith(want) ?? false);
+  }
   if (ICD_CATEGORY.test(e)) return (c) => c === e || c.startsWith(`${e}.`) || (c.startsWith(e) && /^\d$/.test(c.charAt(3)));
   if (e.endsWith('*')) {
     const prefix = e.slice(0, -1);
@@ -61,38 +123,55 @@ export interface SensitiveMatcher {
   scan(msg: Hl7Message, fields?: readonly { segment: string; field: number }[]): string[];
 }
 
-/** Compiles a list; throws on an empty entry so a typo fails at load. */
-export function compileSensitiveList(entries: readonly string[]): SensitiveMatcher {
+/** Compiles a list and its combinations; throws on an empty or malformed entry so a typo fails at load. */
+export function compileSensitiveList(entries: readonly string[], combinations: readonly SensitiveCombination[] = []): SensitiveMatcher {
   const rules = entries.map((e, i) => {
     if (!e.trim()) throw new Error(`sensitive code #${i + 1} is empty`);
     return compileEntry(e);
   });
+  const anyOf = (list: Rule[]) => (c: string) => list.some((r) => r(c));
+  const combos = combinations.map((combo, i) => {
+    const label = combo.name ? `"${combo.name}"` : `#${i + 1}`;
+    if (!Array.isArray(combo.all) || combo.all.length < 2) throw new Error(`sensitive combination ${label} needs at least two conditions in all`);
+    return combo.all.map((cond, j) => {
+      const list = Array.isArray(cond) ? cond : [cond];
+      if (list.length === 0 || list.some((e) => typeof e !== 'string' || !e.trim())) throw new Error(`sensitive combination ${label} condition #${j + 1} is empty`);
+      return anyOf(list.map(compileEntry));
+    });
+  });
+  const norm = (code: string): string => code.trim().toUpperCase();
   const test = (code: string): boolean => {
-    const c = code.trim().toUpperCase();
+    const c = norm(code);
     return c !== '' && rules.some((r) => r(c));
   };
   return {
     test,
     scan(msg, fields = DEFAULT_CODE_FIELDS) {
-      const found: string[] = [];
+      // Every code in the fields, once, in message order.
+      const seen = new Set<string>();
+      const codes: string[] = [];
+      const add = (raw: string): void => {
+        const code = raw.trim();
+        if (code && !seen.has(code)) seen.add(code), codes.push(code);
+      };
       for (const seg of msg.segments()) {
         for (const f of fields) {
           if (f.segment !== seg.name) continue;
           const reps = Math.max(1, seg.repetitions(f.field));
           for (let r = 1; r <= reps; r++) {
             // Both the identifier and the alternate identifier (CWE-1, CWE-4) may carry the code.
-            for (const comp of [1, 4]) {
-              const code = seg.get(f.field, r, comp).trim();
-              if (code && test(code) && !found.includes(code)) found.push(code);
-            }
+            for (const comp of [1, 4]) add(seg.get(f.field, r, comp));
           }
         }
-        if (seg.name === 'OBX' && /^(CE|CWE)$/.test(seg.get(2))) {
-          const code = seg.get(5, 1, 1).trim();
-          if (code && test(code) && !found.includes(code)) found.push(code);
-        }
+        if (seg.name === 'OBX' && /^(CE|CWE)$/.test(seg.get(2))) add(seg.get(5, 1, 1));
       }
-      return found;
+      const hit = new Set(codes.filter(test));
+      for (const conds of combos) {
+        // Which codes satisfy each condition; the combination holds when none is left empty.
+        const matched = conds.map((cond) => codes.filter((c) => cond(norm(c))));
+        if (matched.every((m) => m.length > 0)) for (const m of matched) for (const c of m) hit.add(c);
+      }
+      return codes.filter((c) => hit.has(c));
     },
   };
 }

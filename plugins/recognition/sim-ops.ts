@@ -4,7 +4,10 @@
  * uploads are idempotent (the same report twice is fine) and an upload with
  * status C replaces the stored version; revoking an unknown report is an
  * error, revoking twice is not; a PDF needs its report; recognition queries
- * answer from other institutions' results only.
+ * answer from other institutions' results only. As seed 004 describes them,
+ * the list and the precise query (精准互认信息) are lookups that change
+ * nothing; only the prescription-save check (处方保存互认逻辑校验) opens a
+ * check, and a decision (互认 / 不互认) is accepted only for such a check.
  */
 import type { Operation, ResponseEnvelope } from './site.js';
 import type { ForeignResult, ReportType, SimState } from './sim-state.js';
@@ -125,6 +128,7 @@ export function handleOperation(state: SimState, op: Operation, body: Record<str
     case 'decision': {
       const check = state.checks.get(`${str(body.orderNo)}\u0000${str(body.itemCode)}`);
       if (!check) throw new SimFailure('2005', 'no prescription check for this order item');
+      if (str(body.checkId) && str(body.checkId) !== check.checkId) throw new SimFailure('2005', 'checkId does not match the prescription check of this order item');
       check.decided = str(body.decision);
       state.decisions.push({ ...body, at: Date.now() });
       return { recorded: true, checkId: check.checkId };

@@ -2,19 +2,23 @@
  * `sensitive-guard`: a local step any route can put before an outbound one.
  * Records whose diagnosis or item codes are on the sensitive list (default
  * from seed 002: ICD-10 F20-F29, F30-F31, A15-A19, B20-B24, Z21; plus the
- * step's `codes` and the site's `recognition.sensitiveCodes`) are withheld
+ * step's `codes` and the site's `recognition.sensitiveCodes`), or carry a
+ * sensitive combination of codes (default: F06 with G40, F70-F79 with a
+ * psychotic code; plus the step's `combinations`) are withheld
  * (the route stops for this message: outcome skipped, "withheld: sensitive")
  * or marked for masking (`mask: true` in the output, read by
  * recognition-upload). Never silent: every hit is audited and counted.
  */
 import type { PluginDefinition } from '../../core/sdk.js';
-import { compileSensitiveList, DEFAULT_CODE_FIELDS, DEFAULT_SENSITIVE_CODES } from '../recognition/sensitive.js';
+import { compileSensitiveList, DEFAULT_CODE_FIELDS, DEFAULT_SENSITIVE_CODES, DEFAULT_SENSITIVE_COMBINATIONS, type SensitiveCombination } from '../recognition/sensitive.js';
 
 export interface SensitiveGuardConfig {
   action?: 'withhold' | 'mask';
   /** Extra entries (ICD-10 ranges `F20-F29`, categories `Z21`, prefixes `HIV*`, exact test codes). */
   codes?: string[];
-  /** Replace the default list instead of extending it (default false). */
+  /** Records sensitive only as a combination of codes (e.g. F06 with G40); added to the default combinations. */
+  combinations?: SensitiveCombination[];
+  /** Replace the default list and the default combinations instead of extending them (default false). */
   replaceDefaults?: boolean;
   /** Where codes are read, as `SEG-F` (default DG1-3, OBR-31, OBR-4, OBX-3). */
   fields?: string[];
@@ -31,7 +35,25 @@ const plugin: PluginDefinition<SensitiveGuardConfig> = {
     properties: {
       action: { enum: ['withhold', 'mask'], description: 'withhold (default): stop the route for this message; mask: let recognition-upload mask it' },
       codes: { type: 'array', items: { type: 'string', minLength: 1 }, description: 'Extra sensitive codes: ICD-10 range F20-F29, category Z21, prefix HIV*, or an exact item code' },
-      replaceDefaults: { type: 'boolean', description: `Use only codes (default false: ${DEFAULT_SENSITIVE_CODES.join(', ')} are always included)` },
+      combinations: {
+        type: 'array',
+        description: 'Records sensitive only as a combination: every condition of all must be matched by a code of the record (a condition is an entry, or a list of entries of which any matches). Added to the defaults (F06 with G40; F70-F79 with a psychotic code)',
+        items: {
+          type: 'object',
+          additionalProperties: false,
+          required: ['all'],
+          properties: {
+            name: { type: 'string', minLength: 1, description: 'What the combination is, e.g. "psychotic disorder with epilepsy"' },
+            all: {
+              type: 'array',
+              minItems: 2,
+              items: { anyOf: [{ type: 'string', minLength: 1 }, { type: 'array', minItems: 1, items: { type: 'string', minLength: 1 } }] },
+              description: 'Conditions, all required: "F06", "G40*", or a list such as ["F20-F29", "F06.0-F06.2"] (any of)',
+            },
+          },
+        },
+      },
+      replaceDefaults: { type: 'boolean', description: `Use only codes and combinations (default false: ${DEFAULT_SENSITIVE_CODES.join(', ')} and the combinations F06 + G40, F70-F79 + a psychotic code are always included)` },
       fields: { type: 'array', items: { type: 'string', pattern: '^[A-Z][A-Z0-9]{2}-[1-9][0-9]*$' }, minItems: 1, description: 'Fields holding codes, e.g. DG1-3 (default DG1-3, OBR-31, OBR-4, OBX-3)' },
     },
   },
@@ -42,8 +64,9 @@ const plugin: PluginDefinition<SensitiveGuardConfig> = {
   create(ctx, config) {
     const siteCodes = Array.isArray(ctx.site.sensitiveCodes) ? (ctx.site.sensitiveCodes as string[]) : [];
     const entries = [...(config.replaceDefaults ? [] : DEFAULT_SENSITIVE_CODES), ...(config.codes ?? []), ...siteCodes];
-    if (entries.length === 0) throw new Error('the sensitive list is empty (replaceDefaults without codes)');
-    const list = compileSensitiveList(entries);
+    const combinations = [...(config.replaceDefaults ? [] : DEFAULT_SENSITIVE_COMBINATIONS), ...(config.combinations ?? [])];
+    if (entries.length === 0 && combinations.length === 0) throw new Error('the sensitive list is empty (replaceDefaults without codes)');
+    const list = compileSensitiveList(entries, combinations);
     const fields = config.fields?.map((f) => ({ segment: f.slice(0, 3), field: Number(f.slice(4)) })) ?? DEFAULT_CODE_FIELDS;
     const action = config.action ?? 'withhold';
 

@@ -50,11 +50,10 @@ describe('workstation endpoints', () => {
     expect(r.body).toEqual({ count: 0, icon: 'grey', listUrl: '', items: [] });
   });
 
-  it('summary: unknown patient → 404 RECOG_E_UNKNOWN_PATIENT (masked id); missing patientId → 400', async () => {
+  it('summary: unknown patient → 200 grey, count 0 (issue 12); missing patientId → 400', async () => {
     const r = await get('/api/recognition/summary?patientId=P999999999');
-    expect(r.status).toBe(404);
-    expect(r.body.code).toBe('RECOG_E_UNKNOWN_PATIENT');
-    expect(r.body.message).not.toContain('P999999999');
+    expect(r.status).toBe(200);
+    expect(r.body).toEqual({ count: 0, icon: 'grey', listUrl: '', items: [], patientKnown: false });
     const m = await get('/api/recognition/summary');
     expect([m.status, m.body.code]).toEqual([400, 'RECOG_E_BAD_REQUEST']);
     expect(m.body.message).toContain('patientId');

@@ -1,7 +1,9 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import guard from '../../plugins/sensitive-guard/index.js';
 import upload from '../../plugins/recognition-upload/index.js';
-import { compileSensitiveList, DEFAULT_SENSITIVE_CODES } from '../../plugins/recognition/sensitive.js';
+import { compileSensitiveList, DEFAULT_SENSITIVE_CODES, DEFAULT_SENSITIVE_COMBINATIONS } from '../../plugins/recognition/sensitive.js';
+import { parseHl7 } from '../../core/hl7/index.js';
+import { Ajv } from 'ajv';
 import type { StoredReport } from '../../plugins/recognition/sim-state.js';
 import { callCtx, inputFrom, MemoryState, sampleInput, sampleText, startHarness, type Harness } from './harness.js';
 
@@ -13,6 +15,48 @@ describe('sensitive list', () => {
     ['LAB0402', true], ['LAB0401', false], ['HIV-AB', true], ['', false],
   ])('%s → %s', (code, hit) => {
     expect(list.test(code)).toBe(hit);
+  });
+});
+
+describe('sensitive combinations (issue 12: the two combined disorders of the national list of six)', () => {
+  const list = compileSensitiveList(DEFAULT_SENSITIVE_CODES, DEFAULT_SENSITIVE_COMBINATIONS);
+  const msg = (...codes: string[]) => parseHl7(['MSH|^~\\&|LIS|H1|HB|H2|20250101||ORU^R01|C1|P|2.5', 'PID|1||P1^^^^PI', ...codes.map((c, i) => `DG1|${i + 1}||${c}^^ICD10`), 'OBR|1|O1|R1|LAB0001^x'].join('\r'));
+  it.each([
+    [['F06.2', 'G40.9'], ['F06.2', 'G40.9']],
+    [['F06.2'], []],
+    [['G40.9'], []],
+    [['F06.8', 'G40.0'], ['F06.8', 'G40.0']],
+    [['F062', 'G409'], ['F062', 'G409']],
+    [['F71', 'F06.0'], ['F71', 'F06.0']],
+    [['F70.1', 'F32.3'], ['F70.1', 'F32.3']],
+    [['F79', 'F33.300'], ['F79', 'F33.300']],
+    [['F71', 'F06.3'], []],
+    [['F71', 'F32.2'], []],
+    [['F71'], []],
+    [['F71', 'F20.0'], ['F71', 'F20.0']],
+    [['F20.0'], ['F20.0']],
+    [['F07.0', 'G40.1'], []],
+  ])('%j → %j', (codes, hits) => {
+    expect(list.scan(msg(...codes))).toEqual(hits);
+  });
+
+  it('subcategory entries and ranges; malformed ones fail at load', () => {
+    const l = compileSensitiveList(['F06.0-F06.2', 'F32.3']);
+    expect(['F06.0', 'F061', 'F06.2', 'F06.200x001', 'F32.3', 'F323', 'F32.30'].map((c) => l.test(c))).toEqual([true, true, true, true, true, true, true]);
+    expect(['F06.3', 'F06', 'F32.2', 'F32', 'F3230'.slice(0, 3), 'XF32.3'].map((c) => l.test(c))).toEqual([false, false, false, false, false, false]);
+    expect(() => compileSensitiveList(['F06.2-F06.0'])).toThrow(/low to high/);
+    expect(() => compileSensitiveList(['F06.0-F07.2'])).toThrow(/within one category/);
+    expect(() => compileSensitiveList([], [{ all: ['F06'] }])).toThrow(/at least two conditions/);
+    expect(() => compileSensitiveList([], [{ name: 'x', all: ['F06', []] }])).toThrow(/"x" condition #2 is empty/);
+  });
+
+  it('the step schema accepts combinations and refuses malformed ones', () => {
+    const validate = new Ajv({ strict: false }).compile(guard.configSchema!);
+    expect(validate({ combinations: [{ name: 'epilepsy', all: ['F06', 'G40*'] }, { all: ['F70-F79', ['F20-F29', 'F06.0-F06.2']] }] })).toBe(true);
+    expect(validate({ combinations: [{ all: ['F06'] }] })).toBe(false);
+    expect(validate({ combinations: [{ all: ['F06', 7] }] })).toBe(false);
+    expect(validate({ combinations: [{ any: ['F06', 'G40'] }] })).toBe(false);
+    expect(validate({ combinations: [{ all: ['F06', []] }] })).toBe(false);
   });
 });
 

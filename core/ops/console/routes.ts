@@ -5,13 +5,12 @@
  * token. Every operator action is written to the audit trail.
  */
 import { decodeHl7 } from '../../hl7/index.js';
-import { parseDuration } from '../../config/duration.js';
 import type { Logger } from '../../log.js';
 import type { EndpointRequest, EndpointResponse, HttpEndpoint } from '../../sdk.js';
 import type { Store } from '../../store/sqlite.js';
 import type { MessageStatus } from '../../store/types.js';
 import type { EngineMetrics } from '../metrics.js';
-import type { OpsQueries, StatsBy } from '../queries.js';
+import { parseTimeBound, parseTimeBounds, type OpsQueries, type StatsBy } from '../queries.js';
 import { CONSOLE_CSS, CONSOLE_JS } from './assets.js';
 import type { ConsoleAuth, Principal } from './auth.js';
 import { hl7Tree, renderTree } from './hl7-tree.js';
@@ -41,12 +40,13 @@ function problem(status: number, code: string, message: string): EndpointRespons
   return { status, headers: JSON_HEADERS, body: { code, message } };
 }
 
-/** `2026-01-31T08:00` (local), an ISO time, or an age such as `24h`; undefined when empty or unreadable. */
+/** `2026-01-31T08:00` (local), an ISO time, or an age such as `24h`; undefined when empty or unreadable (the pages use parseTimeBounds and answer 400). */
 export function parseWhen(v: string | undefined, now = Date.now()): number | undefined {
-  if (!v) return undefined;
-  if (/^\d+(\.\d+)?\s*(ms|s|m|h|d)$/.test(v.trim())) return now - parseDuration(v.trim(), 0);
-  const t = Date.parse(v);
-  return Number.isNaN(t) ? undefined : t;
+  try {
+    return parseTimeBound('time', v, now);
+  } catch {
+    return undefined;
+  }
 }
 
 function positiveInt(v: string | undefined): number | undefined {
@@ -60,6 +60,10 @@ export function consoleEndpoints(d: ConsoleDeps): HttpEndpoint[] {
     headers: PAGE_HEADERS,
     body: layout(title, body, { user: p.user, ...(p.via === 'session' ? { csrf: p.session.csrf } : {}), active }),
   });
+
+  /** A page answering 400 with the reason (an unreadable since/until, an unknown status...). */
+  const badQuery = (p: Principal, active: string, message: string): EndpointResponse =>
+    page('Bad query', html`<p class="bad" role="alert">OPS_E_BAD_QUERY: ${message}</p><p><a href="/console/${active}">Back</a></p>`, p, active, 400);
 
   /** GET pages: a visitor without a session is sent to the login page. */
   const view = (path: string, h: Handler): HttpEndpoint => ({
@@ -132,10 +136,16 @@ export function consoleEndpoints(d: ConsoleDeps): HttpEndpoint[] {
     }),
     view('/console/messages', (req, p) => {
       const q = req.query;
-      const status = q.status && STATUSES.has(q.status) ? q.status : undefined;
+      if (q.status && !STATUSES.has(q.status)) return badQuery(p, 'messages', `status must be one of ${[...STATUSES].join(', ')}`);
+      const status = q.status || undefined;
       const before = positiveInt(q.before);
-      const since = parseWhen(q.since);
-      const until = parseWhen(q.until);
+      let since: number | undefined;
+      let until: number | undefined;
+      try {
+        ({ since, until } = parseTimeBounds(q));
+      } catch (e) {
+        return badQuery(p, 'messages', (e as Error).message);
+      }
       const rows = d.store.searchMessages({
         limit: PAGE_SIZE,
         ...(status ? { status: status as MessageStatus } : {}),
@@ -181,22 +191,35 @@ export function consoleEndpoints(d: ConsoleDeps): HttpEndpoint[] {
     view('/console/audit', (req, p) => {
       const q = req.query;
       const before = positiveInt(q.before);
-      const since = parseWhen(q.since);
+      let since: number | undefined;
+      let until: number | undefined;
+      try {
+        ({ since, until } = parseTimeBounds(q));
+      } catch (e) {
+        return badQuery(p, 'audit', (e as Error).message);
+      }
       const rows = d.queries.auditPage({
         limit: PAGE_SIZE,
         ...(q.org ? { orgCode: q.org } : {}),
         ...(q.staff ? { staffNo: q.staff } : {}),
         ...(q.patient ? { patientId: q.patient.trim() } : {}),
         ...(since !== undefined ? { since } : {}),
+        ...(until !== undefined ? { until } : {}),
         ...(before !== undefined ? { before } : {}),
       });
       if (q.patient) d.store.audit({ plugin: 'console', operation: 'audit-search-patient', staffNo: p.user, patientId: q.patient.trim(), result: 'ok' });
       return page('Audit trail', auditPage({ ...(q.org ? { org: q.org } : {}), ...(q.staff ? { staff: q.staff } : {}), ...(q.patient ? { patient: q.patient } : {}), ...(q.since ? { since: q.since } : {}) }, rows, PAGE_SIZE), p, 'audit');
     }),
     view('/console/stats', (req, p) => {
-      const by = (['org', 'route', 'operation'].includes(req.query.by ?? '') ? req.query.by : 'org') as StatsBy;
-      const since = parseWhen(req.query.since);
-      const report = d.queries.stats(by, since !== undefined ? { since } : {});
+      if (req.query.by && !['org', 'route', 'operation'].includes(req.query.by)) return badQuery(p, 'stats', 'by must be org, route or operation');
+      const by = (req.query.by || 'org') as StatsBy;
+      let bounds: { since?: number; until?: number };
+      try {
+        bounds = parseTimeBounds(req.query);
+      } catch (e) {
+        return badQuery(p, 'stats', (e as Error).message);
+      }
+      const report = d.queries.stats(by, bounds);
       return page('Call statistics', statsPage(report, { by, ...(req.query.since ? { since: req.query.since } : {}) }), p, 'stats');
     }),
   ];
