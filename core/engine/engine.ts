@@ -231,6 +231,8 @@ export class Engine {
           port: l.port,
           maxFrameBytes: l.maxFrameBytes,
           idleTimeoutMs: l.idleTimeoutMs,
+          frameTimeoutMs: l.frameTimeoutMs,
+          maxConnections: l.maxConnections,
           log: this.log.child({ listener: l.name }),
           handler: async (frame) => (await this.ingest(frame, listener)).ack,
           onBadFrame: (ev) => (ev.kind === 'too-large' ? this.#errorAck(ev.head, hbError('MLLP_E_FRAME_TOO_LARGE', { limit: l.maxFrameBytes }), 'AR') : null),
@@ -239,6 +241,7 @@ export class Engine {
             return this.#errorAck(frame.subarray(0, 4096), hbError('ENGINE_E_INTERNAL', { detail: 'message handler failed' }), 'AE');
           },
         });
+        server.on('refused', () => this.ops.metrics.onConnectionRefused(l.name));
         const addr = await server.listen();
         this.listeners.push({ config: { ...listener, host: l.host, port: addr.port }, server, port: addr.port });
         this.log.info({ listener: l.name, host: addr.host, port: addr.port }, 'mllp listening');
