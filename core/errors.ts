@@ -54,6 +54,7 @@ export const ERRORS = {
   ENGINE_E_BACKPRESSURE: { message: 'engine is over its high-water mark ({pending} pending deliveries)', retryable: true },
   ENGINE_E_SHUTTING_DOWN: { message: 'engine is shutting down', retryable: true },
   ENGINE_E_INTERNAL: { message: 'internal error: {detail}', retryable: true },
+  ENGINE_E_LISTEN: { message: 'cannot listen: {what} on {host}:{port}: {detail}', retryable: false },
 
   // Store
   STORE_E_NOT_FOUND: { message: '{what} {id} not found', retryable: false, status: 404 },

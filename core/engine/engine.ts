@@ -56,6 +56,8 @@ export class Engine {
   #purgeTimer?: NodeJS.Timeout;
   #routeInputs: string[];
   #started = false;
+  /** start() was asked to open the MLLP listeners, so each configured one must be bound. */
+  #mllpExpected = false;
   #kafka?: KafkaSource;
   /** Metrics, call statistics, health details and the console (core/ops). */
   readonly ops: Ops;
@@ -113,11 +115,14 @@ export class Engine {
       if (this.config.simulators && ext.simulator) {
         // The simulator must verify with the same (demo) credentials the plugins get once pointed at it; its own URL is not known yet.
         const simSite = { ...ext.defaults({ simulatorUrl: 'http://127.0.0.1' }), ...user };
+        const port = ports === 'random' ? 0 : ext.simulator.defaultPort;
         const sim = await ext.simulator.start({
           host: '127.0.0.1',
-          port: ports === 'random' ? 0 : ext.simulator.defaultPort,
+          port,
           site: simSite,
           log: this.log.child({ simulator: ext.key }),
+        }).catch((e: unknown) => {
+          throw listenError(`simulator ${ext.key}`, '127.0.0.1', port, e);
         });
         this.simulators[ext.key] = sim;
         this.log.info({ simulator: ext.key, url: sim.url }, 'simulator started');
@@ -206,8 +211,9 @@ export class Engine {
     this.#worker?.start();
     if (opts.http !== false && this.config.http.enabled) {
       const endpoints: HttpEndpoint[] = [
-        { method: 'GET', path: '/healthz', handler: async () => ({ status: this.#stopping ? 503 : 200, body: this.health() }) },
-        { method: 'GET', path: '/readyz', handler: async () => ({ status: this.ready() ? 200 : 503, body: this.health() }) },
+        // The code follows the body's status: 200 only with "ok".
+        { method: 'GET', path: '/healthz', handler: async () => healthResponse(this.health('live')) },
+        { method: 'GET', path: '/readyz', handler: async () => healthResponse(this.health('ready')) },
       ];
       endpoints.push(...this.ops.endpoints());
       for (const ext of this.registry.extensions) {
@@ -219,10 +225,13 @@ export class Engine {
           this.log.warn({ extension: ext.key, code: (e as HisbridgeError).code, reason: (e as Error).message }, 'workstation API not mounted: site section incomplete');
         }
       }
-      this.httpServer = await startHttpServer({ host: this.config.http.host, port: this.config.http.port, log: this.log, endpoints });
+      this.httpServer = await startHttpServer({ host: this.config.http.host, port: this.config.http.port, log: this.log, endpoints }).catch((e: unknown) => {
+        throw listenError('http', this.config.http.host, this.config.http.port, e);
+      });
       this.log.info({ url: this.httpServer.url }, 'http listening');
     }
     if (opts.mllp !== false) {
+      this.#mllpExpected = true;
       for (const l of this.config.listeners) {
         const listener: Listener = { name: l.name, charset: l.charset, noRoute: l.noRoute };
         const server = createMllpServer({
@@ -242,7 +251,9 @@ export class Engine {
           },
         });
         server.on('refused', () => this.ops.metrics.onConnectionRefused(l.name));
-        const addr = await server.listen();
+        const addr = await server.listen().catch((e: unknown) => {
+          throw listenError(`listener ${l.name}`, l.host, l.port, e);
+        });
         this.listeners.push({ config: { ...listener, host: l.host, port: addr.port }, server, port: addr.port });
         this.log.info({ listener: l.name, host: addr.host, port: addr.port }, 'mllp listening');
       }
@@ -306,21 +317,60 @@ export class Engine {
     }
   }
 
-  health(): Record<string, unknown> {
+  /**
+   * Why the engine cannot do its job now (empty when it can): the store's
+   * last write failed or the store does not answer, or a configured MLLP
+   * listener is not bound. /healthz fails on these.
+   */
+  #faults(store: { ok: boolean; detail?: string }): string[] {
+    const out: string[] = [];
+    if (!store.ok) out.push(`store: ${store.detail ?? 'failing'}`);
+    if (this.#mllpExpected) {
+      for (const l of this.config.listeners) {
+        const bound = this.listeners.find((x) => x.config.name === l.name);
+        if (!bound || !bound.server.listening) out.push(`listener ${l.name}: not listening on ${l.host}:${bound?.port ?? l.port}`);
+      }
+    }
+    return out;
+  }
+
+  /**
+   * The health body. `live` (/healthz): "ok", "failing" (see #faults) or
+   * "stopping". `ready` (/readyz) adds "not-ready": not started yet, the
+   * Kafka group not joined, or a critical registered check failing. Remote
+   * platforms are informational and never fail either. `reasons` says why.
+   */
+  health(kind: 'live' | 'ready' = 'live'): Record<string, unknown> & { status: 'ok' | 'failing' | 'not-ready' | 'stopping'; reasons: string[] } {
+    const ops = this.ops.health();
+    const reasons = this.#faults(ops.store);
+    let status: 'ok' | 'failing' | 'not-ready' | 'stopping' = reasons.length ? 'failing' : 'ok';
+    if (kind === 'ready') {
+      const waits: string[] = [];
+      if (!this.#started) waits.push('engine: not started');
+      if (this.#kafka && !this.#kafka.ready) waits.push('kafka: not joined to the consumer group');
+      for (const [name, c] of Object.entries(ops.checks)) if (c.critical && !c.ok) waits.push(`check ${name}: ${c.detail ?? 'failing'}`);
+      if (waits.length && status === 'ok') status = 'not-ready';
+      reasons.push(...waits);
+    }
+    if (this.#stopping) {
+      status = 'stopping';
+      reasons.unshift('engine: stopping');
+    }
     return {
-      status: this.#stopping ? 'stopping' : 'ok',
+      status,
+      reasons,
       listeners: this.listeners.map((l) => ({ name: l.config.name, port: l.port, connections: l.server.connectionCount })),
       routes: this.#routes.routes.length,
       pendingDeliveries: this.store.pendingCount(),
       paused: this.#paused,
       simulators: Object.fromEntries(Object.entries(this.simulators).map(([k, s]) => [k, s.url])),
       ...(this.#kafka ? { kafka: this.#kafka.status } : {}),
-      ...this.ops.health(),
+      ...ops,
     };
   }
 
   ready(): boolean {
-    return !this.#stopping && this.#started && this.listeners.length === this.config.listeners.length && (this.#kafka?.ready ?? true) && this.ops.ready();
+    return this.health('ready').status === 'ok';
   }
 
   /** Stops accepting, drains deliveries for up to graceMs, closes everything. Safe to call twice. */
@@ -341,4 +391,16 @@ export class Engine {
     this.store.close();
     this.log.info('engine stopped');
   }
+}
+
+/** The HTTP answer for a health body: 200 only when its status is "ok". */
+function healthResponse(body: { status: string }): { status: number; headers: Record<string, string>; body: unknown } {
+  return { status: body.status === 'ok' ? 200 : 503, headers: { 'cache-control': 'no-store' }, body };
+}
+
+/** A bind failure that names what could not listen, and where. */
+function listenError(what: string, host: string, port: number, e: unknown): HisbridgeError {
+  const code = (e as NodeJS.ErrnoException)?.code;
+  const detail = code === 'EADDRINUSE' ? 'address already in use' : code === 'EACCES' ? 'permission denied' : code ?? (e instanceof Error ? e.message : String(e));
+  return hbError('ENGINE_E_LISTEN', { what, host, port, detail }, { cause: e });
 }

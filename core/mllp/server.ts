@@ -117,6 +117,10 @@ class Server extends EventEmitter implements MllpServer {
     return this.#conns.size;
   }
 
+  get listening(): boolean {
+    return this.#server?.listening === true && !this.#stopping;
+  }
+
   get framesHandled(): number {
     return this.#framesHandled;
   }

@@ -84,6 +84,8 @@ export interface MllpServer {
   readonly name: string;
   /** Open connections right now. */
   readonly connectionCount: number;
+  /** True while the socket is bound and accepting. */
+  readonly listening: boolean;
   /** Frames handled since start, all connections. */
   readonly framesHandled: number;
   /** A snapshot for health endpoints and tests. */
