@@ -74,7 +74,7 @@ export class Engine {
 
   /** Opens the store, starts simulators (if enabled), loads routes. Throws LoadError on invalid routes. */
   static async create(opts: EngineOptions): Promise<Engine> {
-    mkdirSync(opts.config.dataDir, { recursive: true });
+    mkdirSync(opts.config.dataDir, { recursive: true, mode: 0o700 });
     const store = Store.open(opts.config.dataDir, {
       synchronous: opts.config.store.synchronous,
       retentionDays: opts.config.store.retentionDays,
@@ -82,6 +82,7 @@ export class Engine {
       groupCommitMs: opts.config.store.groupCommitMs,
       idempotencyWindowMs: opts.config.store.idempotencyWindowMs,
     });
+    for (const p of store.tightened) opts.log.warn({ code: 'STORE_W_PERMISSIONS', path: p }, 'store file or directory was readable by others: group and other permissions removed');
     const engine = new Engine(opts, store);
     // kafka-publish (siteKey 'kafka') reads the shared connection from here.
     if (opts.config.kafka) engine.sections.kafka = { ...opts.config.kafka };

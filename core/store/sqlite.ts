@@ -16,7 +16,7 @@
  */
 import Database from 'better-sqlite3';
 import { randomUUID } from 'node:crypto';
-import { mkdirSync } from 'node:fs';
+import { chmodSync, closeSync, existsSync, mkdirSync, openSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { hbError, isHisbridgeError, type HisbridgeError } from '../errors.js';
 import { scrubText } from '../mask.js';
@@ -81,6 +81,41 @@ function storeError(e: unknown): HisbridgeError {
   return isHisbridgeError(e) ? e : hbError('STORE_E_IO', { detail: e instanceof Error ? e.message : String(e) }, { cause: e });
 }
 
+/**
+ * The data directory holds raw HL7 with ID numbers: it is created 0700 and
+ * the database files 0600 (created so before SQLite opens them, so there is
+ * no moment with wider permissions). Existing ones with any group or other
+ * permission are tightened. Returns the paths that were tightened.
+ */
+function makePrivate(dir: string): string[] {
+  const out: string[] = [];
+  const existed = existsSync(dir);
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  if (existed && tighten(dir, 0o700)) out.push(dir);
+  const db = path.join(dir, DB_FILE);
+  if (!existsSync(db)) closeSync(openSync(db, 'a', 0o600));
+  for (const f of [DB_FILE, `${DB_FILE}-wal`, `${DB_FILE}-shm`]) if (tighten(path.join(dir, f), 0o600)) out.push(path.join(dir, f));
+  return out;
+}
+
+/** Removes group and other permissions from `file` when it has any; true when it changed something. */
+function tighten(file: string, mode: number): boolean {
+  let st;
+  try {
+    st = statSync(file);
+  } catch {
+    return false;
+  }
+  if ((st.mode & 0o077) === 0) return false;
+  try {
+    chmodSync(file, mode);
+  } catch {
+    // Not ours to change (a directory owned by another user): leave it, as before.
+    return false;
+  }
+  return true;
+}
+
 /** Errors that mean the database cannot take writes: full disk, I/O error, read-only or locked file, corruption. */
 function isStorageFailure(e: unknown): boolean {
   const code = (e as { code?: unknown })?.code;
@@ -128,7 +163,7 @@ export class Store {
       throw hbError('CONFIG_E_RETENTION', { detail: 'metadataRetentionDays must be at least 180 (seed 000 §7: logs kept at least 6 months)' });
     }
     if ((opts.retentionDays ?? 30) <= 0) throw hbError('CONFIG_E_RETENTION', { detail: 'retentionDays must be positive' });
-    mkdirSync(dir, { recursive: true });
+    const tightened = makePrivate(dir);
     const db = new Database(path.join(dir, DB_FILE));
     try {
       db.pragma(`busy_timeout = ${opts.busyTimeoutMs ?? 5000}`);
@@ -137,12 +172,19 @@ export class Store {
       db.pragma('foreign_keys = ON');
       migrate(db);
       db.prepare('INSERT OR IGNORE INTO meta (key, value) VALUES (?, ?)').run('instance', randomUUID().slice(0, 8));
+      // WAL mode made the -wal and -shm files now; SQLite gives them the database file's mode, check anyway.
+      for (const f of [`${DB_FILE}-wal`, `${DB_FILE}-shm`]) if (tighten(path.join(dir, f), 0o600)) tightened.push(path.join(dir, f));
     } catch (e) {
       db.close();
       throw storeError(e);
     }
-    return new Store(dir, db, opts, meta);
+    const store = new Store(dir, db, opts, meta);
+    store.tightened = tightened;
+    return store;
   }
+
+  /** Files and directories whose group/other permissions open() removed (the engine logs a warning for each). */
+  tightened: string[] = [];
 
   private constructor(dir: string, db: Database.Database, opts: StoreOptions, metadataRetentionDays: number) {
     this.dir = dir;
