@@ -82,7 +82,10 @@ export class Engine {
       groupCommitMs: opts.config.store.groupCommitMs,
       idempotencyWindowMs: opts.config.store.idempotencyWindowMs,
     });
-    for (const p of store.tightened) opts.log.warn({ code: 'STORE_W_PERMISSIONS', path: p }, 'store file or directory was readable by others: group and other permissions removed');
+    for (const p of store.tightened) {
+      const mode = p === store.dir ? '0700' : '0600';
+      opts.log.warn({ code: 'STORE_W_PERMISSIONS', path: p, mode }, hbError('STORE_W_PERMISSIONS', { path: p, mode }).message);
+    }
     const engine = new Engine(opts, store);
     // kafka-publish (siteKey 'kafka') reads the shared connection from here.
     if (opts.config.kafka) engine.sections.kafka = { ...opts.config.kafka };
