@@ -56,8 +56,10 @@ export class Engine {
   #purgeTimer?: NodeJS.Timeout;
   #routeInputs: string[];
   #started = false;
-  /** start() was asked to open the MLLP listeners, so each configured one must be bound. */
+  /** start() opened the MLLP listeners, so each configured one must stay bound. */
   #mllpExpected = false;
+  /** start() finished: every listener it was asked for is bound and the sources run. */
+  #startDone = false;
   #kafka?: KafkaSource;
   /** Metrics, call statistics, health details and the console (core/ops). */
   readonly ops: Ops;
@@ -235,7 +237,6 @@ export class Engine {
       this.log.info({ url: this.httpServer.url }, 'http listening');
     }
     if (opts.mllp !== false) {
-      this.#mllpExpected = true;
       for (const l of this.config.listeners) {
         const listener: Listener = { name: l.name, charset: l.charset, noRoute: l.noRoute };
         const server = createMllpServer({
@@ -261,6 +262,7 @@ export class Engine {
         this.listeners.push({ config: { ...listener, host: l.host, port: addr.port }, server, port: addr.port });
         this.log.info({ listener: l.name, host: addr.host, port: addr.port }, 'mllp listening');
       }
+      this.#mllpExpected = true;
     }
     if (opts.kafka !== false && this.config.kafka?.topics.length) await this.#startKafka();
     this.#monitor = setInterval(() => this.#checkBackpressure(), 100);
@@ -268,6 +270,7 @@ export class Engine {
     this.#purgeTimer = setInterval(() => this.#purge(), 3_600_000);
     this.#purgeTimer.unref();
     this.#purge();
+    this.#startDone = true;
   }
 
   async #startKafka(): Promise<void> {
@@ -350,7 +353,7 @@ export class Engine {
     let status: 'ok' | 'failing' | 'not-ready' | 'stopping' = reasons.length ? 'failing' : 'ok';
     if (kind === 'ready') {
       const waits: string[] = [];
-      if (!this.#started) waits.push('engine: not started');
+      if (!this.#startDone) waits.push('engine: not started');
       if (this.#kafka && !this.#kafka.ready) waits.push('kafka: not joined to the consumer group');
       for (const [name, c] of Object.entries(ops.checks)) if (c.critical && !c.ok) waits.push(`check ${name}: ${c.detail ?? 'failing'}`);
       if (waits.length && status === 'ok') status = 'not-ready';
