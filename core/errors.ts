@@ -43,6 +43,8 @@ export const ERRORS = {
   MLLP_E_CONNECT: { message: 'cannot connect to {target}: {detail}', retryable: true },
   MLLP_E_CLOSED: { message: 'connection closed with {pending} message(s) awaiting an ACK', retryable: true },
   MLLP_E_IDLE_TIMEOUT: { message: 'connection idle for {ms} ms, closed', retryable: false },
+  MLLP_E_FRAME_TIMEOUT: { message: 'frame not finished within {ms} ms ({count} bytes dropped), connection closed', retryable: false },
+  MLLP_E_TOO_MANY_CONNECTIONS: { message: '{count} connection(s) refused: {limit} already open', retryable: true },
   MLLP_E_HANDLER: { message: 'message handler failed: {detail}', retryable: true },
   MLLP_E_SOCKET: { message: 'socket error: {detail}', retryable: true },
   MLLP_E_TLS_HANDSHAKE: { message: 'TLS handshake refused: {detail}', retryable: false },
@@ -53,10 +55,12 @@ export const ERRORS = {
   ENGINE_E_BACKPRESSURE: { message: 'engine is over its high-water mark ({pending} pending deliveries)', retryable: true },
   ENGINE_E_SHUTTING_DOWN: { message: 'engine is shutting down', retryable: true },
   ENGINE_E_INTERNAL: { message: 'internal error: {detail}', retryable: true },
+  ENGINE_E_LISTEN: { message: 'cannot listen: {what} on {host}:{port}: {detail}', retryable: false },
 
   // Store
   STORE_E_NOT_FOUND: { message: '{what} {id} not found', retryable: false, status: 404 },
   STORE_E_IO: { message: 'store error: {detail}', retryable: true },
+  STORE_W_PERMISSIONS: { message: '{path} was open to group or others: permissions tightened to {mode}', retryable: false },
 
   // Generic outbound HTTP
   HTTP_E_NETWORK: { message: 'network error calling {target}: {detail}', retryable: true },

@@ -1,8 +1,13 @@
 import { pino, type Logger, type DestinationStream } from 'pino';
+import { scrubText } from './mask.js';
 
 export type { Logger };
 
 /**
+ * Two layers keep PHI out of logs: the keys below are redacted by name, and
+ * every written line passes through `scrubText` (core/mask.ts), which masks
+ * ID-number- and mobile-shaped values anywhere in it.
+ *
  * Keys that must never appear in a log line with a value. Redaction is a
  * safety net: code is expected to log only masked values (core/mask.ts), ids
  * (MSH-10), route/plugin names and outcomes.
@@ -29,6 +34,9 @@ export function createLogger(opts: LogOptions = {}): Logger {
       redact: { paths: REDACT_PATHS, censor: '[redacted]' },
       timestamp: pino.stdTimeFunctions.isoTime,
       formatters: { level: (label) => ({ level: label }) },
+      // Every finished line, whatever field or message text it came from (MSH-10, MSH-9, error texts,
+      // child bindings), has ID-number- and mobile-shaped values masked before it is written.
+      hooks: { streamWrite: scrubText },
     },
     opts.destination,
   );

@@ -3,6 +3,7 @@ import { watch, type FSWatcher } from 'node:fs';
 import { Engine } from '../engine/engine.js';
 import { createLogger } from '../log.js';
 import { exposureProblem } from '../http/api-auth.js';
+import { isHisbridgeError } from '../errors.js';
 import { err, loadConfig, parse, registry, reportLoadError } from './common.js';
 
 const HELP = `usage: hisbridge start [--config F] [--routes DIR] [--data-dir D] [--mllp-port P] [--http-port P] [--no-simulators] [--log-level L]
@@ -34,7 +35,7 @@ export async function run(argv: string[]): Promise<number> {
     return 0;
   }
   const reg = registry();
-  let engine: Engine;
+  let engine: Engine | undefined;
   try {
     const mllpPort = port(values['mllp-port'], '--mllp-port');
     const httpPort = port(values['http-port'], '--http-port');
@@ -60,17 +61,23 @@ export async function run(argv: string[]): Promise<number> {
       err('hisbridge: refusing to start: fix the errors above');
       return 1;
     }
-    throw e;
+    // A listener, the HTTP port or a simulator that cannot bind: the engine cannot do its job, so it must not run half-up.
+    err(`hisbridge: cannot start: ${isHisbridgeError(e) ? `${e.code}: ${e.message}` : (e as Error).message}`);
+    // Whatever still holds the event loop open must not keep a failed start alive.
+    setTimeout(() => process.exit(1), 5000).unref();
+    await engine?.stop(1000).catch(() => undefined);
+    return 1;
   }
+  const running = engine;
 
-  const l = engine.listeners.map((x) => `${x.config.name} ${x.config.host}:${x.port}`).join(', ');
-  err(`hisbridge ready: MLLP ${l}; HTTP ${engine.httpServer?.url ?? 'off'}; ${engine.routes.routes.length} routes from ${engine.config.routesDir}; data in ${engine.config.dataDir}`);
-  for (const [k, s] of Object.entries(engine.simulators)) err(`  simulator ${k}: ${s.url}`);
+  const l = running.listeners.map((x) => `${x.config.name} ${x.config.host}:${x.port}`).join(', ');
+  err(`hisbridge ready: MLLP ${l}; HTTP ${running.httpServer?.url ?? 'off'}; ${running.routes.routes.length} routes from ${running.config.routesDir}; data in ${running.config.dataDir}`);
+  for (const [k, s] of Object.entries(running.simulators)) err(`  simulator ${k}: ${s.url}`);
 
   let watcher: FSWatcher | undefined;
   let timer: NodeJS.Timeout | undefined;
   const reload = () => {
-    void engine.reload().then((r) => {
+    void running.reload().then((r) => {
       if (r.ok) err(`hisbridge: routes reloaded (${r.routes})`);
       else {
         err('hisbridge: route reload refused, keeping the running routes:');
@@ -79,7 +86,7 @@ export async function run(argv: string[]): Promise<number> {
     });
   };
   try {
-    watcher = watch(engine.config.routesDir, () => {
+    watcher = watch(running.config.routesDir, () => {
       clearTimeout(timer);
       timer = setTimeout(reload, 300);
     });
@@ -103,7 +110,7 @@ export async function run(argv: string[]): Promise<number> {
         process.exit(1);
       }, 30_000);
       hard.unref();
-      engine.stop(15_000).then(
+      running.stop(15_000).then(
         () => resolve(0),
         (e) => {
           err(`hisbridge: error during shutdown: ${(e as Error).message}`);

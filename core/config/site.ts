@@ -24,6 +24,10 @@ export interface ListenerConfig {
   charset: string;
   maxFrameBytes: number;
   idleTimeoutMs: number;
+  /** A frame started and not finished within this time is dropped and its connection closed (0 = never). */
+  frameTimeoutMs: number;
+  /** Open connections at most; extra ones are refused. */
+  maxConnections: number;
   /** ACK code for a message no route accepts. */
   noRoute: 'AA' | 'AR';
   /** `tls:` block with absolute file paths (checked at load; read again by the engine with loadTlsOptions). */
@@ -72,7 +76,9 @@ const listenerSchema = {
     port: { type: 'integer', minimum: 0, maximum: 65535 },
     charset: { type: 'string', description: 'Charset for senders that leave MSH-18 empty (default gb18030)' },
     maxFrameBytes: { type: 'integer', minimum: 1024, description: 'Largest accepted MLLP frame (default 16 MiB)' },
-    idleTimeout: { ...durationSchema, description: 'Close connections idle this long (default 10m; 0 = never)' },
+    idleTimeout: { ...durationSchema, description: 'Close connections that completed no frame and got no reply this long (default 10m; 0 = never). Bytes of an unfinished frame do not count' },
+    frameTimeout: { ...durationSchema, description: 'Drop a frame started and not finished this long after its start block, and close the connection (default 30s; 0 = never)' },
+    maxConnections: { type: 'integer', minimum: 1, description: 'Open connections at most; extra ones are closed at once, with a rate-limited warning and a metric (default 512)' },
     noRoute: { enum: ['AA', 'AR'], description: 'ACK for a message no route accepts (default AA: accepted and ignored)' },
     tls: tlsSchema,
   },
@@ -194,6 +200,8 @@ export function loadSiteConfig(
     charset: l.charset ?? 'gb18030',
     maxFrameBytes: l.maxFrameBytes ?? 16 * 1024 * 1024,
     idleTimeoutMs: parseDuration(l.idleTimeout, 10 * 60_000),
+    frameTimeoutMs: parseDuration(l.frameTimeout, 30_000),
+    maxConnections: l.maxConnections ?? 512,
     noRoute: l.noRoute ?? 'AA',
     ...(l.tls ? { tls: listenerTls(l.tls as TlsConfig, baseDir, file, i) } : {}),
   }));

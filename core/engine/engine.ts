@@ -57,6 +57,10 @@ export class Engine {
   #purgeTimer?: NodeJS.Timeout;
   #routeInputs: string[];
   #started = false;
+  /** start() opened the MLLP listeners, so each configured one must stay bound. */
+  #mllpExpected = false;
+  /** start() finished: every listener it was asked for is bound and the sources run. */
+  #startDone = false;
   #kafka?: KafkaSource;
   /** Metrics, call statistics, health details and the console (core/ops). */
   readonly ops: Ops;
@@ -73,7 +77,7 @@ export class Engine {
 
   /** Opens the store, starts simulators (if enabled), loads routes. Throws LoadError on invalid routes. */
   static async create(opts: EngineOptions): Promise<Engine> {
-    mkdirSync(opts.config.dataDir, { recursive: true });
+    mkdirSync(opts.config.dataDir, { recursive: true, mode: 0o700 });
     const store = Store.open(opts.config.dataDir, {
       synchronous: opts.config.store.synchronous,
       retentionDays: opts.config.store.retentionDays,
@@ -81,6 +85,10 @@ export class Engine {
       groupCommitMs: opts.config.store.groupCommitMs,
       idempotencyWindowMs: opts.config.store.idempotencyWindowMs,
     });
+    for (const p of store.tightened) {
+      const mode = p === store.dir ? '0700' : '0600';
+      opts.log.warn({ code: 'STORE_W_PERMISSIONS', path: p, mode }, hbError('STORE_W_PERMISSIONS', { path: p, mode }).message);
+    }
     const engine = new Engine(opts, store);
     // kafka-publish (siteKey 'kafka') reads the shared connection from here.
     if (opts.config.kafka) engine.sections.kafka = { ...opts.config.kafka };
@@ -114,11 +122,14 @@ export class Engine {
       if (this.config.simulators && ext.simulator) {
         // The simulator must verify with the same (demo) credentials the plugins get once pointed at it; its own URL is not known yet.
         const simSite = { ...ext.defaults({ simulatorUrl: 'http://127.0.0.1' }), ...user };
+        const port = ports === 'random' ? 0 : ext.simulator.defaultPort;
         const sim = await ext.simulator.start({
           host: '127.0.0.1',
-          port: ports === 'random' ? 0 : ext.simulator.defaultPort,
+          port,
           site: simSite,
           log: this.log.child({ simulator: ext.key }),
+        }).catch((e: unknown) => {
+          throw listenError(`simulator ${ext.key}`, '127.0.0.1', port, e);
         });
         this.simulators[ext.key] = sim;
         this.log.info({ simulator: ext.key, url: sim.url }, 'simulator started');
@@ -207,8 +218,9 @@ export class Engine {
     this.#worker?.start();
     if (opts.http !== false && this.config.http.enabled) {
       const endpoints: HttpEndpoint[] = [
-        { method: 'GET', path: '/healthz', handler: async () => ({ status: this.#stopping ? 503 : 200, body: this.health() }) },
-        { method: 'GET', path: '/readyz', handler: async () => ({ status: this.ready() ? 200 : 503, body: this.health() }) },
+        // The code follows the body's status: 200 only with "ok".
+        { method: 'GET', path: '/healthz', handler: async () => healthResponse(this.health('live')) },
+        { method: 'GET', path: '/readyz', handler: async () => healthResponse(this.health('ready')) },
       ];
       endpoints.push(...this.ops.endpoints());
       for (const ext of this.registry.extensions) {
@@ -223,6 +235,8 @@ export class Engine {
       this.httpServer = await startHttpServer({
         host: this.config.http.host, port: this.config.http.port, log: this.log, endpoints, api: this.config.api,
         ...(this.config.http.tls ? { tls: loadTlsOptions(this.config.http.tls) } : {}),
+      }).catch((e: unknown) => {
+        throw listenError('http', this.config.http.host, this.config.http.port, e);
       });
       this.log.info({ url: this.httpServer.url }, 'http listening');
     }
@@ -236,6 +250,8 @@ export class Engine {
           maxFrameBytes: l.maxFrameBytes,
           idleTimeoutMs: l.idleTimeoutMs,
           ...(l.tls ? { tls: loadTlsOptions(l.tls) } : {}),
+          frameTimeoutMs: l.frameTimeoutMs,
+          maxConnections: l.maxConnections,
           log: this.log.child({ listener: l.name }),
           handler: async (frame) => (await this.ingest(frame, listener)).ack,
           onBadFrame: (ev) => (ev.kind === 'too-large' ? this.#errorAck(ev.head, hbError('MLLP_E_FRAME_TOO_LARGE', { limit: l.maxFrameBytes }), 'AR') : null),
@@ -244,10 +260,14 @@ export class Engine {
             return this.#errorAck(frame.subarray(0, 4096), hbError('ENGINE_E_INTERNAL', { detail: 'message handler failed' }), 'AE');
           },
         });
-        const addr = await server.listen();
+        server.on('refused', () => this.ops.metrics.onConnectionRefused(l.name));
+        const addr = await server.listen().catch((e: unknown) => {
+          throw listenError(`listener ${l.name}`, l.host, l.port, e);
+        });
         this.listeners.push({ config: { ...listener, host: l.host, port: addr.port }, server, port: addr.port });
         this.log.info({ listener: l.name, host: addr.host, port: addr.port, tls: l.tls ? (l.tls.requestCert ? 'mutual' : 'server') : 'off' }, 'mllp listening');
       }
+      this.#mllpExpected = true;
     }
     if (opts.kafka !== false && this.config.kafka?.topics.length) await this.#startKafka();
     this.#monitor = setInterval(() => this.#checkBackpressure(), 100);
@@ -255,6 +275,7 @@ export class Engine {
     this.#purgeTimer = setInterval(() => this.#purge(), 3_600_000);
     this.#purgeTimer.unref();
     this.#purge();
+    this.#startDone = true;
   }
 
   async #startKafka(): Promise<void> {
@@ -308,21 +329,60 @@ export class Engine {
     }
   }
 
-  health(): Record<string, unknown> {
+  /**
+   * Why the engine cannot do its job now (empty when it can): the store's
+   * last write failed or the store does not answer, or a configured MLLP
+   * listener is not bound. /healthz fails on these.
+   */
+  #faults(store: { ok: boolean; detail?: string }): string[] {
+    const out: string[] = [];
+    if (!store.ok) out.push(`store: ${store.detail ?? 'failing'}`);
+    if (this.#mllpExpected) {
+      for (const l of this.config.listeners) {
+        const bound = this.listeners.find((x) => x.config.name === l.name);
+        if (!bound || !bound.server.listening) out.push(`listener ${l.name}: not listening on ${l.host}:${bound?.port ?? l.port}`);
+      }
+    }
+    return out;
+  }
+
+  /**
+   * The health body. `live` (/healthz): "ok", "failing" (see #faults) or
+   * "stopping". `ready` (/readyz) adds "not-ready": not started yet, the
+   * Kafka group not joined, or a critical registered check failing. Remote
+   * platforms are informational and never fail either. `reasons` says why.
+   */
+  health(kind: 'live' | 'ready' = 'live'): Record<string, unknown> & { status: 'ok' | 'failing' | 'not-ready' | 'stopping'; reasons: string[] } {
+    const ops = this.ops.health();
+    const reasons = this.#faults(ops.store);
+    let status: 'ok' | 'failing' | 'not-ready' | 'stopping' = reasons.length ? 'failing' : 'ok';
+    if (kind === 'ready') {
+      const waits: string[] = [];
+      if (!this.#startDone) waits.push('engine: not started');
+      if (this.#kafka && !this.#kafka.ready) waits.push('kafka: not joined to the consumer group');
+      for (const [name, c] of Object.entries(ops.checks)) if (c.critical && !c.ok) waits.push(`check ${name}: ${c.detail ?? 'failing'}`);
+      if (waits.length && status === 'ok') status = 'not-ready';
+      reasons.push(...waits);
+    }
+    if (this.#stopping) {
+      status = 'stopping';
+      reasons.unshift('engine: stopping');
+    }
     return {
-      status: this.#stopping ? 'stopping' : 'ok',
+      status,
+      reasons,
       listeners: this.listeners.map((l) => ({ name: l.config.name, port: l.port, connections: l.server.connectionCount })),
       routes: this.#routes.routes.length,
       pendingDeliveries: this.store.pendingCount(),
       paused: this.#paused,
       simulators: Object.fromEntries(Object.entries(this.simulators).map(([k, s]) => [k, s.url])),
       ...(this.#kafka ? { kafka: this.#kafka.status } : {}),
-      ...this.ops.health(),
+      ...ops,
     };
   }
 
   ready(): boolean {
-    return !this.#stopping && this.#started && this.listeners.length === this.config.listeners.length && (this.#kafka?.ready ?? true) && this.ops.ready();
+    return this.health('ready').status === 'ok';
   }
 
   /** Stops accepting, drains deliveries for up to graceMs, closes everything. Safe to call twice. */
@@ -343,4 +403,16 @@ export class Engine {
     this.store.close();
     this.log.info('engine stopped');
   }
+}
+
+/** The HTTP answer for a health body: 200 only when its status is "ok". */
+function healthResponse(body: { status: string }): { status: number; headers: Record<string, string>; body: unknown } {
+  return { status: body.status === 'ok' ? 200 : 503, headers: { 'cache-control': 'no-store' }, body };
+}
+
+/** A bind failure that names what could not listen, and where. */
+function listenError(what: string, host: string, port: number, e: unknown): HisbridgeError {
+  const code = (e as NodeJS.ErrnoException)?.code;
+  const detail = code === 'EADDRINUSE' ? 'address already in use' : code === 'EACCES' ? 'permission denied' : code ?? (e instanceof Error ? e.message : String(e));
+  return hbError('ENGINE_E_LISTEN', { what, host, port, detail }, { cause: e });
 }

@@ -60,6 +60,7 @@ export class MllpFrameDecoder {
   #headLen = 0;
   #skipped = 0;
   #swallowCr = false;
+  #framesEnded = 0;
 
   constructor(opts: FrameDecoderOptions = {}) {
     const max = opts.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES;
@@ -75,6 +76,16 @@ export class MllpFrameDecoder {
   /** True while a frame has started and its end block has not arrived. */
   get inFrame(): boolean {
     return this.#state !== 'between';
+  }
+
+  /**
+   * Frames ended so far (completed, too large, or cut by `end()`). A caller
+   * timing the open frame restarts its clock when this changes; a 0x0B that
+   * abandons a frame and starts another does not count, so a sender cannot
+   * keep one frame open forever by restarting it.
+   */
+  get framesEnded(): number {
+    return this.#framesEnded;
   }
 
   push(chunk: Buffer): FrameEvent[] {
@@ -133,7 +144,10 @@ export class MllpFrameDecoder {
    */
   end(): FrameEvent[] {
     const events: FrameEvent[] = [];
-    if (this.#state !== 'between') events.push({ kind: 'truncated', bytes: this.pendingBytes });
+    if (this.#state !== 'between') {
+      events.push({ kind: 'truncated', bytes: this.pendingBytes });
+      this.#framesEnded++;
+    }
     this.#reset();
     this.#swallowCr = false;
     return events;
@@ -164,6 +178,7 @@ export class MllpFrameDecoder {
   }
 
   #complete(): FrameEvent {
+    this.#framesEnded++;
     let ev: FrameEvent;
     if (this.#state === 'skipping') {
       ev = { kind: 'too-large', head: this.#head ? this.#head.subarray(0, this.#headLen) : Buffer.alloc(0), bytes: this.#skipped };

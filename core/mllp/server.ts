@@ -42,11 +42,23 @@ interface ConnState {
   closeWaiters: (() => void)[];
   stats: MllpConnectionStats;
   openedAt: number;
+  /** Last completed frame or written reply (epoch ms): what the idle timer measures. */
+  lastActivity: number;
+  idleTimer: NodeJS.Timeout | undefined;
+  /** Runs while a frame is open; `frameMark` is the decoder's framesEnded when it was started. */
+  frameTimer: NodeJS.Timeout | undefined;
+  frameMark: number;
+  /** The frame timer fired: never read from this socket again. */
+  frameTimedOut: boolean;
 }
 
 const DEFAULT_IDLE_TIMEOUT_MS = 10 * 60 * 1000;
 const DEFAULT_MAX_QUEUED = 64;
 const DEFAULT_CLOSE_GRACE_MS = 5000;
+const DEFAULT_FRAME_TIMEOUT_MS = 30_000;
+const DEFAULT_MAX_CONNECTIONS = 512;
+/** At most one warn line about refused connections per listener in this period. */
+const REFUSED_LOG_EVERY_MS = 10_000;
 
 /** Creates (does not start) an MLLP listener. Options are checked here, not on the first connection. */
 export function createMllpServer(opts: MllpServerOptions): MllpServer {
@@ -72,6 +84,8 @@ class Server extends EventEmitter implements MllpServer {
   readonly #maxFrameBytes: number;
   readonly #idleTimeoutMs: number;
   readonly #maxQueued: number;
+  readonly #frameTimeoutMs: number;
+  readonly #maxConnections: number;
   readonly #conns = new Set<ConnState>();
   #server: net.Server | null = null;
   #nextId = 1;
@@ -80,6 +94,12 @@ class Server extends EventEmitter implements MllpServer {
   /** Set before the first await of close(): from then on nothing new is read. */
   #stopping = false;
   #framesHandled = 0;
+  #refused = 0;
+  /** Refused since the last warn line, and when that line was written. */
+  #refusedUnlogged = 0;
+  #refusedLoggedAt = 0;
+  #refusedLogTimer: NodeJS.Timeout | undefined;
+  #frameTimeouts = 0;
 
   constructor(opts: MllpServerOptions) {
     super();
@@ -88,12 +108,18 @@ class Server extends EventEmitter implements MllpServer {
     this.#maxFrameBytes = positiveInt(opts.maxFrameBytes, DEFAULT_MAX_FRAME_BYTES, 'maxFrameBytes');
     this.#idleTimeoutMs = positiveInt(opts.idleTimeoutMs, DEFAULT_IDLE_TIMEOUT_MS, 'idleTimeoutMs', true);
     this.#maxQueued = positiveInt(opts.maxQueuedFrames, DEFAULT_MAX_QUEUED, 'maxQueuedFrames');
+    this.#frameTimeoutMs = positiveInt(opts.frameTimeoutMs, DEFAULT_FRAME_TIMEOUT_MS, 'frameTimeoutMs', true);
+    this.#maxConnections = positiveInt(opts.maxConnections, DEFAULT_MAX_CONNECTIONS, 'maxConnections');
     // The engine already binds `listener` on its child logger; avoid a duplicate key.
     this.#log = 'listener' in opts.log.bindings() ? opts.log : opts.log.child({ listener: opts.name });
   }
 
   get connectionCount(): number {
     return this.#conns.size;
+  }
+
+  get listening(): boolean {
+    return this.#server?.listening === true && !this.#stopping;
   }
 
   get framesHandled(): number {
@@ -107,12 +133,18 @@ class Server extends EventEmitter implements MllpServer {
       queuedFrames += c.queue.length;
       if (c.socketPaused) pausedConnections++;
     }
-    return { connections: this.#conns.size, queuedFrames, pausedConnections, framesHandled: this.#framesHandled };
+    return {
+      connections: this.#conns.size, queuedFrames, pausedConnections, framesHandled: this.#framesHandled,
+      refusedConnections: this.#refused, frameTimeouts: this.#frameTimeouts,
+    };
   }
 
   listen(): Promise<{ host: string; port: number }> {
     if (this.#server) return Promise.reject(new Error(`MLLP listener ${this.name} is already started`));
     const server = this.#createServer();
+    // node:net closes connections over the cap itself, right after accept, and reports each with 'drop'.
+    server.maxConnections = this.#maxConnections;
+    server.on('drop', (d?: { remoteAddress?: string; remotePort?: number }) => this.#onRefused(d));
     this.#server = server;
     return new Promise((resolve, reject) => {
       const onError = (err: Error): void => {
@@ -183,6 +215,8 @@ class Server extends EventEmitter implements MllpServer {
   }
 
   async #shutdown(graceMs: number): Promise<void> {
+    clearTimeout(this.#refusedLogTimer);
+    this.#flushRefusedLog();
     const server = this.#server;
     const serverClosed = server
       ? new Promise<void>((resolve) => server.close(() => resolve()))
@@ -225,6 +259,11 @@ class Server extends EventEmitter implements MllpServer {
       closeWaiters: [],
       stats: { frames: 0, replies: 0, bytesIn: 0, garbageBytes: 0, badFrames: 0, handlerErrors: 0, dropped: 0, durationMs: 0 },
       openedAt: Date.now(),
+      lastActivity: Date.now(),
+      idleTimer: undefined,
+      frameTimer: undefined,
+      frameMark: -1,
+      frameTimedOut: false,
     };
     if (this.#stopping) {
       socket.destroy();
@@ -232,10 +271,9 @@ class Server extends EventEmitter implements MllpServer {
     }
     this.#conns.add(c);
     socket.setNoDelay(true);
-    if (this.#idleTimeoutMs > 0) socket.setTimeout(this.#idleTimeoutMs);
+    this.#armIdle(c, this.#idleTimeoutMs);
     socket.on('data', (chunk: Buffer) => this.#onData(c, chunk));
     socket.on('end', () => this.#onEnd(c));
-    socket.on('timeout', () => this.#onTimeout(c));
     socket.on('error', (err: NodeJS.ErrnoException) => {
       // Resets and broken pipes are ordinary peer behaviour; 'close' follows and cleans up.
       const routine = err.code === 'ECONNRESET' || err.code === 'EPIPE' || err.code === 'ERR_STREAM_DESTROYED';
@@ -256,12 +294,91 @@ class Server extends EventEmitter implements MllpServer {
   #onData(c: ConnState, chunk: Buffer): void {
     c.stats.bytesIn += chunk.length;
     this.#onEvents(c, c.decoder.push(chunk));
+    this.#watchFrame(c);
   }
 
   #onEnd(c: ConnState): void {
     c.readEnded = true;
     this.#onEvents(c, c.decoder.end());
+    this.#watchFrame(c);
     this.#maybeFinish(c);
+  }
+
+  /**
+   * Starts the frame timer when a frame opens, and stops it when no frame is
+   * open. A frame that ends and a next one that opens in the same chunk get a
+   * fresh timer; bytes dripping into the same frame do not.
+   */
+  #watchFrame(c: ConnState): void {
+    if (this.#frameTimeoutMs === 0 || c.closed) return;
+    if (!c.decoder.inFrame) {
+      if (c.frameTimer) clearTimeout(c.frameTimer);
+      c.frameTimer = undefined;
+      return;
+    }
+    if (c.frameTimer && c.frameMark === c.decoder.framesEnded) return;
+    if (c.frameTimer) clearTimeout(c.frameTimer);
+    c.frameMark = c.decoder.framesEnded;
+    c.frameTimer = setTimeout(() => this.#onFrameTimeout(c), this.#frameTimeoutMs);
+    c.frameTimer.unref();
+  }
+
+  #onFrameTimeout(c: ConnState): void {
+    c.frameTimer = undefined;
+    if (c.closed || !c.decoder.inFrame) return;
+    // We stopped reading (back-pressure, full queue): the frame is late because of us, not the peer.
+    if (c.socketPaused) {
+      c.frameTimer = setTimeout(() => this.#onFrameTimeout(c), this.#frameTimeoutMs);
+      c.frameTimer.unref();
+      return;
+    }
+    this.#frameTimeouts++;
+    const bytes = c.decoder.pendingBytes;
+    this.#log.warn(
+      { code: 'MLLP_E_FRAME_TIMEOUT', conn: c.info.id, remoteAddress: c.info.remoteAddress, remotePort: c.info.remotePort, bytes, ms: this.#frameTimeoutMs },
+      hbError('MLLP_E_FRAME_TIMEOUT', { ms: this.#frameTimeoutMs, count: bytes }).message,
+    );
+    // The open frame is dropped unanswered; frames already complete are still answered, then the connection closes.
+    c.decoder.end();
+    c.readEnded = true;
+    c.frameTimedOut = true;
+    this.#updateFlow(c);
+    const close = setTimeout(() => c.socket.destroy(), DEFAULT_CLOSE_GRACE_MS);
+    close.unref();
+    void this.#whenIdle(c).then(() => {
+      if (c.closed) return;
+      c.socket.once('finish', () => c.socket.destroy());
+      if (c.socket.writable) c.socket.end();
+      else c.socket.destroy();
+    });
+  }
+
+  /** node:net dropped a connection over maxConnections. One warn line per period, with the count. */
+  #onRefused(d?: { remoteAddress?: string; remotePort?: number }): void {
+    this.#refused++;
+    this.#refusedUnlogged++;
+    this.#emitSafely('refused', { remoteAddress: d?.remoteAddress ?? '', remotePort: d?.remotePort ?? 0 });
+    const now = Date.now();
+    if (now - this.#refusedLoggedAt >= REFUSED_LOG_EVERY_MS) {
+      this.#flushRefusedLog(d?.remoteAddress);
+    } else if (!this.#refusedLogTimer) {
+      this.#refusedLogTimer = setTimeout(() => {
+        this.#refusedLogTimer = undefined;
+        this.#flushRefusedLog();
+      }, this.#refusedLoggedAt + REFUSED_LOG_EVERY_MS - now);
+      this.#refusedLogTimer.unref();
+    }
+  }
+
+  #flushRefusedLog(lastAddress?: string): void {
+    if (this.#refusedUnlogged === 0) return;
+    const count = this.#refusedUnlogged;
+    this.#refusedUnlogged = 0;
+    this.#refusedLoggedAt = Date.now();
+    this.#log.warn(
+      { code: 'MLLP_E_TOO_MANY_CONNECTIONS', refused: count, refusedTotal: this.#refused, limit: this.#maxConnections, connections: this.#conns.size, ...(lastAddress ? { remoteAddress: lastAddress } : {}) },
+      hbError('MLLP_E_TOO_MANY_CONNECTIONS', { count, limit: this.#maxConnections }).message,
+    );
   }
 
   #onEvents(c: ConnState, events: FrameEvent[]): void {
@@ -271,6 +388,7 @@ class Server extends EventEmitter implements MllpServer {
       switch (ev.kind) {
         case 'frame':
           c.stats.frames++;
+          c.lastActivity = Date.now();
           c.queue.push({ kind: 'frame', frame: ev.frame });
           break;
         case 'garbage':
@@ -280,6 +398,7 @@ class Server extends EventEmitter implements MllpServer {
           break;
         case 'too-large':
           c.stats.badFrames++;
+          c.lastActivity = Date.now();
           this.#log.warn(
             { code: 'MLLP_E_FRAME_TOO_LARGE', ...where, bytes: ev.bytes, limit: this.#maxFrameBytes },
             hbError('MLLP_E_FRAME_TOO_LARGE', { limit: this.#maxFrameBytes }).message,
@@ -302,7 +421,7 @@ class Server extends EventEmitter implements MllpServer {
     if (c.closed) return;
     if (c.queue.length > this.#maxQueued) c.queueFull = true;
     else if (c.queue.length <= this.#maxQueued >> 1) c.queueFull = false;
-    const pause = this.#paused || c.queueFull || this.#stopping;
+    const pause = this.#paused || c.queueFull || this.#stopping || c.frameTimedOut;
     if (pause && !c.socketPaused) {
       c.socketPaused = true;
       c.socket.pause();
@@ -371,6 +490,7 @@ class Server extends EventEmitter implements MllpServer {
   #write(c: ConnState, data: Buffer): Promise<void> {
     if (c.closed || !c.socket.writable) return Promise.resolve();
     c.stats.replies++;
+    c.lastActivity = Date.now();
     if (c.socket.write(data)) return Promise.resolve();
     return new Promise((resolve) => {
       const done = (): void => {
@@ -383,12 +503,24 @@ class Server extends EventEmitter implements MllpServer {
     });
   }
 
-  #onTimeout(c: ConnState): void {
-    // Not idle when we are the slow side: a frame in flight or reading paused by us.
-    if (c.busy || c.queue.length > 0 || c.socketPaused || c.decoder.inFrame) {
-      c.socket.setTimeout(this.#idleTimeoutMs);
-      return;
-    }
+  /**
+   * The idle timer: measured from the last completed frame or reply, not from
+   * the last byte (node's socket timeout), so an open frame fed one byte at a
+   * time does not keep a connection alive.
+   */
+  #armIdle(c: ConnState, ms: number): void {
+    if (this.#idleTimeoutMs === 0 || c.closed) return;
+    c.idleTimer = setTimeout(() => this.#onIdleTimer(c), Math.max(1, ms));
+    c.idleTimer.unref();
+  }
+
+  #onIdleTimer(c: ConnState): void {
+    c.idleTimer = undefined;
+    if (c.closed) return;
+    const left = c.lastActivity + this.#idleTimeoutMs - Date.now();
+    if (left > 0) return this.#armIdle(c, left);
+    // Not idle when we are the slow side: a frame in the handler or reading paused by us.
+    if (c.busy || c.queue.length > 0 || c.socketPaused) return this.#armIdle(c, this.#idleTimeoutMs);
     this.#log.info(
       { code: 'MLLP_E_IDLE_TIMEOUT', conn: c.info.id, remoteAddress: c.info.remoteAddress, remotePort: c.info.remotePort, ms: this.#idleTimeoutMs },
       hbError('MLLP_E_IDLE_TIMEOUT', { ms: this.#idleTimeoutMs }).message,
@@ -415,7 +547,7 @@ class Server extends EventEmitter implements MllpServer {
   }
 
   /** A throwing event listener is the caller's bug; it must not take the socket callbacks down with it. */
-  #emitSafely(event: 'connection' | 'disconnect', ...args: unknown[]): void {
+  #emitSafely(event: 'connection' | 'disconnect' | 'refused', ...args: unknown[]): void {
     try {
       this.emit(event, ...args);
     } catch (err) {
@@ -426,6 +558,8 @@ class Server extends EventEmitter implements MllpServer {
   #onClose(c: ConnState): void {
     if (c.closed) return;
     c.closed = true;
+    if (c.idleTimer) clearTimeout(c.idleTimer);
+    if (c.frameTimer) clearTimeout(c.frameTimer);
     c.stats.dropped = c.queue.length;
     c.queue.clear();
     c.stats.durationMs = Date.now() - c.openedAt;

@@ -31,8 +31,16 @@ export interface MllpServerOptions {
   port: number;
   /** Largest accepted frame payload; default 16 MiB. */
   maxFrameBytes?: number;
-  /** Close a connection that sent nothing for this long; default 10 min, 0 = never. */
+  /**
+   * Close a connection that completed no frame and got no reply for this
+   * long; default 10 min, 0 = never. Bytes of an unfinished frame do not
+   * count as activity, so a peer dripping one byte a second is still idle.
+   */
   idleTimeoutMs?: number;
+  /** Drop a frame started and not finished within this time and close its connection; default 30 s, 0 = never. */
+  frameTimeoutMs?: number;
+  /** Open connections at most; extra ones are closed at once (rate-limited warn, `refused` event). Default 512. */
+  maxConnections?: number;
   /** Frames waiting per connection before its socket is paused; default 64. */
   maxQueuedFrames?: number;
   /**
@@ -76,12 +84,18 @@ export interface MllpServerStats {
   /** Connections whose socket is not being read (back-pressure or shutdown). */
   pausedConnections: number;
   framesHandled: number;
+  /** Connections refused because `maxConnections` were open, since start. */
+  refusedConnections: number;
+  /** Connections closed because a frame did not finish within `frameTimeoutMs`, since start. */
+  frameTimeouts: number;
 }
 
 export interface MllpServer {
   readonly name: string;
   /** Open connections right now. */
   readonly connectionCount: number;
+  /** True while the socket is bound and accepting. */
+  readonly listening: boolean;
   /** Frames handled since start, all connections. */
   readonly framesHandled: number;
   /** A snapshot for health endpoints and tests. */
@@ -98,4 +112,6 @@ export interface MllpServer {
   resumeAll(): void;
   on(event: 'connection', listener: (conn: MllpConnection) => void): this;
   on(event: 'disconnect', listener: (conn: MllpConnection, stats: MllpConnectionStats) => void): this;
+  /** A connection closed at once because `maxConnections` were open (for the refused-connections metric). */
+  on(event: 'refused', listener: (peer: { remoteAddress: string; remotePort: number }) => void): this;
 }

@@ -86,7 +86,9 @@ export class Ops {
       }
       checks[c.name] = { ...r, critical: c.critical };
     }
-    return { store: this.queries.ping() ? { ok: true } : { ok: false, detail: 'store does not answer' }, checks, remotes: this.remotes.status() };
+    const w = this.#host.store.writeHealth();
+    const store: CheckResult = !this.queries.ping() ? { ok: false, detail: 'store does not answer' } : w.ok ? { ok: true } : { ok: false, detail: `failing: ${w.detail}` };
+    return { store, checks, remotes: this.remotes.status() };
   }
 
   /** Store answers and every critical check passes. */

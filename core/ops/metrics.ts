@@ -47,6 +47,7 @@ export class EngineMetrics {
   readonly #dead: Counter<'route' | 'plugin' | 'code'>;
   readonly #replays: Counter<'via'>;
   readonly #kafkaLag: Gauge<'topic' | 'partition'>;
+  readonly #refused: Counter<'listener'>;
   readonly #live: LiveCounts = { received: {}, acked: {}, routes: {}, deliveries: {} };
 
   constructor(sources: MetricSources, opts: { processMetrics?: boolean } = {}) {
@@ -60,6 +61,7 @@ export class EngineMetrics {
     this.#dead = new Counter({ name: 'hisbridge_dead_letters_total', help: 'Deliveries moved to the dead letter, by route, plugin and error code', labelNames: ['route', 'plugin', 'code'], registers });
     this.#replays = new Counter({ name: 'hisbridge_dead_letter_replays_total', help: 'Dead deliveries requeued by an operator, by channel (console, api)', labelNames: ['via'], registers });
     this.#kafkaLag = new Gauge({ name: 'hisbridge_kafka_lag', help: 'Kafka consumer lag in records, by topic and partition', labelNames: ['topic', 'partition'], registers });
+    this.#refused = new Counter({ name: 'hisbridge_mllp_connections_refused_total', help: 'MLLP connections closed at once because the listener had maxConnections open, by listener', labelNames: ['listener'], registers });
     new Gauge({
       name: 'hisbridge_queue_depth', help: 'Open deliveries (pending, in flight, waiting to retry)', registers,
       collect() { this.set(sources.queueDepth()); },
@@ -106,6 +108,11 @@ export class EngineMetrics {
   /** Dead deliveries requeued by an operator. */
   onReplay(via: string, count: number): void {
     if (count > 0) this.#replays.inc({ via }, count);
+  }
+
+  /** An MLLP connection refused because its listener had maxConnections open. */
+  onConnectionRefused(listener: string): void {
+    this.#refused.inc({ listener });
   }
 
   /** For the Kafka source: current lag of one partition. */

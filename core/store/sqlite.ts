@@ -16,9 +16,10 @@
  */
 import Database from 'better-sqlite3';
 import { randomUUID } from 'node:crypto';
-import { mkdirSync } from 'node:fs';
+import { chmodSync, closeSync, existsSync, mkdirSync, openSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { hbError, isHisbridgeError, type HisbridgeError } from '../errors.js';
+import { scrubText } from '../mask.js';
 import type { AuditEntry, PluginState, StepResult } from '../sdk.js';
 import { auditParams, INSERT_AUDIT, loadAuditKey, queryAudit, type AuditFilter, type AuditRow } from './audit.js';
 import { Ledger, parseReply, type Changed } from './ledger.js';
@@ -67,6 +68,9 @@ export interface StoreStats {
   largestBatch: number;
 }
 
+/** Outcome of the latest durable write (readiness reads it). */
+export type WriteHealth = { ok: true } | { ok: false; since: number; detail: string };
+
 export interface PurgeResult {
   bodiesPurged: number;
   messagesDeleted: number;
@@ -75,6 +79,54 @@ export interface PurgeResult {
 
 function storeError(e: unknown): HisbridgeError {
   return isHisbridgeError(e) ? e : hbError('STORE_E_IO', { detail: e instanceof Error ? e.message : String(e) }, { cause: e });
+}
+
+/**
+ * The data directory holds raw HL7 with ID numbers: it is created 0700 and
+ * the database files 0600 (created so before SQLite opens them, so there is
+ * no moment with wider permissions). Existing ones with any group or other
+ * permission are tightened. Returns the paths that were tightened.
+ */
+function makePrivate(dir: string): string[] {
+  const out: string[] = [];
+  const existed = existsSync(dir);
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  if (existed && tighten(dir, 0o700)) out.push(dir);
+  const db = path.join(dir, DB_FILE);
+  if (!existsSync(db)) closeSync(openSync(db, 'a', 0o600));
+  for (const f of [DB_FILE, `${DB_FILE}-wal`, `${DB_FILE}-shm`]) if (tighten(path.join(dir, f), 0o600)) out.push(path.join(dir, f));
+  return out;
+}
+
+/** Removes group and other permissions from `file` when it has any; true when it changed something. */
+function tighten(file: string, mode: number): boolean {
+  let st;
+  try {
+    st = statSync(file);
+  } catch {
+    return false;
+  }
+  if ((st.mode & 0o077) === 0) return false;
+  try {
+    chmodSync(file, mode);
+  } catch {
+    // Not ours to change (a directory owned by another user): leave it, as before.
+    return false;
+  }
+  return true;
+}
+
+/** Errors that mean the database cannot take writes: full disk, I/O error, read-only or locked file, corruption. */
+function isStorageFailure(e: unknown): boolean {
+  const code = (e as { code?: unknown })?.code;
+  return typeof code === 'string' && /^SQLITE_(FULL|IOERR|READONLY|CANTOPEN|CORRUPT|NOTADB|BUSY|LOCKED|NOMEM|PROTOCOL)/.test(code);
+}
+
+/** A short reason for health: SQLite's own message (no row data in it), e.g. "database or disk is full". */
+function writeFailureDetail(e: unknown): string {
+  const code = (e as { code?: unknown })?.code;
+  const msg = e instanceof Error ? e.message : String(e);
+  return scrubText(msg.length > 200 ? msg.slice(0, 200) : msg) + (typeof code === 'string' && code.startsWith('SQLITE_') ? ` (${code})` : '');
 }
 
 export class Store {
@@ -97,6 +149,8 @@ export class Store {
   #pending = 0;
   #pendingReadAt = 0;
   #closed = false;
+  /** Set by the first failed write, cleared by the next successful group commit. */
+  #writeFailure: { since: number; detail: string; kinds: Set<string> } | undefined;
   readonly #stats: StoreStats = { transactions: 0, lightTransactions: 0, batchedOps: 0, largestBatch: 0 };
 
   /**
@@ -109,7 +163,7 @@ export class Store {
       throw hbError('CONFIG_E_RETENTION', { detail: 'metadataRetentionDays must be at least 180 (seed 000 §7: logs kept at least 6 months)' });
     }
     if ((opts.retentionDays ?? 30) <= 0) throw hbError('CONFIG_E_RETENTION', { detail: 'retentionDays must be positive' });
-    mkdirSync(dir, { recursive: true });
+    const tightened = makePrivate(dir);
     const db = new Database(path.join(dir, DB_FILE));
     try {
       db.pragma(`busy_timeout = ${opts.busyTimeoutMs ?? 5000}`);
@@ -118,12 +172,19 @@ export class Store {
       db.pragma('foreign_keys = ON');
       migrate(db);
       db.prepare('INSERT OR IGNORE INTO meta (key, value) VALUES (?, ?)').run('instance', randomUUID().slice(0, 8));
+      // WAL mode made the -wal and -shm files now; SQLite gives them the database file's mode, check anyway.
+      for (const f of [`${DB_FILE}-wal`, `${DB_FILE}-shm`]) if (tighten(path.join(dir, f), 0o600)) tightened.push(path.join(dir, f));
     } catch (e) {
       db.close();
       throw storeError(e);
     }
-    return new Store(dir, db, opts, meta);
+    const store = new Store(dir, db, opts, meta);
+    store.tightened = tightened;
+    return store;
   }
+
+  /** Files and directories whose group/other permissions open() removed (the engine logs a warning for each). */
+  tightened: string[] = [];
 
   private constructor(dir: string, db: Database.Database, opts: StoreOptions, metadataRetentionDays: number) {
     this.dir = dir;
@@ -148,6 +209,54 @@ export class Store {
 
   stats(): StoreStats {
     return { ...this.#stats };
+  }
+
+  /**
+   * Failing from the first failed write (disk full, I/O error, read-only
+   * file) until the next successful group commit of messages or outcomes. A
+   * claim or other synchronous write that succeeds does not clear it: it may
+   * need no new space while accepts still fail.
+   */
+  writeHealth(): WriteHealth {
+    return this.#writeFailure ? { ok: false, since: this.#writeFailure.since, detail: this.#writeFailure.detail } : { ok: true };
+  }
+
+  /**
+   * Caps the database file at about `bytes` (SQLite max_page_count on this
+   * connection); undefined lifts the cap. Writes past it fail exactly like a
+   * full disk (SQLITE_FULL): an operator can bound the store on a shared
+   * disk, and tests use it to produce a real full-disk failure.
+   */
+  setSizeLimit(bytes: number | undefined): void {
+    const pageSize = this.#db.pragma('page_size', { simple: true }) as number;
+    const pages = bytes === undefined ? 4294967294 : Math.max(1, Math.floor(bytes / pageSize));
+    this.#db.pragma(`max_page_count = ${pages}`);
+  }
+
+  /** Size of the database in bytes (pages in use times page size, without the WAL). */
+  sizeBytes(): number {
+    return (this.#db.pragma('page_count', { simple: true }) as number) * (this.#db.pragma('page_size', { simple: true }) as number);
+  }
+
+  /**
+   * Records a write outcome. `kinds` are the kinds of operation written
+   * (accept, complete, fail, audit; 'sync' for the synchronous ones). A
+   * success clears a failure only when it wrote an accept (the largest
+   * write) or every kind that failed: an outcome that fits in a free page
+   * proves nothing while accepts still fail.
+   */
+  #wrote(kinds: Iterable<string>, e?: unknown): void {
+    const f = this.#writeFailure;
+    if (e === undefined) {
+      if (!f) return;
+      const ok = new Set(kinds);
+      if (ok.has('accept') || [...f.kinds].every((k) => ok.has(k))) this.#writeFailure = undefined;
+      return;
+    }
+    // A bad row (constraint, SQL error) is that operation's problem, not the store's.
+    if (!isStorageFailure(e)) return;
+    const detail = writeFailureDetail(e);
+    this.#writeFailure = { since: f?.since ?? Date.now(), detail, kinds: new Set([...(f?.kinds ?? []), ...kinds]) };
   }
 
   /**
@@ -369,6 +478,7 @@ export class Store {
       if (light) this.#stats.lightTransactions++;
       return v;
     } catch (e) {
+      this.#wrote(['sync'], e);
       throw storeError(e);
     } finally {
       if (light) this.#db.pragma('synchronous = FULL');
@@ -432,10 +542,13 @@ export class Store {
         return r;
       }).immediate();
       this.#stats.transactions++;
+      this.#wrote(ops.map((op) => op.kind));
     } catch {
       results = undefined;
       extra = undefined;
     }
+    let opError: unknown;
+    const failedKinds: string[] = [];
     this.#stats.batchedOps += ops.length;
     this.#stats.largestBatch = Math.max(this.#stats.largestBatch, ops.length);
     ops.forEach((op, i) => {
@@ -445,6 +558,8 @@ export class Store {
           r = this.#db.transaction(() => this.#apply(op, now)).immediate();
           this.#stats.transactions++;
         } catch (e) {
+          opError ??= e;
+          failedKinds.push(op.kind);
           if (op.kind !== 'audit') op.done.reject(storeError(e));
           return;
         }
@@ -452,6 +567,11 @@ export class Store {
       this.#pending += r!.delta;
       if (op.kind !== 'audit') (op.done.resolve as (v: unknown) => void)(r!.value);
     });
+    // One by one after a failed batch: failing while any of them failed.
+    if (!results) {
+      if (opError === undefined) this.#wrote(ops.map((op) => op.kind));
+      else this.#wrote(failedKinds, opError);
+    }
     if (!then) return undefined;
     return extra ? extra.value : this.#write(then);
   }
