@@ -106,6 +106,16 @@ const MIGRATIONS: string[] = [
   `,
   // v2: the reply segments/text of the original ACK, so a duplicate (a resend after a lost ACK) gets the same answer.
   `ALTER TABLE messages ADD COLUMN ack_reply TEXT;`,
+  // v3: content-aware duplicates and instance-independent idempotency keys (core/store/identity.ts).
+  // Rows stored before keep NULL: a NULL content digest matches any content, a NULL message key keeps the old delivery key.
+  `
+  ALTER TABLE messages ADD COLUMN content_hash TEXT;
+  ALTER TABLE messages ADD COLUMN message_key TEXT;
+  -- 1 when the sender and MSH-10 had been accepted before with other content (a reset control-id counter).
+  ALTER TABLE messages ADD COLUMN control_id_reused INTEGER NOT NULL DEFAULT 0;
+  CREATE INDEX messages_content ON messages (sending_app, sending_facility, control_id, content_hash);
+  DROP INDEX messages_dedupe;
+  `,
 ];
 
 /** Brings the database to the latest schema version; each step in its own transaction. */
