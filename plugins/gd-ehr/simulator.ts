@@ -200,12 +200,6 @@ class GdEhrSim {
       const reason = `body shape: ${e?.instancePath || '/'} ${e?.message ?? 'invalid'}`;
       return done(400, { code: 'BAD_SHAPE', message: reason }, reason);
     }
-    const first = this.#remembered(idemKey);
-    if (first) {
-      call.verified = true;
-      call.replayed = true;
-      return done(first.status, first.body);
-    }
     const r = rec as Record<string, string>;
     const refuse = (desc: string) => done(200, { returnCode: '0', returnDesc: desc }, desc);
     if (r.appId !== this.site.appId) return refuse('appId 不匹配');
@@ -214,6 +208,12 @@ class GdEhrSim {
     if (!/^[0-9A-Za-z]{6,20}$/.test(idcard)) return refuse('患者证件号码格式错误');
     call.verified = true;
     if (fault?.returnCode0) return refuse(fault.returnDesc ?? '模拟失败(fault injection)');
+    // Injected faults win; otherwise a key that already succeeded gets its first answer and nothing is authorized again.
+    const first = this.#remembered(idemKey);
+    if (first) {
+      call.replayed = true;
+      return done(first.status, first.body);
+    }
     const ok = { returnCode: '1', returnDesc: '成功' };
     this.#remember(idemKey, 200, ok);
     return done(200, ok);
