@@ -21,28 +21,49 @@ function sha256(text: string): string {
   return createHash('sha256').update(text, 'utf8').digest('hex');
 }
 
-/** The text a content digest is taken of (exported for tests). Linear in the text length. */
-export function canonicalContent(text: string): string {
-  const segments = text.split(/\r\n|\n|\r/);
-  let end = segments.length;
-  while (end > 0 && segments[end - 1]!.trim() === '') end--;
-  const kept = end === segments.length ? segments : segments.slice(0, end);
-  const msh = kept[0];
-  if (msh !== undefined && msh.startsWith('MSH') && msh.length > 3) {
+const isBlank = (c: number) => c === 0x20 || c === 0x09 || c === 0x0d || c === 0x0a;
+
+/**
+ * The canonical content as two pieces (MSH with MSH-7 blanked, the rest), so
+ * a large message is hashed without copying it segment by segment. Linear in
+ * the text length: one line-ending replace at most, one scan back over
+ * trailing blank segments, one split of the MSH segment.
+ */
+function canonicalParts(input: string): [string, string] {
+  const text = input.includes('\n') ? input.replace(/\r\n|\n/g, '\r') : input;
+  // Drop trailing segments that are empty or hold only blanks (a segment with content keeps its trailing blanks).
+  let end = text.length;
+  for (;;) {
+    while (end > 0 && text.charCodeAt(end - 1) === 0x0d) end--;
+    const start = text.lastIndexOf('\r', end - 1) + 1;
+    let blank = true;
+    for (let i = start; i < end && blank; i++) blank = isBlank(text.charCodeAt(i));
+    if (!blank || end === 0) break;
+    end = start;
+  }
+  const mshEnd = Math.min(end, (text.indexOf('\r') + 1 || end + 1) - 1);
+  let msh = text.slice(0, mshEnd);
+  if (msh.startsWith('MSH') && msh.length > 3) {
     const fs = msh[3]!;
     // MSH-1 is the separator itself: fields[1] is MSH-2, so fields[6] is MSH-7.
     const fields = msh.split(fs);
     if (fields.length > 6) {
       fields[6] = '';
-      kept[0] = fields.join(fs);
+      msh = fields.join(fs);
     }
   }
-  return kept.join('\r');
+  return [msh, text.slice(mshEnd, end)];
+}
+
+/** The text a content digest is taken of (exported for tests and docs). */
+export function canonicalContent(text: string): string {
+  return canonicalParts(text).join('');
 }
 
 /** SHA-256 (hex) of the message's canonical content. */
 export function contentDigest(text: string): string {
-  return sha256(canonicalContent(text));
+  const [msh, rest] = canonicalParts(text);
+  return createHash('sha256').update(msh, 'utf8').update(rest, 'utf8').digest('hex');
 }
 
 /** Identifies one message independently of the instance, the store and a restart. */

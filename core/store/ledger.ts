@@ -58,10 +58,14 @@ export class Ledger {
   readonly #db: Database.Database;
   readonly #instance: string;
   readonly #s;
+  /** Rows stored before content digests (schema < 3) exist: only then is the legacy duplicate query run. */
+  readonly #legacyRows: boolean;
 
   constructor(db: Database.Database, instanceId: string) {
     this.#db = db;
     this.#instance = instanceId;
+    // Set by the v3 migration when the table had rows then; new rows always get a digest.
+    this.#legacyRows = db.prepare("SELECT 1 FROM meta WHERE key = 'pre_v3_rows'").get() !== undefined;
     const p = (sql: string) => db.prepare(sql);
     this.#s = {
       // Same sender, MSH-10 and content (messages_content index). Rows stored before content digests (NULL) match any content.
@@ -141,7 +145,8 @@ export class Ledger {
   findDuplicate(app: string, facility: string, controlId: string, since: number, contentHash?: string): DuplicateRow | undefined {
     if (!controlId) return undefined;
     if (contentHash === undefined) return this.#s.dupAny.get(app, facility, controlId, since) as DuplicateRow | undefined;
-    return (this.#s.dup.get(app, facility, controlId, contentHash, since) ?? this.#s.dupLegacy.get(app, facility, controlId, since)) as DuplicateRow | undefined;
+    const hit = this.#s.dup.get(app, facility, controlId, contentHash, since) as DuplicateRow | undefined;
+    return hit ?? (this.#legacyRows ? (this.#s.dupLegacy.get(app, facility, controlId, since) as DuplicateRow | undefined) : undefined);
   }
 
   accept(msg: NewMessage, deliveries: NewDeliveryWithOutcome[], windowMs: number, now: number): Changed<AcceptResult> {

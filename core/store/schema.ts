@@ -115,6 +115,7 @@ const MIGRATIONS: string[] = [
   ALTER TABLE messages ADD COLUMN control_id_reused INTEGER NOT NULL DEFAULT 0;
   CREATE INDEX messages_content ON messages (sending_app, sending_facility, control_id, content_hash);
   DROP INDEX messages_dedupe;
+  INSERT OR IGNORE INTO meta (key, value) SELECT 'pre_v3_rows', '1' WHERE EXISTS (SELECT 1 FROM messages);
   `,
 ];
 

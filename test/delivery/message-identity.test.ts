@@ -23,6 +23,8 @@ describe('content digest', () => {
     expect(contentDigest(MSG.replace(/\r/g, '\n'))).toBe(d);
     expect(contentDigest(MSG.replace(/\r/g, '\r\n'))).toBe(d);
     expect(contentDigest(MSG + '\r\r\n\r')).toBe(d);
+    expect(contentDigest(MSG + '\r  \t\r')).toBe(d);
+    expect(contentDigest(MSG + ' ')).not.toBe(d); // a blank inside the last segment is content
     expect(canonicalContent(MSG.replace(/\r/g, '\n') + '\n')).toBe(MSG.replace('20250312093015', ''));
     // Every other field counts: the OBX value, the name, MSH-9, MSH-10, MSH-18, EVN or PID time stamps.
     for (const changed of [
