@@ -189,9 +189,12 @@ export async function ingest(frame: Buffer, listener: Listener, deps: IngestDeps
       noRouteError = new HisbridgeError('ENGINE_E_NO_ROUTE', { type: msg.type, sender: msg.sendingApp || '(empty MSH-3)' });
     }
   } else if (failure) {
-    // Committed below all the same (with the failed step dead-lettered): CE would say "not committed".
+    // The message is committed below all the same, with the failed step dead-lettered: CE would say "not committed".
+    // Original mode: AE, only the record is kept and the sender's resend does the work again.
+    // Enhanced mode: CA with an ERR: the sender will not resend, so the other routes' deliveries are committed too.
     ackCode = mode.enhanced ? 'CA' : 'AE';
   }
+  const commitsWork = !failure || ackCode === 'CA';
   const failureErr = failure ? { hl7Code: hl7ErrorCode(failure), text: failure.message } : undefined;
 
   let messageId: number;
@@ -214,7 +217,7 @@ export async function ingest(frame: Buffer, listener: Listener, deps: IngestDeps
         // A CA with an ERR is repeated to a resend with its ERR; an AE is not repeated (the resend is processed again).
         ...(failureErr ? (ackCode === 'CA' ? { ackReply: { text: failureErr.text, error: failureErr } } : {}) : { ackReply: replyOf(replies) }),
       },
-      failure ? deliveries.filter((d) => d.final) : deliveries,
+      commitsWork ? deliveries : deliveries.filter((d) => d.final),
     );
     messageId = accepted.messageId;
     reusedOf = accepted.controlIdReusedOf;
@@ -228,7 +231,7 @@ export async function ingest(frame: Buffer, listener: Listener, deps: IngestDeps
     log.error({ listener: listener.name, msgId: msg.controlId, code: err.code }, 'store commit failed: message not accepted');
     return finish(code('E'), outcomes, { error: err });
   }
-  if (!failure && deliveries.some((d) => !d.final)) deps.onQueued();
+  if (commitsWork && deliveries.some((d) => !d.final)) deps.onQueued();
   const reused = reusedOf !== undefined;
   if (reused) {
     const w = hbError('ENGINE_W_CONTROL_ID_REUSED');

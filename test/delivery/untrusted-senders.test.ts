@@ -169,6 +169,24 @@ describe('untrusted senders: duplicates, idempotency keys and ACK codes over MLL
     expect(storedRows(t, 'ORMCE0001')).toHaveLength(1);
   });
 
+  it('enhanced mode: an on-complete failure next to an on-receive route still commits and delivers the on-receive work (CA means committed)', async () => {
+    // PV1-7 makes the shipped gd-ehr-viewer route (on-complete) match; a staff name with "=" cannot go into the viewer URL.
+    const msg = (enhanced: boolean, cid: string, patient: number) => registration(cid, patient)
+      .replace('|P|2.5|||||CHN|', enhanced ? '|P|2.5|||AL|NE|CHN|' : '|P|2.5|||||CHN|')
+      .replace('PV1|1|O', 'PV1|1|O|||||D0012^李=^建国');
+    const a = ack(await client.send(msg(true, 'ENHVIEW01', 11)));
+    expect(a.get('MSA-1')).toBe('CA');
+    expect(a.get('ERR-3.1')).toBeTruthy();
+    const calls = await until(() => gdCalls(t), (c) => c.some((x) => x.fields?.patientIdcard === idNumber(11)));
+    expect(calls.filter((x) => x.fields?.patientIdcard === idNumber(11) && x.returnCode === '1')).toHaveLength(1);
+    // Original mode: AE, nothing but the record is kept; the resend is processed again.
+    const b = ack(await client.send(msg(false, 'ORGVIEW01', 12)));
+    expect(b.get('MSA-1')).toBe('AE');
+    await new Promise((r) => setTimeout(r, 400));
+    expect((await gdCalls(t)).filter((x) => x.fields?.patientIdcard === idNumber(12))).toHaveLength(0);
+    expect(storedRows(t, 'ORGVIEW01').map((r) => r.ack_code)).toEqual(['AE']);
+  });
+
   it('an original-mode order whose on-complete check fails gets AE, and the resend is processed again (not swallowed as a duplicate)', async () => {
     await fetch(`${t.engine.simulators.recognition!.url}/__sim/faults`, { method: 'POST', body: JSON.stringify({ op: 'prescriptionCheck', status: 500, count: 1 }) });
     const before = (await recCalls(t)).filter((c) => c.op === 'prescriptionCheck').length;
