@@ -103,7 +103,7 @@ class GdEhrSim {
   /** idempotency key → the first successful answer (insertion order = least recently used first). */
   readonly #answered = new Map<string, { status: number; body: unknown }>();
 
-  constructor(readonly site: GdEhrSite, readonly log: Logger) {}
+  constructor(readonly site: GdEhrSite, readonly log: Logger, readonly idempotencyCap = IDEMPOTENCY_CAP) {}
 
   reset(): void {
     this.faults = [];
@@ -125,7 +125,7 @@ class GdEhrSim {
   #remember(key: string | undefined, status: number, body: unknown): void {
     if (!key) return;
     this.#answered.set(key, { status, body });
-    if (this.#answered.size > IDEMPOTENCY_CAP) this.#answered.delete(this.#answered.keys().next().value as string);
+    if (this.#answered.size > this.idempotencyCap) this.#answered.delete(this.#answered.keys().next().value as string);
   }
 
   #takeFault(op: 'authorize' | 'viewer', idcard: string | undefined): FaultRule | undefined {
@@ -305,9 +305,9 @@ function stripEmpty(o: Record<string, unknown>): Record<string, unknown> {
 }
 
 /** Starts the simulator for a `gdEhr` site section (its keys are the ones it verifies against). */
-export async function startGdEhrSimulator(opts: { host: string; port: number; site: Record<string, unknown>; log: Logger }): Promise<GdEhrSimulator> {
+export async function startGdEhrSimulator(opts: { host: string; port: number; site: Record<string, unknown>; log: Logger; idempotencyCap?: number }): Promise<GdEhrSimulator> {
   // Keys the site leaves unset take the demo values, as the plugins' defaults do when pointed at a simulator.
-  const sim = new GdEhrSim(readSite({ ...DEMO_SITE, ...stripEmpty(opts.site) }, ['paasId', 'paasToken', 'sm4Key', 'appId', 'orgCode', 'callSysCode']), opts.log);
+  const sim = new GdEhrSim(readSite({ ...DEMO_SITE, ...stripEmpty(opts.site) }, ['paasId', 'paasToken', 'sm4Key', 'appId', 'orgCode', 'callSysCode']), opts.log, opts.idempotencyCap);
   const server = http.createServer((req, res) => {
     sim.handle(req, res).catch((e: unknown) => {
       opts.log.warn({ sim: 'gd-ehr', err: isHisbridgeError(e) ? e.code : 'internal' }, 'simulator error');

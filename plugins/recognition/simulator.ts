@@ -79,7 +79,8 @@ function sendJson(res: http.ServerResponse, status: number, body: unknown, heade
 }
 
 /** Starts the simulator for a `recognition:` section (defaults are applied for missing keys). */
-export async function startRecognitionSimulator(opts: { host?: string; port?: number; site?: Record<string, unknown>; log?: Logger }): Promise<RecognitionSimulator> {
+export async function startRecognitionSimulator(opts: { host?: string; port?: number; site?: Record<string, unknown>; log?: Logger; idempotencyCap?: number }): Promise<RecognitionSimulator> {
+  const idempotencyCap = opts.idempotencyCap ?? IDEMPOTENCY_CAP;
   const section = { username: 'demo-hospital', password: 'demo-password-not-a-secret', orgCode: 'H4413020001', baseUrl: 'http://127.0.0.1', ...(opts.site ?? {}) };
   const site: RecognitionSite = readRecognitionSite(section);
   const inverse = invertFields(site.fields);
@@ -202,7 +203,7 @@ export async function startRecognitionSimulator(opts: { host?: string; port?: nu
       const answer = envelope(okCode, 'ok', data);
       if (idemKey) {
         answered.set(idemKey, answer);
-        if (answered.size > IDEMPOTENCY_CAP) answered.delete(answered.keys().next().value as string);
+        if (answered.size > idempotencyCap) answered.delete(answered.keys().next().value as string);
       }
       sendJson(res, 200, answer);
     } catch (e) {

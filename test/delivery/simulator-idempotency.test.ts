@@ -98,4 +98,14 @@ describe('gd-ehr simulator: idempotency keys', () => {
       { key: 'a2', status: 200, code: '1', replayed: false },
     ]);
   });
+
+  it('remembers a bounded number of keys, dropping the least recently used', async () => {
+    await sim.close();
+    sim = await startGdEhrSimulator({ host: '127.0.0.1', port: 0, site: {}, log: silentLogger(), idempotencyCap: 2 });
+    for (const k of ['k1', 'k2', 'k1', 'k3', 'k1', 'k2']) await authorize(http, site(), req, { idempotencyKey: k });
+    // k1 k2 remembered; k1 used again (most recent); k3 pushes out k2; k1 still there; k2 acts again.
+    expect(sim.calls.map((c) => `${c.idempotencyKey}:${c.replayed ? 'replayed' : 'acted'}`)).toEqual([
+      'k1:acted', 'k2:acted', 'k1:replayed', 'k3:acted', 'k1:replayed', 'k2:acted',
+    ]);
+  });
 });
