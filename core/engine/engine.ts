@@ -208,6 +208,7 @@ export class Engine {
       signal: this.#abort.signal,
     });
     this.ops.metrics.onIngest(listener.name, result.code, result.routes);
+    if (result.controlIdReused) this.ops.metrics.onControlIdReused(listener.name);
     return result;
   }
 

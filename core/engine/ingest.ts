@@ -4,15 +4,22 @@
  * routes → run local steps / on-complete steps → commit message + deliveries
  * → ACK in the sender's charset. Never throws: every failure becomes an
  * AE/AR (or CE/CR) with an ERR segment naming the reason.
+ *
+ * ACK codes (docs/routes.md): CE/CR only when the message was not committed
+ * (refused, store failure, no route with noRoute AR). A committed message
+ * whose on-complete processing failed gets AE in original mode (the sender
+ * resends and it is processed again) or CA with an ERR in enhanced mode (a
+ * resend gets the same answer; the failed step waits in the dead letter).
  */
 import { randomUUID } from 'node:crypto';
 import { ackMode, buildAck, decodeHl7, encodeText, parseHl7, readAckHeader, type Hl7Message } from '../hl7/index.js';
-import { HisbridgeError, isHisbridgeError, toHisbridgeError } from '../errors.js';
+import { hbError, HisbridgeError, isHisbridgeError, toHisbridgeError } from '../errors.js';
 import { maskId } from '../mask.js';
 import { outboundPositions, runSegment } from '../routes/run.js';
 import type { RouteTable } from '../routes/matcher.js';
 import type { CompiledRoute } from '../routes/types.js';
 import type { Logger, ReplyContribution, StepInput } from '../sdk.js';
+import { contentDigest, idempotencyKeyOf, messageKey } from '../store/identity.js';
 import type { AckReply, NewDeliveryWithOutcome } from '../store/types.js';
 import type { Store } from '../store/sqlite.js';
 
@@ -35,6 +42,8 @@ export interface IngestResult {
   type?: string;
   messageId?: number;
   duplicate?: boolean;
+  /** Stored as a new message although its sender and MSH-10 were accepted before with other content. */
+  controlIdReused?: boolean;
   routes: RouteOutcome[];
 }
 
@@ -106,17 +115,21 @@ export async function ingest(frame: Buffer, listener: Listener, deps: IngestDeps
   const mode = ackMode(msg);
   const code = (c: 'A' | 'E' | 'R'): AckCode => (mode.enhanced ? `C${c}` : `A${c}`) as AckCode;
   const base = { controlId: msg.controlId, type: msg.type };
-  const finish = (c: AckCode, routes: RouteOutcome[], extra: { text?: string; error?: HisbridgeError; replies?: ReplyContribution[]; messageId?: number; duplicate?: boolean } = {}): IngestResult => {
+  const finish = (c: AckCode, routes: RouteOutcome[], extra: { text?: string; error?: HisbridgeError; errSegment?: AckReply['error']; replies?: ReplyContribution[]; messageId?: number; duplicate?: boolean; reused?: boolean } = {}): IngestResult => {
     const segments = (extra.replies ?? []).flatMap((r) => r.segments ?? []);
     const replyText = extra.text ?? (extra.replies ?? []).map((r) => r.text).find((t) => t !== undefined);
+    const errSegment = extra.error ? { hl7Code: hl7ErrorCode(extra.error), text: extra.error.message } : extra.errSegment;
     const ackText = buildAck(msg, {
       code: c,
       controlId: ackId(),
-      ...(replyText !== undefined ? { text: replyText } : extra.error ? { text: extra.error.message } : {}),
-      ...(extra.error ? { error: { hl7Code: hl7ErrorCode(extra.error), text: extra.error.message, severity: 'E' as const } } : {}),
+      ...(replyText !== undefined ? { text: replyText } : errSegment ? { text: errSegment.text } : {}),
+      ...(errSegment ? { error: { ...errSegment, severity: 'E' as const } } : {}),
       ...(segments.length ? { segments } : {}),
     });
-    return { ack: encodeText(ackText, charset), ackText, code: c, ...base, routes, ...(extra.messageId !== undefined ? { messageId: extra.messageId } : {}), ...(extra.duplicate ? { duplicate: true } : {}) };
+    return {
+      ack: encodeText(ackText, charset), ackText, code: c, ...base, routes,
+      ...(extra.messageId !== undefined ? { messageId: extra.messageId } : {}), ...(extra.duplicate ? { duplicate: true } : {}), ...(extra.reused ? { controlIdReused: true } : {}),
+    };
   };
 
   const refusal = deps.refuse();
@@ -125,8 +138,13 @@ export async function ingest(frame: Buffer, listener: Listener, deps: IngestDeps
     return finish(code('E'), [], { error: refusal });
   }
 
+  // Content-aware duplicates and instance-independent idempotency keys (core/store/identity.ts, docs/delivery.md).
+  const digest = contentDigest(text);
+  const msgKey = messageKey(msg.sendingApp, msg.sendingFacility, msg.controlId, digest);
+  const keyOf = (route: string, step: number) => idempotencyKeyOf(msgKey, route, step);
+
   try {
-    const dup = deps.store.findDuplicate(msg.sendingApp, msg.sendingFacility, msg.controlId, deps.idempotencyWindowMs);
+    const dup = deps.store.findDuplicate(msg.sendingApp, msg.sendingFacility, msg.controlId, deps.idempotencyWindowMs, digest);
     if (dup) {
       log.info({ listener: listener.name, msgId: msg.controlId, messageId: dup.messageId }, 'duplicate control id: re-acknowledged, not dispatched again');
       return finish(dup.ackCode as AckCode, [], { messageId: dup.messageId, duplicate: true, ...duplicateReply(dup.ackReply) });
@@ -152,8 +170,8 @@ export async function ingest(frame: Buffer, listener: Listener, deps: IngestDeps
   for (const route of matched) {
     try {
       const r = route.ack === 'on-complete'
-        ? await runInline(route, input(), deps, deliveries, replies)
-        : await prepareDeliveries(route, input(), deps, deliveries);
+        ? await runInline(route, input(), deps, deliveries, replies, keyOf)
+        : await prepareDeliveries(route, input(), deps, deliveries, keyOf);
       outcomes.push(r);
     } catch (e) {
       const err = toHisbridgeError(e);
@@ -170,9 +188,17 @@ export async function ingest(frame: Buffer, listener: Listener, deps: IngestDeps
       ackCode = code('R');
       noRouteError = new HisbridgeError('ENGINE_E_NO_ROUTE', { type: msg.type, sender: msg.sendingApp || '(empty MSH-3)' });
     }
-  } else if (failure) ackCode = code('E');
+  } else if (failure) {
+    // The message is committed below all the same, with the failed step dead-lettered: CE would say "not committed".
+    // Original mode: AE, only the record is kept and the sender's resend does the work again.
+    // Enhanced mode: CA with an ERR: the sender will not resend, so the other routes' deliveries are committed too.
+    ackCode = mode.enhanced ? 'CA' : 'AE';
+  }
+  const commitsWork = !failure || ackCode === 'CA';
+  const failureErr = failure ? { hl7Code: hl7ErrorCode(failure), text: failure.message } : undefined;
 
   let messageId: number;
+  let reusedOf: number | undefined;
   try {
     const accepted = await deps.store.accept(
       {
@@ -186,11 +212,15 @@ export async function ingest(frame: Buffer, listener: Listener, deps: IngestDeps
         patientId: patientIdOf(msg),
         receivedAt: Date.now(),
         ackCode,
-        ...(failure ? {} : { ackReply: replyOf(replies) }),
+        contentHash: digest,
+        messageKey: msgKey,
+        // A CA with an ERR is repeated to a resend with its ERR; an AE is not repeated (the resend is processed again).
+        ...(failureErr ? (ackCode === 'CA' ? { ackReply: { text: failureErr.text, error: failureErr } } : {}) : { ackReply: replyOf(replies) }),
       },
-      failure ? deliveries.filter((d) => d.final) : deliveries,
+      commitsWork ? deliveries : deliveries.filter((d) => d.final),
     );
     messageId = accepted.messageId;
+    reusedOf = accepted.controlIdReusedOf;
     if (accepted.duplicate) {
       // A copy of the same (MSH-3, MSH-4, MSH-10) was committed first in the same batch: answer as that one was answered.
       log.info({ listener: listener.name, msgId: msg.controlId, messageId }, 'duplicate control id: re-acknowledged, not dispatched again');
@@ -201,14 +231,19 @@ export async function ingest(frame: Buffer, listener: Listener, deps: IngestDeps
     log.error({ listener: listener.name, msgId: msg.controlId, code: err.code }, 'store commit failed: message not accepted');
     return finish(code('E'), outcomes, { error: err });
   }
-  if (!failure && deliveries.some((d) => !d.final)) deps.onQueued();
+  if (commitsWork && deliveries.some((d) => !d.final)) deps.onQueued();
+  const reused = reusedOf !== undefined;
+  if (reused) {
+    const w = hbError('ENGINE_W_CONTROL_ID_REUSED');
+    log.warn({ listener: listener.name, code: w.code, msgId: msg.controlId, messageId, earlierMessageId: reusedOf }, w.message);
+  }
 
   log.info(
     { listener: listener.name, msgId: msg.controlId, type: msg.type, messageId, ack: ackCode, routes: outcomes.map((o) => `${o.route}:${o.outcome}`) },
     matched.length ? 'message accepted' : 'message accepted: no route',
   );
   const err = failure ?? noRouteError;
-  return finish(ackCode, outcomes, { replies, messageId, ...(err ? { error: err } : {}) });
+  return finish(ackCode, outcomes, { replies, messageId, ...(err ? { error: err } : {}), ...(reused ? { reused: true } : {}) });
 
   function reject(t: string, cs: string, e: HisbridgeError, c: 'AE' | 'AR'): IngestResult {
     const header = readAckHeader(t);
@@ -236,18 +271,24 @@ function replyOf(replies: ReplyContribution[]): AckReply {
 }
 
 /** A duplicate gets the original ACK's segments and text again (a HIS resends when it lost the ACK). */
-function duplicateReply(reply: AckReply | undefined): { replies: ReplyContribution[]; text: string } {
-  return { replies: reply?.segments ? [{ segments: reply.segments }] : [], text: reply?.text ?? 'duplicate: already accepted' };
+function duplicateReply(reply: AckReply | undefined): { replies: ReplyContribution[]; text: string; errSegment?: AckReply['error'] } {
+  return {
+    replies: reply?.segments ? [{ segments: reply.segments }] : [],
+    text: reply?.text ?? 'duplicate: already accepted',
+    ...(reply?.error ? { errSegment: reply.error } : {}),
+  };
 }
 
-async function prepareDeliveries(route: CompiledRoute, input: StepInput, deps: IngestDeps, out: NewDeliveryWithOutcome[]): Promise<RouteOutcome> {
+type KeyOf = (route: string, step: number) => string;
+
+async function prepareDeliveries(route: CompiledRoute, input: StepInput, deps: IngestDeps, out: NewDeliveryWithOutcome[], keyOf: KeyOf): Promise<RouteOutcome> {
   const outs = outboundPositions(route);
   const prefixEnd = outs.length ? outs[0]! : route.steps.length;
   const seg = await runSegment(route, input, 0, prefixEnd, {
     log: deps.log,
     signal: deps.signal,
     attempt: 1,
-    idempotencyKey: (s) => `${input.messageId}:${route.name}:${s.index}`,
+    idempotencyKey: (s) => keyOf(route.name, s.index),
   });
   if (seg.stopped) return { route: route.name, outcome: seg.stopped.detail === 'filtered' ? 'filtered' : 'skipped', detail: seg.stopped.detail };
   if (outs.length === 0) return { route: route.name, outcome: 'ok' };
@@ -268,13 +309,13 @@ async function prepareDeliveries(route: CompiledRoute, input: StepInput, deps: I
   return { route: route.name, outcome: 'queued', deliveries: outs.length };
 }
 
-async function runInline(route: CompiledRoute, input: StepInput, deps: IngestDeps, out: NewDeliveryWithOutcome[], replies: ReplyContribution[]): Promise<RouteOutcome> {
+async function runInline(route: CompiledRoute, input: StepInput, deps: IngestDeps, out: NewDeliveryWithOutcome[], replies: ReplyContribution[], keyOf: KeyOf): Promise<RouteOutcome> {
   try {
     const seg = await runSegment(route, input, 0, route.steps.length, {
       log: deps.log,
       signal: deps.signal,
       attempt: 1,
-      idempotencyKey: (s) => `${input.messageId}:${route.name}:${s.index}`,
+      idempotencyKey: (s) => keyOf(route.name, s.index),
     });
     replies.push(...seg.replies);
     for (const s of route.steps) {

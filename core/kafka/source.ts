@@ -7,7 +7,10 @@
  *   the partition were accepted (AA/CA: durably stored, or fully handled for
  *   on-complete routes) or written to the dead-letter topic; resolved offsets
  *   are committed after each batch. A crash re-delivers the uncommitted tail;
- *   the store's idempotency (MSH-3/4 + MSH-10) keeps effects single.
+ *   the store's duplicate check (MSH-3/4 + MSH-10 + content) keeps it from
+ *   being dispatched twice on this instance, and the idempotency key of each
+ *   call (message key, route, step: docs/delivery.md) is the same on any
+ *   instance, so a remote that honours it acts once.
  * - records sharing a key are handled one after the other, in offset order;
  *   other keys of the same partition run alongside (up to maxInFlight).
  * - a record that can never succeed goes to `<topic>.dlq` with headers and is

@@ -46,6 +46,7 @@ export class EngineMetrics {
   readonly #retries: Counter<'plugin'>;
   readonly #dead: Counter<'route' | 'plugin' | 'code'>;
   readonly #replays: Counter<'via'>;
+  readonly #reused: Counter<'listener'>;
   readonly #kafkaLag: Gauge<'topic' | 'partition'>;
   readonly #refused: Counter<'listener'>;
   readonly #live: LiveCounts = { received: {}, acked: {}, routes: {}, deliveries: {} };
@@ -60,6 +61,7 @@ export class EngineMetrics {
     this.#retries = new Counter({ name: 'hisbridge_delivery_retries_total', help: 'Failed attempts scheduled for a retry, by plugin', labelNames: ['plugin'], registers });
     this.#dead = new Counter({ name: 'hisbridge_dead_letters_total', help: 'Deliveries moved to the dead letter, by route, plugin and error code', labelNames: ['route', 'plugin', 'code'], registers });
     this.#replays = new Counter({ name: 'hisbridge_dead_letter_replays_total', help: 'Dead deliveries requeued by an operator, by channel (console, api)', labelNames: ['via'], registers });
+    this.#reused = new Counter({ name: 'hisbridge_control_id_reused_total', help: 'Messages stored as new although their sender and MSH-10 were accepted before with other content, by listener', labelNames: ['listener'], registers });
     this.#kafkaLag = new Gauge({ name: 'hisbridge_kafka_lag', help: 'Kafka consumer lag in records, by topic and partition', labelNames: ['topic', 'partition'], registers });
     this.#refused = new Counter({ name: 'hisbridge_mllp_connections_refused_total', help: 'MLLP connections closed at once because the listener had maxConnections open, by listener', labelNames: ['listener'], registers });
     new Gauge({
@@ -93,6 +95,11 @@ export class EngineMetrics {
       this.#routeMatches.inc({ route: r.route, outcome: r.outcome });
       bump(this.#live.routes, r.route);
     }
+  }
+
+  /** A message stored as new although its sender and MSH-10 were accepted before with other content (ENGINE_W_CONTROL_ID_REUSED). */
+  onControlIdReused(listener: string): void {
+    this.#reused.inc({ listener });
   }
 
   /** One settled delivery attempt (the worker's onSettled hook). */

@@ -12,7 +12,9 @@
  * number of waiting deliveries behind each key.
  */
 import type Database from 'better-sqlite3';
+import { createHash } from 'node:crypto';
 import { scrubText } from '../mask.js';
+import { idempotencyKeyOf, messageKey } from './identity.js';
 import { retryDelayMs } from './backoff.js';
 import { OPEN_STATES } from './schema.js';
 import type { AcceptResult, AckReply, ClaimedDelivery, FailInput, NewDeliveryWithOutcome, NewMessage, ReplayedMessage, RequeueFilter } from './types.js';
@@ -27,7 +29,14 @@ interface DeliveryRow {
 
 interface ClaimRow {
   id: number; message_id: number; route: string; step: number; plugin: string; ordering_key: string; attempts: number; vars: string;
-  raw: Buffer | null; charset: string; source: string; control_id: string; type: string;
+  raw: Buffer | null; charset: string; source: string; control_id: string; type: string; message_key: string | null;
+}
+
+/** A stored message that a new one may duplicate. */
+export interface DuplicateRow {
+  id: number;
+  ack_code: string;
+  ack_reply: string | null;
 }
 
 /** One replayed message, as the ledger saw it (the Store audits it, then drops the patient id). */
@@ -49,16 +58,27 @@ export class Ledger {
   readonly #db: Database.Database;
   readonly #instance: string;
   readonly #s;
+  /** Rows stored before content digests (schema < 3) exist: only then is the legacy duplicate query run. */
+  readonly #legacyRows: boolean;
 
   constructor(db: Database.Database, instanceId: string) {
     this.#db = db;
     this.#instance = instanceId;
+    // Set by the v3 migration when the table had rows then; new rows always get a digest.
+    this.#legacyRows = db.prepare("SELECT 1 FROM meta WHERE key = 'pre_v3_rows'").get() !== undefined;
     const p = (sql: string) => db.prepare(sql);
     this.#s = {
+      // Same sender, MSH-10 and content (messages_content index). Rows stored before content digests (NULL) match any content.
       dup: p(`SELECT id, ack_code, ack_reply FROM messages WHERE sending_app = ? AND sending_facility = ? AND control_id = ?
-              AND received_at >= ? AND ack_code IN ${ACCEPTED} ORDER BY id DESC LIMIT 1`),
-      insertMessage: p(`INSERT INTO messages (received_at, source, sending_app, sending_facility, type, control_id, patient_id, charset, raw, raw_bytes, ack_code, status, ack_reply)
-                        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
+              AND content_hash = ? AND received_at >= ? AND ack_code IN ${ACCEPTED} ORDER BY id DESC LIMIT 1`),
+      dupLegacy: p(`SELECT id, ack_code, ack_reply FROM messages WHERE sending_app = ? AND sending_facility = ? AND control_id = ?
+                    AND content_hash IS NULL AND received_at >= ? AND ack_code IN ${ACCEPTED} ORDER BY id DESC LIMIT 1`),
+      // Any accepted message with this sender and MSH-10 (whatever its content).
+      dupAny: p(`SELECT id, ack_code, ack_reply FROM messages WHERE sending_app = ? AND sending_facility = ? AND control_id = ?
+                 AND received_at >= ? AND ack_code IN ${ACCEPTED} ORDER BY id DESC LIMIT 1`),
+      insertMessage: p(`INSERT INTO messages (received_at, source, sending_app, sending_facility, type, control_id, patient_id, charset, raw, raw_bytes, ack_code, status, ack_reply,
+                        content_hash, message_key, control_id_reused)
+                        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
       insertDelivery: p(`INSERT INTO deliveries (message_id, route, step, plugin, ordering_key, state, head, attempts, max_attempts, retry_initial_ms,
                          retry_max_delay_ms, next_attempt_at, last_error_code, last_error, vars, output, as_name, created_at, updated_at)
                          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
@@ -75,14 +95,14 @@ export class Ledger {
       setVars: p('UPDATE deliveries SET vars = ? WHERE id = ?'),
       // INDEXED BY: without ANALYZE statistics SQLite prefers deliveries_state and scans every open row.
       due: p(`SELECT d.id, d.message_id, d.route, d.step, d.plugin, d.ordering_key, d.attempts, d.vars,
-                     m.raw, m.charset, m.source, m.control_id, m.type
+                     m.raw, m.charset, m.source, m.control_id, m.type, m.message_key
               FROM deliveries d INDEXED BY deliveries_due JOIN messages m ON m.id = d.message_id
               WHERE d.head = 1 AND d.state IN ('pending','failed') AND d.next_attempt_at <= ?
                 AND d.plugin NOT IN (SELECT value FROM json_each(?))
               ORDER BY d.next_attempt_at LIMIT ?`),
       // The same without the plugin filter: the common case, and json_each costs a third of the query.
       dueAny: p(`SELECT d.id, d.message_id, d.route, d.step, d.plugin, d.ordering_key, d.attempts, d.vars,
-                        m.raw, m.charset, m.source, m.control_id, m.type
+                        m.raw, m.charset, m.source, m.control_id, m.type, m.message_key
                  FROM deliveries d INDEXED BY deliveries_due JOIN messages m ON m.id = d.message_id
                  WHERE d.head = 1 AND d.state IN ('pending','failed') AND d.next_attempt_at <= ?
                  ORDER BY d.next_attempt_at LIMIT ?`),
@@ -106,20 +126,38 @@ export class Ledger {
     };
   }
 
-  /** Idempotency key given to plugins: stable across retries and replays of one delivery, unique across stores. */
-  idempotencyKey(deliveryId: number): string {
-    return `${this.#instance}-${deliveryId}`;
+  /**
+   * Idempotency key given to plugins for one delivery: a hash of (message key,
+   * route, step), so it is the same on every retry and replay of the delivery,
+   * on another instance and after a restart (see identity.ts). A delivery of a
+   * message stored before message keys existed keeps its old key
+   * (`<store instance>-<delivery id>`).
+   */
+  idempotencyKey(deliveryId: number, msgKey: string | null, route: string, step: number): string {
+    return msgKey ? idempotencyKeyOf(msgKey, route, step) : `${this.#instance}-${deliveryId}`;
   }
 
-  findDuplicate(app: string, facility: string, controlId: string, since: number): { id: number; ack_code: string; ack_reply: string | null } | undefined {
+  /**
+   * The newest accepted message with this sender and MSH-10 inside the window
+   * whose content is the same (`contentHash`; a row stored before content
+   * digests counts as the same). Without `contentHash`, any content.
+   */
+  findDuplicate(app: string, facility: string, controlId: string, since: number, contentHash?: string): DuplicateRow | undefined {
     if (!controlId) return undefined;
-    return this.#s.dup.get(app, facility, controlId, since) as { id: number; ack_code: string; ack_reply: string | null } | undefined;
+    if (contentHash === undefined) return this.#s.dupAny.get(app, facility, controlId, since) as DuplicateRow | undefined;
+    const hit = this.#s.dup.get(app, facility, controlId, contentHash, since) as DuplicateRow | undefined;
+    return hit ?? (this.#legacyRows ? (this.#s.dupLegacy.get(app, facility, controlId, since) as DuplicateRow | undefined) : undefined);
   }
 
   accept(msg: NewMessage, deliveries: NewDeliveryWithOutcome[], windowMs: number, now: number): Changed<AcceptResult> {
+    const contentHash = msg.contentHash ?? createHash('sha256').update(msg.raw).digest('hex');
+    const since = msg.receivedAt - windowMs;
     // Seen inside the transaction, so a duplicate earlier in the same batch counts too.
-    const dup = this.findDuplicate(msg.sendingApp, msg.sendingFacility, msg.controlId, msg.receivedAt - windowMs);
+    const dup = this.findDuplicate(msg.sendingApp, msg.sendingFacility, msg.controlId, since, contentHash);
     if (dup) return { value: { messageId: dup.id, duplicate: true, ackCode: dup.ack_code, ...parseReply(dup.ack_reply) }, delta: 0 };
+    // The same sender and MSH-10 were accepted with other content: a new message (a reset counter), stored and marked.
+    const reusedOf = msg.controlId ? this.findDuplicate(msg.sendingApp, msg.sendingFacility, msg.controlId, since) : undefined;
+    const msgKey = msg.messageKey ?? messageKey(msg.sendingApp, msg.sendingFacility, msg.controlId, contentHash);
     const open = deliveries.filter((d) => !d.final).length;
     const dead = deliveries.some((d) => d.final?.state === 'dead');
     const accepted = msg.ackCode === 'AA' || msg.ackCode === 'CA';
@@ -127,7 +165,8 @@ export class Ledger {
     const messageId = Number(this.#s.insertMessage.run(
       msg.receivedAt, msg.source, msg.sendingApp, msg.sendingFacility, msg.type, msg.controlId, msg.patientId ?? null,
       msg.charset, msg.raw, msg.raw.length, msg.ackCode, status,
-      msg.ackReply && (msg.ackReply.text !== undefined || msg.ackReply.segments?.length) ? JSON.stringify(msg.ackReply) : null,
+      msg.ackReply && (msg.ackReply.text !== undefined || msg.ackReply.segments?.length || msg.ackReply.error) ? JSON.stringify(msg.ackReply) : null,
+      contentHash, msgKey, reusedOf ? 1 : 0,
     ).lastInsertRowid);
     for (const d of deliveries) {
       const key = d.orderingKey || `${d.route}:${messageId}`;
@@ -140,7 +179,7 @@ export class Ledger {
       ).lastInsertRowid);
       if (f) this.#s.insertAttempt.run(id, now, 1, f.state === 'done' ? 'ok' : 'dead', f.errorCode ?? null, f.reason === undefined ? null : scrubText(f.reason), null);
     }
-    return { value: { messageId, duplicate: false, ackCode: msg.ackCode }, delta: open };
+    return { value: { messageId, duplicate: false, ackCode: msg.ackCode, ...(reusedOf ? { controlIdReusedOf: reusedOf.id } : {}) }, delta: open };
   }
 
   claim(now: number, limit: number, skipPlugins: readonly string[]): ClaimedDelivery[] {
@@ -149,7 +188,7 @@ export class Ledger {
       this.#s.claim.run(now, r.id);
       return {
         id: r.id, messageId: r.message_id, route: r.route, step: r.step, plugin: r.plugin, orderingKey: r.ordering_key,
-        attempt: r.attempts + 1, idempotencyKey: this.idempotencyKey(r.id), vars: JSON.parse(r.vars) as Record<string, unknown>,
+        attempt: r.attempts + 1, idempotencyKey: this.idempotencyKey(r.id, r.message_key, r.route, r.step), vars: JSON.parse(r.vars) as Record<string, unknown>,
         message: { raw: r.raw ?? Buffer.alloc(0), charset: r.charset, source: r.source, controlId: r.control_id, type: r.type },
       };
     });

@@ -106,14 +106,25 @@ const MIGRATIONS: string[] = [
   `,
   // v2: the reply segments/text of the original ACK, so a duplicate (a resend after a lost ACK) gets the same answer.
   `ALTER TABLE messages ADD COLUMN ack_reply TEXT;`,
-  // v3 (issue 12): who made a workstation call (API client, address), and the keyed hash of the ID number a viewer URL was minted for.
+  // v3: content-aware duplicates and instance-independent idempotency keys (core/store/identity.ts).
+  // Rows stored before keep NULL: a NULL content digest matches any content, a NULL message key keeps the old delivery key.
+  `
+  ALTER TABLE messages ADD COLUMN content_hash TEXT;
+  ALTER TABLE messages ADD COLUMN message_key TEXT;
+  -- 1 when the sender and MSH-10 had been accepted before with other content (a reset control-id counter).
+  ALTER TABLE messages ADD COLUMN control_id_reused INTEGER NOT NULL DEFAULT 0;
+  CREATE INDEX messages_content ON messages (sending_app, sending_facility, control_id, content_hash);
+  DROP INDEX messages_dedupe;
+  INSERT OR IGNORE INTO meta (key, value) SELECT 'pre_v3_rows', '1' WHERE EXISTS (SELECT 1 FROM messages);
+  `,
+  // v4 (issue 12): who made a workstation call (API client, address), and the keyed hash of the ID number a viewer URL was minted for.
   `
   ALTER TABLE audit ADD COLUMN client TEXT;
   ALTER TABLE audit ADD COLUMN address TEXT;
   ALTER TABLE audit ADD COLUMN id_hash TEXT;
   CREATE INDEX audit_id_hash ON audit (id_hash) WHERE id_hash IS NOT NULL;
   `,
-  // v4 (issue 12): console sessions, stored under the SHA-256 of the session id, so a restart does not log everyone out.
+  // v5 (issue 12): console sessions, stored under the SHA-256 of the session id, so a restart does not log everyone out.
   `
   CREATE TABLE console_sessions (
     id_hash TEXT PRIMARY KEY,

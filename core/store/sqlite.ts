@@ -261,10 +261,11 @@ export class Store {
 
   /**
    * Stores a received message and its deliveries; resolves once they are
-   * committed (the caller ACKs only then). A message whose sender and MSH-10
-   * were already accepted within the idempotency window (including earlier in
-   * the same batch) is not stored again: `duplicate` is true and `ackCode` is
-   * the original answer.
+   * committed (the caller ACKs only then). A message whose sender, MSH-10 and
+   * content were already accepted within the idempotency window (including
+   * earlier in the same batch) is not stored again: `duplicate` is true and
+   * `ackCode` is the original answer. The same sender and MSH-10 with other
+   * content is stored as a new message, with `controlIdReusedOf` set.
    */
   accept(msg: NewMessage, deliveries: NewDeliveryWithOutcome[]): Promise<AcceptResult> {
     return new Promise((resolve, reject) => this.#enqueue({ kind: 'accept', msg, deliveries, done: { resolve, reject } }));
@@ -285,9 +286,13 @@ export class Store {
     this.#enqueue({ kind: 'audit', params: auditParams(this.#auditKey, entry, Date.now()) });
   }
 
-  /** The newest accepted message with this sender and MSH-10 within the window. */
-  findDuplicate(sendingApp: string, sendingFacility: string, controlId: string, windowMs: number): DuplicateHit | undefined {
-    const hit = this.#ledger.findDuplicate(sendingApp, sendingFacility, controlId, Date.now() - windowMs);
+  /**
+   * The newest accepted message with this sender and MSH-10 within the window
+   * and, when `contentHash` is given, the same content (identity.ts
+   * `contentDigest`; rows stored before content digests match any content).
+   */
+  findDuplicate(sendingApp: string, sendingFacility: string, controlId: string, windowMs: number, contentHash?: string): DuplicateHit | undefined {
+    const hit = this.#ledger.findDuplicate(sendingApp, sendingFacility, controlId, Date.now() - windowMs, contentHash);
     return hit ? { messageId: hit.id, ackCode: hit.ack_code, ...parseReply(hit.ack_reply) } : undefined;
   }
 

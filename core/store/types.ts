@@ -28,12 +28,22 @@ export interface NewMessage {
   ackCode: string;
   /** Reply text and segments of that ACK (on-complete routes), repeated to a duplicate. */
   ackReply?: AckReply;
+  /**
+   * SHA-256 of the message's canonical content (identity.ts `contentDigest`):
+   * a message is a duplicate only when sender, MSH-10 and this agree.
+   * Default: SHA-256 of `raw`.
+   */
+  contentHash?: string;
+  /** identity.ts `messageKey`; default derived from sender, MSH-10 and `contentHash`. Idempotency keys derive from it. */
+  messageKey?: string;
 }
 
 /** What an ACK carried beyond its code. */
 export interface AckReply {
   text?: string;
   segments?: string[][];
+  /** The ERR of a committed message whose processing failed (CA with ERR in enhanced mode). */
+  error?: { hl7Code: string; text: string };
 }
 
 export interface RetryPolicy {
@@ -134,6 +144,11 @@ export interface AcceptResult {
   ackCode: string;
   /** For a duplicate: the original ACK's reply text and segments. */
   ackReply?: AckReply;
+  /**
+   * Set when the message was stored although its sender and MSH-10 had been
+   * accepted before with other content: the id of that earlier message.
+   */
+  controlIdReusedOf?: number;
 }
 
 /** A claimed delivery: a DeliveryJob without its AbortSignal (the worker adds it). */
@@ -164,6 +179,8 @@ export interface MessageSummary {
   rawBytes: number;
   /** Set once retention removed the body. */
   purgedAt?: number;
+  /** True when the sender and MSH-10 had been accepted before with other content (a new message reusing a control id). */
+  controlIdReused?: boolean;
 }
 
 export interface AttemptRecord {

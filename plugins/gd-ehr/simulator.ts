@@ -7,6 +7,13 @@
  *
  * Test/demo control, local only: `POST /__sim/faults` adds a fault rule,
  * `GET /__sim/calls` lists calls with decrypted fields, `POST /__sim/reset`.
+ *
+ * Idempotency: an authorization that carries an `idempotency-key` header and
+ * succeeds is remembered (the last IDEMPOTENCY_CAP keys); a later request
+ * with the same key that passes the gateway checks gets the first answer
+ * again without authorizing a second time (the call is recorded with
+ * `replayed: true`). Failed or refused requests are not remembered, so a
+ * retry after a failure is acted on.
  */
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -51,9 +58,15 @@ export interface SimCall {
   reason?: string;
   fault?: boolean;
   fields?: Record<string, unknown>;
+  /** The request's `idempotency-key` header. */
+  idempotencyKey?: string;
+  /** Answered from an earlier call with the same idempotency key: not acted on. */
+  replayed?: boolean;
 }
 
 const WINDOW_S = 300;
+/** Idempotency keys remembered (least recently used dropped first): bounded memory. */
+export const IDEMPOTENCY_CAP = 10_000;
 const MAX_BODY = 1 << 20;
 const ajv = new Ajv({ allErrors: false, strict: false });
 const validateAuth = ajv.compile(codeAuthRecSchema);
@@ -87,13 +100,32 @@ class GdEhrSim {
   faults: FaultRule[] = [];
   calls: SimCall[] = [];
   readonly #nonces = new Map<string, number>();
+  /** idempotency key → the first successful answer (insertion order = least recently used first). */
+  readonly #answered = new Map<string, { status: number; body: unknown }>();
 
-  constructor(readonly site: GdEhrSite, readonly log: Logger) {}
+  constructor(readonly site: GdEhrSite, readonly log: Logger, readonly idempotencyCap = IDEMPOTENCY_CAP) {}
 
   reset(): void {
     this.faults = [];
     this.calls = [];
     this.#nonces.clear();
+    this.#answered.clear();
+  }
+
+  #remembered(key: string | undefined): { status: number; body: unknown } | undefined {
+    if (!key) return undefined;
+    const hit = this.#answered.get(key);
+    if (hit) {
+      this.#answered.delete(key);
+      this.#answered.set(key, hit);
+    }
+    return hit;
+  }
+
+  #remember(key: string | undefined, status: number, body: unknown): void {
+    if (!key) return;
+    this.#answered.set(key, { status, body });
+    if (this.#answered.size > this.idempotencyCap) this.#answered.delete(this.#answered.keys().next().value as string);
   }
 
   #takeFault(op: 'authorize' | 'viewer', idcard: string | undefined): FaultRule | undefined {
@@ -121,6 +153,9 @@ class GdEhrSim {
 
   async authorize(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
     const call: SimCall = { op: 'authorize', at: Date.now(), verified: false, httpStatus: 0 };
+    const keyHeader = req.headers['idempotency-key'];
+    const idemKey = typeof keyHeader === 'string' && keyHeader ? keyHeader.slice(0, 200) : undefined;
+    if (idemKey) call.idempotencyKey = idemKey;
     this.calls.push(call);
     const done = (status: number, body: unknown, reason?: string, headers?: Record<string, string>) => {
       call.httpStatus = status;
@@ -173,7 +208,15 @@ class GdEhrSim {
     if (!/^[0-9A-Za-z]{6,20}$/.test(idcard)) return refuse('患者证件号码格式错误');
     call.verified = true;
     if (fault?.returnCode0) return refuse(fault.returnDesc ?? '模拟失败(fault injection)');
-    return done(200, { returnCode: '1', returnDesc: '成功' });
+    // Injected faults win; otherwise a key that already succeeded gets its first answer and nothing is authorized again.
+    const first = this.#remembered(idemKey);
+    if (first) {
+      call.replayed = true;
+      return done(first.status, first.body);
+    }
+    const ok = { returnCode: '1', returnDesc: '成功' };
+    this.#remember(idemKey, 200, ok);
+    return done(200, ok);
   }
 
   async viewer(url: URL, res: http.ServerResponse): Promise<void> {
@@ -262,9 +305,9 @@ function stripEmpty(o: Record<string, unknown>): Record<string, unknown> {
 }
 
 /** Starts the simulator for a `gdEhr` site section (its keys are the ones it verifies against). */
-export async function startGdEhrSimulator(opts: { host: string; port: number; site: Record<string, unknown>; log: Logger }): Promise<GdEhrSimulator> {
+export async function startGdEhrSimulator(opts: { host: string; port: number; site: Record<string, unknown>; log: Logger; idempotencyCap?: number }): Promise<GdEhrSimulator> {
   // Keys the site leaves unset take the demo values, as the plugins' defaults do when pointed at a simulator.
-  const sim = new GdEhrSim(readSite({ ...DEMO_SITE, ...stripEmpty(opts.site) }, ['paasId', 'paasToken', 'sm4Key', 'appId', 'orgCode', 'callSysCode']), opts.log);
+  const sim = new GdEhrSim(readSite({ ...DEMO_SITE, ...stripEmpty(opts.site) }, ['paasId', 'paasToken', 'sm4Key', 'appId', 'orgCode', 'callSysCode']), opts.log, opts.idempotencyCap);
   const server = http.createServer((req, res) => {
     sim.handle(req, res).catch((e: unknown) => {
       opts.log.warn({ sim: 'gd-ehr', err: isHisbridgeError(e) ? e.code : 'internal' }, 'simulator error');

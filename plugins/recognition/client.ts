@@ -5,6 +5,7 @@
  * spelling. Check order: transport, HTTP status, then the business code.
  * Every call is audited here, once, with its latency and result.
  */
+import { createHash } from 'node:crypto';
 import { classifyHttpStatus } from '../../core/http/client.js';
 import { hbError, isHisbridgeError } from '../../core/errors.js';
 import { maskId, scrubText } from '../../core/mask.js';
@@ -18,10 +19,20 @@ export interface CallMeta {
   messageId?: string;
   patientId?: string;
   staffNo?: string;
-  /** Sent as `Idempotency-Key` so a retried upload is not applied twice. */
+  /**
+   * The step's idempotency key. Each call sends `Idempotency-Key` derived from
+   * it, the operation and the payload (callKey), so a retried call repeats its
+   * key while the several calls one step makes (revoke then upload, one per
+   * dictionary entry or per item) each have their own.
+   */
   idempotencyKey?: string;
   /** The step's `call.signal`: aborts the call (and its wait for a token) on engine shutdown. */
   signal?: AbortSignal;
+}
+
+/** The `Idempotency-Key` of one call: 32 hex characters from the step's key, the operation and the payload as sent. */
+export function callKey(stepKey: string, op: Operation, body: unknown): string {
+  return createHash('sha256').update(`${stepKey}\u001f${op}\u001f`).update(JSON.stringify(body ?? null)).digest('hex').slice(0, 32);
 }
 
 export interface PlatformAnswer {
@@ -53,7 +64,7 @@ export function createRecognitionClient(opts: {
     for (let attempt = 1; ; attempt++) {
       const t = await token.get(meta.signal);
       const headers: Record<string, string> = { [site.tokenHeader]: site.tokenScheme ? `${site.tokenScheme} ${t}` : t };
-      if (meta.idempotencyKey) headers['idempotency-key'] = meta.idempotencyKey;
+      if (meta.idempotencyKey) headers['idempotency-key'] = callKey(meta.idempotencyKey, op, body);
       const res = await http.request(site.baseUrl + site.paths[op], { method: 'POST', headers, body, timeoutMs: site.timeoutMs, target, ...(meta.signal ? { signal: meta.signal } : {}) });
       // A token the platform stopped accepting (restart, revoked session): one fresh token, one retry.
       if (res.status === 401 && attempt === 1) {

@@ -7,6 +7,15 @@
  * Test hooks (never exposed by the real platform, and the simulator binds to
  * 127.0.0.1 by default): POST /__sim/faults, GET /__sim/calls ({calls}), GET /__sim/state,
  * POST /__sim/reset, POST /__sim/config {tokenTtlSeconds}, POST /__sim/tokens/expire.
+ *
+ * Idempotency: an operation that carries an `idempotency-key` header and
+ * succeeds is remembered per (operation, key), the last IDEMPOTENCY_CAP of
+ * them; a later request for the same operation with the same key that passes
+ * the token and payload checks gets the first answer again without acting a
+ * second time (recorded with `replayed: true`). Failures are not remembered,
+ * so a retry after a failure is acted on. One plugin step may call several
+ * operations with one key (revoke, then upload, then PDF): each operation
+ * keeps its own first answer.
  */
 import http from 'node:http';
 import { randomBytes } from 'node:crypto';
@@ -39,6 +48,10 @@ export interface SimCall {
   body: Record<string, unknown>;
   /** 'ok' | 'fault' | 'unauthorized' | 'invalid' | business code. */
   result: string;
+  /** The request's `idempotency-key` header. */
+  idempotencyKey?: string;
+  /** Answered from an earlier call with the same operation and idempotency key: not acted on. */
+  replayed?: boolean;
 }
 
 export interface RecognitionSimulator extends RunningSimulator {
@@ -47,6 +60,8 @@ export interface RecognitionSimulator extends RunningSimulator {
 }
 
 export const DEFAULT_SIM_PORT = 8482;
+/** (operation, idempotency key) pairs remembered, least recently used dropped first: bounded memory. */
+export const IDEMPOTENCY_CAP = 10_000;
 
 function readBody(req: http.IncomingMessage): Promise<Buffer> {
   return new Promise((resolve, reject) => {
@@ -64,7 +79,8 @@ function sendJson(res: http.ServerResponse, status: number, body: unknown, heade
 }
 
 /** Starts the simulator for a `recognition:` section (defaults are applied for missing keys). */
-export async function startRecognitionSimulator(opts: { host?: string; port?: number; site?: Record<string, unknown>; log?: Logger }): Promise<RecognitionSimulator> {
+export async function startRecognitionSimulator(opts: { host?: string; port?: number; site?: Record<string, unknown>; log?: Logger; idempotencyCap?: number }): Promise<RecognitionSimulator> {
+  const idempotencyCap = opts.idempotencyCap ?? IDEMPOTENCY_CAP;
   const section = { username: 'demo-hospital', password: 'demo-password-not-a-secret', orgCode: 'H4413020001', baseUrl: 'http://127.0.0.1', ...(opts.site ?? {}) };
   const site: RecognitionSite = readRecognitionSite(section);
   const inverse = invertFields(site.fields);
@@ -74,6 +90,8 @@ export async function startRecognitionSimulator(opts: { host?: string; port?: nu
   let faults: SimFault[] = [];
   let tokenTtlSeconds = 7200;
   const tokens = new Map<string, number>();
+  /** `${op} ${key}` → the first successful answer (insertion order = least recently used first). */
+  const answered = new Map<string, Record<string, unknown>>();
   let baseUrl = '';
 
   const envelope = (code: string, message: string, data?: unknown): Record<string, unknown> => {
@@ -117,6 +135,7 @@ export async function startRecognitionSimulator(opts: { host?: string; port?: nu
       calls.length = 0;
       faults = [];
       tokens.clear();
+      answered.clear();
       tokenTtlSeconds = 7200;
     } else if (path === '/__sim/faults') {
       faults.push(...(Array.isArray(json) ? (json as SimFault[]) : [json as SimFault]));
@@ -139,6 +158,9 @@ export async function startRecognitionSimulator(opts: { host?: string; port?: nu
       return sendJson(res, 400, envelope('1000', 'body is not JSON'));
     }
     const call: SimCall = { op, at: Date.now(), body, result: 'ok' };
+    const keyHeader = req.headers['idempotency-key'];
+    const idemKey = op !== 'token' && typeof keyHeader === 'string' && keyHeader ? `${op} ${keyHeader.slice(0, 200)}` : undefined;
+    if (idemKey) call.idempotencyKey = keyHeader as string;
     calls.push(call);
     const fault = takeFault(op);
     if (fault?.delayMs) await new Promise((r) => setTimeout(r, fault.delayMs));
@@ -169,9 +191,21 @@ export async function startRecognitionSimulator(opts: { host?: string; port?: nu
       tokens.set(token, Date.now() + tokenTtlSeconds * 1000);
       return sendJson(res, 200, envelope(okCode, 'ok', { token, expiresIn: tokenTtlSeconds }));
     }
+    const first = idemKey ? answered.get(idemKey) : undefined;
+    if (idemKey && first) {
+      answered.delete(idemKey);
+      answered.set(idemKey, first);
+      call.replayed = true;
+      return sendJson(res, 200, first);
+    }
     try {
       const data = handleOperation(state, op, body, { baseUrl, codes: site.response });
-      sendJson(res, 200, envelope(okCode, 'ok', data));
+      const answer = envelope(okCode, 'ok', data);
+      if (idemKey) {
+        answered.set(idemKey, answer);
+        if (answered.size > idempotencyCap) answered.delete(answered.keys().next().value as string);
+      }
+      sendJson(res, 200, answer);
     } catch (e) {
       if (!(e instanceof SimFailure)) throw e;
       call.result = e.code;

@@ -56,9 +56,10 @@ describe('Store accept (group commit)', () => {
     expect(hit).toEqual({ messageId: first.messageId, ackCode: 'AA' });
     expect(store.findDuplicate('HIS', 'OTHER', 'DUP1', 60_000)).toBeUndefined();
     // Two identical messages in the same batch: only one is stored, one set of deliveries.
+    const dup2 = message({ controlId: 'DUP2' });
     const [a, b] = await Promise.all([
-      store.accept(message({ controlId: 'DUP2' }), [delivery()]),
-      store.accept(message({ controlId: 'DUP2', ackCode: 'AE' }), [delivery()]),
+      store.accept(dup2, [delivery()]),
+      store.accept({ ...dup2, ackCode: 'AE' }, [delivery()]),
     ]);
     expect(a!.duplicate).toBe(false);
     expect(b).toEqual({ messageId: a!.messageId, duplicate: true, ackCode: 'AA' });

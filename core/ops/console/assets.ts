@@ -13,7 +13,7 @@ header a.active{color:#fff;font-weight:600;border-bottom:2px solid #fff}.who{mar
 main{padding:1em 1.5em;max-width:1200px}h1{font-size:1.3em;margin:.2em 0 .8em}h2{font-size:1.1em;margin:1.2em 0 .5em}
 table{border-collapse:collapse;width:100%;background:#fff;margin-bottom:1em}th,td{text-align:left;padding:.3em .6em;border-bottom:1px solid #e3e8ee;vertical-align:top}
 th{background:#eef2f6;font-weight:600}td.num,th.num{text-align:right;font-variant-numeric:tabular-nums}
-.flash{padding:.5em .8em;background:#fde8e8;color:#8a1f1f;border:1px solid #f5b5b5}.ok{color:#1b7a3a}.bad{color:#b42318}
+.flash{padding:.5em .8em;background:#fde8e8;color:#8a1f1f;border:1px solid #f5b5b5}.ok{color:#1b7a3a}.bad{color:#b42318}.reused{font-size:.8em;padding:0 .3em;border:1px solid #d9a400;color:#7a5a00;background:#fff6d6;border-radius:3px}
 form.search{display:flex;flex-wrap:wrap;gap:.6em;align-items:end;margin-bottom:1em}form.search label{display:flex;flex-direction:column;font-size:.85em}
 input,select,button{font:inherit;padding:.3em .5em}button{cursor:pointer}form.inline{display:inline}
 .login{max-width:320px;background:#fff;padding:1.2em;border:1px solid #e3e8ee}.login label{display:block;margin-bottom:.6em}.login input{width:100%}

@@ -1,0 +1,77 @@
+/**
+ * What makes two received messages "the same message", and the idempotency
+ * key sent to remotes. See docs/delivery.md ("Duplicates and idempotency keys").
+ *
+ * - Content digest: SHA-256 of the decoded text with segment terminators
+ *   normalised to CR, trailing empty segments dropped and MSH-7 (the time the
+ *   sender built the message, which a HIS sets anew on a resend) blanked.
+ *   Nothing else is left out: every clinical field counts.
+ * - Message key: a hash of (MSH-3, MSH-4, MSH-10, content digest). It does
+ *   not depend on the instance, the store row or the time of receipt, so the
+ *   same message re-read by another instance after a Kafka rebalance, or
+ *   re-sent after a crash, has the same key.
+ * - Idempotency key: a hash of (message key, route, step): 32 hex characters,
+ *   free of PHI.
+ */
+import { createHash } from 'node:crypto';
+
+const SEP = '\u001f';
+
+function sha256(text: string): string {
+  return createHash('sha256').update(text, 'utf8').digest('hex');
+}
+
+const isBlank = (c: number) => c === 0x20 || c === 0x09 || c === 0x0d || c === 0x0a;
+
+/**
+ * The canonical content as two pieces (MSH with MSH-7 blanked, the rest), so
+ * a large message is hashed without copying it segment by segment. Linear in
+ * the text length: one line-ending replace at most, one scan back over
+ * trailing blank segments, one split of the MSH segment.
+ */
+function canonicalParts(input: string): [string, string] {
+  const text = input.includes('\n') ? input.replace(/\r\n|\n/g, '\r') : input;
+  // Drop trailing segments that are empty or hold only blanks (a segment with content keeps its trailing blanks).
+  let end = text.length;
+  for (;;) {
+    while (end > 0 && text.charCodeAt(end - 1) === 0x0d) end--;
+    const start = text.lastIndexOf('\r', end - 1) + 1;
+    let blank = true;
+    for (let i = start; i < end && blank; i++) blank = isBlank(text.charCodeAt(i));
+    if (!blank || end === 0) break;
+    end = start;
+  }
+  const mshEnd = Math.min(end, (text.indexOf('\r') + 1 || end + 1) - 1);
+  let msh = text.slice(0, mshEnd);
+  if (msh.startsWith('MSH') && msh.length > 3) {
+    const fs = msh[3]!;
+    // MSH-1 is the separator itself: fields[1] is MSH-2, so fields[6] is MSH-7.
+    const fields = msh.split(fs);
+    if (fields.length > 6) {
+      fields[6] = '';
+      msh = fields.join(fs);
+    }
+  }
+  return [msh, text.slice(mshEnd, end)];
+}
+
+/** The text a content digest is taken of (exported for tests and docs). */
+export function canonicalContent(text: string): string {
+  return canonicalParts(text).join('');
+}
+
+/** SHA-256 (hex) of the message's canonical content. */
+export function contentDigest(text: string): string {
+  const [msh, rest] = canonicalParts(text);
+  return createHash('sha256').update(msh, 'utf8').update(rest, 'utf8').digest('hex');
+}
+
+/** Identifies one message independently of the instance, the store and a restart. */
+export function messageKey(sendingApp: string, sendingFacility: string, controlId: string, digest: string): string {
+  return sha256(['m1', sendingApp, sendingFacility, controlId, digest].join(SEP)).slice(0, 32);
+}
+
+/** The key remotes receive as `idempotency-key` for one step of one route run on one message. */
+export function idempotencyKeyOf(msgKey: string, route: string, step: number): string {
+  return sha256(['k1', msgKey, route, String(step)].join(SEP)).slice(0, 32);
+}
