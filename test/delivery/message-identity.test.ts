@@ -99,7 +99,7 @@ describe('store: content-aware duplicates and keys', () => {
 
   it('opens a schema v2 database: old rows still count as duplicates, open deliveries keep their old key', async () => {
     const dir = fresh();
-    // Build a v2 database: today's schema without the v3 columns.
+    // Build a v2 database: today's schema without the v3 columns and the later (audit, session) steps.
     const s = openStore(dir);
     const old = await s.accept(message({ controlId: 'OLD1' }), [delivery({ route: 'gd' })]);
     s.close();
@@ -107,6 +107,8 @@ describe('store: content-aware duplicates and keys', () => {
     db.exec(`DROP INDEX messages_content;
       ALTER TABLE messages DROP COLUMN content_hash; ALTER TABLE messages DROP COLUMN message_key; ALTER TABLE messages DROP COLUMN control_id_reused;
       CREATE INDEX messages_dedupe ON messages (sending_app, sending_facility, control_id);
+      DROP INDEX audit_id_hash; ALTER TABLE audit DROP COLUMN client; ALTER TABLE audit DROP COLUMN address; ALTER TABLE audit DROP COLUMN id_hash;
+      DROP TABLE console_sessions;
       PRAGMA user_version = 2;`);
     const instance = (db.prepare("SELECT value FROM meta WHERE key = 'instance'").get() as { value: string }).value;
     db.close();
