@@ -8,7 +8,8 @@
  * `Z21` an ICD-10 category (matches Z21 and Z21.x), `HIV*` a prefix, any
  * other text an exact code (`LAB0402`, `HIV-AB`).
  */
-import type { Hl7Message } from '../../core/hl7/index.js';
+import { TimeSlice } from '../../core/cooperative.js';
+import type { Hl7Message, Hl7Segment } from '../../core/hl7/index.js';
 
 export const DEFAULT_SENSITIVE_CODES: readonly string[] = Object.freeze(['F20-F29', 'F30-F31', 'A15-A19', 'B20-B24', 'Z21']);
 
@@ -59,6 +60,8 @@ export interface SensitiveMatcher {
   test(code: string): boolean;
   /** Sensitive codes found in the message, deduplicated, in message order. */
   scan(msg: Hl7Message, fields?: readonly { segment: string; field: number }[]): string[];
+  /** The same as `scan`, giving the event loop a turn every few milliseconds (a 100,000-OBX report must not stall other traffic). */
+  scanYielding(msg: Hl7Message, fields?: readonly { segment: string; field: number }[]): Promise<string[]>;
 }
 
 /** Compiles a list; throws on an empty entry so a typo fails at load. */
@@ -71,28 +74,42 @@ export function compileSensitiveList(entries: readonly string[]): SensitiveMatch
     const c = code.trim().toUpperCase();
     return c !== '' && rules.some((r) => r(c));
   };
+  // Linear in the message: one pass per field over its repetitions, a set for the codes already found.
+  const scanSegment = (seg: Hl7Segment, fields: readonly { segment: string; field: number }[], found: Set<string>): void => {
+    const check = (value: string): void => {
+      const code = value.trim();
+      if (code && !found.has(code) && test(code)) found.add(code);
+    };
+    for (const f of fields) {
+      if (f.segment !== seg.name) continue;
+      // Both the identifier and the alternate identifier (CWE-1, CWE-4) may carry the code.
+      const ids = seg.getRepetitions(f.field, 1);
+      const alternates = seg.getRepetitions(f.field, 4);
+      for (let r = 0; r < ids.length; r++) {
+        check(ids[r]!);
+        check(alternates[r]!);
+      }
+    }
+    if (seg.name === 'OBX') {
+      const type = seg.get(2);
+      if (type === 'CE' || type === 'CWE') check(seg.get(5, 1, 1));
+    }
+  };
   return {
     test,
     scan(msg, fields = DEFAULT_CODE_FIELDS) {
-      const found: string[] = [];
+      const found = new Set<string>();
+      for (const seg of msg.segments()) scanSegment(seg, fields, found);
+      return [...found];
+    },
+    async scanYielding(msg, fields = DEFAULT_CODE_FIELDS) {
+      const found = new Set<string>();
+      const slice = new TimeSlice();
       for (const seg of msg.segments()) {
-        for (const f of fields) {
-          if (f.segment !== seg.name) continue;
-          const reps = Math.max(1, seg.repetitions(f.field));
-          for (let r = 1; r <= reps; r++) {
-            // Both the identifier and the alternate identifier (CWE-1, CWE-4) may carry the code.
-            for (const comp of [1, 4]) {
-              const code = seg.get(f.field, r, comp).trim();
-              if (code && test(code) && !found.includes(code)) found.push(code);
-            }
-          }
-        }
-        if (seg.name === 'OBX' && /^(CE|CWE)$/.test(seg.get(2))) {
-          const code = seg.get(5, 1, 1).trim();
-          if (code && test(code) && !found.includes(code)) found.push(code);
-        }
+        scanSegment(seg, fields, found);
+        if (slice.due()) await slice.pause();
       }
-      return found;
+      return [...found];
     },
   };
 }
