@@ -137,6 +137,7 @@ export class Ops {
   }
 
   close(): void {
+    this.metrics.close();
     this.queries.close();
   }
 }
