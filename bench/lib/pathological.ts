@@ -53,7 +53,7 @@ export function manyPid3Repetitions(n: number, type: 'ADT^A04' | 'ORU^R01' = 'AD
     pid,
     'PV1|1|O|0301^^^内科门诊||||D0012^王^医生',
     `ORC|RE|ORD${controlId}^HIS|LIS${controlId}^LIS||CM`,
-    `OBR|1|ORD${controlId}^HIS|LIS${controlId}^LIS|LAB0001^血常规^HOSP_LAB||20250312100000|||||||||||||||20250312113000||LAB|F`,
+    `OBR|1|ORD${controlId}^HIS|LIS${controlId}^LIS|LAB0001^血常规^HOSP_LAB||20250312100000||||||||||||||||20250312113000||LAB|F`,
     'OBX|1|NM|WBC^白细胞^HOSP_LAB||6.5|10*9/L|3.5-9.5|N|||F',
   ].join('\r') + '\r';
 }
@@ -70,7 +70,7 @@ export function manyObxSegments(n: number, o: PathologicalOptions = {}): string 
     `PID|1||${patientId}^^^HOSP^PI~${syntheticIdNumber(n + 1)}^^^CHN^NI||测试^患者||19900315|M`,
     'PV1|1|O|0301^^^内科门诊||||D0012^王^医生',
     `ORC|RE|ORD${controlId}^HIS|LIS${controlId}^LIS||CM`,
-    `OBR|1|ORD${controlId}^HIS|LIS${controlId}^LIS|LAB0001^血常规^HOSP_LAB||20250312100000|||||||||||||||20250312113000||LAB|F`,
+    `OBR|1|ORD${controlId}^HIS|LIS${controlId}^LIS|LAB0001^血常规^HOSP_LAB||20250312100000||||||||||||||||20250312113000||LAB|F`,
   ];
   for (let i = 1; i <= n; i++) lines.push(`OBX|${i}|NM|T${i}^T^L||${i % 97}.5|g/L|1-99|N|||F`);
   return lines.join('\r') + '\r';
