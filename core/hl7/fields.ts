@@ -69,6 +69,42 @@ export function findRepetition(f: string, sel: RepetitionSelector, d: Hl7Delimit
   return undefined;
 }
 
+/**
+ * Component `comp` (and subcomponent `sub`) of every repetition of a field's
+ * raw text, leaf rule applied, in one left-to-right pass over its characters:
+ * no array of repetitions and no per-repetition rescans. A repetition
+ * without that component gives ''. Without `comp`, each whole repetition.
+ */
+export function componentOfEach(f: string, d: Hl7Delimiters, comp?: number, sub?: number): string[] {
+  const out: string[] = [];
+  if (comp === undefined) {
+    for (const r of f.split(d.repetition)) out.push(leaf(r, d));
+    return out;
+  }
+  const REP = d.repetition.charCodeAt(0);
+  const COMP = d.component.charCodeAt(0);
+  const n = f.length;
+  let compNo = 1;
+  let compStart = 0;
+  let taken = false;
+  for (let i = 0; i <= n; i++) {
+    const c = i < n ? f.charCodeAt(i) : REP;
+    if (c !== COMP && c !== REP) continue;
+    if (compNo === comp) {
+      const v = f.slice(compStart, i);
+      out.push(leaf(sub === undefined ? v : nth(v, d.subcomponent, sub), d));
+      taken = true;
+    }
+    if (c === REP) {
+      if (!taken) out.push('');
+      taken = false;
+      compNo = 1;
+    } else compNo++;
+    compStart = i + 1;
+  }
+  return out;
+}
+
 /** Component/subcomponent of one repetition, with the leaf rule applied unless `raw`. */
 export function within(rep: string, d: Hl7Delimiters, component?: number, sub?: number, raw = false): string {
   const v = component === undefined ? rep : sub === undefined ? nth(rep, d.component, component) : nth(nth(rep, d.component, component), d.subcomponent, sub);

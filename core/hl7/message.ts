@@ -9,7 +9,7 @@
 import { hbError } from '../errors.js';
 import { delimitersFrom, type Hl7Delimiters } from './delimiters.js';
 import { escapeHl7 } from './escape.js';
-import { findRepetition, joinFields, nth, repetitionsOf, selectRepetition, within, writeValue } from './fields.js';
+import { componentOfEach, findRepetition, joinFields, nth, repetitionsOf, selectRepetition, within, writeValue } from './fields.js';
 import { compilePath, type FieldPath } from './path.js';
 
 export type { Hl7Delimiters } from './delimiters.js';
@@ -78,7 +78,7 @@ export class Hl7Segment {
     const f = this.fieldsOf()[field];
     if (!f) return [];
     if (this.name === 'MSH' && field <= 2) return [f];
-    return f.split(this.d.repetition).map((r) => within(r, this.d, comp, sub));
+    return componentOfEach(f, this.d, comp, sub);
   }
 }
 

@@ -27,19 +27,23 @@ export function patientRef(msg: Hl7Message, cardTypes: Readonly<Record<string, s
   const pid = first(msg, 'PID');
   if (!pid) return {};
   // One pass over PID-3 (a sender may put 100,000 repetitions there): never get(3, r, ...) per repetition.
-  const values = pid.getRepetitions(3, 1);
+  // The identifiers themselves are listed only when a repetition's type asks for one.
   const types = pid.getRepetitions(3, 5);
+  let values: string[] | undefined;
   let patientId = '';
   let idNumber = '';
   let idType = '';
   let rank = Infinity;
   const order = new Map(Object.keys(cardTypes).map((t, i) => [t, i]));
-  for (let r = 0; r < values.length; r++) {
-    const value = values[r]!;
+  for (let r = 0; r < types.length; r++) {
     const type = types[r]!.trim().toUpperCase();
-    if (type === 'PI' && !patientId) patientId = value;
     const card = Object.hasOwn(cardTypes, type) ? cardTypes[type] : undefined;
     const k = order.get(type) ?? -1;
+    const wanted = (type === 'PI' && !patientId) || (card !== undefined && k < rank);
+    if (!wanted) continue;
+    values ??= pid.getRepetitions(3, 1);
+    const value = values[r]!;
+    if (type === 'PI' && !patientId) patientId = value;
     if (card && value && k < rank) {
       rank = k;
       idNumber = value;
