@@ -275,6 +275,11 @@ export class Hl7Message {
     return i < 0 ? undefined : new Hl7Segment(name, i, () => this.#fieldsOf(i), this.delimiters);
   }
 
+  /** Segments in message order, one at a time: nothing is built for the segments a loop does not reach (or before it reaches them). */
+  *eachSegment(): IterableIterator<Hl7Segment> {
+    for (let i = 0; i < this.#names.length; i++) yield new Hl7Segment(this.#names[i]!, i, () => this.#fieldsOf(i), this.delimiters);
+  }
+
   /** Segments in message order, optionally only those named `name`. */
   segments(name?: string): Hl7Segment[] {
     const idx = name === undefined ? this.#names.map((_, i) => i) : this.#indexesOf(name);

@@ -105,7 +105,7 @@ export function compileSensitiveList(entries: readonly string[]): SensitiveMatch
     async scanYielding(msg, fields = DEFAULT_CODE_FIELDS) {
       const found = new Set<string>();
       const slice = new TimeSlice();
-      for (const seg of msg.segments()) {
+      for (const seg of msg.eachSegment()) {
         scanSegment(seg, fields, found);
         if (slice.due()) await slice.pause();
       }

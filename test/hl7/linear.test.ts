@@ -46,8 +46,9 @@ interface Case {
  * How much faster than linear a step grows from N to 16N: its time relative
  * to `reference` on the same text, at 16N over at N. A linear step gives
  * about 1 (the reference absorbs the machine's noise, caches and garbage
- * collection, which hit both alike); a quadratic one about 16. The bound of
- * 5 leaves room for noise either way. No absolute time is asserted.
+ * collection, which hit both mostly alike; up to ~6 was seen for parsing on a
+ * loaded machine); a quadratic one about 16 and more. The bound of 8 sits
+ * between. No absolute time is asserted.
  */
 function growth(prepare: (n: number) => Case, n: number): number {
   const cases = [prepare(n), prepare(16 * n)];
@@ -61,7 +62,7 @@ function growth(prepare: (n: number) => Case, n: number): number {
   return relative[1]! / relative[0]!;
 }
 
-const LINEAR = 5;
+const LINEAR = 8;
 
 describe('one-pass readers return the same values as before', () => {
   const msg = parse(manyPid3Repetitions(1000, 'ADT^A04', { patientId: 'P123' }));
@@ -96,6 +97,8 @@ describe('one-pass readers return the same values as before', () => {
     expect(long.segment('OBX', 101)).toBeUndefined();
     expect(long.get('OBX[77]-3.1')).toBe('T77');
     expect(long.get('NTE-3')).toBe('');
+    expect([...long.eachSegment()].map((x) => x.name)).toEqual(long.segments().map((x) => x.name));
+    expect([...long.eachSegment()].length).toBe(long.segmentCount);
   });
 
   it('the patient is found at the end of 100,000 repetitions, with its identity document', () => {
@@ -137,6 +140,25 @@ describe('one-pass readers return the same values as before', () => {
     const reps = Array.from({ length: 2000 }, (_, i) => `I10.${i}^^I10`).concat('X^^L^A15.0^^I10', 'A15.0^^I10').join('~');
     const m = parse(`MSH|^~\\&|LIS|H|R|F|20250101||ORU^R01|1|P|2.5\rPID|1||P1^^^H^PI\rDG1|1||${reps}\rOBX|1|CE|Q^^L||B20^HIV^I10\r`);
     expect(list.scan(m)).toEqual(['A15.0', 'B20']);
+  });
+});
+
+describe('long loops give the event loop a turn', () => {
+  it('the sensitive scan of a 100,000-OBX report lets timers run meanwhile, and finds what scan finds', async () => {
+    const list = compileSensitiveList(DEFAULT_SENSITIVE_CODES);
+    const lines = manyObxSegments(100_000).split('\r');
+    lines.splice(50_000, 0, 'DG1|1||B20^HIV^I10');
+    const m = parse(lines.join('\r'));
+    let ticks = 0;
+    const timer = setInterval(() => ticks++, 1);
+    try {
+      const found = await list.scanYielding(m);
+      expect(found).toEqual(list.scan(m));
+      expect(found).toEqual(['B20']);
+    } finally {
+      clearInterval(timer);
+    }
+    expect(ticks).toBeGreaterThan(0);
   });
 });
 
