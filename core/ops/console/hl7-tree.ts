@@ -80,8 +80,15 @@ export function hl7Tree(text: string, reveal = false): TreeSegment[] {
   while (from <= text.length) {
     const m = terminator.exec(text);
     const end = m ? m.index : text.length;
-    const line = text.slice(from, end);
+    const start = from;
     from = m ? end + m[0].length : text.length + 1;
+    if (out.length >= MAX_TREE_SEGMENTS) {
+      // Past the shown segments only count them: a line that starts with a printable character is one.
+      if (end > start && (text.charCodeAt(start) > 0x20 || text.slice(start, end).trim() !== '')) hidden++;
+      if (!m) break;
+      continue;
+    }
+    const line = text.slice(start, end);
     if (line.trim() === '') {
       if (!m) break;
       continue;
@@ -94,8 +101,7 @@ export function hl7Tree(text: string, reveal = false): TreeSegment[] {
         sep = { comp: enc[0] ?? '^', rep: enc[1] ?? '~' };
       }
     }
-    if (out.length >= MAX_TREE_SEGMENTS) hidden++;
-    else out.push(segmentOf(line, fs, sep, reveal));
+    out.push(segmentOf(line, fs, sep, reveal));
     if (!m) break;
   }
   if (hidden > 0) out.push({ name: '…', fields: [{ index: 0, value: `${hidden} more segment${hidden > 1 ? 's' : ''} not shown`, masked: false }] });
