@@ -115,6 +115,8 @@ describe('pathological messages beside normal traffic (issue 11)', () => {
 
   it('exports the event-loop delay: a 150 ms stall shows in /metrics', async () => {
     await fetch(`${t.httpUrl}/metrics`).then((r) => r.text());
+    // The scrape restarts the window; its first sample comes one period (10 ms) later, so stall after that.
+    await new Promise((r) => setTimeout(r, 40));
     const end = Date.now() + 150;
     while (Date.now() < end) {
       // Stall the loop on purpose (the engine runs in this process).
