@@ -4,7 +4,7 @@
  * writes bench/results.json plus a table on stdout. Progress goes to stderr.
  *
  * Options: --quick (3 trials, short runs; CI smoke), --only NAME (repeatable;
- * ingress, latency, e2e, sm4, routing, kafka, memory, console),
+ * ingress, latency, e2e, sm4, routing, kafka, memory, console, stall),
  * --trials N, --out FILE, --markdown (also print the README table).
  */
 import { writeFileSync } from 'node:fs';
@@ -22,6 +22,7 @@ import * as routing from './scenarios/routing.js';
 import * as memory from './scenarios/memory.js';
 import * as kafka from './scenarios/kafka.js';
 import * as consoleList from './scenarios/console.js';
+import * as stall from './scenarios/stall.js';
 
 interface Scenario {
   name: string;
@@ -42,6 +43,7 @@ const SCENARIOS: Scenario[] = [
   { name: 'kafka', scenario: 6, title: 'Kafka source vs raw kafkajs consumer', unit: 'records/s', run: kafka.run },
   { name: 'memory', scenario: 7, title: 'Engine RSS: idle, after load, with pending deliveries, drained', unit: 'MB', run: memory.run },
   { name: 'console', scenario: 8, title: 'Console message-list latency with 1,000,000 stored messages', unit: 'ms', run: consoleList.run },
+  { name: 'stall', scenario: 9, title: 'Event-loop delay with a pathological message in flight next to normal traffic', unit: 'ms', run: stall.run },
 ];
 
 export async function main(argv: string[]): Promise<number> {

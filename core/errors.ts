@@ -103,6 +103,7 @@ export const ERRORS = {
   RECOG_E_UNKNOWN_REPORT: { message: 'the platform does not know report {reportId}', retryable: false, status: 404 },
   RECOG_E_REVOKE_BEFORE_UPLOAD: { message: 'revoke of report {reportId} arrived before its upload; held back', retryable: true },
   RECOG_E_BAD_PDF: { message: 'report PDF in {path} is not a base64 PDF', retryable: false },
+  RECOG_E_TOO_MANY_RESULTS: { message: 'lab report has more than {limit} results (maxResults of recognition-upload): not uploaded', retryable: false },
   RECOG_E_SITE_CONFIG: { message: 'recognition.{key} is not set in hisbridge.yaml', retryable: false },
 
   // Kafka

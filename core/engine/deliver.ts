@@ -5,6 +5,7 @@
  */
 import { decodeHl7, parseHl7 } from '../hl7/index.js';
 import { hbError } from '../errors.js';
+import { yieldIfBig } from '../cooperative.js';
 import { deliverySegment, runSegment } from '../routes/run.js';
 import type { RouteTable } from '../routes/matcher.js';
 import type { Logger, StepInput, StepResult } from '../sdk.js';
@@ -20,7 +21,10 @@ export function createDeliveryRunner(routes: () => RouteTable, log: Logger) {
       throw hbError('ENGINE_E_STEP_FAILED', { step: `${job.route}#${job.step}`, detail: 'the route changed: this step is no longer the same plugin' }, { retryable: false });
     }
     const { text } = decodeHl7(job.message.raw, job.message.charset);
+    // A big message gives other work a turn between decoding, parsing and its steps (issue 11).
+    await yieldIfBig(job.message.raw.length);
     const hl7 = parseHl7(text);
+    await yieldIfBig(job.message.raw.length);
     const input: StepInput = {
       messageId: String(job.messageId),
       controlId: job.message.controlId,

@@ -15,6 +15,7 @@ import { randomUUID } from 'node:crypto';
 import { ackMode, buildAck, decodeHl7, encodeText, parseHl7, readAckHeader, type Hl7Message } from '../hl7/index.js';
 import { hbError, HisbridgeError, isHisbridgeError, toHisbridgeError } from '../errors.js';
 import { maskId } from '../mask.js';
+import { yieldIfBig } from '../cooperative.js';
 import { outboundPositions, runSegment } from '../routes/run.js';
 import type { RouteTable } from '../routes/matcher.js';
 import type { CompiledRoute } from '../routes/types.js';
@@ -103,6 +104,8 @@ export async function ingest(frame: Buffer, listener: Listener, deps: IngestDeps
     return reject(fallback, 'latin1', err, 'AE');
   }
 
+  // A big message gives other connections a turn between its big steps (issue 11: no stall over 50 ms).
+  await yieldIfBig(frame.length);
   let msg: Hl7Message;
   try {
     msg = parseHl7(text);
@@ -155,6 +158,7 @@ export async function ingest(frame: Buffer, listener: Listener, deps: IngestDeps
     return finish(code('E'), [], { error: err });
   }
 
+  await yieldIfBig(frame.length);
   const provisionalId = `${listener.name}:${msg.controlId}`;
   const input = (): StepInput => ({ messageId: provisionalId, controlId: msg.controlId, type: msg.type, source: listener.name, hl7: msg, vars: {} });
   const matched = deps.routes().match(
@@ -197,6 +201,7 @@ export async function ingest(frame: Buffer, listener: Listener, deps: IngestDeps
   const commitsWork = !failure || ackCode === 'CA';
   const failureErr = failure ? { hl7Code: hl7ErrorCode(failure), text: failure.message } : undefined;
 
+  await yieldIfBig(frame.length);
   let messageId: number;
   let reusedOf: number | undefined;
   try {

@@ -40,6 +40,71 @@ export function selectRepetition(reps: readonly string[], sel: RepetitionSelecto
   return -1;
 }
 
+/**
+ * The first repetition of a field's raw text that matches the selector, or
+ * undefined. One left-to-right pass over the characters that stops at the
+ * match: nothing is split off, so a field with 100,000 repetitions costs one
+ * scan, not an array, and no search runs past the repetition it is in.
+ */
+export function findRepetition(f: string, sel: RepetitionSelector, d: Hl7Delimiters): string | undefined {
+  const REP = d.repetition.charCodeAt(0);
+  const COMP = d.component.charCodeAt(0);
+  let repStart = 0;
+  let compNo = 1;
+  let compStart = 0;
+  const n = f.length;
+  for (let i = 0; i <= n; i++) {
+    const c = i < n ? f.charCodeAt(i) : REP;
+    if (c !== COMP && c !== REP) continue;
+    if (compNo === sel.component && sel.values.includes(leaf(f.slice(compStart, i), d))) {
+      const end = c === REP ? i : f.indexOf(d.repetition, i);
+      return f.slice(repStart, end < 0 ? n : end);
+    }
+    if (c === REP) {
+      repStart = i + 1;
+      compNo = 1;
+    } else compNo++;
+    compStart = i + 1;
+  }
+  return undefined;
+}
+
+/**
+ * Component `comp` (and subcomponent `sub`) of every repetition of a field's
+ * raw text, leaf rule applied, in one left-to-right pass over its characters:
+ * no array of repetitions and no per-repetition rescans. A repetition
+ * without that component gives ''. Without `comp`, each whole repetition.
+ */
+export function componentOfEach(f: string, d: Hl7Delimiters, comp?: number, sub?: number): string[] {
+  const out: string[] = [];
+  if (comp === undefined) {
+    for (const r of f.split(d.repetition)) out.push(leaf(r, d));
+    return out;
+  }
+  const REP = d.repetition.charCodeAt(0);
+  const COMP = d.component.charCodeAt(0);
+  const n = f.length;
+  let compNo = 1;
+  let compStart = 0;
+  let taken = false;
+  for (let i = 0; i <= n; i++) {
+    const c = i < n ? f.charCodeAt(i) : REP;
+    if (c !== COMP && c !== REP) continue;
+    if (compNo === comp) {
+      const v = f.slice(compStart, i);
+      out.push(leaf(sub === undefined ? v : nth(v, d.subcomponent, sub), d));
+      taken = true;
+    }
+    if (c === REP) {
+      if (!taken) out.push('');
+      taken = false;
+      compNo = 1;
+    } else compNo++;
+    compStart = i + 1;
+  }
+  return out;
+}
+
 /** Component/subcomponent of one repetition, with the leaf rule applied unless `raw`. */
 export function within(rep: string, d: Hl7Delimiters, component?: number, sub?: number, raw = false): string {
   const v = component === undefined ? rep : sub === undefined ? nth(rep, d.component, component) : nth(nth(rep, d.component, component), d.subcomponent, sub);

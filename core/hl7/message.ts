@@ -9,7 +9,7 @@
 import { hbError } from '../errors.js';
 import { delimitersFrom, type Hl7Delimiters } from './delimiters.js';
 import { escapeHl7 } from './escape.js';
-import { joinFields, nth, repetitionsOf, selectRepetition, within, writeValue } from './fields.js';
+import { componentOfEach, findRepetition, joinFields, nth, repetitionsOf, selectRepetition, within, writeValue } from './fields.js';
 import { compilePath, type FieldPath } from './path.js';
 
 export type { Hl7Delimiters } from './delimiters.js';
@@ -20,6 +20,9 @@ function splitFields(line: string, d: Hl7Delimiters): string[] {
   if (parts[0] === 'MSH') parts.splice(1, 0, d.field);
   return parts;
 }
+
+/** Above this many segments, reads by segment name use an index built once instead of a scan. */
+const SCAN_LIMIT = 32;
 
 function isSegmentName(line: string, sep: string): boolean {
   if (line.length < 3 || (line.length > 3 && line[3] !== sep)) return false;
@@ -62,6 +65,20 @@ export class Hl7Segment {
   repetitions(field: number): number {
     if (this.name === 'MSH' && field <= 2) return this.fieldsOf()[field] ? 1 : 0;
     return repetitionsOf(this.fieldsOf()[field], this.d).length;
+  }
+
+  /**
+   * One value per repetition of a field (component/subcomponent and leaf rule
+   * as in `get`), in one pass over the field: use it instead of calling
+   * `get(field, r, ...)` for r = 1..n, which rescans the field from its start
+   * each time and is quadratic in the number of repetitions. [] when the
+   * field is empty or absent.
+   */
+  getRepetitions(field: number, comp?: number, sub?: number): string[] {
+    const f = this.fieldsOf()[field];
+    if (!f) return [];
+    if (this.name === 'MSH' && field <= 2) return [f];
+    return componentOfEach(f, this.d, comp, sub);
   }
 }
 
@@ -107,7 +124,9 @@ export class Hl7Message {
 
   #segmentIndex(name: string, occurrence: number): number {
     if (this.#byName) return this.#byName.get(name)?.[occurrence - 1] ?? -1;
-    // Most messages are read a handful of times: a scan beats building the index.
+    // A long message is indexed once: a scan per read would make every read cost the whole message.
+    if (this.#names.length > SCAN_LIMIT) return this.#indexesOf(name)[occurrence - 1] ?? -1;
+    // Most messages are short and read a handful of times: a scan beats building the index.
     const names = this.#names;
     for (let i = 0, seen = 0; i < names.length; i++) {
       if (names[i] === name && ++seen === occurrence) return i;
@@ -206,10 +225,9 @@ export class Hl7Message {
     const d = this.delimiters;
     let rep: string;
     if (p.selector) {
-      const reps = f.split(d.repetition);
-      const r = selectRepetition(reps, p.selector, d);
-      if (r < 0) return '';
-      rep = reps[r]!;
+      const found = findRepetition(f, p.selector, d);
+      if (found === undefined) return '';
+      rep = found;
     } else rep = nth(f, d.repetition, p.repetition ?? 1);
     return within(rep, d, p.component, p.subcomponent, raw);
   }
@@ -249,6 +267,17 @@ export class Hl7Message {
   /** True when the path addresses a non-empty value. */
   has(path: string | FieldPath): boolean {
     return this.get(path) !== '';
+  }
+
+  /** The `occurrence`th (1-based) segment named `name`, without listing the others; undefined when absent. */
+  segment(name: string, occurrence = 1): Hl7Segment | undefined {
+    const i = this.#segmentIndex(name, occurrence);
+    return i < 0 ? undefined : new Hl7Segment(name, i, () => this.#fieldsOf(i), this.delimiters);
+  }
+
+  /** Segments in message order, one at a time: nothing is built for the segments a loop does not reach (or before it reaches them). */
+  *eachSegment(): IterableIterator<Hl7Segment> {
+    for (let i = 0; i < this.#names.length; i++) yield new Hl7Segment(this.#names[i]!, i, () => this.#fieldsOf(i), this.delimiters);
   }
 
   /** Segments in message order, optionally only those named `name`. */

@@ -149,6 +149,7 @@ export class Ops {
   }
 
   close(): void {
+    this.metrics.close();
     this.queries.close();
     this.#sessions.close();
   }

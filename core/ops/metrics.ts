@@ -7,6 +7,7 @@
  * codes, outcomes and catalogued error codes: never anything read from a
  * message, so no PHI can reach a label.
  */
+import { monitorEventLoopDelay, type IntervalHistogram } from 'node:perf_hooks';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 
 /** Outcome of one delivery attempt as the worker reports it. */
@@ -30,6 +31,17 @@ export interface LiveCounts {
   deliveries: Record<string, Record<AttemptOutcome, number>>;
 }
 
+/** Sampling period of the event-loop delay monitor (ms): a stall is seen to within this. */
+const LOOP_RESOLUTION_MS = 10;
+
+/** Event-loop delay in seconds: since the last scrape (p50, p99, max) and the largest since start. */
+export interface EventLoopDelay {
+  p50: number;
+  p99: number;
+  max: number;
+  maxSinceStart: number;
+}
+
 const LATENCY_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
 
 function bump<K extends string>(m: Record<K, number>, k: K, by = 1): void {
@@ -50,6 +62,9 @@ export class EngineMetrics {
   readonly #kafkaLag: Gauge<'topic' | 'partition'>;
   readonly #refused: Counter<'listener'>;
   readonly #live: LiveCounts = { received: {}, acked: {}, routes: {}, deliveries: {} };
+  /** Event-loop delay since the last scrape, and since start (perf_hooks.monitorEventLoopDelay). */
+  readonly #loop: IntervalHistogram;
+  readonly #loopTotal: IntervalHistogram;
 
   constructor(sources: MetricSources, opts: { processMetrics?: boolean } = {}) {
     const registers = [this.registry];
@@ -80,6 +95,32 @@ export class EngineMetrics {
       collect() {
         this.reset();
         for (const [listener, n] of Object.entries(sources.connections())) this.set({ listener }, n);
+      },
+    });
+    // Issue 11: no message may stall the engine. How long the event loop was late, sampled every 10 ms.
+    this.#loop = monitorEventLoopDelay({ resolution: LOOP_RESOLUTION_MS });
+    this.#loopTotal = monitorEventLoopDelay({ resolution: LOOP_RESOLUTION_MS });
+    this.#loop.enable();
+    this.#loopTotal.enable();
+    const loop = this.#loop;
+    new Gauge({
+      name: 'hisbridge_event_loop_delay_seconds',
+      help: 'Event-loop delay since the previous scrape: quantile 0.5, 0.99 and 1 (the max); a stalled loop delays every ACK, socket and health check',
+      labelNames: ['quantile'],
+      registers,
+      collect: () => {
+        const d = this.eventLoopDelay();
+        const g = this.registry.getSingleMetric('hisbridge_event_loop_delay_seconds') as Gauge<'quantile'>;
+        g.set({ quantile: '0.5' }, d.p50);
+        g.set({ quantile: '0.99' }, d.p99);
+        g.set({ quantile: '1' }, d.max);
+        loop.reset();
+      },
+    });
+    new Gauge({
+      name: 'hisbridge_event_loop_delay_max_seconds', help: 'Longest event-loop delay since the engine started', registers,
+      collect: () => {
+        (this.registry.getSingleMetric('hisbridge_event_loop_delay_max_seconds') as Gauge).set(this.eventLoopDelay().maxSinceStart);
       },
     });
     if (opts.processMetrics !== false) collectDefaultMetrics({ register: this.registry, prefix: 'hisbridge_' });
@@ -125,6 +166,23 @@ export class EngineMetrics {
   /** For the Kafka source: current lag of one partition. */
   setKafkaLag(topic: string, partition: number, lag: number): void {
     this.#kafkaLag.set({ topic, partition: String(partition) }, lag);
+  }
+
+  /**
+   * Event-loop delay in seconds: p50, p99 and max since the last scrape of
+   * /metrics (or since start), and the max since start. The monitor adds
+   * about its resolution (10 ms) to a delay it sees; an idle loop reads ~0.
+   */
+  eventLoopDelay(): EventLoopDelay {
+    const s = (ns: number): number => (Number.isFinite(ns) ? Math.max(0, ns - LOOP_RESOLUTION_MS * 1e6) / 1e9 : 0);
+    const h = this.#loop;
+    return { p50: s(h.percentile(50)), p99: s(h.percentile(99)), max: s(h.max), maxSinceStart: s(this.#loopTotal.max) };
+  }
+
+  /** Stops the event-loop monitors. */
+  close(): void {
+    this.#loop.disable();
+    this.#loopTotal.disable();
   }
 
   /** Totals since start (copies). */

@@ -10,7 +10,7 @@ import { hbError } from '../../core/errors.js';
 import { compileTemplate, type Template } from '../../core/template.js';
 import type { PluginDefinition, StepInput } from '../../core/sdk.js';
 import { clientFor, hubFor } from '../recognition/hub.js';
-import { DEFAULT_CARD_TYPES, departmentPayloads, patientPayload, staffPayloads, type Json } from './payload.js';
+import { DEFAULT_CARD_TYPES, DEFAULT_MAX_RESULTS, departmentPayloads, patientPayload, staffPayloads, type Json } from './payload.js';
 import { processReport } from './report.js';
 
 export interface RecognitionUploadConfig {
@@ -29,6 +29,8 @@ export interface RecognitionUploadConfig {
   maskVar?: string;
   /** Identifier type → card type, merged over the defaults. */
   cardTypes?: Record<string, string>;
+  /** Most results (non-ED OBX) one lab report may carry; more fails with RECOG_E_TOO_MANY_RESULTS (default 5000). */
+  maxResults?: number;
 }
 
 const DEFAULT_FINDINGS = '(^|[-_])FIND|所见';
@@ -73,6 +75,7 @@ const plugin: PluginDefinition<RecognitionUploadConfig> = {
       impression: { type: 'string', description: `Exam impression OBX (default ${DEFAULT_IMPRESSION})` },
       maskVar: { type: 'string', pattern: '^[A-Za-z_][A-Za-z0-9_]*$', description: 'Variable of a sensitive-guard step (as:); mask: true there masks the upload (default sensitive)' },
       cardTypes: { type: 'object', additionalProperties: { enum: ['01', '02', '03', '04', '05', '06', '07', '08', '99'] }, description: 'Identifier type (PID-3.5) → card type code' },
+      maxResults: { type: 'integer', minimum: 1, maximum: 1000000, description: `Most results (non-ED OBX) one lab report upload may carry; a larger report fails with RECOG_E_TOO_MANY_RESULTS and goes to the dead letter (default ${DEFAULT_MAX_RESULTS})` },
     },
   },
   examples: [
@@ -123,7 +126,7 @@ const plugin: PluginDefinition<RecognitionUploadConfig> = {
               reportId,
               ...(config.pdfCode ? { pdfCode: config.pdfCode } : {}),
               requirePdf: config.requirePdf ?? false,
-              options: { cardTypes, findings, impression, mask: guard?.mask === true },
+              options: { cardTypes, findings, impression, mask: guard?.mask === true, maxResults: config.maxResults ?? DEFAULT_MAX_RESULTS },
               org,
             });
           }

@@ -4,6 +4,7 @@
  * from segments in message order so MFN entries keep their MFE grouping.
  */
 import type { Hl7Message, Hl7Segment } from '../../core/hl7/index.js';
+import { hbError } from '../../core/errors.js';
 import { maskName } from '../../core/mask.js';
 import { compact, first, patientRef, type Json } from '../recognition/hl7-patient.js';
 
@@ -75,7 +76,10 @@ export function staffPayloads(msg: Hl7Message, org: Json, cardTypes: Readonly<Re
     const pra = rest.find((s) => s.name === 'PRA');
     let idNumber = '';
     if (stf) {
-      for (let r = 1; r <= stf.repetitions(2); r++) if (cardTypes[stf.get(2, r, 5).toUpperCase()] === '01') idNumber ||= stf.get(2, r, 1);
+      // One pass over STF-2, whatever its number of repetitions.
+      const ids = stf.getRepetitions(2, 1);
+      const types = stf.getRepetitions(2, 5);
+      for (let r = 0; r < ids.length && !idNumber; r++) if (cardTypes[types[r]!.toUpperCase()] === '01') idNumber = ids[r]!;
     }
     const action = MFE_ACTIONS[mfe.get(1)] ?? 'update';
     return compact({
@@ -115,6 +119,8 @@ export interface ReportOptions {
   findings: RegExp;
   impression: RegExp;
   mask: boolean;
+  /** Most results a lab report may carry (default DEFAULT_MAX_RESULTS); more fails with RECOG_E_TOO_MANY_RESULTS. */
+  maxResults?: number;
 }
 
 /** Fields common to lab and exam reports (ORU: ORC/OBR; MDM: TXA). */
@@ -149,25 +155,39 @@ function reportCommon(msg: Hl7Message, org: Json, reportId: string, status: 'F' 
 
 export function labPayload(msg: Hl7Message, org: Json, reportId: string, status: 'F' | 'C', o: ReportOptions): Json {
   const obr = first(msg, 'OBR');
-  const results = msg
-    .segments('OBX')
-    .filter((obx) => obx.get(2) !== 'ED' && obx.get(3, 1, 1) !== '')
-    .map((obx) => ({
-      ...compact({
-        seq: Number(obx.get(1)) || undefined,
-        code: obx.get(3, 1, 1),
-        name: obx.get(3, 1, 2),
-        valueType: obx.get(2),
-        units: obx.get(6, 1, 1),
-        range: obx.get(7),
-        abnormalFlag: obx.get(8),
-        status: obx.get(11),
-        observedAt: obx.get(14),
-      }),
-      // Kept even when empty: the schema requires a value per result.
-      value: labValue(obx),
-    }));
+  const max = o.maxResults ?? DEFAULT_MAX_RESULTS;
+  const results: Json[] = [];
+  for (const obx of msg.segments('OBX')) {
+    const valueType = obx.get(2);
+    if (valueType === 'ED') continue;
+    const code = obx.get(3, 1, 1);
+    if (code === '') continue;
+    // Past the limit the upload is refused before anything big is built or sent (a report of 100,000 results is not a lab report).
+    if (results.length >= max) throw hbError('RECOG_E_TOO_MANY_RESULTS', { limit: max });
+    // Optional fields stay absent rather than empty (as compact() does), in a fixed key order.
+    const r: Json = {};
+    const seq = Number(obx.get(1)) || undefined;
+    if (seq !== undefined) r.seq = seq;
+    r.code = code;
+    put(r, 'name', obx.get(3, 1, 2));
+    put(r, 'valueType', valueType);
+    put(r, 'units', obx.get(6, 1, 1));
+    put(r, 'range', obx.get(7));
+    put(r, 'abnormalFlag', obx.get(8));
+    put(r, 'status', obx.get(11));
+    put(r, 'observedAt', obx.get(14));
+    // Kept even when empty: the schema requires a value per result.
+    r.value = labValue(obx);
+    results.push(r);
+  }
   return { ...reportCommon(msg, org, reportId, status, o), ...compact({ specimen: obr?.get(15, 1, 1, 2) || obr?.get(15, 1, 1, 1) || '' }), results };
+}
+
+/** Default `maxResults` of recognition-upload: the most results one lab report upload may carry. */
+export const DEFAULT_MAX_RESULTS = 5000;
+
+function put(o: Json, key: string, v: string): void {
+  if (v !== '') o[key] = v;
 }
 
 function labValue(obx: Hl7Segment): string {

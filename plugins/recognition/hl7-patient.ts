@@ -19,25 +19,31 @@ export function compact<T extends Json>(o: T): T {
 
 /** First segment named `name`. */
 export function first(msg: Hl7Message, name: string): Hl7Segment | undefined {
-  return msg.segments(name)[0];
+  return msg.segment(name);
 }
 
 /** Patient identity from PID: in-hospital id (type PI, else the first), name, best identity document. */
 export function patientRef(msg: Hl7Message, cardTypes: Readonly<Record<string, string>>): Json {
   const pid = first(msg, 'PID');
   if (!pid) return {};
-  const reps = Math.max(1, pid.repetitions(3));
+  // One pass over PID-3 (a sender may put 100,000 repetitions there): never get(3, r, ...) per repetition.
+  // The identifiers themselves are listed only when a repetition's type asks for one.
+  const types = pid.getRepetitions(3, 5);
+  let values: string[] | undefined;
   let patientId = '';
   let idNumber = '';
   let idType = '';
   let rank = Infinity;
-  const order = Object.keys(cardTypes);
-  for (let r = 1; r <= reps; r++) {
-    const value = pid.get(3, r, 1);
-    const type = pid.get(3, r, 5).trim().toUpperCase();
+  const order = new Map(Object.keys(cardTypes).map((t, i) => [t, i]));
+  for (let r = 0; r < types.length; r++) {
+    const type = types[r]!.trim().toUpperCase();
+    const card = Object.hasOwn(cardTypes, type) ? cardTypes[type] : undefined;
+    const k = order.get(type) ?? -1;
+    const wanted = (type === 'PI' && !patientId) || (card !== undefined && k < rank);
+    if (!wanted) continue;
+    values ??= pid.getRepetitions(3, 1);
+    const value = values[r]!;
     if (type === 'PI' && !patientId) patientId = value;
-    const card = cardTypes[type];
-    const k = order.indexOf(type);
     if (card && value && k < rank) {
       rank = k;
       idNumber = value;

@@ -17,7 +17,8 @@
  * within one category, `HIV*` a prefix, any other text an exact code
  * (`LAB0402`, `HIV-AB`).
  */
-import type { Hl7Message } from '../../core/hl7/index.js';
+import { TimeSlice } from '../../core/cooperative.js';
+import type { Hl7Message, Hl7Segment } from '../../core/hl7/index.js';
 
 export const DEFAULT_SENSITIVE_CODES: readonly string[] = Object.freeze(['F20-F29', 'F30-F31', 'A15-A19', 'B20-B24', 'Z21']);
 
@@ -121,6 +122,8 @@ export interface SensitiveMatcher {
   test(code: string): boolean;
   /** Sensitive codes found in the message, deduplicated, in message order. */
   scan(msg: Hl7Message, fields?: readonly { segment: string; field: number }[]): string[];
+  /** The same as `scan`, giving the event loop a turn every few milliseconds (a 100,000-OBX report must not stall other traffic). */
+  scanYielding(msg: Hl7Message, fields?: readonly { segment: string; field: number }[]): Promise<string[]>;
 }
 
 /** Compiles a list and its combinations; throws on an empty or malformed entry so a typo fails at load. */
@@ -144,34 +147,53 @@ export function compileSensitiveList(entries: readonly string[], combinations: r
     const c = norm(code);
     return c !== '' && rules.some((r) => r(c));
   };
+  // Linear in the message: one pass per field over its repetitions; every code once, in message order.
+  const scanSegment = (seg: Hl7Segment, fields: readonly { segment: string; field: number }[], seen: Set<string>, codes: string[]): void => {
+    const add = (value: string): void => {
+      const code = value.trim();
+      if (code && !seen.has(code)) seen.add(code), codes.push(code);
+    };
+    for (const f of fields) {
+      if (f.segment !== seg.name) continue;
+      // Both the identifier and the alternate identifier (CWE-1, CWE-4) may carry the code.
+      const ids = seg.getRepetitions(f.field, 1);
+      const alternates = seg.getRepetitions(f.field, 4);
+      for (let r = 0; r < ids.length; r++) {
+        add(ids[r]!);
+        add(alternates[r]!);
+      }
+    }
+    if (seg.name === 'OBX') {
+      const type = seg.get(2);
+      if (type === 'CE' || type === 'CWE') add(seg.get(5, 1, 1));
+    }
+  };
+  // The codes on the list, plus every code of a combination that holds (each condition met by some code).
+  const sensitiveOf = (codes: string[]): string[] => {
+    const hit = new Set(codes.filter(test));
+    for (const conds of combos) {
+      const matched = conds.map((cond) => codes.filter((c) => cond(norm(c))));
+      if (matched.every((m) => m.length > 0)) for (const m of matched) for (const c of m) hit.add(c);
+    }
+    return codes.filter((c) => hit.has(c));
+  };
   return {
     test,
     scan(msg, fields = DEFAULT_CODE_FIELDS) {
-      // Every code in the fields, once, in message order.
       const seen = new Set<string>();
       const codes: string[] = [];
-      const add = (raw: string): void => {
-        const code = raw.trim();
-        if (code && !seen.has(code)) seen.add(code), codes.push(code);
-      };
-      for (const seg of msg.segments()) {
-        for (const f of fields) {
-          if (f.segment !== seg.name) continue;
-          const reps = Math.max(1, seg.repetitions(f.field));
-          for (let r = 1; r <= reps; r++) {
-            // Both the identifier and the alternate identifier (CWE-1, CWE-4) may carry the code.
-            for (const comp of [1, 4]) add(seg.get(f.field, r, comp));
-          }
-        }
-        if (seg.name === 'OBX' && /^(CE|CWE)$/.test(seg.get(2))) add(seg.get(5, 1, 1));
+      for (const seg of msg.eachSegment()) scanSegment(seg, fields, seen, codes);
+      return sensitiveOf(codes);
+    },
+    async scanYielding(msg, fields = DEFAULT_CODE_FIELDS) {
+      const seen = new Set<string>();
+      const codes: string[] = [];
+      const slice = new TimeSlice();
+      for (const seg of msg.eachSegment()) {
+        scanSegment(seg, fields, seen, codes);
+        if (slice.due()) await slice.pause();
       }
-      const hit = new Set(codes.filter(test));
-      for (const conds of combos) {
-        // Which codes satisfy each condition; the combination holds when none is left empty.
-        const matched = conds.map((cond) => codes.filter((c) => cond(norm(c))));
-        if (matched.every((m) => m.length > 0)) for (const m of matched) for (const c of m) hit.add(c);
-      }
-      return codes.filter((c) => hit.has(c));
+      return sensitiveOf(codes);
     },
   };
 }

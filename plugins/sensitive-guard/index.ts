@@ -77,7 +77,7 @@ const plugin: PluginDefinition<SensitiveGuardConfig> = {
         // A report withheld once stays withheld: its correction or cancellation may carry no sensitive code (no DG1).
         const reportId = msg.get('OBR-3.1') || msg.get('TXA-15.1') || msg.get('TXA-12.1');
         const reportKey = reportId ? `report:${reportId}` : '';
-        const hits = list.scan(msg, fields);
+        const hits = await list.scanYielding(msg, fields);
         const known = hits.length === 0 && reportKey ? await ctx.state.get<string>(reportKey) : undefined;
         if (hits.length === 0 && !known) return { outcome: 'ok', output: { sensitive: false, mask: false } };
         if (reportKey && !known) await ctx.state.set(reportKey, action);

@@ -53,33 +53,82 @@ function maskValue(seg: string, field: number, value: string, sep: { comp: strin
   return { value: scrubbed, masked: scrubbed !== value };
 }
 
-/** Splits decoded HL7 text into segments and fields; `reveal` keeps the plain values. */
+/** Segments shown in the tree; the rest of a longer message is summarised in one line (a browser cannot show 100,000 segments anyway). */
+export const MAX_TREE_SEGMENTS = 1000;
+/**
+ * Characters of a field that are masked before it is cut to its 40-character
+ * summary: work per field is bounded whatever the sender put in it, and what
+ * is shown (the first 40 characters) is always masked in full.
+ */
+const MASK_WINDOW = 4 * LONG;
+
+/**
+ * Splits decoded HL7 text into segments and fields; `reveal` keeps the plain
+ * values. Time is linear in the text and the work per segment is bounded: at
+ * most MAX_TREE_SEGMENTS segments are listed (then one `…` entry with the
+ * count of the others), and a field longer than LONG is masked on its first
+ * MASK_WINDOW characters only, then summarised.
+ */
 export function hl7Tree(text: string, reveal = false): TreeSegment[] {
-  const lines = text.split(/\r\n|\r|\n/).filter((l) => l.trim() !== '');
-  const fs = lines[0]?.startsWith('MSH') ? lines[0][3] ?? '|' : '|';
-  const enc = lines[0]?.startsWith('MSH') ? lines[0].slice(4, 8) : '^~\\&';
-  const sep = { comp: enc[0] ?? '^', rep: enc[1] ?? '~' };
-  return lines.map((line) => {
-    const parts = line.split(fs);
-    const name = parts[0]!.slice(0, 3);
-    const fields: TreeField[] = [];
-    // MSH-1 is the separator itself: field numbers of MSH are shifted by one.
-    const offset = name === 'MSH' ? 1 : 0;
-    if (name === 'MSH') fields.push({ index: 1, value: fs, masked: false });
-    for (let i = 1; i < parts.length; i++) {
-      const index = i + offset;
-      const raw = parts[i]!;
-      if (raw === '') continue;
-      let f = reveal || (name === 'MSH' && index === 2) ? { value: raw, masked: false } : maskValue(name, index, raw, sep);
-      if (f.value.length > LONG) f = { value: `${f.value.slice(0, 40)}… (${f.value.length} characters)`, masked: f.masked };
-      fields.push({ index, ...f });
+  const terminator = /\r\n|\r|\n/g;
+  let fs = '|';
+  let sep = { comp: '^', rep: '~' };
+  const out: TreeSegment[] = [];
+  let hidden = 0;
+  let from = 0;
+  let first = true;
+  while (from <= text.length) {
+    const m = terminator.exec(text);
+    const end = m ? m.index : text.length;
+    const start = from;
+    from = m ? end + m[0].length : text.length + 1;
+    if (out.length >= MAX_TREE_SEGMENTS) {
+      // Past the shown segments only count them: a line that starts with a printable character is one.
+      if (end > start && (text.charCodeAt(start) > 0x20 || text.slice(start, end).trim() !== '')) hidden++;
+      if (!m) break;
+      continue;
     }
-    return { name, fields };
-  });
+    const line = text.slice(start, end);
+    if (line.trim() === '') {
+      if (!m) break;
+      continue;
+    }
+    if (first) {
+      first = false;
+      if (line.startsWith('MSH')) {
+        fs = line[3] ?? '|';
+        const enc = line.slice(4, 8);
+        sep = { comp: enc[0] ?? '^', rep: enc[1] ?? '~' };
+      }
+    }
+    out.push(segmentOf(line, fs, sep, reveal));
+    if (!m) break;
+  }
+  if (hidden > 0) out.push({ name: '…', fields: [{ index: 0, value: `${hidden} more segment${hidden > 1 ? 's' : ''} not shown`, masked: false }] });
+  return out;
+}
+
+function segmentOf(line: string, fs: string, sep: { comp: string; rep: string }, reveal: boolean): TreeSegment {
+  const parts = line.split(fs);
+  const name = parts[0]!.slice(0, 3);
+  const fields: TreeField[] = [];
+  // MSH-1 is the separator itself: field numbers of MSH are shifted by one.
+  const offset = name === 'MSH' ? 1 : 0;
+  if (name === 'MSH') fields.push({ index: 1, value: fs, masked: false });
+  for (let i = 1; i < parts.length; i++) {
+    const index = i + offset;
+    const raw = parts[i]!;
+    if (raw === '') continue;
+    const window = raw.length > MASK_WINDOW ? raw.slice(0, MASK_WINDOW) : raw;
+    let f = reveal || (name === 'MSH' && index === 2) ? { value: window, masked: false } : maskValue(name, index, window, sep);
+    if (raw.length > LONG || f.value.length > LONG) f = { value: `${f.value.slice(0, 40)}… (${raw.length} characters)`, masked: f.masked };
+    fields.push({ index, ...f });
+  }
+  return { name, fields };
 }
 
 /** The tree as nested lists. */
 export function renderTree(segments: TreeSegment[]): Html {
-  return html`<div class="tree"><ul>${segments.map((s) => html`<li><span class="seg">${s.name}</span><ul>${s.fields.map((f) =>
+  return html`<div class="tree"><ul>${segments.map((s) => s.name === '…' ? html`<li class="more">… ${s.fields[0]?.value ?? ''}</li>` : html`<li><span class="seg">${s.name}</span><ul>${s.fields.map((f) =>
     html`<li><span class="fld">${s.name}-${f.index}</span> <span class="${f.masked ? 'masked' : 'val'}">${f.value}</span></li>`)}</ul></li>`)}</ul></div>`;
 }

@@ -1,0 +1,132 @@
+/**
+ * `node dist/bench/linear.js [N...] [--engine | --engine-only] [--only=obx]`: where does a pathological message
+ * spend its time? For each N (default 1000 10000 40000 100000) it builds a
+ * message with N repetitions in PID-3 and one with N OBX segments
+ * (bench/lib/pathological.ts) and times, in this process, every step a
+ * message goes through: decode + parse, path reads (selectors included),
+ * templates, the console tree, the recognition payloads, the sensitive scan,
+ * and (with --engine) the real engine with the shipped routes and the
+ * built-in simulators: ACK time, time until every delivery settled, and the
+ * longest event-loop stall (perf_hooks.monitorEventLoopDelay).
+ *
+ * Time that grows faster than N (x10 N, far more than x10 time) is a
+ * super-linear step. Prints one table; nothing is written to disk.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
+import { Writable } from 'node:stream';
+import { decodeHl7, parseHl7, type Hl7Message } from '../core/hl7/index.js';
+import { compileTemplate } from '../core/template.js';
+import { hl7Tree, renderTree } from '../core/ops/console/hl7-tree.js';
+import { DEFAULT_CARD_TYPES, patientRef } from '../plugins/recognition/hl7-patient.js';
+import { labPayload, patientPayload } from '../plugins/recognition-upload/payload.js';
+import { compileSensitiveList, DEFAULT_SENSITIVE_CODES } from '../plugins/recognition/sensitive.js';
+import { manyObxSegments, manyPid3Repetitions } from './lib/pathological.js';
+import type { StepInput } from '../core/sdk.js';
+
+type Row = { message: string; n: number; step: string; ms: number };
+
+function time(fn: () => unknown): number {
+  const t = performance.now();
+  fn();
+  return performance.now() - t;
+}
+
+const input = (msg: Hl7Message): StepInput => ({ messageId: 'x', controlId: msg.controlId, type: msg.type, source: 'bench', hl7: msg, vars: {} });
+
+function units(name: string, n: number, text: string, rows: Row[]): void {
+  const bytes = Buffer.from(text, 'utf8');
+  let msg!: Hl7Message;
+  rows.push({ message: name, n, step: 'decode+parse', ms: time(() => { msg = parseHl7(decodeHl7(bytes, 'utf-8').text); }) });
+  rows.push({ message: name, n, step: "get('PID-3[5=PI].1')", ms: time(() => msg.get('PID-3[5=PI].1')) });
+  rows.push({ message: name, n, step: "get('PID-3[5=NI|ID|SFZ].1')", ms: time(() => msg.get('PID-3[5=NI|ID|SFZ].1')) });
+  rows.push({ message: name, n, step: "getAll('PID-3.1')", ms: time(() => msg.getAll('PID-3.1')) });
+  rows.push({ message: name, n, step: "getAll('OBX-3.1')", ms: time(() => msg.getAll('OBX-3.1')) });
+  rows.push({ message: name, n, step: "50 x get('NTE-3') (absent)", ms: time(() => { for (let i = 0; i < 50; i++) msg.get('NTE-3'); }) });
+  const tpl = compileTemplate('recognition:${PID-3[5=PI].1}:${PID-5.1}${PID-5.2}');
+  rows.push({ message: name, n, step: 'template render', ms: time(() => tpl.render(input(msg))) });
+  rows.push({ message: name, n, step: 'console tree (masked) + html', ms: time(() => renderTree(hl7Tree(text))) });
+  rows.push({ message: name, n, step: 'patientRef', ms: time(() => patientRef(msg, DEFAULT_CARD_TYPES)) });
+  rows.push({ message: name, n, step: 'patientPayload', ms: time(() => patientPayload(msg, {}, DEFAULT_CARD_TYPES)) });
+  // No result limit here: this times building the whole payload.
+  const opts = { cardTypes: DEFAULT_CARD_TYPES, findings: /FIND/i, impression: /IMP/i, mask: false, maxResults: Number.MAX_SAFE_INTEGER };
+  rows.push({ message: name, n, step: 'labPayload', ms: time(() => labPayload(msg, {}, 'R1', 'F', opts)) });
+  const list = compileSensitiveList(DEFAULT_SENSITIVE_CODES);
+  rows.push({ message: name, n, step: 'sensitive scan', ms: time(() => list.scan(msg)) });
+}
+
+async function engineRun(cases: { name: string; n: number; text: string }[], rows: Row[]): Promise<void> {
+  const { Engine } = await import('../core/engine/engine.js');
+  const { loadSiteConfig } = await import('../core/config/site.js');
+  const { builtinRegistry } = await import('../plugins/index.js');
+  const { createLogger } = await import('../core/log.js');
+  const { MllpClient } = await import('../core/mllp/client.js');
+  const dir = mkdtempSync(path.join(tmpdir(), 'hisbridge-linear-'));
+  const reg = builtinRegistry();
+  const config = loadSiteConfig(undefined, reg.extensions, { mllpPort: 0, httpPort: 0, dataDir: path.join(dir, 'store'), routesDir: path.resolve('routes') }, process.env);
+  const log = createLogger({ level: 'error', destination: new Writable({ write: (_c, _e, cb) => cb() }) });
+  const engine = await Engine.create({ config, registry: reg, log, simulatorPorts: 'random' });
+  await engine.start();
+  const client = await MllpClient.connect('127.0.0.1', engine.listeners[0]!.port!, { timeoutMs: 600_000 });
+  try {
+    for (const c of cases) {
+      const h = monitorEventLoopDelay({ resolution: 5 });
+      h.enable();
+      const t0 = performance.now();
+      const ack = await client.send(Buffer.from(c.text, 'utf8'));
+      const tAck = performance.now() - t0;
+      const code = /MSA\|(\w+)/.exec(ack.toString('utf8'))?.[1] ?? '?';
+      // Settled: nothing open for this engine (the message's deliveries done, skipped or dead).
+      const end = Date.now() + 600_000;
+      while (engine.store.pendingCount() > 0 && Date.now() < end) await new Promise((r) => setTimeout(r, 5));
+      const tAll = performance.now() - t0;
+      h.disable();
+      rows.push({ message: c.name, n: c.n, step: `engine: ACK ${code}`, ms: tAck });
+      rows.push({ message: c.name, n: c.n, step: 'engine: ACK + deliveries settled', ms: tAll });
+      rows.push({ message: c.name, n: c.n, step: 'engine: max event-loop delay', ms: h.max / 1e6 });
+    }
+  } finally {
+    client.close();
+    await engine.stop(2000);
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+async function main(argv: string[]): Promise<void> {
+  const withEngine = argv.includes('--engine');
+  const unitsToo = !argv.includes('--engine-only');
+  const only = argv.find((a) => a.startsWith('--only='))?.slice('--only='.length);
+  const ns = argv.filter((a) => /^\d+$/.test(a)).map(Number);
+  const sizes = ns.length ? ns : [1000, 10_000, 40_000, 100_000];
+  const rows: Row[] = [];
+  const cases: { name: string; n: number; text: string }[] = [];
+  for (const n of sizes) {
+    cases.push({ name: 'ADT^A04 PID-3 reps', n, text: manyPid3Repetitions(n, 'ADT^A04', { controlId: `LINA${n}`, patientId: `PA${n}` }) });
+    cases.push({ name: 'ORU^R01 PID-3 reps', n, text: manyPid3Repetitions(n, 'ORU^R01', { controlId: `LINO${n}`, patientId: `PO${n}` }) });
+    cases.push({ name: 'ORU^R01 OBX segs', n, text: manyObxSegments(n, { controlId: `LINX${n}`, patientId: `PX${n}` }) });
+  }
+  const chosen = only ? cases.filter((c) => c.name.toLowerCase().includes(only.toLowerCase())) : cases;
+  if (unitsToo) for (const c of chosen) units(c.name, c.n, c.text, rows);
+  if (withEngine || !unitsToo) await engineRun(chosen, rows);
+  const steps = [...new Set(rows.map((r) => `${r.message} | ${r.step}`))];
+  const head = ['message | step'.padEnd(62), ...sizes.map((n) => `N=${n}`.padStart(12))].join('');
+  const lines = [head];
+  for (const s of steps) {
+    const cells = sizes.map((n) => {
+      const r = rows.find((x) => `${x.message} | ${x.step}` === s && x.n === n);
+      return (r ? r.ms.toFixed(1) : '-').padStart(12);
+    });
+    lines.push(s.padEnd(62) + cells.join(''));
+  }
+  process.stdout.write(`times in ms; message sizes: ${cases.map((c) => `${c.name} N=${c.n} ${(Buffer.byteLength(c.text) / 1e6).toFixed(2)} MB`).join(', ')}\n${lines.join('\n')}\n`);
+}
+
+main(process.argv.slice(2)).then(
+  () => process.exit(0),
+  (e) => {
+    process.stderr.write(`linear: ${(e as Error).stack ?? String(e)}\n`);
+    process.exit(1);
+  },
+);
