@@ -23,6 +23,10 @@ export interface ListenerConfig {
   idleTimeoutMs: number;
   /** ACK code for a message no route accepts. */
   noRoute: 'AA' | 'AR';
+  /** Several messages in one MLLP block: process each (split) or answer AR to all (reject). */
+  multiMessageBlocks: 'split' | 'reject';
+  /** Bytes invalid in the message's charset: answer AE (reject) or keep them as U+FFFD and mark the message (replace). */
+  invalidBytes: 'reject' | 'replace';
 }
 
 export interface StoreConfig {
@@ -66,6 +70,8 @@ const listenerSchema = {
     maxFrameBytes: { type: 'integer', minimum: 1024, description: 'Largest accepted MLLP frame (default 16 MiB)' },
     idleTimeout: { ...durationSchema, description: 'Close connections idle this long (default 10m; 0 = never)' },
     noRoute: { enum: ['AA', 'AR'], description: 'ACK for a message no route accepts (default AA: accepted and ignored)' },
+    multiMessageBlocks: { enum: ['split', 'reject'], description: 'Several messages in one MLLP block: split processes each, in order, with one ACK frame each (default); reject answers AR to each and routes none. Batches (FHS/BHS) are always processed.' },
+    invalidBytes: { enum: ['reject', 'replace'], description: 'Bytes invalid in the declared charset: reject answers AE with ERR-3 102 naming the segment and field (default); replace keeps them as U+FFFD, logs a warning and marks the message' },
   },
 } as const;
 
@@ -170,6 +176,8 @@ export function loadSiteConfig(
     maxFrameBytes: l.maxFrameBytes ?? 16 * 1024 * 1024,
     idleTimeoutMs: parseDuration(l.idleTimeout, 10 * 60_000),
     noRoute: l.noRoute ?? 'AA',
+    multiMessageBlocks: l.multiMessageBlocks ?? 'split',
+    invalidBytes: l.invalidBytes ?? 'reject',
   }));
   if (overrides.mllpPort !== undefined && listeners[0]) listeners[0].port = overrides.mllpPort;
 

@@ -6,7 +6,7 @@
  * AE/AR (or CE/CR) with an ERR segment naming the reason.
  */
 import { randomUUID } from 'node:crypto';
-import { ackMode, buildAck, decodeHl7, encodeText, parseHl7, readAckHeader, type Hl7Message } from '../hl7/index.js';
+import { ackMode, buildAck, decodeHl7, encodeText, parseHl7, readAckHeader, type Hl7Message, type InvalidBytes } from '../hl7/index.js';
 import { HisbridgeError, isHisbridgeError, toHisbridgeError } from '../errors.js';
 import { maskId } from '../mask.js';
 import { outboundPositions, runSegment } from '../routes/run.js';
@@ -54,6 +54,10 @@ export interface Listener {
   name: string;
   charset: string;
   noRoute: 'AA' | 'AR';
+  /** Bytes invalid in the message's charset: refuse with AE (default) or keep them as U+FFFD and mark the message. */
+  invalidBytes?: 'reject' | 'replace';
+  /** Several messages in one block (see block.ts): each processed on its own (default), or all refused with AR. */
+  multiMessageBlocks?: 'split' | 'reject';
 }
 
 function ackId(): string {
@@ -69,6 +73,7 @@ function hl7ErrorCode(e: HisbridgeError): string {
       return '101';
     case 'HL7_E_PARSE':
     case 'HL7_E_CHARSET':
+    case 'HL7_E_INVALID_BYTES':
       return '102';
     case 'ENGINE_E_NO_ROUTE':
       return '200';
@@ -85,13 +90,23 @@ export async function ingest(frame: Buffer, listener: Listener, deps: IngestDeps
   const log = deps.log;
   let charset = 'utf-8';
   let text: string;
+  let invalid: InvalidBytes | undefined;
   try {
-    ({ text, charset } = decodeHl7(frame, listener.charset));
+    ({ text, charset, invalid } = decodeHl7(frame, listener.charset));
   } catch (e) {
     const err = toHisbridgeError(e);
     log.warn({ listener: listener.name, code: err.code }, 'cannot decode message');
     const fallback = new TextDecoder('latin1').decode(frame);
     return reject(fallback, 'latin1', err, 'AE');
+  }
+  if (invalid) {
+    // Never the bytes or the text around them: only where they are.
+    const err = new HisbridgeError('HL7_E_INVALID_BYTES', { charset: charsetLabel(charset), location: invalid.location });
+    if ((listener.invalidBytes ?? 'reject') === 'reject') {
+      log.warn({ listener: listener.name, code: err.code, location: invalid.location, offset: invalid.offset }, 'rejected message with invalid bytes');
+      return reject(text, charset, err, 'AE');
+    }
+    log.warn({ listener: listener.name, code: err.code, location: invalid.location, offset: invalid.offset }, 'invalid bytes replaced by U+FFFD (invalidBytes: replace)');
   }
 
   let msg: Hl7Message;
@@ -186,6 +201,7 @@ export async function ingest(frame: Buffer, listener: Listener, deps: IngestDeps
         patientId: patientIdOf(msg),
         receivedAt: Date.now(),
         ackCode,
+        ...(invalid ? { flags: ['invalid-bytes-replaced'] } : {}),
         ...(failure ? {} : { ackReply: replyOf(replies) }),
       },
       failure ? deliveries.filter((d) => d.final) : deliveries,
@@ -226,6 +242,11 @@ export async function ingest(frame: Buffer, listener: Listener, deps: IngestDeps
     }
     return { ack, ackText, code: c, routes: [], ...(header?.controlId ? { controlId: header.controlId } : {}) };
   }
+}
+
+/** The charset as people call it in a reject reason. */
+function charsetLabel(cs: string): string {
+  return cs === 'utf-8' || cs === 'ascii' ? 'UTF-8' : cs === 'gb18030' ? 'GB18030/GBK' : cs;
 }
 
 /** What the ACK carries beyond its code, kept with the message for duplicates. */

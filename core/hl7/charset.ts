@@ -115,6 +115,93 @@ export function normalizeCharset(name: string | undefined, fallback: string): Ca
 
 const gbDecoder = new TextDecoder('gb18030');
 const utf8Decoder = new TextDecoder('utf-8');
+const gbStrict = new TextDecoder('gb18030', { fatal: true });
+const utf8Strict = new TextDecoder('utf-8', { fatal: true });
+
+/** Where the first byte sequence invalid in the charset sits, for the reject reason (never the bytes themselves). */
+export interface InvalidBytes {
+  /** Byte offset in the frame. */
+  offset: number;
+  /** Segment name, e.g. `PID` (`?` when the segment name itself is not readable). */
+  segment: string;
+  /** Field number (MSH counts MSH-1 as the separator); 0 in the segment name. */
+  field: number;
+  /** `PID-5`, or `PID` when the name itself is broken. */
+  location: string;
+}
+
+/** A decoded frame; `invalid` is set when some bytes were not valid in the charset and became U+FFFD. */
+export interface DecodedHl7 {
+  text: string;
+  charset: CanonicalCharset;
+  invalid?: InvalidBytes;
+}
+
+/** Length of the character starting with `b` in UTF-8 or GB18030, or 0 when no character starts with it. */
+function charLength(charset: 'utf-8' | 'gb18030', buf: Buffer, i: number): number {
+  const b = buf[i]!;
+  if (b < 0x80) return 1;
+  if (charset === 'utf-8') {
+    if (b >= 0xc2 && b <= 0xdf) return 2;
+    if (b >= 0xe0 && b <= 0xef) return 3;
+    if (b >= 0xf0 && b <= 0xf4) return 4;
+    return 0;
+  }
+  if (b === 0x80) return 1; // WHATWG gb18030 maps 0x80 to the euro sign
+  if (b === 0xff) return 0;
+  const b2 = buf[i + 1];
+  return b2 !== undefined && b2 >= 0x30 && b2 <= 0x39 ? 4 : 2;
+}
+
+/**
+ * Finds the first invalid sequence of a frame the strict decoder refused.
+ * Linear: segments are found on CR/LF bytes (never part of a multi-byte
+ * character in UTF-8 or GB18030), only the first failing segment is walked
+ * character by character, and the field is counted in the valid text before
+ * the bad bytes (in GBK a trail byte can equal `|`, so bytes are not counted).
+ */
+function locateInvalid(body: Buffer, base: number, charset: 'utf-8' | 'gb18030'): InvalidBytes {
+  const strict = charset === 'utf-8' ? utf8Strict : gbStrict;
+  let start = 0;
+  while (start < body.length) {
+    let end = start;
+    while (end < body.length && body[end] !== CR && body[end] !== LF) end++;
+    const seg = body.subarray(start, end);
+    let ok = true;
+    try {
+      strict.decode(seg);
+    } catch {
+      ok = false;
+    }
+    if (!ok) {
+      let i = 0;
+      while (i < seg.length) {
+        const n = charLength(charset, seg, i);
+        let valid = n > 0 && i + n <= seg.length;
+        if (valid && n > 1) {
+          try {
+            strict.decode(seg.subarray(i, i + n));
+          } catch {
+            valid = false;
+          }
+        }
+        if (!valid) break;
+        i += n;
+      }
+      const before = strict.decode(seg.subarray(0, i));
+      const name = /^[A-Z][A-Z0-9]{2}/.test(before) ? before.slice(0, 3) : '?';
+      let field = 0;
+      if (name !== '?' && before.length > 3) {
+        const sep = before[3]!;
+        for (let k = 3; k < before.length; k++) if (before[k] === sep) field++;
+        if (name === 'MSH') field++;
+      }
+      return { offset: base + start + i, segment: name, field, location: field > 0 ? `${name}-${field}` : name };
+    }
+    start = end + 1;
+  }
+  return { offset: base, segment: '?', field: 0, location: '?' };
+}
 
 /**
  * Decodes a frame (MLLP envelope already removed). MSH-18 wins over
@@ -122,22 +209,24 @@ const utf8Decoder = new TextDecoder('utf-8');
  * `ascii` frames are decoded as UTF-8 so that a sender that claims ASCII but
  * sends UTF-8 does not lose characters; `latin1` is true ISO 8859-1.
  * A UTF-8 byte order mark is dropped.
+ *
+ * Bytes invalid in the charset become U+FFFD in `text`, and `invalid` says
+ * where the first such sequence is: the caller decides whether to refuse the
+ * message (listener `invalidBytes: reject`) or keep it marked (`replace`).
+ * The strict check is the platform's fatal TextDecoder: one native pass.
  */
-export function decodeHl7(frame: Buffer, defaultCharset: string): { text: string; charset: CanonicalCharset } {
+export function decodeHl7(frame: Buffer, defaultCharset: string): DecodedHl7 {
   const charset = normalizeCharset(readMsh18(frame), defaultCharset);
-  const body = frame.subarray(bomLength(frame));
-  let text: string;
-  switch (charset) {
-    case 'gb18030':
-      text = gbDecoder.decode(body);
-      break;
-    case 'latin1':
-      text = body.toString('latin1');
-      break;
-    default:
-      text = utf8Decoder.decode(body);
+  const bom = bomLength(frame);
+  const body = frame.subarray(bom);
+  if (charset === 'latin1') return { text: body.toString('latin1'), charset };
+  const kind = charset === 'gb18030' ? 'gb18030' : 'utf-8';
+  try {
+    return { text: (kind === 'gb18030' ? gbStrict : utf8Strict).decode(body), charset };
+  } catch {
+    const text = (kind === 'gb18030' ? gbDecoder : utf8Decoder).decode(body);
+    return { text, charset, invalid: locateInvalid(body, bom, kind) };
   }
-  return { text, charset };
 }
 
 /**

@@ -11,6 +11,7 @@ import type {
 interface RawMessage {
   id: number; received_at: number; source: string; sending_app: string; sending_facility: string; type: string; control_id: string;
   patient_id: string | null; charset: string; ack_code: string; status: string; raw_bytes: number; purged_at: number | null; raw?: Buffer | null;
+  flags?: string | null;
 }
 
 interface RawDelivery {
@@ -23,7 +24,7 @@ interface RawAttempt {
   at: number; attempt: number; outcome: string; error_code: string | null; reason: string | null; latency_ms: number | null;
 }
 
-const SUMMARY_COLUMNS = 'id, received_at, source, sending_app, sending_facility, type, control_id, patient_id, charset, ack_code, status, raw_bytes, purged_at';
+const SUMMARY_COLUMNS = 'id, received_at, source, sending_app, sending_facility, type, control_id, patient_id, charset, ack_code, status, raw_bytes, purged_at, flags';
 
 function toSummary(r: RawMessage): MessageSummary {
   const m: MessageSummary = {
@@ -32,6 +33,7 @@ function toSummary(r: RawMessage): MessageSummary {
   };
   if (r.patient_id !== null) m.patientId = r.patient_id;
   if (r.purged_at !== null) m.purgedAt = r.purged_at;
+  if (r.flags) m.flags = r.flags.split(',');
   return m;
 }
 

@@ -106,6 +106,8 @@ const MIGRATIONS: string[] = [
   `,
   // v2: the reply segments/text of the original ACK, so a duplicate (a resend after a lost ACK) gets the same answer.
   `ALTER TABLE messages ADD COLUMN ack_reply TEXT;`,
+  // v3: marks set at receipt (comma-separated), e.g. invalid-bytes-replaced (listener invalidBytes: replace).
+  `ALTER TABLE messages ADD COLUMN flags TEXT;`,
 ];
 
 /** Brings the database to the latest schema version; each step in its own transaction. */

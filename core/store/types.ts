@@ -28,6 +28,8 @@ export interface NewMessage {
   ackCode: string;
   /** Reply text and segments of that ACK (on-complete routes), repeated to a duplicate. */
   ackReply?: AckReply;
+  /** Marks shown in the message list, e.g. `invalid-bytes-replaced`. */
+  flags?: string[];
 }
 
 /** What an ACK carried beyond its code. */
@@ -164,6 +166,8 @@ export interface MessageSummary {
   rawBytes: number;
   /** Set once retention removed the body. */
   purgedAt?: number;
+  /** Marks set at receipt, e.g. `invalid-bytes-replaced`. */
+  flags?: string[];
 }
 
 export interface AttemptRecord {
