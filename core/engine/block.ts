@@ -98,7 +98,7 @@ export async function processBlock(frame: Buffer, listener: Listener, deps: Bloc
       replies.push(r.ack);
       continue;
     }
-    for (const p of unit.batch.problems) log.warn({ ...where, code: 'HL7_W_BATCH_TRAILER', problem: p }, 'batch trailer disagrees with the messages received; processed anyway');
+    for (const p of unit.batch.problems) log.warn({ ...where, code: 'HL7_W_BATCH_TRAILER', problem: p }, hbError('HL7_W_BATCH_TRAILER', { detail: p }).message);
     const acks: Buffer[] = [];
     for (const m of unit.messages) {
       const r = await one(m);

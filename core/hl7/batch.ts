@@ -238,6 +238,8 @@ export function splitBlock(buf: Buffer): SplitBlock {
   const lastStart = msgStart;
   closeMessage(buf.length);
   closeBatch(buf.length);
+  // Nothing but blank lines: one (empty) message as received, so the ingest answers for it rather than nobody.
+  if (units.length === 0) return { units: [{ kind: 'message', bytes: buf }], messageCount: 1, strayLines };
   const only = units.length === 1 ? units[0]! : undefined;
   if (only?.kind === 'message' && lastStart === 0 && only.bytes !== buf) {
     // One message and only blank lines after it: keep the block byte for byte.

@@ -263,11 +263,17 @@ export class KafkaSource {
     const frames = split.units.length === 1 && split.units[0]!.kind === 'message' ? [split.units[0]!.bytes] : messagesOf(split);
     const where = { topic: r.topic, partition: r.partition, offset: r.offset };
     if (frames.length !== 1 || split.units.length !== 1 || split.units[0]!.kind !== 'message') {
-      if (topic.multiMessageBlocks === 'reject' || frames.length === 0) {
+      if (frames.length === 0) {
+        // An empty batch (BHS, BTS 0): nothing to process, nothing lost.
+        this.#d.log.warn({ ...where, code: 'HL7_W_BATCH_TRAILER' }, 'kafka: record holds a batch without messages; committed');
+        this.#status.handled++;
+        return;
+      }
+      if (topic.multiMessageBlocks === 'reject') {
         const e = hbError('HL7_E_MULTI_MESSAGE_BLOCK', { count: frames.length });
         return this.#deadLetter(topic, r, payloadVerdict(e), 1);
       }
-      for (const u of split.units) if (u.kind === 'batch') for (const p of u.batch.problems) this.#d.log.warn({ ...where, code: 'HL7_W_BATCH_TRAILER', problem: p }, 'kafka: batch trailer disagrees with the messages received; processed anyway');
+      for (const u of split.units) if (u.kind === 'batch') for (const p of u.batch.problems) this.#d.log.warn({ ...where, code: 'HL7_W_BATCH_TRAILER', problem: p }, `kafka: ${hbError('HL7_W_BATCH_TRAILER', { detail: p }).message}`);
       if (split.strayLines) this.#d.log.warn({ ...where, lines: split.strayLines }, 'kafka: lines outside any message ignored');
       this.#d.log.info({ ...where, messages: frames.length }, 'kafka: record holds several messages: each processed on its own');
     }

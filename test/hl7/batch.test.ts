@@ -179,3 +179,17 @@ describe('invalid bytes in the declared charset', () => {
     expect(decodeHl7(m, 'gb18030').invalid?.location).toBe('OBX-5');
   });
 });
+
+describe('splitBlock edge cases', () => {
+  it('a block of blank lines is one message as received (the ingest answers it), never zero', () => {
+    const buf = Buffer.from('\r\n  \r\n', 'latin1');
+    expect(splitBlock(buf).units).toEqual([{ kind: 'message', bytes: buf }]);
+    expect(splitBlock(Buffer.alloc(0)).units).toHaveLength(1);
+  });
+
+  it('an empty batch is a batch of zero messages', () => {
+    const r = splitBlock(Buffer.from('BHS|^~\\&\rBTS|0\r', 'latin1'));
+    expect(r.units).toHaveLength(1);
+    expect(r.units[0]!.kind === 'batch' && r.units[0]!.messages).toEqual([]);
+  });
+});
