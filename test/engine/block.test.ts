@@ -5,12 +5,14 @@
  * declared charset. Each test failed on main before the change.
  */
 import net from 'node:net';
+import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import iconv from 'iconv-lite';
 import { MllpClient } from '../../core/mllp/client.js';
 import { MllpFrameDecoder, encodeFrame } from '../../core/mllp/framing.js';
 import { decodeHl7, parseHl7 } from '../../core/hl7/index.js';
 import { startEngine, type TestEngine } from '../helpers/engine.js';
+import { cli } from '../helpers/cli.js';
 
 const SITE = `
 listeners:
@@ -179,5 +181,9 @@ describe('untrusted senders over MLLP: blocks, batches, MSH-2, invalid bytes', (
     expect(decodeHl7(detail.raw!, detail.charset).text).toContain('\ufffd');
     const warn = t.logs.slice(before).map((l) => JSON.parse(l) as { level: string; code?: string }).find((l) => l.code === 'HL7_E_INVALID_BYTES');
     expect(warn?.level).toBe('warn');
+    // The mark is visible to operators: hisbridge messages show (a real process on the same data directory).
+    const show = await cli(['messages', 'show', String(rows[0]!.id), '--data-dir', path.join(t.dataDir, 'store')]);
+    expect(show.stdout).toContain('marked invalid-bytes-replaced');
+    expect(show.code).toBe(0);
   });
 });
