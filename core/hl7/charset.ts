@@ -137,70 +137,109 @@ export interface DecodedHl7 {
   invalid?: InvalidBytes;
 }
 
-/** Length of the character starting with `b` in UTF-8 or GB18030, or 0 when no character starts with it. */
-function charLength(charset: 'utf-8' | 'gb18030', buf: Buffer, i: number): number {
-  const b = buf[i]!;
-  if (b < 0x80) return 1;
-  if (charset === 'utf-8') {
-    if (b >= 0xc2 && b <= 0xdf) return 2;
-    if (b >= 0xe0 && b <= 0xef) return 3;
-    if (b >= 0xf0 && b <= 0xf4) return 4;
-    return 0;
+/** Offset of the first byte sequence the WHATWG UTF-8 decoder refuses (overlongs, surrogates, truncation), or -1. */
+function firstInvalidUtf8(b: Buffer): number {
+  const n = b.length;
+  let i = 0;
+  while (i < n) {
+    const c = b[i]!;
+    if (c < 0x80) {
+      i++;
+      continue;
+    }
+    let need: number;
+    let lo = 0x80;
+    let hi = 0xbf;
+    if (c >= 0xc2 && c <= 0xdf) need = 1;
+    else if (c >= 0xe0 && c <= 0xef) {
+      need = 2;
+      if (c === 0xe0) lo = 0xa0;
+      else if (c === 0xed) hi = 0x9f;
+    } else if (c >= 0xf0 && c <= 0xf4) {
+      need = 3;
+      if (c === 0xf0) lo = 0x90;
+      else if (c === 0xf4) hi = 0x8f;
+    } else return i;
+    const c1 = b[i + 1];
+    if (c1 === undefined || c1 < lo || c1 > hi) return i;
+    for (let k = 2; k <= need; k++) {
+      const ck = b[i + k];
+      if (ck === undefined || ck < 0x80 || ck > 0xbf) return i;
+    }
+    i += need + 1;
   }
-  if (b === 0x80) return 1; // WHATWG gb18030 maps 0x80 to the euro sign
-  if (b === 0xff) return 0;
-  const b2 = buf[i + 1];
-  return b2 !== undefined && b2 >= 0x30 && b2 <= 0x39 ? 4 : 2;
+  return -1;
+}
+
+/** Offset of the first byte sequence the WHATWG GB18030 decoder refuses, or -1. */
+function firstInvalidGb18030(b: Buffer): number {
+  const n = b.length;
+  let i = 0;
+  while (i < n) {
+    const c = b[i]!;
+    if (c <= 0x80) {
+      // 0x80 is the euro sign in the WHATWG decoder.
+      i++;
+      continue;
+    }
+    if (c === 0xff) return i;
+    const c2 = b[i + 1];
+    if (c2 === undefined) return i;
+    if (c2 >= 0x30 && c2 <= 0x39) {
+      const c3 = b[i + 2];
+      const c4 = b[i + 3];
+      if (c3 === undefined || c4 === undefined || c3 < 0x81 || c3 > 0xfe || c4 < 0x30 || c4 > 0x39) return i;
+      const pointer = (((c - 0x81) * 10 + (c2 - 0x30)) * 126 + (c3 - 0x81)) * 10 + (c4 - 0x30);
+      if ((pointer > 39419 && pointer < 189000) || pointer > 1237575) return i;
+      i += 4;
+      continue;
+    }
+    if ((c2 >= 0x40 && c2 <= 0x7e) || (c2 >= 0x80 && c2 <= 0xfe)) {
+      i += 2;
+      continue;
+    }
+    return i;
+  }
+  return -1;
 }
 
 /**
- * Finds the first invalid sequence of a frame the strict decoder refused.
- * Linear: segments are found on CR/LF bytes (never part of a multi-byte
- * character in UTF-8 or GB18030), only the first failing segment is walked
- * character by character, and the field is counted in the valid text before
- * the bad bytes (in GBK a trail byte can equal `|`, so bytes are not counted).
+ * Finds the first invalid sequence of a frame the strict decoder refused:
+ * one pass over the bytes, then the field is counted in the valid text of
+ * its segment before the bad bytes (in GBK a trail byte can equal `|`, so
+ * bytes are not counted). Segment starts are found on CR/LF, which are never
+ * part of a multi-byte character in UTF-8 or GB18030.
  */
 function locateInvalid(body: Buffer, base: number, charset: 'utf-8' | 'gb18030'): InvalidBytes {
-  const strict = charset === 'utf-8' ? utf8Strict : gbStrict;
-  let start = 0;
-  while (start < body.length) {
-    let end = start;
-    while (end < body.length && body[end] !== CR && body[end] !== LF) end++;
-    const seg = body.subarray(start, end);
-    let ok = true;
+  const at = charset === 'utf-8' ? firstInvalidUtf8(body) : firstInvalidGb18030(body);
+  if (at < 0) return { offset: base, segment: '?', field: 0, location: 'the message' };
+  const segStart = Math.max(body.lastIndexOf(CR, at), body.lastIndexOf(LF, at)) + 1;
+  const seg = body.subarray(segStart, at);
+  let name = '?';
+  let field = 0;
+  if (charset === 'utf-8') {
+    // In UTF-8 an ASCII byte is never part of another character: count separators on bytes, no decoding.
+    const head = seg.subarray(0, 3).toString('latin1');
+    if (seg.length >= 3 && /^[A-Z][A-Z0-9]{2}$/.test(head)) name = head;
+    if (name !== '?' && seg.length > 3) {
+      const sep = seg[3]!;
+      for (let k = seg.indexOf(sep, 3); k >= 0; k = seg.indexOf(sep, k + 1)) field++;
+    }
+  } else {
+    let before: string;
     try {
-      strict.decode(seg);
+      before = gbStrict.decode(seg);
     } catch {
-      ok = false;
+      before = gbDecoder.decode(seg);
     }
-    if (!ok) {
-      let i = 0;
-      while (i < seg.length) {
-        const n = charLength(charset, seg, i);
-        let valid = n > 0 && i + n <= seg.length;
-        if (valid && n > 1) {
-          try {
-            strict.decode(seg.subarray(i, i + n));
-          } catch {
-            valid = false;
-          }
-        }
-        if (!valid) break;
-        i += n;
-      }
-      const before = strict.decode(seg.subarray(0, i));
-      const name = /^[A-Z][A-Z0-9]{2}/.test(before) ? before.slice(0, 3) : '?';
-      let field = 0;
-      if (name !== '?' && before.length > 3) {
-        const sep = before[3]!;
-        for (let k = 3; k < before.length; k++) if (before[k] === sep) field++;
-        if (name === 'MSH') field++;
-      }
-      return { offset: base + start + i, segment: name, field, location: field > 0 ? `${name}-${field}` : name };
+    if (/^[A-Z][A-Z0-9]{2}/.test(before)) name = before.slice(0, 3);
+    if (name !== '?' && before.length > 3) {
+      const sep = before[3]!;
+      for (let k = before.indexOf(sep, 3); k >= 0; k = before.indexOf(sep, k + 1)) field++;
     }
-    start = end + 1;
   }
-  return { offset: base, segment: '?', field: 0, location: '?' };
+  if (name === 'MSH') field++;
+  return { offset: base + at, segment: name, field, location: field > 0 ? `${name}-${field}` : name === '?' ? 'a segment name' : name };
 }
 
 /**

@@ -193,3 +193,44 @@ describe('splitBlock edge cases', () => {
     expect(r.units[0]!.kind === 'batch' && r.units[0]!.messages).toEqual([]);
   });
 });
+
+describe('invalid-byte locator agrees with the platform decoder', () => {
+  const head = (cs: string) => Buffer.from(`MSH|^~\\&|HIS|H1|HB|GD|20250101||ADT^A28|C1|P|2.5||||||${cs}\rPID|1||P1||`, 'latin1');
+  // A fixed-seed generator: the same cases on every run.
+  let seed = 12345;
+  const rnd = () => ((seed = (seed * 1103515245 + 12345) & 0x7fffffff) / 0x7fffffff);
+  const pick = (alphabet: number[]) => alphabet[Math.floor(rnd() * alphabet.length)]!;
+
+  for (const [cs, strict, bytes] of [
+    ['UNICODE UTF-8', new TextDecoder('utf-8', { fatal: true }), [0x41, 0x7c, 0x80, 0xa0, 0xbf, 0xc0, 0xc2, 0xdf, 0xe0, 0xe4, 0xed, 0xef, 0xf0, 0xf4, 0xf5, 0x8f, 0x90, 0x9f]],
+    ['GB 18030-2000', new TextDecoder('gb18030', { fatal: true }), [0x41, 0x30, 0x39, 0x7c, 0x5e, 0x80, 0x81, 0x84, 0x90, 0xe3, 0xfe, 0xff, 0x40, 0x7f, 0x31, 0x82, 0x35, 0x20]],
+  ] as const) {
+    it(`${cs}: 3,000 random byte strings: invalid exactly when the fatal decoder throws, and always located`, () => {
+      for (let n = 0; n < 3000; n++) {
+        const tail = Buffer.from(Array.from({ length: 1 + Math.floor(rnd() * 8) }, () => pick([...bytes])));
+        const frame = Buffer.concat([head(cs), tail, Buffer.from('\r', 'latin1')]);
+        let throws = false;
+        try {
+          strict.decode(frame);
+        } catch {
+          throws = true;
+        }
+        const d = decodeHl7(frame, 'gb18030');
+        expect(d.invalid !== undefined, tail.toString('hex')).toBe(throws);
+        if (d.invalid) expect(d.invalid.location, tail.toString('hex')).toMatch(/^PID-\d+$/);
+      }
+    });
+  }
+
+  it('is fast on a 16 MiB frame with the bad byte at the very end', () => {
+    const body = Buffer.from('张三丰'.repeat(1_900_000), 'utf8');
+    const frame = Buffer.concat([head('UNICODE UTF-8'), body, Buffer.from([0xe4, 0x28, 0x0d])]);
+    expect(frame.length).toBeGreaterThan(16_000_000);
+    const t0 = performance.now();
+    const d = decodeHl7(frame, 'gb18030');
+    const ms = performance.now() - t0;
+    expect(d.invalid?.location).toBe('PID-5');
+    expect(ms).toBeLessThan(2000);
+    console.log(`decodeHl7 16 MiB UTF-8 frame with one invalid sequence at the end: ${ms.toFixed(0)} ms`);
+  });
+});
