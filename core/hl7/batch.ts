@@ -14,7 +14,10 @@
  *
  * Terminators may be CR, LF or CRLF. A block that does not start with one
  * of those five segments is one message as received (the ingest then
- * answers why it is not HL7). One pass over the bytes: linear in their size.
+ * answers why it is not HL7). A block that starts with MSH is split on MSH
+ * only (batch segments inside it stay segments of the message before them).
+ * Linear in the size: unit boundaries are found with the platform's byte
+ * search, and only lines outside messages are visited one by one.
  */
 
 export interface BatchInfo {
@@ -125,6 +128,26 @@ interface OpenBatch {
   problems: string[];
 }
 
+const ALL_NAMES = ['MSH', 'FHS', 'BHS', 'BTS', 'FTS'].map((n) => Buffer.from(n, 'latin1'));
+const MSH_ONLY = ALL_NAMES.slice(0, 1);
+
+/**
+ * Line starts (after any VT/FS bytes) of every segment that may start or end
+ * a unit, in order: found with the platform's byte search, so the segments
+ * inside a message are never visited one by one.
+ */
+function candidateLines(buf: Buffer, from: number, names: Buffer[]): number[] {
+  const out: number[] = [];
+  for (const name of names) {
+    for (let p = buf.indexOf(name, from); p >= 0; p = buf.indexOf(name, p + 3)) {
+      let q = p;
+      while (q > from && (buf[q - 1] === VT || buf[q - 1] === FS)) q--;
+      if (q === from || buf[q - 1] === CR || buf[q - 1] === LF) out.push(q);
+    }
+  }
+  return out.sort((a, b) => a - b);
+}
+
 /** Splits a block into messages and batches; see the file comment. */
 export function splitBlock(buf: Buffer): SplitBlock {
   const units: BlockUnit[] = [];
@@ -138,6 +161,10 @@ export function splitBlock(buf: Buffer): SplitBlock {
   let nextLf = -2;
   const bom = buf.length >= 3 && buf[0] === 0xef && buf[1] === 0xbb && buf[2] === 0xbf ? 3 : 0;
   let pos = bom;
+  // Found on first need: a block that starts with MSH is split on MSH only (one byte search); batch segments matter in a batch.
+  let candidates: number[] | undefined;
+  let batchBlock = false;
+  let nextCandidate = 0;
 
   const closeMessage = (end: number): void => {
     if (msgStart < 0) return;
@@ -165,6 +192,13 @@ export function splitBlock(buf: Buffer): SplitBlock {
   const openBatch = (start: number, hasFile: boolean): OpenBatch => ({ start, messages: [], batches: 0, inBatch: 0, batchOpen: false, hasFile, problems: [] });
 
   while (pos < buf.length) {
+    if (msgStart >= 0) {
+      // Inside a message every line belongs to it until the next unit boundary: jump there.
+      candidates ??= candidateLines(buf, bom, batchBlock ? ALL_NAMES : MSH_ONLY);
+      while (nextCandidate < candidates.length && candidates[nextCandidate]! < pos) nextCandidate++;
+      if (nextCandidate >= candidates.length) break;
+      pos = candidates[nextCandidate]!;
+    }
     if (nextCr !== -1 && nextCr < pos) nextCr = buf.indexOf(CR, pos);
     if (nextLf !== -1 && nextLf < pos) nextLf = buf.indexOf(LF, pos);
     const end = nextCr < 0 ? (nextLf < 0 ? buf.length : nextLf) : nextLf < 0 ? nextCr : Math.min(nextCr, nextLf);
@@ -178,6 +212,7 @@ export function splitBlock(buf: Buffer): SplitBlock {
       first = false;
       // Not HL7 as far as this splitter can tell: the ingest gives the specific answer.
       if (!kind || kind === 'BTS' || kind === 'FTS') return { units: [{ kind: 'message', bytes: buf }], messageCount: 1, strayLines: 0 };
+      batchBlock = kind !== 'MSH';
     }
     switch (kind) {
       case 'MSH':
