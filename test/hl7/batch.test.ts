@@ -187,6 +187,13 @@ describe('splitBlock edge cases', () => {
     expect(splitBlock(Buffer.alloc(0)).units).toHaveLength(1);
   });
 
+  it('a block that starts with MSH splits on MSH only: a BHS line inside it stays a segment', () => {
+    const s = `${msg('1')}BHS|^~\\&\r${msg('2')}`;
+    const r = splitBlock(Buffer.from(s, 'latin1'));
+    expect(r.units.map((u) => u.kind)).toEqual(['message', 'message']);
+    expect(r.units[0]!.kind === 'message' && r.units[0]!.bytes.toString('latin1')).toBe(`${msg('1')}BHS|^~\\&\r`);
+  });
+
   it('an empty batch is a batch of zero messages', () => {
     const r = splitBlock(Buffer.from('BHS|^~\\&\rBTS|0\r', 'latin1'));
     expect(r.units).toHaveLength(1);
