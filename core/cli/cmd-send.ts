@@ -6,7 +6,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { MllpClient } from '../mllp/client.js';
-import { decodeHl7, parseHl7, splitBlock, type BlockUnit } from '../hl7/index.js';
+import { decodeHl7, parseHl7, readMsh18, splitBlock, type BlockUnit } from '../hl7/index.js';
 import { err, out, parse } from './common.js';
 
 /** MSA-1 of every ACK in a reply (one for a single ACK, one per message for a batch ACK). */
@@ -67,7 +67,16 @@ export async function run(argv: string[]): Promise<number> {
   try {
     for (const u of units) {
       const ackBytes = await client.send(u.kind === 'message' ? withTerminator(u.bytes) : u.bytes);
-      const { text } = decodeHl7(ackBytes, 'gb18030');
+      // A batch ACK starts with BHS (no MSH-18): its first ACK message's MSH-18 names the charset.
+      const firstMsh = ackBytes.indexOf('\rMSH');
+      const charset = u.kind === 'batch' && firstMsh >= 0 ? readMsh18(ackBytes.subarray(firstMsh + 1)) ?? 'gb18030' : 'gb18030';
+      let text: string;
+      try {
+        ({ text } = decodeHl7(ackBytes, charset));
+      } catch {
+        // An ACK naming a charset we do not know: show it byte for byte rather than fail.
+        text = ackBytes.toString('latin1');
+      }
       out(text.replace(/\r/g, '\n').trimEnd());
       out('');
       let codes = ackCodes(text);
