@@ -35,7 +35,7 @@ export const ERRORS = {
   HL7_E_CHARSET: { message: 'unsupported character set "{charset}"', retryable: false },
   HL7_E_INVALID_BYTES: { message: 'invalid {charset} bytes in {location}', retryable: false },
   HL7_W_BATCH_TRAILER: { message: 'batch trailer disagrees with the messages received ({detail}); processed anyway', retryable: false },
-  HL7_E_MULTI_MESSAGE_BLOCK: { message: 'one MLLP block carries {count} messages; this listener takes one message per block (multiMessageBlocks: reject)', retryable: false },
+  HL7_E_MULTI_MESSAGE_BLOCK: { message: 'one block carries {count} messages; this source takes one message per block (multiMessageBlocks: reject)', retryable: false },
   HL7_E_MISSING_FIELD: { message: 'required field {path} is empty', retryable: false },
 
   // MLLP
