@@ -63,7 +63,7 @@ export function refuseMessage(bytes: Buffer, listener: Listener, err: HisbridgeE
   } catch {
     ack = Buffer.from(ackText, 'utf8');
   }
-  return { ack, ackText, code: 'AR', routes: [], ...(header?.controlId ? { controlId: header.controlId } : {}) };
+  return { ack, ackText, code: 'AR', routes: [], errorCode: err.code, ...(header?.controlId ? { controlId: header.controlId } : {}) };
 }
 
 /** Splits, ingests and answers one block. Never throws more than `deps.ingest` does (which never throws). */

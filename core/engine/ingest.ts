@@ -36,6 +36,8 @@ export interface IngestResult {
   messageId?: number;
   duplicate?: boolean;
   routes: RouteOutcome[];
+  /** Catalogue code when the message was refused before it could be parsed (decode, charset, invalid bytes, parse). */
+  errorCode?: string;
 }
 
 export interface IngestDeps {
@@ -240,7 +242,7 @@ export async function ingest(frame: Buffer, listener: Listener, deps: IngestDeps
     } catch {
       ack = Buffer.from(ackText, 'utf8');
     }
-    return { ack, ackText, code: c, routes: [], ...(header?.controlId ? { controlId: header.controlId } : {}) };
+    return { ack, ackText, code: c, routes: [], errorCode: e.code, ...(header?.controlId ? { controlId: header.controlId } : {}) };
   }
 }
 

@@ -69,6 +69,7 @@ describe('kafka records with several messages or a batch', () => {
     const dlq = await tool.read(`${split}.dlq`, (r) => r.length >= 1);
     expect(dlq).toHaveLength(1);
     expect(dlq[0]!.headers[DLQ_HEADERS.reason]).toBe('message 2 of 2: invalid UTF-8 bytes in PID-5');
+    expect(dlq[0]!.headers[DLQ_HEADERS.code]).toBe('HL7_E_INVALID_BYTES');
     expect(stored('K-BAD-1')).toBe(1);
     expect(stored('K-BAD-2')).toBe(0);
   });
