@@ -33,6 +33,9 @@ export const ERRORS = {
   HL7_E_PARSE: { message: 'HL7 parse error: {detail}', retryable: false },
   HL7_E_NO_MSH: { message: 'message does not start with an MSH segment', retryable: false },
   HL7_E_CHARSET: { message: 'unsupported character set "{charset}"', retryable: false },
+  HL7_E_INVALID_BYTES: { message: 'invalid {charset} bytes in {location}', retryable: false },
+  HL7_W_BATCH_TRAILER: { message: 'batch trailer disagrees with the messages received ({detail}); processed anyway', retryable: false },
+  HL7_E_MULTI_MESSAGE_BLOCK: { message: 'one block carries {count} messages; this source takes one message per block (multiMessageBlocks: reject)', retryable: false },
   HL7_E_MISSING_FIELD: { message: 'required field {path} is empty', retryable: false },
 
   // MLLP

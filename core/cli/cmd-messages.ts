@@ -136,7 +136,7 @@ function show(argv: string[]): number {
       return 0;
     }
     out(summaryLine({ ...m, patientId: meta.patientId ?? '' }));
-    out(`charset ${m.charset}, ${m.rawBytes} bytes${m.purgedAt ? `, body purged ${new Date(m.purgedAt).toISOString()}` : ''}`);
+    out(`charset ${m.charset}, ${m.rawBytes} bytes${m.purgedAt ? `, body purged ${new Date(m.purgedAt).toISOString()}` : ''}${m.flags?.length ? `, marked ${m.flags.join(', ')}` : ''}`);
     out('');
     out(text.replace(/\r\n?|\n/g, '\n').trimEnd());
     out('');

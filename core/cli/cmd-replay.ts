@@ -11,10 +11,12 @@
  * `Store.replayStored`); a running engine picks them up at its next poll.
  * (Dead deliveries alone: `dlq replay`.)
  */
-import { readdirSync, statSync } from 'node:fs';
+import { readFileSync, readdirSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { parseDuration } from '../config/duration.js';
-import { err, loadConfig, out, parse, readMessages, registry, reportLoadError } from './common.js';
+import { err, loadConfig, out, parse, registry, reportLoadError } from './common.js';
+import { processBlock } from '../engine/block.js';
+import type { IngestResult } from '../engine/ingest.js';
 import { STORE_FLAGS, openDataStore, operator, parseTime } from './cmd-messages.js';
 import type { ReplayFilter } from '../store/types.js';
 import { startInProcess } from './route-test/inproc.js';
@@ -25,7 +27,9 @@ const HELP = `usage: hisbridge replay FILES|DIR [--routes DIR] [--config F] [--t
 
 Runs every message of the HL7 files (a directory means its *.hl7 files,
 sorted) through the routes in-process: temporary data directory, simulators
-on random ports, no listeners. After each message waits until its deliveries
+on random ports, no listeners. A file is split exactly as the MLLP listener
+splits one block: several messages (CR, LF or CRLF terminators) and HL7
+batches (FHS/BHS ... BTS/FTS) give one line per enclosed message. After each message waits until its deliveries
 are done or dead (at most --timeout), then prints one JSON line:
   {"file","index","controlId","type","ack","routes":[{"route","outcome","deliveries":[{"plugin","step","state","attempts","error"}]}]}
 index counts messages within the file from 1. Exit 1 when an ACK is not
@@ -165,27 +169,35 @@ export async function run(argv: string[]): Promise<number> {
 
   let bad = 0;
   try {
+    // Several messages per file are the norm here, whatever the listener's multiMessageBlocks says.
+    const listener = { ...run.listener, multiMessageBlocks: 'split' as const };
     for (const file of files) {
-      const frames = readMessages(file);
-      if (frames.length === 0) {
+      const bytes = readFileSync(file);
+      if (!/(?:^|[\r\n\x0b])(?:\xef\xbb\xbf)?(?:MSH|FHS|BHS)/.test(bytes.toString('latin1'))) {
         err(`hisbridge replay: ${file}: no HL7 message (no line starting with MSH)`);
         bad++;
         continue;
       }
-      for (let i = 0; i < frames.length; i++) {
-        const result = await run.engine.ingest(frames[i]!, run.listener);
-        const routes = await settle(run.engine.store, result, timeoutMs);
-        if (!ackAccepted(result.code) || routes.some(isBad)) bad++;
-        out(JSON.stringify({
-          file,
-          index: i + 1,
-          controlId: result.controlId ?? '',
-          type: result.type ?? '',
-          ack: result.code,
-          ...(result.duplicate ? { duplicate: true } : {}),
-          routes,
-        }));
-      }
+      let index = 0;
+      // The listener's own splitter and block processing; each message settles before the next is ingested.
+      await processBlock(bytes, listener, {
+        log: run.engine.log,
+        ingest: async (m, l): Promise<IngestResult> => {
+          const result = await run.engine.ingest(m, l);
+          const routes = await settle(run.engine.store, result, timeoutMs);
+          if (!ackAccepted(result.code) || routes.some(isBad)) bad++;
+          out(JSON.stringify({
+            file,
+            index: ++index,
+            controlId: result.controlId ?? '',
+            type: result.type ?? '',
+            ack: result.code,
+            ...(result.duplicate ? { duplicate: true } : {}),
+            routes,
+          }));
+          return result;
+        },
+      });
     }
   } finally {
     await run.close();

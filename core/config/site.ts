@@ -32,6 +32,10 @@ export interface ListenerConfig {
   noRoute: 'AA' | 'AR';
   /** `tls:` block with absolute file paths (checked at load; read again by the engine with loadTlsOptions). */
   tls?: TlsConfig;
+  /** Several messages in one MLLP block: process each (split) or answer AR to all (reject). */
+  multiMessageBlocks: 'split' | 'reject';
+  /** Bytes invalid in the message's charset: answer AE (reject) or keep them as U+FFFD and mark the message (replace). */
+  invalidBytes: 'reject' | 'replace';
 }
 
 export interface StoreConfig {
@@ -81,6 +85,8 @@ const listenerSchema = {
     maxConnections: { type: 'integer', minimum: 1, description: 'Open connections at most; extra ones are closed at once, with a rate-limited warning and a metric (default 512)' },
     noRoute: { enum: ['AA', 'AR'], description: 'ACK for a message no route accepts (default AA: accepted and ignored)' },
     tls: tlsSchema,
+    multiMessageBlocks: { enum: ['split', 'reject'], description: 'Several messages in one MLLP block: split processes each, in order, with one ACK frame each (default); reject answers AR to each and routes none. Batches (FHS/BHS) are always processed.' },
+    invalidBytes: { enum: ['reject', 'replace'], description: 'Bytes invalid in the declared charset: reject answers AE with ERR-3 102 naming the segment and field (default); replace keeps them as U+FFFD, logs a warning and marks the message' },
   },
 } as const;
 
@@ -204,6 +210,8 @@ export function loadSiteConfig(
     maxConnections: l.maxConnections ?? 512,
     noRoute: l.noRoute ?? 'AA',
     ...(l.tls ? { tls: listenerTls(l.tls as TlsConfig, baseDir, file, i) } : {}),
+    multiMessageBlocks: l.multiMessageBlocks ?? 'split',
+    invalidBytes: l.invalidBytes ?? 'reject',
   }));
   if (overrides.mllpPort !== undefined && listeners[0]) listeners[0].port = overrides.mllpPort;
 

@@ -20,6 +20,7 @@ import { Store } from '../store/sqlite.js';
 import { DeliveryWorker } from '../delivery/worker.js';
 import { createDeliveryRunner } from './deliver.js';
 import { ingest, type IngestResult, type Listener } from './ingest.js';
+import { processBlock, type BlockResult } from './block.js';
 import { buildAck, readAckHeader } from '../hl7/index.js';
 import { KafkaSource } from '../kafka/source.js';
 import { Ops } from '../ops/index.js';
@@ -212,6 +213,19 @@ export class Engine {
     return result;
   }
 
+  /**
+   * Processes one received block (MLLP frame, replayed file): several
+   * messages or a batch are split on bytes and each message ingested on its
+   * own (core/engine/block.ts). Never throws.
+   */
+  async ingestBlock(frame: Buffer, listener: Listener): Promise<BlockResult> {
+    return processBlock(frame, listener, {
+      ingest: (m, l) => this.ingest(m, l),
+      log: this.log,
+      onRefused: (l, r) => this.ops.metrics.onIngest(l.name, r.code, r.routes),
+    });
+  }
+
   async start(opts: { mllp?: boolean; http?: boolean; kafka?: boolean } = {}): Promise<void> {
     if (this.#started) return;
     this.#started = true;
@@ -243,7 +257,7 @@ export class Engine {
     }
     if (opts.mllp !== false) {
       for (const l of this.config.listeners) {
-        const listener: Listener = { name: l.name, charset: l.charset, noRoute: l.noRoute };
+        const listener: Listener = { name: l.name, charset: l.charset, noRoute: l.noRoute, multiMessageBlocks: l.multiMessageBlocks, invalidBytes: l.invalidBytes };
         const server = createMllpServer({
           name: l.name,
           host: l.host,
@@ -254,7 +268,7 @@ export class Engine {
           frameTimeoutMs: l.frameTimeoutMs,
           maxConnections: l.maxConnections,
           log: this.log.child({ listener: l.name }),
-          handler: async (frame) => (await this.ingest(frame, listener)).ack,
+          handler: async (frame) => (await this.ingestBlock(frame, listener)).replies,
           onBadFrame: (ev) => (ev.kind === 'too-large' ? this.#errorAck(ev.head, hbError('MLLP_E_FRAME_TOO_LARGE', { limit: l.maxFrameBytes }), 'AR') : null),
           onHandlerError: (err, frame) => {
             this.log.error({ listener: l.name, err: { message: (err as Error).message } }, 'listener handler failed');

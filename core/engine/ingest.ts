@@ -12,7 +12,7 @@
  * resend gets the same answer; the failed step waits in the dead letter).
  */
 import { randomUUID } from 'node:crypto';
-import { ackMode, buildAck, decodeHl7, encodeText, parseHl7, readAckHeader, type Hl7Message } from '../hl7/index.js';
+import { ackMode, buildAck, decodeHl7, encodeText, parseHl7, readAckHeader, type Hl7Message, type InvalidBytes } from '../hl7/index.js';
 import { hbError, HisbridgeError, isHisbridgeError, toHisbridgeError } from '../errors.js';
 import { maskId } from '../mask.js';
 import { yieldIfBig } from '../cooperative.js';
@@ -46,6 +46,8 @@ export interface IngestResult {
   /** Stored as a new message although its sender and MSH-10 were accepted before with other content. */
   controlIdReused?: boolean;
   routes: RouteOutcome[];
+  /** Catalogue code when the message was refused before it could be parsed (decode, charset, invalid bytes, parse). */
+  errorCode?: string;
 }
 
 export interface IngestDeps {
@@ -64,6 +66,10 @@ export interface Listener {
   name: string;
   charset: string;
   noRoute: 'AA' | 'AR';
+  /** Bytes invalid in the message's charset: refuse with AE (default) or keep them as U+FFFD and mark the message. */
+  invalidBytes?: 'reject' | 'replace';
+  /** Several messages in one block (see block.ts): each processed on its own (default), or all refused with AR. */
+  multiMessageBlocks?: 'split' | 'reject';
 }
 
 function ackId(): string {
@@ -79,6 +85,7 @@ function hl7ErrorCode(e: HisbridgeError): string {
       return '101';
     case 'HL7_E_PARSE':
     case 'HL7_E_CHARSET':
+    case 'HL7_E_INVALID_BYTES':
       return '102';
     case 'ENGINE_E_NO_ROUTE':
       return '200';
@@ -95,13 +102,23 @@ export async function ingest(frame: Buffer, listener: Listener, deps: IngestDeps
   const log = deps.log;
   let charset = 'utf-8';
   let text: string;
+  let invalid: InvalidBytes | undefined;
   try {
-    ({ text, charset } = decodeHl7(frame, listener.charset));
+    ({ text, charset, invalid } = decodeHl7(frame, listener.charset));
   } catch (e) {
     const err = toHisbridgeError(e);
     log.warn({ listener: listener.name, code: err.code }, 'cannot decode message');
     const fallback = new TextDecoder('latin1').decode(frame);
     return reject(fallback, 'latin1', err, 'AE');
+  }
+  if (invalid) {
+    // Never the bytes or the text around them: only where they are.
+    const err = new HisbridgeError('HL7_E_INVALID_BYTES', { charset: charsetLabel(charset), location: invalid.location });
+    if ((listener.invalidBytes ?? 'reject') === 'reject') {
+      log.warn({ listener: listener.name, code: err.code, location: invalid.location, offset: invalid.offset }, 'rejected message with invalid bytes');
+      return reject(text, charset, err, 'AE');
+    }
+    log.warn({ listener: listener.name, code: err.code, location: invalid.location, offset: invalid.offset }, 'invalid bytes replaced by U+FFFD (invalidBytes: replace)');
   }
 
   // A big message gives other connections a turn between its big steps (issue 11: no stall over 50 ms).
@@ -221,6 +238,7 @@ export async function ingest(frame: Buffer, listener: Listener, deps: IngestDeps
         messageKey: msgKey,
         // A CA with an ERR is repeated to a resend with its ERR; an AE is not repeated (the resend is processed again).
         ...(failureErr ? (ackCode === 'CA' ? { ackReply: { text: failureErr.text, error: failureErr } } : {}) : { ackReply: replyOf(replies) }),
+        ...(invalid ? { flags: ['invalid-bytes-replaced'] } : {}),
       },
       commitsWork ? deliveries : deliveries.filter((d) => d.final),
     );
@@ -264,8 +282,13 @@ export async function ingest(frame: Buffer, listener: Listener, deps: IngestDeps
     } catch {
       ack = Buffer.from(ackText, 'utf8');
     }
-    return { ack, ackText, code: c, routes: [], ...(header?.controlId ? { controlId: header.controlId } : {}) };
+    return { ack, ackText, code: c, routes: [], errorCode: e.code, ...(header?.controlId ? { controlId: header.controlId } : {}) };
   }
+}
+
+/** The charset as people call it in a reject reason. */
+function charsetLabel(cs: string): string {
+  return cs === 'utf-8' || cs === 'ascii' ? 'UTF-8' : cs === 'gb18030' ? 'GB18030/GBK' : cs;
 }
 
 /** What the ACK carries beyond its code, kept with the message for duplicates. */

@@ -213,3 +213,34 @@ export function readAckHeader(text: string): AckHeader | undefined {
     charset: field(18),
   };
 }
+
+export interface BatchAckOptions {
+  /** BHS-11 of the reply batch: unique, supplied by the caller. */
+  controlId: string;
+  /** Clock for BHS-7 (tests). */
+  now?: Date;
+}
+
+/**
+ * The batch acknowledgment header and trailer around the ACK messages of a
+ * batch (HL7 v2.5 section 2.10.3): `BHS` echoing the request's BHS (or FHS)
+ * with sender and receiver swapped, BHS-11 our batch id and BHS-12 the
+ * request's BHS-11; then the caller puts one ACK message per enclosed message,
+ * in order; then `BTS` with their count. `request` is the request's header
+ * line as text ('' when unreadable: default delimiters).
+ */
+export function buildBatchAckEnvelope(request: string, count: number, opts: BatchAckOptions): { header: string; trailer: string } {
+  const isHeader = request.startsWith('BHS') || request.startsWith('FHS');
+  const sep = isHeader ? request[3] : undefined;
+  const parts = sep && usableSep(sep) ? request.split(sep) : [];
+  const enc = parts[1] ?? '';
+  const parsed = sep ? delimitersFrom(sep, enc) : 'none';
+  const d = typeof parsed === 'string' ? DEFAULT_DELIMITERS : parsed;
+  // parts[0] is the name and parts[1] BHS-2, so BHS-n is parts[n - 1].
+  const field = (n: number): string => (typeof parsed === 'string' ? '' : clean(parts[n - 1]));
+  const header = segment(
+    ['BHS', encodingCharsOf(d), field(5), field(6), field(3), field(4), hl7Timestamp(opts.now ?? new Date()), '', 'ACK', '', escapeHl7(opts.controlId, d), field(11)],
+    d,
+  );
+  return { header: header + '\r', trailer: segment(['BTS', String(count)], d) + '\r' };
+}

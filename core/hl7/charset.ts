@@ -115,6 +115,132 @@ export function normalizeCharset(name: string | undefined, fallback: string): Ca
 
 const gbDecoder = new TextDecoder('gb18030');
 const utf8Decoder = new TextDecoder('utf-8');
+const gbStrict = new TextDecoder('gb18030', { fatal: true });
+const utf8Strict = new TextDecoder('utf-8', { fatal: true });
+
+/** Where the first byte sequence invalid in the charset sits, for the reject reason (never the bytes themselves). */
+export interface InvalidBytes {
+  /** Byte offset in the frame. */
+  offset: number;
+  /** Segment name, e.g. `PID` (`?` when the segment name itself is not readable). */
+  segment: string;
+  /** Field number (MSH counts MSH-1 as the separator); 0 in the segment name. */
+  field: number;
+  /** `PID-5`, or `PID` when the name itself is broken. */
+  location: string;
+}
+
+/** A decoded frame; `invalid` is set when some bytes were not valid in the charset and became U+FFFD. */
+export interface DecodedHl7 {
+  text: string;
+  charset: CanonicalCharset;
+  invalid?: InvalidBytes;
+}
+
+/** Offset of the first byte sequence the WHATWG UTF-8 decoder refuses (overlongs, surrogates, truncation), or -1. */
+function firstInvalidUtf8(b: Buffer): number {
+  const n = b.length;
+  let i = 0;
+  while (i < n) {
+    const c = b[i]!;
+    if (c < 0x80) {
+      i++;
+      continue;
+    }
+    let need: number;
+    let lo = 0x80;
+    let hi = 0xbf;
+    if (c >= 0xc2 && c <= 0xdf) need = 1;
+    else if (c >= 0xe0 && c <= 0xef) {
+      need = 2;
+      if (c === 0xe0) lo = 0xa0;
+      else if (c === 0xed) hi = 0x9f;
+    } else if (c >= 0xf0 && c <= 0xf4) {
+      need = 3;
+      if (c === 0xf0) lo = 0x90;
+      else if (c === 0xf4) hi = 0x8f;
+    } else return i;
+    const c1 = b[i + 1];
+    if (c1 === undefined || c1 < lo || c1 > hi) return i;
+    for (let k = 2; k <= need; k++) {
+      const ck = b[i + k];
+      if (ck === undefined || ck < 0x80 || ck > 0xbf) return i;
+    }
+    i += need + 1;
+  }
+  return -1;
+}
+
+/** Offset of the first byte sequence the WHATWG GB18030 decoder refuses, or -1. */
+function firstInvalidGb18030(b: Buffer): number {
+  const n = b.length;
+  let i = 0;
+  while (i < n) {
+    const c = b[i]!;
+    if (c <= 0x80) {
+      // 0x80 is the euro sign in the WHATWG decoder.
+      i++;
+      continue;
+    }
+    if (c === 0xff) return i;
+    const c2 = b[i + 1];
+    if (c2 === undefined) return i;
+    if (c2 >= 0x30 && c2 <= 0x39) {
+      const c3 = b[i + 2];
+      const c4 = b[i + 3];
+      if (c3 === undefined || c4 === undefined || c3 < 0x81 || c3 > 0xfe || c4 < 0x30 || c4 > 0x39) return i;
+      const pointer = (((c - 0x81) * 10 + (c2 - 0x30)) * 126 + (c3 - 0x81)) * 10 + (c4 - 0x30);
+      if ((pointer > 39419 && pointer < 189000) || pointer > 1237575) return i;
+      i += 4;
+      continue;
+    }
+    if ((c2 >= 0x40 && c2 <= 0x7e) || (c2 >= 0x80 && c2 <= 0xfe)) {
+      i += 2;
+      continue;
+    }
+    return i;
+  }
+  return -1;
+}
+
+/**
+ * Finds the first invalid sequence of a frame the strict decoder refused:
+ * one pass over the bytes, then the field is counted in the valid text of
+ * its segment before the bad bytes (in GBK a trail byte can equal `|`, so
+ * bytes are not counted). Segment starts are found on CR/LF, which are never
+ * part of a multi-byte character in UTF-8 or GB18030.
+ */
+function locateInvalid(body: Buffer, base: number, charset: 'utf-8' | 'gb18030'): InvalidBytes {
+  const at = charset === 'utf-8' ? firstInvalidUtf8(body) : firstInvalidGb18030(body);
+  if (at < 0) return { offset: base, segment: '?', field: 0, location: 'the message' };
+  const segStart = Math.max(body.lastIndexOf(CR, at), body.lastIndexOf(LF, at)) + 1;
+  const seg = body.subarray(segStart, at);
+  let name = '?';
+  let field = 0;
+  if (charset === 'utf-8') {
+    // In UTF-8 an ASCII byte is never part of another character: count separators on bytes, no decoding.
+    const head = seg.subarray(0, 3).toString('latin1');
+    if (seg.length >= 3 && /^[A-Z][A-Z0-9]{2}$/.test(head)) name = head;
+    if (name !== '?' && seg.length > 3) {
+      const sep = seg[3]!;
+      for (let k = seg.indexOf(sep, 3); k >= 0; k = seg.indexOf(sep, k + 1)) field++;
+    }
+  } else {
+    let before: string;
+    try {
+      before = gbStrict.decode(seg);
+    } catch {
+      before = gbDecoder.decode(seg);
+    }
+    if (/^[A-Z][A-Z0-9]{2}/.test(before)) name = before.slice(0, 3);
+    if (name !== '?' && before.length > 3) {
+      const sep = before[3]!;
+      for (let k = before.indexOf(sep, 3); k >= 0; k = before.indexOf(sep, k + 1)) field++;
+    }
+  }
+  if (name === 'MSH') field++;
+  return { offset: base + at, segment: name, field, location: field > 0 ? `${name}-${field}` : name === '?' ? 'a segment name' : name };
+}
 
 /**
  * Decodes a frame (MLLP envelope already removed). MSH-18 wins over
@@ -122,22 +248,24 @@ const utf8Decoder = new TextDecoder('utf-8');
  * `ascii` frames are decoded as UTF-8 so that a sender that claims ASCII but
  * sends UTF-8 does not lose characters; `latin1` is true ISO 8859-1.
  * A UTF-8 byte order mark is dropped.
+ *
+ * Bytes invalid in the charset become U+FFFD in `text`, and `invalid` says
+ * where the first such sequence is: the caller decides whether to refuse the
+ * message (listener `invalidBytes: reject`) or keep it marked (`replace`).
+ * The strict check is the platform's fatal TextDecoder: one native pass.
  */
-export function decodeHl7(frame: Buffer, defaultCharset: string): { text: string; charset: CanonicalCharset } {
+export function decodeHl7(frame: Buffer, defaultCharset: string): DecodedHl7 {
   const charset = normalizeCharset(readMsh18(frame), defaultCharset);
-  const body = frame.subarray(bomLength(frame));
-  let text: string;
-  switch (charset) {
-    case 'gb18030':
-      text = gbDecoder.decode(body);
-      break;
-    case 'latin1':
-      text = body.toString('latin1');
-      break;
-    default:
-      text = utf8Decoder.decode(body);
+  const bom = bomLength(frame);
+  const body = frame.subarray(bom);
+  if (charset === 'latin1') return { text: body.toString('latin1'), charset };
+  const kind = charset === 'gb18030' ? 'gb18030' : 'utf-8';
+  try {
+    return { text: (kind === 'gb18030' ? gbStrict : utf8Strict).decode(body), charset };
+  } catch {
+    const text = (kind === 'gb18030' ? gbDecoder : utf8Decoder).decode(body);
+    return { text, charset, invalid: locateInvalid(body, bom, kind) };
   }
-  return { text, charset };
 }
 
 /**

@@ -3,6 +3,13 @@
  * (encoding characters: component, repetition, escape, subcomponent and, from
  * v2.7, truncation). Any characters are accepted as long as they are distinct
  * and cannot be confused with data or segment terminators.
+ *
+ * Older senders declare only three encoding characters (`|^~\|`, no
+ * sub-component separator), and python-hl7 and HAPI accept that. Such a
+ * message has no sub-components: `&` is plain data. Internally its
+ * `subcomponent` is `NO_SUBCOMPONENT` (a carriage return, which can never
+ * occur inside a segment, so nothing is ever split on it), and MSH-2 of a
+ * reply echoes the same three characters.
  */
 
 export interface Hl7Delimiters {
@@ -14,6 +21,9 @@ export interface Hl7Delimiters {
   /** v2.7 truncation character (5th character of MSH-2), when the sender declared one. */
   readonly truncation?: string;
 }
+
+/** Stands for "no sub-component separator declared" (MSH-2 of three characters). */
+export const NO_SUBCOMPONENT = '\r';
 
 /** `|^~\&`, used when a reply has no request to copy delimiters from. */
 export const DEFAULT_DELIMITERS: Hl7Delimiters = Object.freeze({
@@ -38,8 +48,8 @@ function isUsableDelimiter(ch: string): boolean {
  */
 export function delimitersFrom(fieldSep: string, encodingChars: string): Hl7Delimiters | string {
   if (fieldSep.length !== 1 || !isUsableDelimiter(fieldSep)) return 'MSH-1 (field separator) is missing or not a punctuation character';
-  if (encodingChars.length < 4 || encodingChars.length > 5) {
-    return `MSH-2 (encoding characters) must be 4 or 5 characters, got ${encodingChars.length}`;
+  if (encodingChars.length < 3 || encodingChars.length > 5) {
+    return `MSH-2 (encoding characters) must be 3 to 5 characters, got ${encodingChars.length}`;
   }
   const all = fieldSep + encodingChars;
   for (let i = 0; i < all.length; i++) {
@@ -52,7 +62,7 @@ export function delimitersFrom(fieldSep: string, encodingChars: string): Hl7Deli
     component: encodingChars[0]!,
     repetition: encodingChars[1]!,
     escape: encodingChars[2]!,
-    subcomponent: encodingChars[3]!,
+    subcomponent: encodingChars.length >= 4 ? encodingChars[3]! : NO_SUBCOMPONENT,
     ...(encodingChars.length === 5 ? { truncation: encodingChars[4]! } : {}),
   };
   return d;
@@ -60,5 +70,5 @@ export function delimitersFrom(fieldSep: string, encodingChars: string): Hl7Deli
 
 /** MSH-2 text for a delimiter set. */
 export function encodingCharsOf(d: Hl7Delimiters): string {
-  return d.component + d.repetition + d.escape + d.subcomponent + (d.truncation ?? '');
+  return d.component + d.repetition + d.escape + (d.subcomponent === NO_SUBCOMPONENT ? '' : d.subcomponent) + (d.truncation ?? '');
 }

@@ -23,7 +23,8 @@ function expand(seq: string, d: Hl7Delimiters): string | undefined {
     case 'S':
       return d.component;
     case 'T':
-      return d.subcomponent;
+      // Without a declared sub-component separator (\r stands for none) \T\ stands for nothing: kept as sent.
+      return d.subcomponent === '\r' ? undefined : d.subcomponent;
     case 'R':
       return d.repetition;
     case 'E':
@@ -89,16 +90,17 @@ export function escapeHl7(value: string, delims: Hl7Delimiters): string {
     if (ch === e) out += `${e}E${e}`;
     else if (ch === delims.field) out += `${e}F${e}`;
     else if (ch === delims.component) out += `${e}S${e}`;
-    else if (ch === delims.subcomponent) out += `${e}T${e}`;
-    else if (ch === delims.repetition) out += `${e}R${e}`;
-    else if (ch === delims.truncation) out += `${e}P${e}`;
     else if (ch === '\n') out += `${e}.br${e}`;
     else if (ch === '\r') {
+      // Checked before the sub-component separator: a message without one (MSH-2 of three characters) uses \r as its placeholder.
       if (value[i + 1] === '\n') {
         out += `${e}.br${e}`;
         i++;
       } else out += `${e}X0D${e}`;
-    } else out += ch;
+    } else if (ch === delims.subcomponent) out += `${e}T${e}`;
+    else if (ch === delims.repetition) out += `${e}R${e}`;
+    else if (ch === delims.truncation) out += `${e}P${e}`;
+    else out += ch;
   }
   return out;
 }

@@ -22,6 +22,10 @@ export interface KafkaTopicConfig {
   dlqTopic: string;
   /** Answer for a record no route accepts: AA commits it, AR sends it to the dead-letter topic. */
   noRoute: 'AA' | 'AR';
+  /** Bytes invalid in the value's charset: dead-letter the record (reject, default) or keep them as U+FFFD and mark the message (replace). */
+  invalidBytes: 'reject' | 'replace';
+  /** A record holding several messages or a batch: each message processed on its own (split, default), or dead-lettered whole (reject). */
+  multiMessageBlocks: 'split' | 'reject';
 }
 
 /** How to reach the cluster: used by the source and by kafka-publish. */
@@ -101,6 +105,8 @@ export const kafkaSchema = {
           charset: { type: 'string', description: 'Charset of HL7 values without MSH-18 (default gb18030)' },
           dlqTopic: { type: 'string', minLength: 1, description: 'Dead-letter topic (default <name>.dlq)' },
           noRoute: { enum: ['AA', 'AR'], description: 'A record no route accepts: AA commits it (default), AR dead-letters it' },
+          invalidBytes: { enum: ['reject', 'replace'], description: 'Bytes invalid in the charset: reject dead-letters the record (default); replace keeps them as U+FFFD and marks the message' },
+          multiMessageBlocks: { enum: ['split', 'reject'], description: 'A record holding several HL7 messages or a batch: split processes each (default); reject dead-letters it' },
         },
       },
     },
@@ -138,6 +144,8 @@ export function parseKafkaConfig(raw: Raw | undefined): KafkaConfig | undefined 
       charset: t.charset ?? 'gb18030',
       dlqTopic: t.dlqTopic ?? `${t.name}.dlq`,
       noRoute: t.noRoute ?? 'AA',
+      invalidBytes: t.invalidBytes ?? 'reject',
+      multiMessageBlocks: t.multiMessageBlocks ?? 'split',
     })),
   };
 }

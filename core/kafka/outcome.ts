@@ -36,7 +36,7 @@ export function classify(res: IngestResult): RecordVerdict {
   if (res.code === 'AA' || res.code === 'CA') return { kind: 'accepted', duplicate: res.duplicate === true };
   const { text, hl7Code } = ackReason(res);
   // No type: decoding or parsing failed before the message existed; it never will parse.
-  if (res.type === undefined) return { kind: 'dead', code: FROM_HL7[hl7Code] ?? 'HL7_E_PARSE', reason: text || 'unparsable HL7', route: '' };
+  if (res.type === undefined) return { kind: 'dead', code: res.errorCode ?? FROM_HL7[hl7Code] ?? 'HL7_E_PARSE', reason: text || 'unparsable HL7', route: '' };
   const failed = res.routes.filter((r) => r.outcome === 'failed');
   if (res.code === 'AR' || res.code === 'CR') {
     const f = failed[0];

@@ -26,6 +26,7 @@ import type { KafkaBatch, KafkaClient, KafkaConsumerHandle, KafkaProducerHandle,
 import type { KafkaConfig, KafkaTopicConfig } from './config.js';
 import { decodeHl7Value, decodeJsonValue } from './envelope.js';
 import { classify, payloadVerdict, type RecordVerdict } from './outcome.js';
+import { messagesOf, splitBlock } from '../hl7/batch.js';
 
 export interface KafkaSourceDeps {
   config: KafkaConfig;
@@ -91,7 +92,7 @@ export class KafkaSource {
 
   constructor(deps: KafkaSourceDeps) {
     this.#d = deps;
-    this.#topics = new Map(deps.config.topics.map((t) => [t.name, { ...t, listener: { name: t.source, charset: t.format === 'json' ? 'utf-8' : t.charset, noRoute: t.noRoute } }]));
+    this.#topics = new Map(deps.config.topics.map((t) => [t.name, { ...t, listener: { name: t.source, charset: t.format === 'json' ? 'utf-8' : t.charset, noRoute: t.noRoute, invalidBytes: t.invalidBytes, multiMessageBlocks: t.multiMessageBlocks } }]));
   }
 
   /** Source names routes may list in `sources:`. */
@@ -260,19 +261,41 @@ export class KafkaSource {
     const { retry } = this.#d.config;
     const decoded = topic.format === 'json' ? decodeJsonValue(r.value) : decodeHl7Value(r.value, topic.charset);
     if (decoded instanceof Error) return this.#deadLetter(topic, r, payloadVerdict(decoded), 1);
-    for (let attempt = 1; ; attempt++) {
-      // Pausing the consumer only stops the next fetch: the batch in hand waits here too.
-      while (this.#status.paused && b.isActive() && !this.#abort.signal.aborted) await sleep(100, this.#abort.signal);
-      if (!b.isActive() || this.#abort.signal.aborted) throw new Stopping();
-      const v = classify(await this.#d.ingest(decoded.frame, topic.listener));
-      if (v.kind === 'accepted') {
+    // A record holding several messages or a batch: the listener's splitter; each message in order, none dropped.
+    const split = splitBlock(decoded.frame);
+    const frames = split.units.length === 1 && split.units[0]!.kind === 'message' ? [split.units[0]!.bytes] : messagesOf(split);
+    const where = { topic: r.topic, partition: r.partition, offset: r.offset };
+    if (frames.length !== 1 || split.units.length !== 1 || split.units[0]!.kind !== 'message') {
+      if (frames.length === 0) {
+        // An empty batch (BHS, BTS 0): nothing to process, nothing lost.
+        this.#d.log.warn({ ...where, code: 'HL7_W_BATCH_TRAILER' }, 'kafka: record holds a batch without messages; committed');
         this.#status.handled++;
         return;
       }
-      if (v.kind === 'dead' || attempt >= retry.max) return this.#deadLetter(topic, r, v, attempt);
-      this.#d.log.warn({ topic: r.topic, partition: r.partition, offset: r.offset, code: v.code, attempt }, 'kafka: record not accepted, will retry');
-      await sleep(Math.min(retry.maxDelayMs, retry.initialMs * 2 ** (attempt - 1)), this.#abort.signal);
+      if (topic.multiMessageBlocks === 'reject') {
+        const e = hbError('HL7_E_MULTI_MESSAGE_BLOCK', { count: frames.length });
+        return this.#deadLetter(topic, r, payloadVerdict(e), 1);
+      }
+      for (const u of split.units) if (u.kind === 'batch') for (const p of u.batch.problems) this.#d.log.warn({ ...where, code: 'HL7_W_BATCH_TRAILER', problem: p }, `kafka: ${hbError('HL7_W_BATCH_TRAILER', { detail: p }).message}`);
+      if (split.strayLines) this.#d.log.warn({ ...where, lines: split.strayLines }, 'kafka: lines outside any message ignored');
+      this.#d.log.info({ ...where, messages: frames.length }, 'kafka: record holds several messages: each processed on its own');
     }
+    for (let k = 0; k < frames.length; k++) {
+      for (let attempt = 1; ; attempt++) {
+        // Pausing the consumer only stops the next fetch: the batch in hand waits here too.
+        while (this.#status.paused && b.isActive() && !this.#abort.signal.aborted) await sleep(100, this.#abort.signal);
+        if (!b.isActive() || this.#abort.signal.aborted) throw new Stopping();
+        const v = classify(await this.#d.ingest(frames[k]!, topic.listener));
+        if (v.kind === 'accepted') break;
+        if (v.kind === 'dead' || attempt >= retry.max) {
+          // The whole record goes to the dead-letter topic: on replay the messages already accepted are re-acknowledged as duplicates.
+          return this.#deadLetter(topic, r, frames.length > 1 ? { ...v, reason: `message ${k + 1} of ${frames.length}: ${v.reason}` } : v, attempt);
+        }
+        this.#d.log.warn({ ...where, code: v.code, attempt, ...(frames.length > 1 ? { message: k + 1 } : {}) }, 'kafka: record not accepted, will retry');
+        await sleep(Math.min(retry.maxDelayMs, retry.initialMs * 2 ** (attempt - 1)), this.#abort.signal);
+      }
+    }
+    this.#status.handled++;
   }
 
   async #deadLetter(topic: KafkaTopicConfig, r: KafkaRecord, v: Exclude<RecordVerdict, { kind: 'accepted' }>, attempts: number): Promise<void> {

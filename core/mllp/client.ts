@@ -114,6 +114,23 @@ export class MllpClient {
     });
   }
 
+  /**
+   * Sends one block that holds several messages and resolves with the
+   * `replies` frames the listener answers it with (one ACK per message), in
+   * order. Only for a peer known to answer that way: an extra or missing
+   * frame would shift every later reply.
+   */
+  sendBlock(payload: Buffer | string, replies: number): Promise<Buffer[]> {
+    if (this.#broken) return Promise.reject(this.#broken);
+    if (!Number.isInteger(replies) || replies < 1) return Promise.reject(new RangeError(`replies must be a positive integer (got ${replies})`));
+    const bytes = typeof payload === 'string' ? Buffer.from(payload, 'utf8') : payload;
+    const all: Promise<Buffer>[] = [];
+    for (let i = 0; i < replies; i++) all.push(new Promise((resolve, reject) => this.#pending.push({ resolve, reject })));
+    if (this.#pending.length === replies) this.#arm();
+    this.#socket.write(encodeFrame(bytes));
+    return Promise.all(all);
+  }
+
   /** Closes the connection; outstanding sends reject with MLLP_E_CLOSED. Never rejects. */
   close(): Promise<void> {
     this.#fail(hbError('MLLP_E_CLOSED', { pending: this.#pending.length }));

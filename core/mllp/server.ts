@@ -441,7 +441,9 @@ class Server extends EventEmitter implements MllpServer {
         this.#updateFlow(c);
         const reply = item.kind === 'frame' ? await this.#handle(c, item.frame) : this.#badFrameReply(c, item.event);
         if (reply && item.kind === 'bad' && item.event.kind === 'truncated') continue;
-        if (reply && !c.closed) await this.#write(c, encodeFrame(reply));
+        if (Array.isArray(reply)) {
+          for (const r of reply) if (!c.closed) await this.#write(c, encodeFrame(r));
+        } else if (reply && !c.closed) await this.#write(c, encodeFrame(reply));
       }
     } catch (err) {
       // Only a bug in this file can land here; keep the process and the other connections alive.
@@ -454,7 +456,7 @@ class Server extends EventEmitter implements MllpServer {
     this.#maybeFinish(c);
   }
 
-  async #handle(c: ConnState, frame: Buffer): Promise<Buffer | null> {
+  async #handle(c: ConnState, frame: Buffer): Promise<Buffer | Buffer[] | null> {
     try {
       const reply = await this.#opts.handler(frame, c.info);
       this.#framesHandled++;

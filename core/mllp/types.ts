@@ -53,8 +53,12 @@ export interface MllpServerOptions {
   /** Longest TLS handshake before the socket is dropped; default 30 s. */
   tlsHandshakeTimeoutMs?: number;
   log: Logger;
-  /** Handles one frame; resolves to the reply payload (unframed) or null for no reply. */
-  handler: (frame: Buffer, conn: MllpConnection) => Promise<Buffer | null>;
+  /**
+   * Handles one frame; resolves to the reply payload (unframed), several
+   * payloads (one frame each, written in order: a block of several messages),
+   * or null for no reply.
+   */
+  handler: (frame: Buffer, conn: MllpConnection) => Promise<Buffer | Buffer[] | null>;
   /**
    * Reply for a frame that could not be decoded (e.g. an AR for `too-large`).
    * Replies to `truncated` are dropped: the peer is gone.

@@ -77,8 +77,8 @@ export class Ledger {
       dupAny: p(`SELECT id, ack_code, ack_reply FROM messages WHERE sending_app = ? AND sending_facility = ? AND control_id = ?
                  AND received_at >= ? AND ack_code IN ${ACCEPTED} ORDER BY id DESC LIMIT 1`),
       insertMessage: p(`INSERT INTO messages (received_at, source, sending_app, sending_facility, type, control_id, patient_id, charset, raw, raw_bytes, ack_code, status, ack_reply,
-                        content_hash, message_key, control_id_reused)
-                        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
+                        content_hash, message_key, control_id_reused, flags)
+                        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
       insertDelivery: p(`INSERT INTO deliveries (message_id, route, step, plugin, ordering_key, state, head, attempts, max_attempts, retry_initial_ms,
                          retry_max_delay_ms, next_attempt_at, last_error_code, last_error, vars, output, as_name, created_at, updated_at)
                          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
@@ -167,6 +167,7 @@ export class Ledger {
       msg.charset, msg.raw, msg.raw.length, msg.ackCode, status,
       msg.ackReply && (msg.ackReply.text !== undefined || msg.ackReply.segments?.length || msg.ackReply.error) ? JSON.stringify(msg.ackReply) : null,
       contentHash, msgKey, reusedOf ? 1 : 0,
+      msg.flags?.length ? msg.flags.join(',') : null,
     ).lastInsertRowid);
     for (const d of deliveries) {
       const key = d.orderingKey || `${d.route}:${messageId}`;

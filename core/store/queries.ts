@@ -12,6 +12,7 @@ interface RawMessage {
   id: number; received_at: number; source: string; sending_app: string; sending_facility: string; type: string; control_id: string;
   patient_id: string | null; charset: string; ack_code: string; status: string; raw_bytes: number; purged_at: number | null; raw?: Buffer | null;
   control_id_reused?: number;
+  flags?: string | null;
 }
 
 interface RawDelivery {
@@ -24,7 +25,7 @@ interface RawAttempt {
   at: number; attempt: number; outcome: string; error_code: string | null; reason: string | null; latency_ms: number | null;
 }
 
-const SUMMARY_COLUMNS = 'id, received_at, source, sending_app, sending_facility, type, control_id, patient_id, charset, ack_code, status, raw_bytes, purged_at, control_id_reused';
+const SUMMARY_COLUMNS = 'id, received_at, source, sending_app, sending_facility, type, control_id, patient_id, charset, ack_code, status, raw_bytes, purged_at, control_id_reused, flags';
 
 function toSummary(r: RawMessage): MessageSummary {
   const m: MessageSummary = {
@@ -34,6 +35,7 @@ function toSummary(r: RawMessage): MessageSummary {
   if (r.patient_id !== null) m.patientId = r.patient_id;
   if (r.purged_at !== null) m.purgedAt = r.purged_at;
   if (r.control_id_reused) m.controlIdReused = true;
+  if (r.flags) m.flags = r.flags.split(',');
   return m;
 }
 

@@ -134,6 +134,8 @@ const MIGRATIONS: string[] = [
   ) WITHOUT ROWID;
   CREATE INDEX console_sessions_expiry ON console_sessions (expires_at);
   `,
+  // v6: marks set at receipt (comma-separated), e.g. invalid-bytes-replaced (listener invalidBytes: replace).
+  `ALTER TABLE messages ADD COLUMN flags TEXT;`,
 ];
 
 /** Brings the database to the latest schema version; each step in its own transaction. */

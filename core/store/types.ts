@@ -36,6 +36,8 @@ export interface NewMessage {
   contentHash?: string;
   /** identity.ts `messageKey`; default derived from sender, MSH-10 and `contentHash`. Idempotency keys derive from it. */
   messageKey?: string;
+  /** Marks shown in the message list, e.g. `invalid-bytes-replaced`. */
+  flags?: string[];
 }
 
 /** What an ACK carried beyond its code. */
@@ -181,6 +183,8 @@ export interface MessageSummary {
   purgedAt?: number;
   /** True when the sender and MSH-10 had been accepted before with other content (a new message reusing a control id). */
   controlIdReused?: boolean;
+  /** Marks set at receipt, e.g. `invalid-bytes-replaced`. */
+  flags?: string[];
 }
 
 export interface AttemptRecord {

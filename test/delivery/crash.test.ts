@@ -36,7 +36,7 @@ function idNumber(seq: number): string {
 
 function registration(i: number): string {
   return [
-    `MSH|^~\\&|HIS|H1|GDPLAT|GD|20250312080000||ADT^A04^ADT_A01|CRASH${String(i).padStart(5, '0')}|P|2.5|||||||UNICODE UTF-8`,
+    `MSH|^~\\&|HIS|H1|GDPLAT|GD|20250312080000||ADT^A04^ADT_A01|CRASH${String(i).padStart(5, '0')}|P|2.5||||||UNICODE UTF-8`,
     `PID|1||P${i}^^^HOSP^PI~${idNumber(i)}^^^CHN^NI||测试^患者${i}`,
     'PV1|1|O',
     'ZCN|Y|30',

@@ -19,7 +19,7 @@ delivery:
 `;
 
 function msg(i: number): string {
-  return `MSH|^~\\&|HIS|H1|GD|GD|20250312080000||ADT^A04|BP${i}|P|2.5|||||||UNICODE UTF-8\rPID|1||P${i}^^^HOSP^PI~44010619900101${String(100 + (i % 900)).padStart(3, '0')}7^^^CHN^NI||测试^患者${i}\r`;
+  return `MSH|^~\\&|HIS|H1|GD|GD|20250312080000||ADT^A04|BP${i}|P|2.5||||||UNICODE UTF-8\rPID|1||P${i}^^^HOSP^PI~44010619900101${String(100 + (i % 900)).padStart(3, '0')}7^^^CHN^NI||测试^患者${i}\r`;
 }
 
 async function faultAll(simUrl: string, on: boolean): Promise<void> {

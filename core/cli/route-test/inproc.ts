@@ -105,7 +105,7 @@ export async function startInProcess(opts: InProcessOptions): Promise<InProcessE
   await engine.start({ mllp: false, http: false });
   return {
     engine,
-    listener: { name: l.name, charset: l.charset, noRoute: l.noRoute },
+    listener: { name: l.name, charset: l.charset, noRoute: l.noRoute, multiMessageBlocks: l.multiMessageBlocks, invalidBytes: l.invalidBytes },
     async close() {
       try {
         await engine.stop(2000);

@@ -105,7 +105,7 @@ export function messagesPage(q: MessageQuery, rows: MessageSummary[], pageSize: 
 <button type="submit">Search</button></form>
 <table id="messages"><tr><th>Id</th><th>Received</th><th>Source</th><th>Sender</th><th>Type</th><th>Control id</th><th>Patient</th><th>ACK</th><th>Status</th></tr>
 ${rows.map((m) => html`<tr><td><a href="/console/messages/${m.id}">${m.id}</a></td><td>${time(m.receivedAt)}</td><td>${m.source}</td><td>${m.sendingApp}/${m.sendingFacility}</td>
-<td>${m.type}</td><td><a href="/console/messages/${m.id}">${m.controlId}</a>${m.controlIdReused ? html` <span class="reused" title="this control id was accepted before with other content: stored and routed as a new message">reused id</span>` : ''}</td><td>${maskId(m.patientId)}</td><td>${m.ackCode}</td><td class="${m.status === 'dead' ? 'bad' : ''}">${m.status}</td></tr>`)}</table>
+<td>${m.type}</td><td><a href="/console/messages/${m.id}">${m.controlId}</a>${m.controlIdReused ? html` <span class="reused" title="this control id was accepted before with other content: stored and routed as a new message">reused id</span>` : ''}</td><td>${maskId(m.patientId)}</td><td>${m.ackCode}</td><td class="${m.status === 'dead' ? 'bad' : ''}">${m.status}${m.flags?.length ? html` <span class="flag" title="marked at receipt">${m.flags.join(', ')}</span>` : ''}</td></tr>`)}</table>
 ${rows.length === 0 ? html`<p>No messages match.</p>` : ''}
 <div class="pager">${q.before !== undefined ? html`<a href="/console/messages${qs({ ...q, before: undefined })}">Newest</a>` : ''}
 ${next !== undefined ? html`<a rel="next" href="/console/messages${qs({ ...q, before: next })}">Older →</a>` : ''}</div>`;
@@ -124,7 +124,7 @@ export function messageDetailPage(m: MessageDetail, tree: Html): Html {
 <tr><th>Type</th><td>${m.type}</td><th>Control id</th><td id="control-id">${m.controlId}</td></tr>
 <tr><th>Sender</th><td>${m.sendingApp}/${m.sendingFacility}</td><th>Source</th><td>${m.source}</td></tr>
 <tr><th>Patient</th><td>${maskId(m.patientId)}</td><th>Status</th><td>${m.status} (ACK ${m.ackCode})</td></tr>
-<tr><th>Charset</th><td>${m.charset}</td><th>Size</th><td>${m.rawBytes} bytes</td></tr></table>
+<tr><th>Charset</th><td>${m.charset}${m.flags?.length ? html` <span class="flag">${m.flags.join(', ')}</span>` : ''}</td><th>Size</th><td>${m.rawBytes} bytes</td></tr></table>
 <h2>Message</h2>
 ${m.raw ? html`<p class="masked" id="notice">Identifiers are masked. Revealing them is recorded in the audit trail with your name.</p>
 <form data-post="/console/messages/${m.id}/reveal" data-target="hl7" class="inline"><button type="submit" id="reveal">Reveal identifiers</button></form>
