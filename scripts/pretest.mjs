@@ -6,6 +6,7 @@
  *   chromium        the browser test drives /usr/bin/chromium
  *   python3-hl7     mllp_send, a second MLLP client the tests talk to
  *   fonts-noto-cjk  so console screenshots show Chinese, not boxes
+ *   openssl         the TLS tests make their certificates with it at test time
  *
  * Everything present: a few file checks, no process started, nothing printed.
  * Something missing and running as root (a fresh CI machine or container):
@@ -22,6 +23,7 @@ export const NEEDS = [
   { pkg: 'chromium', present: () => executable('/usr/bin/chromium') },
   { pkg: 'python3-hl7', present: () => onPath('mllp_send') },
   { pkg: 'fonts-noto-cjk', present: () => existsSync('/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc') },
+  { pkg: 'openssl', present: () => onPath('openssl') },
 ];
 
 function executable(file) {
