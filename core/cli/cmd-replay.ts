@@ -19,7 +19,7 @@ import { processBlock } from '../engine/block.js';
 import type { IngestResult } from '../engine/ingest.js';
 import { STORE_FLAGS, openDataStore, operator, parseTime } from './cmd-messages.js';
 import type { ReplayFilter } from '../store/types.js';
-import { startInProcess } from './route-test/inproc.js';
+import { startInProcess, toolLogger } from './route-test/inproc.js';
 import { ackAccepted, settle, type FinalRoute } from './route-test/settle.js';
 
 const HELP = `usage: hisbridge replay FILES|DIR [--routes DIR] [--config F] [--timeout 30s]
@@ -31,8 +31,10 @@ on random ports, no listeners. A file is split exactly as the MLLP listener
 splits one block: several messages (CR, LF or CRLF terminators) and HL7
 batches (FHS/BHS ... BTS/FTS) give one line per enclosed message. After each message waits until its deliveries
 are done or dead (at most --timeout), then prints one JSON line:
-  {"file","index","controlId","type","ack","routes":[{"route","outcome","deliveries":[{"plugin","step","state","attempts","error"}]}]}
-index counts messages within the file from 1. Exit 1 when an ACK is not
+  {"file","index","controlId","type","ack","reason"?,"errorCode"?,"routes":[{"route","outcome","deliveries":[{"plugin","step","state","attempts","error"}]}]}
+index counts messages within the file from 1; reason (MSA-3) and errorCode
+come with an ACK that is not AA/CA. A batch trailer that disagrees with the
+messages is processed anyway with a warn line on stderr. Exit 1 when an ACK is not
 AA/CA, a route failed, or a delivery is dead or unfinished; 2 on usage errors.
 
 --stored / --stored-since: messages kept in the data directory (--data-dir,
@@ -119,6 +121,14 @@ export function replayFiles(inputs: readonly string[]): string[] {
   return files;
 }
 
+/** MSA-3 of an ACK (the reason of an AE/AR), '' when absent. The ACK uses the message's own field separator. */
+export function ackReason(ackText: string): string {
+  for (const seg of ackText.split(/\r\n?|\n/)) {
+    if (seg.startsWith('MSA') && seg.length > 3) return seg.split(seg[3]!)[3] ?? '';
+  }
+  return '';
+}
+
 /** A route result that makes replay exit 1. */
 function isBad(r: FinalRoute): boolean {
   return r.outcome === 'failed' || r.outcome === 'unfinished' || r.deliveries.some((d) => d.state !== 'done');
@@ -171,6 +181,8 @@ export async function run(argv: string[]): Promise<number> {
   try {
     // Several messages per file are the norm here, whatever the listener's multiMessageBlocks says.
     const listener = { ...run.listener, multiMessageBlocks: 'split' as const };
+    // The splitter's warnings (a batch trailer that disagrees, lines outside any message) show on stderr, like the listener's.
+    const blockLog = toolLogger('warn');
     for (const file of files) {
       const bytes = readFileSync(file);
       if (!/(?:^|[\r\n\x0b])(?:\xef\xbb\xbf)?(?:MSH|FHS|BHS)/.test(bytes.toString('latin1'))) {
@@ -181,7 +193,7 @@ export async function run(argv: string[]): Promise<number> {
       let index = 0;
       // The listener's own splitter and block processing; each message settles before the next is ingested.
       await processBlock(bytes, listener, {
-        log: run.engine.log,
+        log: blockLog,
         ingest: async (m, l): Promise<IngestResult> => {
           const result = await run.engine.ingest(m, l);
           const routes = await settle(run.engine.store, result, timeoutMs);
@@ -192,6 +204,7 @@ export async function run(argv: string[]): Promise<number> {
             controlId: result.controlId ?? '',
             type: result.type ?? '',
             ack: result.code,
+            ...(ackAccepted(result.code) ? {} : { reason: ackReason(result.ackText), ...(result.errorCode ? { errorCode: result.errorCode } : {}) }),
             ...(result.duplicate ? { duplicate: true } : {}),
             routes,
           }));
