@@ -90,7 +90,7 @@ function search(argv: string[]): number {
       ...bounds,
       ...(values.before ? { before: Number(values.before) } : {}),
     });
-    const masked = rows.map((r) => ({ ...r, ...(r.patientId ? { patientId: maskId(r.patientId) } : {}) }));
+    const masked = rows.map((r) => ({ ...r, ...maskedHeader(r), ...(r.patientId ? { patientId: maskId(r.patientId) } : {}) }));
     if (values.json) out(JSON.stringify(masked, null, 2));
     else {
       out(['ID', 'RECEIVED', 'TYPE', 'MSH-10', 'SENDER', 'PATIENT', 'ACK', 'STATUS'].join('\t'));
@@ -101,6 +101,11 @@ function search(argv: string[]): number {
   } finally {
     store.close();
   }
+}
+
+/** MSH-9 and MSH-10 as shown: a HIS may put an ID or mobile number there, and the body below is masked too. */
+function maskedHeader(r: Pick<MessageSummary, 'type' | 'controlId'>): Pick<MessageSummary, 'type' | 'controlId'> {
+  return { type: scrubText(r.type), controlId: scrubText(r.controlId) };
 }
 
 function summaryLine(r: MessageSummary): string {
@@ -130,12 +135,12 @@ function show(argv: string[]): number {
       vars: unmask ? d.vars : Object.keys(d.vars),
       ...(d.output ? { output: unmask ? d.output : Object.keys(d.output) } : {}),
     }));
-    const meta = { ...m, raw: undefined, patientId: unmask ? m.patientId : maskId(m.patientId), deliveries };
+    const meta = { ...m, ...(unmask ? {} : maskedHeader(m)), raw: undefined, patientId: unmask ? m.patientId : maskId(m.patientId), deliveries };
     if (values.json) {
       out(JSON.stringify({ ...meta, hl7: text }, null, 2));
       return 0;
     }
-    out(summaryLine({ ...m, patientId: meta.patientId ?? '' }));
+    out(summaryLine({ ...m, type: meta.type, controlId: meta.controlId, patientId: meta.patientId ?? '' }));
     out(`charset ${m.charset}, ${m.rawBytes} bytes${m.purgedAt ? `, body purged ${new Date(m.purgedAt).toISOString()}` : ''}${m.flags?.length ? `, marked ${m.flags.join(', ')}` : ''}`);
     out('');
     out(text.replace(/\r\n?|\n/g, '\n').trimEnd());

@@ -105,7 +105,7 @@ export function messagesPage(q: MessageQuery, rows: MessageSummary[], pageSize: 
 <button type="submit">Search</button></form>
 <table id="messages"><tr><th>Id</th><th>Received</th><th>Source</th><th>Sender</th><th>Type</th><th>Control id</th><th>Patient</th><th>ACK</th><th>Status</th></tr>
 ${rows.map((m) => html`<tr><td><a href="/console/messages/${m.id}">${m.id}</a></td><td>${time(m.receivedAt)}</td><td>${m.source}</td><td>${m.sendingApp}/${m.sendingFacility}</td>
-<td>${m.type}</td><td><a href="/console/messages/${m.id}">${m.controlId}</a>${m.controlIdReused ? html` <span class="reused" title="this control id was accepted before with other content: stored and routed as a new message">reused id</span>` : ''}</td><td>${maskId(m.patientId)}</td><td>${m.ackCode}</td><td class="${m.status === 'dead' ? 'bad' : ''}">${m.status}${m.flags?.length ? html` <span class="flag" title="marked at receipt">${m.flags.join(', ')}</span>` : ''}</td></tr>`)}</table>
+<td>${scrubText(m.type)}</td><td><a href="/console/messages/${m.id}">${scrubText(m.controlId)}</a>${m.controlIdReused ? html` <span class="reused" title="this control id was accepted before with other content: stored and routed as a new message">reused id</span>` : ''}</td><td>${maskId(m.patientId)}</td><td>${m.ackCode}</td><td class="${m.status === 'dead' ? 'bad' : ''}">${m.status}${m.flags?.length ? html` <span class="flag" title="marked at receipt">${m.flags.join(', ')}</span>` : ''}</td></tr>`)}</table>
 ${rows.length === 0 ? html`<p>No messages match.</p>` : ''}
 <div class="pager">${q.before !== undefined ? html`<a href="/console/messages${qs({ ...q, before: undefined })}">Newest</a>` : ''}
 ${next !== undefined ? html`<a rel="next" href="/console/messages${qs({ ...q, before: next })}">Older →</a>` : ''}</div>`;
@@ -121,7 +121,7 @@ ${d.attemptLog.map((a) => html`<tr><td>${time(a.at)}</td><td>${a.attempt}</td><t
 
 export function messageDetailPage(m: MessageDetail, tree: Html): Html {
   return html`<table><tr><th>Id</th><td>${m.id}</td><th>Received</th><td>${time(m.receivedAt)}</td></tr>
-<tr><th>Type</th><td>${m.type}</td><th>Control id</th><td id="control-id">${m.controlId}</td></tr>
+<tr><th>Type</th><td>${scrubText(m.type)}</td><th>Control id</th><td id="control-id">${scrubText(m.controlId)}</td></tr>
 <tr><th>Sender</th><td>${m.sendingApp}/${m.sendingFacility}</td><th>Source</th><td>${m.source}</td></tr>
 <tr><th>Patient</th><td>${maskId(m.patientId)}</td><th>Status</th><td>${m.status} (ACK ${m.ackCode})</td></tr>
 <tr><th>Charset</th><td>${m.charset}${m.flags?.length ? html` <span class="flag">${m.flags.join(', ')}</span>` : ''}</td><th>Size</th><td>${m.rawBytes} bytes</td></tr></table>
@@ -135,7 +135,7 @@ ${m.raw ? html`<p class="masked" id="notice">Identifiers are masked. Revealing t
 export function deadPage(rows: (DeliveryRecord & { controlId: string; type: string })[]): Html {
   return html`<p id="notice" hidden></p>
 <table id="dead"><tr><th>Delivery</th><th>Message</th><th>Control id</th><th>Type</th><th>Route#step</th><th>Plugin</th><th class="num">Attempts</th><th>Dead since</th><th>Error</th><th></th></tr>
-${rows.map((d) => html`<tr data-delivery="${d.id}"><td>${d.id}</td><td><a href="/console/messages/${d.messageId}">${d.messageId}</a></td><td>${d.controlId}</td><td>${d.type}</td>
+${rows.map((d) => html`<tr data-delivery="${d.id}"><td>${d.id}</td><td><a href="/console/messages/${d.messageId}">${d.messageId}</a></td><td>${scrubText(d.controlId)}</td><td>${scrubText(d.type)}</td>
 <td>${d.route}#${d.step}</td><td>${d.plugin}</td><td class="num">${d.attempts}</td><td>${time(d.updatedAt)}</td><td>${d.lastErrorCode ?? ''} ${scrubText(d.lastError ?? '')}</td>
 <td><form data-post="/console/dead/replay" class="inline"><input type="hidden" name="id" value="${d.id}"><button type="submit">Replay</button></form></td></tr>`)}</table>
 ${rows.length === 0 ? html`<p>No dead letters.</p>` : html`<form data-post="/console/dead/replay"><input type="hidden" name="all" value="1"><button type="submit">Replay all</button></form>`}`;
