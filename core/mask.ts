@@ -73,14 +73,22 @@ function birthDate(s: string, from: number, yearDigits: 2 | 4): boolean {
   return m >= 1 && m <= 12 && d >= 1 && d <= 31;
 }
 
+/** A mainland mobile number (1, then 3-9) starts at `from`. */
+function mobile(run: string, from: number): boolean {
+  return run.charCodeAt(from) === 49 && run.charCodeAt(from + 1) >= 51;
+}
+
 /** One whole run of digits: masked when it has the shape of an ID number or a mobile number, else unchanged. */
 function maskRun(run: string): string {
   const n = run.length;
   if (n === 18) return idCheckDigitValid(run) || birthDate(run, 6, 4) ? maskIdNumber(run) : run;
   const x = run.charCodeAt(n - 1) > 57;
   if (x) return maskRun(run.slice(0, -1)) + run[n - 1];
-  if (n === 15) return birthDate(run, 6, 2) ? maskIdNumber(run) : run;
-  if (n === 11 && run.charCodeAt(0) === 49 && run.charCodeAt(1) >= 51) return maskPhone(run);
+  if (n === 15 && birthDate(run, 6, 2)) return maskIdNumber(run);
+  if (n === 11 && mobile(run, 0)) return maskPhone(run);
+  // The same mobile number with the country code written as digits: 86 or 0086 (a `+` is not a digit).
+  if (n === 13 && run.startsWith('86') && mobile(run, 2)) return '86' + maskPhone(run.slice(2));
+  if (n === 15 && run.startsWith('0086') && mobile(run, 4)) return '0086' + maskPhone(run.slice(4));
   return run;
 }
 
@@ -89,7 +97,7 @@ function maskRun(run: string): string {
  * exception messages): masks values shaped like a resident ID number (18
  * characters with a valid ISO 7064 MOD 11-2 check digit, or with a birth
  * date in place; 15 digits with a birth date) or a mainland mobile number
- * (11 digits, 13x-19x), wherever they appear, as whole runs of digits. In
+ * (11 digits, 13x-19x, also after the country code 86 or 0086), wherever they appear, as whole runs of digits. In
  * JSON text a run may start with the four hex digits of a `\uXXXX` escape
  * (a control character before the value); those are kept and the rest is
  * checked. Linear in the text.
