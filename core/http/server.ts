@@ -66,27 +66,73 @@ function send(res: http.ServerResponse, r: EndpointResponse): void {
   res.end(body);
 }
 
+/** Bytes of an oversized body read and thrown away before the connection is closed anyway. */
+const MAX_DISCARD = 8 * 1024 * 1024;
+/** How long an oversized body is drained (so the client can read the 413) before the connection is closed. */
+const LINGER_MS = 2000;
+
+/** The declared Content-Length when it is over MAX_BODY (checked before reading anything). */
+function declaredTooLarge(req: http.IncomingMessage): boolean {
+  const n = Number(req.headers['content-length']);
+  return Number.isFinite(n) && n > MAX_BODY;
+}
+
+/**
+ * After a 413, reads and throws away what the client is still sending for a
+ * short while (bounded in time and bytes), then closes the connection: closing
+ * at once would reset it and the client would never see the 413.
+ */
+function lingerAndClose(req: http.IncomingMessage): void {
+  let discarded = 0;
+  const close = () => req.socket.destroy();
+  const timer = setTimeout(close, LINGER_MS);
+  timer.unref();
+  req.on('data', (c: Buffer) => {
+    discarded += c.length;
+    if (discarded > MAX_DISCARD) close();
+  });
+  req.on('end', () => clearTimeout(timer));
+  req.socket.once('close', () => clearTimeout(timer));
+  req.resume();
+}
+
+const TOO_LARGE: EndpointResponse = {
+  status: 413,
+  headers: { connection: 'close' },
+  body: { code: 'HTTP_E_TOO_LARGE', message: `request body larger than ${MAX_BODY} bytes` },
+};
+
 function readBody(req: http.IncomingMessage): Promise<Buffer> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
-    req.on('data', (c: Buffer) => {
+    let over = false;
+    const onData = (c: Buffer) => {
+      if (over) return;
       size += c.length;
       if (size > MAX_BODY) {
+        over = true;
+        chunks.length = 0;
+        req.off('data', onData);
         reject(Object.assign(new Error('body too large'), { status: 413 }));
-        req.destroy();
         return;
       }
       chunks.push(c);
-    });
+    };
+    req.on('data', onData);
     req.on('end', () => resolve(Buffer.concat(chunks)));
     req.on('error', reject);
   });
 }
 
+/** The media type of a Content-Type header, lower case, without parameters. */
+function mediaType(header: string | undefined): string {
+  return (header ?? '').split(';')[0]!.trim().toLowerCase();
+}
+
 /** `application/json` with or without parameters (charset=utf-8). */
 export function isJsonContentType(header: string | undefined): boolean {
-  return (header ?? '').split(';')[0]!.trim().toLowerCase() === 'application/json';
+  return mediaType(header) === 'application/json';
 }
 
 /** True when a browser says the request comes from a page of another site (or an opaque origin). */
@@ -128,6 +174,16 @@ export async function startHttpServer(opts: HttpServerOptions): Promise<HttpServ
     });
   };
   const server = opts.tls ? https.createServer(opts.tls, onRequest) : http.createServer(onRequest);
+  // "Expect: 100-continue" with a declared body over the limit: answer 413 before the client sends it.
+  server.on('checkContinue', (req: http.IncomingMessage, res: http.ServerResponse) => {
+    if (declaredTooLarge(req)) {
+      send(res, TOO_LARGE);
+      lingerAndClose(req);
+      return;
+    }
+    res.writeContinue();
+    onRequest(req, res);
+  });
   // A client that fails the TLS handshake (wrong or missing certificate) is dropped; note it without noise.
   server.on('tlsClientError', (e: Error) => opts.log.debug({ code: (e as NodeJS.ErrnoException).code }, 'https handshake refused'));
 
@@ -174,14 +230,24 @@ export async function startHttpServer(opts: HttpServerOptions): Promise<HttpServ
         send(res, { status: 415, body: { code: 'HTTP_E_UNSUPPORTED_MEDIA_TYPE', message: 'send the body as application/json' } });
         return;
       }
+      if (declaredTooLarge(req)) {
+        send(res, TOO_LARGE);
+        lingerAndClose(req);
+        return;
+      }
       let raw: Buffer;
       try {
         raw = await readBody(req);
       } catch (e) {
-        send(res, { status: (e as { status?: number }).status ?? 400, body: { code: 'HTTP_E_BAD_REQUEST', message: (e as Error).message } });
+        if ((e as { status?: number }).status === 413) {
+          send(res, TOO_LARGE);
+          lingerAndClose(req);
+          return;
+        }
+        send(res, { status: 400, body: { code: 'HTTP_E_BAD_REQUEST', message: 'the request body could not be read' } });
         return;
       }
-      if (raw.length && (req.headers['content-type'] ?? '').includes('application/x-www-form-urlencoded')) {
+      if (raw.length && mediaType(req.headers['content-type']) === 'application/x-www-form-urlencoded') {
         // Plain HTML forms (the console without JavaScript).
         body = Object.fromEntries(new URLSearchParams(raw.toString('utf8')));
       } else if (raw.length) {
