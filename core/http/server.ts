@@ -18,7 +18,7 @@ import type { AddressInfo } from 'node:net';
 import type { TlsOptions } from 'node:tls';
 import { isHisbridgeError } from '../errors.js';
 import type { EndpointRequest, EndpointResponse, HttpEndpoint, Logger } from '../sdk.js';
-import { ApiGate, normalizeAddress, type ApiConfig } from './api-auth.js';
+import { ApiGate, isLoopbackAddress, normalizeAddress, type ApiConfig } from './api-auth.js';
 
 const MAX_BODY = 1024 * 1024;
 
@@ -146,6 +146,19 @@ function crossOrigin(req: http.IncomingMessage): boolean {
   }
 }
 
+/** True when a Host header names this machine by a loopback name or address (with or without a port). */
+function isLoopbackHostHeader(host: string | undefined): boolean {
+  if (!host) return false;
+  let name: string;
+  try {
+    name = new URL(`http://${host}`).hostname.toLowerCase();
+  } catch {
+    return false;
+  }
+  if (name.startsWith('[') && name.endsWith(']')) name = name.slice(1, -1);
+  return name === 'localhost' || name.endsWith('.localhost') || isLoopbackAddress(name);
+}
+
 const STATE_CHANGING = new Set(['POST', 'PUT', 'DELETE', 'PATCH']);
 const FAMILY = /^[a-z0-9][a-z0-9-]{0,63}$/;
 
@@ -195,7 +208,12 @@ export async function startHttpServer(opts: HttpServerOptions): Promise<HttpServ
     let client: string | undefined;
     if (isApi) {
       const family = segs[1] ?? '';
-      const verdict = gate.check(FAMILY.test(family) ? family : '?', req.headers.authorization, remoteAddress);
+      let verdict = gate.check(FAMILY.test(family) ? family : '?', req.headers.authorization, remoteAddress);
+      // Without tokens the only proof is the loopback address, and a page in a browser on this machine can
+      // reach that by DNS rebinding (evil.example resolving to 127.0.0.1): then Host names the other site.
+      if (verdict.ok && gate.mode === 'loopback' && !isLoopbackHostHeader(req.headers.host)) {
+        verdict = { ok: false, status: 403, code: 'API_E_FORBIDDEN', message: 'without api.clients the workstation APIs answer only requests addressed to localhost or a loopback address (Host header)' };
+      }
       if (!verdict.ok) {
         req.resume();
         send(res, { status: verdict.status, ...(verdict.status === 401 ? { headers: { 'www-authenticate': 'Bearer' } } : {}), body: { code: verdict.code, message: verdict.message } });
