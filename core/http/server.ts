@@ -78,11 +78,12 @@ function declaredTooLarge(req: http.IncomingMessage): boolean {
 }
 
 /**
- * After a 413, reads and throws away what the client is still sending for a
- * short while (bounded in time and bytes), then closes the connection: closing
- * at once would reset it and the client would never see the 413.
+ * After a 413 sent while the client is still sending: reads and throws away
+ * the rest of the body (node parses it, so the connection stays usable), but
+ * at most MAX_DISCARD bytes or LINGER_MS; past that the connection is closed.
+ * Closing at once would reset it and the client would never see the 413.
  */
-function lingerAndClose(req: http.IncomingMessage): void {
+function drainOrClose(req: http.IncomingMessage): void {
   let discarded = 0;
   const close = () => req.socket.destroy();
   const timer = setTimeout(close, LINGER_MS);
@@ -98,7 +99,6 @@ function lingerAndClose(req: http.IncomingMessage): void {
 
 const TOO_LARGE: EndpointResponse = {
   status: 413,
-  headers: { connection: 'close' },
   body: { code: 'HTTP_E_TOO_LARGE', message: `request body larger than ${MAX_BODY} bytes` },
 };
 
@@ -190,8 +190,8 @@ export async function startHttpServer(opts: HttpServerOptions): Promise<HttpServ
   // "Expect: 100-continue" with a declared body over the limit: answer 413 before the client sends it.
   server.on('checkContinue', (req: http.IncomingMessage, res: http.ServerResponse) => {
     if (declaredTooLarge(req)) {
-      send(res, TOO_LARGE);
-      lingerAndClose(req);
+      // The client waits for "100 Continue" before sending the body: close once answered, nothing is left unread.
+      send(res, { ...TOO_LARGE, headers: { connection: 'close' } });
       return;
     }
     res.writeContinue();
@@ -250,7 +250,7 @@ export async function startHttpServer(opts: HttpServerOptions): Promise<HttpServ
       }
       if (declaredTooLarge(req)) {
         send(res, TOO_LARGE);
-        lingerAndClose(req);
+        drainOrClose(req);
         return;
       }
       let raw: Buffer;
@@ -259,7 +259,7 @@ export async function startHttpServer(opts: HttpServerOptions): Promise<HttpServ
       } catch (e) {
         if ((e as { status?: number }).status === 413) {
           send(res, TOO_LARGE);
-          lingerAndClose(req);
+          drainOrClose(req);
           return;
         }
         send(res, { status: 400, body: { code: 'HTTP_E_BAD_REQUEST', message: 'the request body could not be read' } });
