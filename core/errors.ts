@@ -45,6 +45,7 @@ export const ERRORS = {
   MLLP_E_TIMEOUT: { message: 'no ACK within {ms} ms', retryable: true },
   MLLP_E_CONNECT: { message: 'cannot connect to {target}: {detail}', retryable: true },
   MLLP_E_CLOSED: { message: 'connection closed with {pending} message(s) awaiting an ACK', retryable: true },
+  MLLP_E_TLS_REFUSED: { message: 'the server refused the TLS connection ({detail}) with {pending} message(s) awaiting an ACK', retryable: true },
   MLLP_E_IDLE_TIMEOUT: { message: 'connection idle for {ms} ms, closed', retryable: false },
   MLLP_E_FRAME_TIMEOUT: { message: 'frame not finished within {ms} ms ({count} bytes dropped), connection closed', retryable: false },
   MLLP_E_TOO_MANY_CONNECTIONS: { message: '{count} connection(s) refused: {limit} already open', retryable: true },
@@ -81,6 +82,7 @@ export const ERRORS = {
   API_E_FORBIDDEN: { message: '{detail}', retryable: false, status: 403 },
   HTTP_E_UNSUPPORTED_MEDIA_TYPE: { message: 'send the body as application/json', retryable: false, status: 415 },
   HTTP_E_CROSS_ORIGIN: { message: 'requests from pages of other sites are refused', retryable: false, status: 403 },
+  HTTP_E_TOO_LARGE: { message: 'request body larger than {limit} bytes', retryable: false, status: 413 },
 
   // Crypto and gd-ehr
   CRYPTO_E_BAD_KEY: { message: 'SM4 key must be 32 hex characters (16 bytes)', retryable: false },

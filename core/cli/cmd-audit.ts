@@ -27,6 +27,19 @@ export function dataDirOf(values: { 'data-dir'?: string; config?: string }): str
   return values['data-dir'] ?? loadConfig(values.config, registry()).dataDir;
 }
 
+/** Resolves when stdout can take more, or when it was closed. */
+function stdoutDrained(): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      process.stdout.off('drain', done);
+      process.stdout.off('close', done);
+      resolve();
+    };
+    process.stdout.once('drain', done);
+    process.stdout.once('close', done);
+  });
+}
+
 export async function run(argv: string[]): Promise<number> {
   try {
     const { values } = parse(argv, FLAGS, false);
@@ -44,7 +57,8 @@ export async function run(argv: string[]): Promise<number> {
         ...(values.plugin ? { plugin: values.plugin } : {}), ...(values.operation ? { operation: values.operation } : {}),
       };
       for (const line of formatAudit(countRows(q.auditRows(filter), () => rows++), format)) {
-        if (!process.stdout.write(line)) await new Promise((r) => process.stdout.once('drain', r));
+        if (process.stdout.destroyed) break; // the reader went away (| head): stop, but still record the export below
+        if (!process.stdout.write(line)) await stdoutDrained();
       }
     } finally {
       q.close();

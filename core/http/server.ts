@@ -18,7 +18,7 @@ import type { AddressInfo } from 'node:net';
 import type { TlsOptions } from 'node:tls';
 import { isHisbridgeError } from '../errors.js';
 import type { EndpointRequest, EndpointResponse, HttpEndpoint, Logger } from '../sdk.js';
-import { ApiGate, normalizeAddress, type ApiConfig } from './api-auth.js';
+import { ApiGate, isLoopbackAddress, normalizeAddress, type ApiConfig } from './api-auth.js';
 
 const MAX_BODY = 1024 * 1024;
 
@@ -66,27 +66,73 @@ function send(res: http.ServerResponse, r: EndpointResponse): void {
   res.end(body);
 }
 
+/** Bytes of an oversized body read and thrown away before the connection is closed anyway. */
+const MAX_DISCARD = 8 * 1024 * 1024;
+/** How long an oversized body is drained (so the client can read the 413) before the connection is closed. */
+const LINGER_MS = 2000;
+
+/** The declared Content-Length when it is over MAX_BODY (checked before reading anything). */
+function declaredTooLarge(req: http.IncomingMessage): boolean {
+  const n = Number(req.headers['content-length']);
+  return Number.isFinite(n) && n > MAX_BODY;
+}
+
+/**
+ * After a 413 sent while the client is still sending: reads and throws away
+ * the rest of the body (node parses it, so the connection stays usable), but
+ * at most MAX_DISCARD bytes or LINGER_MS; past that the connection is closed.
+ * Closing at once would reset it and the client would never see the 413.
+ */
+function drainOrClose(req: http.IncomingMessage): void {
+  let discarded = 0;
+  const close = () => req.socket.destroy();
+  const timer = setTimeout(close, LINGER_MS);
+  timer.unref();
+  req.on('data', (c: Buffer) => {
+    discarded += c.length;
+    if (discarded > MAX_DISCARD) close();
+  });
+  req.on('end', () => clearTimeout(timer));
+  req.socket.once('close', () => clearTimeout(timer));
+  req.resume();
+}
+
+const TOO_LARGE: EndpointResponse = {
+  status: 413,
+  body: { code: 'HTTP_E_TOO_LARGE', message: `request body larger than ${MAX_BODY} bytes` },
+};
+
 function readBody(req: http.IncomingMessage): Promise<Buffer> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
-    req.on('data', (c: Buffer) => {
+    let over = false;
+    const onData = (c: Buffer) => {
+      if (over) return;
       size += c.length;
       if (size > MAX_BODY) {
+        over = true;
+        chunks.length = 0;
+        req.off('data', onData);
         reject(Object.assign(new Error('body too large'), { status: 413 }));
-        req.destroy();
         return;
       }
       chunks.push(c);
-    });
+    };
+    req.on('data', onData);
     req.on('end', () => resolve(Buffer.concat(chunks)));
     req.on('error', reject);
   });
 }
 
+/** The media type of a Content-Type header, lower case, without parameters. */
+function mediaType(header: string | undefined): string {
+  return (header ?? '').split(';')[0]!.trim().toLowerCase();
+}
+
 /** `application/json` with or without parameters (charset=utf-8). */
 export function isJsonContentType(header: string | undefined): boolean {
-  return (header ?? '').split(';')[0]!.trim().toLowerCase() === 'application/json';
+  return mediaType(header) === 'application/json';
 }
 
 /** True when a browser says the request comes from a page of another site (or an opaque origin). */
@@ -98,6 +144,19 @@ function crossOrigin(req: http.IncomingMessage): boolean {
   } catch {
     return true; // "null" (sandboxed frames, file: pages) and garbage
   }
+}
+
+/** True when a Host header names this machine by a loopback name or address (with or without a port). */
+function isLoopbackHostHeader(host: string | undefined): boolean {
+  if (!host) return false;
+  let name: string;
+  try {
+    name = new URL(`http://${host}`).hostname.toLowerCase();
+  } catch {
+    return false;
+  }
+  if (name.startsWith('[') && name.endsWith(']')) name = name.slice(1, -1);
+  return name === 'localhost' || name.endsWith('.localhost') || isLoopbackAddress(name);
 }
 
 const STATE_CHANGING = new Set(['POST', 'PUT', 'DELETE', 'PATCH']);
@@ -128,6 +187,16 @@ export async function startHttpServer(opts: HttpServerOptions): Promise<HttpServ
     });
   };
   const server = opts.tls ? https.createServer(opts.tls, onRequest) : http.createServer(onRequest);
+  // "Expect: 100-continue" with a declared body over the limit: answer 413 before the client sends it.
+  server.on('checkContinue', (req: http.IncomingMessage, res: http.ServerResponse) => {
+    if (declaredTooLarge(req)) {
+      // The client waits for "100 Continue" before sending the body: close once answered, nothing is left unread.
+      send(res, { ...TOO_LARGE, headers: { connection: 'close' } });
+      return;
+    }
+    res.writeContinue();
+    onRequest(req, res);
+  });
   // A client that fails the TLS handshake (wrong or missing certificate) is dropped; note it without noise.
   server.on('tlsClientError', (e: Error) => opts.log.debug({ code: (e as NodeJS.ErrnoException).code }, 'https handshake refused'));
 
@@ -139,7 +208,12 @@ export async function startHttpServer(opts: HttpServerOptions): Promise<HttpServ
     let client: string | undefined;
     if (isApi) {
       const family = segs[1] ?? '';
-      const verdict = gate.check(FAMILY.test(family) ? family : '?', req.headers.authorization, remoteAddress);
+      let verdict = gate.check(FAMILY.test(family) ? family : '?', req.headers.authorization, remoteAddress);
+      // Without tokens the only proof is the loopback address, and a page in a browser on this machine can
+      // reach that by DNS rebinding (evil.example resolving to 127.0.0.1): then Host names the other site.
+      if (verdict.ok && gate.mode === 'loopback' && !isLoopbackHostHeader(req.headers.host)) {
+        verdict = { ok: false, status: 403, code: 'API_E_FORBIDDEN', message: 'without api.clients the workstation APIs answer only requests addressed to localhost or a loopback address (Host header)' };
+      }
       if (!verdict.ok) {
         req.resume();
         send(res, { status: verdict.status, ...(verdict.status === 401 ? { headers: { 'www-authenticate': 'Bearer' } } : {}), body: { code: verdict.code, message: verdict.message } });
@@ -174,14 +248,24 @@ export async function startHttpServer(opts: HttpServerOptions): Promise<HttpServ
         send(res, { status: 415, body: { code: 'HTTP_E_UNSUPPORTED_MEDIA_TYPE', message: 'send the body as application/json' } });
         return;
       }
+      if (declaredTooLarge(req)) {
+        send(res, TOO_LARGE);
+        drainOrClose(req);
+        return;
+      }
       let raw: Buffer;
       try {
         raw = await readBody(req);
       } catch (e) {
-        send(res, { status: (e as { status?: number }).status ?? 400, body: { code: 'HTTP_E_BAD_REQUEST', message: (e as Error).message } });
+        if ((e as { status?: number }).status === 413) {
+          send(res, TOO_LARGE);
+          drainOrClose(req);
+          return;
+        }
+        send(res, { status: 400, body: { code: 'HTTP_E_BAD_REQUEST', message: 'the request body could not be read' } });
         return;
       }
-      if (raw.length && (req.headers['content-type'] ?? '').includes('application/x-www-form-urlencoded')) {
+      if (raw.length && mediaType(req.headers['content-type']) === 'application/x-www-form-urlencoded') {
         // Plain HTML forms (the console without JavaScript).
         body = Object.fromEntries(new URLSearchParams(raw.toString('utf8')));
       } else if (raw.length) {

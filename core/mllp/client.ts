@@ -38,6 +38,12 @@ interface Pending {
 const DEFAULT_TIMEOUT_MS = 30_000;
 const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
 
+/** `ERR_SSL_TLSV13_ALERT_CERTIFICATE_REQUIRED` -> `certificate required`. */
+function tlsAlert(code: string): string {
+  const m = /ALERT_(.+)$/.exec(code);
+  return (m ? m[1]! : code.replace(/^ERR_SSL_/, '')).toLowerCase().replace(/_/g, ' ');
+}
+
 export class MllpClient {
   readonly #socket: net.Socket;
   readonly #decoder: MllpFrameDecoder;
@@ -60,7 +66,10 @@ export class MllpClient {
       socket.end();
     });
     socket.on('error', (err: NodeJS.ErrnoException) => {
-      this.#fail(hbError('MLLP_E_CLOSED', { pending: this.#pending.length }, { cause: err }));
+      // Under TLS 1.3 the server checks our certificate after our side of the handshake is done:
+      // its refusal arrives as an alert here, and it should say so rather than "connection closed".
+      if (err.code?.startsWith('ERR_SSL_')) this.#fail(hbError('MLLP_E_TLS_REFUSED', { pending: this.#pending.length, detail: tlsAlert(err.code) }, { cause: err }));
+      else this.#fail(hbError('MLLP_E_CLOSED', { pending: this.#pending.length }, { cause: err }));
     });
     socket.on('close', () => this.#fail(hbError('MLLP_E_CLOSED', { pending: this.#pending.length })));
   }

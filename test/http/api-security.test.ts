@@ -5,6 +5,7 @@
  * audit rows with client and address, and `hisbridge audit --patient <ID
  * number>` through the CLI.
  */
+import http from 'node:http';
 import { networkInterfaces } from 'node:os';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { hashApiToken } from '../../core/http/api-auth.js';
@@ -170,6 +171,30 @@ describe('workstation APIs without api.clients', () => {
     const port = new URL(t.httpUrl).port;
     const r = await fetch(`http://127.0.0.1:${port}/api/gd-ehr/viewer-url?patientId=P1&staffNo=D1&staffName=x&idcard=${ID_NUMBER}&cardType=01&patientName=x&format=json`);
     expect(r.status).toBe(200);
+  });
+
+  it('refuse a loopback caller whose Host names another site (DNS rebinding from a browser on this machine)', async () => {
+    const port = Number(new URL(t.httpUrl).port);
+    const query = `/api/gd-ehr/viewer-url?patientId=P1&staffNo=D1&staffName=x&idcard=${ID_NUMBER}&cardType=01&patientName=x&format=json`;
+    const get = (host: string | undefined, p = query) =>
+      new Promise<{ status: number; body: string }>((resolve, reject) => {
+        const headers: Record<string, string> = host === undefined ? {} : { host };
+        const req = http.request({ host: '127.0.0.1', port, path: p, headers, setHost: host !== undefined }, (res) => {
+          let body = '';
+          res.on('data', (c: Buffer) => (body += c.toString('utf8')));
+          res.on('end', () => resolve({ status: res.statusCode!, body }));
+        });
+        req.on('error', reject);
+        req.end();
+      });
+    const rebound = await get(`evil.example:${port}`);
+    expect(rebound.status).toBe(403);
+    expect(JSON.parse(rebound.body)).toMatchObject({ code: 'API_E_FORBIDDEN' });
+    expect(rebound.body).not.toContain('getPrivilege');
+    expect((await get(`evil.example:${port}`, '/api/stats')).status).toBe(403);
+    for (const ok of [`127.0.0.1:${port}`, `localhost:${port}`, `[::1]:${port}`, 'localhost']) expect((await get(ok)).status, ok).toBe(200);
+    // Health stays open whatever the Host.
+    expect((await get('evil.example', '/healthz')).status).toBe(200);
   });
 
   it.skipIf(!LAN_IP)('refuse other addresses with 403, while health stays open', async () => {

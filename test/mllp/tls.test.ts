@@ -131,8 +131,8 @@ describe('MLLP listener with mutual TLS', () => {
     const none = await tryExchange(port, { ca: readFileSync(certs.ca) });
     expect(rogue.ack).toBeUndefined();
     expect(none.ack).toBeUndefined();
-    expect(rogue.failed).toMatch(/^MLLP_E_(CONNECT|CLOSED)$/);
-    expect(none.failed).toMatch(/^MLLP_E_(CONNECT|CLOSED)$/);
+    expect(rogue.failed).toMatch(/^MLLP_E_(CONNECT|CLOSED|TLS_REFUSED)$/);
+    expect(none.failed).toMatch(/^MLLP_E_(CONNECT|CLOSED|TLS_REFUSED)$/);
     expect(received.length).toBe(before);
     await until(() => lines.filter((l) => l.includes('MLLP_E_TLS_HANDSHAKE')).length >= 2);
     const refusals = lines.filter((l) => l.includes('MLLP_E_TLS_HANDSHAKE')).map((l) => JSON.parse(l) as Record<string, unknown>);
@@ -215,8 +215,10 @@ describe('engine listener with tls in hisbridge.yaml, driven by `hisbridge send 
     for (const r of [rogue, none]) {
       expect(r.code).toBe(1);
       expect(r.stdout).not.toMatch(/MSA/);
-      expect(r.stderr).toMatch(/MLLP_E_(CONNECT|CLOSED)/);
+      expect(r.stderr).toMatch(/MLLP_E_(CONNECT|CLOSED|TLS_REFUSED)/);
     }
+    // The operator is told it was the TLS refusal (TLS 1.3: an alert after the client's side of the handshake).
+    expect(none.stderr).toMatch(/MLLP_E_TLS_REFUSED: the server refused the TLS connection \(certificate required\)/);
     expect(stored()).toBe(1);
     const refusals = t.logs.filter((l) => l.includes('MLLP_E_TLS_HANDSHAKE'));
     expect(refusals.length).toBeGreaterThanOrEqual(2);

@@ -89,14 +89,15 @@ describe('400s on the real HTTP server and the CLI', () => {
 
   it('console pages answer 400 with the reason for a bad since/until, status or by', async () => {
     for (const p of ['/console/messages?since=garbage', '/console/messages?until=2026-02-30', '/console/messages?status=bogus', '/console/audit?since=tomorrow',
-      '/console/audit?until=13:00', '/console/stats?since=2026-13-01', '/console/stats?by=patient', '/console/messages?since=2h&until=3h']) {
+      '/console/audit?until=13:00', '/console/stats?since=2026-13-01', '/console/stats?by=patient', '/console/messages?since=2h&until=3h',
+      '/console/messages?before=abc', '/console/audit?before=-1']) {
       const r = await get(p);
       expect(r.status, p).toBe(400);
       expect(r.text, p).toContain('OPS_E_BAD_QUERY');
     }
     const bad = await get('/console/messages?status=bogus');
     expect(bad.text).toContain('status must be one of queued, done, dead, rejected');
-    for (const p of ['/console/messages?status=dead&since=7d', '/console/messages?since=&until=', '/console/audit?since=2026-01-01&until=2099-01-01', '/console/stats?by=route&since=24h']) {
+    for (const p of ['/console/messages?status=dead&since=7d', '/console/messages?since=&until=', '/console/audit?since=2026-01-01&until=2099-01-01', '/console/stats?by=route&since=24h', '/console/messages?before=5', '/console/audit?before=']) {
       expect((await get(p)).status, p).toBe(200);
     }
   });

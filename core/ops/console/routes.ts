@@ -139,6 +139,7 @@ export function consoleEndpoints(d: ConsoleDeps): HttpEndpoint[] {
       if (q.status && !STATUSES.has(q.status)) return badQuery(p, 'messages', `status must be one of ${[...STATUSES].join(', ')}`);
       const status = q.status || undefined;
       const before = positiveInt(q.before);
+      if (q.before && before === undefined) return badQuery(p, 'messages', 'before must be a message id (a positive whole number)');
       let since: number | undefined;
       let until: number | undefined;
       try {
@@ -191,6 +192,7 @@ export function consoleEndpoints(d: ConsoleDeps): HttpEndpoint[] {
     view('/console/audit', (req, p) => {
       const q = req.query;
       const before = positiveInt(q.before);
+      if (q.before && before === undefined) return badQuery(p, 'audit', 'before must be an audit row id (a positive whole number)');
       let since: number | undefined;
       let until: number | undefined;
       try {
