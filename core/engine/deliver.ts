@@ -7,7 +7,7 @@
  * a 4.5 MB message with five deliveries was read, decoded and parsed five
  * times, each time stalling the event loop for tens of ms (issue 11).
  */
-import { decodeHl7, parseHl7, type Hl7Message } from '../hl7/index.js';
+import { decodeHl7Yielding, parseHl7, type Hl7Message } from '../hl7/index.js';
 import { hbError } from '../errors.js';
 import { yieldIfBig } from '../cooperative.js';
 import { deliverySegment, runSegment } from '../routes/run.js';
@@ -97,8 +97,8 @@ export function createDeliveryRunner(routes: () => RouteTable, log: Logger, cach
   async function load(job: DeliveryJob): Promise<Hl7Message> {
     const raw = await job.message.loadRaw();
     if (!raw) throw hbError('ENGINE_E_STEP_FAILED', { step: `${job.route}#${job.step}`, detail: 'the stored message body was removed by retention' }, { retryable: false });
-    const { text } = decodeHl7(raw, job.message.charset);
-    // A big message gives other work a turn between reading, decoding and parsing (issue 11).
+    // A big message gives other work turns while it is decoded (in slices) and before and after its parse (issue 11).
+    const { text } = await decodeHl7Yielding(raw, job.message.charset);
     await yieldIfBig(raw.length);
     const hl7 = parseHl7(text);
     await yieldIfBig(raw.length);
