@@ -357,9 +357,15 @@ export function parseHl7(text: string): Hl7Message {
   while (start < text.length && text.charCodeAt(start) <= 0x20) start++;
   if (!text.startsWith('MSH', start)) throw hbError('HL7_E_NO_MSH');
   const body = start ? text.slice(start) : text;
+  // One native split; the array is only copied when it has blank lines to drop.
   const raw = body.includes('\n') ? body.split(/\r\n|\r|\n/) : body.split('\r');
-  const lines: string[] = [];
-  for (const l of raw) if (!isBlank(l)) lines.push(l);
+  let lines = raw;
+  for (let k = 0; k < raw.length; k++) {
+    if (!isBlank(raw[k]!)) continue;
+    lines = [];
+    for (const l of raw) if (!isBlank(l)) lines.push(l);
+    break;
+  }
 
   const head = lines[0]!;
   if (head.length < 4) parseError('MSH-1 (field separator) is missing');
@@ -371,10 +377,15 @@ export function parseHl7(text: string): Hl7Message {
 
   const names = new Array<string>(lines.length);
   names[0] = 'MSH';
+  // Segment names repeat (100,000 OBX): one string per distinct name instead of one per segment, less for the GC.
+  const seen = new Map<number, string>();
   for (let k = 1; k < lines.length; k++) {
     const l = lines[k]!;
     if (!isSegmentName(l, sep)) parseError(`segment ${k + 1} has an invalid name (expected 3 upper-case letters or digits, then the field separator)`);
-    names[k] = l.slice(0, 3);
+    const key = (l.charCodeAt(0) << 16) | (l.charCodeAt(1) << 8) | l.charCodeAt(2);
+    let name = seen.get(key);
+    if (name === undefined) seen.set(key, (name = l.slice(0, 3)));
+    names[k] = name;
   }
 
   const msg = new Hl7Message(lines, names, mshParts, d);
