@@ -7,7 +7,7 @@
  * a 4.5 MB message with five deliveries was read, decoded and parsed five
  * times, each time stalling the event loop for tens of ms (issue 11).
  */
-import { decodeHl7Yielding, parseHl7, type Hl7Message } from '../hl7/index.js';
+import { decodeHl7Yielding, parseHl7Yielding, type Hl7Message } from '../hl7/index.js';
 import { hbError } from '../errors.js';
 import { yieldIfBig } from '../cooperative.js';
 import { deliverySegment, runSegment } from '../routes/run.js';
@@ -100,7 +100,7 @@ export function createDeliveryRunner(routes: () => RouteTable, log: Logger, cach
     // A big message gives other work turns while it is decoded (in slices) and before and after its parse (issue 11).
     const { text } = await decodeHl7Yielding(raw, job.message.charset);
     await yieldIfBig(raw.length);
-    const hl7 = parseHl7(text);
+    const hl7 = await parseHl7Yielding(text);
     await yieldIfBig(raw.length);
     return hl7;
   }

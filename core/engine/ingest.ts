@@ -12,7 +12,7 @@
  * resend gets the same answer; the failed step waits in the dead letter).
  */
 import { randomUUID } from 'node:crypto';
-import { ackMode, buildAck, decodeHl7Yielding, encodeText, parseHl7, readAckHeader, type Hl7Message, type InvalidBytes } from '../hl7/index.js';
+import { ackMode, buildAck, decodeHl7Yielding, encodeText, parseHl7Yielding, readAckHeader, type Hl7Message, type InvalidBytes } from '../hl7/index.js';
 import { hbError, HisbridgeError, isHisbridgeError, toHisbridgeError } from '../errors.js';
 import { maskId } from '../mask.js';
 import { yieldIfBig } from '../cooperative.js';
@@ -126,7 +126,8 @@ export async function ingest(frame: Buffer, listener: Listener, deps: IngestDeps
   await yieldIfBig(frame.length);
   let msg: Hl7Message;
   try {
-    msg = parseHl7(text);
+    // A big message is parsed in time slices (issue 11).
+    msg = await parseHl7Yielding(text);
   } catch (e) {
     const err = toHisbridgeError(e);
     log.warn({ listener: listener.name, code: err.code, reason: err.message }, 'rejected unparsable message');
