@@ -139,6 +139,12 @@ export interface StoreOptions {
   auditHashKey?: string;
   /** SQLite busy timeout, so a CLI and the engine can share the file (default 5000 ms). */
   busyTimeoutMs?: number;
+  /**
+   * Run WAL checkpoints in a worker thread (checkpointer.ts) instead of inside
+   * whichever commit crosses SQLite's threshold, a 25-40 ms stall of the event
+   * loop. The engine sets it; short-lived CLI commands leave it off (default false).
+   */
+  checkpointInWorker?: boolean;
 }
 
 /** What accept() resolves to. */

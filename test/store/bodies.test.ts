@@ -186,4 +186,19 @@ describe('message bodies (schema v7)', () => {
     expect(store.replayStored({ messageIds: [bigOld.messageId] }, { staffNo: 'ops' }).messages[0]).toMatchObject({ requeued: 0, purged: true });
     store.close();
   });
+
+  it('checkpointInWorker: WAL checkpoints run in a worker thread after writes, and the store closes cleanly', async () => {
+    const dir = fresh();
+    const store = openStore(dir, { synchronous: 'FULL', checkpointInWorker: true });
+    const raw = bigRaw(BODY_PART_BYTES * 6);
+    const r = await store.accept(message({ raw, controlId: 'CK1' }), [delivery()]);
+    const end = Date.now() + 10_000;
+    while ((store.checkpoints?.ok ?? 0) === 0 && Date.now() < end) await new Promise((res) => setTimeout(res, 20));
+    expect(store.checkpoints).toMatchObject({ failed: 0 });
+    expect(store.checkpoints!.ok).toBeGreaterThan(0);
+    store.close();
+    const again = openStore(dir);
+    expect(again.getMessage(r.messageId)!.raw!.equals(raw)).toBe(true);
+    again.close();
+  });
 });
