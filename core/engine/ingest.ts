@@ -20,7 +20,7 @@ import { outboundPositions, runSegment } from '../routes/run.js';
 import type { RouteTable } from '../routes/matcher.js';
 import type { CompiledRoute } from '../routes/types.js';
 import type { Logger, ReplyContribution, StepInput } from '../sdk.js';
-import { contentDigest, idempotencyKeyOf, messageKey } from '../store/identity.js';
+import { contentDigestYielding, idempotencyKeyOf, messageKey } from '../store/identity.js';
 import type { AckReply, NewDeliveryWithOutcome } from '../store/types.js';
 import type { Store } from '../store/sqlite.js';
 
@@ -161,9 +161,9 @@ export async function ingest(frame: Buffer, listener: Listener, deps: IngestDeps
   }
 
   // Content-aware duplicates and instance-independent idempotency keys (core/store/identity.ts, docs/delivery.md).
-  // Hashing a multi-MB message takes ~15 ms: not in the same turn as the parse.
+  // Hashing a multi-MB message takes ~15 ms: in slices, not in the same turn as the parse.
   await yieldIfBig(frame.length);
-  const digest = contentDigest(text);
+  const digest = await contentDigestYielding(text);
   const msgKey = messageKey(msg.sendingApp, msg.sendingFacility, msg.controlId, digest);
   const keyOf = (route: string, step: number) => idempotencyKeyOf(msgKey, route, step);
 

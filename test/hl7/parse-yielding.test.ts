@@ -83,3 +83,20 @@ describe('parseHl7Yielding', () => {
     expect(b).toEqual(a);
   });
 });
+
+describe('contentDigestYielding', () => {
+  it('gives the digest contentDigest gives, surrogate pairs and CRLF included, with turns of the event loop', async () => {
+    const { contentDigest, contentDigestYielding } = await import('../../core/store/identity.js');
+    // 𠀀 (U+20000) is a surrogate pair; the NTE lengths put pairs across slice boundaries.
+    const body = Array.from({ length: 30_000 }, (_, i) => `NTE|${i}||张三𠀀${'y'.repeat(i % 7)}`).join('\r\n');
+    const text = `${head}\r\n${body}\r\n\r\n`;
+    const { value, turns } = await turnsDuring(() => contentDigestYielding(text));
+    expect(value).toBe(contentDigest(text));
+    expect(turns).toBeGreaterThanOrEqual(2);
+    // A surrogate pair exactly on the first slice boundary (the rest starts with the CR after MSH, then "NTE|").
+    const edge = `${head}\rNTE|${'a'.repeat(256 * 1024 - 6)}𠀀b\r${'NTE|c\r'.repeat(10)}`;
+    expect(edge.charCodeAt(head.length + 256 * 1024 - 1)).toBe(0xd840);
+    expect(await contentDigestYielding(edge)).toBe(contentDigest(edge));
+    expect(await contentDigestYielding('MSH|^~\\&|A|B|C|D|1||ADT^A04|X|P|2.5\r')).toBe(contentDigest('MSH|^~\\&|A|B|C|D|1||ADT^A04|X|P|2.5\r'));
+  });
+});
