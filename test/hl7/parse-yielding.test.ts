@@ -37,6 +37,11 @@ describe('parseHl7Yielding', () => {
       expect(b.get('PID-5.1')).toBe('张');
       expect(b.getAll('OBX-5')).toEqual(['v1']);
       expect(b.segments('NTE')).toHaveLength(3000);
+      expect(b.segments('NTE').map((x) => x.index)).toEqual(a.segments('NTE').map((x) => x.index));
+      expect(b.segment('NTE', 2999)!.get(1)).toBe('2999');
+      expect(b.segments('MSH').map((x) => x.index)).toEqual([0]);
+      b.addSegment(['NTE', '9999']);
+      expect(b.segments('NTE')).toHaveLength(3001);
     }
   });
 
