@@ -23,8 +23,9 @@ function fill(dir: string, n: number, now: number): void {
   db.pragma('journal_mode = WAL');
   db.pragma('synchronous = OFF');
   const raw = Buffer.from('MSH|^~\\&|HIS|H4413020001|HISBRIDGE|HB|20250312||ADT^A04|C|P|2.5\rPID|1||P0000001^^^^PI||X^Y\r');
-  const msg = db.prepare(`INSERT INTO messages (id, received_at, source, sending_app, sending_facility, type, control_id, patient_id, charset, raw, raw_bytes, ack_code, status)
-    VALUES (?, ?, 'mllp', 'HIS', 'H4413020001', 'ADT^A04', ?, ?, 'utf-8', ?, ?, 'AA', ?)`);
+  const msg = db.prepare(`INSERT INTO messages (id, received_at, source, sending_app, sending_facility, type, control_id, patient_id, charset, raw_bytes, ack_code, status)
+    VALUES (?, ?, 'mllp', 'HIS', 'H4413020001', 'ADT^A04', ?, ?, 'utf-8', ?, 'AA', ?)`);
+  const body = db.prepare('INSERT INTO message_bodies (message_id, raw) VALUES (?, ?)');
   const del = db.prepare(`INSERT INTO deliveries (message_id, route, step, plugin, ordering_key, state, head, attempts, max_attempts, retry_initial_ms, retry_max_delay_ms, next_attempt_at, vars, created_at, updated_at)
     VALUES (?, 'gd-ehr-authorize', 0, 'gd-ehr-authorize', ?, 'dead', 0, 1, 10, 1000, 300000, ?, '{}', ?, ?)`);
   const step = (30 * DAY) / n;
@@ -34,7 +35,8 @@ function fill(dir: string, n: number, now: number): void {
       for (let id = start; id < Math.min(n + 1, start + batch); id++) {
         const at = Math.round(now - 30 * DAY + id * step);
         const status = id % 1000 === 0 ? 'dead' : 'done';
-        msg.run(id, at, `C${id}`, `P${id % 200_000}`, raw, raw.length, status);
+        msg.run(id, at, `C${id}`, `P${id % 200_000}`, raw.length, status);
+        body.run(id, raw);
         if (status === 'dead') del.run(id, `k${id}`, at, at, at);
       }
     })();

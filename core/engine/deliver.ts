@@ -1,9 +1,13 @@
 /**
- * Runs one stored delivery: re-parses the stored message (same bytes, same
+ * Runs one stored delivery: loads the stored message (same bytes, same
  * charset), finds the route and the outbound step, and runs that step's
  * segment of the route with the variables captured at receive time.
+ *
+ * Deliveries of one message share one decoded and parsed copy (ParsedCache):
+ * a 4.5 MB message with five deliveries was read, decoded and parsed five
+ * times, each time stalling the event loop for tens of ms (issue 11).
  */
-import { decodeHl7, parseHl7 } from '../hl7/index.js';
+import { decodeHl7Yielding, parseHl7Yielding, type Hl7Message } from '../hl7/index.js';
 import { hbError } from '../errors.js';
 import { yieldIfBig } from '../cooperative.js';
 import { deliverySegment, runSegment } from '../routes/run.js';
@@ -11,7 +15,96 @@ import type { RouteTable } from '../routes/matcher.js';
 import type { Logger, StepInput, StepResult } from '../sdk.js';
 import type { DeliveryJob } from '../store/types.js';
 
-export function createDeliveryRunner(routes: () => RouteTable, log: Logger) {
+/** Default bound of ParsedCache: raw bytes of the messages it holds (their parsed form takes about as much again). */
+export const PARSED_CACHE_BYTES = 32 * 1024 * 1024;
+
+/**
+ * A small LRU of parsed stored messages, keyed by store message id and
+ * bounded by the total size of their raw bodies. A stored body never changes,
+ * so an entry stays right until it is evicted. Concurrent deliveries of one
+ * message wait for the same load. A message bigger than the whole bound is
+ * parsed for each delivery, as before.
+ */
+export class ParsedCache {
+  readonly #max: number;
+  readonly #entries = new Map<number, { bytes: number; value: Promise<Hl7Message> }>();
+  #bytes = 0;
+  /** Loads (decode + parse) done, for tests and metrics. */
+  loads = 0;
+
+  constructor(maxBytes = PARSED_CACHE_BYTES) {
+    this.#max = maxBytes;
+  }
+
+  get size(): number {
+    return this.#entries.size;
+  }
+
+  /** The parsed message `id`, from the cache or from `load` (which is called at most once per cached entry). */
+  get(id: number, bytes: number, load: () => Promise<Hl7Message>): Promise<Hl7Message> {
+    const hit = this.#entries.get(id);
+    if (hit) {
+      // Most recently used goes last.
+      this.#entries.delete(id);
+      this.#entries.set(id, hit);
+      return hit.value;
+    }
+    this.loads++;
+    const value = load();
+    if (bytes > this.#max) return value;
+    this.#entries.set(id, { bytes, value });
+    this.#bytes += bytes;
+    // A failed load is not kept: the next delivery tries again.
+    value.catch(() => this.drop(id));
+    for (const [k, e] of this.#entries) {
+      if (this.#bytes <= this.#max) break;
+      this.#entries.delete(k);
+      this.#bytes -= e.bytes;
+    }
+    return value;
+  }
+
+  drop(id: number): void {
+    const e = this.#entries.get(id);
+    if (!e) return;
+    this.#entries.delete(id);
+    this.#bytes -= e.bytes;
+  }
+}
+
+/**
+ * The shared message as handed to one delivery: reads go to the cached copy;
+ * a step that changes the message (set, addSegment) drops it from the cache
+ * first, so later deliveries parse the stored bytes afresh.
+ */
+function shared(msg: Hl7Message, onChange: () => void): Hl7Message {
+  return new Proxy(msg, {
+    get(target, key) {
+      const v: unknown = Reflect.get(target, key, target);
+      if (typeof v !== 'function') return v;
+      if (key === 'set' || key === 'addSegment') {
+        return (...args: unknown[]) => {
+          onChange();
+          return (v as (...a: unknown[]) => unknown).apply(target, args);
+        };
+      }
+      return (v as (...a: unknown[]) => unknown).bind(target);
+    },
+  });
+}
+
+export function createDeliveryRunner(routes: () => RouteTable, log: Logger, cache = new ParsedCache()) {
+  async function load(job: DeliveryJob): Promise<Hl7Message> {
+    const raw = await job.message.loadRaw();
+    if (!raw) throw hbError('ENGINE_E_STEP_FAILED', { step: `${job.route}#${job.step}`, detail: 'the stored message body was removed by retention' }, { retryable: false });
+    // A big message gives other work turns while it is decoded (in slices) and before and after its parse (issue 11).
+    const { text } = await decodeHl7Yielding(raw, job.message.charset);
+    await yieldIfBig(raw.length);
+    const hl7 = await parseHl7Yielding(text);
+    await yieldIfBig(raw.length);
+    return hl7;
+  }
+
   return async function runDelivery(job: DeliveryJob): Promise<StepResult> {
     const route = routes().get(job.route);
     if (!route) throw hbError('ENGINE_E_STEP_FAILED', { step: `${job.route}#${job.step}`, detail: 'route is no longer loaded' }, { retryable: false });
@@ -20,17 +113,13 @@ export function createDeliveryRunner(routes: () => RouteTable, log: Logger) {
     if (!step || step.kind !== 'plugin' || step.plugin !== job.plugin) {
       throw hbError('ENGINE_E_STEP_FAILED', { step: `${job.route}#${job.step}`, detail: 'the route changed: this step is no longer the same plugin' }, { retryable: false });
     }
-    const { text } = decodeHl7(job.message.raw, job.message.charset);
-    // A big message gives other work a turn between decoding, parsing and its steps (issue 11).
-    await yieldIfBig(job.message.raw.length);
-    const hl7 = parseHl7(text);
-    await yieldIfBig(job.message.raw.length);
+    const parsed = await cache.get(job.messageId, job.message.rawBytes, () => load(job));
     const input: StepInput = {
       messageId: String(job.messageId),
       controlId: job.message.controlId,
       type: job.message.type,
       source: job.message.source,
-      hl7,
+      hl7: shared(parsed, () => cache.drop(job.messageId)),
       vars: { ...job.vars },
     };
     const [from, to] = deliverySegment(route, pos);

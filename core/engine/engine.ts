@@ -85,6 +85,7 @@ export class Engine {
       metadataRetentionDays: opts.config.store.metadataRetentionDays,
       groupCommitMs: opts.config.store.groupCommitMs,
       idempotencyWindowMs: opts.config.store.idempotencyWindowMs,
+      checkpointInWorker: true,
     });
     for (const p of store.tightened) {
       const mode = p === store.dir ? '0700' : '0600';

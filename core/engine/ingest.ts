@@ -12,7 +12,7 @@
  * resend gets the same answer; the failed step waits in the dead letter).
  */
 import { randomUUID } from 'node:crypto';
-import { ackMode, buildAck, decodeHl7, encodeText, parseHl7, readAckHeader, type Hl7Message, type InvalidBytes } from '../hl7/index.js';
+import { ackMode, buildAck, decodeHl7Yielding, encodeText, parseHl7Yielding, readAckHeader, type Hl7Message, type InvalidBytes } from '../hl7/index.js';
 import { hbError, HisbridgeError, isHisbridgeError, toHisbridgeError } from '../errors.js';
 import { maskId } from '../mask.js';
 import { yieldIfBig } from '../cooperative.js';
@@ -20,7 +20,7 @@ import { outboundPositions, runSegment } from '../routes/run.js';
 import type { RouteTable } from '../routes/matcher.js';
 import type { CompiledRoute } from '../routes/types.js';
 import type { Logger, ReplyContribution, StepInput } from '../sdk.js';
-import { contentDigest, idempotencyKeyOf, messageKey } from '../store/identity.js';
+import { contentDigestYielding, idempotencyKeyOf, messageKey } from '../store/identity.js';
 import type { AckReply, NewDeliveryWithOutcome } from '../store/types.js';
 import type { Store } from '../store/sqlite.js';
 
@@ -104,7 +104,8 @@ export async function ingest(frame: Buffer, listener: Listener, deps: IngestDeps
   let text: string;
   let invalid: InvalidBytes | undefined;
   try {
-    ({ text, charset, invalid } = decodeHl7(frame, listener.charset));
+    // A big frame is decoded in slices, with turns of the event loop between them (issue 11).
+    ({ text, charset, invalid } = await decodeHl7Yielding(frame, listener.charset));
   } catch (e) {
     const err = toHisbridgeError(e);
     log.warn({ listener: listener.name, code: err.code }, 'cannot decode message');
@@ -125,7 +126,8 @@ export async function ingest(frame: Buffer, listener: Listener, deps: IngestDeps
   await yieldIfBig(frame.length);
   let msg: Hl7Message;
   try {
-    msg = parseHl7(text);
+    // A big message is parsed in time slices (issue 11).
+    msg = await parseHl7Yielding(text);
   } catch (e) {
     const err = toHisbridgeError(e);
     log.warn({ listener: listener.name, code: err.code, reason: err.message }, 'rejected unparsable message');
@@ -159,7 +161,9 @@ export async function ingest(frame: Buffer, listener: Listener, deps: IngestDeps
   }
 
   // Content-aware duplicates and instance-independent idempotency keys (core/store/identity.ts, docs/delivery.md).
-  const digest = contentDigest(text);
+  // Hashing a multi-MB message takes ~15 ms: in slices, not in the same turn as the parse.
+  await yieldIfBig(frame.length);
+  const digest = await contentDigestYielding(text);
   const msgKey = messageKey(msg.sendingApp, msg.sendingFacility, msg.controlId, digest);
   const keyOf = (route: string, step: number) => idempotencyKeyOf(msgKey, route, step);
 

@@ -268,6 +268,36 @@ export function decodeHl7(frame: Buffer, defaultCharset: string): DecodedHl7 {
   }
 }
 
+/** Frames above this size are decoded in slices of this size by decodeHl7Yielding. */
+export const DECODE_SLICE_BYTES = 256 * 1024;
+
+/**
+ * The same result as `decodeHl7`, for big frames: the strict decode runs in
+ * slices (a streaming fatal TextDecoder), with a turn of the event loop
+ * between slices, so a 4.5 MB message does not hold the event loop for the
+ * tens of ms one decode takes (issue 11). A frame with invalid bytes, or one
+ * of at most one slice, takes `decodeHl7` itself.
+ */
+export async function decodeHl7Yielding(frame: Buffer, defaultCharset: string, sliceBytes = DECODE_SLICE_BYTES): Promise<DecodedHl7> {
+  if (frame.length <= sliceBytes) return decodeHl7(frame, defaultCharset);
+  const charset = normalizeCharset(readMsh18(frame), defaultCharset);
+  if (charset === 'latin1') return decodeHl7(frame, defaultCharset);
+  const body = frame.subarray(bomLength(frame));
+  const decoder = new TextDecoder(charset === 'gb18030' ? 'gb18030' : 'utf-8', { fatal: true });
+  const parts: string[] = [];
+  try {
+    for (let off = 0; off < body.length; off += sliceBytes) {
+      parts.push(decoder.decode(body.subarray(off, Math.min(off + sliceBytes, body.length)), { stream: true }));
+      await new Promise<void>((resolve) => setImmediate(resolve));
+    }
+    parts.push(decoder.decode());
+  } catch {
+    // Invalid bytes: the one-shot path replaces them and says where the first one is.
+    return decodeHl7(frame, defaultCharset);
+  }
+  return { text: parts.join(''), charset };
+}
+
 /**
  * Encodes text for the wire in `charset` (canonical or HL7 name). GB18030
  * covers GBK and GB2312: characters in GBK get their GBK bytes back.

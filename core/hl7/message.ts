@@ -11,6 +11,7 @@ import { delimitersFrom, type Hl7Delimiters } from './delimiters.js';
 import { escapeHl7 } from './escape.js';
 import { componentOfEach, findRepetition, joinFields, nth, repetitionsOf, selectRepetition, within, writeValue } from './fields.js';
 import { compilePath, type FieldPath } from './path.js';
+import { TimeSlice } from '../cooperative.js';
 
 export type { Hl7Delimiters } from './delimiters.js';
 
@@ -92,9 +93,10 @@ export class Hl7Message {
   #byName: Map<string, number[]> | undefined;
 
   /** @internal use parseHl7 */
-  constructor(lines: string[], names: string[], msh: string[], delimiters: Hl7Delimiters) {
+  constructor(lines: string[], names: string[], msh: string[], delimiters: Hl7Delimiters, byName?: Map<string, number[]>) {
     this.#lines = lines;
     this.#names = names;
+    this.#byName = byName;
     this.#fields = new Array<string[] | undefined>(lines.length);
     this.#fields[0] = msh;
     this.delimiters = delimiters;
@@ -353,14 +355,83 @@ function isBlank(line: string): boolean {
  * HL7_E_PARSE with a detail naming the segment or field (never its content).
  */
 export function parseHl7(text: string): Hl7Message {
+  const body = bodyOf(text);
+  // One native split; the array is only copied when it has blank lines to drop.
+  const raw = body.includes('\n') ? body.split(/\r\n|\r|\n/) : body.split('\r');
+  let lines = raw;
+  for (let k = 0; k < raw.length; k++) {
+    if (!isBlank(raw[k]!)) continue;
+    lines = [];
+    for (const l of raw) if (!isBlank(l)) lines.push(l);
+    break;
+  }
+  const p = startParse(lines);
+  for (let k = 1; k < lines.length; k++) nameSegment(p, k);
+  return finishParse(p);
+}
+
+/** Above this many characters parseHl7Yielding works in time slices. */
+const YIELD_CHARS = 64 * 1024;
+
+/**
+ * The same result as `parseHl7`, for big messages: the segments are split
+ * and named in time slices (a few ms each) with a turn of the event loop
+ * between them, so a 100,000-segment message does not hold the event loop
+ * for the whole parse (issue 11). Small messages are parsed in one go.
+ */
+export async function parseHl7Yielding(text: string): Promise<Hl7Message> {
+  if (text.length <= YIELD_CHARS) return parseHl7(text);
+  const body = bodyOf(text);
+  const slice = new TimeSlice(8, 256);
+  const lines: string[] = [];
+  // One pass: each indexOf scans each character once (the next CR and LF positions are kept until passed).
+  const n = body.length;
+  let pos = 0;
+  let nextCr = -2;
+  let nextLf = -2;
+  while (pos < n) {
+    if (nextCr !== -1 && nextCr < pos) nextCr = body.indexOf('\r', pos);
+    if (nextLf !== -1 && nextLf < pos) nextLf = body.indexOf('\n', pos);
+    const end = nextCr < 0 ? (nextLf < 0 ? n : nextLf) : nextLf < 0 ? nextCr : Math.min(nextCr, nextLf);
+    const line = body.slice(pos, end);
+    // After a CR LF the LF starts an empty line, dropped as blank like every other.
+    pos = end + 1;
+    if (!isBlank(line)) lines.push(line);
+    if (slice.due()) await slice.pause();
+  }
+  const p = startParse(lines);
+  // The index by segment name is built here too, in the same slices: built on the first read it took ~12 ms in one go.
+  const byName = new Map<string, number[]>([['MSH', [0]]]);
+  for (let k = 1; k < lines.length; k++) {
+    nameSegment(p, k);
+    const name = p.names[k]!;
+    const l = byName.get(name);
+    if (l) l.push(k);
+    else byName.set(name, [k]);
+    if (slice.due()) await slice.pause();
+  }
+  return finishParse(p, byName);
+}
+
+/** The text from its MSH on (a BOM and leading white space dropped); HL7_E_NO_MSH when it does not start with one. */
+function bodyOf(text: string): string {
   let start = text.charCodeAt(0) === 0xfeff ? 1 : 0;
   while (start < text.length && text.charCodeAt(start) <= 0x20) start++;
   if (!text.startsWith('MSH', start)) throw hbError('HL7_E_NO_MSH');
-  const body = start ? text.slice(start) : text;
-  const raw = body.includes('\n') ? body.split(/\r\n|\r|\n/) : body.split('\r');
-  const lines: string[] = [];
-  for (const l of raw) if (!isBlank(l)) lines.push(l);
+  return start ? text.slice(start) : text;
+}
 
+interface ParseState {
+  lines: string[];
+  names: string[];
+  sep: string;
+  mshParts: string[];
+  d: Hl7Delimiters;
+  /** Segment names repeat (100,000 OBX): one string per distinct name instead of one per segment, less for the GC. */
+  seen: Map<number, string>;
+}
+
+function startParse(lines: string[]): ParseState {
   const head = lines[0]!;
   if (head.length < 4) parseError('MSH-1 (field separator) is missing');
   const sep = head[3]!;
@@ -368,16 +439,22 @@ export function parseHl7(text: string): Hl7Message {
   const d = delimitersFrom(sep, mshParts[1] ?? '');
   if (typeof d === 'string') parseError(d);
   mshParts.splice(1, 0, sep);
-
   const names = new Array<string>(lines.length);
   names[0] = 'MSH';
-  for (let k = 1; k < lines.length; k++) {
-    const l = lines[k]!;
-    if (!isSegmentName(l, sep)) parseError(`segment ${k + 1} has an invalid name (expected 3 upper-case letters or digits, then the field separator)`);
-    names[k] = l.slice(0, 3);
-  }
+  return { lines, names, sep, mshParts, d, seen: new Map() };
+}
 
-  const msg = new Hl7Message(lines, names, mshParts, d);
+function nameSegment(p: ParseState, k: number): void {
+  const l = p.lines[k]!;
+  if (!isSegmentName(l, p.sep)) parseError(`segment ${k + 1} has an invalid name (expected 3 upper-case letters or digits, then the field separator)`);
+  const key = (l.charCodeAt(0) << 16) | (l.charCodeAt(1) << 8) | l.charCodeAt(2);
+  let name = p.seen.get(key);
+  if (name === undefined) p.seen.set(key, (name = l.slice(0, 3)));
+  p.names[k] = name;
+}
+
+function finishParse(p: ParseState, byName?: Map<string, number[]>): Hl7Message {
+  const msg = new Hl7Message(p.lines, p.names, p.mshParts, p.d, byName);
   if (msg.messageCode === '') parseError('MSH-9 (message type) is empty');
   if (msg.controlId === '') parseError('MSH-10 (message control id) is empty');
   if (msg.version === '') parseError('MSH-12 (version id) is empty');

@@ -29,8 +29,11 @@ interface DeliveryRow {
 
 interface ClaimRow {
   id: number; message_id: number; route: string; step: number; plugin: string; ordering_key: string; attempts: number; vars: string;
-  raw: Buffer | null; charset: string; source: string; control_id: string; type: string; message_key: string | null;
+  raw_bytes: number; charset: string; source: string; control_id: string; type: string; message_key: string | null;
 }
+
+/** A claimed delivery as the ledger reads it: the Store adds the body loader. */
+export type ClaimRecord = Omit<ClaimedDelivery, 'message'> & { message: Omit<ClaimedDelivery['message'], 'loadRaw'> };
 
 /** A stored message that a new one may duplicate. */
 export interface DuplicateRow {
@@ -76,9 +79,11 @@ export class Ledger {
       // Any accepted message with this sender and MSH-10 (whatever its content).
       dupAny: p(`SELECT id, ack_code, ack_reply FROM messages WHERE sending_app = ? AND sending_facility = ? AND control_id = ?
                  AND received_at >= ? AND ack_code IN ${ACCEPTED} ORDER BY id DESC LIMIT 1`),
-      insertMessage: p(`INSERT INTO messages (received_at, source, sending_app, sending_facility, type, control_id, patient_id, charset, raw, raw_bytes, ack_code, status, ack_reply,
+      insertMessage: p(`INSERT INTO messages (received_at, source, sending_app, sending_facility, type, control_id, patient_id, charset, raw_bytes, ack_code, status, ack_reply,
                         content_hash, message_key, control_id_reused, flags)
-                        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
+                        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
+      insertBody: p('INSERT INTO message_bodies (message_id, raw, upload) VALUES (?, ?, ?)'),
+      dropUpload: p('DELETE FROM body_parts WHERE upload = ?'),
       insertDelivery: p(`INSERT INTO deliveries (message_id, route, step, plugin, ordering_key, state, head, attempts, max_attempts, retry_initial_ms,
                          retry_max_delay_ms, next_attempt_at, last_error_code, last_error, vars, output, as_name, created_at, updated_at)
                          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
@@ -95,14 +100,14 @@ export class Ledger {
       setVars: p('UPDATE deliveries SET vars = ? WHERE id = ?'),
       // INDEXED BY: without ANALYZE statistics SQLite prefers deliveries_state and scans every open row.
       due: p(`SELECT d.id, d.message_id, d.route, d.step, d.plugin, d.ordering_key, d.attempts, d.vars,
-                     m.raw, m.charset, m.source, m.control_id, m.type, m.message_key
+                     m.raw_bytes, m.charset, m.source, m.control_id, m.type, m.message_key
               FROM deliveries d INDEXED BY deliveries_due JOIN messages m ON m.id = d.message_id
               WHERE d.head = 1 AND d.state IN ('pending','failed') AND d.next_attempt_at <= ?
                 AND d.plugin NOT IN (SELECT value FROM json_each(?))
               ORDER BY d.next_attempt_at LIMIT ?`),
       // The same without the plugin filter: the common case, and json_each costs a third of the query.
       dueAny: p(`SELECT d.id, d.message_id, d.route, d.step, d.plugin, d.ordering_key, d.attempts, d.vars,
-                        m.raw, m.charset, m.source, m.control_id, m.type, m.message_key
+                        m.raw_bytes, m.charset, m.source, m.control_id, m.type, m.message_key
                  FROM deliveries d INDEXED BY deliveries_due JOIN messages m ON m.id = d.message_id
                  WHERE d.head = 1 AND d.state IN ('pending','failed') AND d.next_attempt_at <= ?
                  ORDER BY d.next_attempt_at LIMIT ?`),
@@ -114,7 +119,8 @@ export class Ledger {
       // Replay of stored messages: settled (done or dead) deliveries only; open ones are still running.
       requeueSettled: p(`UPDATE deliveries SET state = 'pending', head = 0, attempts = 0, next_attempt_at = ?, updated_at = ?
                          WHERE id = ? AND state IN ('done','dead')`),
-      messageForReplay: p('SELECT id, control_id, patient_id, raw IS NULL AS purged FROM messages WHERE id = ?'),
+      messageForReplay: p(`SELECT id, control_id, patient_id, NOT EXISTS (SELECT 1 FROM message_bodies b WHERE b.message_id = messages.id) AS purged
+                           FROM messages WHERE id = ?`),
       deliveriesOf: p('SELECT id, ordering_key, state FROM deliveries WHERE message_id = ? AND (? IS NULL OR route = ?) ORDER BY id'),
       existing: p('SELECT value AS id FROM json_each(?) WHERE value IN (SELECT id FROM messages)'),
       receivedSince: p(`SELECT DISTINCT m.id FROM messages m JOIN deliveries d ON d.message_id = m.id
@@ -149,11 +155,17 @@ export class Ledger {
     return hit ?? (this.#legacyRows ? (this.#s.dupLegacy.get(app, facility, controlId, since) as DuplicateRow | undefined) : undefined);
   }
 
-  accept(msg: NewMessage, deliveries: NewDeliveryWithOutcome[], windowMs: number, now: number): Changed<AcceptResult> {
+  /**
+   * `upload`: the body was written beforehand in parts under this upload id
+   * (Store.accept, big bodies); the message's body row names it. A duplicate
+   * drops the parts in the same transaction.
+   */
+  accept(msg: NewMessage, deliveries: NewDeliveryWithOutcome[], windowMs: number, now: number, upload?: number): Changed<AcceptResult> {
     const contentHash = msg.contentHash ?? createHash('sha256').update(msg.raw).digest('hex');
     const since = msg.receivedAt - windowMs;
     // Seen inside the transaction, so a duplicate earlier in the same batch counts too.
     const dup = this.findDuplicate(msg.sendingApp, msg.sendingFacility, msg.controlId, since, contentHash);
+    if (dup && upload !== undefined) this.#s.dropUpload.run(upload);
     if (dup) return { value: { messageId: dup.id, duplicate: true, ackCode: dup.ack_code, ...parseReply(dup.ack_reply) }, delta: 0 };
     // The same sender and MSH-10 were accepted with other content: a new message (a reset counter), stored and marked.
     const reusedOf = msg.controlId ? this.findDuplicate(msg.sendingApp, msg.sendingFacility, msg.controlId, since) : undefined;
@@ -164,11 +176,13 @@ export class Ledger {
     const status = open > 0 ? 'queued' : dead ? 'dead' : accepted ? 'done' : 'rejected';
     const messageId = Number(this.#s.insertMessage.run(
       msg.receivedAt, msg.source, msg.sendingApp, msg.sendingFacility, msg.type, msg.controlId, msg.patientId ?? null,
-      msg.charset, msg.raw, msg.raw.length, msg.ackCode, status,
+      msg.charset, msg.raw.length, msg.ackCode, status,
       msg.ackReply && (msg.ackReply.text !== undefined || msg.ackReply.segments?.length || msg.ackReply.error) ? JSON.stringify(msg.ackReply) : null,
       contentHash, msgKey, reusedOf ? 1 : 0,
       msg.flags?.length ? msg.flags.join(',') : null,
     ).lastInsertRowid);
+    if (upload !== undefined) this.#s.insertBody.run(messageId, null, upload);
+    else this.#s.insertBody.run(messageId, msg.raw, null);
     for (const d of deliveries) {
       const key = d.orderingKey || `${d.route}:${messageId}`;
       const f = d.final;
@@ -183,14 +197,14 @@ export class Ledger {
     return { value: { messageId, duplicate: false, ackCode: msg.ackCode, ...(reusedOf ? { controlIdReusedOf: reusedOf.id } : {}) }, delta: open };
   }
 
-  claim(now: number, limit: number, skipPlugins: readonly string[]): ClaimedDelivery[] {
+  claim(now: number, limit: number, skipPlugins: readonly string[]): ClaimRecord[] {
     const rows = (skipPlugins.length ? this.#s.due.all(now, JSON.stringify(skipPlugins), limit) : this.#s.dueAny.all(now, limit)) as ClaimRow[];
     return rows.map((r) => {
       this.#s.claim.run(now, r.id);
       return {
         id: r.id, messageId: r.message_id, route: r.route, step: r.step, plugin: r.plugin, orderingKey: r.ordering_key,
         attempt: r.attempts + 1, idempotencyKey: this.idempotencyKey(r.id, r.message_key, r.route, r.step), vars: JSON.parse(r.vars) as Record<string, unknown>,
-        message: { raw: r.raw ?? Buffer.alloc(0), charset: r.charset, source: r.source, controlId: r.control_id, type: r.type },
+        message: { rawBytes: r.raw_bytes, charset: r.charset, source: r.source, controlId: r.control_id, type: r.type },
       };
     });
   }

@@ -74,8 +74,9 @@ export function searchMessages(db: Database.Database, q: MessageSearch): Message
 }
 
 export function getMessage(db: Database.Database, id: number): MessageDetail | undefined {
-  const r = db.prepare(`SELECT ${SUMMARY_COLUMNS}, raw FROM messages WHERE id = ?`).get(id) as RawMessage | undefined;
+  const r = db.prepare(`SELECT ${SUMMARY_COLUMNS} FROM messages WHERE id = ?`).get(id) as RawMessage | undefined;
   if (!r) return undefined;
+  r.raw = readBody(db, id);
   const attemptsOf = db.prepare('SELECT at, attempt, outcome, error_code, reason, latency_ms FROM attempts WHERE delivery_id = ? ORDER BY id');
   const deliveries = (db.prepare('SELECT * FROM deliveries WHERE message_id = ? ORDER BY id').all(id) as RawDelivery[]).map((d) => {
     const rec: MessageDetail['deliveries'][number] = {
@@ -87,6 +88,20 @@ export function getMessage(db: Database.Database, id: number): MessageDetail | u
     return rec;
   });
   return { ...toSummary(r), raw: r.raw ?? null, deliveries };
+}
+
+/**
+ * The body of a message in one read (operator views: console, CLI), or null
+ * when retention removed it. A body stored in parts (see Store.accept) is
+ * put back together.
+ */
+export function readBody(db: Database.Database, messageId: number): Buffer | null {
+  const row = db.prepare('SELECT raw, upload FROM message_bodies WHERE message_id = ?').get(messageId) as { raw: Buffer | null; upload: number | null } | undefined;
+  if (!row) return null;
+  if (row.raw) return row.raw;
+  if (row.upload === null) return null;
+  const parts = (db.prepare('SELECT raw FROM body_parts WHERE upload = ? ORDER BY id').all(row.upload) as { raw: Buffer }[]).map((p) => p.raw);
+  return parts.length ? Buffer.concat(parts) : null;
 }
 
 /** Dead deliveries, newest first, with the MSH-10 and type of their message. */

@@ -136,6 +136,29 @@ const MIGRATIONS: string[] = [
   `,
   // v6: marks set at receipt (comma-separated), e.g. invalid-bytes-replaced (listener invalidBytes: replace).
   `ALTER TABLE messages ADD COLUMN flags TEXT;`,
+  // v7 (issue 11): the raw bytes leave the messages row. Any UPDATE of a row (a status change) rewrote the whole
+  // row, multi-MB body included; and claiming deliveries read every body. A body is now written once, in
+  // message_bodies, and read once when a delivery runs. A big body is written beforehand in parts (body_parts,
+  // one small transaction each, the event loop gets a turn between them); its message_bodies row has no raw and
+  // names the upload. Parts whose upload no accepted message names are orphans of a failed or duplicate accept
+  // (recover() removes them).
+  `
+  CREATE TABLE message_bodies (
+    message_id INTEGER PRIMARY KEY REFERENCES messages (id) ON DELETE CASCADE,
+    raw BLOB,
+    upload INTEGER
+  );
+  CREATE UNIQUE INDEX message_bodies_upload ON message_bodies (upload) WHERE upload IS NOT NULL;
+  CREATE TABLE body_parts (
+    id INTEGER PRIMARY KEY,
+    upload INTEGER NOT NULL,
+    raw BLOB NOT NULL,
+    created_at INTEGER NOT NULL
+  );
+  CREATE INDEX body_parts_upload ON body_parts (upload, id);
+  INSERT INTO message_bodies (message_id, raw) SELECT id, raw FROM messages WHERE raw IS NOT NULL;
+  ALTER TABLE messages DROP COLUMN raw;
+  `,
 ];
 
 /** Brings the database to the latest schema version; each step in its own transaction. */

@@ -77,8 +77,12 @@ export interface DeliveryJob {
   attempt: number;
   idempotencyKey: string;
   vars: Record<string, unknown>;
-  /** The stored message (raw + charset) so the runner can parse it. */
-  message: { raw: Buffer; charset: string; source: string; controlId: string; type: string };
+  /**
+   * The stored message. A claim does not read the body (a multi-MB body per
+   * claim stalled the event loop): the runner loads it once with `loadRaw`,
+   * which resolves to null when retention removed it.
+   */
+  message: { rawBytes: number; charset: string; source: string; controlId: string; type: string; loadRaw(): Promise<Buffer | null> };
   signal: AbortSignal;
 }
 
@@ -135,6 +139,12 @@ export interface StoreOptions {
   auditHashKey?: string;
   /** SQLite busy timeout, so a CLI and the engine can share the file (default 5000 ms). */
   busyTimeoutMs?: number;
+  /**
+   * Run WAL checkpoints in a worker thread (checkpointer.ts) instead of inside
+   * whichever commit crosses SQLite's threshold, a 25-40 ms stall of the event
+   * loop. The engine sets it; short-lived CLI commands leave it off (default false).
+   */
+  checkpointInWorker?: boolean;
 }
 
 /** What accept() resolves to. */

@@ -193,7 +193,25 @@ export function compileSensitiveList(entries: readonly string[], combinations: r
         scanSegment(seg, fields, seen, codes);
         if (slice.due()) await slice.pause();
       }
-      return sensitiveOf(codes);
+      // The same as sensitiveOf, in slices: 100,000 distinct codes against the list took ~100 ms in one go.
+      const hit = new Set<string>();
+      for (const c of codes) {
+        if (test(c)) hit.add(c);
+        if (slice.due()) await slice.pause();
+      }
+      for (const conds of combos) {
+        const matched: string[][] = [];
+        for (const cond of conds) {
+          const m: string[] = [];
+          for (const c of codes) {
+            if (cond(norm(c))) m.push(c);
+            if (slice.due()) await slice.pause();
+          }
+          matched.push(m);
+        }
+        if (matched.every((m) => m.length > 0)) for (const m of matched) for (const c of m) hit.add(c);
+      }
+      return codes.filter((c) => hit.has(c));
     },
   };
 }

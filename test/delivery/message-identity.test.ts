@@ -99,23 +99,28 @@ describe('store: content-aware duplicates and keys', () => {
 
   it('opens a schema v2 database: old rows still count as duplicates, open deliveries keep their old key', async () => {
     const dir = fresh();
-    // Build a v2 database: today's schema without the v3 columns and the later steps (audit caller, console sessions, receipt flags).
+    // Build a v2 database: today's schema without the v3 columns and the later (audit, session) steps.
     const s = openStore(dir);
-    const old = await s.accept(message({ controlId: 'OLD1' }), [delivery({ route: 'gd' })]);
+    const oldMsg = message({ controlId: 'OLD1' });
+    const old = await s.accept(oldMsg, [delivery({ route: 'gd' })]);
     s.close();
     const db = new Database(path.join(dir, 'hisbridge.db'));
     db.exec(`DROP INDEX messages_content;
       ALTER TABLE messages DROP COLUMN content_hash; ALTER TABLE messages DROP COLUMN message_key; ALTER TABLE messages DROP COLUMN control_id_reused;
       CREATE INDEX messages_dedupe ON messages (sending_app, sending_facility, control_id);
       DROP INDEX audit_id_hash; ALTER TABLE audit DROP COLUMN client; ALTER TABLE audit DROP COLUMN address; ALTER TABLE audit DROP COLUMN id_hash;
-      DROP TABLE console_sessions; ALTER TABLE messages DROP COLUMN flags;
+      DROP TABLE console_sessions;
+      ALTER TABLE messages DROP COLUMN flags;
+      ALTER TABLE messages ADD COLUMN raw BLOB;
+      UPDATE messages SET raw = (SELECT raw FROM message_bodies b WHERE b.message_id = messages.id);
+      DROP TABLE body_parts; DROP TABLE message_bodies;
       PRAGMA user_version = 2;`);
     const instance = (db.prepare("SELECT value FROM meta WHERE key = 'instance'").get() as { value: string }).value;
     db.close();
 
     const store = Store.open(dir, { synchronous: 'NORMAL' });
     const v = new Database(path.join(dir, 'hisbridge.db'), { readonly: true });
-    expect(v.pragma('user_version', { simple: true })).toBe(6);
+    expect(v.pragma('user_version', { simple: true })).toBe(7);
     v.close();
     // The old row has no digest: any content with its sender and MSH-10 is a duplicate, as before the upgrade.
     const again = await store.accept(message({ controlId: 'OLD1', contentHash: 'd'.repeat(64) }), [delivery()]);
@@ -123,6 +128,8 @@ describe('store: content-aware duplicates and keys', () => {
     const [job] = store.claimDue(Date.now() + 1000, 5);
     expect(job!.messageId).toBe(old.messageId);
     expect(job!.idempotencyKey).toBe(`${instance}-${job!.id}`);
+    // The body moved to its own table (v7) and is still there.
+    expect((await job!.message.loadRaw())!.equals(oldMsg.raw)).toBe(true);
     store.close();
   });
 });

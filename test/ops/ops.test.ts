@@ -213,8 +213,8 @@ describe('operations on a running engine', () => {
     const dump: string[] = [];
     try {
       for (const { name } of db.prepare("SELECT name FROM sqlite_master WHERE type = 'table'").all() as { name: string }[]) {
-        // Message bodies are the one place the plain message lives (for delivery and replay) until retention removes them.
-        const cols = (db.prepare(`PRAGMA table_info(${name})`).all() as { name: string }[]).map((c) => c.name).filter((c) => !(name === 'messages' && c === 'raw'));
+        // Message bodies (message_bodies, body_parts) are the one place the plain message lives (for delivery and replay) until retention removes them.
+        const cols = (db.prepare(`PRAGMA table_info(${name})`).all() as { name: string }[]).map((c) => c.name).filter((c) => !((name === 'message_bodies' || name === 'body_parts') && c === 'raw'));
         for (const r of db.prepare(`SELECT ${cols.join(', ')} FROM ${name}`).raw().all() as unknown[][]) dump.push(r.map((v) => (Buffer.isBuffer(v) ? v.toString('latin1') : String(v))).join('|'));
       }
     } finally {
