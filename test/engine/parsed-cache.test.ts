@@ -47,6 +47,20 @@ describe('ParsedCache', () => {
     expect(cache.loads).toBe(before + 3);
   });
 
+  it('is bounded by the number of messages too, so many small messages do not pile up', async () => {
+    const cache = new ParsedCache(1024 * 1024, 2);
+    const load = (id: string) => async () => parseHl7(text(id));
+    await cache.get(1, 100, load('A'));
+    await cache.get(2, 100, load('B'));
+    await cache.get(3, 100, load('C')); // evicts 1 although the bytes would fit
+    expect(cache.size).toBe(2);
+    const before = cache.loads;
+    await cache.get(1, 100, load('A'));
+    expect(cache.loads).toBe(before + 1);
+    await cache.get(3, 100, load('C'));
+    expect(cache.loads).toBe(before + 1);
+  });
+
   it('does not keep a failed load: the next delivery tries again', async () => {
     const cache = new ParsedCache();
     await expect(cache.get(5, 10, async () => { throw new Error('body gone'); })).rejects.toThrow('body gone');
