@@ -1,18 +1,10 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import Database from 'better-sqlite3';
 import path from 'node:path';
 import { DB_FILE, Store } from '../../core/store/sqlite.js';
-import { delivery, message, openStore, tempDir } from './helpers.js';
+import { delivery, freshDirs, message, openStore } from './helpers.js';
 
-const dirs: { cleanup(): void }[] = [];
-function fresh() {
-  const t = tempDir();
-  dirs.push(t);
-  return t.dir;
-}
-afterEach(() => {
-  while (dirs.length) dirs.pop()!.cleanup();
-});
+const fresh = freshDirs();
 
 describe('Store accept (group commit)', () => {
   it('commits concurrent accepts in fewer transactions than messages, and all are readable after reopen', async () => {

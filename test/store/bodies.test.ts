@@ -4,22 +4,14 @@
  * event-loop turns before the accept commits, claims do not read bodies,
  * retention and replay still work.
  */
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import Database from 'better-sqlite3';
 import { randomBytes } from 'node:crypto';
 import path from 'node:path';
 import { BODY_PART_BYTES, DB_FILE, Store } from '../../core/store/sqlite.js';
-import { delivery, message, openStore, tempDir } from './helpers.js';
+import { delivery, freshDirs, message, openStore } from './helpers.js';
 
-const dirs: { cleanup(): void }[] = [];
-function fresh() {
-  const t = tempDir();
-  dirs.push(t);
-  return t.dir;
-}
-afterEach(() => {
-  while (dirs.length) dirs.pop()!.cleanup();
-});
+const fresh = freshDirs();
 
 const DAY = 86_400_000;
 

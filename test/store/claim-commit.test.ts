@@ -1,19 +1,11 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import Database from 'better-sqlite3';
 import path from 'node:path';
 import { DB_FILE, Store } from '../../core/store/sqlite.js';
 import type { NewMessage } from '../../core/store/types.js';
-import { delivery, message, openStore, tempDir } from './helpers.js';
+import { delivery, freshDirs, message, openStore } from './helpers.js';
 
-const dirs: { cleanup(): void }[] = [];
-function fresh() {
-  const t = tempDir();
-  dirs.push(t);
-  return t.dir;
-}
-afterEach(() => {
-  while (dirs.length) dirs.pop()!.cleanup();
-});
+const fresh = freshDirs();
 
 /** State of one delivery as another connection sees it: only committed data. */
 function committedState(dir: string, id: number): string | undefined {

@@ -1,16 +1,8 @@
-import { afterEach, describe, expect, it } from 'vitest';
-import { delivery, message, openStore, sleep, tempDir } from './helpers.js';
+import { describe, expect, it } from 'vitest';
+import { delivery, freshDirs, message, openStore, sleep } from './helpers.js';
 import type { Store } from '../../core/store/sqlite.js';
 
-const dirs: { cleanup(): void }[] = [];
-function fresh() {
-  const t = tempDir();
-  dirs.push(t);
-  return t.dir;
-}
-afterEach(() => {
-  while (dirs.length) dirs.pop()!.cleanup();
-});
+const fresh = freshDirs();
 
 const retryable = { code: 'HTTP_E_STATUS_RETRYABLE', reason: 'HTTP 503 from sim', retryable: true };
 const FAR = Date.now() + 3_600_000;

@@ -1,12 +1,26 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { afterEach } from 'vitest';
 import { Store } from '../../core/store/sqlite.js';
 import type { NewDeliveryWithOutcome, NewMessage, StoreOptions } from '../../core/store/types.js';
 
 export function tempDir(prefix = 'hb-store-'): { dir: string; cleanup(): void } {
   const dir = mkdtempSync(path.join(tmpdir(), prefix));
   return { dir, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
+}
+
+/** A fresh temp directory per call, all removed after each test. */
+export function freshDirs(): () => string {
+  const dirs: { cleanup(): void }[] = [];
+  afterEach(() => {
+    while (dirs.length) dirs.pop()!.cleanup();
+  });
+  return () => {
+    const t = tempDir();
+    dirs.push(t);
+    return t.dir;
+  };
 }
 
 export function openStore(dir: string, opts: StoreOptions = {}): Store {
