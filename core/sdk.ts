@@ -250,4 +250,178 @@ export interface SiteExtension {
   endpoints?(ctx: PluginContext): HttpEndpoint[] | Promise<HttpEndpoint[]>;
 }
 
+/* ------------------------------------------------------------------ */
+/* Sources (issue 13): inputs are plugins that hand messages to the engine  */
+/* through one ingress port and act on a structured outcome.               */
+/* ------------------------------------------------------------------ */
+
+/** One message handed to the engine by a source. Blocks and batches are split by the source (`SourceContext.submitBlock`). */
+export interface InboundMessage {
+  /** The source's name (`listeners[].name`, a Kafka topic's source name): what routes list in `sources:`. */
+  source: string;
+  /** `hl7` (default): one HL7 v2 message in ER7; `json`: one JSON event (routes read it as `body.<path>`). */
+  format?: 'hl7' | 'json';
+  /** The message exactly as received: these bytes are what the store keeps and what replay resends. */
+  bytes: Buffer;
+  /** HL7: a charset declared by the transport (an HTTP Content-Type `charset`); wins over MSH-18. */
+  charset?: string;
+  /** HL7: the charset to assume when neither the transport nor MSH-18 names one (the listener's `charset`). */
+  defaultCharset?: string;
+  /** JSON: the event type routes match with `match.events` (the Kafka envelope's `eventType`, a listener's `event:`). */
+  event?: string;
+  /** JSON: who sent the event and its id, for the duplicate check (the HL7 equivalent is MSH-3, MSH-4, MSH-10). */
+  identity?: { app: string; facility?: string; id: string };
+  /** HL7: the ACK code for a message no route takes (default AA). */
+  noRoute?: 'AA' | 'AR';
+  /** HL7: bytes invalid in the message's charset: refuse (default) or keep them as U+FFFD and mark the message. */
+  invalidBytes?: 'reject' | 'replace';
+}
+
+/**
+ * What became of a submitted message. A source acts on `status` only:
+ * - `accepted`: durably committed (and, for on-complete routes, handled); nothing left for the source to do;
+ * - `duplicate`: the same message (same sender, id and content) was accepted before; answered as then, not dispatched again;
+ * - `rejected`: refused, and the same bytes will be refused again (unparsable, invalid bytes, no route under
+ *   `noRoute: AR`, a permanent failure of an on-complete step, a refused block): dead-letter it, move it to error;
+ * - `failed`: not done for a passing reason (back-pressure under `overload: reject`, shutting down, a store write
+ *   failure, a retryable on-complete failure): offer it again later.
+ */
+export type IngestStatus = 'accepted' | 'duplicate' | 'rejected' | 'failed';
+
+/** What happened on one matched route, PHI-free. */
+export interface RouteOutcome {
+  route: string;
+  /** queued: deliveries stored; ok/failed/filtered/skipped: final. */
+  outcome: 'queued' | 'ok' | 'failed' | 'filtered' | 'skipped';
+  detail?: string;
+  deliveries?: number;
+  errorCode?: string;
+}
+
+/** The acknowledgment an HL7-speaking source renders (with `SourceContext.renderAck`); Kafka ignores it. */
+export interface IngestReply {
+  /** HL7 table 0008: AA/AE/AR in original mode, CA/CE/CR when the sender asked for enhanced mode. */
+  code: 'AA' | 'AE' | 'AR' | 'CA' | 'CE' | 'CR';
+  /** MSA-3. */
+  text?: string;
+  /** The ERR segment: ERR-3 (HL7 table 0357), ERR-8 text, ERR-2 location (`PID^1^5`) when known. */
+  error?: { hl7Code: string; text: string; location?: string };
+  /** Segments after MSA/ERR contributed by on-complete steps (reply, ZVU...), in field form. */
+  segments?: string[][];
+}
+
+export interface IngestOutcome {
+  status: IngestStatus;
+  /** A catalogue code: `OK` when accepted cleanly, `DUPLICATE`, else the error that decided (HL7_E_PARSE, ENGINE_E_BACKPRESSURE, a step's code...). */
+  code: string;
+  /** Why, PHI-free ('' when accepted cleanly). */
+  reason: string;
+  /** One entry per matched route (empty when refused before routing). */
+  routes: RouteOutcome[];
+  reply: IngestReply;
+  /** Store id once committed (also for a duplicate: the first copy's id). */
+  messageId?: number;
+  /** MSH-10 or the JSON event id, when readable. */
+  controlId?: string;
+  /** MSH-9.1^MSH-9.2 or the JSON event type, when known. */
+  type?: string;
+  /** Stored as a new message although its sender and id were accepted before with other content. */
+  controlIdReused?: boolean;
+}
+
+/** The engine's ingress port. Resolves once the message is committed or refused; never rejects. */
+export type Submit = (message: InboundMessage) => Promise<IngestOutcome>;
+
+/** A block (MLLP frame, HTTP body, file) after splitting: one outcome per message and the reply frames an HL7 peer expects. */
+export interface BlockOutcome {
+  /** One per message, in block order (batches flattened). */
+  outcomes: IngestOutcome[];
+  /** Reply payloads, unframed, in order: one ACK per loose message, one batch ACK (BHS ... BTS) per batch. */
+  replies: Buffer[];
+  /** Batches and messages as read, for the caller's bookkeeping (file source: message index). */
+  units: { kind: 'message' | 'batch'; messages: number }[];
+}
+
+/** Options for one HL7 block, taken from the listener's config. */
+export interface BlockOptions {
+  source: string;
+  defaultCharset?: string;
+  /** A transport-declared charset (HTTP Content-Type), applied to every message of the block. */
+  charset?: string;
+  noRoute?: 'AA' | 'AR';
+  invalidBytes?: 'reject' | 'replace';
+  /** Several loose messages in one block: each processed (default) or all refused with AR. Batches are always processed. */
+  multiMessageBlocks?: 'split' | 'reject';
+  /**
+   * Called before each message is submitted, with its index in the block (0-based, batches flattened); return false
+   * to skip it (the file source resuming after its last committed message). A skipped message gets no outcome.
+   */
+  before?(index: number): boolean;
+  /** Called after each message's outcome, in order (the file source records progress here). */
+  after?(index: number, outcome: IngestOutcome): void | Promise<void>;
+}
+
+/** What a source receives besides `submit`. */
+export interface SourceContext {
+  /** Child logger carrying the source's name. Log masked values only. */
+  readonly log: Logger;
+  /** Aborted when the engine shuts down. */
+  readonly signal: AbortSignal;
+  /** The listener's config as written (validated against the source's `configSchema`, defaults not applied). */
+  readonly config: Record<string, unknown>;
+  /** The directory relative paths in `config` are resolved against (the site file's directory). */
+  readonly baseDir: string;
+  /** The engine's data directory (a source may keep small files of its own under `<dataDir>/sources/<name>`). */
+  readonly dataDir: string;
+  /** Splits an HL7 block into messages and batches, submits each in order, and builds the replies (one shared ACK builder). */
+  submitBlock(bytes: Buffer, opts: BlockOptions): Promise<BlockOutcome>;
+  /** The HL7 ACK for one outcome, in the message's charset (the shared ACK builder). */
+  renderAck(outcome: IngestOutcome): Buffer;
+  /**
+   * Back-pressure, one controller for every source: `paused` is true past the store's high-water mark (with
+   * `overload: pause`) and false again below 80% of it. Stop reading while paused; never poll the store yourself.
+   */
+  readonly flow: FlowControl;
+  /** Mounts HTTP endpoints on the engine's HTTP server (HL7-over-HTTP); undefined when HTTP is disabled. */
+  mountHttp?(endpoints: SourceHttpEndpoint[]): void;
+  /** Counts for /metrics: connections refused at a cap, and similar source-level events. */
+  metric(name: 'connection_refused', labels?: Record<string, string>): void;
+}
+
+export interface FlowControl {
+  readonly paused: boolean;
+  /** Called with true on pause and false on resume; returns an unsubscribe function. */
+  onChange(listener: (paused: boolean) => void): () => void;
+}
+
+/** An endpoint a source mounts: the raw body and headers, behind `api.clients` authentication under `family`. */
+export interface SourceHttpEndpoint {
+  method: 'POST';
+  path: string;
+  /** The `api.clients[].allow` family checked for this path (`hl7` for the HL7-over-HTTP source). */
+  family: string;
+  /** Largest body accepted; larger ones get 413 HTTP_E_TOO_LARGE. */
+  maxBodyBytes: number;
+  handler(req: { body: Buffer; headers: Record<string, string | undefined>; remoteAddress?: string; client?: string }): Promise<{ status: number; headers?: Record<string, string>; body: Buffer | string }>;
+}
+
+/** A running source. */
+export interface RunningSource {
+  /** Stops taking new input, lets what was submitted finish (up to graceMs), releases sockets and files. */
+  close(graceMs: number): Promise<void>;
+  /** For /healthz and /readyz: `live` false fails /healthz (e.g. a listener that lost its socket); `ready` false holds /readyz. */
+  health?(): { live: boolean; ready: boolean; detail?: string; info?: Record<string, unknown> };
+}
+
+/** A source plugin: a listener `type:` (mllp, http, file) or the Kafka input. */
+export interface SourceDefinition<C = Record<string, unknown>> {
+  /** The `type:` value in `listeners:`; `kafka` for the `kafka:` section's topics. */
+  readonly type: string;
+  readonly summary: string;
+  /** JSON Schema of one listener entry of this type (name and type included); validated at load with file:line:col. */
+  readonly configSchema: JsonSchema;
+  /** Starts reading; a bind or open failure throws (start then exits non-zero naming the listener). */
+  start(ctx: SourceContext & { config: C }, submit: Submit): Promise<RunningSource>;
+}
+
 export type { Hl7Message, HisbridgeError, Logger };
