@@ -126,6 +126,8 @@ export interface StepInput {
   source: string;
   /** The parsed message; absent for non-HL7 inputs (JSON events, HTTP calls). */
   hl7?: Hl7Message;
+  /** The parsed JSON event (format json: a Kafka envelope, an HTTP JSON body); routes address it as `body.<path>`. */
+  body?: unknown;
   /** Variables set by earlier steps (`set:`) and the outputs of earlier plugin steps (`vars.<as>`). */
   vars: Record<string, unknown>;
 }
