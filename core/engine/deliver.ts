@@ -1,7 +1,8 @@
 /**
  * Runs one stored delivery: loads the stored message (same bytes, same
- * charset), finds the route and the outbound step, and runs that step's
- * segment of the route with the variables captured at receive time.
+ * charset), finds the route and, in its plan (core/routes/plan.ts), the
+ * segment of the delivery's step, and runs it with the variables captured at
+ * receive time.
  *
  * Deliveries of one message share one decoded and parsed copy (ParsedCache):
  * a 4.5 MB message with five deliveries was read, decoded and parsed five
@@ -10,7 +11,7 @@
 import { decodeHl7Yielding, parseHl7Yielding, type Hl7Message } from '../hl7/index.js';
 import { hbError } from '../errors.js';
 import { yieldIfBig } from '../cooperative.js';
-import { deliverySegment, runSegment } from '../routes/run.js';
+import { runSegment } from '../routes/run.js';
 import type { RouteTable } from '../routes/matcher.js';
 import type { Logger, StepInput, StepResult } from '../sdk.js';
 import type { DeliveryJob } from '../store/types.js';
@@ -117,9 +118,8 @@ export function createDeliveryRunner(routes: () => RouteTable, log: Logger, cach
   return async function runDelivery(job: DeliveryJob): Promise<StepResult> {
     const route = routes().get(job.route);
     if (!route) throw hbError('ENGINE_E_STEP_FAILED', { step: `${job.route}#${job.step}`, detail: 'route is no longer loaded' }, { retryable: false });
-    const pos = route.steps.findIndex((s) => s.index === job.step);
-    const step = route.steps[pos];
-    if (!step || step.kind !== 'plugin' || step.plugin !== job.plugin) {
+    const segment = route.plan.segments.get(job.step);
+    if (!segment || segment.step.plugin !== job.plugin) {
       throw hbError('ENGINE_E_STEP_FAILED', { step: `${job.route}#${job.step}`, detail: 'the route changed: this step is no longer the same plugin' }, { retryable: false });
     }
     const parsed = await cache.get(job.messageId, job.message.rawBytes, () => load(job));
@@ -131,13 +131,13 @@ export function createDeliveryRunner(routes: () => RouteTable, log: Logger, cach
       hl7: shared(parsed, () => cache.drop(job.messageId)),
       vars: { ...job.vars },
     };
-    const [from, to] = deliverySegment(route, pos);
-    const seg = await runSegment(route, input, from, to, {
+    const seg = await runSegment(route, input, segment.run, {
       log: log.child({ route: route.name, msgId: job.message.controlId, delivery: job.id }),
       signal: job.signal,
       attempt: job.attempt,
       idempotencyKey: () => job.idempotencyKey,
     });
+    if (seg.failed) throw seg.failed.error;
     const own = seg.byStep[job.step];
     if (own) return own;
     return { outcome: 'skipped', detail: seg.stopped?.detail ?? 'not run' };

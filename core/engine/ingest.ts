@@ -16,7 +16,7 @@ import { ackMode, buildAck, decodeHl7Yielding, encodeText, parseHl7Yielding, rea
 import { hbError, HisbridgeError, isHisbridgeError, toHisbridgeError } from '../errors.js';
 import { maskId } from '../mask.js';
 import { yieldIfBig } from '../cooperative.js';
-import { outboundPositions, runSegment } from '../routes/run.js';
+import { runSegment } from '../routes/run.js';
 import type { RouteTable } from '../routes/matcher.js';
 import type { CompiledRoute } from '../routes/types.js';
 import type { Logger, ReplyContribution, StepInput } from '../sdk.js';
@@ -313,21 +313,20 @@ function duplicateReply(reply: AckReply | undefined): { replies: ReplyContributi
 
 type KeyOf = (route: string, step: number) => string;
 
+/** On-receive: runs the plan's inline steps now and queues one delivery per outbound step with the variables they set. */
 async function prepareDeliveries(route: CompiledRoute, input: StepInput, deps: IngestDeps, out: NewDeliveryWithOutcome[], keyOf: KeyOf): Promise<RouteOutcome> {
-  const outs = outboundPositions(route);
-  const prefixEnd = outs.length ? outs[0]! : route.steps.length;
-  const seg = await runSegment(route, input, 0, prefixEnd, {
+  const plan = route.plan;
+  const seg = await runSegment(route, input, plan.inline, {
     log: deps.log,
     signal: deps.signal,
     attempt: 1,
     idempotencyKey: (s) => keyOf(route.name, s.index),
   });
+  if (seg.failed) throw seg.failed.error;
   if (seg.stopped) return { route: route.name, outcome: seg.stopped.detail === 'filtered' ? 'filtered' : 'skipped', detail: seg.stopped.detail };
-  if (outs.length === 0) return { route: route.name, outcome: 'ok' };
+  if (plan.deliveries.length === 0) return { route: route.name, outcome: 'ok' };
   const key = route.orderingKey ? route.orderingKey.render(input) : undefined;
-  for (const pos of outs) {
-    const step = route.steps[pos]!;
-    if (step.kind !== 'plugin') continue;
+  for (const { step } of plan.deliveries) {
     out.push({
       route: route.name,
       step: step.index,
@@ -338,37 +337,40 @@ async function prepareDeliveries(route: CompiledRoute, input: StepInput, deps: I
       ...(step.as ? { as: step.as } : {}),
     });
   }
-  return { route: route.name, outcome: 'queued', deliveries: outs.length };
+  return { route: route.name, outcome: 'queued', deliveries: plan.deliveries.length };
 }
 
+/**
+ * On-complete: runs every step now. The outbound steps that ran are recorded as
+ * done for the message browser; the step that failed, if a plugin step, is
+ * recorded as dead (it can be replayed from the dead letters) and its error is
+ * thrown for the ACK.
+ */
 async function runInline(route: CompiledRoute, input: StepInput, deps: IngestDeps, out: NewDeliveryWithOutcome[], replies: ReplyContribution[], keyOf: KeyOf): Promise<RouteOutcome> {
-  try {
-    const seg = await runSegment(route, input, 0, route.steps.length, {
-      log: deps.log,
-      signal: deps.signal,
-      attempt: 1,
-      idempotencyKey: (s) => keyOf(route.name, s.index),
-    });
-    replies.push(...seg.replies);
-    for (const s of route.steps) {
-      if (s.kind === 'plugin' && s.outbound) {
-        const o = seg.outcomes.find((x) => x.step === s.label);
-        if (!o) continue;
-        out.push({ route: route.name, step: s.index, plugin: s.plugin, retry: route.retry, vars: {}, final: { state: 'done', ...(o.detail ? { reason: o.detail } : {}) } });
-      }
-    }
-    if (seg.stopped) return { route: route.name, outcome: seg.stopped.detail === 'filtered' ? 'filtered' : 'skipped', detail: seg.stopped.detail };
-    const last = seg.outcomes[seg.outcomes.length - 1];
-    return { route: route.name, outcome: last?.outcome === 'skipped' ? 'skipped' : 'ok', ...(last?.detail ? { detail: last.detail } : {}) };
-  } catch (e) {
-    const err = toHisbridgeError(e);
-    // Record the failed outbound step for the message browser; the sender gets AE and is expected to resend.
-    const failedAt = (e as { failedStep?: number }).failedStep;
-    const failedStep = route.steps.find((s) => s.index === failedAt);
-    if (failedStep && failedStep.kind === 'plugin') {
-      out.push({ route: route.name, step: failedStep.index, plugin: failedStep.plugin, retry: route.retry, vars: {}, final: { state: 'dead', errorCode: err.code, reason: err.message } });
+  const plan = route.plan;
+  const seg = await runSegment(route, input, plan.inline, {
+    log: deps.log,
+    signal: deps.signal,
+    attempt: 1,
+    idempotencyKey: (s) => keyOf(route.name, s.index),
+  });
+  for (const s of plan.recorded) {
+    const r = seg.byStep[s.index];
+    if (!r) continue;
+    out.push({ route: route.name, step: s.index, plugin: s.plugin, retry: route.retry, vars: {}, final: { state: 'done', ...(r.detail ? { reason: r.detail } : {}) } });
+  }
+  if (seg.failed) {
+    const { step, error } = seg.failed;
+    const err = toHisbridgeError(error);
+    // The sender gets AE (or CA with an ERR) and the failed step waits in the dead letters.
+    if (step.kind === 'plugin') {
+      out.push({ route: route.name, step: step.index, plugin: step.plugin, retry: route.retry, vars: {}, final: { state: 'dead', errorCode: err.code, reason: err.message } });
     }
     deps.log.warn({ route: route.name, msgId: input.controlId, code: err.code, pid: maskId(input.hl7 ? patientIdOf(input.hl7) : '') }, 'on-complete route failed');
-    throw isHisbridgeError(e) ? e : err;
+    throw isHisbridgeError(error) ? error : err;
   }
+  replies.push(...seg.replies);
+  if (seg.stopped) return { route: route.name, outcome: seg.stopped.detail === 'filtered' ? 'filtered' : 'skipped', detail: seg.stopped.detail };
+  const last = seg.outcomes[seg.outcomes.length - 1];
+  return { route: route.name, outcome: last?.outcome === 'skipped' ? 'skipped' : 'ok', ...(last?.detail ? { detail: last.detail } : {}) };
 }

@@ -11,6 +11,7 @@ import { parseDuration } from '../config/duration.js';
 import { compileCondition, type ConditionSpec } from './condition.js';
 import { compileTemplate, type Tables } from '../template.js';
 import { routeSchema } from './schema.js';
+import { compilePlan } from './plan.js';
 import { isHisbridgeError } from '../errors.js';
 import type { Registry } from '../registry.js';
 import type { PluginContext, PluginDefinition } from '../sdk.js';
@@ -206,6 +207,7 @@ async function compileRoute(raw: RawRoute, src: YamlSource, at: (string | number
     ack,
     steps,
     firstOutbound,
+    plan: compilePlan(ack, steps),
     ...(orderingKey ? { orderingKey } : {}),
     retry,
     deadLetter: raw.delivery?.deadLetter ?? true,

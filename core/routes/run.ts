@@ -1,14 +1,24 @@
 /**
- * Executes a route's steps on one message. Used inline (on-complete routes,
- * the local prefix of on-receive routes) and by delivery workers (the segment
- * of an on-receive route ending at one outbound step).
+ * Executes a range of a route's steps on one message. Which range is the
+ * route plan's business (core/routes/plan.ts): the inline part at ingest, a
+ * delivery segment in the delivery worker.
  */
 import type { CallContext, Logger, ReplyContribution, StepInput, StepResult } from '../sdk.js';
+import type { StepRange } from './plan.js';
 import type { CompiledRoute, CompiledStep } from './types.js';
+
+/** The step that failed and what it threw, as the runner saw it. */
+export interface StepFailure {
+  step: CompiledStep;
+  /** What the step threw, unchanged (a HisbridgeError from a plugin, usually). */
+  error: unknown;
+}
 
 export interface SegmentResult {
   /** Set when a filter failed or a step asked to stop the route. */
   stopped?: { by: string; detail: string };
+  /** Set when a step threw: the steps after it were not run. */
+  failed?: StepFailure;
   replies: ReplyContribution[];
   /** Result of the last plugin step run, if any. */
   last?: StepResult;
@@ -26,74 +36,58 @@ export interface RunOptions {
   idempotencyKey(step: CompiledStep): string;
 }
 
-/** Runs route.steps[from, to) in order; stops at a failed filter or a result with output.stop. Plugin errors propagate. */
-export async function runSegment(route: CompiledRoute, input: StepInput, from: number, to: number, opts: RunOptions): Promise<SegmentResult> {
+/**
+ * Runs route.steps[range.from, range.to) in order; stops at a failed filter or
+ * a result with output.stop. A step that throws ends the run: the result
+ * names it in `failed` (the runner never throws for a step).
+ */
+export async function runSegment(route: CompiledRoute, input: StepInput, range: StepRange, opts: RunOptions): Promise<SegmentResult> {
   const res: SegmentResult = { replies: [], outcomes: [], byStep: {} };
-  for (let pos = from; pos < to && pos < route.steps.length; pos++) {
+  for (let pos = range.from; pos < range.to && pos < route.steps.length; pos++) {
     const step = route.steps[pos]!;
-    switch (step.kind) {
-      case 'filter':
-        if (!step.cond(input)) {
-          res.stopped = { by: step.label, detail: 'filtered' };
-          res.outcomes.push({ step: step.label, outcome: 'filtered' });
-          return res;
-        }
-        break;
-      case 'set':
-        for (const [k, t] of step.entries) input.vars[k] = t.render(input);
-        break;
-      case 'plugin': {
-        const call: CallContext = {
-          route: route.name,
-          step: step.index,
-          idempotencyKey: opts.idempotencyKey(step),
-          attempt: opts.attempt,
-          signal: opts.signal,
-          log: opts.log,
-        };
-        let r;
-        try {
-          r = await step.instance.process(input, call);
-        } catch (e) {
-          // Lets the caller record which step failed without parsing messages.
-          if (e && typeof e === 'object') Object.assign(e, { failedStep: step.index });
-          throw e;
-        }
-        res.last = r;
-        res.byStep[step.index] = r;
-        res.outcomes.push({ step: step.label, outcome: r.outcome, ...(r.detail ? { detail: r.detail } : {}) });
-        if (step.as && r.output) input.vars[step.as] = r.output;
-        if (r.reply) res.replies.push(r.reply);
-        if (r.output && (r.output as { stop?: unknown }).stop === true) {
-          res.stopped = { by: step.label, detail: r.detail ?? 'stopped' };
-          return res;
-        }
-        break;
-      }
+    try {
+      if (await runStep(route, step, input, opts, res)) return res;
+    } catch (error) {
+      res.failed = { step, error };
+      return res;
     }
   }
   return res;
 }
 
-/** Positions (in route.steps) of outbound plugin steps. */
-export function outboundPositions(route: CompiledRoute): number[] {
-  const out: number[] = [];
-  route.steps.forEach((s, i) => {
-    if (s.kind === 'plugin' && s.outbound) out.push(i);
-  });
-  return out;
-}
-
-/**
- * The slice of steps a delivery for the outbound step at `pos` runs: from just
- * after the previous outbound step up to and including this one, plus the
- * trailing local steps when it is the last outbound step.
- */
-export function deliverySegment(route: CompiledRoute, pos: number): [number, number] {
-  const outs = outboundPositions(route);
-  const j = outs.indexOf(pos);
-  if (j < 0) return [pos, pos + 1];
-  const from = j === 0 ? pos : outs[j - 1]! + 1;
-  const to = j === outs.length - 1 ? route.steps.length : pos + 1;
-  return [from, to];
+/** Runs one step into `res`; true when the route stops here. */
+async function runStep(route: CompiledRoute, step: CompiledStep, input: StepInput, opts: RunOptions, res: SegmentResult): Promise<boolean> {
+  switch (step.kind) {
+    case 'filter':
+      if (!step.cond(input)) {
+        res.stopped = { by: step.label, detail: 'filtered' };
+        res.outcomes.push({ step: step.label, outcome: 'filtered' });
+        return true;
+      }
+      return false;
+    case 'set':
+      for (const [k, t] of step.entries) input.vars[k] = t.render(input);
+      return false;
+    case 'plugin': {
+      const call: CallContext = {
+        route: route.name,
+        step: step.index,
+        idempotencyKey: opts.idempotencyKey(step),
+        attempt: opts.attempt,
+        signal: opts.signal,
+        log: opts.log,
+      };
+      const r = await step.instance.process(input, call);
+      res.last = r;
+      res.byStep[step.index] = r;
+      res.outcomes.push({ step: step.label, outcome: r.outcome, ...(r.detail ? { detail: r.detail } : {}) });
+      if (step.as && r.output) input.vars[step.as] = r.output;
+      if (r.reply) res.replies.push(r.reply);
+      if (r.output && (r.output as { stop?: unknown }).stop === true) {
+        res.stopped = { by: step.label, detail: r.detail ?? 'stopped' };
+        return true;
+      }
+      return false;
+    }
+  }
 }

@@ -2,6 +2,7 @@ import type { Condition } from './condition.js';
 import type { Template } from '../template.js';
 import type { PluginDefinition, PluginInstance } from '../sdk.js';
 import type { RetryPolicy } from '../store/types.js';
+import type { RoutePlan } from './plan.js';
 
 export type CompiledStep =
   | { kind: 'filter'; index: number; label: string; cond: Condition }
@@ -17,6 +18,9 @@ export type CompiledStep =
       outbound: boolean;
       as?: string;
     };
+
+/** A plugin step (`plugin:`, `log:`, `reply:`). */
+export type PluginStep = Extract<CompiledStep, { kind: 'plugin' }>;
 
 export interface CompiledRoute {
   name: string;
@@ -34,6 +38,8 @@ export interface CompiledRoute {
   steps: CompiledStep[];
   /** Step index (in the file) of the first outbound plugin step, -1 when none. */
   firstOutbound: number;
+  /** How the steps split between ingest and delivery, compiled once at load (core/routes/plan.ts). */
+  plan: RoutePlan;
   orderingKey?: Template;
   retry: RetryPolicy;
   deadLetter: boolean;
