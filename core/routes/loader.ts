@@ -206,7 +206,6 @@ async function compileRoute(raw: RawRoute, src: YamlSource, at: (string | number
     when: conds,
     ack,
     steps,
-    firstOutbound,
     plan: compilePlan(ack, steps),
     ...(orderingKey ? { orderingKey } : {}),
     retry,

@@ -36,8 +36,6 @@ export interface CompiledRoute {
   when: Condition[];
   ack: 'on-receive' | 'on-complete';
   steps: CompiledStep[];
-  /** Step index (in the file) of the first outbound plugin step, -1 when none. */
-  firstOutbound: number;
   /** How the steps split between ingest and delivery, compiled once at load (core/routes/plan.ts). */
   plan: RoutePlan;
   orderingKey?: Template;
