@@ -13,7 +13,8 @@
  */
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { rmSync } from 'node:fs';
+import { rmSync, writeFileSync } from 'node:fs';
+import nodePath from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MllpClient } from '../../core/mllp/client.js';
 import { decodeHl7, parseHl7 } from '../../core/hl7/index.js';
@@ -52,22 +53,11 @@ describe('route plan through the engine', () => {
   let client: MllpClient;
   let routesDir: string;
 
-  beforeAll(async () => {
-    server = http.createServer((req, res) => {
-      let text = '';
-      req.on('data', (c: Buffer) => (text += c.toString('utf8')));
-      req.on('end', () => {
-        const path = req.url ?? '';
-        calls.push({ path, body: text ? (JSON.parse(text) as Record<string, unknown>) : {} });
-        const refused = refuseOnce.delete(path);
-        res.writeHead(refused ? 400 : 200, { 'content-type': 'application/json' });
-        res.end(JSON.stringify(refused ? { error: 'refused' } : path === '/r1' ? { ref: 'T1' } : { ok: true }));
-      });
-    });
-    await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
-    base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-    routesDir = tempFiles({
-      'plan.yaml': `routes:
+  /** The third route's step 1: an http call, or (after an edit) a log step in its place. */
+  const changingStep = (call: boolean) => call
+    ? `      - name: busy-call\n        plugin: http\n        config: { url: "${base}/busy", body: { control: "\${msg.controlId}" } }\n`
+    : '      - log: { message: "no call any more" }\n';
+  const routesYaml = (third: string) => `routes:
   - name: oc-two
     match: { events: [ORM^O01] }
     ack: on-complete
@@ -96,8 +86,33 @@ describe('route plan through the engine', () => {
         plugin: http
         config: { url: "${base}/r2", body: { pid: "\${vars.pid}", ref: "\${vars.ref}" } }
       - log: { message: "chain done" }
-`,
+  - name: changing
+    match: { events: [ADT^A31] }
+    delivery: { retry: { max: 100, initial: 100ms, maxDelay: 200ms } }
+    steps:
+      - set: { pid: "\${PID-3.1}" }
+${third}`;
+
+  beforeAll(async () => {
+    server = http.createServer((req, res) => {
+      let text = '';
+      req.on('data', (c: Buffer) => (text += c.toString('utf8')));
+      req.on('end', () => {
+        const path = req.url ?? '';
+        calls.push({ path, body: text ? (JSON.parse(text) as Record<string, unknown>) : {} });
+        const refused = refuseOnce.delete(path);
+        if (path === '/busy') {
+          res.writeHead(503, { 'content-type': 'application/json' });
+          res.end('{}');
+          return;
+        }
+        res.writeHead(refused ? 400 : 200, { 'content-type': 'application/json' });
+        res.end(JSON.stringify(refused ? { error: 'refused' } : path === '/r1' ? { ref: 'T1' } : { ok: true }));
+      });
     });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+    base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    routesDir = tempFiles({ 'plan.yaml': routesYaml(changingStep(true)) });
     t = await startEngine({ routesDir });
     client = await MllpClient.connect('127.0.0.1', t.port, { timeoutMs: 15_000 });
   });
@@ -154,5 +169,15 @@ describe('route plan through the engine', () => {
       { path: '/r2', body: { pid: 'PPLAN02', ref: 'T1' } },
     ]);
     expect(deliveriesOf('PLANOR0002').map((d) => [d.step, d.asName])).toEqual([[2, 'first'], [4, undefined]]);
+  });
+  it('a queued delivery whose step became another plugin after a reload is dead with a specific reason, not run as the new step', async () => {
+    const a = ackOf(await client.send(`MSH|^~\\&|HIS|H1|HB|HB|20250312093015||ADT^A31|PLANCH0001|P|2.5\rPID|1||PPLAN03^^^H^PI\r`));
+    expect(a.get('MSA-1')).toBe('AA');
+    await until(() => deliveriesOf('PLANCH0001')[0]!, (d) => d.state === 'failed' && d.lastErrorCode === 'HTTP_E_STATUS_RETRYABLE', 'a retryable failure of the busy call');
+    writeFileSync(nodePath.join(routesDir, 'plan.yaml'), routesYaml(changingStep(false)));
+    expect(await t.engine.reload()).toMatchObject({ ok: true });
+    const d = await until(() => deliveriesOf('PLANCH0001')[0]!, (x) => x.state === 'dead', 'the delivery to be dead');
+    expect(d.lastErrorCode).toBe('ENGINE_E_STEP_FAILED');
+    expect(d.lastError).toMatch(/route changed: this step is no longer the same plugin/);
   });
 });
