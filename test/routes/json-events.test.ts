@@ -5,6 +5,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import path from 'node:path';
+import { readFileSync } from 'node:fs';
 import { compileTemplate, compileRef } from '../../core/template.js';
 import { compileCondition } from '../../core/routes/condition.js';
 import { listRouteFiles, loadRoutes } from '../../core/routes/loader.js';
@@ -117,7 +118,15 @@ describe('body.<path> in conditions', () => {
 
 const reg = builtinRegistry();
 const ctx = offlineContext(reg, loadSiteConfig(undefined, reg.extensions));
-const load = (dir: string) => loadRoutes(listRouteFiles([dir]), { registry: reg, contextFor: (d) => ctx(d), sources: ['mllp', 'kafka-json', 'his-json'] });
+const load = (dir: string) => loadRoutes(listRouteFiles([dir]), { registry: reg, contextFor: (d) => ctx(d), sources: ['mllp', 'kafka-json', 'his-json', 'kafka-events'] });
+
+/** The YAML block of a doc that holds `name: <route>`. */
+function docRoute(doc: string, route: string): string {
+  const text = readFileSync(path.resolve('docs', doc), 'utf8');
+  const block = [...text.matchAll(/```yaml\n([\s\S]*?)```/g)].map((m) => m[1]!).find((b) => b.includes(`name: ${route}\n`));
+  if (!block) throw new Error(`no ${route} example in docs/${doc}`);
+  return block;
+}
 
 const JSON_ROUTE = `name: json-consent
 sources: [kafka-json]
@@ -175,5 +184,17 @@ describe('routes over JSON events (real loader)', () => {
     expect(text).toMatch(/bad-event\.yaml:3:\d+: match\.events\.0 does not match/);
     expect(text).toMatch(/bad-path\.yaml:4:\d+: bad expression "body\.items\[x\]": an array index/);
     expect(text).toMatch(/bad-path\.yaml:6:\d+: bad expression "body\.\.x": empty key/);
+  });
+
+  it('loads the JSON-event examples of docs/routes.md and docs/kafka.md and matches a Kafka envelope with them', async () => {
+    const routes = await load(tempFiles({ 'lab.yaml': docRoute('routes.md', 'kafka-lab-report'), 'consent.yaml': docRoute('kafka.md', 'kafka-consent') }));
+    const table = new RouteTable(routes);
+    const lab = { ...envelope, eventType: 'ORU^R01', report: { id: 'R1', status: 'F' }, body: { items: [{ code: 'HGB', name: '血红蛋白' }] } };
+    const key = (type: string) => ({ source: 'kafka-events', type, sendingApp: 'LIS', sendingFacility: '' });
+    expect(table.match(key('ORU^R01'), { ...json(lab, 'ORU^R01'), source: 'kafka-events' }).map((r) => r.name)).toEqual(['kafka-lab-report']);
+    expect(table.match(key('ORU^R01'), { ...json({ ...lab, report: { id: 'R1', status: 'X' } }, 'ORU^R01'), source: 'kafka-events' })).toEqual([]);
+    const consent = { ...envelope, body: { consent: 'Y' } };
+    expect(table.match(key('ADT^A04'), { ...json(consent), source: 'kafka-events' }).map((r) => r.name)).toEqual(['kafka-consent']);
+    expect(table.match(key('ADT^A04'), { ...json({ ...consent, body: { consent: 'N' } }), source: 'kafka-events' })).toEqual([]);
   });
 });
