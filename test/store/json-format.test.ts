@@ -16,6 +16,8 @@ import { loadSiteConfig } from '../../core/config/site.js';
 import { silentLogger } from '../../core/log.js';
 import { Store } from '../../core/store/sqlite.js';
 import { tempFiles } from '../helpers/routes.js';
+import { run as replayCli } from '../../core/cli/cmd-replay.js';
+import { run as dlqCli } from '../../core/cli/cmd-dlq.js';
 import { delivery, freshDirs, message, openStore } from './helpers.js';
 
 const fresh = freshDirs();
@@ -124,5 +126,49 @@ describe('delivery of a stored JSON event', () => {
     const [job] = store.claimDue(Date.now() + 1000, 10);
     await expect(run({ ...job!, signal: new AbortController().signal })).rejects.toMatchObject({ code: 'ENGINE_E_STEP_FAILED', retryable: false, message: expect.stringMatching(/stored JSON event cannot be parsed/) });
     store.close();
+  });
+
+  it('replays a stored JSON event (hisbridge replay --stored) and a dead one (hisbridge dlq replay): the step gets the body again', async () => {
+    const reg = builtinRegistry();
+    const ctx = offlineContext(reg, loadSiteConfig(undefined, reg.extensions));
+    const dir = tempFiles({ 'r.yaml': `name: notify\nmatch: { events: ["ADT^A04"] }\nsteps:\n  - plugin: http\n    config: { url: "${url}", body: { replayed: "\${body.patient.id}" } }\n` });
+    const routes = new RouteTable(await loadRoutes(listRouteFiles([dir]), { registry: reg, contextFor: (d) => ctx(d), sources: ['mllp'] }));
+    const run = createDeliveryRunner(() => routes, silentLogger());
+    const data = fresh();
+    let store = openStore(data);
+    const { messageId } = await store.accept(jsonMessage({ controlId: 'E-R1' }), [delivery({ route: 'notify', step: 0, plugin: 'http' })]);
+    const signal = new AbortController().signal;
+    const once = async () => {
+      const [job] = store.claimDue(Date.now() + 1000, 10);
+      expect(job!.message.format).toBe('json');
+      const r = await run({ ...job!, signal });
+      await store.complete(job!.id, r);
+    };
+    await once();
+    store.close();
+    const quiet = async (fn: () => Promise<number>) => {
+      const o = process.stdout.write.bind(process.stdout);
+      process.stdout.write = (() => true) as typeof process.stdout.write;
+      try {
+        return await fn();
+      } finally {
+        process.stdout.write = o;
+      }
+    };
+    expect(await quiet(() => replayCli(['--stored', String(messageId), '--data-dir', data]))).toBe(0);
+    store = openStore(data);
+    await once();
+    // Dead letter: fail it for good, then replay it from the dead-letter list.
+    store.close();
+    expect(await quiet(() => replayCli(['--stored', String(messageId), '--data-dir', data]))).toBe(0);
+    store = openStore(data);
+    const [job] = store.claimDue(Date.now() + 1000, 10);
+    await store.fail(job!.id, { code: 'HTTP_E_STATUS', reason: 'gave up', retryable: false });
+    store.close();
+    expect(await quiet(() => dlqCli(['replay', String(job!.id), '--data-dir', data]))).toBe(0);
+    store = openStore(data);
+    await once();
+    store.close();
+    expect(received.filter((r) => (r as { replayed?: string }).replayed === 'P9')).toHaveLength(3);
   });
 });
