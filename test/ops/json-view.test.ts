@@ -44,6 +44,13 @@ describe('jsonForView', () => {
     expect(shown.body.pdf).toMatch(/… \(5000 characters\)$/);
   });
 
+  it('keeps a "__proto__" key as a key, masked like any other', () => {
+    const v = jsonForView(JSON.parse(`{"__proto__":{"idNumber":"${ID_NUMBER}"},"a":1}`)).value as Record<string, unknown>;
+    expect(Object.keys(v)).toEqual(['__proto__', 'a']);
+    expect(JSON.stringify(v)).not.toContain(ID_NUMBER);
+    expect(JSON.stringify(v)).toContain('"__proto__":{"idNumber":"');
+  });
+
   it('bounds the work: at most MAX_VIEW_NODES values shown, the rest counted; bad JSON gets a note', () => {
     const many = { items: Array.from({ length: MAX_VIEW_NODES * 2 }, (_, i) => i) };
     const v = jsonForView(many);

@@ -89,7 +89,8 @@ export function jsonForView(value: unknown, reveal = false): { value: unknown; m
     if (v === null || typeof v !== 'object') return leaf(v, rule);
     if (depth >= MAX_DEPTH) return '… (nested too deep)';
     if (Array.isArray(v)) return v.map((x) => walk(x, rule, inPerson, depth + 1));
-    const out: Record<string, unknown> = {};
+    // No prototype: a key "__proto__" (JSON.parse makes it an own key) stays a key.
+    const out: Record<string, unknown> = Object.create(null) as Record<string, unknown>;
     for (const k of Object.keys(v)) {
       const person = inPerson || PERSON_KEYS.test(k);
       out[k] = walk((v as Record<string, unknown>)[k], ruleFor(k, person), person, depth + 1);
