@@ -58,6 +58,7 @@ export const ERRORS = {
   ENGINE_E_STEP_FAILED: { message: 'step {step} failed: {detail}', retryable: false },
   ENGINE_E_BACKPRESSURE: { message: 'engine is over its high-water mark ({pending} pending deliveries)', retryable: true },
   ENGINE_E_SHUTTING_DOWN: { message: 'engine is shutting down', retryable: true },
+  ENGINE_E_JSON: { message: 'bad JSON event: {detail}', retryable: false },
   ENGINE_E_INTERNAL: { message: 'internal error: {detail}', retryable: true },
   ENGINE_E_LISTEN: { message: 'cannot listen: {what} on {host}:{port}: {detail}', retryable: false },
   // Warnings (the `_W_` codes): logged with `code`, never thrown.

@@ -1,6 +1,7 @@
 /**
  * Templates used in route files and plugin configs: literal text with
- * `${...}` expressions (HL7 field paths, `vars.*`, `msg.*`) and filters.
+ * `${...}` expressions (HL7 field paths, `body.*` for JSON events, `vars.*`,
+ * `msg.*`) and filters.
  * Compiled once at load; rendering is allocation-light.
  * (`${env:NAME}` never reaches here: it is resolved when the YAML is loaded.)
  */
@@ -18,7 +19,7 @@ export interface Template {
   render(input: StepInput): string;
 }
 
-/** A single value reference: `PID-5.1`, `vars.auth.url`, `msg.controlId`. */
+/** A single value reference: `PID-5.1`, `vars.auth.url`, `msg.controlId`, `body.patient.idNumber`. */
 export interface ValueRef {
   readonly source: string;
   get(input: StepInput): string;
@@ -43,9 +44,68 @@ function varLookup(vars: Record<string, unknown>, keys: readonly string[]): stri
   return typeof cur === 'object' ? JSON.stringify(cur) : String(cur);
 }
 
+/** One step of a `body.` path: an object key or an array index. */
+type BodyStep = string | number;
+
+/**
+ * Parses the part of a `body.` ref after `body`: `.key` steps and `[n]` array
+ * indexes, e.g. `.items[0].code`. A key is any text without `.`, `[`, `]` or
+ * blanks (Chinese keys included). Throws ROUTE_E_BAD_EXPRESSION naming the problem.
+ */
+function parseBodyPath(expr: string, rest: string): BodyStep[] {
+  const steps: BodyStep[] = [];
+  let i = 0;
+  while (i < rest.length) {
+    const c = rest[i];
+    if (c === '.') {
+      let j = i + 1;
+      while (j < rest.length && !'.[] \t'.includes(rest[j]!)) j++;
+      if (j === i + 1) throw hbError('ROUTE_E_BAD_EXPRESSION', { expr, detail: `empty key at character ${i + 2} of the body path` });
+      steps.push(rest.slice(i + 1, j));
+      i = j;
+    } else if (c === '[') {
+      const close = rest.indexOf(']', i);
+      const digits = close < 0 ? '' : rest.slice(i + 1, close);
+      if (!/^\d{1,9}$/.test(digits)) throw hbError('ROUTE_E_BAD_EXPRESSION', { expr, detail: 'an array index is written [n] with n a number, e.g. body.items[0].code' });
+      steps.push(Number(digits));
+      i = close + 1;
+    } else {
+      throw hbError('ROUTE_E_BAD_EXPRESSION', { expr, detail: `unexpected "${c}" in the body path; write body.key.key or body.list[0].key` });
+    }
+  }
+  return steps;
+}
+
+/**
+ * The value at `steps` in a JSON event, as text: '' when the path is missing
+ * (or the message is not a JSON event), a string as is, a number or boolean
+ * as JSON writes it, an object or array as JSON text. Only the value's own
+ * keys are read (`body.constructor` is '', never a function).
+ */
+function bodyLookup(body: unknown, steps: readonly BodyStep[]): string {
+  let cur: unknown = body;
+  for (const k of steps) {
+    if (cur === null || typeof cur !== 'object') return '';
+    if (typeof k === 'number') {
+      if (!Array.isArray(cur) || k >= cur.length) return '';
+      cur = cur[k];
+    } else {
+      if (Array.isArray(cur) || !Object.hasOwn(cur, k)) return '';
+      cur = (cur as Record<string, unknown>)[k];
+    }
+  }
+  if (cur === undefined || cur === null) return '';
+  if (typeof cur === 'string') return cur;
+  return typeof cur === 'object' ? JSON.stringify(cur) : String(cur);
+}
+
 /** Compiles one reference (the text inside `${}` before any filter). */
 export function compileRef(ref: string): ValueRef {
   const s = ref.trim();
+  if (s === 'body' || s.startsWith('body.') || s.startsWith('body[')) {
+    const steps = parseBodyPath(s, s.slice(4));
+    return { source: s, get: (i) => bodyLookup(i.body, steps) };
+  }
   if (s.startsWith('vars.') || s === 'vars') {
     const keys = s.split('.').slice(1);
     if (keys.some((k) => k === '')) throw hbError('ROUTE_E_BAD_EXPRESSION', { expr: s, detail: 'empty variable name' });

@@ -6,6 +6,7 @@
 import { decodeHl7, parseHl7 } from '../hl7/index.js';
 import { parseTimeBound, parseTimeBounds } from '../ops/queries.js';
 import { maskId, maskIdNumber, maskName, maskPhone, scrubText } from '../mask.js';
+import { jsonViewText } from '../ops/console/json-view.js';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { DB_FILE, Store } from '../store/sqlite.js';
@@ -128,7 +129,7 @@ function show(argv: string[]): number {
     if (unmask) {
       store.audit({ plugin: 'cli', operation: 'unmask', staffNo: operator(), messageId: String(id), ...(m.patientId ? { patientId: m.patientId } : {}), result: 'ok' });
     }
-    const text = m.raw ? renderHl7(m, unmask) : '(body purged by retention)';
+    const text = m.raw ? (m.format === 'json' ? jsonViewText(m.raw, unmask) : renderHl7(m, unmask)) : '(body purged by retention)';
     const deliveries = m.deliveries.map((d) => ({
       ...d,
       // Values computed from the message (names, ids) stay hidden unless unmasked.
@@ -137,7 +138,7 @@ function show(argv: string[]): number {
     }));
     const meta = { ...m, ...(unmask ? {} : maskedHeader(m)), raw: undefined, patientId: unmask ? m.patientId : maskId(m.patientId), deliveries };
     if (values.json) {
-      out(JSON.stringify({ ...meta, hl7: text }, null, 2));
+      out(JSON.stringify({ ...meta, ...(m.format === 'json' ? { event: text } : { hl7: text }) }, null, 2));
       return 0;
     }
     out(summaryLine({ ...m, type: meta.type, controlId: meta.controlId, patientId: meta.patientId ?? '' }));

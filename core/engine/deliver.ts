@@ -1,8 +1,8 @@
 /**
  * Runs one stored delivery: loads the stored message (same bytes, same
- * charset), finds the route and, in its plan (core/routes/plan.ts), the
- * segment of the delivery's step, and runs it with the variables captured at
- * receive time.
+ * charset; an HL7 message, or a JSON event given to steps as `body`), finds
+ * the route and, in its plan (core/routes/plan.ts), the segment of the
+ * delivery's step, and runs it with the variables captured at receive time.
  *
  * Deliveries of one message share one decoded and parsed copy (ParsedCache):
  * a 4.5 MB message with five deliveries was read, decoded and parsed five
@@ -115,6 +115,31 @@ export function createDeliveryRunner(routes: () => RouteTable, log: Logger, cach
     return hl7;
   }
 
+  /**
+   * A stored JSON event (format json): its UTF-8 bytes parsed again for each
+   * delivery (no cache: small events parse in microseconds, and no delivery
+   * sees another's changes to the body).
+   */
+  async function loadJson(job: DeliveryJob): Promise<unknown> {
+    const raw = await job.message.loadRaw();
+    if (!raw) throw hbError('ENGINE_E_STEP_FAILED', { step: `${job.route}#${job.step}`, detail: 'the stored message body was removed by retention' }, { retryable: false });
+    await yieldIfBig(raw.length);
+    try {
+      return JSON.parse(raw.toString('utf8'));
+    } catch {
+      throw hbError('ENGINE_E_STEP_FAILED', { step: `${job.route}#${job.step}`, detail: 'the stored JSON event cannot be parsed' }, { retryable: false });
+    } finally {
+      await yieldIfBig(raw.length);
+    }
+  }
+
+  /** The stored message as steps see it: `hl7` for an HL7 message, `body` for a JSON event. */
+  async function loadMessage(job: DeliveryJob): Promise<Pick<StepInput, 'hl7' | 'body'>> {
+    if (job.message.format === 'json') return { body: await loadJson(job) };
+    const parsed = await cache.get(job.messageId, job.message.rawBytes, () => load(job));
+    return { hl7: shared(parsed, () => cache.drop(job.messageId)) };
+  }
+
   return async function runDelivery(job: DeliveryJob): Promise<StepResult> {
     const route = routes().get(job.route);
     if (!route) throw hbError('ENGINE_E_STEP_FAILED', { step: `${job.route}#${job.step}`, detail: 'route is no longer loaded' }, { retryable: false });
@@ -122,13 +147,13 @@ export function createDeliveryRunner(routes: () => RouteTable, log: Logger, cach
     if (!segment || segment.step.plugin !== job.plugin) {
       throw hbError('ENGINE_E_STEP_FAILED', { step: `${job.route}#${job.step}`, detail: 'the route changed: this step is no longer the same plugin' }, { retryable: false });
     }
-    const parsed = await cache.get(job.messageId, job.message.rawBytes, () => load(job));
+    const loaded = await loadMessage(job);
     const input: StepInput = {
       messageId: String(job.messageId),
       controlId: job.message.controlId,
       type: job.message.type,
       source: job.message.source,
-      hl7: shared(parsed, () => cache.drop(job.messageId)),
+      ...loaded,
       vars: { ...job.vars },
     };
     const seg = await runSegment(route, input, segment.run, {

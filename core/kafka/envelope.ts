@@ -1,15 +1,15 @@
 /**
- * Record value → the bytes `engine.ingest` takes. HL7 topics pass the value
+ * Record value → what the ingress port takes. HL7 topics pass the value
  * through (charset from MSH-18 or the topic). JSON topics carry the
  * kafka-event envelope (schemas/kafka-event.schema.json): its `hl7` text is
- * encoded in the charset its MSH-18 names; a JSON `body` becomes a small HL7
- * message built from the envelope fields, so routes, idempotency (source
- * system + eventId) and the store treat both kinds alike.
+ * encoded in the charset its MSH-18 names; an envelope with a JSON `body` is
+ * submitted as a JSON event (`format: 'json'`), the envelope itself being the
+ * event routes read as `body.<path>`. No synthetic HL7 (issue 13).
  */
 import schema from '../../schemas/kafka-event.schema.json' with { type: 'json' };
 import { compileSchema } from '../config/validate.js';
 import { hbError, type HisbridgeError } from '../errors.js';
-import { DEFAULT_DELIMITERS, encodeText, escapeHl7, hl7Timestamp, normalizeCharset, readMsh18 } from '../hl7/index.js';
+import { encodeText, normalizeCharset, readMsh18 } from '../hl7/index.js';
 import type { JsonSchema } from '../sdk.js';
 
 /** The envelope as typed data. */
@@ -28,11 +28,14 @@ export interface KafkaEvent {
 
 export const kafkaEventSchema = schema as unknown as JsonSchema;
 
-/** What ingest needs: the frame and the charset to assume when MSH-18 is empty. */
-export interface DecodedRecord {
-  frame: Buffer;
-  charset: string;
-}
+/**
+ * A record value decoded into what the ingress port takes (the fields of an
+ * `InboundMessage` except `source`): an HL7 message with the charset to assume
+ * when MSH-18 is empty, or a JSON event with its type and identity.
+ */
+export type DecodedRecord =
+  | { format: 'hl7'; bytes: Buffer; defaultCharset: string }
+  | { format: 'json'; bytes: Buffer; event: string; identity: { app: string; facility: string; id: string } };
 
 const validate = compileSchema(kafkaEventSchema);
 
@@ -56,7 +59,7 @@ function stripMllp(b: Buffer): Buffer {
 /** HL7 topic: the value is the message. */
 export function decodeHl7Value(value: Buffer | null, charset: string): DecodedRecord | HisbridgeError {
   if (!value || value.length === 0) return hbError('KAFKA_E_PAYLOAD', { detail: 'empty record value' });
-  return { frame: withCr(stripMllp(value)), charset };
+  return { format: 'hl7', bytes: withCr(stripMllp(value)), defaultCharset: charset };
 }
 
 /** Validates a JSON value against the envelope schema; the error names the first failing field, never its value. */
@@ -76,7 +79,15 @@ export function parseEvent(value: Buffer | null): KafkaEvent | HisbridgeError {
   return data as KafkaEvent;
 }
 
-/** JSON topic: the envelope's HL7, or an HL7 message built from its fields. */
+/**
+ * JSON topic. An envelope carrying `hl7` becomes that HL7 message, encoded in
+ * the charset its MSH-18 names. An envelope carrying a `body` is handed over as
+ * a JSON event, unchanged: the bytes are the record value, the event type is
+ * `eventType`, and the duplicate-check identity is `source.system`,
+ * `source.facility` and `eventId`. Routes read the whole envelope as
+ * `body.<path>` (`${body.patient.idNumber}`, `${body.body.<field>}` for the
+ * envelope's own `body`): docs/kafka.md.
+ */
 export function decodeJsonValue(value: Buffer | null): DecodedRecord | HisbridgeError {
   const ev = parseEvent(value);
   if (!(ev as KafkaEvent).specVersion) return ev as HisbridgeError;
@@ -87,42 +98,15 @@ export function decodeJsonValue(value: Buffer | null): DecodedRecord | Hisbridge
     // MSH is ASCII, so reading MSH-18 from a latin1 view of the text is safe.
     const charset = normalizeCharset(readMsh18(Buffer.from(text.slice(0, 2048), 'latin1')), 'utf-8');
     try {
-      return { frame: encodeText(text, charset), charset: 'utf-8' };
+      return { format: 'hl7', bytes: encodeText(text, charset), defaultCharset: 'utf-8' };
     } catch (e) {
       return hbError('KAFKA_E_PAYLOAD', { detail: `hl7 cannot be encoded in its MSH-18 charset ${charset}` }, { cause: e });
     }
   }
-  return { frame: Buffer.from(eventToHl7(event), 'utf8'), charset: 'utf-8' };
-}
-
-/**
- * The HL7 v2.5 message standing for a JSON-bodied event: MSH (type, sender,
- * eventId as MSH-10, UTF-8), EVN, PID, ORC/OBR when present, and ZJB-1 with
- * the JSON body. Exported for the docs and tests.
- */
-export function eventToHl7(ev: KafkaEvent): string {
-  const d = DEFAULT_DELIMITERS;
-  const x = (v: string | undefined) => (v ? escapeHl7(v, d) : '');
-  const at = Number.isNaN(Date.parse(ev.occurredAt)) ? new Date() : new Date(ev.occurredAt);
-  const ts = hl7Timestamp(at);
-  const segs: string[] = [
-    ['MSH', '^~\\&', x(ev.source.system), x(ev.source.facility), 'HISBRIDGE', 'KAFKA', ts, '', ev.eventType, x(ev.eventId), 'P', '2.5', '', '', '', '', '', 'UNICODE UTF-8'].join('|'),
-    ['EVN', ev.eventType.split('^')[1] ?? '', ts].join('|'),
-  ];
-  const p = ev.patient;
-  if (p) {
-    const ids = [p.id ? `${x(p.id)}^^^^PI` : '', p.idNumber ? `${x(p.idNumber)}^^^^NI` : ''].filter(Boolean).join('~');
-    segs.push(['PID', '1', '', ids, '', x(p.name), '', x(p.birthDate), x(p.gender), '', '', '', '', x(p.phone)].join('|'));
-  }
-  if (ev.order) segs.push(['ORC', x(ev.order.control), x(ev.order.id), x(ev.order.fillerId)].join('|'));
-  if (ev.order || ev.report) {
-    const obr = ['OBR', '1', x(ev.order?.id), x(ev.report?.id)];
-    if (ev.report?.status) {
-      while (obr.length < 25) obr.push('');
-      obr[25] = x(ev.report.status);
-    }
-    segs.push(obr.join('|'));
-  }
-  if (ev.body) segs.push(['ZJB', x(JSON.stringify(ev.body))].join('|'));
-  return segs.join('\r') + '\r';
+  return {
+    format: 'json',
+    bytes: value!,
+    event: event.eventType,
+    identity: { app: event.source.system, facility: event.source.facility ?? '', id: event.eventId },
+  };
 }

@@ -261,8 +261,10 @@ export class KafkaSource {
     const { retry } = this.#d.config;
     const decoded = topic.format === 'json' ? decodeJsonValue(r.value) : decodeHl7Value(r.value, topic.charset);
     if (decoded instanceof Error) return this.#deadLetter(topic, r, payloadVerdict(decoded), 1);
+    // Interim until the ingress port (wt-port) submits JSON events: today's ingest takes HL7 only.
+    if (decoded.format === 'json') return this.#deadLetter(topic, r, payloadVerdict(hbError('KAFKA_E_PAYLOAD', { detail: 'JSON-bodied events need the ingress port (issue 13)' })), 1);
     // A record holding several messages or a batch: the listener's splitter; each message in order, none dropped.
-    const split = splitBlock(decoded.frame);
+    const split = splitBlock(decoded.bytes);
     const frames = split.units.length === 1 && split.units[0]!.kind === 'message' ? [split.units[0]!.bytes] : messagesOf(split);
     const where = { topic: r.topic, partition: r.partition, offset: r.offset };
     if (frames.length !== 1 || split.units.length !== 1 || split.units[0]!.kind !== 'message') {

@@ -33,7 +33,7 @@ export const conditionSchema = {
         minProperties: 2,
         maxProperties: 2,
         properties: {
-          path: { type: 'string', description: 'HL7 field path (PID-3[5=NI].1), vars.name or msg.controlId' },
+          path: { type: 'string', description: 'HL7 field path (PID-3[5=NI].1), body.<path> of a JSON event (body.patient.idNumber, body.items[0].code), vars.name or msg.controlId' },
           equals: { type: ['string', 'number', 'boolean'] },
           notEquals: { type: ['string', 'number', 'boolean'] },
           in: { type: 'array', items: { type: ['string', 'number'] }, minItems: 1 },

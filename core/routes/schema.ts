@@ -7,9 +7,15 @@ import type { JsonSchema, PluginDefinition } from '../sdk.js';
 import { conditionSchema } from './condition.js';
 import { durationSchema } from '../config/duration.js';
 
-const templateString = { type: 'string', description: 'Template: text with ${PID-5.1}, ${vars.x}, ${msg.controlId} expressions' } as const;
+const templateString = { type: 'string', description: 'Template: text with ${PID-5.1}, ${body.patient.id}, ${vars.x}, ${msg.controlId} expressions' } as const;
 
-export const EVENT_PATTERN = '^(\\*|[A-Z0-9]{3}\\^(\\*|[A-Z0-9]{2,3}))$';
+/**
+ * `match.events` entries: `*`, an HL7 type `ADT^A04` or `ADT^*`, or the name of
+ * a JSON event type a source gives (a listener's `event:`, e.g.
+ * `patient.registered`): letters first, no `^` (so a misspelt HL7 type such as
+ * `ADT^A4` is still refused).
+ */
+export const EVENT_PATTERN = '^(\\*|[A-Z0-9]{3}\\^(\\*|[A-Z0-9]{2,3})|[A-Za-z][A-Za-z0-9_.:/-]{0,127})$';
 
 const STEP_KINDS = ['filter', 'set', 'log', 'reply', 'plugin'] as const;
 
@@ -102,7 +108,7 @@ export function routeSchema(plugins: readonly PluginDefinition[]): JsonSchema {
             type: 'array',
             minItems: 1,
             items: { type: 'string', pattern: EVENT_PATTERN },
-            description: 'MSH-9.1^MSH-9.2, e.g. ADT^A04; ADT^* for any trigger; * for every message',
+            description: 'MSH-9.1^MSH-9.2, e.g. ADT^A04; ADT^* for any trigger; * for every message; for a JSON event, its type as the source gives it (Kafka eventType, a listener event:)',
           },
           sender: {
             type: 'object',

@@ -29,7 +29,7 @@ interface DeliveryRow {
 
 interface ClaimRow {
   id: number; message_id: number; route: string; step: number; plugin: string; ordering_key: string; attempts: number; vars: string;
-  raw_bytes: number; charset: string; source: string; control_id: string; type: string; message_key: string | null;
+  raw_bytes: number; charset: string; source: string; control_id: string; type: string; message_key: string | null; format: string;
 }
 
 /** A claimed delivery as the ledger reads it: the Store adds the body loader. */
@@ -80,8 +80,8 @@ export class Ledger {
       dupAny: p(`SELECT id, ack_code, ack_reply FROM messages WHERE sending_app = ? AND sending_facility = ? AND control_id = ?
                  AND received_at >= ? AND ack_code IN ${ACCEPTED} ORDER BY id DESC LIMIT 1`),
       insertMessage: p(`INSERT INTO messages (received_at, source, sending_app, sending_facility, type, control_id, patient_id, charset, raw_bytes, ack_code, status, ack_reply,
-                        content_hash, message_key, control_id_reused, flags)
-                        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
+                        content_hash, message_key, control_id_reused, flags, format)
+                        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
       insertBody: p('INSERT INTO message_bodies (message_id, raw, upload) VALUES (?, ?, ?)'),
       dropUpload: p('DELETE FROM body_parts WHERE upload = ?'),
       insertDelivery: p(`INSERT INTO deliveries (message_id, route, step, plugin, ordering_key, state, head, attempts, max_attempts, retry_initial_ms,
@@ -100,14 +100,14 @@ export class Ledger {
       setVars: p('UPDATE deliveries SET vars = ? WHERE id = ?'),
       // INDEXED BY: without ANALYZE statistics SQLite prefers deliveries_state and scans every open row.
       due: p(`SELECT d.id, d.message_id, d.route, d.step, d.plugin, d.ordering_key, d.attempts, d.vars,
-                     m.raw_bytes, m.charset, m.source, m.control_id, m.type, m.message_key
+                     m.raw_bytes, m.charset, m.source, m.control_id, m.type, m.message_key, m.format
               FROM deliveries d INDEXED BY deliveries_due JOIN messages m ON m.id = d.message_id
               WHERE d.head = 1 AND d.state IN ('pending','failed') AND d.next_attempt_at <= ?
                 AND d.plugin NOT IN (SELECT value FROM json_each(?))
               ORDER BY d.next_attempt_at LIMIT ?`),
       // The same without the plugin filter: the common case, and json_each costs a third of the query.
       dueAny: p(`SELECT d.id, d.message_id, d.route, d.step, d.plugin, d.ordering_key, d.attempts, d.vars,
-                        m.raw_bytes, m.charset, m.source, m.control_id, m.type, m.message_key
+                        m.raw_bytes, m.charset, m.source, m.control_id, m.type, m.message_key, m.format
                  FROM deliveries d INDEXED BY deliveries_due JOIN messages m ON m.id = d.message_id
                  WHERE d.head = 1 AND d.state IN ('pending','failed') AND d.next_attempt_at <= ?
                  ORDER BY d.next_attempt_at LIMIT ?`),
@@ -180,6 +180,7 @@ export class Ledger {
       msg.ackReply && (msg.ackReply.text !== undefined || msg.ackReply.segments?.length || msg.ackReply.error) ? JSON.stringify(msg.ackReply) : null,
       contentHash, msgKey, reusedOf ? 1 : 0,
       msg.flags?.length ? msg.flags.join(',') : null,
+      msg.format === 'json' ? 'json' : 'hl7',
     ).lastInsertRowid);
     if (upload !== undefined) this.#s.insertBody.run(messageId, null, upload);
     else this.#s.insertBody.run(messageId, msg.raw, null);
@@ -204,7 +205,7 @@ export class Ledger {
       return {
         id: r.id, messageId: r.message_id, route: r.route, step: r.step, plugin: r.plugin, orderingKey: r.ordering_key,
         attempt: r.attempts + 1, idempotencyKey: this.idempotencyKey(r.id, r.message_key, r.route, r.step), vars: JSON.parse(r.vars) as Record<string, unknown>,
-        message: { rawBytes: r.raw_bytes, charset: r.charset, source: r.source, controlId: r.control_id, type: r.type },
+        message: { rawBytes: r.raw_bytes, charset: r.charset, source: r.source, controlId: r.control_id, type: r.type, format: r.format === 'json' ? 'json' : 'hl7' },
       };
     });
   }

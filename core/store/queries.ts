@@ -13,6 +13,7 @@ interface RawMessage {
   patient_id: string | null; charset: string; ack_code: string; status: string; raw_bytes: number; purged_at: number | null; raw?: Buffer | null;
   control_id_reused?: number;
   flags?: string | null;
+  format?: string;
 }
 
 interface RawDelivery {
@@ -25,12 +26,13 @@ interface RawAttempt {
   at: number; attempt: number; outcome: string; error_code: string | null; reason: string | null; latency_ms: number | null;
 }
 
-const SUMMARY_COLUMNS = 'id, received_at, source, sending_app, sending_facility, type, control_id, patient_id, charset, ack_code, status, raw_bytes, purged_at, control_id_reused, flags';
+const SUMMARY_COLUMNS = 'id, received_at, source, sending_app, sending_facility, type, control_id, patient_id, charset, ack_code, status, raw_bytes, purged_at, control_id_reused, flags, format';
 
 function toSummary(r: RawMessage): MessageSummary {
   const m: MessageSummary = {
     id: r.id, receivedAt: r.received_at, source: r.source, sendingApp: r.sending_app, sendingFacility: r.sending_facility,
     type: r.type, controlId: r.control_id, charset: r.charset, ackCode: r.ack_code, status: r.status as MessageStatus, rawBytes: r.raw_bytes,
+    format: r.format === 'json' ? 'json' : 'hl7',
   };
   if (r.patient_id !== null) m.patientId = r.patient_id;
   if (r.purged_at !== null) m.purgedAt = r.purged_at;

@@ -159,6 +159,9 @@ const MIGRATIONS: string[] = [
   INSERT INTO message_bodies (message_id, raw) SELECT id, raw FROM messages WHERE raw IS NOT NULL;
   ALTER TABLE messages DROP COLUMN raw;
   `,
+  // v8 (issue 13): what the stored bytes are: 'hl7' (an HL7 v2 message, as before) or 'json' (a JSON event, which
+  // routes read as body.<path>; its type and identity came from the source). Rows stored before are HL7.
+  `ALTER TABLE messages ADD COLUMN format TEXT NOT NULL DEFAULT 'hl7';`,
 ];
 
 /** Brings the database to the latest schema version; each step in its own transaction. */

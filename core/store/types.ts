@@ -38,6 +38,11 @@ export interface NewMessage {
   messageKey?: string;
   /** Marks shown in the message list, e.g. `invalid-bytes-replaced`. */
   flags?: string[];
+  /**
+   * What `raw` is: an HL7 v2 message (default) or a JSON event (UTF-8; `type` is the
+   * event type the source gave, `controlId` the event id, `sendingApp`/`sendingFacility` its sender).
+   */
+  format?: 'hl7' | 'json';
 }
 
 /** What an ACK carried beyond its code. */
@@ -80,9 +85,10 @@ export interface DeliveryJob {
   /**
    * The stored message. A claim does not read the body (a multi-MB body per
    * claim stalled the event loop): the runner loads it once with `loadRaw`,
-   * which resolves to null when retention removed it.
+   * which resolves to null when retention removed it. `format` is what the
+   * body is: an HL7 message (absent or 'hl7') or a JSON event ('json').
    */
-  message: { rawBytes: number; charset: string; source: string; controlId: string; type: string; loadRaw(): Promise<Buffer | null> };
+  message: { rawBytes: number; charset: string; source: string; controlId: string; type: string; format?: 'hl7' | 'json'; loadRaw(): Promise<Buffer | null> };
   signal: AbortSignal;
 }
 
@@ -195,6 +201,8 @@ export interface MessageSummary {
   controlIdReused?: boolean;
   /** Marks set at receipt, e.g. `invalid-bytes-replaced`. */
   flags?: string[];
+  /** 'hl7' or 'json' (a JSON event: the body is UTF-8 JSON, shown pretty-printed). The store always sets it; absent means 'hl7'. */
+  format?: 'hl7' | 'json';
 }
 
 export interface AttemptRecord {

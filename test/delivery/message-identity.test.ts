@@ -111,6 +111,7 @@ describe('store: content-aware duplicates and keys', () => {
       DROP INDEX audit_id_hash; ALTER TABLE audit DROP COLUMN client; ALTER TABLE audit DROP COLUMN address; ALTER TABLE audit DROP COLUMN id_hash;
       DROP TABLE console_sessions;
       ALTER TABLE messages DROP COLUMN flags;
+      ALTER TABLE messages DROP COLUMN format;
       ALTER TABLE messages ADD COLUMN raw BLOB;
       UPDATE messages SET raw = (SELECT raw FROM message_bodies b WHERE b.message_id = messages.id);
       DROP TABLE body_parts; DROP TABLE message_bodies;
@@ -120,7 +121,7 @@ describe('store: content-aware duplicates and keys', () => {
 
     const store = Store.open(dir, { synchronous: 'NORMAL' });
     const v = new Database(path.join(dir, 'hisbridge.db'), { readonly: true });
-    expect(v.pragma('user_version', { simple: true })).toBe(7);
+    expect(v.pragma('user_version', { simple: true })).toBe(8);
     v.close();
     // The old row has no digest: any content with its sender and MSH-10 is a duplicate, as before the upgrade.
     const again = await store.accept(message({ controlId: 'OLD1', contentHash: 'd'.repeat(64) }), [delivery()]);

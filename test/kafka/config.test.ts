@@ -1,12 +1,12 @@
 /**
  * The `kafka:` site section through the real loader (schema, ${env:},
- * inline-secret check) and the JSON envelope → HL7 mapping.
+ * inline-secret check) and the decoding of record values (JSON events, HL7).
  */
 import { describe, expect, it } from 'vitest';
 import path from 'node:path';
 import { loadSiteConfig } from '../../core/config/site.js';
 import { LoadError } from '../../core/config/yaml-source.js';
-import { decodeJsonValue, eventToHl7, parseEvent } from '../../core/kafka/envelope.js';
+import { decodeHl7Value, decodeJsonValue, parseEvent } from '../../core/kafka/envelope.js';
 import { decodeHl7, parseHl7 } from '../../core/hl7/index.js';
 import { builtinRegistry } from '../../plugins/index.js';
 import { tempFiles } from '../helpers/routes.js';
@@ -44,26 +44,38 @@ describe('kafka site config', () => {
 describe('kafka event envelope', () => {
   const ev = { specVersion: '1', eventId: 'E1', eventType: 'ORU^R01', source: { system: 'LIS', facility: 'H1' }, occurredAt: '2025-03-12T09:30:15+08:00', patient: { id: 'P1', idNumber: '440106199003152314', name: '张三丰' }, order: { id: 'O1' }, report: { id: 'R1', status: 'F' }, body: { a: 'x|y^z~w\\v&u' } };
 
-  it('builds an HL7 message from a JSON-bodied event with the ids in their usual fields and the body escaped in ZJB-1', () => {
-    const msg = parseHl7(eventToHl7(ev as never));
-    expect(msg.type).toBe('ORU^R01');
-    expect(msg.controlId).toBe('E1');
-    expect(msg.sendingApp).toBe('LIS');
-    expect(msg.get('PID-3[5=PI].1')).toBe('P1');
-    expect(msg.get('PID-3[5=NI].1')).toBe('440106199003152314');
-    expect(msg.get('PID-5.1')).toBe('张三丰');
-    expect(msg.get('ORC-2')).toBe('O1');
-    expect(msg.get('OBR-3')).toBe('R1');
-    expect(msg.get('OBR-25')).toBe('F');
-    expect(JSON.parse(msg.get('ZJB-1'))).toEqual(ev.body);
+  it('hands a JSON-bodied event over as a JSON event: the record bytes unchanged, eventType as its type, source and eventId as its identity', () => {
+    const value = Buffer.from(JSON.stringify(ev));
+    const d = decodeJsonValue(value);
+    if (d instanceof Error) throw d;
+    expect(d.format).toBe('json');
+    if (d.format !== 'json') return;
+    expect(d.bytes.equals(value)).toBe(true);
+    expect(d.event).toBe('ORU^R01');
+    expect(d.identity).toEqual({ app: 'LIS', facility: 'H1', id: 'E1' });
+    // No synthetic HL7: the bytes are the envelope, not an MSH.
+    expect(d.bytes.subarray(0, 3).toString()).not.toBe('MSH');
+    const noFacility = decodeJsonValue(Buffer.from(JSON.stringify({ ...ev, source: { system: 'LIS' } })));
+    if (noFacility instanceof Error || noFacility.format !== 'json') throw new Error('expected a JSON event');
+    expect(noFacility.identity).toEqual({ app: 'LIS', facility: '', id: 'E1' });
   });
 
   it('encodes an embedded HL7 message in the charset its MSH-18 names', () => {
     const hl7 = 'MSH|^~\\&|HIS|H1|X|Y|20250101||ADT^A04|C1|P|2.5|||||CHN|GB 18030-2000\nPID|1||P1^^^H^PI||张^三\n';
     const d = decodeJsonValue(Buffer.from(JSON.stringify({ ...ev, body: undefined, hl7 })));
     if (d instanceof Error) throw d;
-    expect(d.frame.includes(Buffer.from('张', 'utf8'))).toBe(false);
-    expect(parseHl7(decodeHl7(d.frame, 'utf-8').text).get('PID-5.1')).toBe('张');
+    expect(d.format).toBe('hl7');
+    if (d.format !== 'hl7') return;
+    expect(d.defaultCharset).toBe('utf-8');
+    expect(d.bytes.includes(Buffer.from('张', 'utf8'))).toBe(false);
+    expect(parseHl7(decodeHl7(d.bytes, 'utf-8').text).get('PID-5.1')).toBe('张');
+  });
+
+  it('passes an HL7 topic value through as HL7 with the topic charset, LF made CR and an MLLP envelope stripped', () => {
+    const d = decodeHl7Value(Buffer.from('\x0bMSH|^~\\&|HIS|H1\nPID|1\n\x1c\r'), 'gb18030');
+    if (d instanceof Error) throw d;
+    expect(d).toEqual({ format: 'hl7', bytes: Buffer.from('MSH|^~\\&|HIS|H1\rPID|1\r'), defaultCharset: 'gb18030' });
+    expect((decodeHl7Value(Buffer.alloc(0), 'utf-8') as Error).message).toMatch(/empty record value/);
   });
 
   it('rejects envelopes with both or neither body, a bad event type, or non-JSON, naming the field', () => {

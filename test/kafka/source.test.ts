@@ -43,10 +43,11 @@ describe('kafka source', () => {
       'json-body.yaml': [
         'name: kafka-json-body',
         'sources: [kafka-json]',
-        'match: { events: ["ADT^A31"] }',
+        // A JSON event is no HL7 message: its fields are body.<path> (the whole envelope), its type the envelope's eventType.
+        'match: { events: ["ADT^A31"], when: [{ path: body.body.note, equals: "x|y^z" }, { path: PID-3.1, exists: false }] }',
         'steps:',
         '  - plugin: gd-ehr-authorize',
-        '    config: { consent: false }',
+        '    config: { consent: false, idNumber: "${body.patient.idNumber}", patientName: "${body.patient.name}", patientId: "${body.patient.id}" }',
       ].join('\n') + '\n',
       'sync.yaml': [
         'name: kafka-sync',

@@ -69,12 +69,13 @@ describe('message bodies (schema v7)', () => {
       UPDATE messages SET raw = (SELECT raw FROM message_bodies b WHERE b.message_id = messages.id);
       UPDATE messages SET raw = NULL, purged_at = 1 WHERE id = ${b.messageId};
       DROP TABLE body_parts; DROP TABLE message_bodies;
+      ALTER TABLE messages DROP COLUMN format;
       PRAGMA user_version = 6;`);
     db.close();
 
     const store = Store.open(dir, { synchronous: 'NORMAL' });
     const v = new Database(path.join(dir, DB_FILE), { readonly: true });
-    expect(v.pragma('user_version', { simple: true })).toBe(7);
+    expect(v.pragma('user_version', { simple: true })).toBe(8);
     const cols = (v.prepare('PRAGMA table_info(messages)').all() as { name: string }[]).map((r) => r.name);
     expect(cols).not.toContain('raw');
     expect((v.prepare('SELECT count(*) AS n FROM message_bodies').get() as { n: number }).n).toBe(2);
