@@ -180,7 +180,11 @@ const source: SourceDefinition<HttpSourceConfig> = {
       };
     };
 
-    ctx.mountHttp([{ method: 'POST', path: cfg.path, family: 'hl7', maxBodyBytes, handler: handle }]);
+    try {
+      ctx.mountHttp([{ method: 'POST', path: cfg.path, family: 'hl7', maxBodyBytes, handler: handle }]);
+    } catch (e) {
+      throw new Error(`listener ${name} (type http): ${(e as Error).message}`);
+    }
     ctx.log.info({ listener: name, path: cfg.path }, 'hl7 over http listening');
     return {
       async close(graceMs: number) {

@@ -426,6 +426,24 @@ describe('mountSource and the http source config', () => {
     }
   });
 
+  it('the handler gets the raw body as a Buffer, the headers, the caller address and the API client name', async () => {
+    const token = 'unit-token-00112233445566778899aabbccddeeff';
+    const s = await startHttpServer({ host: '127.0.0.1', port: 0, log: silentLogger(), api: { open: false, clients: [{ name: 'lis-poster', tokenHash: hashApiToken(token), allow: ['hl7'] }] } });
+    try {
+      s.mountSource(ep('/hl7/lis', {
+        maxBodyBytes: 1 << 20,
+        handler: async (r) => ({ status: 200, body: JSON.stringify({ isBuffer: Buffer.isBuffer(r.body), hex: r.body.toString('hex'), ct: r.headers['content-type'], client: r.client, remoteAddress: r.remoteAddress }) }),
+      }));
+      // Bytes that are not valid UTF-8 arrive untouched; a 200 KiB body (copied into place as it arrives) too.
+      for (const body of [Buffer.from([0x4d, 0x53, 0x48, 0x83, 0x7c, 0xff, 0x00]), Buffer.alloc(200 * 1024, 0x85)]) {
+        const r = await fetch(`${s.url}/hl7/lis`, { method: 'POST', body, headers: { ...bearer(token), 'content-type': 'application/hl7-v2' } });
+        expect(await r.json()).toEqual({ isBuffer: true, hex: body.toString('hex'), ct: 'application/hl7-v2', client: 'lis-poster', remoteAddress: '127.0.0.1' });
+      }
+    } finally {
+      await s.close();
+    }
+  });
+
   it('the config schema takes the issue form and refuses unknown keys and bad paths', () => {
     const validate = compileSchema(httpSource.configSchema);
     expect(validate({ name: 'his-http', type: 'http', path: '/hl7/his' })).toBe(true);
@@ -450,6 +468,14 @@ describe('mountSource and the http source config', () => {
     await expect(httpSource.start(ctx({ name: 'his-http', type: 'http', path: '/hl7/his' }, false), none)).rejects.toThrow(/listener his-http .*http.enabled is false/);
     await expect(httpSource.start(ctx({ name: 'his-json', type: 'http', path: '/hl7/json', event: 'patient.registered' }), none)).rejects.toThrow(/listener his-json: event:/);
     await expect(httpSource.start(ctx({ name: 'his-k', type: 'http', path: '/hl7/k', charset: 'klingon' }), none)).rejects.toThrow(/listener his-k: charset "klingon"/);
+    // The server's refusal (a config that skipped the schema) comes back naming the listener and the path.
+    const s = await startHttpServer({ host: '127.0.0.1', port: 0, log: silentLogger() });
+    try {
+      const onServer = { ...ctx({ name: 'his-api', type: 'http', path: '/API/x' }), mountHttp(eps: SourceHttpEndpoint[]) { for (const e of eps) s.mountSource(e); } } as unknown as SourceContext & { config: HttpSourceConfig };
+      await expect(httpSource.start(onServer, none)).rejects.toThrow('listener his-api (type http): cannot mount source path "/API/x": /API is reserved');
+    } finally {
+      await s.close();
+    }
     const running: RunningSource = await httpSource.start(ctx({ name: 'his-ok', type: 'http', path: '/hl7/ok' }), none);
     await running.close(0);
   });
