@@ -356,6 +356,21 @@ describe('http source with api.clients', () => {
     expect((await post(msg('HTTPPAUSE'))).status).toBe(200);
   });
 
+  it('the listener settings reach the engine: noRoute: AR refuses an unrouted event; the default charset applies without header or MSH-18', async () => {
+    const strict = await startSource(t, { name: 'his-strict', type: 'http', path: '/hl7/strict', noRoute: 'AR', charset: 'GBK' });
+    try {
+      const gbk = encodeText(msg('HTTPAR1').replace('PID|1||P9^^^HOSP^PI', 'PID|1||P9^^^HOSP^PI||欧阳^億'), 'gb18030');
+      const r = await fetch(`${t.httpUrl}/hl7/strict`, { method: 'POST', body: gbk, headers: { ...bearer(HL7_TOKEN), 'content-type': 'text/plain' } });
+      expect(r.status).toBe(200);
+      expect(charsetOf(r)).toBe('gb18030');
+      const [a] = await acks(r);
+      expect(a!.get('MSA-1')).toBe('AR');
+      expect(a!.get('MSA-2')).toBe('HTTPAR1');
+    } finally {
+      await strict.running.close(1000);
+    }
+  });
+
   it('after close, posts get 503 ENGINE_E_SHUTTING_DOWN', async () => {
     const other = await startSource(t, { name: 'his-closing', type: 'http', path: '/hl7/closing' });
     expect(other.running.health?.().ready).toBe(true);
