@@ -199,8 +199,11 @@ export class ApiGate {
     return this.#clients ? 'clients' : this.#open ? 'open' : 'loopback';
   }
 
-  /** Decides one request to `/api/<family>/...`. */
-  check(family: string, authorization: string | undefined, remoteAddress: string | undefined): GateResult {
+  /**
+   * Decides one request to `/api/<family>/...`, or to a source path mounted
+   * under `family` (`resource` names it in the 403 message; default `/api/<family>`).
+   */
+  check(family: string, authorization: string | undefined, remoteAddress: string | undefined, resource = `/api/${family}`): GateResult {
     if (!this.#clients) {
       if (this.#open || isLoopbackAddress(remoteAddress)) return { ok: true };
       return { ok: false, status: 403, code: 'API_E_FORBIDDEN', message: 'the workstation APIs answer only local callers until api.clients is configured' };
@@ -218,7 +221,7 @@ export class ApiGate {
       return { ok: false, status: 403, code: 'API_E_FORBIDDEN', message: `client ${client.name} may not call from this address` };
     }
     if (client.allow && !client.allow.has(family)) {
-      return { ok: false, status: 403, code: 'API_E_FORBIDDEN', message: `client ${client.name} may not call /api/${family}` };
+      return { ok: false, status: 403, code: 'API_E_FORBIDDEN', message: `client ${client.name} may not call ${resource}` };
     }
     return { ok: true, client: client.name };
   }

@@ -11,13 +11,18 @@
  *   web page cannot send a CORS "simple" request (text/plain, forms) to them.
  * - A state-changing request whose `Origin` is another site is refused (403).
  * No CORS header is ever sent, so browsers block cross-site reads.
+ *
+ * Source paths (`mountSource`, issue 13: HL7 over HTTP) pass the same gate
+ * under their endpoint's family, take POST only, and get the raw body as a
+ * Buffer up to the endpoint's own size cap; the content type is the source's
+ * business.
  */
 import http from 'node:http';
 import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import type { TlsOptions } from 'node:tls';
 import { isHisbridgeError } from '../errors.js';
-import type { EndpointRequest, EndpointResponse, HttpEndpoint, Logger } from '../sdk.js';
+import type { EndpointRequest, EndpointResponse, HttpEndpoint, Logger, SourceHttpEndpoint } from '../sdk.js';
 import { ApiGate, isLoopbackAddress, normalizeAddress, type ApiConfig } from './api-auth.js';
 
 const MAX_BODY = 1024 * 1024;
@@ -31,8 +36,21 @@ export interface HttpServer {
   readonly url: string;
   readonly port: number;
   add(ep: HttpEndpoint): void;
+  /**
+   * Mounts a source's endpoint (HL7 over HTTP). Called on the running server
+   * (after `startHttpServer` resolves); until then the path answers 404. The
+   * path must start with `/`, must not lie under /api, /console, /healthz,
+   * /readyz or /metrics, and must not be taken by another endpoint or source:
+   * otherwise this throws an error naming the path.
+   */
+  mountSource(ep: SourceHttpEndpoint): void;
   close(): Promise<void>;
 }
+
+/** First path segments a source may not mount under (compared case-insensitively). */
+const RESERVED = ['api', 'console', 'healthz', 'readyz', 'metrics'];
+/** One path segment of a source path: no `.`/`..`, no `:param`, nothing that needs percent-encoding. */
+const SOURCE_SEGMENT = /^[A-Za-z0-9_~-][A-Za-z0-9._~-]{0,99}$/;
 
 function matchPath(parts: string[], segs: string[]): Record<string, string> | undefined {
   if (parts.length !== segs.length) return undefined;
@@ -71,10 +89,10 @@ const MAX_DISCARD = 8 * 1024 * 1024;
 /** How long an oversized body is drained (so the client can read the 413) before the connection is closed. */
 const LINGER_MS = 2000;
 
-/** The declared Content-Length when it is over MAX_BODY (checked before reading anything). */
-function declaredTooLarge(req: http.IncomingMessage): boolean {
+/** The declared Content-Length when it is over `limit` (checked before reading anything). */
+function declaredTooLarge(req: http.IncomingMessage, limit = MAX_BODY): boolean {
   const n = Number(req.headers['content-length']);
-  return Number.isFinite(n) && n > MAX_BODY;
+  return Number.isFinite(n) && n > limit;
 }
 
 /**
@@ -97,31 +115,49 @@ function drainOrClose(req: http.IncomingMessage): void {
   req.resume();
 }
 
-const TOO_LARGE: EndpointResponse = {
-  status: 413,
-  body: { code: 'HTTP_E_TOO_LARGE', message: `request body larger than ${MAX_BODY} bytes` },
-};
+function tooLarge(limit: number): EndpointResponse {
+  return { status: 413, body: { code: 'HTTP_E_TOO_LARGE', message: `request body larger than ${limit} bytes` } };
+}
 
-function readBody(req: http.IncomingMessage): Promise<Buffer> {
+const TOO_LARGE = tooLarge(MAX_BODY);
+
+/**
+ * Reads the body up to `limit` bytes. Rejects with status 413 past the limit,
+ * and with a plain error when the client goes away before the end.
+ */
+function readBody(req: http.IncomingMessage, limit = MAX_BODY): Promise<Buffer> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
     let over = false;
+    let ended = false;
+    // With a declared length (at most `limit`, checked before), each chunk is copied into place as it arrives,
+    // so a 16 MiB body never costs one 16 MiB copy in a single turn of the event loop.
+    const declared = Number(req.headers['content-length']);
+    const into = Number.isSafeInteger(declared) && declared > 64 * 1024 && declared <= limit ? Buffer.allocUnsafe(declared) : undefined;
     const onData = (c: Buffer) => {
       if (over) return;
-      size += c.length;
-      if (size > MAX_BODY) {
+      if (size + c.length > limit || (into && size + c.length > into.length)) {
         over = true;
         chunks.length = 0;
         req.off('data', onData);
         reject(Object.assign(new Error('body too large'), { status: 413 }));
         return;
       }
-      chunks.push(c);
+      if (into) c.copy(into, size);
+      else chunks.push(c);
+      size += c.length;
     };
     req.on('data', onData);
-    req.on('end', () => resolve(Buffer.concat(chunks)));
+    req.on('end', () => {
+      ended = true;
+      resolve(into ? into.subarray(0, size) : Buffer.concat(chunks, size));
+    });
     req.on('error', reject);
+    // A client that disconnects mid-body: no 'end' will come (settling twice is harmless).
+    req.on('close', () => {
+      if (!ended) reject(new Error('client closed the connection before the end of the body'));
+    });
   });
 }
 
@@ -175,8 +211,34 @@ export interface HttpServerOptions {
 
 export async function startHttpServer(opts: HttpServerOptions): Promise<HttpServer> {
   const routes: CompiledEndpoint[] = [];
-  const add = (ep: HttpEndpoint) => routes.push({ ep, parts: ep.path.split('/').filter(Boolean) });
+  /** Mounted source endpoints by their normalised path (`/hl7/his`). */
+  const sources = new Map<string, SourceHttpEndpoint>();
+  const add = (ep: HttpEndpoint) => {
+    const parts = ep.path.split('/').filter(Boolean);
+    const key = `/${parts.join('/')}`;
+    if (sources.has(key)) throw new Error(`cannot add endpoint ${ep.method} ${ep.path}: the path is taken by a source`);
+    routes.push({ ep, parts });
+  };
   (opts.endpoints ?? []).forEach(add);
+  const mountSource = (ep: SourceHttpEndpoint): void => {
+    const refuse = (why: string): never => {
+      throw new Error(`cannot mount source path "${String(ep.path).slice(0, 200)}": ${why}`);
+    };
+    if (typeof ep.path !== 'string' || !ep.path.startsWith('/')) refuse('it must start with /');
+    const parts = ep.path.split('/').filter(Boolean);
+    if (parts.length === 0) refuse('it must name at least one segment, e.g. /hl7/his');
+    if (!parts.every((p) => SOURCE_SEGMENT.test(p))) refuse('segments may hold only letters, digits and . _ ~ - (not starting with a dot)');
+    if (RESERVED.includes(parts[0]!.toLowerCase())) refuse(`/${parts[0]} is reserved for the engine (/api, /console, /healthz, /readyz, /metrics)`);
+    if (ep.method !== 'POST') refuse('sources take POST only');
+    if (!FAMILY.test(ep.family)) refuse(`family "${String(ep.family).slice(0, 64)}" is not a valid endpoint family`);
+    if (!(Number.isSafeInteger(ep.maxBodyBytes) && ep.maxBodyBytes > 0)) refuse('maxBodyBytes must be a positive integer');
+    const key = `/${parts.join('/')}`;
+    if (sources.has(key)) refuse('another source is mounted there');
+    if (routes.some((r) => matchPath(r.parts, parts))) refuse('an engine endpoint answers there');
+    sources.set(key, ep);
+  };
+  /** The mounted source a path names, if any (the path as split by the router). */
+  const sourceAt = (pathname: string): SourceHttpEndpoint | undefined => (sources.size ? sources.get(`/${pathname.split('/').filter(Boolean).join('/')}`) : undefined);
   const gate = new ApiGate(opts.api ?? { open: false });
   if (gate.mode === 'open') opts.log.warn({ code: 'API_OPEN' }, 'api.open is true: the workstation APIs under /api answer anyone who can reach the HTTP port, without a token');
 
@@ -189,9 +251,15 @@ export async function startHttpServer(opts: HttpServerOptions): Promise<HttpServ
   const server = opts.tls ? https.createServer(opts.tls, onRequest) : http.createServer(onRequest);
   // "Expect: 100-continue" with a declared body over the limit: answer 413 before the client sends it.
   server.on('checkContinue', (req: http.IncomingMessage, res: http.ServerResponse) => {
-    if (declaredTooLarge(req)) {
+    let limit = MAX_BODY;
+    try {
+      limit = sourceAt(new URL(req.url ?? '/', 'http://localhost').pathname)?.maxBodyBytes ?? MAX_BODY;
+    } catch {
+      // An unparsable URL gets its 404 from the handler.
+    }
+    if (declaredTooLarge(req, limit)) {
       // The client waits for "100 Continue" before sending the body: close once answered, nothing is left unread.
-      send(res, { ...TOO_LARGE, headers: { connection: 'close' } });
+      send(res, { ...tooLarge(limit), headers: { connection: 'close' } });
       return;
     }
     res.writeContinue();
@@ -200,32 +268,97 @@ export async function startHttpServer(opts: HttpServerOptions): Promise<HttpServ
   // A client that fails the TLS handshake (wrong or missing certificate) is dropped; note it without noise.
   server.on('tlsClientError', (e: Error) => opts.log.debug({ code: (e as NodeJS.ErrnoException).code }, 'https handshake refused'));
 
+  /**
+   * The API gate for one request under `family`: sends the 401/403 and
+   * returns undefined when refused, else the client's name (if any).
+   */
+  function passGate(req: http.IncomingMessage, res: http.ServerResponse, family: string, remoteAddress: string | undefined, resource: string): { client?: string } | undefined {
+    let verdict = gate.check(family, req.headers.authorization, remoteAddress, resource);
+    // Without tokens the only proof is the loopback address, and a page in a browser on this machine can
+    // reach that by DNS rebinding (evil.example resolving to 127.0.0.1): then Host names the other site.
+    if (verdict.ok && gate.mode === 'loopback' && !isLoopbackHostHeader(req.headers.host)) {
+      verdict = { ok: false, status: 403, code: 'API_E_FORBIDDEN', message: 'without api.clients the workstation APIs answer only requests addressed to localhost or a loopback address (Host header)' };
+    }
+    if (!verdict.ok) {
+      req.resume();
+      send(res, { status: verdict.status, ...(verdict.status === 401 ? { headers: { 'www-authenticate': 'Bearer' } } : {}), body: { code: verdict.code, message: verdict.message } });
+      return undefined;
+    }
+    return verdict.client ? { client: verdict.client } : {};
+  }
+
+  function refuseCrossOrigin(req: http.IncomingMessage, res: http.ServerResponse): boolean {
+    if (!(STATE_CHANGING.has(req.method ?? '') && crossOrigin(req))) return false;
+    req.resume();
+    send(res, { status: 403, body: { code: 'HTTP_E_CROSS_ORIGIN', message: 'requests from pages of other sites are refused' } });
+    return true;
+  }
+
+  /** A request to a mounted source path: gate, POST only, raw body up to the source's cap, then its handler. */
+  async function handleSource(req: http.IncomingMessage, res: http.ServerResponse, ep: SourceHttpEndpoint, remoteAddress: string | undefined): Promise<void> {
+    const passed = passGate(req, res, ep.family, remoteAddress, ep.path);
+    if (!passed) return;
+    if (refuseCrossOrigin(req, res)) return;
+    if (req.method !== 'POST') {
+      req.resume();
+      send(res, { status: 405, headers: { allow: 'POST' }, body: { code: 'HTTP_E_METHOD', message: `method ${String(req.method).slice(0, 20)} not allowed: send POST` } });
+      return;
+    }
+    if (declaredTooLarge(req, ep.maxBodyBytes)) {
+      send(res, tooLarge(ep.maxBodyBytes));
+      drainOrClose(req);
+      return;
+    }
+    let body: Buffer;
+    try {
+      body = await readBody(req, ep.maxBodyBytes);
+    } catch (e) {
+      if ((e as { status?: number }).status === 413) {
+        send(res, tooLarge(ep.maxBodyBytes));
+        drainOrClose(req);
+        return;
+      }
+      // Mostly a client gone mid-body: nothing to answer, nothing was handed to the source.
+      opts.log.debug({ path: ep.path, reason: (e as Error).message }, 'source request body not read');
+      if (!res.headersSent && !req.socket.destroyed) send(res, { status: 400, body: { code: 'HTTP_E_BAD_REQUEST', message: 'the request body could not be read' } });
+      return;
+    }
+    let answer: EndpointResponse;
+    try {
+      answer = await ep.handler({
+        body,
+        headers: req.headers as Record<string, string | undefined>,
+        ...(remoteAddress ? { remoteAddress } : {}),
+        ...(passed.client ? { client: passed.client } : {}),
+      });
+    } catch (e) {
+      if (isHisbridgeError(e)) answer = { status: e.status ?? (e.retryable ? 503 : 400), body: { code: e.code, message: e.message } };
+      else {
+        opts.log.error({ path: ep.path, err: { message: (e as Error).message } }, 'source endpoint failed');
+        answer = { status: 500, body: { code: 'ENGINE_E_INTERNAL', message: 'internal error' } };
+      }
+    }
+    // The client may have gone while the source worked: the outcome stands (a resend is answered as a duplicate).
+    if (res.destroyed || req.socket.destroyed) return;
+    send(res, answer);
+  }
+
   async function handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
     const url = new URL(req.url ?? '/', 'http://localhost');
     const segs = url.pathname.split('/').filter(Boolean);
     const remoteAddress = normalizeAddress(req.socket.remoteAddress);
+    const source = sourceAt(url.pathname);
+    if (source) return handleSource(req, res, source, remoteAddress);
     const isApi = segs[0] === 'api';
     let client: string | undefined;
     if (isApi) {
       const family = segs[1] ?? '';
-      let verdict = gate.check(FAMILY.test(family) ? family : '?', req.headers.authorization, remoteAddress);
-      // Without tokens the only proof is the loopback address, and a page in a browser on this machine can
-      // reach that by DNS rebinding (evil.example resolving to 127.0.0.1): then Host names the other site.
-      if (verdict.ok && gate.mode === 'loopback' && !isLoopbackHostHeader(req.headers.host)) {
-        verdict = { ok: false, status: 403, code: 'API_E_FORBIDDEN', message: 'without api.clients the workstation APIs answer only requests addressed to localhost or a loopback address (Host header)' };
-      }
-      if (!verdict.ok) {
-        req.resume();
-        send(res, { status: verdict.status, ...(verdict.status === 401 ? { headers: { 'www-authenticate': 'Bearer' } } : {}), body: { code: verdict.code, message: verdict.message } });
-        return;
-      }
-      client = verdict.client;
+      const checked = FAMILY.test(family) ? family : '?';
+      const passed = passGate(req, res, checked, remoteAddress, `/api/${checked}`);
+      if (!passed) return;
+      client = passed.client;
     }
-    if (STATE_CHANGING.has(req.method ?? '') && crossOrigin(req)) {
-      req.resume();
-      send(res, { status: 403, body: { code: 'HTTP_E_CROSS_ORIGIN', message: 'requests from pages of other sites are refused' } });
-      return;
-    }
+    if (refuseCrossOrigin(req, res)) return;
     let found: { ep: HttpEndpoint; params: Record<string, string> } | undefined;
     let pathMatched = false;
     for (const r of routes) {
@@ -310,6 +443,7 @@ export async function startHttpServer(opts: HttpServerOptions): Promise<HttpServ
     url: `${opts.tls ? 'https' : 'http'}://${opts.host.includes(':') ? `[${opts.host}]` : opts.host}:${port}`,
     port,
     add,
+    mountSource,
     close: () =>
       new Promise<void>((resolve) => {
         server.close(() => resolve());

@@ -1,0 +1,502 @@
+/**
+ * Issue 13, HTTP source (HL7 over HTTP) through a real engine and its real
+ * HTTP server: the plugin is started on the temporary SourceContext harness
+ * (test/helpers/source-context.ts) and its endpoint mounted with
+ * `httpServer.mountSource`, as the engine will do once the ingress port lands.
+ * The provincial platform is the built-in gd-ehr simulator (a real HTTP server).
+ */
+import http from 'node:http';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { hashApiToken } from '../../core/http/api-auth.js';
+import { startHttpServer } from '../../core/http/server.js';
+import { decodeHl7, encodeText, parseHl7, splitBlock } from '../../core/hl7/index.js';
+import { compileSchema } from '../../core/config/validate.js';
+import { silentLogger } from '../../core/log.js';
+import type { RunningSource, SourceContext, SourceHttpEndpoint } from '../../core/sdk.js';
+import httpSource, { parseContentType, type HttpSourceConfig } from '../../plugins/source-http/index.js';
+import { harnessContext } from '../helpers/source-context.js';
+import { startEngine, type TestEngine } from '../helpers/engine.js';
+
+const HL7_TOKEN = 'hl7-token-5a4b3c2d1e0f9a8b7c6d5e4f3a2b1c0d';
+const WS_TOKEN = 'ws-token-0f1e2d3c4b5a69788796a5b4c3d2e1f0';
+const bearer = (t: string) => ({ authorization: `Bearer ${t}` });
+const sample = (name: string) => readFileSync(path.resolve('samples', name));
+
+interface SimCall { op: string; verified: boolean; fields?: Record<string, unknown> }
+
+async function simCalls(t: TestEngine): Promise<SimCall[]> {
+  const res = await fetch(`${t.engine.simulators.gdEhr!.url}/__sim/calls`);
+  return ((await res.json()) as { calls: SimCall[] }).calls;
+}
+
+async function until<T>(fn: () => Promise<T>, ok: (v: T) => boolean, ms = 15_000): Promise<T> {
+  const end = Date.now() + ms;
+  for (;;) {
+    const v = await fn();
+    if (ok(v) || Date.now() > end) return v;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+/** The charset parameter of a response's Content-Type. */
+function charsetOf(r: Response): string {
+  return parseContentType(r.headers.get('content-type') ?? '').params.charset ?? '';
+}
+
+/** The ACK messages of a 200 answer, decoded in the charset the answer declares. */
+async function acks(r: Response) {
+  const body = Buffer.from(await r.arrayBuffer());
+  return splitBlock(body).units.map((u) => parseHl7(decodeHl7(u.bytes, charsetOf(r)).text));
+}
+
+/** Sample 01 (consented registration, GBK) as text, decoded. */
+const registrationText = () => decodeHl7(sample('01-adt-a04-registration-consent.hl7'), 'gb18030').text;
+
+/** Starts the http source on the harness over `t` and mounts its endpoint on the engine's HTTP server. */
+async function startSource(t: TestEngine, config: HttpSourceConfig) {
+  const mounted: SourceHttpEndpoint[] = [];
+  const h = harnessContext(t.engine, { config: config as unknown as Record<string, unknown>, mounted });
+  const running = await httpSource.start(h.ctx as SourceContext & { config: HttpSourceConfig }, h.submit);
+  for (const ep of mounted) t.engine.httpServer!.mountSource(ep);
+  return { running, mounted, setPaused: h.setPaused };
+}
+
+/**
+ * A raw POST over node:http, for what fetch cannot do: stream a body of a given size, Expect: 100-continue,
+ * give up half-way. Resolves with the status (or 'reset') and whether 100 Continue came.
+ */
+function rawPost(url: string, opts: { headers: Record<string, string | number>; total: number; chunk?: number; abortAfter?: number }): Promise<{ status: number | 'reset'; body: string; sawContinue: boolean }> {
+  return new Promise((resolve) => {
+    const u = new URL(url);
+    let sawContinue = false;
+    let done = false;
+    const finish = (v: { status: number | 'reset'; body: string }) => {
+      if (!done) {
+        done = true;
+        resolve({ ...v, sawContinue });
+      }
+    };
+    const req = http.request({ host: u.hostname, port: u.port, path: u.pathname, method: 'POST', headers: opts.headers });
+    const chunk = Buffer.alloc(opts.chunk ?? 64 * 1024, 0x41);
+    let sent = 0;
+    const pump = () => {
+      while (sent < opts.total) {
+        if (opts.abortAfter !== undefined && sent >= opts.abortAfter) {
+          req.destroy();
+          finish({ status: 'reset', body: '' });
+          return;
+        }
+        const n = Math.min(chunk.length, opts.total - sent);
+        sent += n;
+        if (!req.write(chunk.subarray(0, n))) {
+          req.once('drain', pump);
+          return;
+        }
+      }
+      req.end();
+    };
+    req.on('continue', () => {
+      sawContinue = true;
+      pump();
+    });
+    req.on('response', (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (c: string) => (body += c));
+      res.on('end', () => finish({ status: res.statusCode ?? 0, body }));
+      res.on('error', () => finish({ status: res.statusCode ?? 0, body }));
+    });
+    req.on('error', () => finish({ status: 'reset', body: '' }));
+    if (!opts.headers.expect) pump();
+  });
+}
+
+/** Simple ASCII message with a given control id and event type. */
+const msg = (id: string, type = 'ZZZ^Z99') => `MSH|^~\\&|HIS|H4413020001|HISBRIDGE|GDPLAT|20250312093015||${type}|${id}|P|2.5\rPID|1||P9^^^HOSP^PI\r`;
+
+describe('http source with api.clients', () => {
+  let t: TestEngine;
+  let src: Awaited<ReturnType<typeof startSource>>;
+  let url: string;
+  const post = (body: Buffer | string, contentType = 'application/hl7-v2', headers: Record<string, string> = bearer(HL7_TOKEN)) =>
+    fetch(url, { method: 'POST', body, headers: { 'content-type': contentType, ...headers } });
+
+  beforeAll(async () => {
+    t = await startEngine({
+      siteYaml: `api:
+  clients:
+    - name: his-hl7
+      tokenHash: "${hashApiToken(HL7_TOKEN)}"
+      allow: [hl7]
+    - name: his-workstation
+      tokenHash: "${hashApiToken(WS_TOKEN)}"
+      allow: [gd-ehr, recognition]
+`,
+    });
+    // The listener default is UTF-8 here, so a GBK body without MSH-18 decodes right only by its Content-Type charset.
+    src = await startSource(t, { name: 'his-http', type: 'http', path: '/hl7/his', charset: 'utf-8' });
+    url = `${t.httpUrl}/hl7/his`;
+  }, 60_000);
+  afterAll(async () => {
+    await src?.running.close(1000);
+    await t?.stop();
+  });
+
+  it('a consented registration posted as application/hl7-v2 is answered 200 with its AA ACK and reaches the gd-ehr simulator', async () => {
+    const raw = sample('01-adt-a04-registration-consent.hl7');
+    const before = (await simCalls(t)).filter((c) => c.op === 'authorize').length;
+    const r = await post(raw);
+    expect(r.status).toBe(200);
+    expect(r.headers.get('content-type')).toBe('application/hl7-v2; charset=gb18030');
+    expect(r.headers.get('access-control-allow-origin')).toBeNull();
+    const [a, ...more] = await acks(r);
+    expect(more).toHaveLength(0);
+    expect(a!.get('MSH-9.1')).toBe('ACK');
+    expect(a!.get('MSA-1')).toBe('AA');
+    expect(a!.get('MSA-2')).toBe('HIS202503120001');
+    // The viewer route's on-complete reply rides in the same ACK.
+    expect(a!.get('ZVU-1')).toMatch(/getPrivilege\?param=[0-9a-f]+&appId=/);
+    const m = parseHl7(registrationText());
+    const calls = await until(() => simCalls(t), (c) => c.filter((x) => x.op === 'authorize').length > before);
+    const auth = calls.filter((c) => c.op === 'authorize').slice(before);
+    expect(auth).toHaveLength(1);
+    expect(auth[0]!.verified).toBe(true);
+    expect(auth[0]!.fields!.patientIdcard).toBe(m.get('PID-3[5=NI].1'));
+    expect(auth[0]!.fields!.patientName).toBe(m.get('PID-5.1') + m.get('PID-5.2'));
+    // The same post again is a duplicate: the same answer, no second authorization.
+    const again = await acks(await post(raw));
+    expect(again[0]!.get('MSA-1')).toBe('AA');
+    await new Promise((res) => setTimeout(res, 300));
+    expect((await simCalls(t)).filter((c) => c.op === 'authorize').length).toBe(before + 1);
+  });
+
+  it('a GBK body without MSH-18, declared charset=gb18030, reaches the provincial simulator with the name intact; declared utf-8 it is answered AE, not mangled', async () => {
+    // 億 is 83 7C and 區 is 85 5E in GBK: trail bytes equal to | and ^.
+    const name = { family: '司马', given: '億區' };
+    const text = registrationText()
+      .replace('|GB 18030-2000', '')
+      .replace('HIS202503120001', 'HTTPGBK0001')
+      .replace(/(\rPID\|1\|\|[^|]*\|\|)[^|]*/, `$1${name.family}^${name.given}`);
+    const body = encodeText(text, 'gb18030');
+    expect(body.includes(Buffer.from([0x83, 0x7c]))).toBe(true);
+    expect(parseHl7(decodeHl7(body, 'gb18030').text).get('MSH-18')).toBe('');
+    const before = (await simCalls(t)).filter((c) => c.op === 'authorize').length;
+
+    // Declared wrongly as UTF-8 (the listener default is UTF-8 too): AE with ERR-3 102, nothing routed.
+    const wrong = await post(body, 'application/hl7-v2; charset=utf-8');
+    expect(wrong.status).toBe(200);
+    expect(charsetOf(wrong)).toBe('utf-8');
+    const [ae] = await acks(wrong);
+    expect(ae!.get('MSA-1')).toBe('AE');
+    expect(ae!.get('MSA-2')).toBe('HTTPGBK0001');
+    expect(ae!.get('ERR-3.1')).toBe('102');
+    expect(ae!.get('MSA-3')).toMatch(/^invalid UTF-8 bytes in [A-Z][A-Z0-9]{2}-\d+$/);
+
+    const r = await post(body, 'Application/HL7-v2; Charset="GB18030"');
+    expect(r.status).toBe(200);
+    expect(charsetOf(r)).toBe('gb18030');
+    const [a] = await acks(r);
+    expect(a!.get('MSA-1')).toBe('AA');
+    expect(a!.get('MSA-2')).toBe('HTTPGBK0001');
+    const calls = await until(() => simCalls(t), (c) => c.filter((x) => x.op === 'authorize').length > before);
+    const auth = calls.filter((c) => c.op === 'authorize').slice(before);
+    expect(auth).toHaveLength(1);
+    expect(auth[0]!.fields!.patientName).toBe(name.family + name.given);
+    // The name never reaches the log.
+    expect(t.logs.join('\n')).not.toContain(name.family + name.given);
+  });
+
+  it('a batch body gets the batch ACK: BHS, one MSA per message (AE included), BTS with the count', async () => {
+    const batch = ['FHS|^~\\&|HIS|H|HISBRIDGE|GDPLAT|20250312093015', 'BHS|^~\\&|HIS|H|HISBRIDGE|GDPLAT|20250312093015']
+      .join('\r') + '\r' + msg('HTTPB001') + msg('HTTPB002') + 'MSH|^~\\&|HIS|H|HB|HB|20250101||ADT^A04||P|2.5\rPID|1\r' + msg('HTTPB004') + 'BTS|4\rFTS|1\r';
+    const r = await post(batch, 'x-application/hl7-v2+er7');
+    expect(r.status).toBe(200);
+    const segs = Buffer.from(await r.arrayBuffer()).toString('utf8').split('\r').filter(Boolean);
+    expect(segs[0]).toMatch(/^BHS\|/);
+    expect(segs.at(-1)).toMatch(/^BTS\|4/);
+    const msa = segs.filter((s) => s.startsWith('MSA|')).map((s) => s.split('|').slice(1, 3));
+    expect(msa).toEqual([['AA', 'HTTPB001'], ['AA', 'HTTPB002'], ['AE', ''], ['AA', 'HTTPB004']]);
+  });
+
+  it('several loose messages in one body get their ACKs concatenated in order', async () => {
+    const r = await post(msg('HTTPL001') + msg('HTTPL002') + msg('HTTPL003'), 'text/plain; charset=utf-8');
+    expect(r.status).toBe(200);
+    const all = await acks(r);
+    expect(all.map((a) => [a.get('MSA-1'), a.get('MSA-2')])).toEqual([['AA', 'HTTPL001'], ['AA', 'HTTPL002'], ['AA', 'HTTPL003']]);
+  });
+
+  it('401 API_E_UNAUTHENTICATED without a token or with a wrong one', async () => {
+    for (const headers of [{}, bearer('wrong-token-0000000000000000000000000000')]) {
+      const r = await post(msg('HTTP401'), 'application/hl7-v2', headers);
+      expect(r.status).toBe(401);
+      expect(r.headers.get('www-authenticate')).toBe('Bearer');
+      expect(((await r.json()) as { code: string }).code).toBe('API_E_UNAUTHENTICATED');
+    }
+  });
+
+  it('403 API_E_FORBIDDEN for a client without hl7 in allow', async () => {
+    const r = await post(msg('HTTP403'), 'application/hl7-v2', bearer(WS_TOKEN));
+    expect(r.status).toBe(403);
+    expect(await r.json()).toEqual({ code: 'API_E_FORBIDDEN', message: 'client his-workstation may not call /hl7/his' });
+  });
+
+  it('415 HTTP_E_UNSUPPORTED_MEDIA_TYPE for JSON (no event: set), no content type, forms, and an unknown charset', async () => {
+    // A Buffer body: fetch adds no Content-Type of its own (a string body would get text/plain).
+    for (const ct of ['application/json', '', 'application/x-www-form-urlencoded', 'application/hl7-v2; charset=klingon']) {
+      const r = await fetch(url, { method: 'POST', body: Buffer.from(ct === 'application/json' ? '{"a":1}' : msg('HTTP415')), headers: { ...bearer(HL7_TOKEN), ...(ct ? { 'content-type': ct } : {}) } });
+      expect(r.status, ct).toBe(415);
+      const body = (await r.json()) as { code: string; message: string };
+      expect(body.code).toBe('HTTP_E_UNSUPPORTED_MEDIA_TYPE');
+      if (ct === 'application/json') expect(body.message).toMatch(/JSON/);
+    }
+  });
+
+  it('405 with Allow: POST for GET and other methods', async () => {
+    for (const method of ['GET', 'PUT', 'DELETE']) {
+      const r = await fetch(url, { method, headers: bearer(HL7_TOKEN) });
+      expect(r.status, method).toBe(405);
+      expect(r.headers.get('allow')).toBe('POST');
+      expect(((await r.json()) as { code: string }).code).toBe('HTTP_E_METHOD');
+    }
+  });
+
+  it('400 HTTP_E_EMPTY_BODY for an empty or blank body', async () => {
+    for (const body of ['', ' \r\n\r\n']) {
+      const r = await post(body);
+      expect(r.status).toBe(400);
+      expect(((await r.json()) as { code: string }).code).toBe('HTTP_E_EMPTY_BODY');
+    }
+  });
+
+  it('403 HTTP_E_CROSS_ORIGIN for a post from a page of another site', async () => {
+    const r = await post(msg('HTTPXO'), 'text/plain', { ...bearer(HL7_TOKEN), origin: 'https://evil.example' });
+    expect(r.status).toBe(403);
+    expect(((await r.json()) as { code: string }).code).toBe('HTTP_E_CROSS_ORIGIN');
+  });
+
+  it('413 HTTP_E_TOO_LARGE over maxBodyBytes: declared, streamed, and before the body with Expect: 100-continue', async () => {
+    const small = await startSource(t, { name: 'his-small', type: 'http', path: '/hl7/small', maxBodyBytes: 4096 });
+    try {
+      const smallUrl = `${t.httpUrl}/hl7/small`;
+      const r = await fetch(smallUrl, { method: 'POST', body: msg('HTTPBIG') + 'NTE|1||' + 'x'.repeat(5000) + '\r', headers: { ...bearer(HL7_TOKEN), 'content-type': 'application/hl7-v2' } });
+      expect(r.status).toBe(413);
+      expect(((await r.json()) as { code: string }).code).toBe('HTTP_E_TOO_LARGE');
+      const chunked = await rawPost(smallUrl, { headers: { ...bearer(HL7_TOKEN), 'content-type': 'application/hl7-v2', 'transfer-encoding': 'chunked' }, total: 64 * 1024, chunk: 1024 });
+      expect(chunked.status).toBe(413);
+      expect(JSON.parse(chunked.body).code).toBe('HTTP_E_TOO_LARGE');
+      // Under its cap it is served.
+      const ok = await fetch(smallUrl, { method: 'POST', body: msg('HTTPSMALL'), headers: { ...bearer(HL7_TOKEN), 'content-type': 'application/hl7-v2' } });
+      expect(ok.status).toBe(200);
+    } finally {
+      await small.running.close(1000);
+    }
+    // The default cap is 16 MiB: 17 MiB declared is refused before the body is sent.
+    const big = await rawPost(url, { headers: { ...bearer(HL7_TOKEN), 'content-type': 'application/hl7-v2', 'content-length': 17 * 1024 * 1024, expect: '100-continue' }, total: 17 * 1024 * 1024 });
+    expect(big).toMatchObject({ status: 413, sawContinue: false });
+    expect(JSON.parse(big.body).code).toBe('HTTP_E_TOO_LARGE');
+  });
+
+  it('a 2 MiB message with Expect: 100-continue (as curl sends it) is taken: the 1 MiB API cap does not apply to sources', async () => {
+    const body = Buffer.from(msg('HTTP2MIB') + 'NTE|1||' + 'x'.repeat(2 * 1024 * 1024) + '\r');
+    const u = new URL(url);
+    const result = await new Promise<{ status: number; sawContinue: boolean; body: Buffer }>((resolve, reject) => {
+      let sawContinue = false;
+      const req = http.request({ host: u.hostname, port: u.port, path: u.pathname, method: 'POST', headers: { ...bearer(HL7_TOKEN), 'content-type': 'application/hl7-v2', 'content-length': body.length, expect: '100-continue' } });
+      req.on('continue', () => {
+        sawContinue = true;
+        req.end(body);
+      });
+      req.on('response', (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, sawContinue, body: Buffer.concat(chunks) }));
+      });
+      req.on('error', reject);
+    });
+    expect(result.status).toBe(200);
+    expect(result.sawContinue).toBe(true);
+    expect(result.body.toString('utf8')).toMatch(/\rMSA\|AA\|HTTP2MIB\r/);
+  });
+
+  it('a client that disconnects mid-body or before its answer crashes nothing, and the message posted whole is kept', async () => {
+    const gone = await rawPost(url, { headers: { ...bearer(HL7_TOKEN), 'content-type': 'application/hl7-v2', 'content-length': 100_000 }, total: 100_000, chunk: 1000, abortAfter: 3000 });
+    expect(gone.status).toBe('reset');
+    // Whole body sent, connection dropped at once, before the engine answers.
+    await new Promise<void>((resolve) => {
+      const u = new URL(url);
+      const body = msg('HTTPGONE1');
+      const req = http.request({ host: u.hostname, port: u.port, path: u.pathname, method: 'POST', headers: { ...bearer(HL7_TOKEN), 'content-type': 'application/hl7-v2', 'content-length': Buffer.byteLength(body) } });
+      req.on('error', () => resolve());
+      req.end(body, () => {
+        req.destroy();
+        resolve();
+      });
+    });
+    await new Promise((res) => setTimeout(res, 300));
+    const r = await post(msg('HTTPGONE1'));
+    expect(r.status).toBe(200);
+    const [a] = await acks(r);
+    expect(a!.get('MSA-1')).toBe('AA');
+    expect(a!.get('MSA-2')).toBe('HTTPGONE1');
+    expect((await fetch(`${t.httpUrl}/healthz`)).status).toBe(200);
+  });
+
+  it('while the engine is paused (back-pressure) posts get 503 with Retry-After, and are served again on resume', async () => {
+    src.setPaused(true);
+    try {
+      const r = await post(msg('HTTPPAUSE'));
+      expect(r.status).toBe(503);
+      expect(r.headers.get('retry-after')).toBe('5');
+      expect(((await r.json()) as { code: string }).code).toBe('ENGINE_E_BACKPRESSURE');
+    } finally {
+      src.setPaused(false);
+    }
+    expect((await post(msg('HTTPPAUSE'))).status).toBe(200);
+  });
+
+  it('the listener settings reach the engine: noRoute: AR refuses an unrouted event; the default charset applies without header or MSH-18', async () => {
+    const strict = await startSource(t, { name: 'his-strict', type: 'http', path: '/hl7/strict', noRoute: 'AR', charset: 'GBK' });
+    try {
+      const gbk = encodeText(msg('HTTPAR1').replace('PID|1||P9^^^HOSP^PI', 'PID|1||P9^^^HOSP^PI||欧阳^億'), 'gb18030');
+      const r = await fetch(`${t.httpUrl}/hl7/strict`, { method: 'POST', body: gbk, headers: { ...bearer(HL7_TOKEN), 'content-type': 'text/plain' } });
+      expect(r.status).toBe(200);
+      expect(charsetOf(r)).toBe('gb18030');
+      const [a] = await acks(r);
+      expect(a!.get('MSA-1')).toBe('AR');
+      expect(a!.get('MSA-2')).toBe('HTTPAR1');
+    } finally {
+      await strict.running.close(1000);
+    }
+  });
+
+  it('after close, posts get 503 ENGINE_E_SHUTTING_DOWN', async () => {
+    const other = await startSource(t, { name: 'his-closing', type: 'http', path: '/hl7/closing' });
+    expect(other.running.health?.().ready).toBe(true);
+    await other.running.close(1000);
+    expect(other.running.health?.().ready).toBe(false);
+    const r = await fetch(`${t.httpUrl}/hl7/closing`, { method: 'POST', body: msg('HTTPCLOSED'), headers: { ...bearer(HL7_TOKEN), 'content-type': 'application/hl7-v2' } });
+    expect(r.status).toBe(503);
+    expect(((await r.json()) as { code: string }).code).toBe('ENGINE_E_SHUTTING_DOWN');
+  });
+});
+
+describe('http source without api.clients: loopback callers only', () => {
+  let t: TestEngine;
+  let src: Awaited<ReturnType<typeof startSource>>;
+  beforeAll(async () => {
+    t = await startEngine();
+    src = await startSource(t, { name: 'his-http', type: 'http', path: '/hl7/his' });
+  }, 60_000);
+  afterAll(async () => {
+    await src?.running.close(1000);
+    await t?.stop();
+  });
+
+  it('a loopback caller needs no token; a request addressed to another host name (DNS rebinding) gets 403', async () => {
+    const ok = await fetch(`${t.httpUrl}/hl7/his`, { method: 'POST', body: msg('HTTPLOOP'), headers: { 'content-type': 'application/hl7-v2' } });
+    expect(ok.status).toBe(200);
+    expect(ok.headers.get('content-type')).toBe('application/hl7-v2; charset=gb18030');
+    const u = new URL(t.httpUrl);
+    const status = await new Promise<number>((resolve, reject) => {
+      const req = http.request({ host: u.hostname, port: u.port, path: '/hl7/his', method: 'POST', headers: { host: `evil.example:${u.port}`, 'content-type': 'application/hl7-v2' } }, (res) => {
+        res.resume();
+        resolve(res.statusCode ?? 0);
+      });
+      req.on('error', reject);
+      req.end(msg('HTTPREBIND'));
+    });
+    expect(status).toBe(403);
+  });
+});
+
+describe('mountSource and the http source config', () => {
+  const ep = (p: string, extra: Partial<SourceHttpEndpoint> = {}): SourceHttpEndpoint => ({
+    method: 'POST', path: p, family: 'hl7', maxBodyBytes: 1024, handler: async () => ({ status: 200, body: 'ok' }), ...extra,
+  });
+
+  it('refuses paths under the engine paths, taken paths and malformed paths, naming the path', async () => {
+    const s = await startHttpServer({ host: '127.0.0.1', port: 0, log: silentLogger(), endpoints: [{ method: 'GET', path: '/hl7/status', handler: async () => ({ status: 200, body: {} }) }] });
+    try {
+      s.mountSource(ep('/hl7/his'));
+      const refused: [string, RegExp][] = [
+        ['/api/hl7', /reserved/], ['/console', /reserved/], ['/healthz', /reserved/], ['/readyz/x', /reserved/], ['/Metrics', /reserved/],
+        ['/hl7/his', /another source/], ['//hl7//his/', /another source/], ['/hl7/status', /engine endpoint/],
+        ['hl7/his', /start with \//], ['/', /at least one segment/], ['/a/../b', /segments/], ['/a/:id', /segments/], ['/a%2fb', /segments/],
+      ];
+      for (const [p, why] of refused) {
+        expect(() => s.mountSource(ep(p)), p).toThrow(why);
+        expect(() => s.mountSource(ep(p)), p).toThrow(`"${p}"`);
+      }
+      expect(() => s.mountSource(ep('/x', { family: 'HL7!' }))).toThrow(/family/);
+      // An engine endpoint added later may not take a source path either.
+      expect(() => s.add({ method: 'POST', path: '/hl7/his', handler: async () => ({ status: 200 }) })).toThrow(/taken by a source/);
+      // The mounted path answers through the loopback gate.
+      const r = await fetch(`${s.url}/hl7/his`, { method: 'POST', body: 'x' });
+      expect(r.status).toBe(200);
+      expect(await r.text()).toBe('ok');
+    } finally {
+      await s.close();
+    }
+  });
+
+  it('the handler gets the raw body as a Buffer, the headers, the caller address and the API client name', async () => {
+    const token = 'unit-token-00112233445566778899aabbccddeeff';
+    const s = await startHttpServer({ host: '127.0.0.1', port: 0, log: silentLogger(), api: { open: false, clients: [{ name: 'lis-poster', tokenHash: hashApiToken(token), allow: ['hl7'] }] } });
+    try {
+      s.mountSource(ep('/hl7/lis', {
+        maxBodyBytes: 1 << 20,
+        handler: async (r) => ({ status: 200, body: JSON.stringify({ isBuffer: Buffer.isBuffer(r.body), hex: r.body.toString('hex'), ct: r.headers['content-type'], client: r.client, remoteAddress: r.remoteAddress }) }),
+      }));
+      // Bytes that are not valid UTF-8 arrive untouched; a 200 KiB body (copied into place as it arrives) too.
+      for (const body of [Buffer.from([0x4d, 0x53, 0x48, 0x83, 0x7c, 0xff, 0x00]), Buffer.alloc(200 * 1024, 0x85)]) {
+        const r = await fetch(`${s.url}/hl7/lis`, { method: 'POST', body, headers: { ...bearer(token), 'content-type': 'application/hl7-v2' } });
+        expect(await r.json()).toEqual({ isBuffer: true, hex: body.toString('hex'), ct: 'application/hl7-v2', client: 'lis-poster', remoteAddress: '127.0.0.1' });
+      }
+    } finally {
+      await s.close();
+    }
+  });
+
+  it('the config schema takes the issue form and refuses unknown keys and bad paths', () => {
+    const validate = compileSchema(httpSource.configSchema);
+    expect(validate({ name: 'his-http', type: 'http', path: '/hl7/his' })).toBe(true);
+    expect(validate({ name: 'his-http', type: 'http', path: '/hl7/his', charset: 'GBK', maxBodyBytes: 1048576, noRoute: 'AR', invalidBytes: 'replace', multiMessageBlocks: 'reject' })).toBe(true);
+    for (const bad of [
+      { name: 'his-http', type: 'http' },
+      { name: 'his-http', type: 'http', path: '/hl7/his', port: 2575 },
+      { name: 'his-http', type: 'mllp', path: '/hl7/his' },
+      { name: 'his-http', type: 'http', path: 'hl7/his' },
+      { name: 'his-http', type: 'http', path: '/api/hl7' },
+      { name: 'his-http', type: 'http', path: '/metrics' },
+      { name: 'his-http', type: 'http', path: '/hl7/../api' },
+      { name: 'his-http', type: 'http', path: '/hl7/his', maxBodyBytes: 10 },
+    ]) expect(validate(bad), JSON.stringify(bad)).toBe(false);
+  });
+
+  it('start fails naming the listener when HTTP is disabled, when event: is set, and for an unknown charset', async () => {
+    const t = { log: silentLogger(), signal: new AbortController().signal, baseDir: '.', dataDir: '.', flow: { paused: false, onChange: () => () => {} } };
+    const ctx = (config: HttpSourceConfig, mount = true) =>
+      ({ ...t, config, submitBlock: async () => { throw new Error('not reached'); }, renderAck: () => Buffer.alloc(0), metric() {}, ...(mount ? { mountHttp() {} } : {}) }) as unknown as SourceContext & { config: HttpSourceConfig };
+    const none = async () => { throw new Error('not reached'); };
+    await expect(httpSource.start(ctx({ name: 'his-http', type: 'http', path: '/hl7/his' }, false), none)).rejects.toThrow(/listener his-http .*http.enabled is false/);
+    await expect(httpSource.start(ctx({ name: 'his-json', type: 'http', path: '/hl7/json', event: 'patient.registered' }), none)).rejects.toThrow(/listener his-json: event:/);
+    await expect(httpSource.start(ctx({ name: 'his-k', type: 'http', path: '/hl7/k', charset: 'klingon' }), none)).rejects.toThrow(/listener his-k: charset "klingon"/);
+    // The server's refusal (a config that skipped the schema) comes back naming the listener and the path.
+    const s = await startHttpServer({ host: '127.0.0.1', port: 0, log: silentLogger() });
+    try {
+      const onServer = { ...ctx({ name: 'his-api', type: 'http', path: '/API/x' }), mountHttp(eps: SourceHttpEndpoint[]) { for (const e of eps) s.mountSource(e); } } as unknown as SourceContext & { config: HttpSourceConfig };
+      await expect(httpSource.start(onServer, none)).rejects.toThrow('listener his-api (type http): cannot mount source path "/API/x": /API is reserved');
+    } finally {
+      await s.close();
+    }
+    const running: RunningSource = await httpSource.start(ctx({ name: 'his-ok', type: 'http', path: '/hl7/ok' }), none);
+    await running.close(0);
+  });
+
+  it('parses Content-Type parameters case-insensitively, with quotes', () => {
+    expect(parseContentType('Application/HL7-V2 ; Charset="GB18030" ; x=1')).toEqual({ type: 'application/hl7-v2', params: { charset: 'GB18030', x: '1' } });
+    expect(parseContentType(undefined)).toEqual({ type: '', params: {} });
+  });
+});
