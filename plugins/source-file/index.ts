@@ -151,7 +151,8 @@ class FileSource implements RunningSource {
   #loop: Promise<void> = Promise.resolve();
   #closing = false;
   #problem: string | undefined;
-  #counts = { done: 0, error: 0, retries: 0 };
+  /** Files moved; passing failures; messages skipped on resume (recorded before); duplicate answers. */
+  #counts = { done: 0, error: 0, retries: 0, resumedPast: 0, duplicates: 0 };
 
   constructor(ctx: SourceContext, cfg: FileSourceConfig, instance: string, stateDir: string) {
     this.#ctx = ctx;
@@ -198,7 +199,7 @@ class FileSource implements RunningSource {
       live: this.#problem === undefined,
       ready: true,
       ...(this.#problem ? { detail: this.#problem } : {}),
-      info: { dir: this.#dir, done: this.#counts.done, error: this.#counts.error, retries: this.#counts.retries },
+      info: { dir: this.#dir, ...this.#counts },
     };
   }
 
@@ -366,6 +367,7 @@ class FileSource implements RunningSource {
         before: (i) => {
           if (records.has(i)) {
             skipped = true;
+            this.#counts.resumedPast++;
             return false;
           }
           return !stopped && !this.#closing;
@@ -375,6 +377,7 @@ class FileSource implements RunningSource {
             stopped ??= o;
             return;
           }
+          if (o.status === 'duplicate') this.#counts.duplicates++;
           const r: ProgressRecord = { i, s: o.status, ...(o.controlId ? { id: o.controlId } : {}) };
           if (o.status === 'rejected') Object.assign(r, { c: o.code, r: o.reason });
           if (this.#cfg.ack) r.a = this.#ctx.renderAck(o).toString('base64');
