@@ -228,7 +228,7 @@ describe('file source', () => {
     await until(() => src.health!(), (x) => x.live);
     drop(dir, 'back.hl7', registration('FR1001', 1001));
     await until(() => existsSync(path.join(dir, 'done', 'back.hl7')), Boolean);
-    expect(src.health!().info).toMatchObject({ done: 1, error: 0 });
+    expect(await until(() => src.health!().info!, (i) => i.done === 1)).toMatchObject({ done: 1, error: 0 });
   });
 
   it('start fails with the listener name and the path when the directory cannot be created', async () => {
@@ -247,4 +247,58 @@ describe('file source', () => {
     expect(globToRegExp('lab-?.[x]').test('lab-1.[x]')).toBe(true);
     expect(globToRegExp('lab-?.[x]').test('lab-1.x')).toBe(false);
   });
+});
+
+describe('file source: a failed outcome (back-pressure under overload: reject) is retried, never moved to error', () => {
+  it('keeps the file claimed at the refused message and finishes it from there once deliveries drain', async () => {
+    const routes = mkdtempSync(path.join(tmpdir(), 'hisbridge-file-routes-'));
+    writeFileSync(
+      path.join(routes, 'file.yaml'),
+      [
+        'name: file-authorize',
+        'match: { events: [ADT^A04] }',
+        'ack: on-receive',
+        'steps:',
+        '  - plugin: gd-ehr-authorize',
+        '    config: { idNumber: "${PID-3[5=NI].1}", patientName: "${PID-5.1}${PID-5.2}", consent: { value: "${ZCN-1}", accept: ["Y"] } }',
+        'delivery:',
+        '  retry: { max: 1000, initial: 50ms, maxDelay: 200ms }',
+        '',
+      ].join('\n'),
+    );
+    const t = await startEngine({ routesDir: routes, siteYaml: 'store: { highWaterMark: 4, overload: reject }\n' });
+    const root = mkdtempSync(path.join(tmpdir(), 'hisbridge-file-bp-'));
+    const sim = t.engine.simulators.gdEhr!.url;
+    let src: RunningSource | undefined;
+    try {
+      await fetch(`${sim}/__sim/faults`, { method: 'POST', body: JSON.stringify({ status: 503 }) });
+      const config = { name: 'lis-bp', type: 'file', dir: 'in', poll: '60ms' } as FileSourceConfig;
+      const h = harnessContext(t.engine, { config: config as unknown as Record<string, unknown>, baseDir: root });
+      src = await fileSource.start(h.ctx as SourceContext & { config: FileSourceConfig }, h.submit);
+      const dir = path.join(root, 'in');
+      const ids = Array.from({ length: 10 }, (_, i) => `FX${1100 + i}`);
+      writeFileSync(path.join(dir, '.ten.part'), ids.map((id, i) => registration(id, 1100 + i)).join(''));
+      renameSync(path.join(dir, '.ten.part'), path.join(dir, 'ten.hl7'));
+      const stored = (id: string) => t.engine.store.searchMessages({ controlId: id, limit: 10 }).length;
+      // The platform is down: deliveries pile up to the high-water mark, then the engine refuses (a passing reason).
+      await until(() => src!.health!().info?.retries as number, (r) => r >= 2);
+      expect(existsSync(path.join(dir, 'error', 'ten.hl7'))).toBe(false);
+      expect(existsSync(path.join(dir, 'done', 'ten.hl7'))).toBe(false);
+      const before = ids.filter((id) => stored(id) === 1).length;
+      expect(before).toBeGreaterThanOrEqual(4);
+      expect(before).toBeLessThan(10);
+      // The platform is back: deliveries drain, the next poll resumes the claimed file at the refused message.
+      await fetch(`${sim}/__sim/reset`, { method: 'POST' });
+      await until(() => existsSync(path.join(dir, 'done', 'ten.hl7')), Boolean, 30_000);
+      expect(ids.map(stored)).toEqual(ids.map(() => 1));
+      expect(readdirSync(path.join(dir, 'error'))).toEqual([]);
+      // The counters move just after the file does.
+      expect((await until(() => src!.health!().info!, (i) => i.done === 1)) as Record<string, unknown>).toMatchObject({ done: 1, error: 0, duplicates: 0 });
+    } finally {
+      await src?.close(2000);
+      await t.stop();
+      rmSync(root, { recursive: true, force: true });
+      rmSync(routes, { recursive: true, force: true });
+    }
+  }, 60_000);
 });
