@@ -101,7 +101,7 @@ describe('file source', () => {
     expect(existsSync(path.join(dir, 'done', 'mixed.hl7'))).toBe(false);
     const err = readFileSync(path.join(dir, 'error', 'mixed.hl7.err'), 'utf8');
     expect(err).toContain('3 message(s), 2 committed, 1 refused');
-    expect(err).toMatch(/^message 2 \(MSH-10 FE0002\): \S+: .+/m);
+    expect(err).toMatch(/^message 2 \(MSH-10 FE0002\): HL7_E_INVALID_BYTES: .+/m);
     expect(err).not.toContain('FE0001');
     expect(err).not.toContain(idNumber(202));
     // Loose messages: one ACK each, one per line.
