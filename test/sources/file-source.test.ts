@@ -202,6 +202,25 @@ describe('file source', () => {
     await until(() => existsSync(path.join(dir, 'done', 'two.hl7')), Boolean);
   });
 
+  it('two sources on one directory: the rename decides, each file is taken once', async () => {
+    const a = await start({ poll: '20ms' });
+    const config = { name: 'lis-drop-twin', type: 'file', dir: path.relative(root, a.dir), poll: '20ms' } as FileSourceConfig;
+    const h = harnessContext(t.engine, { config: config as unknown as Record<string, unknown>, baseDir: root });
+    const b = await fileSource.start(h.ctx as SourceContext & { config: FileSourceConfig }, h.submit);
+    running.push(b);
+    const ids = Array.from({ length: 24 }, (_, i) => `FT${1200 + i}`);
+    ids.forEach((id, i) => drop(a.dir, `f${i}.hl7`, registration(id, 1200 + i)));
+    await until(() => readdirSync(path.join(a.dir, 'done')).length, (k) => k >= ids.length);
+    await pause(200);
+    expect(readdirSync(path.join(a.dir, 'done')).sort()).toEqual(ids.map((_, i) => `f${i}.hl7`).sort());
+    expect(ids.map(stored)).toEqual(ids.map(() => 1));
+    // Each file was submitted by one source only: no duplicate answers, and the files done add up.
+    const ia = a.src.health!().info as Record<string, number>;
+    const ib = b.health!().info as Record<string, number>;
+    expect(ia.done + ib.done).toBe(ids.length);
+    expect(ia.duplicates + ib.duplicates).toBe(0);
+  });
+
   it('an oversized file moves to error unread, with the reason', async () => {
     const { dir } = await start({ maxFileBytes: 1024 });
     drop(dir, 'big.hl7', registration('FZ0901', 901) + 'NTE|1||' + 'x'.repeat(2000) + '\r');
