@@ -275,7 +275,8 @@ class FileSource implements RunningSource {
     ready.sort((a, b) => a.mtime - b.mtime || (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
     for (const { name } of ready) {
       if (this.#closing || this.#ctx.flow.paused) return;
-      const claimed = `${randomBytes(8).toString('hex')}.${name}`;
+      // 12 hex digits of the time, then 4 random ones: claimed names sort in claim order.
+      const claimed = `${Date.now().toString(16).padStart(12, '0').slice(-12)}${randomBytes(2).toString('hex')}.${name}`;
       try {
         await rename(path.join(this.#dir, name), path.join(this.#work, claimed));
       } catch (e) {
@@ -326,9 +327,23 @@ class FileSource implements RunningSource {
     const claimedPath = path.join(this.#work, claimed);
     const log = this.#ctx.log.child({ claim: claimed.slice(0, 16) });
     let bytes: Buffer;
-    const fh = await open(claimedPath, 'r');
+    // No symlink followed, no FIFO waited on: a file swapped between the check and the claim is refused below.
+    let fh: FileHandle;
+    try {
+      fh = await open(claimedPath, fsc.O_RDONLY | fsc.O_NOFOLLOW | fsc.O_NONBLOCK);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'ELOOP') throw e;
+      await this.#finish(claimed, original, { notRegular: true });
+      log.warn('claimed entry is a symbolic link: moved to error');
+      return true;
+    }
     try {
       const st = await fh.stat();
+      if (!st.isFile()) {
+        await this.#finish(claimed, original, { notRegular: true });
+        log.warn('claimed entry is not a regular file: moved to error');
+        return true;
+      }
       if (st.size > this.#maxBytes) {
         await this.#finish(claimed, original, { tooLarge: st.size });
         log.warn({ bytes: st.size, maxFileBytes: this.#maxBytes }, 'file over maxFileBytes moved to error');
@@ -432,11 +447,12 @@ class FileSource implements RunningSource {
   async #finish(
     claimed: string,
     original: string,
-    r: { records?: Map<number, ProgressRecord>; total?: number; ackText?: Buffer; tooLarge?: number; empty?: boolean },
+    r: { records?: Map<number, ProgressRecord>; total?: number; ackText?: Buffer; tooLarge?: number; empty?: boolean; notRegular?: boolean },
   ): Promise<void> {
     const claimedPath = path.join(this.#work, claimed);
     const lines: string[] = [];
     if (r.tooLarge !== undefined) lines.push(`file refused: ${r.tooLarge} bytes is over maxFileBytes (${this.#maxBytes}); no message was read`);
+    if (r.notRegular) lines.push('file refused: not a regular file');
     if (r.empty) lines.push('file refused: it holds no HL7 message (empty or blank)');
     for (const rec of [...(r.records?.values() ?? [])].sort((a, b) => a.i - b.i)) {
       if (rec.s !== 'rejected') continue;

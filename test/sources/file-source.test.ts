@@ -4,7 +4,7 @@
  * the temporary harness SourceContext (test/helpers/source-context.ts).
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync, appendFileSync, renameSync } from 'node:fs';
+import { existsSync, symlinkSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync, appendFileSync, renameSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import fileSource, { globToRegExp, type FileSourceConfig } from '../../plugins/source-file/index.js';
@@ -227,6 +227,20 @@ describe('file source', () => {
     await until(() => existsSync(path.join(dir, 'error', 'big.hl7.err')), Boolean);
     expect(readFileSync(path.join(dir, 'error', 'big.hl7.err'), 'utf8')).toMatch(/over maxFileBytes \(1024\)/);
     expect(stored('FZ0901')).toBe(0);
+  });
+
+  it('a claimed entry that turns out to be a symbolic link is moved to error unread, never followed', async () => {
+    const { dir } = await start();
+    const secret = path.join(root, 'secret.hl7');
+    writeFileSync(secret, registration('FS1301', 1301));
+    // As if a sender swapped the file for a link between the check and the claim: put the link in the work area.
+    const work = path.join(dir, '.work');
+    const inst = await until(() => readdirSync(work), (d) => d.length === 1);
+    symlinkSync(secret, path.join(work, inst[0]!, '0000000000000000.link.hl7'));
+    await until(() => existsSync(path.join(dir, 'error', 'link.hl7.err')), Boolean);
+    expect(readFileSync(path.join(dir, 'error', 'link.hl7.err'), 'utf8')).toContain('not a regular file');
+    expect(stored('FS1301')).toBe(0);
+    expect(existsSync(secret)).toBe(true);
   });
 
   it('an empty file moves to error', async () => {
