@@ -17,6 +17,8 @@ const ACKS = new WeakMap<IngestOutcome, Buffer>();
 
 function statusOf(r: IngestResult): IngestStatus {
   if (r.duplicate) return 'duplicate';
+  // Passing reasons (sdk.ts IngestStatus): back-pressure under `overload: reject` and shutting down are offered again later.
+  if (r.errorCode === 'ENGINE_E_BACKPRESSURE' || r.errorCode === 'ENGINE_E_SHUTTING_DOWN') return 'failed';
   if (r.code === 'AA' || r.code === 'CA') return 'accepted';
   if (r.code === 'AR' || r.code === 'CR') return 'rejected';
   if (r.errorCode) return 'rejected';
