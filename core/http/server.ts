@@ -17,7 +17,7 @@ import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import type { TlsOptions } from 'node:tls';
 import { isHisbridgeError } from '../errors.js';
-import type { EndpointRequest, EndpointResponse, HttpEndpoint, Logger } from '../sdk.js';
+import type { EndpointRequest, EndpointResponse, HttpEndpoint, Logger, SourceHttpEndpoint } from '../sdk.js';
 import { ApiGate, isLoopbackAddress, normalizeAddress, type ApiConfig } from './api-auth.js';
 
 const MAX_BODY = 1024 * 1024;
@@ -31,6 +31,8 @@ export interface HttpServer {
   readonly url: string;
   readonly port: number;
   add(ep: HttpEndpoint): void;
+  /** Mounts a source's endpoint (HL7 over HTTP) behind `api.clients` under its family (issue 13; added by the HTTP source work). */
+  mountSource?(ep: SourceHttpEndpoint): void;
   close(): Promise<void>;
 }
 
