@@ -402,6 +402,10 @@ export class Engine {
       status,
       reasons,
       listeners: this.listeners.map((l) => ({ name: l.config.name, port: l.port, connections: l.server.connectionCount })),
+      sources: this.sources.map((s) => {
+        const h = s.running.health?.();
+        return { name: s.name, type: s.type, ...(h ? { live: h.live, ready: h.ready, ...(h.detail ? { detail: h.detail } : {}) } : {}) };
+      }),
       routes: this.#routes.routes.length,
       pendingDeliveries: this.store.pendingCount(),
       paused: this.flow.paused,

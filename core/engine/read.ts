@@ -41,24 +41,20 @@ export interface ReadOk {
 
 export type ReadResult = ReadOk | { ok: false; outcome: IngestOutcome };
 
-/** A refusal before routing: `rejected`, the same bytes will be refused again. */
+/**
+ * A refusal before routing: `rejected`, the same bytes will be refused again.
+ * Always AE: the message did not parse, so its MSH-15/16 were not read.
+ */
 export function readRefusal(err: HisbridgeError, ctx: { header?: AckHeader | undefined; charset: string; location?: string | undefined }): IngestOutcome {
-  const code = ctx.header && isEnhancedHeader(ctx.header) ? 'CR' : 'AE';
   const outcome: IngestOutcome = {
     status: 'rejected',
     code: err.code,
     reason: err.message,
     routes: [],
-    reply: errorReply(code === 'CR' ? 'CR' : 'AE', err, ctx.location),
+    reply: errorReply('AE', err, ctx.location),
     ...(ctx.header?.controlId ? { controlId: ctx.header.controlId } : {}),
   };
   return withAckContext(outcome, { ...(ctx.header ? { header: ctx.header } : {}), charset: ctx.charset });
-}
-
-/** Enhanced mode from a header read from text: kept AE as before (the message did not parse). */
-function isEnhancedHeader(_h: AckHeader): boolean {
-  // A message that did not parse always got AE (original mode): its MSH-15/16 were not read.
-  return false;
 }
 
 export function patientIdOf(msg: Hl7Message): string {
