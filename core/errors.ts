@@ -61,6 +61,7 @@ export const ERRORS = {
   ENGINE_E_JSON: { message: 'bad JSON event: {detail}', retryable: false },
   ENGINE_E_INTERNAL: { message: 'internal error: {detail}', retryable: true },
   ENGINE_E_LISTEN: { message: 'cannot listen: {what} on {host}:{port}: {detail}', retryable: false },
+  ENGINE_E_FORMAT: { message: 'cannot read a {format} message: {detail}', retryable: false },
   // Warnings (the `_W_` codes): logged with `code`, never thrown.
   ENGINE_W_CONTROL_ID_REUSED: { message: 'control id reused: this sender and MSH-10 were accepted before with other content; stored and routed as a new message', retryable: false },
 

@@ -388,6 +388,8 @@ export interface SourceContext {
   mountHttp?(endpoints: SourceHttpEndpoint[]): void;
   /** Counts for /metrics: connections refused at a cap, and similar source-level events. */
   metric(name: 'connection_refused', labels?: Record<string, string>): void;
+  /** Gauges for /metrics: `kafka_lag` (records behind, labels topic and partition). Optional: absent in harnesses. */
+  gauge?(name: 'kafka_lag', value: number, labels: Record<string, string>): void;
 }
 
 export interface FlowControl {

@@ -14,6 +14,8 @@ import recognitionUpload from './recognition-upload/index.js';
 import recognitionCheck from './recognition-check/index.js';
 import sensitiveGuard from './sensitive-guard/index.js';
 import kafkaPublish from './kafka-publish/index.js';
+import sourceMllp from './source-mllp/index.js';
+import sourceKafka from './source-kafka/index.js';
 
 export function builtinRegistry(): Registry {
   return new Registry()
@@ -27,5 +29,7 @@ export function builtinRegistry(): Registry {
     .plugin(recognitionUpload)
     .plugin(recognitionCheck)
     .plugin(sensitiveGuard)
-    .plugin(kafkaPublish);
+    .plugin(kafkaPublish)
+    .source(sourceMllp)
+    .source(sourceKafka);
 }

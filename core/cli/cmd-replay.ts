@@ -15,8 +15,8 @@ import { readFileSync, readdirSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { parseDuration } from '../config/duration.js';
 import { err, loadConfig, out, parse, registry, reportLoadError } from './common.js';
-import { processBlock } from '../engine/block.js';
-import type { IngestResult } from '../engine/ingest.js';
+import { submitBlock } from '../engine/block.js';
+import { legacyResult } from '../engine/ingest.js';
 import { STORE_FLAGS, openDataStore, operator, parseTime } from './cmd-messages.js';
 import type { ReplayFilter } from '../store/types.js';
 import { startInProcess, toolLogger } from './route-test/inproc.js';
@@ -191,11 +191,15 @@ export async function run(argv: string[]): Promise<number> {
         continue;
       }
       let index = 0;
-      // The listener's own splitter and block processing; each message settles before the next is ingested.
-      await processBlock(bytes, listener, {
-        log: blockLog,
-        ingest: async (m, l): Promise<IngestResult> => {
-          const result = await run.engine.ingest(m, l);
+      // The listener's own splitter (the engine's submitBlock); each message settles before the next is submitted.
+      await submitBlock(bytes, {
+        source: listener.name,
+        defaultCharset: listener.charset,
+        noRoute: listener.noRoute,
+        ...(listener.invalidBytes ? { invalidBytes: listener.invalidBytes } : {}),
+        multiMessageBlocks: 'split',
+        after: async (_i, outcome) => {
+          const result = legacyResult(outcome);
           const routes = await settle(run.engine.store, result, timeoutMs);
           if (!ackAccepted(result.code) || routes.some(isBad)) bad++;
           out(JSON.stringify({
@@ -208,9 +212,8 @@ export async function run(argv: string[]): Promise<number> {
             ...(result.duplicate ? { duplicate: true } : {}),
             routes,
           }));
-          return result;
         },
-      });
+      }, { submit: run.engine.submit, log: blockLog });
     }
   } finally {
     await run.close();

@@ -9,7 +9,7 @@ export function generatedSchemas(): Record<string, unknown> {
   const reg = registry();
   return {
     'route.schema.json': routeSchema(reg.plugins),
-    'hisbridge.schema.json': { $schema: 'http://json-schema.org/draft-07/schema#', ...siteSchema(reg.extensions) },
+    'hisbridge.schema.json': { $schema: 'http://json-schema.org/draft-07/schema#', ...siteSchema(reg.extensions, reg.sources) },
   };
 }
 

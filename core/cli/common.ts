@@ -31,7 +31,7 @@ export function reportLoadError(e: unknown): boolean {
 }
 
 export function loadConfig(file: string | undefined, registry: Registry, overrides: SiteOverrides = {}): SiteConfig {
-  return loadSiteConfig(file ?? process.env.HISBRIDGE_CONFIG, registry.extensions, overrides);
+  return loadSiteConfig(file ?? process.env.HISBRIDGE_CONFIG, registry.extensions, overrides, process.env, registry.sources);
 }
 
 export function registry(): Registry {

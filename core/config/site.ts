@@ -5,7 +5,7 @@
  */
 import { existsSync } from 'node:fs';
 import path from 'node:path';
-import type { JsonSchema, SiteExtension } from '../sdk.js';
+import type { JsonSchema, SiteExtension, SourceDefinition } from '../sdk.js';
 import { durationSchema, parseDuration } from './duration.js';
 import { LoadError, LoadIssue, checkInlineSecrets, loadYamlFile, resolveEnvRefs, yamlIssues } from './yaml-source.js';
 import { validateAt } from './validate.js';
@@ -18,6 +18,10 @@ import { loadTlsOptions, tlsSchema, type TlsConfig, type TlsFileConfig } from '.
 
 export interface ListenerConfig {
   name: string;
+  /** The source type (`listeners[].type`): mllp when absent. The MLLP keys below are filled for every type. */
+  type: string;
+  /** The entry as written, with its resolved `name` (and `port` under `--mllp-port`): the source plugin's `ctx.config`. */
+  options: Record<string, unknown>;
   host: string;
   port: number;
   /** Canonical or HL7 charset name used when MSH-18 is empty. */
@@ -71,10 +75,12 @@ export interface SiteConfig {
   sections: Record<string, Record<string, unknown>>;
 }
 
-const listenerSchema = {
+/** One `type: mllp` listener entry (also the entry without `type:`); plugins/source-mllp's config schema. */
+export const mllpListenerSchema = {
   type: 'object',
   additionalProperties: false,
   properties: {
+    type: { const: 'mllp', description: 'Source type: mllp (the default when absent)' },
     name: { type: 'string', pattern: '^[a-z][a-z0-9-]*$', description: 'Name routes use in `sources:`' },
     host: { type: 'string', description: 'Bind address (default 127.0.0.1)' },
     port: { type: 'integer', minimum: 0, maximum: 65535 },
@@ -97,7 +103,7 @@ export const coreSiteSchema = {
   type: 'object',
   additionalProperties: false,
   properties: {
-    listeners: { type: 'array', items: listenerSchema, description: 'MLLP listeners (default: one named "mllp" on 127.0.0.1:2575)' },
+    listeners: { type: 'array', items: mllpListenerSchema, description: 'Listeners: MLLP (default: one named "mllp" on 127.0.0.1:2575), and any other registered source type' },
     http: {
       type: 'object',
       additionalProperties: false,
@@ -139,10 +145,41 @@ export const coreSiteSchema = {
   },
 } as const;
 
-export function siteSchema(extensions: readonly SiteExtension[]): JsonSchema {
+/**
+ * The site schema. With `sources` (the registry's source plugins), a
+ * listener entry is checked against its type's schema: `editor` gives the
+ * if/then form for editors (schemas/hisbridge.schema.json); the loader
+ * checks only `type` here and each entry on its own (`listenerIssues`), for
+ * precise file:line:col errors.
+ */
+export function siteSchema(extensions: readonly SiteExtension[], sources?: readonly SourceDefinition[], form: 'editor' | 'load' = 'editor'): JsonSchema {
   const properties: Record<string, unknown> = { ...coreSiteSchema.properties };
   for (const ext of extensions) properties[ext.key] = { ...ext.configSchema, description: ext.summary };
+  const types = listenerTypes(sources);
+  if (types.length > 1 || form === 'load') {
+    const typeProp = { enum: types, description: `Source type: ${types.join(', ')} (default mllp)` };
+    const items = form === 'load'
+      ? { type: 'object', properties: { type: typeProp } }
+      : {
+        type: 'object',
+        properties: { type: typeProp },
+        allOf: types.map((t) => ({
+          if: t === 'mllp' ? { not: { required: ['type'] } } : { required: ['type'], properties: { type: { const: t } } },
+          then: listenerSchemaOf(t, sources),
+        })),
+      };
+    properties.listeners = { ...coreSiteSchema.properties.listeners, items };
+  }
   return { ...coreSiteSchema, properties };
+}
+
+/** The listener types known: mllp always, then the registered listener sources (kafka is its own section). */
+function listenerTypes(sources: readonly SourceDefinition[] | undefined): string[] {
+  return ['mllp', ...(sources ?? []).map((s) => s.type).filter((t) => t !== 'mllp' && t !== 'kafka')];
+}
+
+function listenerSchemaOf(type: string, sources: readonly SourceDefinition[] | undefined): JsonSchema {
+  return (sources?.find((s) => s.type === type)?.configSchema as JsonSchema | undefined) ?? (mllpListenerSchema as unknown as JsonSchema);
 }
 
 /** Resolves the PEM paths of a listener's `tls:` block and reads them once, so a missing file fails at load. */
@@ -156,6 +193,28 @@ function listenerTls(t: TlsConfig, baseDir: string, file: string | undefined, i:
     throw new LoadError([new LoadIssue(pos, `listeners[${i}].${isHisbridgeError(e) ? e.message : String(e)}`, 'CONFIG_E_SCHEMA')]);
   }
   return resolved;
+}
+
+/**
+ * One MLLP listener entry with its defaults applied and its TLS files
+ * resolved against `baseDir` and read once (a missing file fails here).
+ * Used by the loader and by plugins/source-mllp on its `ctx.config`.
+ */
+export function parseMllpListener(l: Raw, baseDir: string, file?: string, index = 0): Omit<ListenerConfig, 'type' | 'options'> {
+  return {
+    name: l.name ?? (index === 0 ? 'mllp' : `mllp-${index + 1}`),
+    host: l.host ?? '127.0.0.1',
+    port: l.port ?? 2575,
+    charset: l.charset ?? 'gb18030',
+    maxFrameBytes: l.maxFrameBytes ?? 16 * 1024 * 1024,
+    idleTimeoutMs: parseDuration(l.idleTimeout, 10 * 60_000),
+    frameTimeoutMs: parseDuration(l.frameTimeout, 30_000),
+    maxConnections: l.maxConnections ?? 512,
+    noRoute: l.noRoute ?? 'AA',
+    ...(l.tls ? { tls: listenerTls(l.tls as TlsConfig, baseDir, file, index) } : {}),
+    multiMessageBlocks: l.multiMessageBlocks ?? 'split',
+    invalidBytes: l.invalidBytes ?? 'reject',
+  };
 }
 
 export interface SiteOverrides {
@@ -178,6 +237,8 @@ export function loadSiteConfig(
   extensions: readonly SiteExtension[],
   overrides: SiteOverrides = {},
   env: NodeJS.ProcessEnv = process.env,
+  /** The registry's source plugins (listener types besides mllp); without them only MLLP listeners are known. */
+  sources?: readonly SourceDefinition[],
 ): SiteConfig {
   let raw: Raw = {};
   let src: ReturnType<typeof loadYamlFile> | undefined;
@@ -191,7 +252,14 @@ export function loadSiteConfig(
     if (typeof data !== 'object' || Array.isArray(data)) {
       throw new LoadError([new LoadIssue({ file, line: 1, col: 1 }, 'site config must be a mapping', 'CONFIG_E_SCHEMA')]);
     }
-    issues.push(...validateAt(siteSchema(extensions), data, src, []));
+    issues.push(...validateAt(siteSchema(extensions, sources, 'load'), data, src, []));
+    if (issues.length) throw new LoadError(issues);
+    // Each listener entry against its own type's schema, positioned in the file.
+    const entries = Array.isArray(data.listeners) ? (data.listeners as Raw[]) : [];
+    entries.forEach((l, i) => {
+      const type = typeof l?.type === 'string' ? l.type : 'mllp';
+      issues.push(...validateAt(listenerSchemaOf(type, sources), l, src!, ['listeners', i]));
+    });
     if (issues.length) throw new LoadError(issues);
     raw = data;
   }
@@ -199,21 +267,16 @@ export function loadSiteConfig(
   const rel = (p: string) => (path.isAbsolute(p) ? p : path.resolve(baseDir, p));
   const simulators = overrides.simulators ?? (raw.simulators as boolean | undefined) ?? true;
 
-  const listeners: ListenerConfig[] = ((raw.listeners as Raw[] | undefined) ?? [{}]).map((l, i) => ({
-    name: l.name ?? (i === 0 ? 'mllp' : `mllp-${i + 1}`),
-    host: l.host ?? '127.0.0.1',
-    port: l.port ?? 2575,
-    charset: l.charset ?? 'gb18030',
-    maxFrameBytes: l.maxFrameBytes ?? 16 * 1024 * 1024,
-    idleTimeoutMs: parseDuration(l.idleTimeout, 10 * 60_000),
-    frameTimeoutMs: parseDuration(l.frameTimeout, 30_000),
-    maxConnections: l.maxConnections ?? 512,
-    noRoute: l.noRoute ?? 'AA',
-    ...(l.tls ? { tls: listenerTls(l.tls as TlsConfig, baseDir, file, i) } : {}),
-    multiMessageBlocks: l.multiMessageBlocks ?? 'split',
-    invalidBytes: l.invalidBytes ?? 'reject',
-  }));
-  if (overrides.mllpPort !== undefined && listeners[0]) listeners[0].port = overrides.mllpPort;
+  const listeners: ListenerConfig[] = ((raw.listeners as Raw[] | undefined) ?? [{}]).map((l, i) => {
+    const name = (l.name as string | undefined) ?? (i === 0 ? 'mllp' : `mllp-${i + 1}`);
+    return { ...parseMllpListener({ ...l, name }, baseDir, file, i), type: (l.type as string | undefined) ?? 'mllp', options: { ...l, name } };
+  });
+  // --mllp-port: the first MLLP listener.
+  const firstMllp = listeners.find((l) => l.type === 'mllp');
+  if (overrides.mllpPort !== undefined && firstMllp) {
+    firstMllp.port = overrides.mllpPort;
+    firstMllp.options.port = overrides.mllpPort;
+  }
 
   const store: StoreConfig = {
     synchronous: raw.store?.synchronous ?? 'FULL',

@@ -1,116 +1,108 @@
 /**
- * One received block (an MLLP frame, a Kafka record, a replayed file) to its
- * replies, above the single-message ingest (ingest.ts stays one message):
+ * One received block (an MLLP frame, an HTTP body, a file) to its outcomes
+ * and replies, above the single-message port (ingest.ts stays one message).
+ * This is `SourceContext.submitBlock`:
  *
  * - split on bytes (core/hl7/batch.ts) into messages and batches;
- * - several messages: each is ingested on its own, in order, and answered
- *   with its own ACK frame, in order; with `multiMessageBlocks: reject`
- *   every one of them gets AR and none is routed;
- * - a batch (FHS/BHS ... BTS/FTS): each enclosed message is ingested on its
- *   own, and the reply is one frame: BHS, one ACK message per enclosed
+ * - several messages: each is submitted on its own, in order, and answered
+ *   with its own ACK, in order; with `multiMessageBlocks: reject` every one
+ *   of them gets AR (status rejected) and none is routed;
+ * - a batch (FHS/BHS ... BTS/FTS): each enclosed message is submitted on its
+ *   own, and the reply is one batch ACK: BHS, one ACK message per enclosed
  *   message in order, BTS with their count. Trailer counts that disagree are
- *   logged at warn and the messages processed anyway.
+ *   logged at warn and the messages processed anyway;
+ * - `before(index)` may skip a message (no outcome, no ACK) and
+ *   `after(index, outcome)` is awaited before the next message is submitted.
  *
- * Log lines carry counts and codes, never payload.
+ * ACKs come from the one ACK builder (ack.ts). Log lines carry counts and
+ * codes, never payload.
  */
-import { randomUUID } from 'node:crypto';
 import { hbError, type HisbridgeError } from '../errors.js';
-import { buildAck, buildBatchAckEnvelope, decodeHl7, encodeText, readAckHeader } from '../hl7/index.js';
-import { messagesOf, splitBlock, type SplitBlock } from '../hl7/batch.js';
-import type { Logger } from '../sdk.js';
-import type { IngestResult, Listener } from './ingest.js';
+import { decodeHl7, readAckHeader } from '../hl7/index.js';
+import { messagesOf, splitBlock } from '../hl7/batch.js';
+import type { BlockOptions, BlockOutcome, IngestOutcome, Logger, Submit } from '../sdk.js';
+import { errorReply, renderAck, renderBatchAck, withAckContext } from './ack.js';
 
 export interface BlockDeps {
-  /** The single-message ingest (engine.ingest). */
-  ingest(message: Buffer, listener: Listener): Promise<IngestResult>;
+  /** The ingress port. */
+  submit: Submit;
   log: Logger;
-  /** Called for each message refused here without ingest (multiMessageBlocks: reject), for metrics. */
-  onRefused?(listener: Listener, result: IngestResult): void;
-}
-
-export interface BlockResult {
-  /** Reply frames (payloads, unframed), in order. */
-  replies: Buffer[];
-  /** One result per message, in block order (batches flattened). */
-  results: IngestResult[];
-  /** How the block was read (tests, replay). */
-  split: SplitBlock;
-}
-
-function batchId(): string {
-  return `B${randomUUID().replace(/-/g, '').slice(0, 19)}`;
+  /** Called for each message refused here without the port (multiMessageBlocks: reject), for metrics. */
+  onRefused?(source: string, outcome: IngestOutcome): void;
 }
 
 /** An AR for one message of a refused block, echoing its MSH-10, in its charset. */
-export function refuseMessage(bytes: Buffer, listener: Listener, err: HisbridgeError): IngestResult {
+export function refuseMessage(bytes: Buffer, defaultCharset: string, err: HisbridgeError): IngestOutcome {
   let text: string;
   let charset = 'latin1';
   try {
-    ({ text, charset } = decodeHl7(bytes, listener.charset));
+    ({ text, charset } = decodeHl7(bytes, defaultCharset));
   } catch {
     text = bytes.toString('latin1');
   }
   const header = readAckHeader(text);
-  const ackText = buildAck(header ?? { fieldSep: '|', encodingChars: '^~\\&' }, {
-    code: 'AR',
-    controlId: randomUUID().replace(/-/g, '').slice(0, 20),
-    text: err.message,
-    error: { hl7Code: '207', text: err.message, severity: 'E' },
-  });
-  let ack: Buffer;
-  try {
-    ack = encodeText(ackText, charset);
-  } catch {
-    ack = Buffer.from(ackText, 'utf8');
-  }
-  return { ack, ackText, code: 'AR', routes: [], errorCode: err.code, ...(header?.controlId ? { controlId: header.controlId } : {}) };
+  const reply = errorReply('AR', err);
+  reply.error = { ...reply.error!, hl7Code: '207' };
+  const outcome: IngestOutcome = {
+    status: 'rejected', code: err.code, reason: err.message, routes: [], reply,
+    ...(header?.controlId ? { controlId: header.controlId } : {}),
+  };
+  return withAckContext(outcome, { ...(header ? { header } : {}), charset });
 }
 
-/** Splits, ingests and answers one block. Never throws more than `deps.ingest` does (which never throws). */
-export async function processBlock(frame: Buffer, listener: Listener, deps: BlockDeps): Promise<BlockResult> {
-  const split = splitBlock(frame);
-  const only = split.units.length === 1 ? split.units[0]! : undefined;
-  if (only?.kind === 'message') {
-    const r = await deps.ingest(only.bytes, listener);
-    return { replies: [r.ack], results: [r], split };
-  }
+/** Splits, submits and answers one block. Never throws more than `submit`, `before` or `after` do. */
+export async function submitBlock(bytes: Buffer, opts: BlockOptions, deps: BlockDeps): Promise<BlockOutcome> {
+  const split = splitBlock(bytes);
   const log = deps.log;
-  const where = { listener: listener.name, units: split.units.length, messages: split.messageCount };
-  if (split.strayLines) log.warn({ ...where, lines: split.strayLines }, 'block: lines outside any message ignored');
-  const refuse = (listener.multiMessageBlocks ?? 'split') === 'reject' && split.units.length > 1;
+  const where = { listener: opts.source, units: split.units.length, messages: split.messageCount };
+  if (split.units.length > 1 || split.units[0]?.kind === 'batch') {
+    if (split.strayLines) log.warn({ ...where, lines: split.strayLines }, 'block: lines outside any message ignored');
+  }
+  const refuse = (opts.multiMessageBlocks ?? 'split') === 'reject' && split.units.length > 1;
   const refusal = refuse ? hbError('HL7_E_MULTI_MESSAGE_BLOCK', { count: split.messageCount }) : undefined;
   if (refusal) log.warn({ ...where, code: refusal.code }, 'block of several messages refused (multiMessageBlocks: reject)');
   else if (split.units.length > 1) log.info(where, 'block of several messages: each processed on its own');
 
-  const one = async (bytes: Buffer): Promise<IngestResult> => {
-    if (!refusal) return deps.ingest(bytes, listener);
-    const r = refuseMessage(bytes, listener, refusal);
-    deps.onRefused?.(listener, r);
-    return r;
+  let index = 0;
+  const outcomes: IngestOutcome[] = [];
+  const one = async (m: Buffer): Promise<IngestOutcome | undefined> => {
+    const i = index++;
+    if (opts.before && !opts.before(i)) return undefined;
+    let o: IngestOutcome;
+    if (refusal) {
+      o = refuseMessage(m, opts.charset ?? opts.defaultCharset ?? 'gb18030', refusal);
+      deps.onRefused?.(opts.source, o);
+    } else {
+      o = await deps.submit({
+        source: opts.source,
+        bytes: m,
+        ...(opts.charset ? { charset: opts.charset } : {}),
+        ...(opts.defaultCharset ? { defaultCharset: opts.defaultCharset } : {}),
+        ...(opts.noRoute ? { noRoute: opts.noRoute } : {}),
+        ...(opts.invalidBytes ? { invalidBytes: opts.invalidBytes } : {}),
+      });
+    }
+    outcomes.push(o);
+    await opts.after?.(i, o);
+    return o;
   };
 
   const replies: Buffer[] = [];
-  const results: IngestResult[] = [];
   for (const unit of split.units) {
     if (unit.kind === 'message') {
-      const r = await one(unit.bytes);
-      results.push(r);
-      replies.push(r.ack);
+      const o = await one(unit.bytes);
+      if (o) replies.push(renderAck(o));
       continue;
     }
     for (const p of unit.batch.problems) log.warn({ ...where, code: 'HL7_W_BATCH_TRAILER', problem: p }, hbError('HL7_W_BATCH_TRAILER', { detail: p }).message);
-    const acks: Buffer[] = [];
+    const acks: IngestOutcome[] = [];
     for (const m of unit.messages) {
-      const r = await one(m);
-      results.push(r);
-      acks.push(r.ack);
+      const o = await one(m);
+      if (o) acks.push(o);
     }
-    // The header echoes ASCII fields; latin1 keeps the request's bytes as they were.
-    const env = buildBatchAckEnvelope(unit.batch.header.toString('latin1'), acks.length, { controlId: batchId() });
-    // Each ACK ends with \r and is in its own message's charset: concatenated as bytes.
-    replies.push(Buffer.concat([Buffer.from(env.header, 'latin1'), ...acks, Buffer.from(env.trailer, 'latin1')]));
+    replies.push(renderBatchAck(unit.batch.header, acks));
   }
-  return { replies, results, split };
+  return { outcomes, replies, units: split.units.map((u) => ({ kind: u.kind, messages: u.kind === 'message' ? 1 : u.messages.length })) };
 }
 
 /** The messages a block holds (batches flattened), for callers that only need them. */

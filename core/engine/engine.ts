@@ -5,23 +5,25 @@
  * wrong; `start()` opens the sockets; `stop()` drains and closes.
  */
 import { mkdirSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
 import type { SiteConfig } from '../config/site.js';
 import { LoadError } from '../config/yaml-source.js';
 import { hbError, type HisbridgeError } from '../errors.js';
 import { createHttpClient } from '../http/client.js';
 import { startHttpServer, type HttpServer } from '../http/server.js';
 import { loadTlsOptions } from '../config/tls.js';
-import { createMllpServer, type MllpServer } from '../mllp/server.js';
+import type { MllpServer } from '../mllp/server.js';
 import { closeRoutes, listRouteFiles, loadRoutes } from '../routes/loader.js';
 import { RouteTable } from '../routes/matcher.js';
 import type { Registry } from '../registry.js';
-import type { HttpClient, HttpEndpoint, Logger, PluginContext, PluginDefinition, RunningSimulator } from '../sdk.js';
+import type { BlockOptions, BlockOutcome, HttpClient, HttpEndpoint, InboundMessage, IngestOutcome, Logger, PluginContext, PluginDefinition, RunningSimulator, RunningSource, SourceContext, SourceDefinition, SourceHttpEndpoint, Submit } from '../sdk.js';
 import { Store } from '../store/sqlite.js';
 import { DeliveryWorker } from '../delivery/worker.js';
 import { createDeliveryRunner } from './deliver.js';
-import { ingest, type IngestResult, type Listener } from './ingest.js';
-import { processBlock, type BlockResult } from './block.js';
-import { buildAck, readAckHeader } from '../hl7/index.js';
+import { ingest, legacyResult, type IngestResult, type Listener } from './ingest.js';
+import { submitBlock } from './block.js';
+import { errorReply, renderAck, withAckContext } from './ack.js';
+import { FlowController } from './flow.js';
 import { KafkaSource } from '../kafka/source.js';
 import { Ops } from '../ops/index.js';
 import { engineOpsHost } from '../ops/engine-host.js';
@@ -47,22 +49,22 @@ export class Engine {
   /** Resolved site sections (defaults + file), keyed by extension key. */
   readonly sections: Record<string, Record<string, unknown>> = {};
   readonly simulators: Record<string, RunningSimulator> = {};
+  /** The MLLP listeners started (what health, the console and `hisbridge start`'s banner show). */
   readonly listeners: { config: Listener & { host: string; port: number }; server: MllpServer; port?: number }[] = [];
+  /** Every running source, listeners and Kafka, in start order. */
+  readonly sources: { name: string; type: string; running: RunningSource }[] = [];
   httpServer?: HttpServer;
   #routes: RouteTable = new RouteTable([]);
   #worker?: DeliveryWorker;
   readonly #abort = new AbortController();
   #stopping = false;
-  #paused = false;
-  #monitor?: NodeJS.Timeout;
+  /** Back-pressure: one controller for every source. */
+  readonly flow: FlowController;
   #purgeTimer?: NodeJS.Timeout;
   #routeInputs: string[];
   #started = false;
-  /** start() opened the MLLP listeners, so each configured one must stay bound. */
-  #mllpExpected = false;
   /** start() finished: every listener it was asked for is bound and the sources run. */
   #startDone = false;
-  #kafka?: KafkaSource;
   /** Metrics, call statistics, health details and the console (core/ops). */
   readonly ops: Ops;
 
@@ -74,6 +76,12 @@ export class Engine {
     this.http = createHttpClient();
     this.#routeInputs = opts.routes ?? [opts.config.routesDir];
     this.ops = new Ops(engineOpsHost(this, () => this.#worker?.kick()));
+    this.flow = new FlowController({
+      pending: () => this.store.pendingCount(),
+      highWaterMark: opts.config.store.highWaterMark,
+      overload: opts.config.store.overload,
+      log: opts.log,
+    });
   }
 
   /** Opens the store, starts simulators (if enabled), loads routes. Throws LoadError on invalid routes. */
@@ -108,7 +116,10 @@ export class Engine {
         concurrency: opts.config.delivery.concurrency,
         pollMs: opts.config.delivery.pollMs,
         log: opts.log,
-        onSettled: (job, outcome, latencyMs, code) => engine.ops.metrics.onSettled(job, outcome, latencyMs, code),
+        onSettled: (job, outcome, latencyMs, code) => {
+          engine.ops.metrics.onSettled(job, outcome, latencyMs, code);
+          engine.flow.check();
+        },
       });
     }
     return engine;
@@ -186,7 +197,7 @@ export class Engine {
     }
   }
 
-  #refusal(): HisbridgeError | undefined {
+  #gate(): HisbridgeError | undefined {
     if (this.#stopping) return hbError('ENGINE_E_SHUTTING_DOWN');
     if (this.config.store.overload === 'reject' && this.store.pendingCount() >= this.config.store.highWaterMark) {
       return hbError('ENGINE_E_BACKPRESSURE', { pending: this.store.pendingCount() });
@@ -194,37 +205,98 @@ export class Engine {
     return undefined;
   }
 
-  /** Processes one received frame (MLLP, replay, tests). Never throws. */
-  async ingest(frame: Buffer, listener: Listener): Promise<IngestResult> {
-    const result = await ingest(frame, listener, {
-      routes: () => this.#routes,
-      store: this.store,
-      log: this.log,
-      idempotencyWindowMs: this.config.store.idempotencyWindowMs,
-      onQueued: () => {
+  /**
+   * The ingress port (issue 13): one message in, its outcome out, once it is
+   * committed or refused. Never rejects. Sources get it as `submit`.
+   */
+  readonly submit: Submit = async (message: InboundMessage): Promise<IngestOutcome> => {
+    let outcome: IngestOutcome;
+    try {
+      const r = await ingest(message, {
+        routes: () => this.#routes,
+        store: this.store,
+        log: this.log,
+        idempotencyWindowMs: this.config.store.idempotencyWindowMs,
+        gate: () => this.#gate(),
+        signal: this.#abort.signal,
+      });
+      outcome = r.outcome;
+      if (r.queued) {
         this.#worker?.kick();
-        // Checked on every commit, not only by the monitor, so the mark is not overshot between ticks.
-        this.#checkBackpressure();
-      },
-      refuse: () => this.#refusal(),
-      signal: this.#abort.signal,
+        // Checked on every commit that queued work, so the mark is not overshot between timer ticks.
+        this.flow.check();
+      }
+    } catch (e) {
+      // The port does not throw; should it, the source hears "offer it again later", never a crash.
+      const err = hbError('ENGINE_E_INTERNAL', { detail: 'ingress failed' }, { cause: e });
+      this.log.error({ listener: message.source, code: err.code, err: { message: (e as Error).message } }, 'ingress failed');
+      outcome = withAckContext({ status: 'failed', code: err.code, reason: err.message, routes: [], reply: errorReply('AE', err) }, { charset: 'utf-8' });
+    }
+    this.ops.metrics.onIngest(message.source, outcome.reply.code, outcome.routes);
+    if (outcome.controlIdReused) this.ops.metrics.onControlIdReused(message.source);
+    return outcome;
+  };
+
+  /** `SourceContext.submitBlock`: splits an HL7 block, submits each message in order, builds the replies. */
+  submitBlock(bytes: Buffer, opts: BlockOptions): Promise<BlockOutcome> {
+    return submitBlock(bytes, opts, {
+      submit: this.submit,
+      log: this.log,
+      onRefused: (source, o) => this.ops.metrics.onIngest(source, o.reply.code, o.routes),
     });
-    this.ops.metrics.onIngest(listener.name, result.code, result.routes);
-    if (result.controlIdReused) this.ops.metrics.onControlIdReused(listener.name);
-    return result;
   }
 
-  /**
-   * Processes one received block (MLLP frame, replayed file): several
-   * messages or a batch are split on bytes and each message ingested on its
-   * own (core/engine/block.ts). Never throws.
-   */
-  async ingestBlock(frame: Buffer, listener: Listener): Promise<BlockResult> {
-    return processBlock(frame, listener, {
-      ingest: (m, l) => this.ingest(m, l),
-      log: this.log,
-      onRefused: (l, r) => this.ops.metrics.onIngest(l.name, r.code, r.routes),
-    });
+  /** `SourceContext.renderAck`: the HL7 ACK of an outcome, in its message's charset. */
+  renderAck(outcome: IngestOutcome): Buffer {
+    return renderAck(outcome);
+  }
+
+  /** One message with the older result shape (route tests, tests): the outcome with its ACK rendered. Never throws. */
+  async ingest(frame: Buffer, listener: Listener): Promise<IngestResult> {
+    return legacyResult(await this.submit({
+      source: listener.name, bytes: frame, defaultCharset: listener.charset, noRoute: listener.noRoute,
+      ...(listener.invalidBytes ? { invalidBytes: listener.invalidBytes } : {}),
+    }));
+  }
+
+  /** The context a source plugin receives. */
+  sourceContext(name: string, config: Record<string, unknown>): SourceContext {
+    const http = this.httpServer;
+    return {
+      log: this.log.child({ listener: name }),
+      signal: this.#abort.signal,
+      config,
+      baseDir: this.config.file ? dirname(resolve(this.config.file)) : process.cwd(),
+      dataDir: this.config.dataDir,
+      submitBlock: (bytes, opts) => this.submitBlock(bytes, opts),
+      renderAck: (o) => renderAck(o),
+      flow: this.flow,
+      ...(http ? {
+        mountHttp: (endpoints: SourceHttpEndpoint[]) => {
+          if (!http.mountSource) throw new Error('this HTTP server cannot mount source endpoints');
+          for (const ep of endpoints) http.mountSource(ep);
+        },
+      } : {}),
+      metric: (metric, labels) => {
+        if (metric === 'connection_refused') this.ops.metrics.onConnectionRefused(labels?.listener ?? name);
+      },
+      gauge: (metric, value, labels) => {
+        if (metric === 'kafka_lag') this.ops.metrics.setKafkaLag(labels.topic ?? '', Number(labels.partition ?? 0), value);
+      },
+    };
+  }
+
+  /** Starts one source through its definition; a start failure (ENGINE_E_LISTEN for a bind failure) stops the start. */
+  async #startSource(def: SourceDefinition, name: string, config: Record<string, unknown>): Promise<RunningSource> {
+    const running = await def.start(this.sourceContext(name, config), this.submit);
+    this.sources.push({ name, type: def.type, running });
+    const bound = running as RunningSource & { server?: MllpServer; host?: string; port?: number };
+    if (def.type === 'mllp' && bound.server) {
+      const l = this.config.listeners.find((x) => x.name === name)!;
+      const listener: Listener = { name, charset: l.charset, noRoute: l.noRoute, multiMessageBlocks: l.multiMessageBlocks, invalidBytes: l.invalidBytes };
+      this.listeners.push({ config: { ...listener, host: bound.host ?? l.host, port: bound.port ?? l.port }, server: bound.server, ...(bound.port !== undefined ? { port: bound.port } : {}) });
+    }
+    return running;
   }
 
   async start(opts: { mllp?: boolean; http?: boolean; kafka?: boolean } = {}): Promise<void> {
@@ -257,82 +329,23 @@ export class Engine {
       this.log.info({ url: this.httpServer.url }, 'http listening');
     }
     if (opts.mllp !== false) {
+      // Every listener through its source plugin (`type:`, mllp by default).
       for (const l of this.config.listeners) {
-        const listener: Listener = { name: l.name, charset: l.charset, noRoute: l.noRoute, multiMessageBlocks: l.multiMessageBlocks, invalidBytes: l.invalidBytes };
-        const server = createMllpServer({
-          name: l.name,
-          host: l.host,
-          port: l.port,
-          maxFrameBytes: l.maxFrameBytes,
-          idleTimeoutMs: l.idleTimeoutMs,
-          ...(l.tls ? { tls: loadTlsOptions(l.tls) } : {}),
-          frameTimeoutMs: l.frameTimeoutMs,
-          maxConnections: l.maxConnections,
-          log: this.log.child({ listener: l.name }),
-          handler: async (frame) => (await this.ingestBlock(frame, listener)).replies,
-          onBadFrame: (ev) => (ev.kind === 'too-large' ? this.#errorAck(ev.head, hbError('MLLP_E_FRAME_TOO_LARGE', { limit: l.maxFrameBytes }), 'AR') : null),
-          onHandlerError: (err, frame) => {
-            this.log.error({ listener: l.name, err: { message: (err as Error).message } }, 'listener handler failed');
-            return this.#errorAck(frame.subarray(0, 4096), hbError('ENGINE_E_INTERNAL', { detail: 'message handler failed' }), 'AE');
-          },
-        });
-        server.on('refused', () => this.ops.metrics.onConnectionRefused(l.name));
-        const addr = await server.listen().catch((e: unknown) => {
-          throw listenError(`listener ${l.name}`, l.host, l.port, e);
-        });
-        this.listeners.push({ config: { ...listener, host: l.host, port: addr.port }, server, port: addr.port });
-        this.log.info({ listener: l.name, host: addr.host, port: addr.port, tls: l.tls ? (l.tls.requestCert ? 'mutual' : 'server') : 'off' }, 'mllp listening');
+        const def = this.registry.getSource(l.type);
+        if (!def) throw hbError('ENGINE_E_LISTEN', { what: `listener ${l.name}`, host: l.host, port: l.port, detail: `no source of type "${l.type}" (known: ${this.registry.sources.map((x) => x.type).join(', ')})` });
+        await this.#startSource(def, l.name, l.options);
       }
-      this.#mllpExpected = true;
     }
-    if (opts.kafka !== false && this.config.kafka?.topics.length) await this.#startKafka();
-    this.#monitor = setInterval(() => this.#checkBackpressure(), 100);
-    this.#monitor.unref();
+    if (opts.kafka !== false && this.config.kafka?.topics.length) {
+      const def = this.registry.getSource('kafka');
+      if (!def) throw hbError('ENGINE_E_LISTEN', { what: 'kafka', host: '-', port: 0, detail: 'no kafka source registered' });
+      await this.#startSource(def, 'kafka', this.config.kafka as unknown as Record<string, unknown>);
+    }
+    this.flow.start();
     this.#purgeTimer = setInterval(() => this.#purge(), 3_600_000);
     this.#purgeTimer.unref();
     this.#purge();
     this.#startDone = true;
-  }
-
-  async #startKafka(): Promise<void> {
-    const kafka = this.config.kafka!;
-    // Loaded only when Kafka is configured, so sites without it never load kafkajs.
-    const { createKafkaClient } = await import('../kafka/client.js');
-    const log = this.log.child({ source: 'kafka' });
-    this.#kafka = new KafkaSource({
-      config: kafka,
-      client: createKafkaClient(kafka, log),
-      ingest: (frame, listener) => this.ingest(frame, listener),
-      pending: () => this.store.pendingCount(),
-      highWaterMark: this.config.store.highWaterMark,
-      log,
-      onLag: (topic, partition, lag) => this.ops.metrics.setKafkaLag(topic, partition, lag),
-    });
-    await this.#kafka.start();
-    this.log.info({ group: kafka.groupId, topics: kafka.topics.map((t) => t.name) }, 'kafka source started');
-  }
-
-  /** An error ACK built from the head of a frame (too large, handler failure), echoing its MSH-10 when readable. */
-  #errorAck(head: Buffer | undefined, err: HisbridgeError, code: 'AE' | 'AR'): Buffer | null {
-    const text = head ? head.toString('latin1') : '';
-    const header = readAckHeader(text);
-    if (!header) return null;
-    return Buffer.from(buildAck(header, { code, controlId: `E${Date.now()}${Math.floor(Math.random() * 1e6)}`, text: err.message, error: { hl7Code: '207', text: err.message, severity: 'E' } }), 'latin1');
-  }
-
-  #checkBackpressure(): void {
-    if (this.config.store.overload !== 'pause') return;
-    const pending = this.store.pendingCount();
-    const high = this.config.store.highWaterMark;
-    if (!this.#paused && pending >= high) {
-      this.#paused = true;
-      for (const l of this.listeners) l.server.pauseAll();
-      this.log.warn({ pending, highWaterMark: high }, 'back-pressure: listeners paused');
-    } else if (this.#paused && pending < high * 0.8) {
-      this.#paused = false;
-      for (const l of this.listeners) l.server.resumeAll();
-      this.log.info({ pending }, 'back-pressure released: listeners resumed');
-    }
   }
 
   /** Retention: bodies of delivered messages after retentionDays, metadata and audit after metadataRetentionDays. */
@@ -353,11 +366,9 @@ export class Engine {
   #faults(store: { ok: boolean; detail?: string }): string[] {
     const out: string[] = [];
     if (!store.ok) out.push(`store: ${store.detail ?? 'failing'}`);
-    if (this.#mllpExpected) {
-      for (const l of this.config.listeners) {
-        const bound = this.listeners.find((x) => x.config.name === l.name);
-        if (!bound || !bound.server.listening) out.push(`listener ${l.name}: not listening on ${l.host}:${bound?.port ?? l.port}`);
-      }
+    for (const s of this.sources) {
+      const h = s.running.health?.();
+      if (h && !h.live) out.push(`${s.type === 'kafka' ? 'kafka' : `listener ${s.name}`}: ${h.detail ?? 'not live'}`);
     }
     return out;
   }
@@ -375,7 +386,10 @@ export class Engine {
     if (kind === 'ready') {
       const waits: string[] = [];
       if (!this.#startDone) waits.push('engine: not started');
-      if (this.#kafka && !this.#kafka.ready) waits.push('kafka: not joined to the consumer group');
+      for (const s of this.sources) {
+        const h = s.running.health?.();
+        if (h && h.live && !h.ready) waits.push(`${s.type === 'kafka' ? 'kafka' : `listener ${s.name}`}: ${h.detail ?? 'not ready'}`);
+      }
       for (const [name, c] of Object.entries(ops.checks)) if (c.critical && !c.ok) waits.push(`check ${name}: ${c.detail ?? 'failing'}`);
       if (waits.length && status === 'ok') status = 'not-ready';
       reasons.push(...waits);
@@ -388,11 +402,15 @@ export class Engine {
       status,
       reasons,
       listeners: this.listeners.map((l) => ({ name: l.config.name, port: l.port, connections: l.server.connectionCount })),
+      sources: this.sources.map((s) => {
+        const h = s.running.health?.();
+        return { name: s.name, type: s.type, ...(h ? { live: h.live, ready: h.ready, ...(h.detail ? { detail: h.detail } : {}) } : {}) };
+      }),
       routes: this.#routes.routes.length,
       pendingDeliveries: this.store.pendingCount(),
-      paused: this.#paused,
+      paused: this.flow.paused,
       simulators: Object.fromEntries(Object.entries(this.simulators).map(([k, s]) => [k, s.url])),
-      ...(this.#kafka ? { kafka: this.#kafka.status } : {}),
+      ...kafkaStatus(this.sources),
       ...ops,
     };
   }
@@ -405,11 +423,12 @@ export class Engine {
   async stop(graceMs = 10_000): Promise<void> {
     if (this.#stopping) return;
     this.#stopping = true;
-    if (this.#monitor) clearInterval(this.#monitor);
+    this.flow.stop();
     if (this.#purgeTimer) clearInterval(this.#purgeTimer);
     // Kafka first: in-flight records finish and their offsets are committed before the store closes.
-    await this.#kafka?.stop();
-    await Promise.allSettled(this.listeners.map((l) => l.server.close(Math.min(graceMs, 5000))));
+    const kafka = this.sources.filter((s) => s.type === 'kafka');
+    await Promise.allSettled(kafka.map((s) => s.running.close(graceMs)));
+    await Promise.allSettled(this.sources.filter((s) => s.type !== 'kafka').map((s) => s.running.close(Math.min(graceMs, 5000))));
     await this.#worker?.stop(graceMs);
     this.#abort.abort();
     await this.httpServer?.close();
@@ -419,6 +438,13 @@ export class Engine {
     this.store.close();
     this.log.info('engine stopped');
   }
+}
+
+/** The Kafka source's status for the health body (under `kafka`), when it runs. */
+function kafkaStatus(sources: readonly { type: string; running: RunningSource }[]): { kafka?: Record<string, unknown> } {
+  const k = sources.find((s) => s.type === 'kafka');
+  const info = k?.running.health?.().info;
+  return info ? { kafka: info } : {};
 }
 
 /** The HTTP answer for a health body: 200 only when its status is "ok". */

@@ -1,41 +1,62 @@
 /**
- * One received HL7 message, from bytes to ACK bytes:
- * decode (MSH-18 or listener default) → parse → duplicate check → match
- * routes → run local steps / on-complete steps → commit message + deliveries
- * → ACK in the sender's charset. Never throws: every failure becomes an
- * AE/AR (or CE/CR) with an ERR segment naming the reason.
+ * The ingress port (issue 13): one message in, a structured IngestOutcome
+ * out. A format-specific READ stage (core/engine/read.ts: HL7, read-json.ts:
+ * JSON events) is followed by the common stage: gate (back-pressure,
+ * shutdown) → duplicate check → match routes → run local / on-complete steps
+ * → commit message + deliveries. Never throws and builds no ACK: the sources
+ * that speak HL7 render one from the outcome (core/engine/ack.ts).
  *
- * ACK codes (docs/routes.md): CE/CR only when the message was not committed
- * (refused, store failure, no route with noRoute AR). A committed message
- * whose on-complete processing failed gets AE in original mode (the sender
- * resends and it is processed again) or CA with an ERR in enhanced mode (a
- * resend gets the same answer; the failed step waits in the dead letter).
+ * Outcome status (core/sdk.ts IngestOutcome):
+ * - accepted: committed with AA/CA (CA with an ERR in enhanced mode after an
+ *   on-complete failure: the message and the other routes' work are kept);
+ * - duplicate: same sender, id and content accepted before: answered as then;
+ * - rejected: unreadable (decode, invalid bytes, parse), no route under
+ *   `noRoute: AR`, a non-retryable on-complete failure in original mode (AE);
+ * - failed: refused for a passing reason (back-pressure under `overload:
+ *   reject`, shutting down), the store write failed, or a retryable
+ *   on-complete failure in original mode (AE: the sender resends).
+ * CE/CR only when the message was not committed (docs/routes.md).
  */
-import { randomUUID } from 'node:crypto';
-import { ackMode, buildAck, decodeHl7Yielding, encodeText, parseHl7Yielding, readAckHeader, type Hl7Message, type InvalidBytes } from '../hl7/index.js';
 import { hbError, HisbridgeError, isHisbridgeError, toHisbridgeError } from '../errors.js';
 import { maskId } from '../mask.js';
 import { yieldIfBig } from '../cooperative.js';
 import { runSegment } from '../routes/run.js';
 import type { RouteTable } from '../routes/matcher.js';
 import type { CompiledRoute } from '../routes/types.js';
-import type { Logger, ReplyContribution, StepInput } from '../sdk.js';
-import { contentDigestYielding, idempotencyKeyOf, messageKey } from '../store/identity.js';
+import type { InboundMessage, IngestOutcome, IngestReply, Logger, ReplyContribution, RouteOutcome, StepInput } from '../sdk.js';
+import { idempotencyKeyOf, messageKey } from '../store/identity.js';
 import type { AckReply, NewDeliveryWithOutcome } from '../store/types.js';
 import type { Store } from '../store/sqlite.js';
+import { errorReply, hl7ErrorCode, renderAck, renderAckText, withAckContext } from './ack.js';
+import { patientIdOf, readHl7, type ReadOk, type ReadResult } from './read.js';
+import { readJson } from './read-json.js';
 
-export type AckCode = 'AA' | 'AE' | 'AR' | 'CA' | 'CE' | 'CR';
+export type AckCode = IngestReply['code'];
+export type { RouteOutcome };
 
-export interface RouteOutcome {
-  route: string;
-  /** queued: deliveries stored; ok/failed/filtered/skipped: final. */
-  outcome: 'queued' | 'ok' | 'failed' | 'filtered' | 'skipped';
-  detail?: string;
-  deliveries?: number;
-  errorCode?: string;
+export interface IngestDeps {
+  routes(): RouteTable;
+  store: Store;
+  log: Logger;
+  idempotencyWindowMs: number;
+  /** Why new work must be refused now (overload: reject past the mark, shutting down); undefined when it is taken. */
+  gate(): HisbridgeError | undefined;
+  signal: AbortSignal;
 }
 
+/** What the port did: the outcome for the source, and whether the commit queued deliveries (the engine kicks the workers). */
+export interface PortResult {
+  outcome: IngestOutcome;
+  /** The commit stored pending deliveries. */
+  queued: boolean;
+}
+
+/**
+ * The older shape of one message's result, kept for `engine.ingest` (route
+ * tests, replay, tests): the outcome with its ACK rendered.
+ */
 export interface IngestResult {
+  outcome: IngestOutcome;
   ack: Buffer;
   ackText: string;
   code: AckCode;
@@ -43,25 +64,31 @@ export interface IngestResult {
   type?: string;
   messageId?: number;
   duplicate?: boolean;
-  /** Stored as a new message although its sender and MSH-10 were accepted before with other content. */
   controlIdReused?: boolean;
   routes: RouteOutcome[];
   /** Catalogue code when the message was refused before it could be parsed (decode, charset, invalid bytes, parse). */
   errorCode?: string;
 }
 
-export interface IngestDeps {
-  routes(): RouteTable;
-  store: Store;
-  log: Logger;
-  idempotencyWindowMs: number;
-  /** Called after a commit that created pending deliveries. */
-  onQueued(): void;
-  /** True when new work must be refused (overload: reject, or shutting down). */
-  refuse(): HisbridgeError | undefined;
-  signal: AbortSignal;
+/** The older result shape from an outcome (renders its ACK). */
+export function legacyResult(o: IngestOutcome): IngestResult {
+  return {
+    outcome: o,
+    ack: renderAck(o),
+    ackText: renderAckText(o),
+    code: o.reply.code,
+    routes: o.routes,
+    ...(o.controlId !== undefined ? { controlId: o.controlId } : {}),
+    ...(o.type !== undefined ? { type: o.type } : {}),
+    ...(o.messageId !== undefined ? { messageId: o.messageId } : {}),
+    ...(o.status === 'duplicate' ? { duplicate: true } : {}),
+    ...(o.controlIdReused ? { controlIdReused: true } : {}),
+    // As before: set when the message was refused before it could be parsed.
+    ...(o.type === undefined && (o.status === 'rejected' || o.status === 'failed') ? { errorCode: o.code } : {}),
+  };
 }
 
+/** The options of an HL7 listener that the port and the block splitter read (the legacy `engine.ingest` shape). */
 export interface Listener {
   name: string;
   charset: string;
@@ -72,125 +99,69 @@ export interface Listener {
   multiMessageBlocks?: 'split' | 'reject';
 }
 
-function ackId(): string {
-  return randomUUID().replace(/-/g, '').slice(0, 20);
+/** The READ stage for the message's format. */
+export function readMessage(inbound: InboundMessage, log: Logger): Promise<ReadResult> {
+  return inbound.format === 'json' ? readJson(inbound) : readHl7(inbound, log);
 }
 
-/** Maps our error codes to HL7 table 0357 codes for ERR-3. */
-function hl7ErrorCode(e: HisbridgeError): string {
-  switch (e.code) {
-    case 'HL7_E_NO_MSH':
-      return '100';
-    case 'HL7_E_MISSING_FIELD':
-      return '101';
-    case 'HL7_E_PARSE':
-    case 'HL7_E_CHARSET':
-    case 'HL7_E_INVALID_BYTES':
-      return '102';
-    case 'ENGINE_E_NO_ROUTE':
-      return '200';
-    default:
-      return '207';
+/** One message through the port. Never throws. */
+export async function ingest(inbound: InboundMessage, deps: IngestDeps): Promise<PortResult> {
+  let read: ReadResult;
+  try {
+    read = await readMessage(inbound, deps.log);
+  } catch (e) {
+    // A reader must not throw; if one does, the message is refused for a passing reason rather than lost.
+    const err = toHisbridgeError(e);
+    deps.log.error({ listener: inbound.source, code: err.code }, 'message reader failed');
+    return { outcome: withAckContext({ status: 'failed', code: err.code, reason: err.message, routes: [], reply: errorReply('AE', err) }, { charset: 'utf-8' }), queued: false };
   }
+  if (!read.ok) return { outcome: read.outcome, queued: false };
+  return common(inbound, read, deps);
 }
 
-function patientIdOf(msg: Hl7Message): string {
-  return msg.get('PID-3[5=PI].1') || msg.get('PID-3.1');
-}
-
-export async function ingest(frame: Buffer, listener: Listener, deps: IngestDeps): Promise<IngestResult> {
+/** The common stage: gate, duplicates, match, run, commit. */
+async function common(inbound: InboundMessage, m: ReadOk, deps: IngestDeps): Promise<PortResult> {
   const log = deps.log;
-  let charset = 'utf-8';
-  let text: string;
-  let invalid: InvalidBytes | undefined;
-  try {
-    // A big frame is decoded in slices, with turns of the event loop between them (issue 11).
-    ({ text, charset, invalid } = await decodeHl7Yielding(frame, listener.charset));
-  } catch (e) {
-    const err = toHisbridgeError(e);
-    log.warn({ listener: listener.name, code: err.code }, 'cannot decode message');
-    const fallback = new TextDecoder('latin1').decode(frame);
-    return reject(fallback, 'latin1', err, 'AE');
-  }
-  if (invalid) {
-    // Never the bytes or the text around them: only where they are.
-    const err = new HisbridgeError('HL7_E_INVALID_BYTES', { charset: charsetLabel(charset), location: invalid.location });
-    if ((listener.invalidBytes ?? 'reject') === 'reject') {
-      log.warn({ listener: listener.name, code: err.code, location: invalid.location, offset: invalid.offset }, 'rejected message with invalid bytes');
-      return reject(text, charset, err, 'AE');
-    }
-    log.warn({ listener: listener.name, code: err.code, location: invalid.location, offset: invalid.offset }, 'invalid bytes replaced by U+FFFD (invalidBytes: replace)');
-  }
+  const source = inbound.source;
+  const size = inbound.bytes.length;
+  const code = (c: 'A' | 'E' | 'R'): AckCode => (m.enhanced ? `C${c}` : `A${c}`) as AckCode;
+  const ackCtx = { ...(m.header ? { header: m.header } : {}), charset: m.charset };
+  const base = { controlId: m.id, type: m.type };
+  const done = (o: Omit<IngestOutcome, 'controlId' | 'type'>, queued = false): PortResult => ({ outcome: withAckContext({ ...o, ...base }, ackCtx), queued });
+  const refused = (status: 'failed' | 'rejected', err: HisbridgeError, routes: RouteOutcome[] = []): PortResult =>
+    done({ status, code: err.code, reason: err.message, routes, reply: errorReply(code('E'), err) });
+  const duplicate = (messageId: number, ackCode: string, reply: AckReply | undefined): PortResult =>
+    done({ status: 'duplicate', code: 'DUPLICATE', reason: '', routes: [], messageId, reply: duplicateReply(ackCode as AckCode, reply) });
 
-  // A big message gives other connections a turn between its big steps (issue 11: no stall over 50 ms).
-  await yieldIfBig(frame.length);
-  let msg: Hl7Message;
-  try {
-    // A big message is parsed in time slices (issue 11).
-    msg = await parseHl7Yielding(text);
-  } catch (e) {
-    const err = toHisbridgeError(e);
-    log.warn({ listener: listener.name, code: err.code, reason: err.message }, 'rejected unparsable message');
-    return reject(text, charset, err, 'AE');
-  }
-
-  const mode = ackMode(msg);
-  const code = (c: 'A' | 'E' | 'R'): AckCode => (mode.enhanced ? `C${c}` : `A${c}`) as AckCode;
-  const base = { controlId: msg.controlId, type: msg.type };
-  const finish = (c: AckCode, routes: RouteOutcome[], extra: { text?: string; error?: HisbridgeError; errSegment?: AckReply['error']; replies?: ReplyContribution[]; messageId?: number; duplicate?: boolean; reused?: boolean } = {}): IngestResult => {
-    const segments = (extra.replies ?? []).flatMap((r) => r.segments ?? []);
-    const replyText = extra.text ?? (extra.replies ?? []).map((r) => r.text).find((t) => t !== undefined);
-    const errSegment = extra.error ? { hl7Code: hl7ErrorCode(extra.error), text: extra.error.message } : extra.errSegment;
-    const ackText = buildAck(msg, {
-      code: c,
-      controlId: ackId(),
-      ...(replyText !== undefined ? { text: replyText } : errSegment ? { text: errSegment.text } : {}),
-      ...(errSegment ? { error: { ...errSegment, severity: 'E' as const } } : {}),
-      ...(segments.length ? { segments } : {}),
-    });
-    return {
-      ack: encodeText(ackText, charset), ackText, code: c, ...base, routes,
-      ...(extra.messageId !== undefined ? { messageId: extra.messageId } : {}), ...(extra.duplicate ? { duplicate: true } : {}), ...(extra.reused ? { controlIdReused: true } : {}),
-    };
-  };
-
-  const refusal = deps.refuse();
+  const refusal = deps.gate();
   if (refusal) {
-    log.warn({ listener: listener.name, msgId: msg.controlId, code: refusal.code }, 'message refused');
-    return finish(code('E'), [], { error: refusal });
+    log.warn({ listener: source, msgId: m.id, code: refusal.code }, 'message refused');
+    return refused('failed', refusal);
   }
 
   // Content-aware duplicates and instance-independent idempotency keys (core/store/identity.ts, docs/delivery.md).
-  // Hashing a multi-MB message takes ~15 ms: in slices, not in the same turn as the parse.
-  await yieldIfBig(frame.length);
-  const digest = await contentDigestYielding(text);
-  const msgKey = messageKey(msg.sendingApp, msg.sendingFacility, msg.controlId, digest);
+  const msgKey = messageKey(m.app, m.facility, m.id, m.digest);
   const keyOf = (route: string, step: number) => idempotencyKeyOf(msgKey, route, step);
-
   try {
-    const dup = deps.store.findDuplicate(msg.sendingApp, msg.sendingFacility, msg.controlId, deps.idempotencyWindowMs, digest);
+    const dup = deps.store.findDuplicate(m.app, m.facility, m.id, deps.idempotencyWindowMs, m.digest);
     if (dup) {
-      log.info({ listener: listener.name, msgId: msg.controlId, messageId: dup.messageId }, 'duplicate control id: re-acknowledged, not dispatched again');
-      return finish(dup.ackCode as AckCode, [], { messageId: dup.messageId, duplicate: true, ...duplicateReply(dup.ackReply) });
+      log.info({ listener: source, msgId: m.id, messageId: dup.messageId }, 'duplicate control id: re-acknowledged, not dispatched again');
+      return duplicate(dup.messageId, dup.ackCode, dup.ackReply);
     }
   } catch (e) {
     const err = toHisbridgeError(e);
-    log.error({ listener: listener.name, msgId: msg.controlId, code: err.code }, 'duplicate check failed');
-    return finish(code('E'), [], { error: err });
+    log.error({ listener: source, msgId: m.id, code: err.code }, 'duplicate check failed');
+    return refused('failed', err);
   }
 
-  await yieldIfBig(frame.length);
-  const provisionalId = `${listener.name}:${msg.controlId}`;
-  const input = (): StepInput => ({ messageId: provisionalId, controlId: msg.controlId, type: msg.type, source: listener.name, hl7: msg, vars: {} });
-  const matched = deps.routes().match(
-    { source: listener.name, type: msg.type, sendingApp: msg.sendingApp, sendingFacility: msg.sendingFacility },
-    input(),
-  );
+  await yieldIfBig(size);
+  const input = (): StepInput => ({ ...m.input, vars: {} });
+  const matched = deps.routes().match({ source, type: m.type, sendingApp: m.app, sendingFacility: m.facility }, input());
 
   const outcomes: RouteOutcome[] = [];
   const deliveries: NewDeliveryWithOutcome[] = [];
   const replies: ReplyContribution[] = [];
-  let failure: HisbridgeError | undefined;
+  const failures: HisbridgeError[] = [];
 
   for (const route of matched) {
     try {
@@ -200,99 +171,114 @@ export async function ingest(frame: Buffer, listener: Listener, deps: IngestDeps
       outcomes.push(r);
     } catch (e) {
       const err = toHisbridgeError(e);
-      failure ??= err;
+      failures.push(err);
       outcomes.push({ route: route.name, outcome: 'failed', detail: err.message, errorCode: err.code });
-      log.warn({ route: route.name, msgId: msg.controlId, code: err.code, retryable: err.retryable }, 'route failed before acknowledgement');
+      log.warn({ route: route.name, msgId: m.id, code: err.code, retryable: err.retryable }, 'route failed before acknowledgement');
     }
   }
+  const failure = failures[0];
 
   let ackCode: AckCode = code('A');
   let noRouteError: HisbridgeError | undefined;
   if (matched.length === 0) {
-    if (listener.noRoute === 'AR') {
+    if ((inbound.noRoute ?? 'AA') === 'AR') {
       ackCode = code('R');
-      noRouteError = new HisbridgeError('ENGINE_E_NO_ROUTE', { type: msg.type, sender: msg.sendingApp || '(empty MSH-3)' });
+      noRouteError = new HisbridgeError('ENGINE_E_NO_ROUTE', { type: m.type, sender: m.app || '(empty MSH-3)' });
     }
   } else if (failure) {
     // The message is committed below all the same, with the failed step dead-lettered: CE would say "not committed".
     // Original mode: AE, only the record is kept and the sender's resend does the work again.
     // Enhanced mode: CA with an ERR: the sender will not resend, so the other routes' deliveries are committed too.
-    ackCode = mode.enhanced ? 'CA' : 'AE';
+    ackCode = m.enhanced ? 'CA' : 'AE';
   }
   const commitsWork = !failure || ackCode === 'CA';
-  const failureErr = failure ? { hl7Code: hl7ErrorCode(failure), text: failure.message } : undefined;
+  const failureErr = failure ? { hl7Code: hl7ErrorCode(failure.code), text: failure.message } : undefined;
 
-  await yieldIfBig(frame.length);
+  await yieldIfBig(size);
   let messageId: number;
   let reusedOf: number | undefined;
   try {
     const accepted = await deps.store.accept(
-      {
-        source: listener.name,
-        raw: frame,
-        charset,
-        sendingApp: msg.sendingApp,
-        sendingFacility: msg.sendingFacility,
-        type: msg.type,
-        controlId: msg.controlId,
-        patientId: patientIdOf(msg),
-        receivedAt: Date.now(),
+      messageRecord(inbound, m, {
         ackCode,
-        contentHash: digest,
         messageKey: msgKey,
         // A CA with an ERR is repeated to a resend with its ERR; an AE is not repeated (the resend is processed again).
-        ...(failureErr ? (ackCode === 'CA' ? { ackReply: { text: failureErr.text, error: failureErr } } : {}) : { ackReply: replyOf(replies) }),
-        ...(invalid ? { flags: ['invalid-bytes-replaced'] } : {}),
-      },
+        ackReply: failureErr ? (ackCode === 'CA' ? { text: failureErr.text, error: failureErr } : undefined) : replyOf(replies),
+      }),
       commitsWork ? deliveries : deliveries.filter((d) => d.final),
     );
     messageId = accepted.messageId;
     reusedOf = accepted.controlIdReusedOf;
     if (accepted.duplicate) {
       // A copy of the same (MSH-3, MSH-4, MSH-10) was committed first in the same batch: answer as that one was answered.
-      log.info({ listener: listener.name, msgId: msg.controlId, messageId }, 'duplicate control id: re-acknowledged, not dispatched again');
-      return finish(accepted.ackCode as AckCode, [], { messageId, duplicate: true, ...duplicateReply(accepted.ackReply) });
+      log.info({ listener: source, msgId: m.id, messageId }, 'duplicate control id: re-acknowledged, not dispatched again');
+      return duplicate(messageId, accepted.ackCode, accepted.ackReply);
     }
   } catch (e) {
     const err = toHisbridgeError(e);
-    log.error({ listener: listener.name, msgId: msg.controlId, code: err.code }, 'store commit failed: message not accepted');
-    return finish(code('E'), outcomes, { error: err });
+    log.error({ listener: source, msgId: m.id, code: err.code }, 'store commit failed: message not accepted');
+    return refused('failed', err, outcomes);
   }
-  if (commitsWork && deliveries.some((d) => !d.final)) deps.onQueued();
+  const queued = commitsWork && deliveries.some((d) => !d.final);
   const reused = reusedOf !== undefined;
   if (reused) {
     const w = hbError('ENGINE_W_CONTROL_ID_REUSED');
-    log.warn({ listener: listener.name, code: w.code, msgId: msg.controlId, messageId, earlierMessageId: reusedOf }, w.message);
+    log.warn({ listener: source, code: w.code, msgId: m.id, messageId, earlierMessageId: reusedOf }, w.message);
   }
 
   log.info(
-    { listener: listener.name, msgId: msg.controlId, type: msg.type, messageId, ack: ackCode, routes: outcomes.map((o) => `${o.route}:${o.outcome}`) },
+    { listener: source, msgId: m.id, type: m.type, messageId, ack: ackCode, routes: outcomes.map((o) => `${o.route}:${o.outcome}`) },
     matched.length ? 'message accepted' : 'message accepted: no route',
   );
-  const err = failure ?? noRouteError;
-  return finish(ackCode, outcomes, { replies, messageId, ...(err ? { error: err } : {}), ...(reused ? { reused: true } : {}) });
 
-  function reject(t: string, cs: string, e: HisbridgeError, c: 'AE' | 'AR'): IngestResult {
-    const header = readAckHeader(t);
-    const ackText = buildAck(header ?? { fieldSep: '|', encodingChars: '^~\\&' }, {
-      code: c,
-      controlId: ackId(),
-      text: e.message,
-      error: { hl7Code: hl7ErrorCode(e), text: e.message, severity: 'E' },
-    });
-    let ack: Buffer;
-    try {
-      ack = encodeText(ackText, cs);
-    } catch {
-      ack = Buffer.from(ackText, 'utf8');
-    }
-    return { ack, ackText, code: c, routes: [], errorCode: e.code, ...(header?.controlId ? { controlId: header.controlId } : {}) };
+  const err = failure ?? noRouteError;
+  const segments = replies.flatMap((r) => r.segments ?? []);
+  const replyText = replies.map((r) => r.text).find((t) => t !== undefined);
+  const reply: IngestReply = {
+    code: ackCode,
+    ...(replyText !== undefined ? { text: replyText } : err ? { text: err.message } : {}),
+    ...(err ? { error: { hl7Code: hl7ErrorCode(err.code), text: err.message } } : {}),
+    ...(segments.length ? { segments } : {}),
+  };
+  let status: IngestOutcome['status'] = 'accepted';
+  let decisive = err;
+  if (noRouteError) status = 'rejected';
+  else if (failure && ackCode !== 'CA') {
+    // Original mode: the sender is told AE. Worth offering again only when a failure was for a passing reason.
+    const retryable = failures.find((f) => f.retryable);
+    status = retryable ? 'failed' : 'rejected';
+    decisive = retryable ?? failure;
   }
+  return done({
+    status,
+    code: decisive ? decisive.code : 'OK',
+    reason: decisive ? (outcomes.find((o) => o.errorCode === decisive!.code)?.detail ?? decisive.message) : '',
+    routes: outcomes,
+    reply,
+    messageId,
+    ...(reused ? { controlIdReused: true } : {}),
+  }, queued);
 }
 
-/** The charset as people call it in a reject reason. */
-function charsetLabel(cs: string): string {
-  return cs === 'utf-8' || cs === 'ascii' ? 'UTF-8' : cs === 'gb18030' ? 'GB18030/GBK' : cs;
+/** The stored message record: the one place it is built (a `format` column joins here). */
+function messageRecord(inbound: InboundMessage, m: ReadOk, ack: { ackCode: AckCode; messageKey: string; ackReply: AckReply | undefined }) {
+  return {
+    source: inbound.source,
+    raw: inbound.bytes,
+    charset: m.charset,
+    sendingApp: m.app,
+    sendingFacility: m.facility,
+    type: m.type,
+    controlId: m.id,
+    patientId: m.patientId,
+    receivedAt: Date.now(),
+    ackCode: ack.ackCode,
+    contentHash: m.digest,
+    messageKey: ack.messageKey,
+    ...(ack.ackReply ? { ackReply: ack.ackReply } : {}),
+    ...(m.flags ? { flags: m.flags } : {}),
+    format: m.format,
+  };
 }
 
 /** What the ACK carries beyond its code, kept with the message for duplicates. */
@@ -302,12 +288,13 @@ function replyOf(replies: ReplyContribution[]): AckReply {
   return { ...(segments.length ? { segments } : {}), ...(text !== undefined ? { text } : {}) };
 }
 
-/** A duplicate gets the original ACK's segments and text again (a HIS resends when it lost the ACK). */
-function duplicateReply(reply: AckReply | undefined): { replies: ReplyContribution[]; text: string; errSegment?: AckReply['error'] } {
+/** A duplicate gets the original ACK's code, segments and text again (a HIS resends when it lost the ACK). */
+function duplicateReply(code: AckCode, reply: AckReply | undefined): IngestReply {
   return {
-    replies: reply?.segments ? [{ segments: reply.segments }] : [],
+    code,
     text: reply?.text ?? 'duplicate: already accepted',
-    ...(reply?.error ? { errSegment: reply.error } : {}),
+    ...(reply?.error ? { error: { hl7Code: reply.error.hl7Code, text: reply.error.text } } : {}),
+    ...(reply?.segments?.length ? { segments: reply.segments } : {}),
   };
 }
 

@@ -15,30 +15,9 @@ import { hbError, type HisbridgeError } from '../errors.js';
 import { yieldIfBig, yieldToLoop } from '../cooperative.js';
 import { jsonContentDigest, JsonTooDeep, JSON_MAX_DEPTH } from '../store/identity.js';
 import type { InboundMessage, IngestOutcome, StepInput } from '../sdk.js';
+import { readRefusal, type ReadResult } from './read.js';
 
-/**
- * The READ stage's result (core/engine/read.ts defines the shared type; this
- * is its shape for JSON events: `enhanced` is always false and `header` absent).
- */
-export type ReadResult =
-  | {
-      ok: true;
-      /** Duplicate-check identity: `identity.app`, `identity.facility` ('' when absent), `identity.id`. */
-      app: string;
-      facility: string;
-      id: string;
-      /** The event type (`InboundMessage.event`). */
-      type: string;
-      /** identity.ts `jsonContentDigest` of the parsed event. */
-      digest: string;
-      charset: string;
-      input: StepInput;
-      /** For the store's patient column: the event's `patient.id` when it is a string (the Kafka envelope), else ''. */
-      patientId: string;
-      enhanced: boolean;
-      header?: undefined;
-    }
-  | { ok: false; outcome: IngestOutcome };
+export type { ReadResult };
 
 /** Longest event type and identity part accepted (the store indexes them; MSH-10 allows 199). */
 const MAX_ID_CHARS = 199;
@@ -65,18 +44,11 @@ async function decodeUtf8(bytes: Buffer): Promise<string> {
 
 /** The outcome for a refused event: rejected, with an AE and ERR-3 102 should an HL7-speaking source render it. */
 export function jsonRejected(err: HisbridgeError, extra: { controlId?: string; type?: string } = {}): { ok: false; outcome: IngestOutcome } {
-  return {
-    ok: false,
-    outcome: {
-      status: 'rejected',
-      code: err.code,
-      reason: err.message,
-      routes: [],
-      reply: { code: 'AE', text: err.message, error: { hl7Code: '102', text: err.message } },
-      ...(extra.controlId ? { controlId: extra.controlId } : {}),
-      ...(extra.type ? { type: extra.type } : {}),
-    },
-  };
+  const outcome = readRefusal(err, { charset: 'utf-8' });
+  outcome.reply = { ...outcome.reply, error: { hl7Code: '102', text: err.message } };
+  if (extra.controlId) outcome.controlId = extra.controlId;
+  if (extra.type) outcome.type = extra.type;
+  return { ok: false, outcome };
 }
 
 const bad = (detail: string) => hbError('ENGINE_E_JSON', { detail });
@@ -151,6 +123,7 @@ export async function readJson(inbound: InboundMessage): Promise<ReadResult> {
 
   return {
     ok: true,
+    format: 'json',
     app,
     facility,
     id,

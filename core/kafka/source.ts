@@ -1,6 +1,9 @@
 /**
  * The Kafka source: reads the configured topics in the site's consumer group
- * and hands every record to `engine.ingest`, exactly like an MLLP frame.
+ * and hands every record to the engine's ingress port (`submit`), and decides
+ * from the structured outcome: accepted or duplicate: commit; rejected:
+ * dead-letter with the outcome's code and reason; failed: retry with back-off,
+ * then dead-letter. It builds and reads no ACK. Run by plugins/source-kafka.
  *
  * Contract (docs/kafka.md):
  * - an offset is resolved only when its record and every earlier record of
@@ -16,26 +19,48 @@
  * - a record that can never succeed goes to `<topic>.dlq` with headers and is
  *   committed; one refused for a passing reason is retried with back-off,
  *   then dead-lettered: a partition is never blocked for good.
- * - past the store's high-water mark every topic is paused and the batch in
- *   hand waits before its next record; below 80% both resume.
+ * - when the engine's back-pressure controller says pause, every topic is
+ *   paused and the batch in hand waits before its next record; on resume
+ *   both go on.
  */
-import type { IngestResult, Listener } from '../engine/ingest.js';
-import { hbError, toHisbridgeError } from '../errors.js';
+import { hbError, toHisbridgeError, type HisbridgeError } from '../errors.js';
 import type { Logger } from '../log.js';
+import type { FlowControl, InboundMessage, IngestOutcome, Submit } from '../sdk.js';
 import type { KafkaBatch, KafkaClient, KafkaConsumerHandle, KafkaProducerHandle, KafkaRecord } from './client.js';
 import type { KafkaConfig, KafkaTopicConfig } from './config.js';
 import { decodeHl7Value, decodeJsonValue } from './envelope.js';
-import { classify, payloadVerdict, type RecordVerdict } from './outcome.js';
 import { messagesOf, splitBlock } from '../hl7/batch.js';
+
+/** What the source does with a record it could not commit. */
+type Refusal = { kind: 'dead' | 'retry'; code: string; reason: string; route: string };
+
+/** The decision for one outcome: undefined to commit. */
+function decide(o: IngestOutcome): Refusal | undefined {
+  if (o.status === 'accepted' || o.status === 'duplicate') return undefined;
+  const route = o.routes.find((r) => r.outcome === 'failed' && r.errorCode === o.code)?.route ?? '';
+  return { kind: o.status === 'rejected' ? 'dead' : 'retry', code: o.code, reason: o.reason, route };
+}
+
+/** A record refused before the port (bad envelope, empty value). */
+function payloadRefusal(err: HisbridgeError): Refusal {
+  return { kind: 'dead', code: err.code, reason: err.message, route: '' };
+}
+
+/** The per-topic options handed to the port with each message. */
+interface TopicInput {
+  source: string;
+  defaultCharset: string;
+  noRoute: 'AA' | 'AR';
+  invalidBytes: 'reject' | 'replace';
+}
 
 export interface KafkaSourceDeps {
   config: KafkaConfig;
   client: KafkaClient;
-  /** `engine.ingest`: resolves after the durable commit with the ACK code; never throws. */
-  ingest(frame: Buffer, listener: Listener): Promise<IngestResult>;
-  /** Pending deliveries in the store, for back-pressure. */
-  pending(): number;
-  highWaterMark: number;
+  /** The engine's ingress port: resolves after the durable commit or the refusal; never rejects. */
+  submit: Submit;
+  /** The engine's back-pressure controller. */
+  flow: FlowControl;
   log: Logger;
   /**
    * Reports a partition's lag in records (end offset minus the next offset to
@@ -83,16 +108,16 @@ class Stopping extends Error {}
 
 export class KafkaSource {
   readonly #d: KafkaSourceDeps;
-  readonly #topics: Map<string, KafkaTopicConfig & { listener: Listener }>;
+  readonly #topics: Map<string, KafkaTopicConfig & { input: TopicInput }>;
   readonly #abort = new AbortController();
   #consumer?: KafkaConsumerHandle;
   #producer?: KafkaProducerHandle;
-  #monitor?: NodeJS.Timeout;
+  #unsubscribe?: () => void;
   #status: KafkaSourceStatus = { connected: false, paused: false, assigned: {}, handled: 0, deadLettered: 0 };
 
   constructor(deps: KafkaSourceDeps) {
     this.#d = deps;
-    this.#topics = new Map(deps.config.topics.map((t) => [t.name, { ...t, listener: { name: t.source, charset: t.format === 'json' ? 'utf-8' : t.charset, noRoute: t.noRoute, invalidBytes: t.invalidBytes, multiMessageBlocks: t.multiMessageBlocks } }]));
+    this.#topics = new Map(deps.config.topics.map((t) => [t.name, { ...t, input: { source: t.source, defaultCharset: t.format === 'json' ? 'utf-8' : t.charset, noRoute: t.noRoute, invalidBytes: t.invalidBytes } }]));
   }
 
   /** Source names routes may list in `sources:`. */
@@ -113,9 +138,9 @@ export class KafkaSource {
   async start(): Promise<void> {
     this.#producer = this.#d.client.producer();
     await this.#producer.connect();
+    this.#status.paused = this.#d.flow.paused;
+    this.#unsubscribe = this.#d.flow.onChange((p) => this.#onFlow(p));
     await this.#startConsumer();
-    this.#monitor = setInterval(() => this.#checkPressure(), 100);
-    this.#monitor.unref();
   }
 
   async #startConsumer(): Promise<void> {
@@ -144,7 +169,7 @@ export class KafkaSource {
 
   /** Stops fetching, lets in-flight records finish (their offsets are committed), leaves the group. */
   async stop(): Promise<void> {
-    if (this.#monitor) clearInterval(this.#monitor);
+    this.#unsubscribe?.();
     this.#abort.abort();
     await this.#consumer?.disconnect().catch((e: Error) => this.#d.log.warn({ error: e.name }, 'kafka: consumer disconnect failed'));
     await this.#producer?.disconnect().catch(() => undefined);
@@ -161,18 +186,17 @@ export class KafkaSource {
     }, delayMs).unref();
   }
 
-  #checkPressure(): void {
-    const pending = this.#d.pending();
-    const high = this.#d.highWaterMark;
+  /** The engine's back-pressure controller changed its mind. */
+  #onFlow(paused: boolean): void {
+    if (paused === this.#status.paused) return;
     const topics = [...this.#topics.keys()];
-    if (!this.#status.paused && pending >= high) {
-      this.#status.paused = true;
+    this.#status.paused = paused;
+    if (paused) {
       this.#consumer?.pause(topics);
-      this.#d.log.warn({ pending, highWaterMark: high }, 'back-pressure: kafka topics paused');
-    } else if (this.#status.paused && pending < high * 0.8) {
-      this.#status.paused = false;
+      this.#d.log.warn({ topics: topics.length }, 'back-pressure: kafka topics paused');
+    } else {
       this.#consumer?.resume(topics);
-      this.#d.log.info({ pending }, 'back-pressure released: kafka topics resumed');
+      this.#d.log.info({ topics: topics.length }, 'back-pressure released: kafka topics resumed');
     }
   }
 
@@ -257,12 +281,13 @@ export class KafkaSource {
     }
   }
 
-  async #handle(topic: KafkaTopicConfig & { listener: Listener }, r: KafkaRecord, b: KafkaBatch): Promise<void> {
-    const { retry } = this.#d.config;
-    const decoded = topic.format === 'json' ? decodeJsonValue(r.value) : decodeHl7Value(r.value, topic.charset);
-    if (decoded instanceof Error) return this.#deadLetter(topic, r, payloadVerdict(decoded), 1);
-    // Interim until the ingress port (wt-port) submits JSON events: today's ingest takes HL7 only.
-    if (decoded.format === 'json') return this.#deadLetter(topic, r, payloadVerdict(hbError('KAFKA_E_PAYLOAD', { detail: 'JSON-bodied events need the ingress port (issue 13)' })), 1);
+  async #handle(topic: KafkaTopicConfig & { input: TopicInput }, r: KafkaRecord, b: KafkaBatch): Promise<void> {
+        const decoded = topic.format === 'json' ? decodeJsonValue(r.value) : decodeHl7Value(r.value, topic.charset);
+    if (decoded instanceof Error) return this.#deadLetter(topic, r, payloadRefusal(decoded), 1);
+    if (decoded.format === 'json') {
+      // A JSON event goes to the port as JSON: routes read it as `body.<path>`, never as synthetic HL7.
+      return this.#submitWithRetry(topic, r, b, [{ source: topic.input.source, format: 'json', bytes: decoded.bytes, event: decoded.event, identity: decoded.identity }]);
+    }
     // A record holding several messages or a batch: the listener's splitter; each message in order, none dropped.
     const split = splitBlock(decoded.bytes);
     const frames = split.units.length === 1 && split.units[0]!.kind === 'message' ? [split.units[0]!.bytes] : messagesOf(split);
@@ -276,19 +301,29 @@ export class KafkaSource {
       }
       if (topic.multiMessageBlocks === 'reject') {
         const e = hbError('HL7_E_MULTI_MESSAGE_BLOCK', { count: frames.length });
-        return this.#deadLetter(topic, r, payloadVerdict(e), 1);
+        return this.#deadLetter(topic, r, payloadRefusal(e), 1);
       }
       for (const u of split.units) if (u.kind === 'batch') for (const p of u.batch.problems) this.#d.log.warn({ ...where, code: 'HL7_W_BATCH_TRAILER', problem: p }, `kafka: ${hbError('HL7_W_BATCH_TRAILER', { detail: p }).message}`);
       if (split.strayLines) this.#d.log.warn({ ...where, lines: split.strayLines }, 'kafka: lines outside any message ignored');
       this.#d.log.info({ ...where, messages: frames.length }, 'kafka: record holds several messages: each processed on its own');
     }
+    const defaultCharset = decoded.defaultCharset;
+    return this.#submitWithRetry(topic, r, b, frames.map((f) => ({ ...topic.input, defaultCharset, bytes: f })));
+  }
+
+  /** Submits a record's messages in order; retries a passing refusal with back-off, dead-letters the record otherwise. */
+  async #submitWithRetry(topic: KafkaTopicConfig & { input: TopicInput }, r: KafkaRecord, b: KafkaBatch, messages: InboundMessage[]): Promise<void> {
+    const { retry } = this.#d.config;
+    const where = { topic: r.topic, partition: r.partition, offset: r.offset };
+    const frames = messages;
     for (let k = 0; k < frames.length; k++) {
       for (let attempt = 1; ; attempt++) {
         // Pausing the consumer only stops the next fetch: the batch in hand waits here too.
         while (this.#status.paused && b.isActive() && !this.#abort.signal.aborted) await sleep(100, this.#abort.signal);
         if (!b.isActive() || this.#abort.signal.aborted) throw new Stopping();
-        const v = classify(await this.#d.ingest(frames[k]!, topic.listener));
-        if (v.kind === 'accepted') break;
+        const inbound: InboundMessage = frames[k]!;
+        const v = decide(await this.#d.submit(inbound));
+        if (!v) break;
         if (v.kind === 'dead' || attempt >= retry.max) {
           // The whole record goes to the dead-letter topic: on replay the messages already accepted are re-acknowledged as duplicates.
           return this.#deadLetter(topic, r, frames.length > 1 ? { ...v, reason: `message ${k + 1} of ${frames.length}: ${v.reason}` } : v, attempt);
@@ -300,7 +335,7 @@ export class KafkaSource {
     this.#status.handled++;
   }
 
-  async #deadLetter(topic: KafkaTopicConfig, r: KafkaRecord, v: Exclude<RecordVerdict, { kind: 'accepted' }>, attempts: number): Promise<void> {
+  async #deadLetter(topic: KafkaTopicConfig, r: KafkaRecord, v: Refusal, attempts: number): Promise<void> {
     const headers: Record<string, string | Buffer> = {};
     for (const [k, val] of Object.entries(r.headers)) if (val !== undefined) headers[k] = val;
     Object.assign(headers, {

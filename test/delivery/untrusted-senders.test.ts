@@ -203,16 +203,17 @@ describe('untrusted senders: duplicates, idempotency keys and ACK codes over MLL
     // Refused before the commit: back-pressure or shutdown are the not-committed cases; shutdown is the one we can force here.
     const { ingest } = await import('../../core/engine/ingest.js');
     const { HisbridgeError } = await import('../../core/errors.js');
-    const r = await ingest(Buffer.from(order('ORMREF0001', true)), { name: 'mllp', charset: 'utf-8', noRoute: 'AA' }, {
+    const r = await ingest({ source: 'mllp', bytes: Buffer.from(order('ORMREF0001', true)), defaultCharset: 'utf-8', noRoute: 'AA' }, {
       routes: () => { throw new Error('not reached'); },
       store: t.engine.store,
       log: t.engine.log,
       idempotencyWindowMs: 60_000,
-      onQueued: () => undefined,
-      refuse: () => new HisbridgeError('ENGINE_E_SHUTTING_DOWN', {}),
+      gate: () => new HisbridgeError('ENGINE_E_SHUTTING_DOWN', {}),
       signal: new AbortController().signal,
     });
-    expect(r.code).toBe('CE');
+    expect(r.outcome.reply.code).toBe('CE');
+    expect(r.outcome.status).toBe('failed');
+    expect(r.queued).toBe(false);
     expect(storedRows(t, 'ORMREF0001')).toHaveLength(0);
   });
 });

@@ -79,7 +79,7 @@ export async function startInProcess(opts: InProcessOptions): Promise<InProcessE
       // JSON is YAML: positions in errors then point at this generated file, which the caller maps back.
       writeFileSync(file, JSON.stringify(opts.site, null, 1));
     }
-    config = loadSiteConfig(file, opts.registry.extensions, { dataDir: path.join(tmp, 'data'), simulators: true, mllpPort: 0, httpPort: 0 }, opts.env ?? process.env);
+    config = loadSiteConfig(file, opts.registry.extensions, { dataDir: path.join(tmp, 'data'), simulators: true, mllpPort: 0, httpPort: 0 }, opts.env ?? process.env, opts.registry.sources);
   } catch (e) {
     remove();
     throw e;

@@ -44,6 +44,7 @@ export class CallRecorder {
     const reg = new Registry();
     for (const ext of base.extensions) reg.extension(ext);
     for (const def of base.plugins) reg.plugin(this.#wrap(def));
+    for (const src of base.sources) reg.source(src);
     return reg;
   }
 
