@@ -78,11 +78,25 @@ interface BigRun {
   ackMs: number[];
   codes: string[];
   settledMs: number;
+  /** Dead letters that appeared while the big messages were delivered, as `route/plugin/code` -> count (normal traffic makes none). */
+  deadLetters: Record<string, number>;
+}
+
+/** hisbridge_dead_letters_total by `route/plugin/code`, from the engine's /metrics. */
+async function deadLetters(engine: EngineHandle): Promise<Record<string, number>> {
+  const text = await (await fetch(`${engine.httpUrl}/metrics`, { signal: AbortSignal.timeout(10_000) })).text();
+  const out: Record<string, number> = {};
+  for (const m of text.matchAll(/^hisbridge_dead_letters_total\{([^}]*)\} (\S+)$/gm)) {
+    const label = (k: string) => new RegExp(`${k}="([^"]*)"`).exec(m[1]!)?.[1] ?? '';
+    out[`${label('route')}/${label('plugin')}/${label('code')}`] = Number(m[2]);
+  }
+  return out;
 }
 
 async function sendBig(engine: EngineHandle, tag: string): Promise<BigRun> {
   const sender = await MllpSender.connect(engine.mllp.host, engine.mllp.port, { timeoutMs: 120_000 });
-  const run: BigRun = { ackMs: [], codes: [], settledMs: NaN };
+  const run: BigRun = { ackMs: [], codes: [], settledMs: NaN, deadLetters: {} };
+  const deadBefore = await deadLetters(engine);
   const start = performance.now();
   try {
     const messages = [
@@ -102,6 +116,7 @@ async function sendBig(engine: EngineHandle, tag: string): Promise<BigRun> {
   }
   await engine.waitPending((p) => p === 0, 120_000);
   run.settledMs = round(performance.now() - start, 0);
+  for (const [k, v] of Object.entries(await deadLetters(engine))) if (v > (deadBefore[k] ?? 0)) run.deadLetters[k] = v - (deadBefore[k] ?? 0);
   return run;
 }
 
@@ -153,6 +168,9 @@ export async function run(ctx: Context): Promise<ScenarioResult[]> {
   big.forEach((b, i) => {
     if (b.codes.some((c) => c !== 'AA')) notes.push(`pathological trial ${i + 1}: ACK codes ${b.codes.join(', ')}`);
   });
+  // Settled is not delivered: say which deliveries of the big messages ended in the dead letter, and why.
+  const dead = [...new Set(big.flatMap((b) => Object.entries(b.deadLetters).map(([k, v]) => `${k} x${v}`)))];
+  if (dead.length) notes.push(`pathological messages dead-lettered (route/plugin/code): ${dead.join(', ')}`);
   const max = (ds: LoopDelay[]) => ds.map((d) => d.max);
   const p99 = (ds: LoopDelay[]) => ds.map((d) => d.p99);
   const hb = delay.hisbridge;
@@ -163,6 +181,7 @@ export async function run(ctx: Context): Promise<ScenarioResult[]> {
     normalAckMaxMs: Object.fromEntries(Object.entries(traffic).filter(([, rs]) => rs.length).map(([k, rs]) => [k, spread(rs.map((r) => r.latency.max))])),
     pathologicalAckMs: big.length ? { adtPid3Reps: spread(big.map((b) => b.ackMs[0]!)), oruPid3Reps: spread(big.map((b) => b.ackMs[1]!)), oruObx: spread(big.map((b) => b.ackMs[2]!)) } : null,
     pathologicalSettledMs: big.length ? spread(big.map((b) => b.settledMs)) : null,
+    pathologicalDeadLetters: big.map((b) => b.deadLetters),
     perTrial: { hisbridge: hb, baseline: delay.baseline },
   };
   const maxSpread = hb.length ? spread(max(hb)) : undefined;
