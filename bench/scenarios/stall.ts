@@ -35,6 +35,8 @@ interface LoopDelay {
   p50: number;
   p99: number;
   max: number;
+  /** Dead letters so far (see deadLetters); not part of the reported delay. */
+  dead?: Record<string, number>;
 }
 
 /** The engine's event-loop delay since the previous scrape, in ms (hisbridge_event_loop_delay_seconds). */
@@ -45,7 +47,7 @@ async function loopDelay(engine: EngineHandle): Promise<LoopDelay> {
     if (!m) throw new Error('the engine does not export hisbridge_event_loop_delay_seconds');
     return round(Number(m[1]) * 1000, 1);
   };
-  return { p50: q('0.5'), p99: q('0.99'), max: q('1') };
+  return { p50: q('0.5'), p99: q('0.99'), max: q('1'), dead: deadLetters(text) };
 }
 
 /** The shipped route files, as the engine would load them from routes/. */
@@ -82,9 +84,13 @@ interface BigRun {
   deadLetters: Record<string, number>;
 }
 
-/** hisbridge_dead_letters_total by `route/plugin/code`, from the engine's /metrics. */
-async function deadLetters(engine: EngineHandle): Promise<Record<string, number>> {
-  const text = await (await fetch(`${engine.httpUrl}/metrics`, { signal: AbortSignal.timeout(10_000) })).text();
+/**
+ * hisbridge_dead_letters_total by `route/plugin/code`, from a /metrics text.
+ * Read from the same scrapes as the event-loop delay: every scrape resets
+ * the engine's since-last-scrape delay histogram, so an extra scrape would
+ * cut the measured window short.
+ */
+function deadLetters(text: string): Record<string, number> {
   const out: Record<string, number> = {};
   for (const m of text.matchAll(/^hisbridge_dead_letters_total\{([^}]*)\} (\S+)$/gm)) {
     const label = (k: string) => new RegExp(`${k}="([^"]*)"`).exec(m[1]!)?.[1] ?? '';
@@ -96,7 +102,6 @@ async function deadLetters(engine: EngineHandle): Promise<Record<string, number>
 async function sendBig(engine: EngineHandle, tag: string): Promise<BigRun> {
   const sender = await MllpSender.connect(engine.mllp.host, engine.mllp.port, { timeoutMs: 120_000 });
   const run: BigRun = { ackMs: [], codes: [], settledMs: NaN, deadLetters: {} };
-  const deadBefore = await deadLetters(engine);
   const start = performance.now();
   try {
     const messages = [
@@ -116,7 +121,6 @@ async function sendBig(engine: EngineHandle, tag: string): Promise<BigRun> {
   }
   await engine.waitPending((p) => p === 0, 120_000);
   run.settledMs = round(performance.now() - start, 0);
-  for (const [k, v] of Object.entries(await deadLetters(engine))) if (v > (deadBefore[k] ?? 0)) run.deadLetters[k] = v - (deadBefore[k] ?? 0);
   return run;
 }
 
@@ -142,13 +146,19 @@ export async function run(ctx: Context): Promise<ScenarioResult[]> {
     for (let t = 0; t < trials; t++) {
       for (const who of ['baseline', 'hisbridge'] as const) {
         try {
-          await loopDelay(engine);
+          const before = await loopDelay(engine);
           const load = fixedRate(engine.mllp, { connections: CONNECTIONS, rate: RATE, durationMs, factory: new MessageFactory('adt', runTag()) });
           let bigRun: Promise<BigRun> | undefined;
           if (who === 'hisbridge') bigRun = new Promise((r) => setTimeout(r, 500)).then(() => sendBig(engine!, `S${runTag()}`));
           traffic[who].push(await load);
-          if (bigRun) big.push(await bigRun);
-          delay[who].push(await loopDelay(engine));
+          const bigDone = bigRun ? await bigRun : undefined;
+          const { dead, ...after } = await loopDelay(engine);
+          delay[who].push(after);
+          if (bigDone) {
+            // Normal traffic makes no dead letters: the new ones are the big messages'.
+            for (const [k, v] of Object.entries(dead ?? {})) if (v > (before.dead?.[k] ?? 0)) bigDone.deadLetters[k] = v - (before.dead?.[k] ?? 0);
+            big.push(bigDone);
+          }
           await engine.waitPending((p) => p === 0, 60_000);
         } catch (e) {
           notes.push(`${who} trial ${t + 1}: ${reason(e)}`);
