@@ -35,6 +35,8 @@ interface LoopDelay {
   p50: number;
   p99: number;
   max: number;
+  /** Dead letters so far (see deadLetters); not part of the reported delay. */
+  dead?: Record<string, number>;
 }
 
 /** The engine's event-loop delay since the previous scrape, in ms (hisbridge_event_loop_delay_seconds). */
@@ -45,7 +47,7 @@ async function loopDelay(engine: EngineHandle): Promise<LoopDelay> {
     if (!m) throw new Error('the engine does not export hisbridge_event_loop_delay_seconds');
     return round(Number(m[1]) * 1000, 1);
   };
-  return { p50: q('0.5'), p99: q('0.99'), max: q('1') };
+  return { p50: q('0.5'), p99: q('0.99'), max: q('1'), dead: deadLetters(text) };
 }
 
 /** The shipped route files, as the engine would load them from routes/. */
@@ -78,11 +80,28 @@ interface BigRun {
   ackMs: number[];
   codes: string[];
   settledMs: number;
+  /** Dead letters that appeared while the big messages were delivered, as `route/plugin/code` -> count (normal traffic makes none). */
+  deadLetters: Record<string, number>;
+}
+
+/**
+ * hisbridge_dead_letters_total by `route/plugin/code`, from a /metrics text.
+ * Read from the same scrapes as the event-loop delay: every scrape resets
+ * the engine's since-last-scrape delay histogram, so an extra scrape would
+ * cut the measured window short.
+ */
+function deadLetters(text: string): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const m of text.matchAll(/^hisbridge_dead_letters_total\{([^}]*)\} (\S+)$/gm)) {
+    const label = (k: string) => new RegExp(`${k}="([^"]*)"`).exec(m[1]!)?.[1] ?? '';
+    out[`${label('route')}/${label('plugin')}/${label('code')}`] = Number(m[2]);
+  }
+  return out;
 }
 
 async function sendBig(engine: EngineHandle, tag: string): Promise<BigRun> {
   const sender = await MllpSender.connect(engine.mllp.host, engine.mllp.port, { timeoutMs: 120_000 });
-  const run: BigRun = { ackMs: [], codes: [], settledMs: NaN };
+  const run: BigRun = { ackMs: [], codes: [], settledMs: NaN, deadLetters: {} };
   const start = performance.now();
   try {
     const messages = [
@@ -127,13 +146,19 @@ export async function run(ctx: Context): Promise<ScenarioResult[]> {
     for (let t = 0; t < trials; t++) {
       for (const who of ['baseline', 'hisbridge'] as const) {
         try {
-          await loopDelay(engine);
+          const before = await loopDelay(engine);
           const load = fixedRate(engine.mllp, { connections: CONNECTIONS, rate: RATE, durationMs, factory: new MessageFactory('adt', runTag()) });
           let bigRun: Promise<BigRun> | undefined;
           if (who === 'hisbridge') bigRun = new Promise((r) => setTimeout(r, 500)).then(() => sendBig(engine!, `S${runTag()}`));
           traffic[who].push(await load);
-          if (bigRun) big.push(await bigRun);
-          delay[who].push(await loopDelay(engine));
+          const bigDone = bigRun ? await bigRun : undefined;
+          const { dead, ...after } = await loopDelay(engine);
+          delay[who].push(after);
+          if (bigDone) {
+            // Normal traffic makes no dead letters: the new ones are the big messages'.
+            for (const [k, v] of Object.entries(dead ?? {})) if (v > (before.dead?.[k] ?? 0)) bigDone.deadLetters[k] = v - (before.dead?.[k] ?? 0);
+            big.push(bigDone);
+          }
           await engine.waitPending((p) => p === 0, 60_000);
         } catch (e) {
           notes.push(`${who} trial ${t + 1}: ${reason(e)}`);
@@ -153,6 +178,9 @@ export async function run(ctx: Context): Promise<ScenarioResult[]> {
   big.forEach((b, i) => {
     if (b.codes.some((c) => c !== 'AA')) notes.push(`pathological trial ${i + 1}: ACK codes ${b.codes.join(', ')}`);
   });
+  // Settled is not delivered: say which deliveries of the big messages ended in the dead letter, and why.
+  const dead = [...new Set(big.flatMap((b) => Object.entries(b.deadLetters).map(([k, v]) => `${k} x${v}`)))];
+  if (dead.length) notes.push(`pathological messages dead-lettered (route/plugin/code): ${dead.join(', ')}`);
   const max = (ds: LoopDelay[]) => ds.map((d) => d.max);
   const p99 = (ds: LoopDelay[]) => ds.map((d) => d.p99);
   const hb = delay.hisbridge;
@@ -163,6 +191,7 @@ export async function run(ctx: Context): Promise<ScenarioResult[]> {
     normalAckMaxMs: Object.fromEntries(Object.entries(traffic).filter(([, rs]) => rs.length).map(([k, rs]) => [k, spread(rs.map((r) => r.latency.max))])),
     pathologicalAckMs: big.length ? { adtPid3Reps: spread(big.map((b) => b.ackMs[0]!)), oruPid3Reps: spread(big.map((b) => b.ackMs[1]!)), oruObx: spread(big.map((b) => b.ackMs[2]!)) } : null,
     pathologicalSettledMs: big.length ? spread(big.map((b) => b.settledMs)) : null,
+    pathologicalDeadLetters: big.map((b) => b.deadLetters),
     perTrial: { hisbridge: hb, baseline: delay.baseline },
   };
   const maxSpread = hb.length ? spread(max(hb)) : undefined;

@@ -43,8 +43,10 @@ export function selectRepetition(reps: readonly string[], sel: RepetitionSelecto
 /**
  * The first repetition of a field's raw text that matches the selector, or
  * undefined. One left-to-right pass over the characters that stops at the
- * match: nothing is split off, so a field with 100,000 repetitions costs one
- * scan, not an array, and no search runs past the repetition it is in.
+ * match: nothing is split off and nothing is allocated per repetition (a
+ * component without an escape sequence is compared where it stands), so a
+ * field with 100,000 repetitions costs one scan, not an array, and no search
+ * runs past the repetition it is in.
  */
 export function findRepetition(f: string, sel: RepetitionSelector, d: Hl7Delimiters): string | undefined {
   const REP = d.repetition.charCodeAt(0);
@@ -52,13 +54,21 @@ export function findRepetition(f: string, sel: RepetitionSelector, d: Hl7Delimit
   let repStart = 0;
   let compNo = 1;
   let compStart = 0;
+  // Position of the next escape character at or after compStart (-1: none left), kept so the search stays linear.
+  let nextEsc = -2;
   const n = f.length;
   for (let i = 0; i <= n; i++) {
     const c = i < n ? f.charCodeAt(i) : REP;
     if (c !== COMP && c !== REP) continue;
-    if (compNo === sel.component && sel.values.includes(leaf(f.slice(compStart, i), d))) {
-      const end = c === REP ? i : f.indexOf(d.repetition, i);
-      return f.slice(repStart, end < 0 ? n : end);
+    if (compNo === sel.component) {
+      if (nextEsc !== -1 && nextEsc < compStart) nextEsc = f.indexOf(d.escape, compStart);
+      const plain = nextEsc < 0 || nextEsc >= i;
+      // Without an escape the leaf rule returns the text as sent, so comparing in place is the same test.
+      const hit = plain ? matchesAt(f, compStart, i, sel.values) : sel.values.includes(leaf(f.slice(compStart, i), d));
+      if (hit) {
+        const end = c === REP ? i : f.indexOf(d.repetition, i);
+        return f.slice(repStart, end < 0 ? n : end);
+      }
     }
     if (c === REP) {
       repStart = i + 1;
@@ -67,6 +77,13 @@ export function findRepetition(f: string, sel: RepetitionSelector, d: Hl7Delimit
     compStart = i + 1;
   }
   return undefined;
+}
+
+/** True when f[start, end) equals one of `values`, compared in place. */
+function matchesAt(f: string, start: number, end: number, values: readonly string[]): boolean {
+  const len = end - start;
+  for (const v of values) if (v.length === len && f.startsWith(v, start)) return true;
+  return false;
 }
 
 /**

@@ -62,6 +62,15 @@ export class Hl7Segment {
     return this.fieldsOf().length - 1;
   }
 
+  /**
+   * A field's text exactly as sent, every repetition included ('' when empty
+   * or absent): for one-pass scans that must not build an array per
+   * repetition (see plugins/recognition/hl7-patient.ts).
+   */
+  raw(field: number): string {
+    return this.fieldsOf()[field] ?? '';
+  }
+
   /** Number of repetitions of a field; 0 when it is empty or absent. */
   repetitions(field: number): number {
     if (this.name === 'MSH' && field <= 2) return this.fieldsOf()[field] ? 1 : 0;

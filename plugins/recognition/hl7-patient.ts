@@ -3,7 +3,8 @@
  * in-hospital id (PID-3 type PI, else the first), name (PID-5.1 + PID-5.2)
  * and the preferred identity document with its card type (SPEC §2.3, §4).
  */
-import type { Hl7Message, Hl7Segment } from '../../core/hl7/index.js';
+import type { Hl7Delimiters, Hl7Message, Hl7Segment } from '../../core/hl7/index.js';
+import { leaf } from '../../core/hl7/fields.js';
 
 export type Json = Record<string, unknown>;
 
@@ -26,38 +27,75 @@ export function first(msg: Hl7Message, name: string): Hl7Segment | undefined {
 export function patientRef(msg: Hl7Message, cardTypes: Readonly<Record<string, string>>): Json {
   const pid = first(msg, 'PID');
   if (!pid) return {};
-  // One pass over PID-3 (a sender may put 100,000 repetitions there): never get(3, r, ...) per repetition.
-  // The identifiers themselves are listed only when a repetition's type asks for one.
-  const types = pid.getRepetitions(3, 5);
-  let values: string[] | undefined;
-  let patientId = '';
-  let idNumber = '';
-  let idType = '';
-  let rank = Infinity;
-  const order = new Map(Object.keys(cardTypes).map((t, i) => [t, i]));
-  for (let r = 0; r < types.length; r++) {
-    const type = types[r]!.trim().toUpperCase();
-    const card = Object.hasOwn(cardTypes, type) ? cardTypes[type] : undefined;
-    const k = order.get(type) ?? -1;
-    const wanted = (type === 'PI' && !patientId) || (card !== undefined && k < rank);
-    if (!wanted) continue;
-    values ??= pid.getRepetitions(3, 1);
-    const value = values[r]!;
-    if (type === 'PI' && !patientId) patientId = value;
-    if (card && value && k < rank) {
-      rank = k;
-      idNumber = value;
-      idType = card;
-    }
-  }
-  if (!patientId) patientId = pid.get(3, 1, 1);
+  const id = scanPid3(pid.raw(3), msg.delimiters, cardTypes);
   return compact({
-    patientId,
+    patientId: id.patientId || pid.get(3, 1, 1),
     name: `${pid.get(5, 1, 1)}${pid.get(5, 1, 2)}`,
-    idNumber,
-    idType,
+    idNumber: id.idNumber,
+    idType: id.idType,
     sex: pid.get(8),
     birthDate: pid.get(7, 1, 1).slice(0, 8),
   });
 }
 
+/** Identifier types longer than the longest configured one by more than this (blanks, escapes) are not read. */
+const TYPE_SLACK = 8;
+
+/**
+ * One left-to-right pass over PID-3's text (a sender may put 100,000
+ * repetitions there, issue 11): the repetitions are found with indexOf and
+ * their components by walking that repetition's characters only, so every
+ * character is visited at most twice and nothing is built per repetition
+ * except the short identifier type. The pass stops as soon as it holds the PI
+ * identifier and the most preferred identity document (the first type in
+ * `cardTypes`); otherwise it reads to the end of the field.
+ */
+export function scanPid3(f: string, d: Hl7Delimiters, cardTypes: Readonly<Record<string, string>>): { patientId: string; idNumber: string; idType: string } {
+  const order = new Map(Object.keys(cardTypes).map((t, i) => [t, i]));
+  let longest = 2;
+  for (const t of order.keys()) longest = Math.max(longest, t.length);
+  const COMP = d.component.charCodeAt(0);
+  let patientId = '';
+  let idNumber = '';
+  let idType = '';
+  let rank = Infinity;
+  const n = f.length;
+  let start = 0;
+  while (n > 0 && start <= n) {
+    let end = f.indexOf(d.repetition, start);
+    if (end < 0) end = n;
+    // Component 1 ends at the first component separator; component 5 starts after the fourth.
+    let firstEnd = -1;
+    let typeStart = -1;
+    let typeEnd = end;
+    let comp = 1;
+    for (let i = start; i < end; i++) {
+      if (f.charCodeAt(i) !== COMP) continue;
+      if (comp === 1) firstEnd = i;
+      comp++;
+      if (comp === 5) typeStart = i + 1;
+      else if (comp === 6) {
+        typeEnd = i;
+        break;
+      }
+    }
+    if (typeStart >= 0 && typeEnd - typeStart <= longest + TYPE_SLACK) {
+      const type = leaf(f.slice(typeStart, typeEnd), d).trim().toUpperCase();
+      const isPi = type === 'PI' && !patientId;
+      const k = order.get(type);
+      const isDoc = k !== undefined && k < rank && Object.hasOwn(cardTypes, type);
+      if (isPi || isDoc) {
+        const value = leaf(f.slice(start, firstEnd < 0 ? end : firstEnd), d);
+        if (isPi) patientId = value;
+        if (isDoc && value) {
+          rank = k;
+          idNumber = value;
+          idType = cardTypes[type]!;
+        }
+        if (patientId && rank === 0) break;
+      }
+    }
+    start = end + 1;
+  }
+  return { patientId, idNumber, idType };
+}
