@@ -16,6 +16,8 @@ import sensitiveGuard from './sensitive-guard/index.js';
 import kafkaPublish from './kafka-publish/index.js';
 import sourceMllp from './source-mllp/index.js';
 import sourceKafka from './source-kafka/index.js';
+import sourceHttp from './source-http/index.js';
+import sourceFile from './source-file/index.js';
 
 export function builtinRegistry(): Registry {
   return new Registry()
@@ -31,5 +33,7 @@ export function builtinRegistry(): Registry {
     .plugin(sensitiveGuard)
     .plugin(kafkaPublish)
     .source(sourceMllp)
-    .source(sourceKafka);
+    .source(sourceKafka)
+    .source(sourceHttp)
+    .source(sourceFile);
 }

@@ -184,7 +184,7 @@ function maskComponent(kind: 'id' | 'name' | 'phone' | 'hide', v: string): strin
  * (OBX ED/base64) summarised, and ID/mobile numbers anywhere else scrubbed.
  */
 export function renderHl7(m: Pick<MessageDetail, 'raw' | 'charset'>, unmask: boolean): string {
-  const { text } = decodeHl7(m.raw!, m.charset);
+  const { text } = decodeHl7(m.raw!, m.charset, m.charset);
   if (unmask) return text;
   const d = parseHl7(text).delimiters;
   return text.split(/\r\n|\r|\n/).map((line) => {

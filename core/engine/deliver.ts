@@ -108,7 +108,7 @@ export function createDeliveryRunner(routes: () => RouteTable, log: Logger, cach
     const raw = await job.message.loadRaw();
     if (!raw) throw hbError('ENGINE_E_STEP_FAILED', { step: `${job.route}#${job.step}`, detail: 'the stored message body was removed by retention' }, { retryable: false });
     // A big message gives other work turns while it is decoded (in slices) and before and after its parse (issue 11).
-    const { text } = await decodeHl7Yielding(raw, job.message.charset);
+    const { text } = await decodeHl7Yielding(raw, job.message.charset, undefined, job.message.charset);
     await yieldIfBig(raw.length);
     const hl7 = await parseHl7Yielding(text);
     await yieldIfBig(raw.length);

@@ -273,7 +273,6 @@ export class Engine {
       flow: this.flow,
       ...(http ? {
         mountHttp: (endpoints: SourceHttpEndpoint[]) => {
-          if (!http.mountSource) throw new Error('this HTTP server cannot mount source endpoints');
           for (const ep of endpoints) http.mountSource(ep);
         },
       } : {}),

@@ -96,7 +96,7 @@ export async function readHl7(inbound: InboundMessage, log: Logger): Promise<Rea
   try {
     // A big frame is decoded in slices, with turns of the event loop between them (issue 11).
     // The transport's charset is applied as the default: core/hl7/charset.ts has no override of MSH-18 yet.
-    ({ text, charset, invalid } = await decodeHl7Yielding(frame, inbound.charset ?? inbound.defaultCharset ?? 'gb18030'));
+    ({ text, charset, invalid } = await decodeHl7Yielding(frame, inbound.defaultCharset ?? 'gb18030', undefined, inbound.charset));
   } catch (e) {
     const err = toHisbridgeError(e);
     log.warn({ listener: source, code: err.code }, 'cannot decode message');

@@ -253,9 +253,12 @@ function locateInvalid(body: Buffer, base: number, charset: 'utf-8' | 'gb18030')
  * where the first such sequence is: the caller decides whether to refuse the
  * message (listener `invalidBytes: reject`) or keep it marked (`replace`).
  * The strict check is the platform's fatal TextDecoder: one native pass.
+ *
+ * `declared` is a charset the transport declared (an HTTP Content-Type
+ * `charset`): it wins over MSH-18 and the default.
  */
-export function decodeHl7(frame: Buffer, defaultCharset: string): DecodedHl7 {
-  const charset = normalizeCharset(readMsh18(frame), defaultCharset);
+export function decodeHl7(frame: Buffer, defaultCharset: string, declared?: string): DecodedHl7 {
+  const charset = declared ? normalizeCharset(declared, defaultCharset) : normalizeCharset(readMsh18(frame), defaultCharset);
   const bom = bomLength(frame);
   const body = frame.subarray(bom);
   if (charset === 'latin1') return { text: body.toString('latin1'), charset };
@@ -278,10 +281,10 @@ export const DECODE_SLICE_BYTES = 256 * 1024;
  * tens of ms one decode takes (issue 11). A frame with invalid bytes, or one
  * of at most one slice, takes `decodeHl7` itself.
  */
-export async function decodeHl7Yielding(frame: Buffer, defaultCharset: string, sliceBytes = DECODE_SLICE_BYTES): Promise<DecodedHl7> {
-  if (frame.length <= sliceBytes) return decodeHl7(frame, defaultCharset);
-  const charset = normalizeCharset(readMsh18(frame), defaultCharset);
-  if (charset === 'latin1') return decodeHl7(frame, defaultCharset);
+export async function decodeHl7Yielding(frame: Buffer, defaultCharset: string, sliceBytes = DECODE_SLICE_BYTES, declared?: string): Promise<DecodedHl7> {
+  if (frame.length <= sliceBytes) return decodeHl7(frame, defaultCharset, declared);
+  const charset = declared ? normalizeCharset(declared, defaultCharset) : normalizeCharset(readMsh18(frame), defaultCharset);
+  if (charset === 'latin1') return decodeHl7(frame, defaultCharset, declared);
   const body = frame.subarray(bomLength(frame));
   const decoder = new TextDecoder(charset === 'gb18030' ? 'gb18030' : 'utf-8', { fatal: true });
   const parts: string[] = [];
@@ -293,7 +296,7 @@ export async function decodeHl7Yielding(frame: Buffer, defaultCharset: string, s
     parts.push(decoder.decode());
   } catch {
     // Invalid bytes: the one-shot path replaces them and says where the first one is.
-    return decodeHl7(frame, defaultCharset);
+    return decodeHl7(frame, defaultCharset, declared);
   }
   return { text: parts.join(''), charset };
 }

@@ -282,7 +282,7 @@ export class KafkaSource {
   }
 
   async #handle(topic: KafkaTopicConfig & { input: TopicInput }, r: KafkaRecord, b: KafkaBatch): Promise<void> {
-        const decoded = topic.format === 'json' ? decodeJsonValue(r.value) : decodeHl7Value(r.value, topic.charset);
+    const decoded = topic.format === 'json' ? decodeJsonValue(r.value) : decodeHl7Value(r.value, topic.charset);
     if (decoded instanceof Error) return this.#deadLetter(topic, r, payloadRefusal(decoded), 1);
     if (decoded.format === 'json') {
       // A JSON event goes to the port as JSON: routes read it as `body.<path>`, never as synthetic HL7.

@@ -165,7 +165,7 @@ export function consoleEndpoints(d: ConsoleDeps): HttpEndpoint[] {
       const m = id === undefined ? undefined : d.store.getMessage(id);
       if (!m) return page('Message not found', html`<p>No message ${req.params.id ?? ''}.</p>`, p, 'messages', 404);
       // A JSON event is shown pretty-printed, an HL7 message as its segment tree; both masked.
-      const tree = m.raw ? (m.format === 'json' ? renderJsonView(m.raw) : renderTree(hl7Tree(decodeHl7(m.raw, m.charset).text))) : undefined;
+      const tree = m.raw ? (m.format === 'json' ? renderJsonView(m.raw) : renderTree(hl7Tree(decodeHl7(m.raw, m.charset, m.charset).text))) : undefined;
       return page(`Message ${m.id}`, messageDetailPage(m, tree ?? html``), p, 'messages');
     }),
     action('/console/messages/:id/reveal', (req, p) => {
@@ -174,7 +174,7 @@ export function consoleEndpoints(d: ConsoleDeps): HttpEndpoint[] {
       if (!m || !m.raw) return problem(404, 'STORE_E_NOT_FOUND', 'message or its body not found');
       d.store.audit({ plugin: 'console', operation: 'reveal', staffNo: p.user, ...(m.patientId ? { patientId: m.patientId } : {}), messageId: String(m.id), result: 'ok', detail: `message ${m.id} ${m.type}` });
       d.log.info({ operator: p.user, messageId: m.id }, 'console: identifiers revealed');
-      const shown = m.format === 'json' ? renderJsonView(m.raw, true) : renderTree(hl7Tree(decodeHl7(m.raw, m.charset).text, true));
+      const shown = m.format === 'json' ? renderJsonView(m.raw, true) : renderTree(hl7Tree(decodeHl7(m.raw, m.charset, m.charset).text, true));
       return { status: 200, headers: JSON_HEADERS, body: { html: shown.value, notice: 'Identifiers revealed; this view was recorded in the audit trail.' } };
     }),
     view('/console/dead', (_req, p) => page('Dead letters', deadPage(d.store.listDead({ limit: 200 })), p, 'dead')),
