@@ -85,6 +85,7 @@ export const ERRORS = {
   HTTP_E_UNSUPPORTED_MEDIA_TYPE: { message: 'send the body as application/json', retryable: false, status: 415 },
   HTTP_E_CROSS_ORIGIN: { message: 'requests from pages of other sites are refused', retryable: false, status: 403 },
   HTTP_E_TOO_LARGE: { message: 'request body larger than {limit} bytes', retryable: false, status: 413 },
+  HTTP_E_EVENT_ID: { message: '{detail}', retryable: false, status: 400 },
 
   // Crypto and gd-ehr
   CRYPTO_E_BAD_KEY: { message: 'SM4 key must be 32 hex characters (16 bytes)', retryable: false },

@@ -11,10 +11,16 @@
  * gate under the family `hl7`. A POST carries one message, several messages,
  * or an FHS/BHS batch, as `application/hl7-v2`, `x-application/hl7-v2+er7` or
  * `text/plain`. The answer is 200 with the ACK(s) as the body, whatever the ACK
- * code: the ACK says whether the message was accepted. See README.md.
+ * code: the ACK says whether the message was accepted.
+ *
+ * With `event: <type>` the listener also takes JSON events (`application/json`,
+ * UTF-8): each body is one event of that type, submitted as `format: 'json'`
+ * (no synthetic HL7), and the answer is the outcome as JSON. See README.md.
  */
+import { hbError } from '../../core/errors.js';
+import { yieldIfBig } from '../../core/cooperative.js';
 import { normalizeCharset, readMsh18, type CanonicalCharset } from '../../core/hl7/index.js';
-import type { IngestOutcome, JsonSchema, RunningSource, SourceDefinition, SourceHttpEndpoint } from '../../core/sdk.js';
+import type { IngestOutcome, JsonSchema, RunningSource, SourceDefinition, SourceHttpEndpoint, Submit } from '../../core/sdk.js';
 
 export interface HttpSourceConfig {
   name: string;
@@ -26,6 +32,7 @@ export interface HttpSourceConfig {
   invalidBytes?: 'reject' | 'replace';
   multiMessageBlocks?: 'split' | 'reject';
   event?: string;
+  idField?: string;
 }
 
 /** Default body cap: the same as an MLLP frame (16 MiB). */
@@ -35,6 +42,9 @@ export const MAX_MAX_BODY_BYTES = 256 * 1024 * 1024;
 /** Seconds a client is told to wait (Retry-After) while the engine is paused or stopping. */
 const RETRY_AFTER_S = 5;
 
+/** Where a JSON event's id is read when `idField` is not set. */
+export const DEFAULT_ID_FIELD = 'eventId';
+
 /** The media types taken, lower case. */
 export const HL7_MEDIA_TYPES = ['application/hl7-v2', 'x-application/hl7-v2+er7', 'text/plain'] as const;
 
@@ -42,6 +52,8 @@ export const configSchema: JsonSchema = {
   type: 'object',
   additionalProperties: false,
   required: ['name', 'type', 'path'],
+  // idField reads the id of a JSON event: without event: the listener takes no JSON.
+  dependencies: { idField: ['event'] },
   properties: {
     name: { type: 'string', pattern: '^[a-z][a-z0-9-]*$', description: 'Name routes use in `sources:`' },
     type: { const: 'http', description: 'HL7 v2 over HTTP, mounted on the engine HTTP server' },
@@ -57,7 +69,17 @@ export const configSchema: JsonSchema = {
     noRoute: { enum: ['AA', 'AR'], description: 'ACK for a message no route accepts (default AA: accepted and ignored)' },
     invalidBytes: { enum: ['reject', 'replace'], description: 'Bytes invalid in the charset: reject answers AE with ERR-3 102 (default); replace keeps them as U+FFFD and marks the message' },
     multiMessageBlocks: { enum: ['split', 'reject'], description: 'Several loose messages in one body: split processes each, ACKs concatenated in order (default); reject answers AR to each. Batches are always processed.' },
-    event: { type: 'string', minLength: 1, description: 'Reserved for JSON bodies (application/json with this event type); not supported yet: setting it is refused at start' },
+    event: {
+      type: 'string',
+      pattern: '^([A-Z0-9]{3}\\^[A-Z0-9]{2,3}|[A-Za-z][A-Za-z0-9_.:/-]{0,127})$',
+      description: 'Take JSON events (application/json, UTF-8) as well: the event type routes match with match.events, e.g. patient.registered. Without it JSON bodies get 415',
+    },
+    idField: {
+      type: 'string',
+      maxLength: 200,
+      pattern: '^[^.\\s\\[\\]]+(\\.[^.\\s\\[\\]]+)*$',
+      description: 'Dot path of the event id in a JSON body, for the duplicate check (default eventId); needs event:',
+    },
   },
 };
 
@@ -118,15 +140,61 @@ function blank(body: Buffer): boolean {
   return true;
 }
 
+/** What the JSON body says about its id: the id, or why there is none. */
+type EventId = { id: string } | { rejected: string } | { missing: string };
+
+/**
+ * Reads the event id at `path` (dot path, own keys of objects only) from a JSON
+ * body. The engine reads the body again, strictly (UTF-8, depth): this pass only
+ * finds the id, so invalid bytes are left for the engine to refuse. The id is a
+ * non-empty text or a whole number in the safe range (a bigger number would be
+ * rounded, and two events would share an id). Never echoes the body.
+ */
+export async function readEventId(body: Buffer, path: string): Promise<EventId> {
+  const text = body.toString('utf8');
+  await yieldIfBig(body.length);
+  let data: unknown;
+  try {
+    data = JSON.parse(text);
+  } catch (e) {
+    // V8's message may quote the text around the error; only its position is kept.
+    const where = /position \d+/.exec((e as Error).message)?.[0];
+    return { rejected: `not JSON${where ? ` (${where})` : ''}` };
+  }
+  await yieldIfBig(body.length);
+  if (data === null || typeof data !== 'object' || Array.isArray(data)) {
+    return { rejected: `the top level must be an object, not ${data === null ? 'null' : Array.isArray(data) ? 'an array' : `a ${typeof data}`}` };
+  }
+  let cur: unknown = data;
+  for (const key of path.split('.')) {
+    if (cur === null || typeof cur !== 'object' || Array.isArray(cur) || !Object.hasOwn(cur, key)) return { missing: `the JSON event has no id at ${path}` };
+    cur = (cur as Record<string, unknown>)[key];
+  }
+  if (typeof cur === 'string' && cur !== '') return { id: cur };
+  if (typeof cur === 'number' && Number.isSafeInteger(cur)) return { id: String(cur) };
+  return { missing: `the id at ${path} must be a non-empty text or a whole number` };
+}
+
+/** The JSON answer to a JSON event: the outcome without its HL7 reply. 200 accepted/duplicate, 422 rejected, 503 failed. */
+function jsonAnswer(o: Pick<IngestOutcome, 'status' | 'code' | 'reason' | 'routes' | 'messageId'>) {
+  const status = o.status === 'accepted' || o.status === 'duplicate' ? 200 : o.status === 'rejected' ? 422 : 503;
+  return {
+    status,
+    headers: { 'content-type': 'application/json; charset=utf-8', ...(status === 503 ? { 'retry-after': String(RETRY_AFTER_S) } : {}) },
+    body: JSON.stringify({ status: o.status, code: o.code, reason: o.reason, messageId: o.messageId ?? null, routes: o.routes }),
+  };
+}
+
 const source: SourceDefinition<HttpSourceConfig> = {
   type: 'http',
   summary: 'HL7 v2 over HTTP: POST messages or batches to a path on the engine HTTP server, behind api.clients (family hl7); the ACK is the answer',
   configSchema,
-  async start(ctx, _submit): Promise<RunningSource> {
+  async start(ctx, submit: Submit): Promise<RunningSource> {
     const cfg = ctx.config;
     const name = cfg.name;
     if (!ctx.mountHttp) throw new Error(`listener ${name} (type http) needs the engine HTTP server, but http.enabled is false`);
-    if (cfg.event !== undefined) throw new Error(`listener ${name}: event: (JSON bodies) is not supported by the http source yet; remove it`);
+    if (cfg.idField !== undefined && cfg.event === undefined) throw new Error(`listener ${name}: idField is for JSON events and needs event:`);
+    const idField = cfg.idField ?? DEFAULT_ID_FIELD;
     const fallback = cfg.charset ?? 'gb18030';
     try {
       normalizeCharset(fallback, fallback);
@@ -137,12 +205,45 @@ const source: SourceDefinition<HttpSourceConfig> = {
     let closing = false;
     const inFlight = new Set<Promise<unknown>>();
 
+    /** Runs a submission, counted for close(). */
+    const track = async <T>(work: Promise<T>): Promise<T> => {
+      inFlight.add(work);
+      try {
+        return await work;
+      } finally {
+        inFlight.delete(work);
+      }
+    };
+
+    /** One JSON event (listener with `event:`): submitted as format json; the answer is the outcome as JSON. */
+    const handleJson = async (req: Parameters<SourceHttpEndpoint['handler']>[0], charset: string | undefined) => {
+      const cs = charset?.trim().toLowerCase();
+      if (cs && cs !== 'utf-8' && cs !== 'utf8') return problem(415, 'HTTP_E_UNSUPPORTED_MEDIA_TYPE', `JSON events must be UTF-8, not charset "${cs.slice(0, 40)}"`);
+      if (blank(req.body)) return problem(400, 'HTTP_E_EMPTY_BODY', 'the body is empty: send one JSON event');
+      if (ctx.flow.paused) return problem(503, 'ENGINE_E_BACKPRESSURE', 'the engine is over its high-water mark; send again later', { 'retry-after': String(RETRY_AFTER_S) });
+      const found = await readEventId(req.body, idField);
+      if ('missing' in found) return problem(400, 'HTTP_E_EVENT_ID', hbError('HTTP_E_EVENT_ID', { detail: found.missing }).message);
+      if ('rejected' in found) {
+        ctx.log.debug({ listener: name, client: req.client, code: 'ENGINE_E_JSON' }, 'http json event refused');
+        return jsonAnswer({ status: 'rejected', code: 'ENGINE_E_JSON', reason: hbError('ENGINE_E_JSON', { detail: found.rejected }).message, routes: [] });
+      }
+      const o = await track(submit({
+        source: name, format: 'json', bytes: req.body, event: cfg.event!,
+        // The sender for the duplicate check: the API client that posted (the listener without api.clients).
+        identity: { app: req.client ?? name, facility: '', id: found.id },
+      }));
+      ctx.log.debug({ listener: name, client: req.client, status: o.status, code: o.code }, 'http json event answered');
+      return jsonAnswer(o);
+    };
+
     const handle: SourceHttpEndpoint['handler'] = async (req) => {
       if (closing || ctx.signal.aborted) return problem(503, 'ENGINE_E_SHUTTING_DOWN', `listener ${name} is stopping; send again later`, { 'retry-after': String(RETRY_AFTER_S) });
       const ct = parseContentType(req.headers['content-type']);
+      if (ct.type === 'application/json' && cfg.event !== undefined) return handleJson(req, ct.params.charset);
       if (!(HL7_MEDIA_TYPES as readonly string[]).includes(ct.type)) {
-        const hint = ct.type === 'application/json' ? 'JSON bodies are not supported by this listener yet; ' : '';
-        return problem(415, 'HTTP_E_UNSUPPORTED_MEDIA_TYPE', `${hint}send HL7 v2 as ${HL7_MEDIA_TYPES.join(', ')}`);
+        const hint = ct.type === 'application/json' ? 'JSON bodies need event: on this listener; ' : '';
+        const json = cfg.event !== undefined ? ', or a JSON event as application/json' : '';
+        return problem(415, 'HTTP_E_UNSUPPORTED_MEDIA_TYPE', `${hint}send HL7 v2 as ${HL7_MEDIA_TYPES.join(', ')}${json}`);
       }
       const declared = ct.params.charset?.trim() || undefined;
       if (declared) {
@@ -162,14 +263,7 @@ const source: SourceDefinition<HttpSourceConfig> = {
         ...(cfg.invalidBytes ? { invalidBytes: cfg.invalidBytes } : {}),
         ...(cfg.multiMessageBlocks ? { multiMessageBlocks: cfg.multiMessageBlocks } : {}),
       });
-      inFlight.add(work);
-      let replies: Buffer[];
-      let outcomes: IngestOutcome[];
-      try {
-        ({ replies, outcomes } = await work);
-      } finally {
-        inFlight.delete(work);
-      }
+      const { replies, outcomes } = await track(work);
       const counts = { accepted: 0, duplicate: 0, rejected: 0, failed: 0 };
       for (const o of outcomes) counts[o.status]++;
       ctx.log.debug({ listener: name, client: req.client, messages: outcomes.length, ...counts }, 'http block answered');

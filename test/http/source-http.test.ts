@@ -1,12 +1,13 @@
 /**
- * Issue 13, HTTP source (HL7 over HTTP) through a real engine and its real
- * HTTP server: the plugin is started on the temporary SourceContext harness
- * (test/helpers/source-context.ts) and its endpoint mounted with
- * `httpServer.mountSource`, as the engine will do once the ingress port lands.
- * The provincial platform is the built-in gd-ehr simulator (a real HTTP server).
+ * Issue 13, HTTP source (HL7 over HTTP, and JSON events with `event:`) through
+ * real engines: every listener is declared in hisbridge.yaml, so each test goes
+ * through the config loader, the engine's own start of the source (plugins/
+ * source-http), its ingress port and its real HTTP server. The provincial
+ * platform is the built-in gd-ehr simulator (a real HTTP server).
  */
 import http from 'node:http';
 import { readFileSync } from 'node:fs';
+import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { hashApiToken } from '../../core/http/api-auth.js';
@@ -15,9 +16,9 @@ import { decodeHl7, encodeText, parseHl7, splitBlock } from '../../core/hl7/inde
 import { compileSchema } from '../../core/config/validate.js';
 import { silentLogger } from '../../core/log.js';
 import type { RunningSource, SourceContext, SourceHttpEndpoint } from '../../core/sdk.js';
-import httpSource, { parseContentType, type HttpSourceConfig } from '../../plugins/source-http/index.js';
-import { harnessContext } from '../helpers/source-context.js';
+import httpSource, { parseContentType, readEventId, type HttpSourceConfig } from '../../plugins/source-http/index.js';
 import { startEngine, type TestEngine } from '../helpers/engine.js';
+import { tempFiles } from '../helpers/routes.js';
 
 const HL7_TOKEN = 'hl7-token-5a4b3c2d1e0f9a8b7c6d5e4f3a2b1c0d';
 const WS_TOKEN = 'ws-token-0f1e2d3c4b5a69788796a5b4c3d2e1f0';
@@ -54,14 +55,15 @@ async function acks(r: Response) {
 /** Sample 01 (consented registration, GBK) as text, decoded. */
 const registrationText = () => decodeHl7(sample('01-adt-a04-registration-consent.hl7'), 'gb18030').text;
 
-/** Starts the http source on the harness over `t` and mounts its endpoint on the engine's HTTP server. */
-async function startSource(t: TestEngine, config: HttpSourceConfig) {
-  const mounted: SourceHttpEndpoint[] = [];
-  const h = harnessContext(t.engine, { config: config as unknown as Record<string, unknown>, mounted });
-  const running = await httpSource.start(h.ctx as SourceContext & { config: HttpSourceConfig }, h.submit);
-  for (const ep of mounted) t.engine.httpServer!.mountSource(ep);
-  return { running, mounted, setPaused: h.setPaused };
+/** The running source the engine started for listener `name`. */
+function sourceOf(t: TestEngine, name: string): RunningSource {
+  const s = t.engine.sources.find((x) => x.name === name);
+  if (!s) throw new Error(`the engine started no source ${name}`);
+  return s.running;
 }
+
+/** Stored messages with this control id. */
+const stored = (t: TestEngine, controlId: string) => t.engine.store.searchMessages({ controlId, limit: 10 });
 
 /**
  * A raw POST over node:http, for what fetch cannot do: stream a body of a given size, Expect: 100-continue,
@@ -118,14 +120,21 @@ const msg = (id: string, type = 'ZZZ^Z99') => `MSH|^~\\&|HIS|H4413020001|HISBRID
 
 describe('http source with api.clients', () => {
   let t: TestEngine;
-  let src: Awaited<ReturnType<typeof startSource>>;
   let url: string;
   const post = (body: Buffer | string, contentType = 'application/hl7-v2', headers: Record<string, string> = bearer(HL7_TOKEN)) =>
     fetch(url, { method: 'POST', body, headers: { 'content-type': contentType, ...headers } });
 
   beforeAll(async () => {
+    // The his-http default is UTF-8, so a GBK body without MSH-18 decodes right only by its Content-Type charset.
     t = await startEngine({
-      siteYaml: `api:
+      siteYaml: `listeners:
+  - { name: mllp, port: 0 }
+  - { name: his-http, type: http, path: /hl7/his, charset: utf-8 }
+  - { name: his-small, type: http, path: /hl7/small, maxBodyBytes: 4096 }
+  - { name: his-strict, type: http, path: /hl7/strict, noRoute: AR, charset: GBK }
+  - { name: his-single, type: http, path: /hl7/single, multiMessageBlocks: reject }
+  - { name: his-closing, type: http, path: /hl7/closing }
+api:
   clients:
     - name: his-hl7
       tokenHash: "${hashApiToken(HL7_TOKEN)}"
@@ -135,13 +144,17 @@ describe('http source with api.clients', () => {
       allow: [gd-ehr, recognition]
 `,
     });
-    // The listener default is UTF-8 here, so a GBK body without MSH-18 decodes right only by its Content-Type charset.
-    src = await startSource(t, { name: 'his-http', type: 'http', path: '/hl7/his', charset: 'utf-8' });
     url = `${t.httpUrl}/hl7/his`;
   }, 60_000);
   afterAll(async () => {
-    await src?.running.close(1000);
     await t?.stop();
+  });
+
+  it('the engine started every listener of hisbridge.yaml through its source plugin', () => {
+    expect(t.engine.sources.map((x) => [x.name, x.type])).toEqual([
+      ['mllp', 'mllp'], ['his-http', 'http'], ['his-small', 'http'], ['his-strict', 'http'], ['his-single', 'http'], ['his-closing', 'http'],
+    ]);
+    expect(t.logs.some((l) => l.includes('"listener":"his-http"') && l.includes('hl7 over http listening'))).toBe(true);
   });
 
   it('a consented registration posted as application/hl7-v2 is answered 200 with its AA ACK and reaches the gd-ehr simulator', async () => {
@@ -206,6 +219,45 @@ describe('http source with api.clients', () => {
     expect(auth[0]!.fields!.patientName).toBe(name.family + name.given);
     // The name never reaches the log.
     expect(t.logs.join('\n')).not.toContain(name.family + name.given);
+  });
+
+  it('a GBK body whose MSH-18 says UNICODE UTF-8, posted with charset=gb18030, is accepted with the name intact: the header wins over MSH-18', async () => {
+    const name = { family: '欧阳', given: '億區' };
+    const text = registrationText()
+      .replace('|GB 18030-2000', '|UNICODE UTF-8')
+      .replace('HIS202503120001', 'HTTPMSH18U8')
+      .replace(/(\rPID\|1\|\|[^|]*\|\|)[^|]*/, `$1${name.family}^${name.given}`);
+    const body = encodeText(text, 'gb18030');
+    expect(parseHl7(decodeHl7(body, 'gb18030').text).get('MSH-18')).toBe('UNICODE UTF-8');
+    const before = (await simCalls(t)).filter((c) => c.op === 'authorize').length;
+    const r = await post(body, 'application/hl7-v2; charset=gb18030');
+    expect(r.status).toBe(200);
+    expect(charsetOf(r)).toBe('gb18030');
+    const [a] = await acks(r);
+    expect(a!.get('MSA-1')).toBe('AA');
+    expect(a!.get('MSA-2')).toBe('HTTPMSH18U8');
+    const calls = await until(() => simCalls(t), (c) => c.filter((x) => x.op === 'authorize').length > before);
+    const auth = calls.filter((c) => c.op === 'authorize').slice(before);
+    expect(auth).toHaveLength(1);
+    expect(auth[0]!.fields!.patientName).toBe(name.family + name.given);
+    // Stored in the charset it was read in, so the message browser and replay read the name right too.
+    const [m] = stored(t, 'HTTPMSH18U8');
+    expect(m!.charset).toBe('gb18030');
+    expect(m!.source).toBe('his-http');
+  });
+
+  it('multiMessageBlocks: reject on an http listener answers AR to each loose message and stores none; one message alone is taken', async () => {
+    const single = `${t.httpUrl}/hl7/single`;
+    const send = (body: string) => fetch(single, { method: 'POST', body, headers: { ...bearer(HL7_TOKEN), 'content-type': 'application/hl7-v2' } });
+    const r = await send(msg('HTTPMMR1') + msg('HTTPMMR2'));
+    expect(r.status).toBe(200);
+    const all = await acks(r);
+    expect(all.map((a) => [a.get('MSA-1'), a.get('MSA-2')])).toEqual([['AR', 'HTTPMMR1'], ['AR', 'HTTPMMR2']]);
+    expect(stored(t, 'HTTPMMR1')).toHaveLength(0);
+    expect(stored(t, 'HTTPMMR2')).toHaveLength(0);
+    const one = await acks(await send(msg('HTTPMMR3')));
+    expect(one.map((a) => [a.get('MSA-1'), a.get('MSA-2')])).toEqual([['AA', 'HTTPMMR3']]);
+    expect(stored(t, 'HTTPMMR3')).toHaveLength(1);
   });
 
   it('a batch body gets the batch ACK: BHS, one MSA per message (AE included), BTS with the count', async () => {
@@ -277,8 +329,7 @@ describe('http source with api.clients', () => {
   });
 
   it('413 HTTP_E_TOO_LARGE over maxBodyBytes: declared, streamed, and before the body with Expect: 100-continue', async () => {
-    const small = await startSource(t, { name: 'his-small', type: 'http', path: '/hl7/small', maxBodyBytes: 4096 });
-    try {
+    {
       const smallUrl = `${t.httpUrl}/hl7/small`;
       const r = await fetch(smallUrl, { method: 'POST', body: msg('HTTPBIG') + 'NTE|1||' + 'x'.repeat(5000) + '\r', headers: { ...bearer(HL7_TOKEN), 'content-type': 'application/hl7-v2' } });
       expect(r.status).toBe(413);
@@ -289,8 +340,6 @@ describe('http source with api.clients', () => {
       // Under its cap it is served.
       const ok = await fetch(smallUrl, { method: 'POST', body: msg('HTTPSMALL'), headers: { ...bearer(HL7_TOKEN), 'content-type': 'application/hl7-v2' } });
       expect(ok.status).toBe(200);
-    } finally {
-      await small.running.close(1000);
     }
     // The default cap is 16 MiB: 17 MiB declared is refused before the body is sent.
     const big = await rawPost(url, { headers: { ...bearer(HL7_TOKEN), 'content-type': 'application/hl7-v2', 'content-length': 17 * 1024 * 1024, expect: '100-continue' }, total: 17 * 1024 * 1024 });
@@ -343,22 +392,8 @@ describe('http source with api.clients', () => {
     expect((await fetch(`${t.httpUrl}/healthz`)).status).toBe(200);
   });
 
-  it('while the engine is paused (back-pressure) posts get 503 with Retry-After, and are served again on resume', async () => {
-    src.setPaused(true);
-    try {
-      const r = await post(msg('HTTPPAUSE'));
-      expect(r.status).toBe(503);
-      expect(r.headers.get('retry-after')).toBe('5');
-      expect(((await r.json()) as { code: string }).code).toBe('ENGINE_E_BACKPRESSURE');
-    } finally {
-      src.setPaused(false);
-    }
-    expect((await post(msg('HTTPPAUSE'))).status).toBe(200);
-  });
-
   it('the listener settings reach the engine: noRoute: AR refuses an unrouted event; the default charset applies without header or MSH-18', async () => {
-    const strict = await startSource(t, { name: 'his-strict', type: 'http', path: '/hl7/strict', noRoute: 'AR', charset: 'GBK' });
-    try {
+    {
       const gbk = encodeText(msg('HTTPAR1').replace('PID|1||P9^^^HOSP^PI', 'PID|1||P9^^^HOSP^PI||欧阳^億'), 'gb18030');
       const r = await fetch(`${t.httpUrl}/hl7/strict`, { method: 'POST', body: gbk, headers: { ...bearer(HL7_TOKEN), 'content-type': 'text/plain' } });
       expect(r.status).toBe(200);
@@ -366,31 +401,36 @@ describe('http source with api.clients', () => {
       const [a] = await acks(r);
       expect(a!.get('MSA-1')).toBe('AR');
       expect(a!.get('MSA-2')).toBe('HTTPAR1');
-    } finally {
-      await strict.running.close(1000);
     }
   });
 
   it('after close, posts get 503 ENGINE_E_SHUTTING_DOWN', async () => {
-    const other = await startSource(t, { name: 'his-closing', type: 'http', path: '/hl7/closing' });
-    expect(other.running.health?.().ready).toBe(true);
-    await other.running.close(1000);
-    expect(other.running.health?.().ready).toBe(false);
+    const other = sourceOf(t, 'his-closing');
+    expect((await fetch(`${t.httpUrl}/hl7/closing`, { method: 'POST', body: msg('HTTPOPEN'), headers: { ...bearer(HL7_TOKEN), 'content-type': 'application/hl7-v2' } })).status).toBe(200);
+    expect(other.health?.().ready).toBe(true);
+    await other.close(1000);
+    expect(other.health?.().ready).toBe(false);
     const r = await fetch(`${t.httpUrl}/hl7/closing`, { method: 'POST', body: msg('HTTPCLOSED'), headers: { ...bearer(HL7_TOKEN), 'content-type': 'application/hl7-v2' } });
     expect(r.status).toBe(503);
+    expect(r.headers.get('retry-after')).toBe('5');
     expect(((await r.json()) as { code: string }).code).toBe('ENGINE_E_SHUTTING_DOWN');
+    // The other listeners still serve.
+    expect((await post(msg('HTTPSTILL'))).status).toBe(200);
   });
 });
 
-describe('http source without api.clients: loopback callers only', () => {
+describe('http source without api.clients: loopback callers only; back-pressure', () => {
   let t: TestEngine;
-  let src: Awaited<ReturnType<typeof startSource>>;
+  const routes = tempFiles({
+    'bp.yaml': 'name: bp-authorize\nmatch: { events: [ADT^A04] }\nsteps:\n  - plugin: gd-ehr-authorize\n    config: { consent: false }\ndelivery:\n  retry: { max: 1000, initial: 50ms, maxDelay: 200ms }\n',
+  });
   beforeAll(async () => {
-    t = await startEngine();
-    src = await startSource(t, { name: 'his-http', type: 'http', path: '/hl7/his' });
+    t = await startEngine({
+      routesDir: routes,
+      siteYaml: 'listeners:\n  - { name: mllp, port: 0 }\n  - { name: his-http, type: http, path: /hl7/his }\nstore: { highWaterMark: 3, overload: pause }\n',
+    });
   }, 60_000);
   afterAll(async () => {
-    await src?.running.close(1000);
     await t?.stop();
   });
 
@@ -408,6 +448,222 @@ describe('http source without api.clients: loopback callers only', () => {
       req.end(msg('HTTPREBIND'));
     });
     expect(status).toBe(403);
+  });
+
+  it('past the high-water mark (the engine\'s one flow controller) posts get 503 with Retry-After, and are served again once deliveries drain', async () => {
+    const sim = t.engine.simulators.gdEhr!.url;
+    const adt = (i: number) => `MSH|^~\\&|HIS|H1|GD|GD|20250312080000||ADT^A04|HTTPBP${i}|P|2.5||||||UNICODE UTF-8\rPID|1||P${i}^^^HOSP^PI~44010619900101${100 + i}7^^^CHN^NI||测试^患者${i}\r`;
+    const send = (i: number) => fetch(`${t.httpUrl}/hl7/his`, { method: 'POST', body: adt(i), headers: { 'content-type': 'application/hl7-v2' } });
+    await (await fetch(`${sim}/__sim/faults`, { method: 'POST', body: JSON.stringify({ status: 503 }) })).arrayBuffer();
+    try {
+      // The platform is down: each accepted message leaves a pending delivery; the third reaches the mark.
+      for (let i = 0; i < 3; i++) {
+        const r = await send(i);
+        expect(r.status).toBe(200);
+        expect((await acks(r))[0]!.get('MSA-1')).toBe('AA');
+      }
+      expect(t.engine.flow.paused).toBe(true);
+      const r = await send(3);
+      expect(r.status).toBe(503);
+      expect(r.headers.get('retry-after')).toBe('5');
+      expect(((await r.json()) as { code: string }).code).toBe('ENGINE_E_BACKPRESSURE');
+      expect(stored(t, 'HTTPBP3')).toHaveLength(0);
+    } finally {
+      await (await fetch(`${sim}/__sim/reset`, { method: 'POST' })).arrayBuffer();
+    }
+    // The platform is back: deliveries drain, the controller resumes, the same post is taken.
+    await until(async () => t.engine.flow.paused, (p) => !p, 20_000);
+    expect(t.engine.flow.paused).toBe(false);
+    const again = await send(3);
+    expect(again.status).toBe(200);
+    expect((await acks(again))[0]!.get('MSA-1')).toBe('AA');
+    expect(stored(t, 'HTTPBP3')).toHaveLength(1);
+  }, 60_000);
+});
+
+describe('http source with event: (JSON events)', () => {
+  const EV_TOKEN = 'ev-token-a1b2c3d4e5f60718293a4b5c6d7e8f90';
+  const EV2_TOKEN = 'ev2-token-0918273645546372819a0b1c2d3e4f5';
+  let t: TestEngine;
+  let recorder: http.Server;
+  const received: { path: string; body: Record<string, unknown> }[] = [];
+  let evUrl: string;
+  const postJson = (body: Buffer | string, opts: { url?: string; contentType?: string; token?: string } = {}) =>
+    fetch(opts.url ?? evUrl, { method: 'POST', body, headers: { 'content-type': opts.contentType ?? 'application/json', ...bearer(opts.token ?? EV_TOKEN) } });
+  interface JsonAnswer { status: string; code: string; reason: string; messageId: number | null; routes: { route: string; outcome: string }[] }
+
+  beforeAll(async () => {
+    // The http step's target: a real HTTP server that records what the engine sends it.
+    recorder = http.createServer((req, res) => {
+      let b = '';
+      req.setEncoding('utf8');
+      req.on('data', (c: string) => (b += c));
+      req.on('end', () => {
+        received.push({ path: req.url ?? '', body: JSON.parse(b) as Record<string, unknown> });
+        res.writeHead(200, { 'content-type': 'application/json' }).end('{"ok":true}');
+      });
+    });
+    await new Promise<void>((r) => recorder.listen(0, '127.0.0.1', r));
+    const base = `http://127.0.0.1:${(recorder.address() as AddressInfo).port}`;
+    const routes = tempFiles({
+      'registered.yaml': `name: json-registered
+sources: [his-json]
+match: { events: [patient.registered] }
+steps:
+  - log: { message: "json registered \${body.patient.id} as \${msg.controlId}" }
+  - plugin: http
+    config:
+      url: "${base}/notify"
+      body: { patientId: "\${body.patient.id}", type: "\${msg.type}", eventId: "\${msg.controlId}", source: "\${msg.source}" }
+`,
+      'visit.yaml': `name: json-visit
+sources: [his-visit]
+match: { events: [visit.closed] }
+steps:
+  - log: { message: "visit \${body.visit.no} closed" }
+`,
+    });
+    t = await startEngine({
+      routesDir: routes,
+      siteYaml: `listeners:
+  - { name: mllp, port: 0 }
+  - { name: his-json, type: http, path: /events/his, event: patient.registered }
+  - { name: his-visit, type: http, path: /events/visit, event: visit.closed, idField: visit.no }
+api:
+  clients:
+    - name: his-events
+      tokenHash: "${hashApiToken(EV_TOKEN)}"
+      allow: [hl7]
+    - name: his-backup
+      tokenHash: "${hashApiToken(EV2_TOKEN)}"
+      allow: [hl7]
+`,
+    });
+    evUrl = `${t.httpUrl}/events/his`;
+  }, 60_000);
+  afterAll(async () => {
+    await t?.stop();
+    recorder?.closeAllConnections();
+    await new Promise((r) => recorder?.close(r));
+  });
+
+  it('a JSON event is matched by match.events on the listener event: type, read as body.<path>, answered with its outcome; a repeat is a duplicate', async () => {
+    const event = { eventId: 'EVJSON0001', patient: { id: 'PJ0001', name: '张三' }, consent: 'Y' };
+    const r = await postJson(JSON.stringify(event), { contentType: 'Application/JSON; charset=UTF-8' });
+    expect(r.status).toBe(200);
+    expect(r.headers.get('content-type')).toBe('application/json; charset=utf-8');
+    const a = (await r.json()) as JsonAnswer;
+    expect(a).toMatchObject({ status: 'accepted', code: 'OK', reason: '' });
+    expect(a.messageId).toEqual(expect.any(Number));
+    expect(a.routes).toEqual([expect.objectContaining({ route: 'json-registered', outcome: 'queued' })]);
+
+    await until(async () => received.length, (n) => n >= 1);
+    expect(received).toEqual([{ path: '/notify', body: { patientId: 'PJ0001', type: 'patient.registered', eventId: 'EVJSON0001', source: 'his-json' } }]);
+    expect(t.logs.some((l) => l.includes('json registered PJ0001 as EVJSON0001'))).toBe(true);
+    // Stored as JSON: the sender is the API client that posted, the id the body's eventId; the name never reaches the log.
+    const [m] = stored(t, 'EVJSON0001');
+    expect(m).toMatchObject({ id: a.messageId, source: 'his-json', sendingApp: 'his-events', sendingFacility: '', type: 'patient.registered', charset: 'utf-8' });
+    expect(t.logs.join('\n')).not.toContain('张三');
+
+    // The same event again: duplicate, answered 200 with the first copy's id, not sent again.
+    const again = await postJson(JSON.stringify(event));
+    expect(again.status).toBe(200);
+    expect(await again.json()).toMatchObject({ status: 'duplicate', code: 'DUPLICATE', messageId: a.messageId });
+    await new Promise((res) => setTimeout(res, 300));
+    expect(received).toHaveLength(1);
+    expect(stored(t, 'EVJSON0001')).toHaveLength(1);
+
+    // Another client sending the same id is another sender: a new message.
+    const other = (await (await postJson(JSON.stringify(event), { token: EV2_TOKEN })).json()) as JsonAnswer;
+    expect(other.status).toBe('accepted');
+    expect(other.messageId).not.toBe(a.messageId);
+    expect(stored(t, 'EVJSON0001').map((x) => x.sendingApp).sort()).toEqual(['his-backup', 'his-events']);
+  });
+
+  it('malformed JSON, a top level that is not an object, and bytes that are not UTF-8 get 422 rejected with ENGINE_E_JSON; the body is never echoed', async () => {
+    const cases: [Buffer | string, RegExp][] = [
+      ['{"eventId":"EVBAD1","patient":{"id":"P-SECRET-1",}', /^bad JSON event: not JSON/],
+      ['[{"eventId":"EVBAD2"}]', /^bad JSON event: the top level must be an object, not an array$/],
+      ['"EVBAD3"', /^bad JSON event: the top level must be an object, not a string$/],
+      [Buffer.concat([Buffer.from('{"eventId":"EVBAD4","patient":{"name":"'), Buffer.from([0xd5, 0xc5, 0xc8, 0xfd]), Buffer.from('"}}')]), /^bad JSON event: the bytes are not valid UTF-8$/],
+    ];
+    for (const [body, reason] of cases) {
+      const r = await postJson(body);
+      expect(r.status, String(body)).toBe(422);
+      const a = (await r.json()) as JsonAnswer;
+      expect(a).toMatchObject({ status: 'rejected', code: 'ENGINE_E_JSON', messageId: null, routes: [] });
+      expect(a.reason).toMatch(reason);
+      expect(a.reason).not.toContain('SECRET');
+    }
+    for (const id of ['EVBAD1', 'EVBAD2', 'EVBAD3', 'EVBAD4']) expect(stored(t, id)).toHaveLength(0);
+  });
+
+  it('a body without a usable id at idField gets 400 HTTP_E_EVENT_ID', async () => {
+    for (const body of [{ patient: { id: 'P1' } }, { eventId: '' }, { eventId: { v: 1 } }, { eventId: 1.5 }, { eventId: 2 ** 60 }, { eventId: null }]) {
+      const r = await postJson(JSON.stringify(body));
+      expect(r.status, JSON.stringify(body)).toBe(400);
+      const p = (await r.json()) as { code: string; message: string };
+      expect(p.code).toBe('HTTP_E_EVENT_ID');
+      expect(p.message).toMatch(/eventId/);
+    }
+  });
+
+  it('idField reads the id at a dot path (a whole number taken as text); a route on the other event type takes it', async () => {
+    const visitUrl = `${t.httpUrl}/events/visit`;
+    const r = await postJson(JSON.stringify({ visit: { no: 4417, ward: 'W3' }, eventId: 'ignored' }), { url: visitUrl });
+    expect(r.status).toBe(200);
+    const a = (await r.json()) as JsonAnswer;
+    expect(a).toMatchObject({ status: 'accepted', routes: [expect.objectContaining({ route: 'json-visit', outcome: 'ok' })] });
+    expect(stored(t, '4417')).toEqual([expect.objectContaining({ source: 'his-visit', type: 'visit.closed' })]);
+    expect(t.logs.some((l) => l.includes('visit 4417 closed'))).toBe(true);
+    const missing = await postJson(JSON.stringify({ eventId: 'E1', visit: {} }), { url: visitUrl });
+    expect(missing.status).toBe(400);
+    expect(((await missing.json()) as { message: string }).message).toMatch(/visit\.no/);
+  });
+
+  it('JSON in another charset gets 415; HL7 is still taken on the same listener; an empty body gets 400', async () => {
+    for (const ct of ['application/json; charset=gb18030', 'application/json; charset=iso-8859-1']) {
+      const r = await postJson(JSON.stringify({ eventId: 'EV415' }), { contentType: ct });
+      expect(r.status, ct).toBe(415);
+      const p = (await r.json()) as { code: string; message: string };
+      expect(p.code).toBe('HTTP_E_UNSUPPORTED_MEDIA_TYPE');
+      expect(p.message).toMatch(/UTF-8/);
+    }
+    expect(stored(t, 'EV415')).toHaveLength(0);
+    const empty = await postJson(' \n');
+    expect(empty.status).toBe(400);
+    expect(((await empty.json()) as { code: string }).code).toBe('HTTP_E_EMPTY_BODY');
+    const hl7 = await postJson(msg('EVHL7'), { contentType: 'application/hl7-v2' });
+    expect(hl7.status).toBe(200);
+    expect((await acks(hl7))[0]!.get('MSA-1')).toBe('AA');
+    const form = await postJson('a=1', { contentType: 'application/x-www-form-urlencoded' });
+    expect(form.status).toBe(415);
+    expect(((await form.json()) as { message: string }).message).toMatch(/application\/json/);
+  });
+
+  it('401 without a token for JSON as for HL7', async () => {
+    const r = await fetch(evUrl, { method: 'POST', body: JSON.stringify({ eventId: 'EV401' }), headers: { 'content-type': 'application/json' } });
+    expect(r.status).toBe(401);
+    expect(stored(t, 'EV401')).toHaveLength(0);
+  });
+});
+
+describe('readEventId', () => {
+  it('walks own keys only and keeps nothing of the body in its reasons', async () => {
+    expect(await readEventId(Buffer.from('{"a":{"b":"X1"}}'), 'a.b')).toEqual({ id: 'X1' });
+    expect(await readEventId(Buffer.from('{"a":{}}'), 'a.constructor')).toEqual({ missing: 'the JSON event has no id at a.constructor' });
+    expect(await readEventId(Buffer.from('{"a":["X"]}'), 'a.0')).toEqual({ missing: 'the JSON event has no id at a.0' });
+    expect(await readEventId(Buffer.from('{"a":-7}'), 'a')).toEqual({ id: '-7' });
+    const bad = await readEventId(Buffer.from('{"name":"PRIVATE-NAME" "x":1}'), 'eventId');
+    expect(bad).toMatchObject({ rejected: expect.stringMatching(/^not JSON/) });
+    expect(JSON.stringify(bad)).not.toContain('PRIVATE');
+  });
+
+  it('is linear: a 4 MiB event with 100k keys is read well under a second', async () => {
+    const big = Buffer.from(JSON.stringify({ eventId: 'BIG', items: Array.from({ length: 100_000 }, (_, i) => ({ code: `C${i}`, name: '血红蛋白' })) }));
+    const t0 = performance.now();
+    expect(await readEventId(big, 'eventId')).toEqual({ id: 'BIG' });
+    expect(performance.now() - t0).toBeLessThan(1000);
   });
 });
 
@@ -472,16 +728,29 @@ describe('mountSource and the http source config', () => {
       { name: 'his-http', type: 'http', path: '/metrics' },
       { name: 'his-http', type: 'http', path: '/hl7/../api' },
       { name: 'his-http', type: 'http', path: '/hl7/his', maxBodyBytes: 10 },
+      { name: 'his-http', type: 'http', path: '/hl7/his', event: '' },
+      { name: 'his-http', type: 'http', path: '/hl7/his', event: 'ADT^A04^ADT_A01' },
+      { name: 'his-http', type: 'http', path: '/hl7/his', event: '9lives' },
+      { name: 'his-http', type: 'http', path: '/hl7/his', event: 'a\nb' },
+      { name: 'his-http', type: 'http', path: '/hl7/his', idField: 'eventId' },
+      { name: 'his-http', type: 'http', path: '/hl7/his', event: 'x', idField: 'a..b' },
+      { name: 'his-http', type: 'http', path: '/hl7/his', event: 'x', idField: 'items[0].id' },
+      { name: 'his-http', type: 'http', path: '/hl7/his', event: 'x', idField: '' },
     ]) expect(validate(bad), JSON.stringify(bad)).toBe(false);
+    for (const good of [
+      { name: 'his-json', type: 'http', path: '/events/his', event: 'patient.registered' },
+      { name: 'his-json', type: 'http', path: '/events/his', event: 'ADT^A04', idField: 'header.messageId' },
+      { name: 'his-json', type: 'http', path: '/events/his', event: 'lab-report:signed/v2', idField: '事件.编号' },
+    ]) expect(validate(good), JSON.stringify(good)).toBe(true);
   });
 
-  it('start fails naming the listener when HTTP is disabled, when event: is set, and for an unknown charset', async () => {
+  it('start fails naming the listener when HTTP is disabled, for idField without event:, and for an unknown charset', async () => {
     const t = { log: silentLogger(), signal: new AbortController().signal, baseDir: '.', dataDir: '.', flow: { paused: false, onChange: () => () => {} } };
     const ctx = (config: HttpSourceConfig, mount = true) =>
       ({ ...t, config, submitBlock: async () => { throw new Error('not reached'); }, renderAck: () => Buffer.alloc(0), metric() {}, ...(mount ? { mountHttp() {} } : {}) }) as unknown as SourceContext & { config: HttpSourceConfig };
     const none = async () => { throw new Error('not reached'); };
     await expect(httpSource.start(ctx({ name: 'his-http', type: 'http', path: '/hl7/his' }, false), none)).rejects.toThrow(/listener his-http .*http.enabled is false/);
-    await expect(httpSource.start(ctx({ name: 'his-json', type: 'http', path: '/hl7/json', event: 'patient.registered' }), none)).rejects.toThrow(/listener his-json: event:/);
+    await expect(httpSource.start(ctx({ name: 'his-json', type: 'http', path: '/hl7/json', idField: 'visit.no' }), none)).rejects.toThrow('listener his-json: idField is for JSON events and needs event:');
     await expect(httpSource.start(ctx({ name: 'his-k', type: 'http', path: '/hl7/k', charset: 'klingon' }), none)).rejects.toThrow(/listener his-k: charset "klingon"/);
     // The server's refusal (a config that skipped the schema) comes back naming the listener and the path.
     const s = await startHttpServer({ host: '127.0.0.1', port: 0, log: silentLogger() });
@@ -491,8 +760,10 @@ describe('mountSource and the http source config', () => {
     } finally {
       await s.close();
     }
-    const running: RunningSource = await httpSource.start(ctx({ name: 'his-ok', type: 'http', path: '/hl7/ok' }), none);
-    await running.close(0);
+    for (const config of [{ name: 'his-ok', type: 'http', path: '/hl7/ok' }, { name: 'his-ev', type: 'http', path: '/ev', event: 'patient.registered', idField: 'a.b' }] as HttpSourceConfig[]) {
+      const running: RunningSource = await httpSource.start(ctx(config), none);
+      await running.close(0);
+    }
   });
 
   it('parses Content-Type parameters case-insensitively, with quotes', () => {
