@@ -659,6 +659,62 @@ describe('readEventId', () => {
     expect(JSON.stringify(bad)).not.toContain('PRIVATE');
   });
 
+  it('agrees with JSON.parse on 3000 generated and damaged bodies: the same id, or the same refusal kind', async () => {
+    // Reference: what the engine will see (JSON.parse, last key wins) and the same id rules.
+    const reference = (text: string, p: string): 'rejected' | 'missing' | string => {
+      let v: unknown;
+      try {
+        v = JSON.parse(text);
+      } catch {
+        return 'rejected';
+      }
+      if (v === null || typeof v !== 'object' || Array.isArray(v)) return 'rejected';
+      for (const k of p.split('.')) {
+        if (v === null || typeof v !== 'object' || Array.isArray(v) || !Object.hasOwn(v, k)) return 'missing';
+        v = (v as Record<string, unknown>)[k];
+      }
+      if (typeof v === 'string' && v !== '') return v;
+      if (typeof v === 'number' && Number.isSafeInteger(v)) return String(v);
+      return 'missing';
+    };
+    let seed = 13;
+    const rnd = (n: number) => {
+      seed = (seed * 1103515245 + 12345) & 0x7fffffff;
+      return seed % n;
+    };
+    const keysPool = ['eventId', 'a', 'b', 'id', 'x y', 'é', '\\u0061'];
+    const gen = (d: number): string => {
+      switch (d > 3 ? rnd(5) : rnd(8)) {
+        case 0: return JSON.stringify(['E1', '', 'with "quote"', 'tab\t', '事件'][rnd(5)]);
+        case 1: return ['0', '-7', '12', '1.5', '1e3', '9007199254740993', '-0', '2E-2'][rnd(8)]!;
+        case 2: return ['true', 'false', 'null'][rnd(3)]!;
+        case 3: case 4: return '"s"';
+        case 5: case 6: {
+          const n = rnd(4);
+          return '{' + Array.from({ length: n }, () => `${JSON.stringify(keysPool[rnd(keysPool.length)]).replace('\\\\u', '\\u')} : ${gen(d + 1)}`).join(' ,') + '}';
+        }
+        default: return '[' + Array.from({ length: rnd(3) }, () => gen(d + 1)).join(',') + ']';
+      }
+    };
+    const counts = { id: 0, missing: 0, rejected: 0 };
+    for (let n = 0; n < 3000; n++) {
+      let text = n % 3 === 0 ? gen(0) : `{"eventId":${gen(2)},"a":${gen(1)}${rnd(2) ? ',"eventId":' + gen(2) : ''}}`;
+      if (n % 4 === 1) {
+        // Damage: cut it, or change one byte to a JSON-significant one.
+        const at = rnd(text.length + 1);
+        text = rnd(2) ? text.slice(0, at) : text.slice(0, at) + '{}[]",:0 \\e-'[rnd(13)] + text.slice(at + 1);
+      }
+      const p = ['eventId', 'a.b', 'a.id', 'a'][rnd(4)]!;
+      const want = reference(text, p);
+      const got = await readEventId(Buffer.from(text), p);
+      const kind = 'id' in got ? got.id : 'missing' in got ? 'missing' : 'rejected';
+      expect(kind, `${text} @ ${p}`).toBe(want);
+      counts[want === 'missing' || want === 'rejected' ? want : 'id']++;
+    }
+    // The corpus exercises all three answers.
+    expect(Math.min(counts.id, counts.missing, counts.rejected)).toBeGreaterThan(200);
+  });
+
   it('is linear: a 4 MiB event with 100k keys is read well under a second', async () => {
     const big = Buffer.from(JSON.stringify({ eventId: 'BIG', items: Array.from({ length: 100_000 }, (_, i) => ({ code: `C${i}`, name: '血红蛋白' })) }));
     const t0 = performance.now();
