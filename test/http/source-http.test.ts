@@ -14,6 +14,9 @@ import { hashApiToken } from '../../core/http/api-auth.js';
 import { startHttpServer } from '../../core/http/server.js';
 import { decodeHl7, encodeText, parseHl7, splitBlock } from '../../core/hl7/index.js';
 import { compileSchema } from '../../core/config/validate.js';
+import { loadSiteConfig } from '../../core/config/site.js';
+import { LoadError } from '../../core/config/yaml-source.js';
+import { builtinRegistry } from '../../plugins/index.js';
 import { silentLogger } from '../../core/log.js';
 import type { RunningSource, SourceContext, SourceHttpEndpoint } from '../../core/sdk.js';
 import httpSource, { parseContentType, readEventId, type HttpSourceConfig } from '../../plugins/source-http/index.js';
@@ -648,6 +651,50 @@ api:
   });
 });
 
+describe('http source with event:, without api.clients, overload: reject', () => {
+  let t: TestEngine;
+  let down: http.Server;
+  let calls = 0;
+  beforeAll(async () => {
+    // The http step's target is down (503): the first event's delivery stays pending, and the mark is 1.
+    down = http.createServer((req, res) => {
+      calls++;
+      req.resume();
+      res.writeHead(503).end();
+    });
+    await new Promise<void>((r) => down.listen(0, '127.0.0.1', r));
+    const base = `http://127.0.0.1:${(down.address() as AddressInfo).port}`;
+    const routes = tempFiles({
+      'registered.yaml': `name: json-down\nmatch: { events: [patient.registered] }\nsteps:\n  - plugin: http\n    config: { url: "${base}/notify", body: { id: "\${body.patient.id}" } }\ndelivery:\n  retry: { max: 1000, initial: 1s, maxDelay: 2s }\n`,
+    });
+    t = await startEngine({
+      routesDir: routes,
+      siteYaml: 'listeners:\n  - { name: mllp, port: 0 }\n  - { name: his-json, type: http, path: /events/his, event: patient.registered }\nstore: { highWaterMark: 1, overload: reject }\n',
+    });
+  }, 60_000);
+  afterAll(async () => {
+    await t?.stop();
+    down?.closeAllConnections();
+    await new Promise((r) => down?.close(r));
+  });
+
+  it('the sender is the listener name without api.clients; an event the engine refuses for a passing reason gets 503 failed with Retry-After', async () => {
+    const post = (id: string) => fetch(`${t.httpUrl}/events/his`, { method: 'POST', body: JSON.stringify({ eventId: id, patient: { id: 'P7' } }), headers: { 'content-type': 'application/json' } });
+    const first = await post('EVBP1');
+    expect(first.status).toBe(200);
+    expect(await first.json()).toMatchObject({ status: 'accepted', routes: [{ route: 'json-down', outcome: 'queued' }] });
+    expect(stored(t, 'EVBP1')).toEqual([expect.objectContaining({ sendingApp: 'his-json', source: 'his-json' })]);
+    await until(async () => calls, (n) => n >= 1);
+    const second = await post('EVBP2');
+    expect(second.status).toBe(503);
+    expect(second.headers.get('retry-after')).toBe('5');
+    const a = (await second.json()) as { status: string; code: string; reason: string; messageId: unknown };
+    expect(a).toMatchObject({ status: 'failed', code: 'ENGINE_E_BACKPRESSURE', messageId: null });
+    expect(a.reason).toMatch(/high-water mark/);
+    expect(stored(t, 'EVBP2')).toHaveLength(0);
+  });
+});
+
 describe('readEventId', () => {
   it('walks own keys only and keeps nothing of the body in its reasons', async () => {
     expect(await readEventId(Buffer.from('{"a":{"b":"X1"}}'), 'a.b')).toEqual({ id: 'X1' });
@@ -820,6 +867,19 @@ describe('mountSource and the http source config', () => {
       const running: RunningSource = await httpSource.start(ctx(config), none);
       await running.close(0);
     }
+  });
+
+  it('hisbridge.yaml with idField but no event: is refused at load, naming file, line and column', async () => {
+    const dir = tempFiles({ 'hisbridge.yaml': 'listeners:\n  - { name: mllp, port: 0 }\n  - { name: his-json, type: http, path: /events/his, idField: visit.no }\n' });
+    const reg = builtinRegistry();
+    let err: unknown;
+    try {
+      loadSiteConfig(path.join(dir, 'hisbridge.yaml'), reg.extensions, {}, process.env, reg.sources);
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(LoadError);
+    expect(String((err as LoadError).issues.map(String))).toMatch(/hisbridge\.yaml:3:\d+: .*event/);
   });
 
   it('parses Content-Type parameters case-insensitively, with quotes', () => {
