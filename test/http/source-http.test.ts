@@ -589,6 +589,8 @@ api:
       ['[{"eventId":"EVBAD2"}]', /^bad JSON event: the top level must be an object, not an array$/],
       ['"EVBAD3"', /^bad JSON event: the top level must be an object, not a string$/],
       [Buffer.concat([Buffer.from('{"eventId":"EVBAD4","patient":{"name":"'), Buffer.from([0xd5, 0xc5, 0xc8, 0xfd]), Buffer.from('"}}')]), /^bad JSON event: the bytes are not valid UTF-8$/],
+      // Well-formed but hostile: the source finds the id, the engine refuses the depth.
+      ['{"eventId":"EVBAD5","a":' + '['.repeat(100_000) + ']'.repeat(100_000) + '}', /^bad JSON event: nested deeper than 64 levels$/],
     ];
     for (const [body, reason] of cases) {
       const r = await postJson(body);
@@ -598,7 +600,7 @@ api:
       expect(a.reason).toMatch(reason);
       expect(a.reason).not.toContain('SECRET');
     }
-    for (const id of ['EVBAD1', 'EVBAD2', 'EVBAD3', 'EVBAD4']) expect(stored(t, id)).toHaveLength(0);
+    for (const id of ['EVBAD1', 'EVBAD2', 'EVBAD3', 'EVBAD4', 'EVBAD5']) expect(stored(t, id)).toHaveLength(0);
   });
 
   it('a body without a usable id at idField gets 400 HTTP_E_EVENT_ID', async () => {
