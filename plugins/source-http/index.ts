@@ -387,6 +387,7 @@ const source: SourceDefinition<HttpSourceConfig> = {
         source: name, format: 'json', bytes: req.body, event: cfg.event!,
         // The sender for the duplicate check: the API client that posted (the listener without api.clients).
         identity: { app: req.client ?? name, facility: '', id: found.id },
+        ...(cfg.noRoute ? { noRoute: cfg.noRoute } : {}),
       }));
       ctx.log.debug({ listener: name, client: req.client, status: o.status, code: o.code }, 'http json event answered');
       return jsonAnswer(o);

@@ -532,6 +532,7 @@ steps:
   - { name: mllp, port: 0 }
   - { name: his-json, type: http, path: /events/his, event: patient.registered }
   - { name: his-visit, type: http, path: /events/visit, event: visit.closed, idField: visit.no }
+  - { name: his-unrouted, type: http, path: /events/unrouted, event: nobody.listens, noRoute: AR }
 api:
   clients:
     - name: his-events
@@ -644,6 +645,14 @@ api:
     const form = await postJson('a=1', { contentType: 'application/x-www-form-urlencoded' });
     expect(form.status).toBe(415);
     expect(((await form.json()) as { message: string }).message).toMatch(/application\/json/);
+  });
+
+  it('noRoute: AR on a JSON listener: an event no route takes gets 422 rejected ENGINE_E_NO_ROUTE', async () => {
+    const r = await postJson(JSON.stringify({ eventId: 'EVNOROUTE1' }), { url: `${t.httpUrl}/events/unrouted` });
+    expect(r.status).toBe(422);
+    expect(await r.json()).toMatchObject({ status: 'rejected', code: 'ENGINE_E_NO_ROUTE', routes: [] });
+    // Kept for the record, as an HL7 message refused with AR is, with no delivery.
+    expect(stored(t, 'EVNOROUTE1')).toEqual([expect.objectContaining({ ackCode: 'AR', source: 'his-unrouted' })]);
   });
 
   it('401 without a token for JSON as for HL7', async () => {
