@@ -712,6 +712,14 @@ describe('readEventId', () => {
     expect(await readEventId(Buffer.from('{"a":{}}'), 'a.constructor')).toEqual({ missing: 'the JSON event has no id at a.constructor' });
     expect(await readEventId(Buffer.from('{"a":["X"]}'), 'a.0')).toEqual({ missing: 'the JSON event has no id at a.0' });
     expect(await readEventId(Buffer.from('{"a":-7}'), 'a')).toEqual({ id: '-7' });
+    // A repeated key counts by its last occurrence, as in JSON.parse (and so in the engine).
+    expect(await readEventId(Buffer.from('{"a":{"b":"1"},"a":{}}'), 'a.b')).toEqual({ missing: 'the JSON event has no id at a.b' });
+    expect(await readEventId(Buffer.from('{"a":{"b":"1"},"a":{"c":{"b":"2"}},"a":{"b":"3"}}'), 'a.b')).toEqual({ id: '3' });
+    for (const bad of ['{"eventId":"E1","a":[1}', '{"eventId":"E1"]', '{"eventId":"E1",}', '{"eventId":"E1"} x', '{"eventId":01}', '{"eventId":"E\\x"}', '{"eventId":tru}', '']) {
+      expect(await readEventId(Buffer.from(bad), 'eventId'), bad).toMatchObject({ rejected: expect.stringMatching(/^not JSON/) });
+    }
+    expect(await readEventId(Buffer.from('\ufeff {"eventId" : "E1"} \n'), 'eventId')).toEqual({ id: 'E1' });
+    expect(await readEventId(Buffer.from('{"eventId":"E1","eventId":{}}'), 'eventId')).toEqual({ missing: 'the id at eventId must be a non-empty text or a whole number' });
     const bad = await readEventId(Buffer.from('{"name":"PRIVATE-NAME" "x":1}'), 'eventId');
     expect(bad).toMatchObject({ rejected: expect.stringMatching(/^not JSON/) });
     expect(JSON.stringify(bad)).not.toContain('PRIVATE');
@@ -756,7 +764,7 @@ describe('readEventId', () => {
     };
     const counts = { id: 0, missing: 0, rejected: 0 };
     for (let n = 0; n < 3000; n++) {
-      let text = n % 3 === 0 ? gen(0) : `{"eventId":${gen(2)},"a":${gen(1)}${rnd(2) ? ',"eventId":' + gen(2) : ''}}`;
+      let text = n % 3 === 0 ? gen(0) : `{"eventId":${gen(2)},"a":${gen(1)}${rnd(2) ? ',"eventId":' + gen(2) : ''}${rnd(2) ? ',"a":' + gen(1) : ''}}`;
       if (n % 4 === 1) {
         // Damage: cut it, or change one byte to a JSON-significant one.
         const at = rnd(text.length + 1);
