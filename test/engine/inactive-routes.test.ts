@@ -17,11 +17,13 @@ import { LoadError } from '../../core/config/yaml-source.js';
 import { silentLogger } from '../../core/log.js';
 import { builtinRegistry } from '../../plugins/index.js';
 import { AUTH_PATH, DEMO_SITE, VIEWER_PATH, startGdEhrSimulator, type GdEhrSimulator } from '../../plugins/gd-ehr/index.js';
+import { hashPassword } from '../../core/ops/console/auth.js';
 import { startEngine, type TestEngine } from '../helpers/engine.js';
 import { cli } from '../helpers/cli.js';
 
 const RECOGNITION_ROUTES = ['recognition-check', 'recognition-dict', 'recognition-exam', 'recognition-lab', 'recognition-patient'];
 const REASON = 'recognition.baseUrl is not set in hisbridge.yaml';
+const CONSOLE_PASSWORD = 'correct horse battery';
 const ENV = { I14_PAAS_TOKEN: DEMO_SITE.paasToken, I14_SM4_KEY: DEMO_SITE.sm4Key };
 
 /** A gdEhr-only site: simulators off, no recognition section. */
@@ -69,7 +71,8 @@ describe('a gdEhr-only site with the shipped routes', () => {
     dir = mkdtempSync(path.join(tmpdir(), 'hisbridge-i14-'));
     siteFile = path.join(dir, 'hisbridge.yaml');
     writeFileSync(siteFile, gdEhrOnlyYaml(sim.url));
-    t = await startEngine({ siteYaml: gdEhrOnlyYaml(sim.url), env: ENV });
+    const consoleYaml = `console:\n  users:\n    - { name: ops, passwordHash: "${hashPassword(CONSOLE_PASSWORD)}" }\n`;
+    t = await startEngine({ siteYaml: gdEhrOnlyYaml(sim.url, consoleYaml), env: ENV });
     client = await MllpClient.connect('127.0.0.1', t.port, { timeoutMs: 10_000 });
   });
   afterAll(async () => {
@@ -109,6 +112,16 @@ describe('a gdEhr-only site with the shipped routes', () => {
     const lab = routes.find((r) => r.name === 'recognition-lab');
     expect(lab?.inactive).toBe(REASON);
     expect(routes.find((r) => r.name === 'gd-ehr-viewer')?.inactive).toBeUndefined();
+  });
+
+  it('shows them in the console Routes table with Status "inactive: reason"', async () => {
+    const login = await fetch(`${t.httpUrl}/console/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ user: 'ops', password: CONSOLE_PASSWORD }) });
+    expect(login.status).toBe(200);
+    const cookie = login.headers.get('set-cookie')!.split(';')[0]!;
+    const page = await (await fetch(`${t.httpUrl}/console/dashboard`, { headers: { cookie } })).text();
+    expect(page).toContain('<th>Status</th>');
+    for (const n of RECOGNITION_ROUTES) expect(page).toContain(`<td>${n}</td><td>inactive: ${REASON}</td>`);
+    expect(page).toContain('<td>gd-ehr-viewer</td><td>active</td>');
   });
 
   it('logs one warning per inactive route, naming the section and key only', () => {
