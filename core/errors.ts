@@ -22,6 +22,8 @@ export const ERRORS = {
   CONFIG_E_ENV_MISSING: { message: 'environment variable {name} is not set', retryable: false },
   CONFIG_E_INLINE_SECRET: { message: '{key} looks like a secret written inline; use ${env:NAME}', retryable: false },
   CONFIG_E_RETENTION: { message: '{detail}', retryable: false },
+  /** A site extension's section lacks a key a plugin needs: the site is not connected to that platform (routes using it load inactive unless `required: true`). */
+  CONFIG_E_SITE_MISSING: { message: '{section}.{key} is not set in hisbridge.yaml', retryable: false },
   ROUTE_E_UNKNOWN_PLUGIN: { message: 'unknown plugin "{name}"', retryable: false },
   ROUTE_E_PLUGIN_CONFIG: { message: 'plugin "{name}" config: {detail}', retryable: false },
   ROUTE_E_BAD_PATH: { message: 'bad field path "{path}": {detail}', retryable: false },

@@ -243,7 +243,11 @@ export interface SiteExtension {
    */
   defaults(opts: { simulatorUrl?: string }): Record<string, unknown>;
   simulator?: {
-    /** Default port on embedded defaults. */
+    /**
+     * Port used when the engine's HTTP server is off. Otherwise the engine
+     * derives the port from its HTTP port (+ 1, + 2... in extension order) or
+     * takes `simulatorPorts.<key>` from hisbridge.yaml (core/engine/sim-ports.ts).
+     */
     readonly defaultPort: number;
     /** Start the simulator for this section's site config (keys must match). */
     start(opts: { host: string; port: number; site: Record<string, unknown>; log: Logger }): Promise<RunningSimulator>;

@@ -24,6 +24,26 @@ export interface LoadRoutesOptions {
   /** Known source names; a route naming another one is refused. */
   sources?: readonly string[];
   env?: NodeJS.ProcessEnv;
+  /**
+   * True for a site section the site has not configured while the simulators
+   * are off (the site is not connected to that platform). A route whose
+   * plugin then fails with CONFIG_E_SITE_MISSING loads inactive instead of
+   * refusing the set, unless the route says `required: true`. Without this
+   * option every such failure is an error.
+   */
+  unconfiguredSite?: (siteKey: string) => boolean;
+  /** Called once per route loaded inactive (it is not in the returned list). */
+  onInactive?: (route: InactiveRoute) => void;
+}
+
+/** A route that matches nothing because a platform it needs is not configured. */
+export interface InactiveRoute {
+  name: string;
+  file: string;
+  line: number;
+  col: number;
+  /** PHI-free: names the section and key, e.g. "recognition.baseUrl is not set in hisbridge.yaml". */
+  reason: string;
 }
 
 /** Route files in a directory (or the given files): *.yaml / *.yml, not *.test.yaml. */
@@ -44,6 +64,7 @@ export function listRouteFiles(inputs: readonly string[]): string[] {
 type RawRoute = {
   name: string;
   enabled?: boolean;
+  required?: boolean;
   sources?: string[];
   match: { events: string[]; sender?: { application?: string; facility?: string }; when?: ConditionSpec[] };
   ack?: 'on-receive' | 'on-complete';
@@ -130,6 +151,7 @@ async function compileRoute(raw: RawRoute, src: YamlSource, at: (string | number
   const ack = raw.ack ?? 'on-receive';
   const steps: CompiledStep[] = [];
   let firstOutbound = -1;
+  let inactive: InactiveRoute | undefined;
   for (let i = 0; i < raw.steps.length; i++) {
     const s = raw.steps[i]!;
     const where = ['steps', i];
@@ -166,6 +188,16 @@ async function compileRoute(raw: RawRoute, src: YamlSource, at: (string | number
       try {
         instance = await def.create(opts.contextFor(def, raw.name, i), config);
       } catch (e) {
+        if (isHisbridgeError(e) && e.code === 'CONFIG_E_SITE_MISSING' && def.siteKey && opts.unconfiguredSite?.(def.siteKey)) {
+          if (raw.required === true) {
+            const issue = issueFrom(src, [...at, ...configAt], e);
+            issues.push(new LoadIssue(issue.pos, `route ${raw.name} is required: ${issue.message}`, issue.code));
+          } else if (!inactive) {
+            const pos = src.posOf([...at, ...where]);
+            inactive = { name: raw.name, file: pos.file, line: pos.line, col: pos.col, reason: e.message };
+          }
+          continue;
+        }
         issues.push(issueFrom(src, [...at, ...configAt], e));
         continue;
       }
@@ -182,8 +214,10 @@ async function compileRoute(raw: RawRoute, src: YamlSource, at: (string | number
     initialMs: parseDuration(raw.delivery?.retry?.initial, 1000),
     maxDelayMs: parseDuration(raw.delivery?.retry?.maxDelay, 5 * 60_000),
   };
-  if (issues.length > before) {
+  if (issues.length > before || inactive) {
     await Promise.allSettled(steps.map((s) => (s.kind === 'plugin' ? s.instance.close?.() : undefined)));
+    // Inactive only when nothing else is wrong: a real error in the same route still refuses the set.
+    if (inactive && issues.length === before) opts.onInactive?.(inactive);
     return undefined;
   }
   const events = new Set<string>();

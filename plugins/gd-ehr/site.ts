@@ -103,11 +103,11 @@ const REQUIRED = ['authUrl', 'viewerUrl', 'orgCode', 'orgName', 'callSysCode', '
 
 /**
  * Reads the (validated) section and checks that the keys `needed` are set;
- * GDEHR_E_SITE_CONFIG names the first missing one (never its value).
+ * CONFIG_E_SITE_MISSING names the first missing one (never its value).
  */
 export function readSite(section: Record<string, unknown>, needed: readonly (typeof REQUIRED)[number][] = REQUIRED): GdEhrSite {
   const s = (k: string): string => (typeof section[k] === 'string' ? (section[k] as string) : '');
-  for (const k of needed) if (!s(k)) throw hbError('GDEHR_E_SITE_CONFIG', { key: k });
+  for (const k of needed) if (!s(k)) throw hbError('CONFIG_E_SITE_MISSING', { section: 'gdEhr', key: k });
   const key = s('sm4Key');
   if (key && !/^[0-9a-fA-F]{32}$/.test(key)) throw hbError('CRYPTO_E_BAD_KEY');
   return {

@@ -141,10 +141,10 @@ export function recognitionDefaults(opts: { simulatorUrl?: string }): Record<str
 
 const REQUIRED = ['baseUrl', 'username', 'password', 'orgCode'] as const;
 
-/** Reads the (validated) section; RECOG_E_SITE_CONFIG names the first missing key, never a value. */
+/** Reads the (validated) section; CONFIG_E_SITE_MISSING names the first missing key, never a value. */
 export function readRecognitionSite(section: Record<string, unknown>): RecognitionSite {
   const s = (k: string, d = ''): string => (typeof section[k] === 'string' ? (section[k] as string) : d);
-  for (const k of REQUIRED) if (!s(k)) throw hbError('RECOG_E_SITE_CONFIG', { key: k });
+  for (const k of REQUIRED) if (!s(k)) throw hbError('CONFIG_E_SITE_MISSING', { section: 'recognition', key: k });
   const num = (k: string, d: number): number => (typeof section[k] === 'number' ? (section[k] as number) : d);
   const resp = (section.response ?? {}) as Partial<ResponseEnvelope>;
   return {
