@@ -3,8 +3,8 @@
  * each connected system (seed 000 §9.1), the card-type table, and the
  * embedded defaults that point at the simulator.
  */
-import { hbError } from '../../core/errors.js';
-import type { JsonSchema } from '../../core/sdk.js';
+import { hbError, type JsonSchema } from '../../core/sdk.js';
+import { gdEhrError } from './errors.js';
 
 /** The section after defaults. Secrets (paasToken, sm4Key) come from `${env:}` and are never logged. */
 export interface GdEhrSite {
@@ -107,7 +107,7 @@ const REQUIRED = ['authUrl', 'viewerUrl', 'orgCode', 'orgName', 'callSysCode', '
  */
 export function readSite(section: Record<string, unknown>, needed: readonly (typeof REQUIRED)[number][] = REQUIRED): GdEhrSite {
   const s = (k: string): string => (typeof section[k] === 'string' ? (section[k] as string) : '');
-  for (const k of needed) if (!s(k)) throw hbError('GDEHR_E_SITE_CONFIG', { key: k });
+  for (const k of needed) if (!s(k)) throw gdEhrError('GDEHR_E_SITE_CONFIG', { key: k });
   const key = s('sm4Key');
   if (key && !/^[0-9a-fA-F]{32}$/.test(key)) throw hbError('CRYPTO_E_BAD_KEY');
   return {

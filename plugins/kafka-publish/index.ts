@@ -6,13 +6,7 @@
  * acknowledged (acks=-1), so an `ack: on-complete` route bridges MLLP to
  * Kafka: the HIS gets AA only once the record is safely in the cluster.
  */
-import { hbError, isHisbridgeError } from '../../core/errors.js';
-import { createKafkaClient } from '../../core/kafka/client.js';
-import type { KafkaConnection } from '../../core/kafka/config.js';
-import type { KafkaEvent } from '../../core/kafka/envelope.js';
-import { encodeText, normalizeCharset, type Hl7Message } from '../../core/hl7/index.js';
-import { compileTemplate } from '../../core/template.js';
-import type { PluginDefinition, StepInput } from '../../core/sdk.js';
+import { hbError, isHisbridgeError, createKafkaClient, type KafkaConnection, type KafkaEvent, encodeText, normalizeCharset, type Hl7Message, compileTemplate, type PluginDefinition, type StepInput } from '../../core/sdk.js';
 import { Publisher } from './publisher.js';
 
 export interface KafkaPublishConfig {

@@ -5,10 +5,7 @@
  * It builds no ACK. Back-pressure: pauses and resumes its topics when the
  * engine's controller says so.
  */
-import type { KafkaConfig } from '../../core/kafka/config.js';
-import { kafkaSchema } from '../../core/kafka/config.js';
-import { KafkaSource } from '../../core/kafka/source.js';
-import type { JsonSchema, RunningSource, SourceDefinition } from '../../core/sdk.js';
+import { type KafkaConfig, kafkaSchema, KafkaSource, type JsonSchema, type RunningSource, type SourceDefinition } from '../../core/sdk.js';
 
 const source: SourceDefinition = {
   type: 'kafka',
