@@ -52,7 +52,11 @@ export { loadTlsOptions, tlsSchema, type TlsConfig } from './config/tls.js';
 export { mllpListenerSchema, parseMllpListener } from './config/site.js';
 export { errorAckFromHead } from './engine/ack.js';
 export { createMllpServer, type MllpServer } from './mllp/server.js';
-export { createKafkaClient, type KafkaProducerHandle, type OutgoingRecord } from './kafka/client.js';
+export type { KafkaClient, KafkaProducerHandle, OutgoingRecord } from './kafka/client.js';
+/** The Kafka client factory, loaded on first use so sites without Kafka never load kafkajs. */
+export async function loadKafkaClient(): Promise<typeof import('./kafka/client.js').createKafkaClient> {
+  return (await import('./kafka/client.js')).createKafkaClient;
+}
 export { kafkaSchema, type KafkaConfig, type KafkaConnection } from './kafka/config.js';
 export type { KafkaEvent } from './kafka/envelope.js';
 export { KafkaSource } from './kafka/source.js';
@@ -213,13 +217,32 @@ export interface PluginExample {
   yaml: string;
 }
 
+/** The keys of `C` that are not optional. */
+export type RequiredKeys<C> = { [K in keyof C]-?: Record<string, never> extends Pick<C, K> ? never : K }[keyof C];
+
+/**
+ * A config JSON Schema tied to its TypeScript type `C`, so the two cannot
+ * drift: a property the type lacks is an excess property, a key of the type
+ * missing from `properties` is a missing property, and `required` may name
+ * only keys the type requires (tsc checks all three; test/sdk/config-types
+ * proves it). With the default `C` any object schema passes.
+ */
+export type ConfigSchema<C> = JsonSchema & {
+  readonly properties: { readonly [K in keyof C]-?: JsonSchema };
+  readonly required?: readonly (string extends keyof C ? string : RequiredKeys<C>)[];
+};
+
 /** A plugin definition: everything the registry, the route validator and the docs need. */
 export interface PluginDefinition<C = Record<string, unknown>> {
   /** The name used in route YAML; equals the plugin's folder name. */
   readonly name: string;
   readonly summary: string;
-  /** JSON Schema of the step's `config:`; validated at load. */
-  readonly configSchema: JsonSchema;
+  /**
+   * JSON Schema of the step's `config:`; validated at load. Typed against
+   * `C` (see `ConfigSchema`): its `properties` must name exactly the keys of
+   * the config type, and `required` only keys the type does not mark optional.
+   */
+  readonly configSchema: ConfigSchema<C>;
   /** Site section of hisbridge.yaml this plugin reads (e.g. `gdEhr`), if any. */
   readonly siteKey?: string;
   /**
