@@ -98,6 +98,7 @@ export const ERRORS = {
   HTTP_E_CROSS_ORIGIN: { message: 'requests from pages of other sites are refused', retryable: false, status: 403 },
   HTTP_E_TOO_LARGE: { message: 'request body larger than {limit} bytes', retryable: false, status: 413 },
   HTTP_E_NOT_FOUND: { message: 'no such endpoint', retryable: false, status: 404 },
+  HTTP_E_EMPTY_BODY: { message: 'the body is empty: send one or more HL7 v2 messages', retryable: false, status: 400 },
   HTTP_E_METHOD: { message: 'method {method} not allowed{hint}', retryable: false, status: 405 },
 
   // Crypto
