@@ -4,6 +4,7 @@
  * `Engine.create` loads everything and fails before listening if anything is
  * wrong; `start()` opens the sockets; `stop()` drains and closes.
  */
+import { setMaxListeners } from 'node:events';
 import { mkdirSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import type { SiteConfig } from '../config/site.js';
@@ -69,6 +70,8 @@ export class Engine {
   readonly ops: Ops;
 
   private constructor(opts: EngineOptions, store: Store) {
+    // Every source, plugin and in-flight call listens on the one shutdown signal: no listener cap (a site may have many listeners).
+    setMaxListeners(0, this.#abort.signal);
     this.config = opts.config;
     this.registry = opts.registry;
     this.log = opts.log;

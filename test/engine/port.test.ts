@@ -173,10 +173,20 @@ describe('ingress port: outcome status', () => {
     expect(t.engine.store.findDuplicate('HIS', 'H1', 'PORTBP01', 60_000)).toBeUndefined();
   });
 
-  it('rejected: a JSON event while JSON reading is not wired (ENGINE_E_FORMAT), never turned into HL7', async () => {
-    const o = await t.engine.submit({ source: 'mllp', format: 'json', bytes: Buffer.from('{"a":1}'), event: 'x', identity: { app: 'A', id: '1' } });
-    expect(o.status).toBe('rejected');
-    expect(o.code).toBe('ENGINE_E_FORMAT');
+  it('a JSON event is read as JSON, never turned into HL7: accepted, then a duplicate; no identity: rejected ENGINE_E_JSON', async () => {
+    const bytes = Buffer.from(JSON.stringify({ patient: { id: 'P1' }, consent: 'Y' }));
+    const o = await t.engine.submit({ source: 'mllp', format: 'json', bytes, event: 'patient.registered', identity: { app: 'APP', id: 'EV1' } });
+    expect(o.status).toBe('accepted');
+    expect(o.type).toBe('patient.registered');
+    const stored = t.engine.store.getMessage(o.messageId!);
+    expect(stored?.format).toBe('json');
+    expect(stored?.raw?.equals(bytes)).toBe(true);
+    const again = await t.engine.submit({ source: 'mllp', format: 'json', bytes, event: 'patient.registered', identity: { app: 'APP', id: 'EV1' } });
+    expect(again.status).toBe('duplicate');
+    expect(again.messageId).toBe(o.messageId);
+    const bad = await t.engine.submit({ source: 'mllp', format: 'json', bytes, event: 'patient.registered' });
+    expect(bad.status).toBe('rejected');
+    expect(bad.code).toBe('ENGINE_E_JSON');
   });
 });
 

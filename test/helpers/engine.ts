@@ -30,7 +30,7 @@ export async function startEngine(opts: { routesDir?: string; siteYaml?: string;
     writeFileSync(file, opts.siteYaml);
   }
   const reg = opts.registry ?? builtinRegistry();
-  const config = loadSiteConfig(file, reg.extensions, { mllpPort: 0, httpPort: 0, dataDir: path.join(dataDir, 'store'), routesDir: opts.routesDir ?? path.resolve('routes') }, { ...process.env, ...(opts.env ?? {}) });
+  const config = loadSiteConfig(file, reg.extensions, { mllpPort: 0, httpPort: 0, dataDir: path.join(dataDir, 'store'), routesDir: opts.routesDir ?? path.resolve('routes') }, { ...process.env, ...(opts.env ?? {}) }, reg.sources);
   const logs: string[] = [];
   const sink = new Writable({
     write(chunk, _enc, cb) {
