@@ -12,7 +12,7 @@ import { compileCondition, type ConditionSpec } from './condition.js';
 import { compileTemplate, type Tables } from '../template.js';
 import { routeSchema } from './schema.js';
 import { compilePlan } from './plan.js';
-import { isHisbridgeError } from '../errors.js';
+import { errorText, isHisbridgeError } from '../errors.js';
 import type { Registry } from '../registry.js';
 import type { PluginContext, PluginDefinition } from '../sdk.js';
 import type { CompiledRoute, CompiledStep } from './types.js';
@@ -51,7 +51,7 @@ export function listRouteFiles(inputs: readonly string[]): string[] {
   const out: string[] = [];
   for (const p of inputs) {
     const st = statSync(p, { throwIfNoEntry: false });
-    if (!st) throw new LoadError([new LoadIssue({ file: p, line: 1, col: 1 }, 'no such file or directory', 'CONFIG_E_READ')]);
+    if (!st) throw new LoadError([new LoadIssue({ file: p, line: 1, col: 1 }, errorText('CONFIG_E_READ', { detail: 'no such file or directory' }), 'CONFIG_E_READ')]);
     if (st.isDirectory()) {
       for (const f of readdirSync(p).sort()) {
         if (/\.ya?ml$/.test(f) && !/\.test\.ya?ml$/.test(f)) out.push(path.join(p, f));
@@ -74,7 +74,7 @@ type RawRoute = {
 };
 
 function issueFrom(src: YamlSource, at: (string | number)[], e: unknown): LoadIssue {
-  const msg = isHisbridgeError(e) ? e.message : e instanceof Error ? e.message : String(e);
+  const msg = isHisbridgeError(e) ? e.message : errorText('ROUTE_E_COMPILE', { detail: e instanceof Error ? e.message : String(e) });
   const code = isHisbridgeError(e) ? e.code : 'ROUTE_E_COMPILE';
   return new LoadIssue(src.posOf(at), msg, code);
 }
@@ -115,7 +115,7 @@ export async function loadRoutes(files: readonly string[], opts: LoadRoutesOptio
       if (raw.enabled === false) continue;
       const prev = seen.get(raw.name);
       if (prev) {
-        issues.push(new LoadIssue(src.posOf([...at, 'name']), `route name "${raw.name}" is already used in ${prev}`, 'ROUTE_E_DUPLICATE_NAME'));
+        issues.push(new LoadIssue(src.posOf([...at, 'name']), errorText('ROUTE_E_DUPLICATE_NAME', { name: raw.name, where: prev }), 'ROUTE_E_DUPLICATE_NAME'));
         continue;
       }
       seen.set(raw.name, file);
@@ -144,7 +144,7 @@ async function compileRoute(raw: RawRoute, src: YamlSource, at: (string | number
 
   if (opts.sources && raw.sources) {
     raw.sources.forEach((s, i) => {
-      if (!opts.sources!.includes(s)) issues.push(new LoadIssue(src.posOf([...at, 'sources', i]), `unknown source "${s}" (known: ${opts.sources!.join(', ') || 'none'})`, 'ROUTE_E_UNKNOWN_SOURCE'));
+      if (!opts.sources!.includes(s)) issues.push(new LoadIssue(src.posOf([...at, 'sources', i]), errorText('ROUTE_E_UNKNOWN_SOURCE', { name: s, known: opts.sources!.join(', ') || 'none' }), 'ROUTE_E_UNKNOWN_SOURCE'));
     });
   }
   const when = (raw.match.when ?? []).map((c, i) => attempt(['match', 'when', i], () => compileCondition(c, tables)));
@@ -157,7 +157,7 @@ async function compileRoute(raw: RawRoute, src: YamlSource, at: (string | number
     const where = ['steps', i];
     if ('filter' in s) {
       if (ack === 'on-receive' && firstOutbound >= 0) {
-        issues.push(new LoadIssue(src.posOf([...at, ...where]), 'in an on-receive route, filters must come before the first outbound plugin step', 'ROUTE_E_STEP_ORDER'));
+        issues.push(new LoadIssue(src.posOf([...at, ...where]), errorText('ROUTE_E_STEP_ORDER'), 'ROUTE_E_STEP_ORDER'));
         continue;
       }
       const cond = attempt([...where, 'filter'], () => compileCondition(s.filter as ConditionSpec, tables));
@@ -176,7 +176,7 @@ async function compileRoute(raw: RawRoute, src: YamlSource, at: (string | number
       const configAt = 'plugin' in s ? [...where, 'config'] : [...where, name];
       const def = opts.registry.getPlugin(name);
       if (!def) {
-        issues.push(new LoadIssue(src.posOf([...at, ...where, 'plugin']), `unknown plugin "${name}"`, 'ROUTE_E_UNKNOWN_PLUGIN'));
+        issues.push(new LoadIssue(src.posOf([...at, ...where, 'plugin']), errorText('ROUTE_E_UNKNOWN_PLUGIN', { name }), 'ROUTE_E_UNKNOWN_PLUGIN'));
         continue;
       }
       const ci = validateAt(def.configSchema, config, src, [...at, ...configAt], 'config');

@@ -3,8 +3,7 @@
  * each connected system (seed 000 §9.1), the card-type table, and the
  * embedded defaults that point at the simulator.
  */
-import { hbError } from '../../core/errors.js';
-import type { JsonSchema } from '../../core/sdk.js';
+import { hbError, type JsonSchema } from '../../core/sdk.js';
 
 /** The section after defaults. Secrets (paasToken, sm4Key) come from `${env:}` and are never logged. */
 export interface GdEhrSite {

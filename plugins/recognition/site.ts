@@ -4,8 +4,7 @@
  * and the response envelope are configuration; the defaults equal the
  * contract of our simulator (simulator.ts), so a site remaps without code.
  */
-import { hbError } from '../../core/errors.js';
-import type { JsonSchema } from '../../core/sdk.js';
+import { hbError, type JsonSchema } from '../../core/sdk.js';
 
 /** Operations of the platform, each with its own path. */
 export const OPERATIONS = [
