@@ -18,10 +18,7 @@ import { randomBytes } from 'node:crypto';
 import { constants as fsc } from 'node:fs';
 import { access, link, lstat, mkdir, open, readdir, readFile, rename, rm, truncate, unlink, writeFile, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
-import { parseDuration, durationSchema } from '../../core/config/duration.js';
-import { buildBatchAckEnvelope } from '../../core/hl7/index.js';
-import { splitBlock } from '../../core/hl7/batch.js';
-import type { IngestOutcome, RunningSource, SourceContext, SourceDefinition, Submit } from '../../core/sdk.js';
+import { buildBatchAckEnvelope, durationSchema, parseDuration, splitBlock, type IngestOutcome, type RunningSource, type SourceContext, type SourceDefinition, type Submit } from '../../core/sdk.js';
 
 export interface FileSourceConfig {
   name: string;
