@@ -1,7 +1,13 @@
 /**
- * The one error catalog. Every error the engine raises on purpose has a stable
- * code (grouped by area prefix), a message template, and whether retrying the
- * same operation later can succeed. Code matches on `err.code`, never on text.
+ * The core error catalogue. Every error the engine raises on purpose has a
+ * stable code (grouped by area prefix), a message template, and whether
+ * retrying the same operation later can succeed. Code matches on `err.code`,
+ * never on text.
+ *
+ * Plugin families own their codes (`GDEHR_*` in plugins/gd-ehr/errors.ts,
+ * `RECOG_*` in plugins/recognition/errors.ts): they build them with
+ * `errorFactory` and register them with `Registry.errors`, which refuses a
+ * code registered twice. Core keeps only core codes here.
  *
  * Messages must never carry PHI or secrets: callers pass masked values only.
  */
@@ -22,12 +28,18 @@ export const ERRORS = {
   CONFIG_E_ENV_MISSING: { message: 'environment variable {name} is not set', retryable: false },
   CONFIG_E_INLINE_SECRET: { message: '{key} looks like a secret written inline; use ${env:NAME}', retryable: false },
   CONFIG_E_RETENTION: { message: '{detail}', retryable: false },
+  /** A site extension's section lacks a key a plugin needs: the site is not connected to that platform (routes using it load inactive unless `required: true`). */
+  CONFIG_E_SITE_MISSING: { message: '{section}.{key} is not set in hisbridge.yaml', retryable: false },
   ROUTE_E_UNKNOWN_PLUGIN: { message: 'unknown plugin "{name}"', retryable: false },
   ROUTE_E_PLUGIN_CONFIG: { message: 'plugin "{name}" config: {detail}', retryable: false },
   ROUTE_E_BAD_PATH: { message: 'bad field path "{path}": {detail}', retryable: false },
   ROUTE_E_BAD_EXPRESSION: { message: 'bad expression "{expr}": {detail}', retryable: false },
-  ROUTE_E_DUPLICATE_NAME: { message: 'route name "{name}" is used twice', retryable: false },
-  ROUTE_E_UNKNOWN_SOURCE: { message: 'unknown source "{name}"', retryable: false },
+  ROUTE_E_DUPLICATE_NAME: { message: 'route name "{name}" is already used in {where}', retryable: false },
+  ROUTE_E_UNKNOWN_SOURCE: { message: 'unknown source "{name}" (known: {known})', retryable: false },
+  CONFIG_E_LOAD: { message: '{detail}', retryable: false },
+  CONFIG_E_READ: { message: 'cannot read file: {detail}', retryable: false },
+  ROUTE_E_COMPILE: { message: '{detail}', retryable: false },
+  ROUTE_E_STEP_ORDER: { message: 'in an on-receive route, filters must come before the first outbound plugin step', retryable: false },
 
   // HL7 codec
   HL7_E_PARSE: { message: 'HL7 parse error: {detail}', retryable: false },
@@ -60,6 +72,8 @@ export const ERRORS = {
   ENGINE_E_SHUTTING_DOWN: { message: 'engine is shutting down', retryable: true },
   ENGINE_E_JSON: { message: 'bad JSON event: {detail}', retryable: false },
   ENGINE_E_INTERNAL: { message: 'internal error: {detail}', retryable: true },
+  // Raised by plugins through `permanentError` (core/sdk.ts): the plugin knows the call can never succeed.
+  PLUGIN_E_PERMANENT: { message: '{detail}', retryable: false },
   ENGINE_E_LISTEN: { message: 'cannot listen: {what} on {host}:{port}: {detail}', retryable: false },
   ENGINE_E_FORMAT: { message: 'cannot read a {format} message: {detail}', retryable: false },
   // Warnings (the `_W_` codes): logged with `code`, never thrown.
@@ -85,34 +99,14 @@ export const ERRORS = {
   HTTP_E_UNSUPPORTED_MEDIA_TYPE: { message: 'send the body as application/json', retryable: false, status: 415 },
   HTTP_E_CROSS_ORIGIN: { message: 'requests from pages of other sites are refused', retryable: false, status: 403 },
   HTTP_E_TOO_LARGE: { message: 'request body larger than {limit} bytes', retryable: false, status: 413 },
+  HTTP_E_NOT_FOUND: { message: 'no such endpoint', retryable: false, status: 404 },
+  HTTP_E_EMPTY_BODY: { message: 'the body is empty: send one or more HL7 v2 messages', retryable: false, status: 400 },
+  HTTP_E_METHOD: { message: 'method {method} not allowed{hint}', retryable: false, status: 405 },
   HTTP_E_EVENT_ID: { message: '{detail}', retryable: false, status: 400 },
 
-  // Crypto and gd-ehr
+  // Crypto
   CRYPTO_E_BAD_KEY: { message: 'SM4 key must be 32 hex characters (16 bytes)', retryable: false },
   CRYPTO_E_BAD_CIPHERTEXT: { message: 'ciphertext {detail}', retryable: false },
-  GDEHR_E_NO_ID_NUMBER: { message: 'no ID number found for the patient ({path})', retryable: false },
-  GDEHR_E_UNSAFE_VALUE: { message: 'value of {field} contains "&", "=" or a control character', retryable: false, status: 400 },
-  GDEHR_E_MISSING_PARAM: { message: 'missing parameter {field}', retryable: false, status: 400 },
-  GDEHR_E_BUSINESS: { message: 'provincial platform refused: returnCode {returnCode} {returnDesc}', retryable: false },
-  GDEHR_E_BAD_SIGNATURE: { message: 'gateway signature rejected', retryable: false },
-  GDEHR_E_BAD_CARD_TYPE: { message: 'card type "{value}" is not one of 01-08, 99 (or an identifier type in gdEhr.cardTypes)', retryable: false, status: 400 },
-  GDEHR_E_BAD_STATUS: { message: 'authorization status must be "1" (grant) or "0" (withdraw), got "{value}"', retryable: false },
-  GDEHR_E_SITE_CONFIG: { message: 'gdEhr.{key} is not set in hisbridge.yaml', retryable: false },
-
-  // Recognition platform
-  RECOG_E_AUTH: { message: 'token request failed: {detail}', retryable: true },
-  RECOG_E_BUSINESS: { message: 'recognition platform refused: {detail}', retryable: false },
-  RECOG_E_BAD_REQUEST: { message: '{detail}', retryable: false, status: 400 },
-  RECOG_E_NOT_FOUND: { message: '{what} not found', retryable: false, status: 404 },
-  RECOG_E_NO_PENDING_CHECK: { message: 'no pending check for order {orderNo} item {itemCode}', retryable: false, status: 409 },
-  RECOG_E_NO_LONGER_DUPLICATE: { message: 'order {orderNo} item {itemCode} no longer duplicates a recognizable result: nothing to decide', retryable: false, status: 409 },
-  RECOG_E_UNKNOWN_PATIENT: { message: 'patient {patientId} is not known to the recognition platform', retryable: false, status: 404 },
-  RECOG_E_NO_ITEMS: { message: 'the order has no items to check', retryable: false, status: 400 },
-  RECOG_E_UNKNOWN_REPORT: { message: 'the platform does not know report {reportId}', retryable: false, status: 404 },
-  RECOG_E_REVOKE_BEFORE_UPLOAD: { message: 'revoke of report {reportId} arrived before its upload; held back', retryable: true },
-  RECOG_E_BAD_PDF: { message: 'report PDF in {path} is not a base64 PDF', retryable: false },
-  RECOG_E_TOO_MANY_RESULTS: { message: 'lab report has more than {limit} results (maxResults of recognition-upload): not uploaded', retryable: false },
-  RECOG_E_SITE_CONFIG: { message: 'recognition.{key} is not set in hisbridge.yaml', retryable: false },
 
   // Kafka
   KAFKA_E_PAYLOAD: { message: 'bad Kafka payload: {detail}', retryable: false },
@@ -131,7 +125,13 @@ export const ERRORS = {
   OPS_E_BAD_QUERY: { message: '{detail}', retryable: false, status: 400 },
 } as const satisfies Record<string, ErrorSpec>;
 
+/** The core codes. Plugin codes are plain strings registered through `Registry.errors`. */
 export type ErrorCode = keyof typeof ERRORS;
+
+/** A family's codes: code → spec. Codes look like `AREA_E_WHAT` (errors) or `AREA_W_WHAT` (warnings). */
+export type ErrorCatalogue = Readonly<Record<string, ErrorSpec>>;
+
+const CODE = /^[A-Z][A-Z0-9]*_[EW]_[A-Z0-9_]+$/;
 
 export interface HisbridgeErrorOptions {
   cause?: unknown;
@@ -147,21 +147,32 @@ function fill(template: string, params: Record<string, unknown>): string {
   return template.replace(/\{(\w+)\}/g, (_, k: string) => (k in params ? String(params[k]) : `{${k}}`));
 }
 
+/** The catalogued text of a core code with its params filled (for LoadIssues and HTTP bodies that are not thrown). */
+export function errorText(code: ErrorCode, params: Record<string, unknown> = {}): string {
+  return fill(ERRORS[code].message, params);
+}
+
 export class HisbridgeError extends Error {
-  readonly code: ErrorCode;
+  /** A core code (`ErrorCode`) or a code of a registered plugin family. */
+  readonly code: string;
   readonly retryable: boolean;
   readonly retryAfterMs?: number;
   readonly status?: number;
   readonly data?: Record<string, unknown>;
 
-  constructor(code: ErrorCode, params: Record<string, unknown> = {}, opts: HisbridgeErrorOptions = {}) {
-    const spec: ErrorSpec = ERRORS[code];
-    super(fill(spec.message, params), opts.cause === undefined ? undefined : { cause: opts.cause });
+  /**
+   * A core error: `new HisbridgeError('HTTP_E_STATUS', {...})`. Plugin codes
+   * pass their spec (what `errorFactory` does); without one an unknown code
+   * keeps its name and is retryable, like any unknown failure.
+   */
+  constructor(code: ErrorCode | (string & {}), params: Record<string, unknown> = {}, opts: HisbridgeErrorOptions = {}, spec?: ErrorSpec) {
+    const s: ErrorSpec = spec ?? (ERRORS as Record<string, ErrorSpec>)[code] ?? { message: 'error {code}', retryable: true };
+    super(fill(s.message, { code, ...params }), opts.cause === undefined ? undefined : { cause: opts.cause });
     this.name = 'HisbridgeError';
     this.code = code;
-    this.retryable = opts.retryable ?? spec.retryable;
+    this.retryable = opts.retryable ?? s.retryable;
     if (opts.retryAfterMs !== undefined) this.retryAfterMs = opts.retryAfterMs;
-    if (spec.status !== undefined) this.status = spec.status;
+    if (s.status !== undefined) this.status = s.status;
     if (opts.data !== undefined) this.data = opts.data;
   }
 
@@ -178,9 +189,111 @@ export function isHisbridgeError(e: unknown): e is HisbridgeError {
   return e instanceof HisbridgeError;
 }
 
-/** Normalises anything thrown into a catalogued error (unknown errors become retryable internal ones). */
+/**
+ * Normalises anything thrown into a catalogued error. An unknown error (a
+ * plain `Error`, a TypeError from a bug, a library's own error) becomes the
+ * retryable `ENGINE_E_INTERNAL`: the engine cannot tell a passing fault from
+ * a permanent one, and retrying only delays (the delivery is dead-lettered
+ * after its last attempt). Plugins that know a call can never succeed throw a
+ * non-retryable code of their catalogue or `permanentError(...)`.
+ */
 export function toHisbridgeError(e: unknown): HisbridgeError {
   if (e instanceof HisbridgeError) return e;
   const detail = e instanceof Error ? e.message : String(e);
   return new HisbridgeError('ENGINE_E_INTERNAL', { detail }, { cause: e });
+}
+
+/**
+ * A non-retryable error with the plugin's own (PHI-free) message, code
+ * `PLUGIN_E_PERMANENT`: the delivery goes to the dead-letter list after this
+ * attempt, with this message as its reason.
+ */
+export function permanentError(message: string, opts: Omit<HisbridgeErrorOptions, 'retryable'> = {}): HisbridgeError {
+  return new HisbridgeError('PLUGIN_E_PERMANENT', { detail: message }, opts);
+}
+
+/** A plugin family's error catalogue and the factory raising its codes (the Fastify-style error factory). */
+export interface ErrorFamily<C extends ErrorCatalogue = ErrorCatalogue> {
+  /** Who owns the codes (a site-extension key or plugin name), named in collision messages and listings. */
+  readonly family: string;
+  readonly catalogue: C;
+  /** A HisbridgeError of one of the family's codes; message, retryable and status come from the catalogue. */
+  error(code: keyof C & string, params?: Record<string, unknown>, opts?: HisbridgeErrorOptions): HisbridgeError;
+  /** True when `e` is a HisbridgeError carrying `code` of this family. */
+  is(e: unknown, code?: keyof C & string): e is HisbridgeError;
+}
+
+/** Declares a family's catalogue; register it with `Registry.errors(family)` so listings and collisions see it. */
+export function errorFactory<const C extends ErrorCatalogue>(family: string, catalogue: C): ErrorFamily<C> {
+  for (const [code, spec] of Object.entries(catalogue)) {
+    if (!CODE.test(code)) throw new Error(`error code "${code}" of "${family}" must look like AREA_E_WHAT or AREA_W_WHAT`);
+    if (typeof spec?.message !== 'string' || typeof spec.retryable !== 'boolean') throw new Error(`error code ${code} of "${family}" needs a message and retryable`);
+  }
+  return {
+    family,
+    catalogue,
+    error(code, params = {}, opts = {}) {
+      const spec = catalogue[code];
+      if (!spec) throw new Error(`error code ${String(code)} is not in the catalogue of "${family}"`);
+      return new HisbridgeError(code, params, opts, spec);
+    },
+    is(e, code): e is HisbridgeError {
+      return e instanceof HisbridgeError && (code === undefined ? Object.hasOwn(catalogue, e.code) : e.code === code);
+    },
+  };
+}
+
+/** One row of `ErrorCatalogues.list()`. */
+export interface CatalogueEntry extends ErrorSpec {
+  readonly code: string;
+  /** 'core' or the registering family. */
+  readonly family: string;
+}
+
+/**
+ * Every code an engine knows: the core catalogue plus the families its
+ * registry accepted. An instance (held by the Registry), never a module-level
+ * table, so two engines with different plugins do not see each other's codes.
+ */
+export class ErrorCatalogues {
+  readonly #entries = new Map<string, CatalogueEntry>();
+  readonly #families = new Map<string, ErrorFamily>();
+
+  constructor() {
+    for (const [code, spec] of Object.entries(ERRORS as Record<string, ErrorSpec>)) this.#entries.set(code, { code, family: 'core', ...spec });
+  }
+
+  /** Adds a family's codes; refuses (throws, adding nothing) a code core or another family already owns. */
+  register(family: ErrorFamily): void {
+    const prev = this.#families.get(family.family);
+    if (prev === family) return; // the same family reached through two plugins
+    if (prev) throw new Error(`error catalogue "${family.family}" registered twice`);
+    for (const code of Object.keys(family.catalogue)) {
+      const owner = this.#entries.get(code);
+      if (owner) throw new Error(`error code ${code} of "${family.family}" is already registered by "${owner.family}": every code must have one owner`);
+    }
+    this.#families.set(family.family, family);
+    for (const [code, spec] of Object.entries(family.catalogue)) this.#entries.set(code, { code, family: family.family, ...spec });
+  }
+
+  lookup(code: string): CatalogueEntry | undefined {
+    return this.#entries.get(code);
+  }
+
+  /** Whether a code is retryable; undefined for a code nobody registered. */
+  isRetryable(code: string): boolean | undefined {
+    return this.#entries.get(code)?.retryable;
+  }
+
+  /** An error of any known code (core or registered); an unknown code is refused. */
+  error(code: string, params: Record<string, unknown> = {}, opts: HisbridgeErrorOptions = {}): HisbridgeError {
+    const e = this.#entries.get(code);
+    if (!e) throw new Error(`unknown error code ${code}`);
+    return new HisbridgeError(code, params, opts, e);
+  }
+
+  /** Every code, sorted by code. */
+  list(): CatalogueEntry[] {
+    return [...this.#entries.values()].sort((a, b) => (a.code < b.code ? -1 : a.code > b.code ? 1 : 0));
+  }
 }

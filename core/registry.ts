@@ -4,6 +4,7 @@
  */
 import type { PluginDefinition, SiteExtension, SourceDefinition } from './sdk.js';
 import { compileSchema } from './config/validate.js';
+import { ErrorCatalogues, type ErrorFamily } from './errors.js';
 
 const NAME = /^[a-z][a-z0-9-]*$/;
 
@@ -11,12 +12,29 @@ export class Registry {
   readonly #plugins = new Map<string, PluginDefinition>();
   readonly #extensions = new Map<string, SiteExtension>();
   readonly #sources = new Map<string, SourceDefinition>();
+  readonly #errors = new ErrorCatalogues();
+
+  /**
+   * Registers a plugin family's error catalogue (`errorFactory(...)`). A code
+   * that core or another family already owns throws, so the engine refuses to
+   * start; registering the same family object again is a no-op.
+   */
+  errors(family: ErrorFamily<any>): this { // eslint-disable-line @typescript-eslint/no-explicit-any
+    this.#errors.register(family);
+    return this;
+  }
+
+  /** Every error code this engine knows (core and registered families): lookups, `isRetryable`, listings. */
+  get errorCatalogue(): ErrorCatalogues {
+    return this.#errors;
+  }
 
   /** Registers a plugin; its name must be unique and its config schema must compile. */
   plugin(def: PluginDefinition<any>): this { // eslint-disable-line @typescript-eslint/no-explicit-any
     if (!NAME.test(def.name)) throw new Error(`plugin name "${def.name}" must be lower-case letters, digits and dashes`);
     if (this.#plugins.has(def.name)) throw new Error(`plugin "${def.name}" registered twice`);
     compileSchema(def.configSchema);
+    if (def.errors) this.#errors.register(def.errors);
     this.#plugins.set(def.name, def as PluginDefinition);
     return this;
   }
@@ -24,6 +42,7 @@ export class Registry {
   extension(ext: SiteExtension): this {
     if (this.#extensions.has(ext.key)) throw new Error(`site extension "${ext.key}" registered twice`);
     compileSchema(ext.configSchema);
+    if (ext.errors) this.#errors.register(ext.errors);
     this.#extensions.set(ext.key, ext);
     return this;
   }

@@ -1,11 +1,66 @@
 /**
- * The plugin SDK: the only surface plugins (plugins/<name>/index.ts) may import
- * from the core, besides core/errors.ts, core/mask.ts, core/hl7 (the message API)
- * and core/crypto. Keep it small: every addition is a promise to every plugin.
+ * The plugin SDK: the only core module plugins (everything under plugins/)
+ * may import. It declares the plugin, site-extension and source contracts and
+ * re-exports the core pieces plugins need: templates, HTTP status
+ * classification, the HL7 message API, SM4 and the gateway signature,
+ * masking, error helpers (catalogues, `errorFactory`, `permanentError`),
+ * Kafka and MLLP building blocks for the source plugins, and the Registry the
+ * built-in assembly (plugins/index.ts) fills. test/sdk/boundary.test.ts fails
+ * on any other core import from plugins/.
+ *
+ * Errors: a plugin family declares its codes with `errorFactory(family,
+ * catalogue)` (plugins/<family>/errors.ts) and registers them with
+ * `Registry.errors(...)`, or through `SiteExtension.errors` /
+ * `PluginDefinition.errors`. A code core or another family owns refuses the
+ * start. Whether a failure is retried comes from the thrown HisbridgeError's
+ * `retryable`: a catalogued code's flag, or `permanentError(message)` for
+ * "never retry". Anything else thrown (a plain Error) is treated as the
+ * retryable ENGINE_E_INTERNAL and dead-lettered only after the route's last
+ * attempt (docs/delivery.md, "Errors raised by plugins").
+ *
+ * Keep it small: every addition is a promise to every plugin.
  */
 import type { Logger } from './log.js';
 import type { Hl7Message } from './hl7/message.js';
-import type { HisbridgeError } from './errors.js';
+import type { ErrorFamily } from './errors.js';
+
+/* Re-exports: what plugins use from the rest of core. */
+export {
+  HisbridgeError,
+  errorFactory,
+  errorText,
+  hbError,
+  isHisbridgeError,
+  permanentError,
+  toHisbridgeError,
+  type CatalogueEntry,
+  type ErrorCatalogue,
+  type ErrorCode,
+  type ErrorFamily,
+  type ErrorSpec,
+  type HisbridgeErrorOptions,
+} from './errors.js';
+export { compileTemplate, compileExpression, type Tables, type Template, type ValueRef } from './template.js';
+export { classifyHttpStatus, parseRetryAfter } from './http/client.js';
+export * from './hl7/index.js';
+export { leaf } from './hl7/fields.js';
+export { maskId, maskIdNumber, maskName, maskPhone, maskSecret, scrubText } from './mask.js';
+export { gatewayHeaders, gatewaySignature, newNonce, sm4DecryptHex, sm4EncryptHex, verifyGatewaySignature, type GatewayHeaderOptions } from './crypto/index.js';
+export { TimeSlice, yieldIfBig, yieldToLoop } from './cooperative.js';
+export { durationSchema, parseDuration } from './config/duration.js';
+export { loadTlsOptions, tlsSchema, type TlsConfig } from './config/tls.js';
+export { mllpListenerSchema, parseMllpListener } from './config/site.js';
+export { errorAckFromHead } from './engine/ack.js';
+export { createMllpServer, type MllpServer } from './mllp/server.js';
+export type { KafkaClient, KafkaProducerHandle, OutgoingRecord } from './kafka/client.js';
+/** The Kafka client factory, loaded on first use so sites without Kafka never load kafkajs. */
+export async function loadKafkaClient(): Promise<typeof import('./kafka/client.js').createKafkaClient> {
+  return (await import('./kafka/client.js')).createKafkaClient;
+}
+export { kafkaSchema, type KafkaConfig, type KafkaConnection } from './kafka/config.js';
+export type { KafkaEvent } from './kafka/envelope.js';
+export { KafkaSource } from './kafka/source.js';
+export { Registry } from './registry.js';
 
 /** A JSON Schema object (draft 2020-12 subset understood by ajv). */
 export type JsonSchema = Record<string, unknown>;
@@ -162,13 +217,32 @@ export interface PluginExample {
   yaml: string;
 }
 
+/** The keys of `C` that are not optional. */
+export type RequiredKeys<C> = { [K in keyof C]-?: Record<string, never> extends Pick<C, K> ? never : K }[keyof C];
+
+/**
+ * A config JSON Schema tied to its TypeScript type `C`, so the two cannot
+ * drift: a property the type lacks is an excess property, a key of the type
+ * missing from `properties` is a missing property, and `required` may name
+ * only keys the type requires (tsc checks all three; test/sdk/config-types
+ * proves it). With the default `C` any object schema passes.
+ */
+export type ConfigSchema<C> = JsonSchema & {
+  readonly properties: { readonly [K in keyof C]-?: JsonSchema };
+  readonly required?: readonly (string extends keyof C ? string : RequiredKeys<C>)[];
+};
+
 /** A plugin definition: everything the registry, the route validator and the docs need. */
 export interface PluginDefinition<C = Record<string, unknown>> {
   /** The name used in route YAML; equals the plugin's folder name. */
   readonly name: string;
   readonly summary: string;
-  /** JSON Schema of the step's `config:`; validated at load. */
-  readonly configSchema: JsonSchema;
+  /**
+   * JSON Schema of the step's `config:`; validated at load. Typed against
+   * `C` (see `ConfigSchema`): its `properties` must name exactly the keys of
+   * the config type, and `required` only keys the type does not mark optional.
+   */
+  readonly configSchema: ConfigSchema<C>;
   /** Site section of hisbridge.yaml this plugin reads (e.g. `gdEhr`), if any. */
   readonly siteKey?: string;
   /**
@@ -185,6 +259,12 @@ export interface PluginDefinition<C = Record<string, unknown>> {
    * for on-receive routes); 'local' steps (log, reply) run inline.
    */
   readonly kind: 'outbound' | 'local';
+  /**
+   * The plugin's own error codes (`errorFactory(...)`), registered with the
+   * plugin. Optional (issue 14); a family shared by several plugins may be
+   * named by each of them: the same object is registered once.
+   */
+  readonly errors?: ErrorFamily<any>; // eslint-disable-line @typescript-eslint/no-explicit-any
   /** Build an instance. Validate everything here: a route that cannot work must not start. */
   create(ctx: PluginContext, config: C): PluginInstance | Promise<PluginInstance>;
 }
@@ -243,11 +323,17 @@ export interface SiteExtension {
    */
   defaults(opts: { simulatorUrl?: string }): Record<string, unknown>;
   simulator?: {
-    /** Default port on embedded defaults. */
+    /**
+     * Port used when the engine's HTTP server is off. Otherwise the engine
+     * derives the port from its HTTP port (+ 1, + 2... in extension order) or
+     * takes `simulatorPorts.<key>` from hisbridge.yaml (core/engine/sim-ports.ts).
+     */
     readonly defaultPort: number;
     /** Start the simulator for this section's site config (keys must match). */
     start(opts: { host: string; port: number; site: Record<string, unknown>; log: Logger }): Promise<RunningSimulator>;
   };
+  /** The family's error codes (`errorFactory(...)`), registered with the extension. Optional (issue 14). */
+  readonly errors?: ErrorFamily<any>; // eslint-disable-line @typescript-eslint/no-explicit-any
   /** Workstation endpoints mounted under /api when the section is configured. */
   endpoints?(ctx: PluginContext): HttpEndpoint[] | Promise<HttpEndpoint[]>;
 }
@@ -428,4 +514,4 @@ export interface SourceDefinition<C = Record<string, unknown>> {
   start(ctx: SourceContext & { config: C }, submit: Submit): Promise<RunningSource>;
 }
 
-export type { Hl7Message, HisbridgeError, Logger };
+export type { Logger };

@@ -1,15 +1,19 @@
 /**
  * The built-in environment: every plugin folder and site extension shipped
- * with hisbridge. A plugin's route name is its folder name.
+ * with hisbridge. A plugin's route name is its folder name. Each platform
+ * family's error catalogue (plugins/<family>/errors.ts) is registered before
+ * its extension; a code owned twice refuses the start.
  */
-import { Registry } from '../core/registry.js';
+import { Registry } from '../core/sdk.js';
 import log from './log/index.js';
 import reply from './reply/index.js';
 import http from './http/index.js';
 import gdEhr from './gd-ehr/index.js';
+import { gdEhrErrors } from './gd-ehr/errors.js';
 import gdEhrAuthorize from './gd-ehr-authorize/index.js';
 import gdEhrViewer from './gd-ehr-viewer/index.js';
 import recognition from './recognition/index.js';
+import { recognitionErrors } from './recognition/errors.js';
 import recognitionUpload from './recognition-upload/index.js';
 import recognitionCheck from './recognition-check/index.js';
 import sensitiveGuard from './sensitive-guard/index.js';
@@ -24,9 +28,11 @@ export function builtinRegistry(): Registry {
     .plugin(log)
     .plugin(reply)
     .plugin(http)
+    .errors(gdEhrErrors)
     .extension(gdEhr)
     .plugin(gdEhrAuthorize)
     .plugin(gdEhrViewer)
+    .errors(recognitionErrors)
     .extension(recognition)
     .plugin(recognitionUpload)
     .plugin(recognitionCheck)

@@ -8,6 +8,7 @@ import type { Registry } from '../registry.js';
 import type { PluginContext, PluginState } from '../sdk.js';
 import { createHttpClient } from '../http/client.js';
 import { silentLogger, type Logger } from '../log.js';
+import { simulatorPort } from '../engine/sim-ports.js';
 
 export function parse<T extends ParseArgsConfig['options']>(argv: string[], options: T, allowPositionals = true) {
   return parseArgs({ args: argv, options: { ...options, help: { type: 'boolean', short: 'h' } }, allowPositionals, strict: true });
@@ -53,7 +54,9 @@ class MemoryState implements PluginState {
 
 /**
  * A plugin context for load-time checks (validate, test tooling): no store,
- * audit rows dropped, state in memory, site sections with embedded defaults.
+ * audit rows dropped, state in memory, site sections with embedded defaults
+ * (pointing at where `hisbridge start` would run the simulators, or without
+ * them when the config turns the simulators off).
  */
 export function offlineContext(reg: Registry, config: SiteConfig, log: Logger = silentLogger()) {
   const http = createHttpClient();
@@ -61,7 +64,7 @@ export function offlineContext(reg: Registry, config: SiteConfig, log: Logger = 
   return (def: { name: string; siteKey?: string }): PluginContext => {
     const ext = def.siteKey ? reg.extensions.find((x) => x.key === def.siteKey) : undefined;
     const site = ext
-      ? { ...ext.defaults({ simulatorUrl: ext.simulator ? `http://127.0.0.1:${ext.simulator.defaultPort}` : undefined }), ...(config.sections[ext.key] ?? {}) }
+      ? { ...ext.defaults(config.simulators && ext.simulator ? { simulatorUrl: `http://127.0.0.1:${simulatorPort(config, reg.extensions, ext.key)}` } : {}), ...(config.sections[ext.key] ?? {}) }
       : def.siteKey === 'kafka' && config.kafka
         ? { ...config.kafka }
         : {};
@@ -70,6 +73,11 @@ export function offlineContext(reg: Registry, config: SiteConfig, log: Logger = 
 }
 
 /** Reads an HL7 file as bytes and splits it into messages at each `MSH` that starts a line (byte-level: GBK-safe). */
+/** Site sections a site has not configured while the simulators are off: routes needing them load inactive. */
+export function unconfiguredSite(config: SiteConfig): (siteKey: string) => boolean {
+  return (key) => !config.simulators && Object.keys(config.sections[key] ?? {}).length === 0;
+}
+
 export function splitMessages(buf: Buffer): Buffer[] {
   const starts: number[] = [];
   for (let i = 0; i + 3 <= buf.length; i++) {

@@ -18,6 +18,7 @@ const COMMANDS: Record<string, { summary: string; load: () => Promise<{ run(argv
   audit: { summary: 'export the audit trail: audit [--since T] [--org C] [--staff N] [--patient ID] [--format csv|jsonl]', load: () => import('./cmd-audit.js') },
   console: { summary: 'web console helpers: console hash-password (reads the password from stdin, prints the hash for console.users)', load: () => import('./cmd-console.js') },
   api: { summary: 'workstation API clients: api hash-token (reads the token from stdin, prints the hash for api.clients[].tokenHash)', load: () => import('./cmd-api.js') },
+  errors: { summary: 'list every error code (core and plugin families): errors [--family F] [--json]', load: () => import('./cmd-errors.js') },
   stats: { summary: 'call statistics per institution/route/operation and day: stats [--by org|route|operation] [--since T]', load: () => import('./cmd-stats.js') },
 };
 

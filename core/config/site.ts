@@ -65,6 +65,8 @@ export interface SiteConfig {
   routesDir: string;
   log: { level: string };
   simulators: boolean;
+  /** `simulatorPorts:` per extension key; the others derive from the HTTP port (core/engine/sim-ports.ts). */
+  simulatorPorts?: Record<string, number>;
   store: StoreConfig;
   delivery: { concurrency: number; pollMs: number };
   /** The `kafka:` section (connection, group, topics read as sources); absent when not configured. */
@@ -119,6 +121,11 @@ export const coreSiteSchema = {
     routesDir: { type: 'string', description: 'Directory of route files (default ./routes)' },
     log: { type: 'object', additionalProperties: false, properties: { level: { enum: ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] } } },
     simulators: { type: 'boolean', description: 'Start the built-in simulators of the remote platforms and point the defaults at them' },
+    simulatorPorts: {
+      type: 'object',
+      additionalProperties: { type: 'integer', minimum: 0, maximum: 65535 },
+      description: 'Port of a simulator by site extension key (e.g. gdEhr: 9481); default: the HTTP port + 1, + 2... in extension order (8481, 8482 with HTTP on 8480)',
+    },
     store: {
       type: 'object',
       additionalProperties: false,
@@ -266,6 +273,14 @@ export function loadSiteConfig(
   const baseDir = file ? path.dirname(path.resolve(file)) : process.cwd();
   const rel = (p: string) => (path.isAbsolute(p) ? p : path.resolve(baseDir, p));
   const simulators = overrides.simulators ?? (raw.simulators as boolean | undefined) ?? true;
+  const simulatorPorts = raw.simulatorPorts as Record<string, number> | undefined;
+  if (simulatorPorts) {
+    const known = extensions.filter((x) => x.simulator).map((x) => x.key);
+    const unknown = Object.keys(simulatorPorts).filter((k) => !known.includes(k));
+    if (unknown.length) {
+      throw new LoadError(unknown.map((k) => new LoadIssue(src && file ? src.posOf(['simulatorPorts', k], true) : { file: '<defaults>', line: 1, col: 1 }, `simulatorPorts.${k}: no simulator of that name (known: ${known.join(', ') || 'none'})`, 'CONFIG_E_SCHEMA')));
+    }
+  }
 
   const listeners: ListenerConfig[] = ((raw.listeners as Raw[] | undefined) ?? [{}]).map((l, i) => {
     const name = (l.name as string | undefined) ?? (i === 0 ? 'mllp' : `mllp-${i + 1}`);
@@ -339,6 +354,7 @@ export function loadSiteConfig(
     routesDir: overrides.routesDir ? path.resolve(overrides.routesDir) : raw.routesDir ? rel(raw.routesDir) : routesDefault,
     log: { level: overrides.logLevel ?? raw.log?.level ?? 'info' },
     simulators,
+    ...(simulatorPorts ? { simulatorPorts: { ...simulatorPorts } } : {}),
     store,
     delivery: { concurrency: raw.delivery?.concurrency ?? 16, pollMs: parseDuration(raw.delivery?.poll, 200) },
     sections,

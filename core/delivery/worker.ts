@@ -1,8 +1,16 @@
 /**
  * Delivery workers: claim due deliveries from the store, run them through the
  * engine's runner with an AbortSignal, and record the outcome. Concurrency is
- * bounded overall and per plugin; ordering keys are enforced by the store
- * (only the head of a key is ever claimed), so this loop stays simple.
+ * bounded overall, and per plugin when the caller passes
+ * `perPluginConcurrency` (the engine does not yet); ordering keys are
+ * enforced by the store (only the head of a key is ever claimed), so this
+ * loop stays simple.
+ *
+ * Retry or dead letter is decided by the thrown error alone: its `retryable`
+ * (from its catalogue, core or a plugin family's). Anything thrown that is not
+ * a HisbridgeError becomes the retryable ENGINE_E_INTERNAL (toHisbridgeError):
+ * plugins raise a non-retryable code or `permanentError` for "never retry"
+ * (docs/delivery.md, "Errors raised by plugins").
  */
 import { toHisbridgeError } from '../errors.js';
 import { scrubText } from '../mask.js';

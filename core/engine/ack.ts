@@ -8,7 +8,7 @@
  * a WeakMap keyed by the outcome, so `IngestOutcome` stays as in core/sdk.ts.
  */
 import { randomUUID } from 'node:crypto';
-import { buildAck, buildBatchAckEnvelope, encodeText, readAckHeader, type AckHeader, type Hl7Message } from '../hl7/index.js';
+import { buildAck, buildBatchAckEnvelope, encodeText, Hl7Message, normalizeCharset, readAckHeader, type AckHeader } from '../hl7/index.js';
 import type { HisbridgeError } from '../errors.js';
 import type { IngestOutcome, IngestReply } from '../sdk.js';
 
@@ -67,7 +67,30 @@ export function renderAckText(outcome: IngestOutcome): string {
     ...(text !== undefined ? { text } : {}),
     ...(r.error ? { error: { hl7Code: r.error.hl7Code, text: r.error.text, ...(r.error.location ? { location: r.error.location } : {}), severity: 'E' as const } } : {}),
     ...(r.segments?.length ? { segments: r.segments } : {}),
+    ...(ctx ? labelIfDeclared(ctx) : {}),
   });
+}
+
+/** HL7 table 0211 names for the charsets the engine writes. */
+const LABELS: Record<string, string> = { 'utf-8': 'UNICODE UTF-8', gb18030: 'GB 18030-2000', latin1: '8859/1' };
+
+/**
+ * When the charset the message was read in is not the one its MSH-18 names (an
+ * HTTP Content-Type declared another), the ACK's MSH-18 names the charset the
+ * ACK is really encoded in.
+ */
+function labelIfDeclared(ctx: { header?: Hl7Message | AckHeader; charset: string }): { charsetLabel?: string } {
+  const h = ctx.header;
+  if (!h) return {};
+  const named = h instanceof Hl7Message ? h.getRaw('MSH-18') : h.charset;
+  if (!named) return {};
+  let canonical: string;
+  try {
+    canonical = normalizeCharset(named, ctx.charset);
+  } catch {
+    canonical = '';
+  }
+  return canonical === ctx.charset ? {} : { charsetLabel: LABELS[ctx.charset] ?? '' };
 }
 
 /** The HL7 ACK of one outcome, in the request's charset (UTF-8 when that charset cannot encode it). */

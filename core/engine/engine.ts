@@ -4,6 +4,7 @@
  * `Engine.create` loads everything and fails before listening if anything is
  * wrong; `start()` opens the sockets; `stop()` drains and closes.
  */
+import { setMaxListeners } from 'node:events';
 import { mkdirSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import type { SiteConfig } from '../config/site.js';
@@ -13,7 +14,8 @@ import { createHttpClient } from '../http/client.js';
 import { startHttpServer, type HttpServer } from '../http/server.js';
 import { loadTlsOptions } from '../config/tls.js';
 import type { MllpServer } from '../mllp/server.js';
-import { closeRoutes, listRouteFiles, loadRoutes } from '../routes/loader.js';
+import { closeRoutes, listRouteFiles, loadRoutes, type InactiveRoute } from '../routes/loader.js';
+import { simulatorPort } from './sim-ports.js';
 import { RouteTable } from '../routes/matcher.js';
 import type { Registry } from '../registry.js';
 import type { BlockOptions, BlockOutcome, HttpClient, HttpEndpoint, InboundMessage, IngestOutcome, Logger, PluginContext, PluginDefinition, RunningSimulator, RunningSource, SourceContext, SourceDefinition, SourceHttpEndpoint, Submit } from '../sdk.js';
@@ -34,7 +36,7 @@ export interface EngineOptions {
   log: Logger;
   /** Route files or directories; default the config's routesDir. */
   routes?: string[];
-  /** 'random' binds simulators to port 0 (tests, replay); default uses their fixed default ports. */
+  /** 'random' binds simulators to port 0 (tests, replay); default derives them from the HTTP port (core/engine/sim-ports.ts). */
   simulatorPorts?: 'default' | 'random';
   /** Do not start the delivery workers (CLI tools that only inspect). */
   workers?: boolean;
@@ -55,6 +57,8 @@ export class Engine {
   readonly sources: { name: string; type: string; running: RunningSource }[] = [];
   httpServer?: HttpServer;
   #routes: RouteTable = new RouteTable([]);
+  /** Routes loaded inactive: a platform they need is not configured (issue 14). */
+  #inactive: InactiveRoute[] = [];
   #worker?: DeliveryWorker;
   readonly #abort = new AbortController();
   #stopping = false;
@@ -69,6 +73,8 @@ export class Engine {
   readonly ops: Ops;
 
   private constructor(opts: EngineOptions, store: Store) {
+    // Every source, plugin and in-flight call listens on the one shutdown signal: no listener cap (a site may have many listeners).
+    setMaxListeners(0, this.#abort.signal);
     this.config = opts.config;
     this.registry = opts.registry;
     this.log = opts.log;
@@ -135,7 +141,7 @@ export class Engine {
       if (this.config.simulators && ext.simulator) {
         // The simulator must verify with the same (demo) credentials the plugins get once pointed at it; its own URL is not known yet.
         const simSite = { ...ext.defaults({ simulatorUrl: 'http://127.0.0.1' }), ...user };
-        const port = ports === 'random' ? 0 : ext.simulator.defaultPort;
+        const port = ports === 'random' ? 0 : simulatorPort(this.config, this.registry.extensions, ext.key);
         const sim = await ext.simulator.start({
           host: '127.0.0.1',
           port,
@@ -170,13 +176,25 @@ export class Engine {
     };
   }
 
+  /** Routes loaded inactive, with the reason (for /readyz and the console). */
+  get inactiveRoutes(): readonly InactiveRoute[] {
+    return this.#inactive;
+  }
+
   async #loadRoutes() {
     const files = listRouteFiles(this.#routeInputs);
-    return loadRoutes(files, {
+    const inactive: InactiveRoute[] = [];
+    const routes = await loadRoutes(files, {
       registry: this.registry,
       contextFor: (def: PluginDefinition, route: string) => this.contextFor(def, route),
       sources: [...this.config.listeners.map((l) => l.name), ...KafkaSource.sourceNames(this.config.kafka)],
+      unconfiguredSite: (key) => !this.config.simulators && Object.keys(this.config.sections[key] ?? {}).length === 0, // same rule as core/cli/common.ts unconfiguredSite
+      onInactive: (r) => inactive.push(r),
     });
+    // Adopted only with a set that loaded; one warning per route.
+    this.#inactive = inactive;
+    for (const r of inactive) this.log.warn({ route: r.name, code: 'CONFIG_E_SITE_MISSING', reason: r.reason }, `route ${r.name} inactive: ${r.reason}`);
+    return routes;
   }
 
   /** Re-reads the route files; on any problem the running set is kept. */
@@ -406,6 +424,7 @@ export class Engine {
         return { name: s.name, type: s.type, ...(h ? { live: h.live, ready: h.ready, ...(h.detail ? { detail: h.detail } : {}) } : {}) };
       }),
       routes: this.#routes.routes.length,
+      inactiveRoutes: this.#inactive.map((r) => ({ name: r.name, reason: r.reason })),
       pendingDeliveries: this.store.pendingCount(),
       paused: this.flow.paused,
       simulators: Object.fromEntries(Object.entries(this.simulators).map(([k, s]) => [k, s.url])),

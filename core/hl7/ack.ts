@@ -83,6 +83,8 @@ export interface AckOptions {
   segments?: string[][];
   /** Clock for MSH-7 (tests). */
   now?: Date;
+  /** MSH-18 of the ACK when it is not the request's (the transport declared another charset than MSH-18 names). */
+  charsetLabel?: string;
 }
 
 /** Longest echoed header value: v2.5 caps MSH-10 at 199; anything longer is not a header we should copy. */
@@ -157,7 +159,7 @@ export function buildAck(req: Hl7Message | AckHeader, opts: AckOptions): string 
     clean(h.processingId) || 'P',
     clean(h.version) || '2.5',
     '', '', '', '', '',
-    clean(h.charset),
+    opts.charsetLabel ?? clean(h.charset),
   ];
   const out = [segment(msh, d)];
   out.push(segment(['MSA', opts.code, clean(h.controlId), opts.text !== undefined ? esc(opts.text) : ''], d));

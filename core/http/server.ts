@@ -21,7 +21,7 @@ import http from 'node:http';
 import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import type { TlsOptions } from 'node:tls';
-import { isHisbridgeError } from '../errors.js';
+import { errorText, isHisbridgeError } from '../errors.js';
 import type { EndpointRequest, EndpointResponse, HttpEndpoint, Logger, SourceHttpEndpoint } from '../sdk.js';
 import { ApiGate, isLoopbackAddress, normalizeAddress, type ApiConfig } from './api-auth.js';
 
@@ -301,7 +301,7 @@ export async function startHttpServer(opts: HttpServerOptions): Promise<HttpServ
     if (refuseCrossOrigin(req, res)) return;
     if (req.method !== 'POST') {
       req.resume();
-      send(res, { status: 405, headers: { allow: 'POST' }, body: { code: 'HTTP_E_METHOD', message: `method ${String(req.method).slice(0, 20)} not allowed: send POST` } });
+      send(res, { status: 405, headers: { allow: 'POST' }, body: { code: 'HTTP_E_METHOD', message: errorText('HTTP_E_METHOD', { method: String(req.method).slice(0, 20), hint: ': send POST' }) } });
       return;
     }
     if (declaredTooLarge(req, ep.maxBodyBytes)) {
@@ -371,7 +371,7 @@ export async function startHttpServer(opts: HttpServerOptions): Promise<HttpServ
       }
     }
     if (!found) {
-      send(res, pathMatched ? { status: 405, body: { code: 'HTTP_E_METHOD', message: `method ${req.method} not allowed` } } : { status: 404, body: { code: 'HTTP_E_NOT_FOUND', message: 'no such endpoint' } });
+      send(res, pathMatched ? { status: 405, body: { code: 'HTTP_E_METHOD', message: errorText('HTTP_E_METHOD', { method: String(req.method).slice(0, 20), hint: '' }) } } : { status: 404, body: { code: 'HTTP_E_NOT_FOUND', message: errorText('HTTP_E_NOT_FOUND') } });
       return;
     }
     let body: unknown;

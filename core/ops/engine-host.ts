@@ -15,6 +15,8 @@ export interface EngineView {
   readonly store: Store;
   readonly log: Logger;
   readonly routes: RouteTable;
+  /** Routes loaded inactive, with the reason. */
+  readonly inactiveRoutes?: readonly { name: string; reason: string }[];
   readonly sections: Record<string, Record<string, unknown>>;
   readonly listeners: readonly { config: { name: string; host: string }; server: MllpServer; port?: number }[];
   health(): Record<string, unknown>;
@@ -28,13 +30,13 @@ export function engineOpsHost(e: EngineView, kick: () => void): OpsHost {
     store: e.store,
     log: e.log,
     ...(e.config.console ? { console: e.config.console } : {}),
-    routes: () => e.routes.routes.map((r) => ({
+    routes: () => e.routes.routes.map((r): ReturnType<OpsHost['routes']>[number] => ({
       name: r.name,
       events: [...r.events],
       sources: r.sources ? [...r.sources] : [],
       ack: r.ack,
       plugins: r.steps.flatMap((s) => (s.kind === 'plugin' ? [s.plugin] : [])),
-    })),
+    })).concat((e.inactiveRoutes ?? []).map((r) => ({ name: r.name, events: [], sources: [], ack: '', plugins: [], inactive: r.reason }))),
     listeners: () => e.listeners.map((l) => ({ name: l.config.name, host: l.config.host, ...(l.port !== undefined ? { port: l.port } : {}), connections: l.server.connectionCount })),
     remoteUrls: () => Object.fromEntries(Object.entries(REMOTE_URL_KEYS).map(([section, key]) => {
       const v = e.sections[section]?.[key];

@@ -12,7 +12,7 @@ import { compileCondition, type ConditionSpec } from './condition.js';
 import { compileTemplate, type Tables } from '../template.js';
 import { routeSchema } from './schema.js';
 import { compilePlan } from './plan.js';
-import { isHisbridgeError } from '../errors.js';
+import { errorText, isHisbridgeError } from '../errors.js';
 import type { Registry } from '../registry.js';
 import type { PluginContext, PluginDefinition } from '../sdk.js';
 import type { CompiledRoute, CompiledStep } from './types.js';
@@ -24,6 +24,26 @@ export interface LoadRoutesOptions {
   /** Known source names; a route naming another one is refused. */
   sources?: readonly string[];
   env?: NodeJS.ProcessEnv;
+  /**
+   * True for a site section the site has not configured while the simulators
+   * are off (the site is not connected to that platform). A route whose
+   * plugin then fails with CONFIG_E_SITE_MISSING loads inactive instead of
+   * refusing the set, unless the route says `required: true`. Without this
+   * option every such failure is an error.
+   */
+  unconfiguredSite?: (siteKey: string) => boolean;
+  /** Called once per route loaded inactive (it is not in the returned list). */
+  onInactive?: (route: InactiveRoute) => void;
+}
+
+/** A route that matches nothing because a platform it needs is not configured. */
+export interface InactiveRoute {
+  name: string;
+  file: string;
+  line: number;
+  col: number;
+  /** PHI-free: names the section and key, e.g. "recognition.baseUrl is not set in hisbridge.yaml". */
+  reason: string;
 }
 
 /** Route files in a directory (or the given files): *.yaml / *.yml, not *.test.yaml. */
@@ -31,7 +51,7 @@ export function listRouteFiles(inputs: readonly string[]): string[] {
   const out: string[] = [];
   for (const p of inputs) {
     const st = statSync(p, { throwIfNoEntry: false });
-    if (!st) throw new LoadError([new LoadIssue({ file: p, line: 1, col: 1 }, 'no such file or directory', 'CONFIG_E_READ')]);
+    if (!st) throw new LoadError([new LoadIssue({ file: p, line: 1, col: 1 }, errorText('CONFIG_E_READ', { detail: 'no such file or directory' }), 'CONFIG_E_READ')]);
     if (st.isDirectory()) {
       for (const f of readdirSync(p).sort()) {
         if (/\.ya?ml$/.test(f) && !/\.test\.ya?ml$/.test(f)) out.push(path.join(p, f));
@@ -44,6 +64,7 @@ export function listRouteFiles(inputs: readonly string[]): string[] {
 type RawRoute = {
   name: string;
   enabled?: boolean;
+  required?: boolean;
   sources?: string[];
   match: { events: string[]; sender?: { application?: string; facility?: string }; when?: ConditionSpec[] };
   ack?: 'on-receive' | 'on-complete';
@@ -53,7 +74,7 @@ type RawRoute = {
 };
 
 function issueFrom(src: YamlSource, at: (string | number)[], e: unknown): LoadIssue {
-  const msg = isHisbridgeError(e) ? e.message : e instanceof Error ? e.message : String(e);
+  const msg = isHisbridgeError(e) ? e.message : errorText('ROUTE_E_COMPILE', { detail: e instanceof Error ? e.message : String(e) });
   const code = isHisbridgeError(e) ? e.code : 'ROUTE_E_COMPILE';
   return new LoadIssue(src.posOf(at), msg, code);
 }
@@ -94,7 +115,7 @@ export async function loadRoutes(files: readonly string[], opts: LoadRoutesOptio
       if (raw.enabled === false) continue;
       const prev = seen.get(raw.name);
       if (prev) {
-        issues.push(new LoadIssue(src.posOf([...at, 'name']), `route name "${raw.name}" is already used in ${prev}`, 'ROUTE_E_DUPLICATE_NAME'));
+        issues.push(new LoadIssue(src.posOf([...at, 'name']), errorText('ROUTE_E_DUPLICATE_NAME', { name: raw.name, where: prev }), 'ROUTE_E_DUPLICATE_NAME'));
         continue;
       }
       seen.set(raw.name, file);
@@ -123,19 +144,20 @@ async function compileRoute(raw: RawRoute, src: YamlSource, at: (string | number
 
   if (opts.sources && raw.sources) {
     raw.sources.forEach((s, i) => {
-      if (!opts.sources!.includes(s)) issues.push(new LoadIssue(src.posOf([...at, 'sources', i]), `unknown source "${s}" (known: ${opts.sources!.join(', ') || 'none'})`, 'ROUTE_E_UNKNOWN_SOURCE'));
+      if (!opts.sources!.includes(s)) issues.push(new LoadIssue(src.posOf([...at, 'sources', i]), errorText('ROUTE_E_UNKNOWN_SOURCE', { name: s, known: opts.sources!.join(', ') || 'none' }), 'ROUTE_E_UNKNOWN_SOURCE'));
     });
   }
   const when = (raw.match.when ?? []).map((c, i) => attempt(['match', 'when', i], () => compileCondition(c, tables)));
   const ack = raw.ack ?? 'on-receive';
   const steps: CompiledStep[] = [];
   let firstOutbound = -1;
+  let inactive: InactiveRoute | undefined;
   for (let i = 0; i < raw.steps.length; i++) {
     const s = raw.steps[i]!;
     const where = ['steps', i];
     if ('filter' in s) {
       if (ack === 'on-receive' && firstOutbound >= 0) {
-        issues.push(new LoadIssue(src.posOf([...at, ...where]), 'in an on-receive route, filters must come before the first outbound plugin step', 'ROUTE_E_STEP_ORDER'));
+        issues.push(new LoadIssue(src.posOf([...at, ...where]), errorText('ROUTE_E_STEP_ORDER'), 'ROUTE_E_STEP_ORDER'));
         continue;
       }
       const cond = attempt([...where, 'filter'], () => compileCondition(s.filter as ConditionSpec, tables));
@@ -154,7 +176,7 @@ async function compileRoute(raw: RawRoute, src: YamlSource, at: (string | number
       const configAt = 'plugin' in s ? [...where, 'config'] : [...where, name];
       const def = opts.registry.getPlugin(name);
       if (!def) {
-        issues.push(new LoadIssue(src.posOf([...at, ...where, 'plugin']), `unknown plugin "${name}"`, 'ROUTE_E_UNKNOWN_PLUGIN'));
+        issues.push(new LoadIssue(src.posOf([...at, ...where, 'plugin']), errorText('ROUTE_E_UNKNOWN_PLUGIN', { name }), 'ROUTE_E_UNKNOWN_PLUGIN'));
         continue;
       }
       const ci = validateAt(def.configSchema, config, src, [...at, ...configAt], 'config');
@@ -166,6 +188,16 @@ async function compileRoute(raw: RawRoute, src: YamlSource, at: (string | number
       try {
         instance = await def.create(opts.contextFor(def, raw.name, i), config);
       } catch (e) {
+        if (isHisbridgeError(e) && e.code === 'CONFIG_E_SITE_MISSING' && def.siteKey && opts.unconfiguredSite?.(def.siteKey)) {
+          if (raw.required === true) {
+            const issue = issueFrom(src, [...at, ...configAt], e);
+            issues.push(new LoadIssue(issue.pos, `route ${raw.name} is required: ${issue.message}`, issue.code));
+          } else if (!inactive) {
+            const pos = src.posOf([...at, ...where]);
+            inactive = { name: raw.name, file: pos.file, line: pos.line, col: pos.col, reason: e.message };
+          }
+          continue;
+        }
         issues.push(issueFrom(src, [...at, ...configAt], e));
         continue;
       }
@@ -182,8 +214,10 @@ async function compileRoute(raw: RawRoute, src: YamlSource, at: (string | number
     initialMs: parseDuration(raw.delivery?.retry?.initial, 1000),
     maxDelayMs: parseDuration(raw.delivery?.retry?.maxDelay, 5 * 60_000),
   };
-  if (issues.length > before) {
+  if (issues.length > before || inactive) {
     await Promise.allSettled(steps.map((s) => (s.kind === 'plugin' ? s.instance.close?.() : undefined)));
+    // Inactive only when nothing else is wrong: a real error in the same route still refuses the set.
+    if (inactive && issues.length === before) opts.onInactive?.(inactive);
     return undefined;
   }
   const events = new Set<string>();

@@ -3,9 +3,8 @@
  * hospital's access to the patient's provincial health record. Without the
  * consent marker nothing is sent and the outcome is "skipped: no consent".
  */
-import { hbError, toHisbridgeError } from '../../core/errors.js';
-import { compileTemplate, type Template } from '../../core/template.js';
-import type { PluginDefinition } from '../../core/sdk.js';
+import { toHisbridgeError, compileTemplate, type Template, type PluginDefinition } from '../../core/sdk.js';
+import { gdEhrError } from '../gd-ehr/errors.js';
 import { authorize, errorLabel } from '../gd-ehr/client.js';
 import { fieldTemplate, ID_NUMBER_DEFAULTS, PATIENT_ID_DEFAULTS, PATIENT_NAME_DEFAULTS } from '../gd-ehr/fields.js';
 import { readSite } from '../gd-ehr/site.js';
@@ -58,7 +57,7 @@ const plugin: PluginDefinition<AuthorizeConfig> = {
   create(ctx, config) {
     const site = readSite(ctx.site, ['authUrl', 'orgCode', 'orgName', 'appId', 'paasId', 'paasToken', 'sm4Key']);
     const status: Template = compileTemplate(config.status ?? '1');
-    if (status.isConstant && !['0', '1'].includes(status.source)) throw hbError('GDEHR_E_BAD_STATUS', { value: status.source.slice(0, 8) });
+    if (status.isConstant && !['0', '1'].includes(status.source)) throw gdEhrError('GDEHR_E_BAD_STATUS', { value: status.source.slice(0, 8) });
     const idNumber = fieldTemplate(config.idNumber, ID_NUMBER_DEFAULTS);
     const patientName = fieldTemplate(config.patientName, PATIENT_NAME_DEFAULTS);
     const patientId = fieldTemplate(config.patientId, PATIENT_ID_DEFAULTS);
@@ -76,11 +75,11 @@ const plugin: PluginDefinition<AuthorizeConfig> = {
         }
         try {
           const st = status.render(input).trim();
-          if (st !== '0' && st !== '1') throw hbError('GDEHR_E_BAD_STATUS', { value: st.slice(0, 8) });
+          if (st !== '0' && st !== '1') throw gdEhrError('GDEHR_E_BAD_STATUS', { value: st.slice(0, 8) });
           const id = idNumber.render(input);
-          if (!id) throw hbError('GDEHR_E_NO_ID_NUMBER', { path: idNumber.source });
+          if (!id) throw gdEhrError('GDEHR_E_NO_ID_NUMBER', { path: idNumber.source });
           const name = patientName.render(input);
-          if (!name) throw hbError('GDEHR_E_MISSING_PARAM', { field: 'patientName' });
+          if (!name) throw gdEhrError('GDEHR_E_MISSING_PARAM', { field: 'patientName' });
           const r = await authorize(ctx.http, site, { idNumber: id, patientName: name, status: st, authDays }, { idempotencyKey: call.idempotencyKey, signal: call.signal });
           ctx.audit({ ...base, result: 'ok', latencyMs: performance.now() - started, detail: `status ${st} returnCode ${r.returnCode}` });
           call.log.info({ plugin: plugin.name, status: st, returnCode: r.returnCode, attempt: call.attempt }, 'authorization sent');

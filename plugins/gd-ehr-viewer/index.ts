@@ -3,9 +3,8 @@
  * patient's provincial record. Local (no remote call): its output `{url}` is
  * usually returned to the HIS in a reply segment of an on-complete route.
  */
-import { hbError, toHisbridgeError } from '../../core/errors.js';
-import { compileTemplate, type Template } from '../../core/template.js';
-import type { PluginDefinition } from '../../core/sdk.js';
+import { hbError, toHisbridgeError, compileTemplate, type Template, type PluginDefinition } from '../../core/sdk.js';
+import { gdEhrError } from '../gd-ehr/errors.js';
 import {
   fieldTemplate,
   identityDocument,
@@ -68,7 +67,7 @@ const plugin: PluginDefinition<ViewerConfig> = {
         const base = { route: call.route, plugin: plugin.name, operation: 'viewer-url', orgCode: site.orgCode, messageId: input.controlId, ...(pid ? { patientId: pid } : {}), ...(staff ? { staffNo: staff } : {}) };
         try {
           let doc = idcard ? { idcard: idcard.render(input).trim(), cardType: '' } : identityDocument(input, site.cardTypes);
-          if (!doc || !doc.idcard) throw hbError('GDEHR_E_MISSING_PARAM', { field: 'idcard' });
+          if (!doc || !doc.idcard) throw gdEhrError('GDEHR_E_MISSING_PARAM', { field: 'idcard' });
           if (cardType) doc = { ...doc, cardType: resolveCardType(cardType.render(input).trim(), site.cardTypes) ?? '' };
           const url = buildViewerUrl({
             viewerUrl: site.viewerUrl,

@@ -4,11 +4,8 @@
  * then the business `returnCode`, then anything else, and turned into
  * catalogued errors whose `retryable` drives the delivery policy.
  */
-import { hbError, isHisbridgeError } from '../../core/errors.js';
-import { classifyHttpStatus } from '../../core/http/client.js';
-import { gatewayHeaders, sm4EncryptHex } from '../../core/crypto/index.js';
-import { scrubText } from '../../core/mask.js';
-import type { HttpClient } from '../../core/sdk.js';
+import { hbError, isHisbridgeError, classifyHttpStatus, gatewayHeaders, sm4EncryptHex, scrubText, type HttpClient } from '../../core/sdk.js';
+import { gdEhrError } from './errors.js';
 import type { GdEhrSite } from './site.js';
 
 export interface AuthorizeRequest {
@@ -55,7 +52,7 @@ export async function authorize(http: HttpClient, site: GdEhrSite, req: Authoriz
   const headers: Record<string, string> = { ...gatewayHeaders({ paasId: site.paasId, paasToken: site.paasToken }), accept: 'application/json' };
   if (opts.idempotencyKey) headers['idempotency-key'] = opts.idempotencyKey;
   const res = await http.request(site.authUrl, { method: 'POST', headers, body: authorizeBody(site, req), timeoutMs: site.timeoutMs, target: TARGET, ...(opts.signal ? { signal: opts.signal } : {}) });
-  if (res.status === 401 || res.status === 403) throw hbError('GDEHR_E_BAD_SIGNATURE', {}, { data: { status: res.status } });
+  if (res.status === 401 || res.status === 403) throw gdEhrError('GDEHR_E_BAD_SIGNATURE', {}, { data: { status: res.status } });
   const statusErr = classifyHttpStatus(res.status, res.headers, TARGET);
   if (statusErr) throw statusErr;
   const body = res.json as { returnCode?: unknown; returnDesc?: unknown } | undefined;
@@ -63,7 +60,7 @@ export async function authorize(http: HttpClient, site: GdEhrSite, req: Authoriz
   const returnCode = body && (typeof body.returnCode === 'string' || typeof body.returnCode === 'number') ? String(body.returnCode).trim() : undefined;
   const returnDesc = body && typeof body.returnDesc === 'string' ? scrubText(body.returnDesc).slice(0, 200) : '';
   if (returnCode === '1') return { returnCode, returnDesc, status: res.status, latencyMs: res.latencyMs };
-  if (returnCode === '0') throw hbError('GDEHR_E_BUSINESS', { returnCode, returnDesc }, { data: { returnCode, returnDesc } });
+  if (returnCode === '0') throw gdEhrError('GDEHR_E_BUSINESS', { returnCode, returnDesc }, { data: { returnCode, returnDesc } });
   throw hbError('HTTP_E_BAD_BODY', { target: TARGET, detail: returnCode === undefined ? 'no returnCode' : `unknown returnCode "${returnCode.slice(0, 8)}"` });
 }
 

@@ -4,8 +4,8 @@
  * missing or unsafe parameter → 400 `{code, message}`. Every request is
  * audited: who asked (staffNo, client address), for which patient, result.
  */
-import { hbError, isHisbridgeError, toHisbridgeError, type HisbridgeError } from '../../core/errors.js';
-import { requestOrigin, type EndpointRequest, type EndpointResponse, type HttpEndpoint, type PluginContext } from '../../core/sdk.js';
+import { isHisbridgeError, toHisbridgeError, type HisbridgeError, requestOrigin, type EndpointRequest, type EndpointResponse, type HttpEndpoint, type PluginContext } from '../../core/sdk.js';
+import { gdEhrError } from './errors.js';
 import { cardTypeFor, readSite, type GdEhrSite } from './site.js';
 import { buildViewerUrl, type ViewerFields } from './viewer-url.js';
 
@@ -23,7 +23,7 @@ function errorResponse(e: HisbridgeError, status = e.status ?? 400): EndpointRes
 export function resolveCardType(value: string | undefined, table: Readonly<Record<string, string>>, strict = false): string | undefined {
   if (value === undefined || value === '') return undefined;
   if (/^\d{2}$/.test(value)) return value;
-  if (strict && !knownIdentifierType(value, table)) throw hbError('GDEHR_E_BAD_CARD_TYPE', { value: value.slice(0, 8).replace(/[^\w-]/g, '?') });
+  if (strict && !knownIdentifierType(value, table)) throw gdEhrError('GDEHR_E_BAD_CARD_TYPE', { value: value.slice(0, 8).replace(/[^\w-]/g, '?') });
   return cardTypeFor(value, table);
 }
 

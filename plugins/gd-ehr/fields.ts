@@ -2,8 +2,7 @@
  * Message → field defaults shared by the gd-ehr plugins (SPEC §4): who the
  * patient is in the hospital, their identity document, and the doctor.
  */
-import { compileTemplate, type Template } from '../../core/template.js';
-import type { StepInput } from '../../core/sdk.js';
+import { compileTemplate, type Template, type StepInput } from '../../core/sdk.js';
 import { cardTypeFor } from './site.js';
 
 /** How many PID-3 repetitions are looked at when choosing an identity document. */

@@ -10,7 +10,7 @@ import { gdEhrDefaults, gdEhrSiteSchema } from './site.js';
 import { startGdEhrSimulator } from './simulator.js';
 import { gdEhrEndpoints } from './endpoint.js';
 
-/** Default port of the simulator on embedded defaults. */
+/** Port of the simulator with the engine's HTTP server off; otherwise HTTP port + 1 (core/engine/sim-ports.ts). */
 export const GD_EHR_SIMULATOR_PORT = 8481;
 
 const gdEhr: SiteExtension = {

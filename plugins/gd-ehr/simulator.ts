@@ -18,10 +18,7 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Ajv } from 'ajv';
-import { sm4DecryptHex, verifyGatewaySignature } from '../../core/crypto/index.js';
-import { isHisbridgeError } from '../../core/errors.js';
-import { maskId, maskIdNumber, maskName } from '../../core/mask.js';
-import type { Logger, RunningSimulator } from '../../core/sdk.js';
+import { sm4DecryptHex, verifyGatewaySignature, isHisbridgeError, maskId, maskIdNumber, maskName, type Logger, type RunningSimulator } from '../../core/sdk.js';
 import codeAuthRecSchema from '../../schemas/gd-ehr-codeauthrec.schema.json' with { type: 'json' };
 import { CARD_TYPE_CODES, DEMO_SITE, readSite, type GdEhrSite } from './site.js';
 import { parseViewerParam } from './viewer-url.js';

@@ -3,8 +3,7 @@
  * each connected system (seed 000 §9.1), the card-type table, and the
  * embedded defaults that point at the simulator.
  */
-import { hbError } from '../../core/errors.js';
-import type { JsonSchema } from '../../core/sdk.js';
+import { hbError, type JsonSchema } from '../../core/sdk.js';
 
 /** The section after defaults. Secrets (paasToken, sm4Key) come from `${env:}` and are never logged. */
 export interface GdEhrSite {
@@ -103,11 +102,11 @@ const REQUIRED = ['authUrl', 'viewerUrl', 'orgCode', 'orgName', 'callSysCode', '
 
 /**
  * Reads the (validated) section and checks that the keys `needed` are set;
- * GDEHR_E_SITE_CONFIG names the first missing one (never its value).
+ * CONFIG_E_SITE_MISSING names the first missing one (never its value).
  */
 export function readSite(section: Record<string, unknown>, needed: readonly (typeof REQUIRED)[number][] = REQUIRED): GdEhrSite {
   const s = (k: string): string => (typeof section[k] === 'string' ? (section[k] as string) : '');
-  for (const k of needed) if (!s(k)) throw hbError('GDEHR_E_SITE_CONFIG', { key: k });
+  for (const k of needed) if (!s(k)) throw hbError('CONFIG_E_SITE_MISSING', { section: 'gdEhr', key: k });
   const key = s('sm4Key');
   if (key && !/^[0-9a-fA-F]{32}$/.test(key)) throw hbError('CRYPTO_E_BAD_KEY');
   return {

@@ -4,8 +4,8 @@
  * with raw values in exactly this order. Shared by the viewer plugin, the
  * workstation endpoint, the CLI and the simulator (which parses it back).
  */
-import { hbError } from '../../core/errors.js';
-import { sm4DecryptHex, sm4EncryptHex } from '../../core/crypto/index.js';
+import { sm4DecryptHex, sm4EncryptHex } from '../../core/sdk.js';
+import { gdEhrError } from './errors.js';
 import { CARD_TYPE_CODES } from './site.js';
 
 /** The guide's field order; do not reorder. */
@@ -18,8 +18,8 @@ const UNSAFE = /[&=\u0000-\u001f\u007f]/;
 
 /** Checks one value: present and free of `&`, `=` and control characters. */
 export function checkViewerValue(field: string, value: string | undefined): string {
-  if (value === undefined || value === '') throw hbError('GDEHR_E_MISSING_PARAM', { field });
-  if (UNSAFE.test(value)) throw hbError('GDEHR_E_UNSAFE_VALUE', { field });
+  if (value === undefined || value === '') throw gdEhrError('GDEHR_E_MISSING_PARAM', { field });
+  if (UNSAFE.test(value)) throw gdEhrError('GDEHR_E_UNSAFE_VALUE', { field });
   return value;
 }
 
@@ -27,7 +27,7 @@ export function checkViewerValue(field: string, value: string | undefined): stri
 export function viewerParamPlaintext(fields: ViewerFields): string {
   const parts: string[] = [];
   for (const f of VIEWER_FIELDS) parts.push(`${f}=${checkViewerValue(f, fields[f])}`);
-  if (!(CARD_TYPE_CODES as readonly string[]).includes(fields.cardType)) throw hbError('GDEHR_E_BAD_CARD_TYPE', { value: fields.cardType.slice(0, 8) });
+  if (!(CARD_TYPE_CODES as readonly string[]).includes(fields.cardType)) throw gdEhrError('GDEHR_E_BAD_CARD_TYPE', { value: fields.cardType.slice(0, 8) });
   return parts.join('&');
 }
 
@@ -60,9 +60,9 @@ export function parseViewerParam(sm4Key: string, cipherHex: string): ViewerField
   VIEWER_FIELDS.forEach((f, i) => {
     const p = pairs[i];
     const eq = p === undefined ? -1 : p.indexOf('=');
-    if (p === undefined || eq < 0 || p.slice(0, eq) !== f) throw hbError('GDEHR_E_MISSING_PARAM', { field: f });
+    if (p === undefined || eq < 0 || p.slice(0, eq) !== f) throw gdEhrError('GDEHR_E_MISSING_PARAM', { field: f });
     out[f] = p.slice(eq + 1);
   });
-  if (pairs.length !== VIEWER_FIELDS.length) throw hbError('GDEHR_E_UNSAFE_VALUE', { field: 'param' });
+  if (pairs.length !== VIEWER_FIELDS.length) throw gdEhrError('GDEHR_E_UNSAFE_VALUE', { field: 'param' });
   return out;
 }

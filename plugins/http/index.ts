@@ -3,9 +3,7 @@
  * hospital-side systems that have no plugin of their own. Non-2xx answers are
  * classified (429/5xx retryable, other 4xx permanent) for the delivery policy.
  */
-import { compileTemplate, type Template } from '../../core/template.js';
-import { classifyHttpStatus } from '../../core/http/client.js';
-import type { PluginDefinition } from '../../core/sdk.js';
+import { compileTemplate, type Template, classifyHttpStatus, type PluginDefinition } from '../../core/sdk.js';
 
 export interface HttpConfig {
   url: string;

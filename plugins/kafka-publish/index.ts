@@ -6,13 +6,7 @@
  * acknowledged (acks=-1), so an `ack: on-complete` route bridges MLLP to
  * Kafka: the HIS gets AA only once the record is safely in the cluster.
  */
-import { hbError, isHisbridgeError } from '../../core/errors.js';
-import { createKafkaClient } from '../../core/kafka/client.js';
-import type { KafkaConnection } from '../../core/kafka/config.js';
-import type { KafkaEvent } from '../../core/kafka/envelope.js';
-import { encodeText, normalizeCharset, type Hl7Message } from '../../core/hl7/index.js';
-import { compileTemplate } from '../../core/template.js';
-import type { PluginDefinition, StepInput } from '../../core/sdk.js';
+import { hbError, isHisbridgeError, loadKafkaClient, type KafkaConnection, type KafkaEvent, encodeText, normalizeCharset, type Hl7Message, compileTemplate, type PluginDefinition, type StepInput } from '../../core/sdk.js';
 import { Publisher } from './publisher.js';
 
 export interface KafkaPublishConfig {
@@ -80,7 +74,7 @@ const plugin: PluginDefinition<KafkaPublishConfig> = {
     { title: 'Bridge MLLP to Kafka (AA after the broker ack)', yaml: 'plugin: kafka-publish\nconfig: { topic: his.adt, format: json }' },
     { title: 'HL7 text keyed by visit number', yaml: 'plugin: kafka-publish\nconfig: { topic: his.visits, key: "${PV1-19.1}" }' },
   ],
-  create(ctx, config) {
+  async create(ctx, config) {
     const site = ctx.site as Partial<KafkaConnection>;
     const brokers = config.brokers ?? site.brokers ?? [];
     if (!brokers.length) throw hbError('KAFKA_E_CONFIG', { detail: 'kafka-publish needs kafka.brokers in hisbridge.yaml or brokers in its config' });
@@ -95,6 +89,7 @@ const plugin: PluginDefinition<KafkaPublishConfig> = {
     const key = compileTemplate(config.key ?? DEFAULT_KEY);
     const headers = Object.entries(config.headers ?? {}).map(([k, v]) => [k, compileTemplate(v)] as const);
     const charset = config.charset ? normalizeCharset(config.charset, 'utf-8') : undefined;
+    const createKafkaClient = await loadKafkaClient();
     const publisher = new Publisher(createKafkaClient(conn, ctx.log).producer(), config.topic);
 
     return {

@@ -3,7 +3,7 @@
  * call order, so a busy route does not pay one broker round trip per record
  * while one request in flight keeps every key's order.
  */
-import type { KafkaProducerHandle, OutgoingRecord } from '../../core/kafka/client.js';
+import type { KafkaProducerHandle, OutgoingRecord } from '../../core/sdk.js';
 
 interface Pending {
   record: OutgoingRecord;

@@ -2,8 +2,7 @@
  * `log`: writes one log line per message. The message is a template; use the
  * `|mask:` filters for anything identifying (`${PID-5.1|mask:name}`).
  */
-import { compileTemplate } from '../../core/template.js';
-import type { PluginDefinition } from '../../core/sdk.js';
+import { compileTemplate, type PluginDefinition } from '../../core/sdk.js';
 
 export interface LogConfig {
   message: string;

@@ -10,9 +10,7 @@
  * Y/N, 4 prior report id, 5 institution, 6 report date (YYYYMMDD), 7 view URL,
  * 8 order number of the item.
  */
-import { hbError } from '../../core/errors.js';
-import type { Hl7Message } from '../../core/hl7/index.js';
-import type { PluginDefinition } from '../../core/sdk.js';
+import { hbError, type Hl7Message, type PluginDefinition } from '../../core/sdk.js';
 import { runCheck, type CheckItem } from '../recognition/check.js';
 import { DEFAULT_CARD_TYPES, patientRef } from '../recognition/hl7-patient.js';
 import { clientFor } from '../recognition/hub.js';

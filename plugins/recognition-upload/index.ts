@@ -6,9 +6,7 @@
  * step's `kind` (routes decide it with conditions on MSH-3 / OBR-24); the
  * operation comes from the message (see report.ts and README.md).
  */
-import { hbError } from '../../core/errors.js';
-import { compileTemplate, type Template } from '../../core/template.js';
-import type { PluginDefinition, StepInput } from '../../core/sdk.js';
+import { hbError, compileTemplate, type Template, type PluginDefinition, type StepInput } from '../../core/sdk.js';
 import { clientFor, hubFor } from '../recognition/hub.js';
 import { DEFAULT_CARD_TYPES, DEFAULT_MAX_RESULTS, departmentPayloads, patientPayload, staffPayloads, type Json } from './payload.js';
 import { processReport } from './report.js';

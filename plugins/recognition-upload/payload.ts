@@ -3,9 +3,8 @@
  * Field choices follow SPEC §4 and samples/README.md; every payload is built
  * from segments in message order so MFN entries keep their MFE grouping.
  */
-import type { Hl7Message, Hl7Segment } from '../../core/hl7/index.js';
-import { hbError } from '../../core/errors.js';
-import { maskName } from '../../core/mask.js';
+import { type Hl7Message, type Hl7Segment, maskName } from '../../core/sdk.js';
+import { recognitionError } from '../recognition/errors.js';
 import { compact, first, patientRef, type Json } from '../recognition/hl7-patient.js';
 
 export { DEFAULT_CARD_TYPES } from '../recognition/hl7-patient.js';
@@ -163,7 +162,7 @@ export function labPayload(msg: Hl7Message, org: Json, reportId: string, status:
     const code = obx.get(3, 1, 1);
     if (code === '') continue;
     // Past the limit the upload is refused before anything big is built or sent (a report of 100,000 results is not a lab report).
-    if (results.length >= max) throw hbError('RECOG_E_TOO_MANY_RESULTS', { limit: max });
+    if (results.length >= max) throw recognitionError('RECOG_E_TOO_MANY_RESULTS', { limit: max });
     // Optional fields stay absent rather than empty (as compact() does), in a fixed key order.
     const r: Json = {};
     const seq = Number(obx.get(1)) || undefined;

@@ -11,9 +11,8 @@
  *    fails *retryable* (RECOG_E_REVOKE_BEFORE_UPLOAD): it is held back by the
  *    retry policy until its upload lands, and dead-letters if it never does.
  */
-import { hbError, isHisbridgeError } from '../../core/errors.js';
-import type { Hl7Message } from '../../core/hl7/index.js';
-import type { CallContext, PluginState, StepInput, StepResult } from '../../core/sdk.js';
+import { hbError, isHisbridgeError, type Hl7Message, type CallContext, type PluginState, type StepInput, type StepResult } from '../../core/sdk.js';
+import { recognitionError } from '../recognition/errors.js';
 import type { CallMeta, RecognitionClient } from '../recognition/client.js';
 import { examPayload, findPdf, isPdfBase64, labPayload, type Json, type ReportOptions } from './payload.js';
 
@@ -89,7 +88,7 @@ export async function processReport(client: RecognitionClient, state: PluginStat
       await client.call(ops.revoke, revokePayload(), meta);
     } catch (e) {
       if (isHisbridgeError(e) && e.code === 'RECOG_E_UNKNOWN_REPORT' && prev?.status !== 'uploaded') {
-        throw hbError('RECOG_E_REVOKE_BEFORE_UPLOAD', { reportId: job.reportId }, { cause: e });
+        throw recognitionError('RECOG_E_REVOKE_BEFORE_UPLOAD', { reportId: job.reportId }, { cause: e });
       }
       throw e;
     }
@@ -100,7 +99,7 @@ export async function processReport(client: RecognitionClient, state: PluginStat
   const status = op === 'correct' ? 'C' : 'F';
   const payload = job.kind === 'lab' ? labPayload(msg, job.org, job.reportId, status, job.options) : examPayload(msg, job.org, job.reportId, status, job.options);
   const pdf = job.options.mask ? undefined : findPdf(msg, job.pdfCode);
-  if (pdf && !isPdfBase64(pdf.content)) throw hbError('RECOG_E_BAD_PDF', { path: `OBX[${pdf.index}]-5.5` });
+  if (pdf && !isPdfBase64(pdf.content)) throw recognitionError('RECOG_E_BAD_PDF', { path: `OBX[${pdf.index}]-5.5` });
   if (!pdf && job.requirePdf && !job.options.mask) throw hbError('HL7_E_MISSING_FIELD', { path: 'OBX (ED PDF)' });
 
   let calls = 0;

@@ -6,7 +6,7 @@
  * that the doctor must decide on.
  */
 import type { PluginContext } from '../../core/sdk.js';
-import { hbError } from '../../core/errors.js';
+import { recognitionError } from './errors.js';
 import type { CallMeta, RecognitionClient } from './client.js';
 import { rememberPending, type PendingCheck } from './hub.js';
 
@@ -65,7 +65,7 @@ function toItem(given: CheckItem, orderNo: string, r: Record<string, unknown> | 
 
 /** Runs the check and records pending checks in `ctx` (shared memory + the caller's state). */
 export async function runCheck(ctx: PluginContext, client: RecognitionClient, req: CheckRequest, meta: CallMeta): Promise<CheckResult> {
-  if (req.items.length === 0) throw hbError('RECOG_E_NO_ITEMS');
+  if (req.items.length === 0) throw recognitionError('RECOG_E_NO_ITEMS');
   const site = client.site;
   const who = { orgCode: site.orgCode, orgName: site.orgName, patientId: req.patientId, ...(req.idNumber ? { idNumber: req.idNumber } : {}) };
   const m = { ...meta, patientId: req.patientId, ...(req.staffNo ? { staffNo: req.staffNo } : {}) };
@@ -131,6 +131,6 @@ export async function checkForDecision(client: RecognitionClient, p: PendingChec
   }, { ...meta, patientId: p.patientId });
   const answers = Array.isArray(data.items) ? (data.items as Record<string, unknown>[]) : [];
   const r = toItem({ itemCode: p.itemCode, orderNo: p.orderNo }, p.orderNo, answers.find((a) => s(a.itemCode) === p.itemCode));
-  if (!r.recognizable) throw hbError('RECOG_E_NO_LONGER_DUPLICATE', { orderNo: p.orderNo, itemCode: p.itemCode });
+  if (!r.recognizable) throw recognitionError('RECOG_E_NO_LONGER_DUPLICATE', { orderNo: p.orderNo, itemCode: p.itemCode });
   return { ...(r.checkId ? { checkId: r.checkId } : {}), priorReportId: r.priorReportId || p.priorReportId };
 }

@@ -6,10 +6,8 @@
  * Every call is audited here, once, with its latency and result.
  */
 import { createHash } from 'node:crypto';
-import { classifyHttpStatus } from '../../core/http/client.js';
-import { hbError, isHisbridgeError } from '../../core/errors.js';
-import { maskId, scrubText } from '../../core/mask.js';
-import type { AuditEntry, HttpClient, HttpResponse } from '../../core/sdk.js';
+import { classifyHttpStatus, hbError, isHisbridgeError, maskId, scrubText, type AuditEntry, type HttpClient, type HttpResponse } from '../../core/sdk.js';
+import { recognitionError } from './errors.js';
 import { invertFields, renameKeys, type Operation, type RecognitionSite } from './site.js';
 import type { TokenClient } from './token.js';
 
@@ -112,12 +110,12 @@ export function createRecognitionClient(opts: {
           const remote = scrubText(String(env[site.response.messageField] ?? '')).slice(0, 200);
           const text = /^[\x20-\x7e]*$/.test(remote) ? remote : '';
           if (site.response.unknownReportCodes.includes(code)) {
-            throw hbError('RECOG_E_UNKNOWN_REPORT', { reportId: String(payload.reportId ?? '') }, { data: { code } });
+            throw recognitionError('RECOG_E_UNKNOWN_REPORT', { reportId: String(payload.reportId ?? '') }, { data: { code } });
           }
           if (site.response.unknownPatientCodes.includes(code)) {
-            throw hbError('RECOG_E_UNKNOWN_PATIENT', { patientId: maskId(String(payload.patientId ?? '')) || '(none)' }, { data: { code } });
+            throw recognitionError('RECOG_E_UNKNOWN_PATIENT', { patientId: maskId(String(payload.patientId ?? '')) || '(none)' }, { data: { code } });
           }
-          throw hbError('RECOG_E_BUSINESS', { detail: `code ${code || '(none)'} ${text}`.trim() }, { data: { code } });
+          throw recognitionError('RECOG_E_BUSINESS', { detail: `code ${code || '(none)'} ${text}`.trim() }, { data: { code } });
         }
         const data = (site.response.dataField ? env[site.response.dataField] : env) ?? {};
         audit('ok');

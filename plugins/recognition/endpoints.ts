@@ -4,16 +4,15 @@
  * the doctor's 互认 / 不互认 decision, and the download of a recognized
  * report. Every request is audited; bad input answers 4xx `{code, message}`.
  */
-import { hbError, isHisbridgeError, toHisbridgeError } from '../../core/errors.js';
-import type { EndpointRequest, EndpointResponse, HttpEndpoint, PluginContext } from '../../core/sdk.js';
-import { requestOrigin } from '../../core/sdk.js';
+import { hbError, isHisbridgeError, toHisbridgeError, type EndpointRequest, type EndpointResponse, type HttpEndpoint, type PluginContext, requestOrigin } from '../../core/sdk.js';
+import { recognitionError } from './errors.js';
 import { checkForDecision, runCheck, type CheckItem } from './check.js';
 import { clearPending, clientFor, findPending, hubFor } from './hub.js';
 
 const PLUGIN = 'recognition';
 
 function bad(detail: string): never {
-  throw hbError('RECOG_E_BAD_REQUEST', { detail });
+  throw recognitionError('RECOG_E_BAD_REQUEST', { detail });
 }
 
 function text(v: unknown, name: string, required = true): string {
@@ -127,7 +126,7 @@ export function recognitionEndpoints(ctx: PluginContext): HttpEndpoint[] {
         const reason = typeof b.reason === 'string' ? b.reason.slice(0, 500) : '';
         const idNumber = text(b.idNumber, 'idNumber', false);
         const pending = await findPending(ctx, orderNo, itemCode);
-        if (!pending) throw hbError('RECOG_E_NO_PENDING_CHECK', { orderNo, itemCode });
+        if (!pending) throw recognitionError('RECOG_E_NO_PENDING_CHECK', { orderNo, itemCode });
         who.patientId = pending.patientId;
         let check: { checkId?: string; priorReportId: string };
         try {

@@ -3,8 +3,7 @@
  * in-hospital id (PID-3 type PI, else the first), name (PID-5.1 + PID-5.2)
  * and the preferred identity document with its card type (SPEC §2.3, §4).
  */
-import type { Hl7Delimiters, Hl7Message, Hl7Segment } from '../../core/hl7/index.js';
-import { leaf } from '../../core/hl7/fields.js';
+import { type Hl7Delimiters, type Hl7Message, type Hl7Segment, leaf } from '../../core/sdk.js';
 
 export type Json = Record<string, unknown>;
 

@@ -39,7 +39,7 @@ export function pendingKey(orderNo: string, itemCode: string): string {
   return `pending:${orderNo}\u0000${itemCode}`;
 }
 
-/** The hub of the engine `ctx` belongs to (created on first use; RECOG_E_SITE_CONFIG when the section is incomplete). */
+/** The hub of the engine `ctx` belongs to (created on first use; CONFIG_E_SITE_MISSING when the section is incomplete). */
 export function hubFor(ctx: PluginContext): RecognitionHub {
   let hub = hubs.get(ctx.site);
   if (!hub) {

@@ -4,8 +4,7 @@
  * and the response envelope are configuration; the defaults equal the
  * contract of our simulator (simulator.ts), so a site remaps without code.
  */
-import { hbError } from '../../core/errors.js';
-import type { JsonSchema } from '../../core/sdk.js';
+import { hbError, type JsonSchema } from '../../core/sdk.js';
 
 /** Operations of the platform, each with its own path. */
 export const OPERATIONS = [
@@ -141,10 +140,10 @@ export function recognitionDefaults(opts: { simulatorUrl?: string }): Record<str
 
 const REQUIRED = ['baseUrl', 'username', 'password', 'orgCode'] as const;
 
-/** Reads the (validated) section; RECOG_E_SITE_CONFIG names the first missing key, never a value. */
+/** Reads the (validated) section; CONFIG_E_SITE_MISSING names the first missing key, never a value. */
 export function readRecognitionSite(section: Record<string, unknown>): RecognitionSite {
   const s = (k: string, d = ''): string => (typeof section[k] === 'string' ? (section[k] as string) : d);
-  for (const k of REQUIRED) if (!s(k)) throw hbError('RECOG_E_SITE_CONFIG', { key: k });
+  for (const k of REQUIRED) if (!s(k)) throw hbError('CONFIG_E_SITE_MISSING', { section: 'recognition', key: k });
   const num = (k: string, d: number): number => (typeof section[k] === 'number' ? (section[k] as number) : d);
   const resp = (section.response ?? {}) as Partial<ResponseEnvelope>;
   return {

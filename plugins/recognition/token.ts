@@ -6,8 +6,8 @@
  * calls failing with the same stale token cause one refresh, not 100.
  * The password and the token never reach a log line or an error message.
  */
-import { hbError, isHisbridgeError } from '../../core/errors.js';
-import type { AuditEntry, HttpClient } from '../../core/sdk.js';
+import { hbError, isHisbridgeError, type AuditEntry, type HttpClient } from '../../core/sdk.js';
+import { recognitionError } from './errors.js';
 import { invertFields, renameKeys, type RecognitionSite } from './site.js';
 
 export interface TokenClient {
@@ -69,16 +69,16 @@ export function createTokenClient(http: HttpClient, site: RecognitionSite, audit
     try {
       res = await http.request(site.baseUrl + site.paths.token, { method: 'POST', body, timeoutMs: site.timeoutMs, target });
     } catch (e) {
-      throw hbError('RECOG_E_AUTH', { detail: isHisbridgeError(e) ? e.code : 'network error' }, { cause: e, retryable: true });
+      throw recognitionError('RECOG_E_AUTH', { detail: isHisbridgeError(e) ? e.code : 'network error' }, { cause: e, retryable: true });
     }
-    if (res.status === 401 || res.status === 403) throw hbError('RECOG_E_AUTH', { detail: `HTTP ${res.status}, check recognition.username/password` }, { retryable: false });
-    if (res.status < 200 || res.status >= 300) throw hbError('RECOG_E_AUTH', { detail: `HTTP ${res.status}` }, { retryable: res.status === 429 || res.status >= 500 });
+    if (res.status === 401 || res.status === 403) throw recognitionError('RECOG_E_AUTH', { detail: `HTTP ${res.status}, check recognition.username/password` }, { retryable: false });
+    if (res.status < 200 || res.status >= 300) throw recognitionError('RECOG_E_AUTH', { detail: `HTTP ${res.status}` }, { retryable: res.status === 429 || res.status >= 500 });
     const env = renameKeys(res.json, inverse) as Record<string, unknown> | undefined;
     const code = env ? String(env[site.response.codeField] ?? '') : '';
-    if (!env || !site.response.successCodes.includes(code)) throw hbError('RECOG_E_AUTH', { detail: `business code ${code || '(none)'}` }, { retryable: false });
+    if (!env || !site.response.successCodes.includes(code)) throw recognitionError('RECOG_E_AUTH', { detail: `business code ${code || '(none)'}` }, { retryable: false });
     const data = (site.response.dataField ? env[site.response.dataField] : env) as Record<string, unknown> | undefined;
     const token = data?.token;
-    if (typeof token !== 'string' || !token) throw hbError('RECOG_E_AUTH', { detail: 'answer carries no token' }, { retryable: false });
+    if (typeof token !== 'string' || !token) throw recognitionError('RECOG_E_AUTH', { detail: 'answer carries no token' }, { retryable: false });
     const ttl = typeof data?.expiresIn === 'number' && data.expiresIn > 0 ? data.expiresIn : DEFAULT_TTL_S;
     cached = { token, refreshAt: now() + ttl * 1000 - Math.min(site.tokenSkewMs, (ttl * 1000) / 2) };
     return token;

@@ -3,8 +3,7 @@
  * on-complete route. Each segment is a list of templates: the segment name,
  * then its fields in order. Values are HL7-escaped when the ACK is encoded.
  */
-import { compileTemplate, type Template } from '../../core/template.js';
-import type { PluginDefinition } from '../../core/sdk.js';
+import { compileTemplate, type Template, type PluginDefinition } from '../../core/sdk.js';
 
 export interface ReplyConfig {
   segments?: string[][];

@@ -18,10 +18,7 @@ import { randomBytes } from 'node:crypto';
 import { constants as fsc } from 'node:fs';
 import { access, link, lstat, mkdir, open, readdir, readFile, rename, rm, truncate, unlink, writeFile, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
-import { parseDuration, durationSchema } from '../../core/config/duration.js';
-import { buildBatchAckEnvelope } from '../../core/hl7/index.js';
-import { splitBlock } from '../../core/hl7/batch.js';
-import type { IngestOutcome, RunningSource, SourceContext, SourceDefinition, Submit } from '../../core/sdk.js';
+import { buildBatchAckEnvelope, durationSchema, parseDuration, splitBlock, type IngestOutcome, type RunningSource, type SourceContext, type SourceDefinition, type Submit } from '../../core/sdk.js';
 
 export interface FileSourceConfig {
   name: string;
@@ -372,6 +369,9 @@ class FileSource implements RunningSource {
     let stopped: IngestOutcome | undefined;
     let skipped = false;
     let total = 0;
+    // This pass only: messages skipped as recorded before (a resume), and duplicate answers.
+    let resumedPast = 0;
+    let duplicates = 0;
     try {
       const res = await this.#ctx.submitBlock(bytes, {
         source: this.#name,
@@ -382,6 +382,7 @@ class FileSource implements RunningSource {
         before: (i) => {
           if (records.has(i)) {
             skipped = true;
+            resumedPast++;
             this.#counts.resumedPast++;
             return false;
           }
@@ -392,7 +393,10 @@ class FileSource implements RunningSource {
             stopped ??= o;
             return;
           }
-          if (o.status === 'duplicate') this.#counts.duplicates++;
+          if (o.status === 'duplicate') {
+            duplicates++;
+            this.#counts.duplicates++;
+          }
           const r: ProgressRecord = { i, s: o.status, ...(o.controlId ? { id: o.controlId } : {}) };
           if (o.status === 'rejected') Object.assign(r, { c: o.code, r: o.reason });
           if (this.#cfg.ack) r.a = this.#ctx.renderAck(o).toString('base64');
@@ -421,7 +425,7 @@ class FileSource implements RunningSource {
       await plog.close();
     }
     const refused = [...records.values()].filter((r) => r.s === 'rejected').length;
-    log.info({ messages: total, refused, resumed: skipped }, refused ? 'file moved to error' : 'file done');
+    log.info({ messages: total, refused, resumed: skipped, resumedPast, duplicates }, refused ? 'file moved to error' : 'file done');
     return true;
   }
 

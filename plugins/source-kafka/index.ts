@@ -5,10 +5,7 @@
  * It builds no ACK. Back-pressure: pauses and resumes its topics when the
  * engine's controller says so.
  */
-import type { KafkaConfig } from '../../core/kafka/config.js';
-import { kafkaSchema } from '../../core/kafka/config.js';
-import { KafkaSource } from '../../core/kafka/source.js';
-import type { JsonSchema, RunningSource, SourceDefinition } from '../../core/sdk.js';
+import { loadKafkaClient, type KafkaConfig, kafkaSchema, KafkaSource, type JsonSchema, type RunningSource, type SourceDefinition } from '../../core/sdk.js';
 
 const source: SourceDefinition = {
   type: 'kafka',
@@ -18,7 +15,7 @@ const source: SourceDefinition = {
     // ctx.config is the parsed `kafka:` section (core/kafka/config.ts parseKafkaConfig).
     const config = ctx.config as unknown as KafkaConfig;
     // Loaded only when Kafka is configured, so sites without it never load kafkajs.
-    const { createKafkaClient } = await import('../../core/kafka/client.js');
+    const createKafkaClient = await loadKafkaClient();
     const kafka = new KafkaSource({
       config,
       client: createKafkaClient(config, ctx.log),

@@ -6,12 +6,7 @@
  * in order. Back-pressure: pauses and resumes its sockets when the engine's
  * controller says so.
  */
-import { mllpListenerSchema, parseMllpListener } from '../../core/config/site.js';
-import { loadTlsOptions } from '../../core/config/tls.js';
-import { errorAckFromHead } from '../../core/engine/ack.js';
-import { hbError } from '../../core/errors.js';
-import { createMllpServer, type MllpServer } from '../../core/mllp/server.js';
-import type { JsonSchema, RunningSource, SourceDefinition } from '../../core/sdk.js';
+import { mllpListenerSchema, parseMllpListener, loadTlsOptions, errorAckFromHead, hbError, createMllpServer, type MllpServer, type JsonSchema, type RunningSource, type SourceDefinition } from '../../core/sdk.js';
 
 /** A running MLLP listener: what the engine shows in health, the console and `hisbridge start`'s banner. */
 export interface RunningMllpSource extends RunningSource {

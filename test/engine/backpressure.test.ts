@@ -37,7 +37,10 @@ describe('back-pressure', () => {
       const client = await MllpClient.connect('127.0.0.1', t.port, { timeoutMs: 60_000 });
       let acked = 0;
       const sends = Array.from({ length: 200 }, (_, i) => client.send(msg(i)).then(() => acked++));
-      await new Promise((r) => setTimeout(r, 1500));
+      // Wait (no timing gate: up to 30 s on a loaded machine) until the mark is reached and the controller paused.
+      for (let waited = 0; !(t.engine.health().paused === true) && waited < 30_000; waited += 50) await new Promise((r) => setTimeout(r, 50));
+      // Then give the listener time in which it would have read everything had it not paused.
+      await new Promise((r) => setTimeout(r, 1000));
       // Reading stopped: far fewer than 200 messages were accepted, and pending stays near the mark.
       const pendingWhilePaused = t.engine.store.pendingCount();
       expect(acked).toBeLessThan(200);

@@ -9,6 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { decodeHl7, parseHl7 } from '../../core/hl7/index.js';
 import { hbError } from '../../core/errors.js';
 import { ingest } from '../../core/engine/ingest.js';
+import { renderAck } from '../../core/engine/ack.js';
 import type { IngestOutcome } from '../../core/sdk.js';
 import { startEngine, type TestEngine } from '../helpers/engine.js';
 
@@ -173,10 +174,20 @@ describe('ingress port: outcome status', () => {
     expect(t.engine.store.findDuplicate('HIS', 'H1', 'PORTBP01', 60_000)).toBeUndefined();
   });
 
-  it('rejected: a JSON event while JSON reading is not wired (ENGINE_E_FORMAT), never turned into HL7', async () => {
-    const o = await t.engine.submit({ source: 'mllp', format: 'json', bytes: Buffer.from('{"a":1}'), event: 'x', identity: { app: 'A', id: '1' } });
-    expect(o.status).toBe('rejected');
-    expect(o.code).toBe('ENGINE_E_FORMAT');
+  it('a JSON event is read as JSON, never turned into HL7: accepted, then a duplicate; no identity: rejected ENGINE_E_JSON', async () => {
+    const bytes = Buffer.from(JSON.stringify({ patient: { id: 'P1' }, consent: 'Y' }));
+    const o = await t.engine.submit({ source: 'mllp', format: 'json', bytes, event: 'patient.registered', identity: { app: 'APP', id: 'EV1' } });
+    expect(o.status).toBe('accepted');
+    expect(o.type).toBe('patient.registered');
+    const stored = t.engine.store.getMessage(o.messageId!);
+    expect(stored?.format).toBe('json');
+    expect(stored?.raw?.equals(bytes)).toBe(true);
+    const again = await t.engine.submit({ source: 'mllp', format: 'json', bytes, event: 'patient.registered', identity: { app: 'APP', id: 'EV1' } });
+    expect(again.status).toBe('duplicate');
+    expect(again.messageId).toBe(o.messageId);
+    const bad = await t.engine.submit({ source: 'mllp', format: 'json', bytes, event: 'patient.registered' });
+    expect(bad.status).toBe('rejected');
+    expect(bad.code).toBe('ENGINE_E_JSON');
   });
 });
 
@@ -237,5 +248,36 @@ describe('ingress port: submitBlock', () => {
     expect(o.status).toBe('failed');
     expect(o.code).toBe('ENGINE_E_SHUTTING_DOWN');
     expect(o.reply.code).toBe('AE');
+  });
+});
+
+describe('ingress port: a charset declared by the transport', () => {
+  let t: TestEngine;
+  beforeAll(async () => {
+    t = await startEngine();
+  }, 60_000);
+  afterAll(async () => {
+    await t?.stop();
+  });
+
+  it('wins over MSH-18: GBK bytes under MSH-18 UNICODE UTF-8, declared gb18030, are read intact and the ACK says GB 18030-2000', async () => {
+    const iconv = (await import('iconv-lite')).default;
+    const bytes = iconv.encode(registration('PORTCS01', 41), 'gb18030');
+    const plain = await t.engine.submit({ source: 'mllp', bytes });
+    // Read by its MSH-18 the GBK name is invalid UTF-8: refused, as over MLLP.
+    expect(plain.status).toBe('rejected');
+    expect(plain.code).toBe('HL7_E_INVALID_BYTES');
+    const declared = await t.engine.submit({ source: 'mllp', bytes: iconv.encode(registration('PORTCS02', 42), 'gb18030'), charset: 'gb18030' });
+    expect(declared.status).toBe('accepted');
+    const stored = t.engine.store.getMessage(declared.messageId!)!;
+    expect(stored.charset).toBe('gb18030');
+    expect(parseHl7(decodeHl7(stored.raw!, stored.charset, stored.charset).text).get('PID-5.1')).toBe('测试');
+    const ack = renderAck(declared);
+    const text = decodeHl7(ack, 'gb18030', 'gb18030').text;
+    expect(parseHl7(text).get('MSH-18')).toBe('GB 18030-2000');
+    expect(parseHl7(text).get('MSA-1')).toBe('AA');
+    // Without a declaration the ACK echoes the request's MSH-18.
+    const echo = parseHl7(renderAck(plain).toString('utf8'));
+    expect(echo.get('MSH-18')).toBe('UNICODE UTF-8');
   });
 });

@@ -176,7 +176,7 @@ describe('gd-ehr-authorize against the simulator', () => {
   });
 
   it('refuses to start without site credentials or with a bad constant status', async () => {
-    await expect(async () => make({}, { paasToken: '' })).rejects.toMatchObject({ code: 'GDEHR_E_SITE_CONFIG', message: 'gdEhr.paasToken is not set in hisbridge.yaml' });
+    await expect(async () => make({}, { paasToken: '' })).rejects.toMatchObject({ code: 'CONFIG_E_SITE_MISSING', message: 'gdEhr.paasToken is not set in hisbridge.yaml' });
     await expect(async () => make({ status: '2' })).rejects.toMatchObject({ code: 'GDEHR_E_BAD_STATUS' });
     await expect(async () => make({}, { sm4Key: 'abc' })).rejects.toMatchObject({ code: 'CRYPTO_E_BAD_KEY' });
     await expect(async () => make({ idNumber: '${PID-3[' })).rejects.toBeInstanceOf(HisbridgeError);

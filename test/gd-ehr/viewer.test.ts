@@ -162,6 +162,6 @@ describe('workstation endpoint handler (audit)', () => {
   it('answers 503 with the reason when the section lacks credentials', async () => {
     const [ep] = await gdEhrEndpoints(makeCtx({ ...site, sm4Key: undefined }));
     const res = await ep!.handler({ params: {}, query: {}, headers: {}, body: undefined });
-    expect(res).toMatchObject({ status: 503, body: { code: 'GDEHR_E_SITE_CONFIG', message: 'gdEhr.sm4Key is not set in hisbridge.yaml' } });
+    expect(res).toMatchObject({ status: 503, body: { code: 'CONFIG_E_SITE_MISSING', message: 'gdEhr.sm4Key is not set in hisbridge.yaml' } });
   });
 });

@@ -6,6 +6,7 @@ import { Engine } from '../../core/engine/engine.js';
 import { loadSiteConfig } from '../../core/config/site.js';
 import { builtinRegistry } from '../../plugins/index.js';
 import { createLogger } from '../../core/log.js';
+import type { Registry } from '../../core/registry.js';
 
 export interface TestEngine {
   engine: Engine;
@@ -21,14 +22,14 @@ export interface TestEngine {
  * Starts a real engine: MLLP and HTTP on random ports, simulators on random
  * ports, a temp data dir, the given routes directory (default: routes/).
  */
-export async function startEngine(opts: { routesDir?: string; siteYaml?: string; env?: NodeJS.ProcessEnv } = {}): Promise<TestEngine> {
+export async function startEngine(opts: { routesDir?: string; siteYaml?: string; env?: NodeJS.ProcessEnv; registry?: Registry } = {}): Promise<TestEngine> {
   const dataDir = mkdtempSync(path.join(tmpdir(), 'hisbridge-engine-'));
   let file: string | undefined;
   if (opts.siteYaml) {
     file = path.join(dataDir, 'hisbridge.yaml');
     writeFileSync(file, opts.siteYaml);
   }
-  const reg = builtinRegistry();
+  const reg = opts.registry ?? builtinRegistry();
   const config = loadSiteConfig(file, reg.extensions, { mllpPort: 0, httpPort: 0, dataDir: path.join(dataDir, 'store'), routesDir: opts.routesDir ?? path.resolve('routes') }, { ...process.env, ...(opts.env ?? {}) }, reg.sources);
   const logs: string[] = [];
   const sink = new Writable({

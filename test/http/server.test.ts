@@ -1,7 +1,7 @@
 import http from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startHttpServer, type HttpServer } from '../../core/http/server.js';
-import { hbError } from '../../core/errors.js';
+import { gdEhrError } from '../../plugins/gd-ehr/errors.js';
 import { silentLogger } from '../../core/log.js';
 
 describe('engine HTTP server', () => {
@@ -13,7 +13,7 @@ describe('engine HTTP server', () => {
       log: silentLogger(),
       endpoints: [
         { method: 'POST', path: '/echo/:id', handler: async (r) => ({ status: 200, body: { id: r.params.id, q: r.query, body: r.body } }) },
-        { method: 'GET', path: '/fail', handler: async () => { throw hbError('GDEHR_E_MISSING_PARAM', { field: 'idcard' }); } },
+        { method: 'GET', path: '/fail', handler: async () => { throw gdEhrError('GDEHR_E_MISSING_PARAM', { field: 'idcard' }); } },
         { method: 'GET', path: '/crash', handler: async () => { throw new Error('secret detail 440106199001011237'); } },
       ],
     });

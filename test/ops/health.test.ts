@@ -16,7 +16,6 @@ import { Engine } from '../../core/engine/engine.js';
 import { loadSiteConfig } from '../../core/config/site.js';
 import { builtinRegistry } from '../../plugins/index.js';
 import { silentLogger } from '../../core/log.js';
-import { GD_EHR_SIMULATOR_PORT } from '../../plugins/gd-ehr/index.js';
 import { CLI_MAIN } from '../helpers/cli.js';
 import { startEngine, type TestEngine } from '../helpers/engine.js';
 
@@ -74,12 +73,13 @@ describe('a listener that cannot bind', () => {
   }, 30_000);
 
   it('a simulator whose port is taken fails Engine.create with its name, host and port', async () => {
-    // Taken by us, or already by another process: either way the simulator cannot bind.
-    const taken = await occupy(GD_EHR_SIMULATOR_PORT).catch(() => undefined);
+    // The simulator's port comes from simulatorPorts (or the HTTP port + 1); point it at a port we hold.
+    const taken = await occupy();
+    const port = (taken.address() as net.AddressInfo).port;
     const dir = mkdtempSync(path.join(tmpdir(), 'hisbridge-bind-'));
     try {
       const reg = builtinRegistry();
-      const config = loadSiteConfig(undefined, reg.extensions, { mllpPort: 0, httpPort: 0, dataDir: dir, routesDir: path.resolve('routes') });
+      const config = { ...loadSiteConfig(undefined, reg.extensions, { mllpPort: 0, httpPort: 0, dataDir: dir, routesDir: path.resolve('routes') }), simulatorPorts: { gdEhr: port } };
       const err = await Engine.create({ config, registry: reg, log: silentLogger() }).then(
         async (e) => {
           await e.stop(100);
@@ -88,9 +88,9 @@ describe('a listener that cannot bind', () => {
         (e: unknown) => e as { code?: string; message: string },
       );
       expect(err?.code).toBe('ENGINE_E_LISTEN');
-      expect(err?.message).toContain(`simulator gdEhr on 127.0.0.1:${GD_EHR_SIMULATOR_PORT}`);
+      expect(err?.message).toContain(`simulator gdEhr on 127.0.0.1:${port}: address already in use`);
     } finally {
-      taken?.close();
+      taken.close();
       rmSync(dir, { recursive: true, force: true });
     }
   });

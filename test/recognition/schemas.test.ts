@@ -42,7 +42,7 @@ describe('recognition schemas', () => {
       }
       return undefined;
     })();
-    expect(isHisbridgeError(err) && [err.code, err.message]).toEqual(['RECOG_E_SITE_CONFIG', 'recognition.baseUrl is not set in hisbridge.yaml']);
+    expect(isHisbridgeError(err) && [err.code, err.message]).toEqual(['CONFIG_E_SITE_MISSING', 'recognition.baseUrl is not set in hisbridge.yaml']);
   });
 
   it('plugin config schemas compile and reject unknown keys', () => {

@@ -1,20 +1,17 @@
 /**
  * The file source across a kill -9: a 200-message file is being processed by
- * a child process (real engine, real store, the gd-ehr simulator here in the
- * test process); the child is killed with SIGKILL mid-file and restarted on
+ * a real `hisbridge start --config <site.yaml>` process whose site file
+ * declares the file listener (the gd-ehr simulator runs here in the test
+ * process); the process is killed with SIGKILL mid-file and started again on
  * the same data directory. Every message must be stored once, authorized at
  * the simulator once, and ACKed once in the ack file; the file ends in done/.
- *
- * The child (test/sources/file-source-child.ts) and the harness it uses are
- * transpiled into dist/test/ here; the rest of dist/ comes from the global
- * setup's build.
+ * dist/ comes from the global setup's build.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import ts from 'typescript';
 import Database from 'better-sqlite3';
 import { silentLogger } from '../../core/log.js';
 import { startGdEhrSimulator, type GdEhrSimulator, type SimCall } from '../../plugins/gd-ehr/simulator.js';
@@ -39,16 +36,6 @@ delivery:
   retry: { max: 1000, initial: 50ms, maxDelay: 400ms }
 `;
 
-function transpile(rel: string): void {
-  const out = path.resolve('dist', rel.replace(/\.ts$/, '.js'));
-  const res = ts.transpileModule(readFileSync(path.resolve(rel), 'utf8'), {
-    compilerOptions: { module: ts.ModuleKind.ES2022, target: ts.ScriptTarget.ES2022 },
-    fileName: rel,
-  });
-  mkdirSync(path.dirname(out), { recursive: true });
-  writeFileSync(out, res.outputText);
-}
-
 /** Authorizations the simulator acted on (a repeated idempotency key answered from the first result is not one), per ID number. */
 function effects(calls: readonly SimCall[]): Map<string, number> {
   const by = new Map<string, number>();
@@ -60,27 +47,35 @@ function effects(calls: readonly SimCall[]): Map<string, number> {
   return by;
 }
 
-interface Child { child: ChildProcess; exited: Promise<number | string>; stderr: () => string }
+interface Child { child: ChildProcess; exited: Promise<number | string>; stderr: () => string; stdout: () => string }
 
+/** `hisbridge start` from dist/, its log (stdout, JSON lines) and stderr kept; resolves once it prints its ready line. */
 async function spawnChild(args: string[], env: NodeJS.ProcessEnv): Promise<Child> {
-  const child = spawn(process.execPath, [path.resolve('dist/test/sources/file-source-child.js'), ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'pipe'] });
+  const child = spawn(process.execPath, [path.resolve('dist/core/cli/main.js'), 'start', ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   let err = '';
+  let out = '';
+  child.stdout!.on('data', (c: Buffer) => (out += c.toString()));
   child.stderr!.on('data', (c: Buffer) => (err += c.toString()));
   const exited = new Promise<number | string>((resolve) => child.on('exit', (code, sig) => resolve(code ?? sig ?? -1)));
   await new Promise<void>((resolve, reject) => {
-    const t = setTimeout(() => reject(new Error(`child not ready:\n${err}`)), 30_000);
+    const t = setTimeout(() => reject(new Error(`hisbridge not ready:\n${err}`)), 30_000);
     child.stderr!.on('data', () => {
-      if (err.includes('file-source-child ready')) {
+      if (err.includes('hisbridge ready:')) {
         clearTimeout(t);
         resolve();
       }
     });
     void exited.then((c) => {
       clearTimeout(t);
-      reject(new Error(`child exited (${c}) before ready:\n${err}`));
+      reject(new Error(`hisbridge exited (${c}) before ready:\n${err}`));
     });
   });
-  return { child, exited, stderr: () => err };
+  return { child, exited, stderr: () => err, stdout: () => out };
+}
+
+/** The file source's "file done" log lines (JSON) of one run. */
+function fileDoneLines(stdout: string): Record<string, unknown>[] {
+  return stdout.split('\n').filter((l) => l.includes('"file done"')).map((l) => JSON.parse(l) as Record<string, unknown>);
 }
 
 function progressLines(dataDir: string): number {
@@ -96,9 +91,7 @@ describe('file source: kill -9 in the middle of a 200-message file', () => {
   const env = { T_PAAS: DEMO_SITE.paasToken, T_SM4: DEMO_SITE.sm4Key };
 
   beforeAll(async () => {
-    if (!existsSync(path.resolve('dist/plugins/source-file/index.js'))) throw new Error('dist/ is not built (the global setup runs tsc)');
-    transpile('test/helpers/source-context.ts');
-    transpile('test/sources/file-source-child.ts');
+    if (!existsSync(path.resolve('dist/core/cli/main.js'))) throw new Error('dist/ is not built (the global setup runs tsc)');
     sim = await startGdEhrSimulator({ host: '127.0.0.1', port: 0, site: {}, log: silentLogger() });
     dir = mkdtempSync(path.join(tmpdir(), 'hisbridge-file-crash-'));
     mkdirSync(path.join(dir, 'routes'));
@@ -107,7 +100,8 @@ describe('file source: kill -9 in the middle of a 200-message file', () => {
       path.join(dir, 'hisbridge.yaml'),
       [
         'simulators: false',
-        'listeners: [{ name: mllp, port: 0 }]',
+        'log: { level: info }',
+        'listeners: [{ name: mllp, port: 0 }, { name: lis-drop, type: file, dir: inbox, pattern: "*.hl7", charset: gb18030, poll: 50ms, ack: true }]',
         'http: { port: 0 }',
         'store: { synchronous: FULL }',
         'gdEhr:',
@@ -133,10 +127,12 @@ describe('file source: kill -9 in the middle of a 200-message file', () => {
   it('stores, authorizes and ACKs every message exactly once, and the file ends in done/', async () => {
     const inbox = path.join(dir, 'inbox');
     const data = path.join(dir, 'data');
-    const args = [path.join(dir, 'hisbridge.yaml'), path.join(dir, 'routes'), data, inbox];
+    const args = ['--config', path.join(dir, 'hisbridge.yaml'), '--routes', path.join(dir, 'routes'), '--data-dir', data];
     const controlIds = Array.from({ length: N }, (_, i) => `K${String(i).padStart(5, '0')}`);
     child = await spawnChild(args, env);
     const first = child;
+    // The listener made its directory (relative to the site file) at start.
+    expect(existsSync(path.join(inbox, '.work'))).toBe(true);
     const tmp = path.join(inbox, '.big.hl7.part');
     writeFileSync(tmp, controlIds.map((id, i) => registration(id, 3000 + i)).join(''));
     renameSync(tmp, path.join(inbox, 'big.hl7'));
@@ -169,10 +165,17 @@ describe('file source: kill -9 in the middle of a 200-message file', () => {
     child = undefined;
     // The restart resumed after the recorded messages (the progress log), not from the start of the file; a message
     // committed but not yet recorded at the kill was answered duplicate by the engine (the second safety net).
-    const info = JSON.parse(/file-source-child health (\{.*\})/.exec(second.stderr())![1]!) as Record<string, number>;
+    const doneLines = fileDoneLines(second.stdout());
+    expect(doneLines).toHaveLength(1);
+    const info = doneLines[0] as { messages: number; resumedPast: number; duplicates: number; resumed: boolean; listener: string };
+    expect(info).toMatchObject({ listener: 'lis-drop', messages: N, resumed: true });
     expect(info.resumedPast).toBe(recordedAtKill);
     expect(info.duplicates).toBe(storedAtKill - recordedAtKill);
-    expect(info.done).toBe(1);
+    // Neither run logged a patient's ID number or name.
+    for (const out of [first.stdout(), second.stdout()]) {
+      expect(out).not.toContain(idNumber(3000));
+      expect(out).not.toContain('测试患者');
+    }
 
     const db = new Database(path.join(data, 'hisbridge.db'), { readonly: true });
     const rows = db.prepare(`SELECT control_id AS id, count(*) AS n FROM messages WHERE source = 'lis-drop' GROUP BY control_id`).all() as { id: string; n: number }[];

@@ -1,16 +1,24 @@
 /**
  * The file source (issue 13, item 4) over real files in temp directories and
- * a real engine (store, default routes, gd-ehr simulator over HTTP) through
- * the temporary harness SourceContext (test/helpers/source-context.ts).
+ * a real engine (store, default routes, gd-ehr simulator over HTTP): every
+ * listener is declared in the engine's hisbridge.yaml, so each test goes
+ * through the config loader, the engine's own source start, its
+ * SourceContext (submitBlock with the before/after hooks), the ingress port
+ * and the one back-pressure controller.
  */
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { existsSync, symlinkSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync, appendFileSync, renameSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import fileSource, { globToRegExp, type FileSourceConfig } from '../../plugins/source-file/index.js';
-import type { RunningSource, SourceContext } from '../../core/sdk.js';
+import { globToRegExp } from '../../plugins/source-file/index.js';
+import type { RunningSource } from '../../core/sdk.js';
+import { Engine } from '../../core/engine/engine.js';
+import { loadSiteConfig } from '../../core/config/site.js';
+import { silentLogger } from '../../core/log.js';
+import { MllpClient } from '../../core/mllp/client.js';
+import { parseHl7 } from '../../core/hl7/index.js';
+import { builtinRegistry } from '../../plugins/index.js';
 import { startEngine, type TestEngine } from '../helpers/engine.js';
-import { harnessContext } from '../helpers/source-context.js';
 import { batch, idNumber, registration } from './file-fixtures.js';
 
 interface SimCall { op: string; verified: boolean; returnCode?: string; replayed?: boolean; fields?: Record<string, unknown> }
@@ -25,57 +33,71 @@ async function until<T>(fn: () => T | Promise<T>, ok: (v: T) => boolean, ms = 15
 }
 const pause = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/** Drops a file the way senders should: written under another name, then renamed in. */
+function drop(dir: string, name: string, data: string | Buffer): void {
+  const tmp = path.join(dir, `.${name}.part`);
+  writeFileSync(tmp, data);
+  renameSync(tmp, path.join(dir, name));
+}
+
+/** The running source of a listener, as the engine started it. */
+function sourceOf(t: TestEngine, name: string): RunningSource {
+  const s = t.engine.sources.find((x) => x.name === name);
+  if (!s) throw new Error(`no source ${name}`);
+  return s.running;
+}
+
+const simCallsOf = async (t: TestEngine): Promise<SimCall[]> => ((await (await fetch(`${t.engine.simulators.gdEhr!.url}/__sim/calls`)).json()) as { calls: SimCall[] }).calls;
+const storedIn = (t: TestEngine, controlId: string) => t.engine.store.searchMessages({ controlId, limit: 10 }).length;
+
+/** The listeners of the main engine, one per test (each its own directory under the site file's directory). */
+const LISTENERS: Record<string, string> = {
+  'lis-dirs': 'dir: inbox-dirs',
+  'lis-batch': 'dir: inbox-batch, pattern: "*.hl7", charset: gb18030, poll: 50ms, ack: true',
+  'lis-mixed': 'dir: inbox-mixed, poll: 60ms, ack: true',
+  'lis-lf': 'dir: inbox-lf, poll: 60ms',
+  'lis-gbk': 'dir: inbox-gbk, poll: 60ms, charset: gb18030',
+  'lis-growing': 'dir: inbox-growing, poll: 60ms',
+  'lis-pattern': 'dir: inbox-pattern, poll: 60ms, pattern: "lab-??.hl7"',
+  'lis-twin-a': 'dir: inbox-twin, poll: 20ms',
+  'lis-twin-b': 'dir: inbox-twin, poll: 20ms',
+  'lis-big': 'dir: inbox-big, poll: 60ms, maxFileBytes: 1024',
+  'lis-link': 'dir: inbox-link, poll: 60ms',
+  'lis-empty': 'dir: inbox-empty, poll: 60ms',
+  'lis-health': 'dir: inbox-health, poll: 60ms',
+  'lis-onlyone': 'dir: inbox-onlyone, poll: 60ms, ack: true, multiMessageBlocks: reject',
+};
+
 describe('file source', () => {
   let t: TestEngine;
   let root: string;
-  const running: RunningSource[] = [];
-
-  beforeAll(async () => {
-    t = await startEngine();
-    root = mkdtempSync(path.join(tmpdir(), 'hisbridge-file-'));
-  });
-  afterEach(async () => {
-    for (const r of running.splice(0)) await r.close(2000);
-  });
-  afterAll(async () => {
-    await t?.stop();
-    rmSync(root, { recursive: true, force: true });
-  });
-
-  let n = 0;
-  async function start(extra: Partial<FileSourceConfig> = {}) {
-    const dir = `inbox-${++n}`;
-    const config = { name: `lis-drop-${n}`, type: 'file', dir, poll: '60ms', ...extra } as FileSourceConfig;
-    const h = harnessContext(t.engine, { config: config as unknown as Record<string, unknown>, baseDir: root });
-    const src = await fileSource.start(h.ctx as SourceContext & { config: FileSourceConfig }, h.submit);
-    running.push(src);
-    return { src, dir: path.join(root, config.dir), name: config.name, setPaused: h.setPaused };
-  }
-
-  async function simCalls(): Promise<SimCall[]> {
-    const res = await fetch(`${t.engine.simulators.gdEhr!.url}/__sim/calls`);
-    return ((await res.json()) as { calls: SimCall[] }).calls;
-  }
-  const stored = (controlId: string) => t.engine.store.searchMessages({ controlId, limit: 10 }).length;
+  const dirOf = (name: string) => path.join(root, /dir: ([^,]+)/.exec(LISTENERS[name]!)![1]!);
+  const simCalls = () => simCallsOf(t);
+  const stored = (controlId: string) => storedIn(t, controlId);
   const authorizedIds = async () => new Set((await simCalls()).filter((c) => c.op === 'authorize' && c.returnCode === '1').map((c) => String(c.fields?.patientIdcard)));
 
-  /** Drops a file the way senders should: written under another name, then renamed in. */
-  function drop(dir: string, name: string, data: string | Buffer): void {
-    const tmp = path.join(dir, `.${name}.part`);
-    writeFileSync(tmp, data);
-    renameSync(tmp, path.join(dir, name));
-  }
+  beforeAll(async () => {
+    t = await startEngine({
+      siteYaml: ['listeners:', '  - { name: mllp, port: 0 }', ...Object.entries(LISTENERS).map(([name, rest]) => `  - { name: ${name}, type: file, ${rest} }`), ''].join('\n'),
+    });
+    // Relative dirs are taken from the site file's directory.
+    root = t.dataDir;
+  }, 60_000);
+  afterAll(async () => {
+    await t?.stop();
+  });
 
-  it('starts by making dir, done/, error/, ack/ and a work area (0700), relative to baseDir', async () => {
-    const { dir } = await start();
+  it('starts by making dir, done/, error/, ack/ and a work area (0700), relative to the site file', async () => {
+    const dir = dirOf('lis-dirs');
     for (const d of ['', 'done', 'error', 'ack', '.work']) {
       expect(statSync(path.join(dir, d)).isDirectory()).toBe(true);
       expect(statSync(path.join(dir, d)).mode & 0o777).toBe(0o700);
     }
+    expect(t.engine.health().sources).toContainEqual(expect.objectContaining({ name: 'lis-dirs', type: 'file', live: true }));
   });
 
   it('a batch file of 3 messages moves to done with 3 ACKs in the batch ACK form, and each is authorized at the simulator', async () => {
-    const { dir } = await start({ ack: true, pattern: '*.hl7' });
+    const dir = dirOf('lis-batch');
     drop(dir, 'batch.hl7', batch([registration('FB0001', 101), registration('FB0002', 102), registration('FB0003', 103)]));
     await until(() => existsSync(path.join(dir, 'done', 'batch.hl7')), Boolean);
     expect(readdirSync(dir).filter((f) => f.endsWith('.hl7'))).toEqual([]);
@@ -87,10 +109,12 @@ describe('file source', () => {
     expect(readdirSync(path.join(dir, 'error'))).toEqual([]);
     const ids = await until(authorizedIds, (s) => [101, 102, 103].every((i) => s.has(idNumber(i))));
     for (const i of [101, 102, 103]) expect(ids.has(idNumber(i))).toBe(true);
+    // The messages are stored under the listener's name, as routes name it in `sources:`.
+    expect(t.engine.store.searchMessages({ controlId: 'FB0001', limit: 10 })[0]).toMatchObject({ source: 'lis-batch' });
   });
 
   it('a file with one bad message moves to error with a .err naming its index and MSH-10; the good message is delivered', async () => {
-    const { dir } = await start({ ack: true });
+    const dir = dirOf('lis-mixed');
     // Message 2 declares UTF-8 but carries a byte that is never valid UTF-8 in its name: refused (invalidBytes: reject).
     const bad = Buffer.from(registration('FE0002', 202), 'utf8');
     const at = bad.indexOf(Buffer.from('测试'));
@@ -114,8 +138,27 @@ describe('file source', () => {
     expect(ids.has(idNumber(202))).toBe(false);
   });
 
+  it('with multiMessageBlocks: reject, a file of several loose messages goes to error, its .err names the refusal, nothing is stored', async () => {
+    const dir = dirOf('lis-onlyone');
+    drop(dir, 'two.hl7', registration('FO0001', 1401) + registration('FO0002', 1402));
+    await until(() => existsSync(path.join(dir, 'error', 'two.hl7.err')), Boolean);
+    expect(existsSync(path.join(dir, 'error', 'two.hl7'))).toBe(true);
+    expect(existsSync(path.join(dir, 'done', 'two.hl7'))).toBe(false);
+    const err = readFileSync(path.join(dir, 'error', 'two.hl7.err'), 'utf8');
+    expect(err).toContain('2 message(s), 0 committed, 2 refused');
+    expect(err).toMatch(/^message 1 \(MSH-10 FO0001\): HL7_E_MULTI_MESSAGE_BLOCK: .+/m);
+    expect(err).toMatch(/^message 2 \(MSH-10 FO0002\): HL7_E_MULTI_MESSAGE_BLOCK: .+/m);
+    const acks = readFileSync(path.join(dir, 'ack', 'two.hl7.ack'), 'utf8').split('\n').filter(Boolean);
+    expect(acks.map((a) => /MSA\|(\w+)\|([^|\r]+)/.exec(a)?.slice(1, 3).join(' '))).toEqual(['AR FO0001', 'AR FO0002']);
+    expect(stored('FO0001') + stored('FO0002')).toBe(0);
+    // A file of one message is not a multi-message block: it is taken.
+    drop(dir, 'one.hl7', registration('FO0003', 1403));
+    await until(() => existsSync(path.join(dir, 'done', 'one.hl7')), Boolean);
+    expect(stored('FO0003')).toBe(1);
+  });
+
   it('a multi-message file with LF line ends (segments and messages) is split, decoded with names intact, and moved to done', async () => {
-    const { dir } = await start();
+    const dir = dirOf('lis-lf');
     drop(dir, 'lf.hl7', [301, 302, 303].map((i) => registration(`FL0${i}`, i, '\n')).join(''));
     await until(() => existsSync(path.join(dir, 'done', 'lf.hl7')), Boolean);
     expect(readdirSync(path.join(dir, 'error'))).toEqual([]);
@@ -128,7 +171,7 @@ describe('file source', () => {
   });
 
   it('a GB18030 file with an empty MSH-18 is decoded with the listener charset', async () => {
-    const { dir } = await start({ charset: 'gb18030' });
+    const dir = dirOf('lis-gbk');
     const text = registration('FG0401', 401).replace('|UNICODE UTF-8', '|');
     const iconv = await import('iconv-lite');
     drop(dir, 'gbk.hl7', iconv.default.encode(text, 'gb18030'));
@@ -138,7 +181,7 @@ describe('file source', () => {
   });
 
   it('a file still being written is not claimed until its size and mtime stop changing', async () => {
-    const { dir } = await start();
+    const dir = dirOf('lis-growing');
     const file = path.join(dir, 'growing.hl7');
     writeFileSync(file, registration('FW0501', 501).slice(0, 20));
     const rest = registration('FW0501', 501).slice(20);
@@ -155,7 +198,7 @@ describe('file source', () => {
   });
 
   it('takes only regular files matching the pattern; name clashes in done get a suffix, never overwrite', async () => {
-    const { dir } = await start({ pattern: 'lab-??.hl7' });
+    const dir = dirOf('lis-pattern');
     drop(dir, 'lab-01.hl7', registration('FP0601', 601));
     drop(dir, 'lab-001.hl7', registration('FP0602', 602));
     drop(dir, 'notes.txt', 'hello');
@@ -170,59 +213,24 @@ describe('file source', () => {
     expect(statSync(path.join(dir, 'lab-02.hl7')).isDirectory()).toBe(true);
   });
 
-  it('claims no file while paused by back-pressure, and takes it after the resume', async () => {
-    const { dir, setPaused } = await start();
-    setPaused(true);
-    drop(dir, 'held.hl7', registration('FH0701', 701));
-    await pause(500);
-    expect(existsSync(path.join(dir, 'held.hl7'))).toBe(true);
-    expect(stored('FH0701')).toBe(0);
-    setPaused(false);
-    await until(() => existsSync(path.join(dir, 'done', 'held.hl7')), Boolean);
-  });
-
-  it('pauses between the messages of the file in hand while paused', async () => {
-    const { dir, setPaused } = await start();
-    let paused = false;
-    const unsub = setInterval(() => {
-      // Pause as soon as the first message of the file is stored.
-      if (!paused && stored('FQ0801') === 1) {
-        paused = true;
-        setPaused(true);
-      }
-    }, 1);
-    drop(dir, 'two.hl7', registration('FQ0801', 801) + registration('FQ0802', 802) + registration('FQ0803', 803));
-    await until(() => paused, Boolean);
-    clearInterval(unsub);
-    await pause(400);
-    const handled = ['FQ0801', 'FQ0802', 'FQ0803'].filter((id) => stored(id) === 1);
-    // The message in hand when the pause came may finish; the one after it waits.
-    expect(handled.length).toBeLessThan(3);
-    setPaused(false);
-    await until(() => existsSync(path.join(dir, 'done', 'two.hl7')), Boolean);
-  });
-
   it('two sources on one directory: the rename decides, each file is taken once', async () => {
-    const a = await start({ poll: '20ms' });
-    const config = { name: 'lis-drop-twin', type: 'file', dir: path.relative(root, a.dir), poll: '20ms' } as FileSourceConfig;
-    const h = harnessContext(t.engine, { config: config as unknown as Record<string, unknown>, baseDir: root });
-    const b = await fileSource.start(h.ctx as SourceContext & { config: FileSourceConfig }, h.submit);
-    running.push(b);
+    const dir = dirOf('lis-twin-a');
+    expect(dirOf('lis-twin-b')).toBe(dir);
     const ids = Array.from({ length: 24 }, (_, i) => `FT${1200 + i}`);
-    ids.forEach((id, i) => drop(a.dir, `f${i}.hl7`, registration(id, 1200 + i)));
-    await until(() => readdirSync(path.join(a.dir, 'done')).length, (k) => k >= ids.length);
+    ids.forEach((id, i) => drop(dir, `f${i}.hl7`, registration(id, 1200 + i)));
+    await until(() => readdirSync(path.join(dir, 'done')).length, (k) => k >= ids.length);
     await pause(200);
-    expect(readdirSync(path.join(a.dir, 'done')).sort()).toEqual(ids.map((_, i) => `f${i}.hl7`).sort());
+    expect(readdirSync(path.join(dir, 'done')).sort()).toEqual(ids.map((_, i) => `f${i}.hl7`).sort());
     expect(ids.map(stored)).toEqual(ids.map(() => 1));
     // Each file was submitted by one source only: no duplicate answers, and the files done add up.
-    const ia = a.src.health!().info as Record<string, number>;
-    const ib = b.health!().info as Record<string, number>;
+    const ia = sourceOf(t, 'lis-twin-a').health!().info as Record<string, number>;
+    const ib = sourceOf(t, 'lis-twin-b').health!().info as Record<string, number>;
     expect(ia.done + ib.done).toBe(ids.length);
     expect(ia.duplicates + ib.duplicates).toBe(0);
   });
 
   it('an oversized file moves to error unread, with the reason', async () => {
-    const { dir } = await start({ maxFileBytes: 1024 });
+    const dir = dirOf('lis-big');
     drop(dir, 'big.hl7', registration('FZ0901', 901) + 'NTE|1||' + 'x'.repeat(2000) + '\r');
     await until(() => existsSync(path.join(dir, 'error', 'big.hl7.err')), Boolean);
     expect(readFileSync(path.join(dir, 'error', 'big.hl7.err'), 'utf8')).toMatch(/over maxFileBytes \(1024\)/);
@@ -230,7 +238,7 @@ describe('file source', () => {
   });
 
   it('a claimed entry that turns out to be a symbolic link is moved to error unread, never followed', async () => {
-    const { dir } = await start();
+    const dir = dirOf('lis-link');
     const secret = path.join(root, 'secret.hl7');
     writeFileSync(secret, registration('FS1301', 1301));
     // As if a sender swapped the file for a link between the check and the claim: put the link in the work area.
@@ -244,32 +252,28 @@ describe('file source', () => {
   });
 
   it('an empty file moves to error', async () => {
-    const { dir } = await start();
+    const dir = dirOf('lis-empty');
     drop(dir, 'empty.hl7', '\r\n  \n');
     await until(() => existsSync(path.join(dir, 'error', 'empty.hl7.err')), Boolean);
     expect(readFileSync(path.join(dir, 'error', 'empty.hl7.err'), 'utf8')).toContain('no HL7 message');
   });
 
-  it('health turns not-live when the directory is removed, and live again when it is back', async () => {
-    const { src, dir } = await start();
+  it('health turns not-live (and the engine failing) when the directory is removed, and live again when it is back', async () => {
+    const src = sourceOf(t, 'lis-health');
+    const dir = dirOf('lis-health');
     expect(src.health!().live).toBe(true);
     rmSync(dir, { recursive: true, force: true });
     const h = await until(() => src.health!(), (x) => !x.live);
     expect(h.live).toBe(false);
     expect(h.detail).toMatch(/unusable \(ENOENT\)/);
+    const eh = t.engine.health();
+    expect(eh.status).toBe('failing');
+    expect(eh.reasons.join('\n')).toMatch(/listener lis-health: directory .* unusable \(ENOENT\)/);
     mkdirSync(dir);
     await until(() => src.health!(), (x) => x.live);
     drop(dir, 'back.hl7', registration('FR1001', 1001));
     await until(() => existsSync(path.join(dir, 'done', 'back.hl7')), Boolean);
     expect(await until(() => src.health!().info!, (i) => i.done === 1)).toMatchObject({ done: 1, error: 0 });
-  });
-
-  it('start fails with the listener name and the path when the directory cannot be created', async () => {
-    const blocker = path.join(root, 'a-file');
-    writeFileSync(blocker, 'x');
-    const config = { name: 'lis-bad', type: 'file', dir: 'a-file/inbox' } as FileSourceConfig;
-    const h = harnessContext(t.engine, { config: config as unknown as Record<string, unknown>, baseDir: root });
-    await expect(fileSource.start(h.ctx as SourceContext & { config: FileSourceConfig }, h.submit)).rejects.toThrow(/listener "lis-bad" \(file\): cannot use directory .*a-file\/inbox: ENOTDIR/);
   });
 
   it('globs: * and ? on the whole name, everything else literal', () => {
@@ -282,56 +286,159 @@ describe('file source', () => {
   });
 });
 
-describe('file source: a failed outcome (back-pressure under overload: reject) is retried, never moved to error', () => {
-  it('keeps the file claimed at the refused message and finishes it from there once deliveries drain', async () => {
-    const routes = mkdtempSync(path.join(tmpdir(), 'hisbridge-file-routes-'));
-    writeFileSync(
-      path.join(routes, 'file.yaml'),
-      [
-        'name: file-authorize',
-        'match: { events: [ADT^A04] }',
-        'ack: on-receive',
-        'steps:',
-        '  - plugin: gd-ehr-authorize',
-        '    config: { idNumber: "${PID-3[5=NI].1}", patientName: "${PID-5.1}${PID-5.2}", consent: { value: "${ZCN-1}", accept: ["Y"] } }',
-        'delivery:',
-        '  retry: { max: 1000, initial: 50ms, maxDelay: 200ms }',
+/** A route that authorizes every consented ADT^A04 at gd-ehr and keeps retrying while the platform is down. */
+function retryingRoutes(): string {
+  const routes = mkdtempSync(path.join(tmpdir(), 'hisbridge-file-routes-'));
+  writeFileSync(
+    path.join(routes, 'file.yaml'),
+    [
+      'name: file-authorize',
+      'match: { events: [ADT^A04] }',
+      'ack: on-receive',
+      'steps:',
+      '  - plugin: gd-ehr-authorize',
+      '    config: { idNumber: "${PID-3[5=NI].1}", patientName: "${PID-5.1}${PID-5.2}", consent: { value: "${ZCN-1}", accept: ["Y"] } }',
+      'delivery:',
+      '  retry: { max: 1000, initial: 50ms, maxDelay: 200ms }',
+      '',
+    ].join('\n'),
+  );
+  return routes;
+}
+
+const simFault = async (t: TestEngine, on: boolean) => {
+  const sim = t.engine.simulators.gdEhr!.url;
+  const r = on ? await fetch(`${sim}/__sim/faults`, { method: 'POST', body: JSON.stringify({ status: 503 }) }) : await fetch(`${sim}/__sim/reset`, { method: 'POST' });
+  await r.arrayBuffer();
+};
+
+describe('file source under the engine back-pressure (overload: pause)', () => {
+  let t: TestEngine;
+  let routes: string;
+
+  beforeAll(async () => {
+    routes = retryingRoutes();
+    t = await startEngine({
+      routesDir: routes,
+      siteYaml: [
+        'store: { highWaterMark: 3, overload: pause }',
+        'listeners:',
+        '  - { name: mllp, port: 0 }',
+        '  - { name: lis-held, type: file, dir: held, poll: 50ms }',
+        '  - { name: lis-between, type: file, dir: between, poll: 50ms }',
         '',
       ].join('\n'),
-    );
-    const t = await startEngine({ routesDir: routes, siteYaml: 'store: { highWaterMark: 4, overload: reject }\n' });
-    const root = mkdtempSync(path.join(tmpdir(), 'hisbridge-file-bp-'));
-    const sim = t.engine.simulators.gdEhr!.url;
-    let src: RunningSource | undefined;
+    });
+  }, 60_000);
+  afterAll(async () => {
+    await t?.stop();
+    rmSync(routes, { recursive: true, force: true });
+  });
+
+  it('claims no file while paused, and takes it after the resume', async () => {
+    const dir = path.join(t.dataDir, 'held');
+    await simFault(t, true);
+    // MLLP fills the store up to the mark: the one controller pauses every source.
+    const client = await MllpClient.connect('127.0.0.1', t.port, { timeoutMs: 20_000 });
     try {
-      await fetch(`${sim}/__sim/faults`, { method: 'POST', body: JSON.stringify({ status: 503 }) });
-      const config = { name: 'lis-bp', type: 'file', dir: 'in', poll: '60ms' } as FileSourceConfig;
-      const h = harnessContext(t.engine, { config: config as unknown as Record<string, unknown>, baseDir: root });
-      src = await fileSource.start(h.ctx as SourceContext & { config: FileSourceConfig }, h.submit);
-      const dir = path.join(root, 'in');
+      for (let i = 0; i < 3; i++) expect(parseHl7((await client.send(registration(`FH070${i}`, 700 + i))).toString('utf8')).get('MSA-1')).toBe('AA');
+    } finally {
+      client.close();
+    }
+    expect(t.engine.flow.paused).toBe(true);
+    drop(dir, 'held.hl7', registration('FH0709', 709));
+    await pause(600);
+    expect(existsSync(path.join(dir, 'held.hl7'))).toBe(true);
+    expect(readdirSync(path.join(dir, '.work')).flatMap((d) => readdirSync(path.join(dir, '.work', d)))).toEqual([]);
+    expect(storedIn(t, 'FH0709')).toBe(0);
+    await simFault(t, false);
+    await until(() => existsSync(path.join(dir, 'done', 'held.hl7')), Boolean);
+    expect(storedIn(t, 'FH0709')).toBe(1);
+    await until(() => t.engine.store.pendingCount(), (n) => n === 0);
+    expect(t.engine.flow.paused).toBe(false);
+  }, 60_000);
+
+  it('holds the file in hand between two messages while paused, and finishes it after the resume', async () => {
+    const dir = path.join(t.dataDir, 'between');
+    expect(t.engine.store.pendingCount()).toBe(0);
+    await simFault(t, true);
+    const ids = Array.from({ length: 6 }, (_, i) => `FQ080${i}`);
+    drop(dir, 'six.hl7', ids.map((id, i) => registration(id, 800 + i)).join(''));
+    // The third commit reaches the mark (3 pending): the port pauses at once, and the source's `after` hook waits.
+    await until(() => t.engine.flow.paused, Boolean);
+    await pause(600);
+    expect(ids.map((id) => storedIn(t, id))).toEqual([1, 1, 1, 0, 0, 0]);
+    expect(existsSync(path.join(dir, 'done', 'six.hl7'))).toBe(false);
+    expect(readdirSync(path.join(dir, '.work')).flatMap((d) => readdirSync(path.join(dir, '.work', d)))).toHaveLength(1);
+    await simFault(t, false);
+    await until(() => existsSync(path.join(dir, 'done', 'six.hl7')), Boolean, 30_000);
+    expect(ids.map((id) => storedIn(t, id))).toEqual(ids.map(() => 1));
+    expect(sourceOf(t, 'lis-between').health!().info).toMatchObject({ done: 1, error: 0, duplicates: 0, retries: 0 });
+  }, 60_000);
+});
+
+describe('file source: a failed outcome (back-pressure under overload: reject) is retried, never moved to error', () => {
+  it('keeps the file claimed at the refused message and finishes it from there once deliveries drain', async () => {
+    const routes = retryingRoutes();
+    const t = await startEngine({
+      routesDir: routes,
+      siteYaml: 'store: { highWaterMark: 4, overload: reject }\nlisteners:\n  - { name: mllp, port: 0 }\n  - { name: lis-bp, type: file, dir: in, poll: 60ms }\n',
+    });
+    try {
+      await simFault(t, true);
+      const src = sourceOf(t, 'lis-bp');
+      const dir = path.join(t.dataDir, 'in');
       const ids = Array.from({ length: 10 }, (_, i) => `FX${1100 + i}`);
-      writeFileSync(path.join(dir, '.ten.part'), ids.map((id, i) => registration(id, 1100 + i)).join(''));
-      renameSync(path.join(dir, '.ten.part'), path.join(dir, 'ten.hl7'));
-      const stored = (id: string) => t.engine.store.searchMessages({ controlId: id, limit: 10 }).length;
+      drop(dir, 'ten.hl7', ids.map((id, i) => registration(id, 1100 + i)).join(''));
+      const stored = (id: string) => storedIn(t, id);
       // The platform is down: deliveries pile up to the high-water mark, then the engine refuses (a passing reason).
-      await until(() => src!.health!().info?.retries as number, (r) => r >= 2);
+      await until(() => src.health!().info?.retries as number, (r) => r >= 2);
       expect(existsSync(path.join(dir, 'error', 'ten.hl7'))).toBe(false);
       expect(existsSync(path.join(dir, 'done', 'ten.hl7'))).toBe(false);
       const before = ids.filter((id) => stored(id) === 1).length;
       expect(before).toBeGreaterThanOrEqual(4);
       expect(before).toBeLessThan(10);
       // The platform is back: deliveries drain, the next poll resumes the claimed file at the refused message.
-      await fetch(`${sim}/__sim/reset`, { method: 'POST' });
+      await simFault(t, false);
       await until(() => existsSync(path.join(dir, 'done', 'ten.hl7')), Boolean, 30_000);
       expect(ids.map(stored)).toEqual(ids.map(() => 1));
       expect(readdirSync(path.join(dir, 'error'))).toEqual([]);
       // The counters move just after the file does.
-      expect((await until(() => src!.health!().info!, (i) => i.done === 1)) as Record<string, unknown>).toMatchObject({ done: 1, error: 0, duplicates: 0 });
+      expect((await until(() => src.health!().info!, (i) => i.done === 1)) as Record<string, unknown>).toMatchObject({ done: 1, error: 0, duplicates: 0 });
     } finally {
-      await src?.close(2000);
       await t.stop();
-      rmSync(root, { recursive: true, force: true });
       rmSync(routes, { recursive: true, force: true });
     }
   }, 60_000);
+});
+
+describe('file source: configuration', () => {
+  let root: string;
+  beforeAll(() => {
+    root = mkdtempSync(path.join(tmpdir(), 'hisbridge-file-cfg-'));
+  });
+  afterAll(() => rmSync(root, { recursive: true, force: true }));
+
+  function load(yaml: string) {
+    const file = path.join(root, `site-${Math.random().toString(36).slice(2)}.yaml`);
+    writeFileSync(file, yaml);
+    mkdirSync(path.join(root, 'routes'), { recursive: true });
+    const reg = builtinRegistry();
+    return { reg, config: loadSiteConfig(file, reg.extensions, { mllpPort: 0, httpPort: 0, dataDir: path.join(root, 'store'), routesDir: path.join(root, 'routes') }, process.env, reg.sources) };
+  }
+
+  it('a misspelt key fails the load with the file, line and column', () => {
+    expect(() => load('listeners:\n  - { name: mllp, port: 0 }\n  - { name: lis-drop, type: file, dir: in, pol: 2s }\n')).toThrow(/site-\w+\.yaml:3:\d+: .*pol/);
+  });
+
+  it('the engine start fails with the listener name and the path when the directory cannot be created', async () => {
+    writeFileSync(path.join(root, 'a-file'), 'x');
+    const { reg, config } = load('simulators: false\nlisteners:\n  - { name: mllp, port: 0 }\n  - { name: lis-bad, type: file, dir: a-file/inbox }\n');
+    const engine = await Engine.create({ config, registry: reg, log: silentLogger(), simulatorPorts: 'random' });
+    try {
+      await expect(engine.start({ http: false })).rejects.toThrow(/listener "lis-bad" \(file\): cannot use directory .*a-file\/inbox: ENOTDIR/);
+    } finally {
+      await engine.stop(500);
+    }
+  });
 });

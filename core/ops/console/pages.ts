@@ -11,7 +11,8 @@ import { dayChart } from './chart.js';
 import { Html, html, qs, time } from './html.js';
 
 export interface Overview {
-  routes: { name: string; events: string[]; sources: string[]; ack: string; plugins: string[] }[];
+  /** `inactive`: why the route matches nothing (a platform the site is not connected to). */
+  routes: { name: string; events: string[]; sources: string[]; ack: string; plugins: string[]; inactive?: string }[];
   listeners: { name: string; host: string; port?: number; connections: number }[];
   pending: number;
   dead: number;
@@ -77,8 +78,8 @@ ${card('Delivered', 'delivered', live.delivered)}${card('Retries', 'retries', li
 <h2>Listeners</h2><table><tr><th>Name</th><th>Address</th><th class="num">Connections</th><th class="num">Received</th><th class="num">Errors</th></tr>
 ${ov.listeners.map((l) => html`<tr><td>${l.name}</td><td>${l.host}:${l.port ?? ''}</td><td class="num">${l.connections}</td>
 <td class="num" data-k="listeners.${l.name}.received">${live.listeners[l.name]?.received ?? 0}</td><td class="num" data-k="listeners.${l.name}.errors">${live.listeners[l.name]?.errors ?? 0}</td></tr>`)}</table>
-<h2>Routes</h2><table><tr><th>Route</th><th>Events</th><th>Plugins</th><th>ACK</th><th class="num">Matched</th><th class="num">Delivered</th><th class="num">Retries</th><th class="num">Dead</th></tr>
-${ov.routes.map((r) => html`<tr><td>${r.name}</td><td>${r.events.join(', ') || 'any'}</td><td>${r.plugins.join(', ')}</td><td>${r.ack}</td>
+<h2>Routes</h2><table><tr><th>Route</th><th>Status</th><th>Events</th><th>Plugins</th><th>ACK</th><th class="num">Matched</th><th class="num">Delivered</th><th class="num">Retries</th><th class="num">Dead</th></tr>
+${ov.routes.map((r) => html`<tr><td>${r.name}</td><td>${r.inactive ? `inactive: ${r.inactive}` : 'active'}</td><td>${r.events.join(', ') || 'any'}</td><td>${r.plugins.join(', ')}</td><td>${r.ack}</td>
 <td class="num" data-k="routes.${r.name}.matched">${live.routes[r.name]?.matched ?? 0}</td><td class="num" data-k="routes.${r.name}.done">${live.routes[r.name]?.done ?? 0}</td>
 <td class="num" data-k="routes.${r.name}.retry">${live.routes[r.name]?.retry ?? 0}</td><td class="num" data-k="routes.${r.name}.dead">${live.routes[r.name]?.dead ?? 0}</td></tr>`)}</table>
 <h2>Health</h2><pre>${JSON.stringify(ov.health, null, 2)}</pre>`;
