@@ -17,10 +17,10 @@
  * UTF-8): each body is one event of that type, submitted as `format: 'json'`
  * (no synthetic HL7), and the answer is the outcome as JSON. See README.md.
  */
-import { hbError } from '../../core/errors.js';
-import { yieldToLoop } from '../../core/cooperative.js';
-import { normalizeCharset, readMsh18, type CanonicalCharset } from '../../core/hl7/index.js';
-import type { IngestOutcome, JsonSchema, RunningSource, SourceDefinition, SourceHttpEndpoint, Submit } from '../../core/sdk.js';
+import {
+  hbError, normalizeCharset, readMsh18, yieldToLoop,
+  type CanonicalCharset, type IngestOutcome, type JsonSchema, type RunningSource, type SourceDefinition, type SourceHttpEndpoint, type Submit,
+} from '../../core/sdk.js';
 
 export interface HttpSourceConfig {
   name: string;
