@@ -300,15 +300,20 @@ function duplicateReply(code: AckCode, reply: AckReply | undefined): IngestReply
 
 type KeyOf = (route: string, step: number) => string;
 
-/** On-receive: runs the plan's inline steps now and queues one delivery per outbound step with the variables they set. */
-async function prepareDeliveries(route: CompiledRoute, input: StepInput, deps: IngestDeps, out: NewDeliveryWithOutcome[], keyOf: KeyOf): Promise<RouteOutcome> {
-  const plan = route.plan;
-  const seg = await runSegment(route, input, plan.inline, {
+/** Runs the plan's inline steps on the first attempt, with each step's instance-independent idempotency key. */
+function runInlineSteps(route: CompiledRoute, input: StepInput, deps: IngestDeps, keyOf: KeyOf) {
+  return runSegment(route, input, route.plan.inline, {
     log: deps.log,
     signal: deps.signal,
     attempt: 1,
     idempotencyKey: (s) => keyOf(route.name, s.index),
   });
+}
+
+/** On-receive: runs the plan's inline steps now and queues one delivery per outbound step with the variables they set. */
+async function prepareDeliveries(route: CompiledRoute, input: StepInput, deps: IngestDeps, out: NewDeliveryWithOutcome[], keyOf: KeyOf): Promise<RouteOutcome> {
+  const plan = route.plan;
+  const seg = await runInlineSteps(route, input, deps, keyOf);
   if (seg.failed) throw seg.failed.error;
   if (seg.stopped) return { route: route.name, outcome: seg.stopped.detail === 'filtered' ? 'filtered' : 'skipped', detail: seg.stopped.detail };
   if (plan.deliveries.length === 0) return { route: route.name, outcome: 'ok' };
@@ -335,12 +340,7 @@ async function prepareDeliveries(route: CompiledRoute, input: StepInput, deps: I
  */
 async function runInline(route: CompiledRoute, input: StepInput, deps: IngestDeps, out: NewDeliveryWithOutcome[], replies: ReplyContribution[], keyOf: KeyOf): Promise<RouteOutcome> {
   const plan = route.plan;
-  const seg = await runSegment(route, input, plan.inline, {
-    log: deps.log,
-    signal: deps.signal,
-    attempt: 1,
-    idempotencyKey: (s) => keyOf(route.name, s.index),
-  });
+  const seg = await runInlineSteps(route, input, deps, keyOf);
   for (const s of plan.recorded) {
     const r = seg.byStep[s.index];
     if (!r) continue;

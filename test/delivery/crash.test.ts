@@ -22,17 +22,11 @@ import { silentLogger } from '../../core/log.js';
 import { startGdEhrSimulator, type GdEhrSimulator, type SimCall } from '../../plugins/gd-ehr/simulator.js';
 import { DEMO_SITE } from '../../plugins/gd-ehr/site.js';
 import { spawnEngine, type EngineProcess } from '../helpers/proc.js';
+import { idNumberByDay as idNumber } from '../helpers/ids.js';
 
 const N = 300;
 const KILL_AFTER = 150;
 
-/** Synthetic resident ID number with a valid ISO 7064 MOD 11-2 check digit. */
-function idNumber(seq: number): string {
-  const body = `440106199001${String(1 + (seq % 28)).padStart(2, '0')}${String(seq % 1000).padStart(3, '0')}`;
-  const w = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2];
-  const sum = [...body].reduce((s, c, i) => s + Number(c) * w[i]!, 0);
-  return body + '10X98765432'[sum % 11]!;
-}
 
 function registration(i: number): string {
   return [

@@ -22,6 +22,7 @@ import { messagesPage } from '../../core/ops/console/pages.js';
 import { silentLogger } from '../../core/log.js';
 import { startGdEhrSimulator, type GdEhrSimulator } from '../../plugins/gd-ehr/simulator.js';
 import { DEMO_SITE } from '../../plugins/gd-ehr/site.js';
+import { idNumber } from '../helpers/ids.js';
 
 interface GdCall { op: string; verified: boolean; returnCode?: string; replayed?: boolean; idempotencyKey?: string; fields?: Record<string, unknown> }
 interface RecCall { op: string; result: string; body: Record<string, unknown> }
@@ -42,13 +43,6 @@ async function until<T>(fn: () => Promise<T>, ok: (v: T) => boolean, ms = 10_000
 
 const ack = (b: Buffer) => parseHl7(decodeHl7(b, 'utf-8').text);
 
-/** Synthetic resident ID number (made up) with a valid ISO 7064 MOD 11-2 check digit. */
-function idNumber(seq: number): string {
-  const body = `44010619900101${String(seq % 1000).padStart(3, '0')}`.slice(0, 17);
-  const w = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2];
-  const sum = [...body].reduce((s, c, i) => s + Number(c) * w[i]!, 0);
-  return body + '10X98765432'[sum % 11]!;
-}
 
 function registration(controlId: string, patient: number, opts: { ts?: string; sep?: string } = {}): string {
   return [

@@ -12,14 +12,8 @@ import { ingest } from '../../core/engine/ingest.js';
 import { renderAck } from '../../core/engine/ack.js';
 import type { IngestOutcome } from '../../core/sdk.js';
 import { startEngine, type TestEngine } from '../helpers/engine.js';
+import { idNumber } from '../helpers/ids.js';
 
-/** Synthetic resident ID number (made up) with a valid ISO 7064 MOD 11-2 check digit. */
-function idNumber(seq: number): string {
-  const body = `44010619900101${String(seq % 1000).padStart(3, '0')}`.slice(0, 17);
-  const w = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2];
-  const sum = [...body].reduce((s, c, i) => s + Number(c) * w[i]!, 0);
-  return body + '10X98765432'[sum % 11]!;
-}
 
 function registration(controlId: string, patient: number, type = 'ADT^A04^ADT_A01'): string {
   return [

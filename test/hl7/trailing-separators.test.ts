@@ -12,14 +12,8 @@ import { canonicalContent, contentDigest, contentDigestYielding } from '../../co
 import { MllpClient } from '../../core/mllp/client.js';
 import { decodeHl7, parseHl7 } from '../../core/hl7/index.js';
 import { startEngine, type TestEngine } from '../helpers/engine.js';
+import { idNumber } from '../helpers/ids.js';
 
-/** Synthetic resident ID number (made up) with a valid check digit. */
-function idNumber(seq: number): string {
-  const body = `44010619900101${String(seq % 1000).padStart(3, '0')}`.slice(0, 17);
-  const w = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2];
-  const sum = [...body].reduce((s, c, i) => s + Number(c) * w[i]!, 0);
-  return body + '10X98765432'[sum % 11]!;
-}
 
 function registration(controlId: string, patient: number, trailing: boolean): string {
   const t = trailing ? '|||' : '';

@@ -1,12 +1,9 @@
 /** HL7 test messages for the file source tests (synthetic IDs and names, no real person). */
 
-/** Synthetic resident ID number with a valid ISO 7064 MOD 11-2 check digit. */
-export function idNumber(seq: number): string {
-  const body = `440106199001${String(1 + (seq % 28)).padStart(2, '0')}${String(seq % 1000).padStart(3, '0')}`;
-  const w = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2];
-  const sum = [...body].reduce((s, c, i) => s + Number(c) * w[i]!, 0);
-  return body + '10X98765432'[sum % 11]!;
-}
+import { idNumberByDay } from '../helpers/ids.js';
+
+/** Synthetic resident ID numbers (test/helpers/ids.ts). */
+export const idNumber = idNumberByDay;
 
 /** A consented registration (ADT^A04, UTF-8 declared in MSH-18): the default routes authorize it at the gd-ehr simulator. */
 export function registration(controlId: string, seq: number, sep = '\r'): string {
