@@ -286,6 +286,16 @@ export function loadSiteConfig(
     const name = (l.name as string | undefined) ?? (i === 0 ? 'mllp' : `mllp-${i + 1}`);
     return { ...parseMllpListener({ ...l, name }, baseDir, file, i), type: (l.type as string | undefined) ?? 'mllp', options: { ...l, name } };
   });
+  // A listener name is what routes list in `sources:` and what a file source keys its
+  // progress logs by (<dataDir>/sources/<name>/): two listeners may not share one.
+  const nameIssues: LoadIssue[] = [];
+  listeners.forEach((l, i) => {
+    const first = listeners.findIndex((o) => o.name === l.name);
+    if (first === i) return;
+    const pos = src && file ? src.posOf(typeof (raw.listeners as Raw[] | undefined)?.[i]?.name === 'string' ? ['listeners', i, 'name'] : ['listeners', i], false) : { file: '<defaults>', line: 1, col: 1 };
+    nameIssues.push(new LoadIssue(pos, `listeners[${i}].name "${l.name}" is already the name of listeners[${first}]: each listener needs its own name`, 'CONFIG_E_SCHEMA'));
+  });
+  if (nameIssues.length) throw new LoadError(nameIssues);
   // --mllp-port: the first MLLP listener.
   const firstMllp = listeners.find((l) => l.type === 'mllp');
   if (overrides.mllpPort !== undefined && firstMllp) {

@@ -71,6 +71,15 @@ export function parseEvent(value: Buffer | null): KafkaEvent | HisbridgeError {
   } catch {
     return hbError('KAFKA_E_PAYLOAD', { detail: 'value is not JSON' });
   }
+  // Said in words before the schema speaks: its oneOf would only say "must NOT be valid".
+  if (data === null || typeof data !== 'object' || Array.isArray(data)) {
+    return hbError('KAFKA_E_PAYLOAD', { detail: `the value must be a JSON object (the event envelope), not ${data === null ? 'null' : Array.isArray(data) ? 'an array' : `a ${typeof data}`} (schemas/kafka-event.schema.json)` });
+  }
+  const hasHl7 = Object.hasOwn(data, 'hl7');
+  const hasBody = Object.hasOwn(data, 'body');
+  if (hasHl7 === hasBody) {
+    return hbError('KAFKA_E_PAYLOAD', { detail: `the envelope carries ${hasHl7 ? 'both hl7 and body' : 'neither hl7 nor body'}: it needs exactly one of them (schemas/kafka-event.schema.json)` });
+  }
   if (!validate(data)) {
     const e = validate.errors?.[0];
     const where = e?.instancePath ? e.instancePath.slice(1).replace(/\//g, '.') : '(envelope)';
