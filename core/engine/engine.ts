@@ -5,6 +5,7 @@
  * wrong; `start()` opens the sockets; `stop()` drains and closes.
  */
 import { setMaxListeners } from 'node:events';
+import { lockDataDir, type DataDirLock } from './lock.js';
 import { mkdirSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import type { SiteConfig } from '../config/site.js';
@@ -69,6 +70,8 @@ export class Engine {
   #started = false;
   /** start() finished: every listener it was asked for is bound and the sources run. */
   #startDone = false;
+  /** The data directory lock, held from start() to stop(). */
+  #lock?: DataDirLock;
   /** Metrics, call statistics, health details and the console (core/ops). */
   readonly ops: Ops;
 
@@ -318,6 +321,9 @@ export class Engine {
 
   async start(opts: { mllp?: boolean; http?: boolean; kafka?: boolean } = {}): Promise<void> {
     if (this.#started) return;
+    // One running engine per data directory (core/engine/lock.ts): refused before anything binds.
+    this.#lock = lockDataDir(this.config.dataDir);
+    if (this.#lock.stale !== undefined) this.log.warn({ pid: this.#lock.stale }, 'data directory lock left by a process that is gone: taken over');
     this.#started = true;
     this.store.recover();
     this.#worker?.start();
@@ -441,20 +447,24 @@ export class Engine {
   async stop(graceMs = 10_000): Promise<void> {
     if (this.#stopping) return;
     this.#stopping = true;
-    this.flow.stop();
-    if (this.#purgeTimer) clearInterval(this.#purgeTimer);
-    // Kafka first: in-flight records finish and their offsets are committed before the store closes.
-    const kafka = this.sources.filter((s) => s.type === 'kafka');
-    await Promise.allSettled(kafka.map((s) => s.running.close(graceMs)));
-    await Promise.allSettled(this.sources.filter((s) => s.type !== 'kafka').map((s) => s.running.close(Math.min(graceMs, 5000))));
-    await this.#worker?.stop(graceMs);
-    this.#abort.abort();
-    await this.httpServer?.close();
-    await closeRoutes(this.#routes.routes);
-    await this.#closeSimulators();
-    this.ops.close();
-    this.store.close();
-    this.log.info('engine stopped');
+    try {
+      this.flow.stop();
+      if (this.#purgeTimer) clearInterval(this.#purgeTimer);
+      // Kafka first: in-flight records finish and their offsets are committed before the store closes.
+      const kafka = this.sources.filter((s) => s.type === 'kafka');
+      await Promise.allSettled(kafka.map((s) => s.running.close(graceMs)));
+      await Promise.allSettled(this.sources.filter((s) => s.type !== 'kafka').map((s) => s.running.close(Math.min(graceMs, 5000))));
+      await this.#worker?.stop(graceMs);
+      this.#abort.abort();
+      await this.httpServer?.close();
+      await closeRoutes(this.#routes.routes);
+      await this.#closeSimulators();
+      this.ops.close();
+      this.store.close();
+      this.log.info('engine stopped');
+    } finally {
+      this.#lock?.release();
+    }
   }
 }
 
