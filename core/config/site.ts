@@ -295,6 +295,14 @@ export function loadSiteConfig(
     const pos = src && file ? src.posOf(typeof (raw.listeners as Raw[] | undefined)?.[i]?.name === 'string' ? ['listeners', i, 'name'] : ['listeners', i], false) : { file: '<defaults>', line: 1, col: 1 };
     nameIssues.push(new LoadIssue(pos, `listeners[${i}].name "${l.name}" is already the name of listeners[${first}]: each listener needs its own name`, 'CONFIG_E_SCHEMA'));
   });
+  // A listener mounted on the engine's HTTP server cannot work with HTTP off: said at load (validate too), not at start.
+  if ((raw.http?.enabled ?? true) === false) {
+    listeners.forEach((l, i) => {
+      if (l.type !== 'http') return;
+      const pos = src && file ? src.posOf(['listeners', i, 'type'], false) : { file: '<defaults>', line: 1, col: 1 };
+      nameIssues.push(new LoadIssue(pos, `listeners[${i}] "${l.name}" (type http) is mounted on the engine's HTTP server, but http.enabled is false`, 'CONFIG_E_SCHEMA'));
+    });
+  }
   if (nameIssues.length) throw new LoadError(nameIssues);
   // --mllp-port: the first MLLP listener.
   const firstMllp = listeners.find((l) => l.type === 'mllp');

@@ -69,4 +69,11 @@ describe('listener names', () => {
     expect(s.status).toBe(1);
     expect(s.stderr).toContain('listeners[1].name "mllp" is already the name of listeners[0]');
   });
+
+  it('an http listener with http.enabled false is refused at load, naming its type line (validate sees it too)', () => {
+    const dir = tempFiles({ 'hisbridge.yaml': 'http: { enabled: false }\nlisteners:\n  - { name: mllp, port: 0 }\n  - { name: his-http, type: http, path: /hl7/his }\n' });
+    const issues = loadIssues(path.join(dir, 'hisbridge.yaml'));
+    expect(issues).toHaveLength(1);
+    expect(issues[0]).toMatch(/hisbridge\.yaml:4:\d+: listeners\[1\] "his-http" \(type http\) is mounted on the engine's HTTP server, but http\.enabled is false/);
+  });
 });
