@@ -76,7 +76,6 @@ export const ERRORS = {
   PLUGIN_E_PERMANENT: { message: '{detail}', retryable: false },
   ENGINE_E_LISTEN: { message: 'cannot listen: {what} on {host}:{port}: {detail}', retryable: false },
   ENGINE_E_DATA_DIR_IN_USE: { message: 'data directory {dir} is in use by another hisbridge process (pid {pid}); give each engine its own --data-dir, or delete {file} if that process is not hisbridge', retryable: false },
-  ENGINE_E_FORMAT: { message: 'cannot read a {format} message: {detail}', retryable: false },
   // Warnings (the `_W_` codes): logged with `code`, never thrown.
   ENGINE_W_CONTROL_ID_REUSED: { message: 'control id reused: this sender and MSH-10 were accepted before with other content; stored and routed as a new message', retryable: false },
 

@@ -32,11 +32,11 @@ export interface BlockDeps {
 }
 
 /** An AR for one message of a refused block, echoing its MSH-10, in its charset. */
-export function refuseMessage(bytes: Buffer, defaultCharset: string, err: HisbridgeError): IngestOutcome {
+export function refuseMessage(bytes: Buffer, defaultCharset: string, err: HisbridgeError, declared?: string): IngestOutcome {
   let text: string;
   let charset = 'latin1';
   try {
-    ({ text, charset } = decodeHl7(bytes, defaultCharset));
+    ({ text, charset } = decodeHl7(bytes, defaultCharset, declared));
   } catch {
     text = bytes.toString('latin1');
   }
@@ -70,7 +70,7 @@ export async function submitBlock(bytes: Buffer, opts: BlockOptions, deps: Block
     if (opts.before && !opts.before(i)) return undefined;
     let o: IngestOutcome;
     if (refusal) {
-      o = refuseMessage(m, opts.charset ?? opts.defaultCharset ?? 'gb18030', refusal);
+      o = refuseMessage(m, opts.defaultCharset ?? 'gb18030', refusal, opts.charset);
       deps.onRefused?.(opts.source, o);
     } else {
       o = await deps.submit({
