@@ -13,6 +13,7 @@ import { LoadError } from '../../core/config/yaml-source.js';
 import { startHttpServer, type HttpServer } from '../../core/http/server.js';
 import { createLogger } from '../../core/log.js';
 import { builtinRegistry } from '../../plugins/index.js';
+import { startEngine, type TestEngine } from '../helpers/engine.js';
 import { tempFiles } from '../helpers/routes.js';
 
 const ENDPOINTS = [
@@ -163,6 +164,39 @@ describe('http.headersTimeout and http.requestTimeout', () => {
     // A body sent promptly is still answered.
     const r = await fetch(`${s.url}/echo`, { method: 'POST', body: '{"a":1}', headers: { 'content-type': 'application/json' } });
     expect(await r.json()).toEqual({ got: { a: 1 } });
+  });
+});
+
+describe('an engine with http limits in hisbridge.yaml', () => {
+  let t: TestEngine | undefined;
+  afterAll(async () => {
+    await t?.stop();
+  });
+
+  it('refuses connections over http.maxConnections, counts them with listener="http" and times out half a header block', async () => {
+    t = await startEngine({ siteYaml: 'http:\n  maxConnections: 4\n  headersTimeout: 500ms\n  requestTimeout: 1s\n' });
+    const port = Number(new URL(t.httpUrl).port);
+    const held: Conn[] = [];
+    for (let i = 0; i < 4; i++) {
+      const c = await connect(port);
+      expect(await getOn(c, '/healthz')).toMatch(/^HTTP\/1\.1 200/);
+      held.push(c);
+    }
+    const extra = await Promise.all([connect(port), connect(port), connect(port)]);
+    await Promise.all(extra.map((c) => c.closed));
+    for (const c of extra) expect(c.received()).toBe('');
+    for (const c of held) c.socket.destroy();
+    await Promise.all(held.map((c) => c.closed));
+    // Half a header block from a fresh connection is cut after the engine's 500ms.
+    const slow = await connect(port);
+    slow.socket.write('GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n');
+    const ms = await slow.closed;
+    expect(ms).toBeGreaterThanOrEqual(450);
+    expect(ms).toBeLessThan(3000);
+    const metrics = await (await fetch(`${t.httpUrl}/metrics`)).text();
+    expect(/hisbridge_mllp_connections_refused_total\{listener="http"\} (\d+)/.exec(metrics)?.[1]).toBe('3');
+    const warn = t.logs.map((l) => JSON.parse(l) as Record<string, unknown>).find((l) => l.code === 'HTTP_E_TOO_MANY_CONNECTIONS');
+    expect(warn).toMatchObject({ level: 'warn', limit: 4 });
   });
 });
 
