@@ -16,9 +16,13 @@ import { builtinRegistry } from '../../plugins/index.js';
 import { startEngine, type TestEngine } from '../helpers/engine.js';
 import { tempFiles } from '../helpers/routes.js';
 
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
 const ENDPOINTS = [
   { method: 'GET' as const, path: '/healthz', handler: async () => ({ status: 200, body: { ok: true } }) },
   { method: 'POST' as const, path: '/echo', handler: async (r: { body: unknown }) => ({ status: 200, body: { got: r.body } }) },
+  // A handler slower than requestTimeout (a remote platform taking its time): the timer covers receiving only.
+  { method: 'POST' as const, path: '/slow', handler: async (r: { body: unknown }) => { await sleep(1600); return { status: 200, body: { got: r.body } }; } },
 ];
 
 /** A logger writing JSON lines into `lines`. */
@@ -75,7 +79,6 @@ function getOn(c: Conn, pathname: string): Promise<string> {
   });
 }
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 describe('http.maxConnections', () => {
   const CAP = 6;
@@ -164,6 +167,20 @@ describe('http.headersTimeout and http.requestTimeout', () => {
     // A body sent promptly is still answered.
     const r = await fetch(`${s.url}/echo`, { method: 'POST', body: '{"a":1}', headers: { 'content-type': 'application/json' } });
     expect(await r.json()).toEqual({ got: { a: 1 } });
+  });
+});
+
+describe('requestTimeout and slow handlers', () => {
+  let s: HttpServer;
+  beforeAll(async () => {
+    s = await startHttpServer({ host: '127.0.0.1', port: 0, log: createLogger({ level: 'silent' }), endpoints: ENDPOINTS, headersTimeoutMs: 500, requestTimeoutMs: 1000 });
+  });
+  afterAll(() => s.close());
+
+  it('answers a request received in time even when its handler works longer than requestTimeout', async () => {
+    const r = await fetch(`${s.url}/slow`, { method: 'POST', body: '{"a":2}', headers: { 'content-type': 'application/json' } });
+    expect(r.status).toBe(200);
+    expect(await r.json()).toEqual({ got: { a: 2 } });
   });
 });
 
