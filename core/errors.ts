@@ -103,6 +103,7 @@ export const ERRORS = {
   HTTP_E_EMPTY_BODY: { message: 'the body is empty: send one or more HL7 v2 messages', retryable: false, status: 400 },
   HTTP_E_METHOD: { message: 'method {method} not allowed{hint}', retryable: false, status: 405 },
   HTTP_E_EVENT_ID: { message: '{detail}', retryable: false, status: 400 },
+  HTTP_E_TOO_MANY_CONNECTIONS: { message: '{count} HTTP connection(s) refused: {limit} already open', retryable: true },
 
   // Crypto
   CRYPTO_E_BAD_KEY: { message: 'SM4 key must be 32 hex characters (16 bytes)', retryable: false },

@@ -58,7 +58,7 @@ export interface SiteConfig {
   file?: string;
   listeners: ListenerConfig[];
   /** `tls` paths are absolute (resolved against the config file's directory). */
-  http: { host: string; port: number; enabled: boolean; tls?: TlsFileConfig };
+  http: { host: string; port: number; enabled: boolean; tls?: TlsFileConfig; maxConnections: number; headersTimeoutMs: number; requestTimeoutMs: number };
   /** The `api:` section (core/http/api-auth.ts): who may call /api/*. */
   api: ApiConfig;
   dataDir: string;
@@ -114,6 +114,9 @@ export const coreSiteSchema = {
         port: { type: 'integer', minimum: 0, maximum: 65535 },
         enabled: { type: 'boolean' },
         tls: { ...tlsSchema, description: 'Serve HTTPS: { cert, key, ca?, requestCert? } (PEM file paths); the console cookie then gets Secure' },
+        maxConnections: { type: 'integer', minimum: 1, description: 'Open HTTP connections at most (default 1024); more are closed at once, counted and logged' },
+        headersTimeout: { ...durationSchema, description: 'Time a client has to send the whole header block of a request; else 408 and the connection is closed (default 10s)' },
+        requestTimeout: { ...durationSchema, description: 'Time a client has to send the whole request, body included; else 408 and the connection is closed (default 120s; not shorter than headersTimeout)' },
       },
     },
     api: apiSchema,
@@ -357,6 +360,22 @@ export function loadSiteConfig(
     }
   }
 
+  const httpLimits = {
+    maxConnections: (raw.http?.maxConnections as number | undefined) ?? 1024,
+    headersTimeoutMs: parseDuration(raw.http?.headersTimeout, 10_000),
+    requestTimeoutMs: parseDuration(raw.http?.requestTimeout, 120_000),
+  };
+  {
+    const at = (key: string) => (src && file ? src.posOf(['http', key], false) : { file: '<defaults>', line: 1, col: 1 });
+    const limitIssues: LoadIssue[] = [];
+    if (httpLimits.headersTimeoutMs < 1) limitIssues.push(new LoadIssue(at('headersTimeout'), 'http.headersTimeout must be at least 1ms', 'CONFIG_E_SCHEMA'));
+    if (httpLimits.requestTimeoutMs < 1) limitIssues.push(new LoadIssue(at('requestTimeout'), 'http.requestTimeout must be at least 1ms', 'CONFIG_E_SCHEMA'));
+    else if (httpLimits.headersTimeoutMs > httpLimits.requestTimeoutMs) {
+      limitIssues.push(new LoadIssue(at(raw.http?.headersTimeout !== undefined ? 'headersTimeout' : 'requestTimeout'), `http.headersTimeout (${httpLimits.headersTimeoutMs}ms) must not be longer than http.requestTimeout (${httpLimits.requestTimeoutMs}ms)`, 'CONFIG_E_SCHEMA'));
+    }
+    if (limitIssues.length) throw new LoadError(limitIssues);
+  }
+
   const routesDefault = existsSync(path.resolve(baseDir, 'routes')) ? path.resolve(baseDir, 'routes') : path.resolve(process.cwd(), 'routes');
   return {
     ...(file ? { file } : {}),
@@ -366,6 +385,7 @@ export function loadSiteConfig(
       port: overrides.httpPort ?? raw.http?.port ?? 8480,
       enabled: raw.http?.enabled ?? true,
       ...(tls ? { tls } : {}),
+      ...httpLimits,
     },
     api,
     dataDir: overrides.dataDir ? path.resolve(overrides.dataDir) : rel(raw.dataDir ?? './data'),

@@ -346,6 +346,8 @@ export class Engine {
       this.httpServer = await startHttpServer({
         host: this.config.http.host, port: this.config.http.port, log: this.log, endpoints, api: this.config.api,
         ...(this.config.http.tls ? { tls: loadTlsOptions(this.config.http.tls) } : {}),
+        maxConnections: this.config.http.maxConnections, headersTimeoutMs: this.config.http.headersTimeoutMs, requestTimeoutMs: this.config.http.requestTimeoutMs,
+        onRefused: () => this.ops.metrics.onConnectionRefused('http'),
       }).catch((e: unknown) => {
         throw listenError('http', this.config.http.host, this.config.http.port, e);
       });

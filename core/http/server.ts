@@ -16,12 +16,20 @@
  * under their endpoint's family, take POST only, and get the raw body as a
  * Buffer up to the endpoint's own size cap; the content type is the source's
  * business.
+ *
+ * Connection limits (`http.maxConnections`, `http.headersTimeout`,
+ * `http.requestTimeout`): node's own server settings. Connections over the cap
+ * are closed at once by node:net (counted, one warn line per 10 s); a header
+ * block not complete within headersTimeout, or a request whose body has not
+ * fully arrived within requestTimeout, gets 408 and the connection is closed.
+ * Node checks those timers every `connectionsCheckingInterval` (30 s by
+ * default), so the server checks every second (more often for short timeouts).
  */
 import http from 'node:http';
 import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import type { TlsOptions } from 'node:tls';
-import { errorText, isHisbridgeError } from '../errors.js';
+import { errorText, hbError, isHisbridgeError } from '../errors.js';
 import type { EndpointRequest, EndpointResponse, HttpEndpoint, Logger, SourceHttpEndpoint } from '../sdk.js';
 import { ApiGate, isLoopbackAddress, normalizeAddress, type ApiConfig } from './api-auth.js';
 
@@ -207,6 +215,34 @@ export interface HttpServerOptions {
   api?: ApiConfig;
   /** Serve HTTPS with these options (from loadTlsOptions). */
   tls?: TlsOptions;
+  /** Open connections at most (default 1024); more are closed at once. */
+  maxConnections?: number;
+  /** Time for a client to send the whole header block, in ms (default 10 s). */
+  headersTimeoutMs?: number;
+  /** Time for a client to send the whole request, body included, in ms (default 120 s). */
+  requestTimeoutMs?: number;
+  /** Called once per connection refused over maxConnections (the engine counts it in its metrics). */
+  onRefused?: () => void;
+}
+
+export const HTTP_DEFAULT_MAX_CONNECTIONS = 1024;
+export const HTTP_DEFAULT_HEADERS_TIMEOUT_MS = 10_000;
+export const HTTP_DEFAULT_REQUEST_TIMEOUT_MS = 120_000;
+/** At most one warn line about refused connections in this period. */
+const REFUSED_LOG_EVERY_MS = 10_000;
+
+/** Checks the limits and returns node's server options for them; throws a plain error naming the bad one. */
+function limitOptions(opts: HttpServerOptions): { maxConnections: number; headersTimeout: number; requestTimeout: number; connectionsCheckingInterval: number } {
+  const maxConnections = opts.maxConnections ?? HTTP_DEFAULT_MAX_CONNECTIONS;
+  const headersTimeout = opts.headersTimeoutMs ?? HTTP_DEFAULT_HEADERS_TIMEOUT_MS;
+  const requestTimeout = opts.requestTimeoutMs ?? HTTP_DEFAULT_REQUEST_TIMEOUT_MS;
+  if (!(Number.isSafeInteger(maxConnections) && maxConnections >= 1)) throw new Error('http.maxConnections must be a positive integer');
+  if (!(Number.isFinite(headersTimeout) && headersTimeout >= 1)) throw new Error('http.headersTimeout must be at least 1ms');
+  if (!(Number.isFinite(requestTimeout) && requestTimeout >= 1)) throw new Error('http.requestTimeout must be at least 1ms');
+  if (headersTimeout > requestTimeout) throw new Error('http.headersTimeout must not be longer than http.requestTimeout');
+  // Node checks the two timers only this often: a second, or half the shorter timeout when that is less.
+  const connectionsCheckingInterval = Math.max(50, Math.min(1000, Math.floor(headersTimeout / 2)));
+  return { maxConnections, headersTimeout: Math.round(headersTimeout), requestTimeout: Math.round(requestTimeout), connectionsCheckingInterval };
 }
 
 export async function startHttpServer(opts: HttpServerOptions): Promise<HttpServer> {
@@ -248,7 +284,43 @@ export async function startHttpServer(opts: HttpServerOptions): Promise<HttpServ
       if (!res.headersSent) send(res, { status: 500, body: { code: 'ENGINE_E_INTERNAL', message: 'internal error' } });
     });
   };
-  const server = opts.tls ? https.createServer(opts.tls, onRequest) : http.createServer(onRequest);
+  const limits = limitOptions(opts);
+  const serverOptions = { headersTimeout: limits.headersTimeout, requestTimeout: limits.requestTimeout, connectionsCheckingInterval: limits.connectionsCheckingInterval };
+  const server = opts.tls ? https.createServer({ ...opts.tls, ...serverOptions }, onRequest) : http.createServer(serverOptions, onRequest);
+  server.maxConnections = limits.maxConnections;
+  // node:net closed a connection over maxConnections: counted, and one warn line per period (no address: no PHI, no noise).
+  let refusedTotal = 0;
+  let refusedUnlogged = 0;
+  let refusedLoggedAt = 0;
+  let refusedLogTimer: NodeJS.Timeout | undefined;
+  const flushRefusedLog = (): void => {
+    if (refusedUnlogged === 0) return;
+    const count = refusedUnlogged;
+    refusedUnlogged = 0;
+    refusedLoggedAt = Date.now();
+    opts.log.warn(
+      { code: 'HTTP_E_TOO_MANY_CONNECTIONS', listener: 'http', refused: count, refusedTotal, limit: limits.maxConnections },
+      hbError('HTTP_E_TOO_MANY_CONNECTIONS', { count, limit: limits.maxConnections }).message,
+    );
+  };
+  server.on('drop', () => {
+    refusedTotal++;
+    refusedUnlogged++;
+    try {
+      opts.onRefused?.();
+    } catch {
+      // A metrics hook must not break the server.
+    }
+    const now = Date.now();
+    if (now - refusedLoggedAt >= REFUSED_LOG_EVERY_MS) flushRefusedLog();
+    else if (!refusedLogTimer) {
+      refusedLogTimer = setTimeout(() => {
+        refusedLogTimer = undefined;
+        flushRefusedLog();
+      }, refusedLoggedAt + REFUSED_LOG_EVERY_MS - now);
+      refusedLogTimer.unref();
+    }
+  });
   // "Expect: 100-continue" with a declared body over the limit: answer 413 before the client sends it.
   server.on('checkContinue', (req: http.IncomingMessage, res: http.ServerResponse) => {
     let limit = MAX_BODY;
@@ -446,6 +518,8 @@ export async function startHttpServer(opts: HttpServerOptions): Promise<HttpServ
     mountSource,
     close: () =>
       new Promise<void>((resolve) => {
+        clearTimeout(refusedLogTimer);
+        flushRefusedLog();
         server.close(() => resolve());
         server.closeAllConnections();
       }),

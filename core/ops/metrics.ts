@@ -78,7 +78,7 @@ export class EngineMetrics {
     this.#replays = new Counter({ name: 'hisbridge_dead_letter_replays_total', help: 'Dead deliveries requeued by an operator, by channel (console, api)', labelNames: ['via'], registers });
     this.#reused = new Counter({ name: 'hisbridge_control_id_reused_total', help: 'Messages stored as new although their sender and MSH-10 were accepted before with other content, by listener', labelNames: ['listener'], registers });
     this.#kafkaLag = new Gauge({ name: 'hisbridge_kafka_lag', help: 'Kafka consumer lag in records, by topic and partition', labelNames: ['topic', 'partition'], registers });
-    this.#refused = new Counter({ name: 'hisbridge_mllp_connections_refused_total', help: 'MLLP connections closed at once because the listener had maxConnections open, by listener', labelNames: ['listener'], registers });
+    this.#refused = new Counter({ name: 'hisbridge_mllp_connections_refused_total', help: 'Connections closed at once because the listener had maxConnections open, by listener (listener="http": the engine\'s HTTP server, http.maxConnections)', labelNames: ['listener'], registers });
     new Gauge({
       name: 'hisbridge_queue_depth', help: 'Open deliveries (pending, in flight, waiting to retry)', registers,
       collect() { this.set(sources.queueDepth()); },
