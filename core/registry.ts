@@ -41,6 +41,11 @@ export class Registry {
 
   extension(ext: SiteExtension): this {
     if (this.#extensions.has(ext.key)) throw new Error(`site extension "${ext.key}" registered twice`);
+    for (const c of ext.commands ?? []) {
+      if (!NAME.test(c.name)) throw new Error(`command "${c.name}" of site extension "${ext.key}" must be lower-case letters, digits and dashes`);
+      const owner = this.extensions.find((e) => e.commands?.some((o) => o.name === c.name));
+      if (owner || ext.commands!.filter((o) => o.name === c.name).length > 1) throw new Error(`command "${c.name}" of site extension "${ext.key}" is also declared by "${owner?.key ?? ext.key}"`);
+    }
     compileSchema(ext.configSchema);
     if (ext.errors) this.#errors.register(ext.errors);
     this.#extensions.set(ext.key, ext);

@@ -336,6 +336,44 @@ export interface SiteExtension {
   readonly errors?: ErrorFamily<any>; // eslint-disable-line @typescript-eslint/no-explicit-any
   /** Workstation endpoints mounted under /api when the section is configured. */
   endpoints?(ctx: PluginContext): HttpEndpoint[] | Promise<HttpEndpoint[]>;
+  /**
+   * The remote this section talks to, for the informational reachability in
+   * /healthz `remotes.<key>` and the console. Given the configured section
+   * (defaults merged); returns undefined when there is nothing to probe. The
+   * engine opens a TCP connection to the URL's host and port. Optional (issue 14).
+   */
+  health?(site: Readonly<Record<string, unknown>>): SiteHealthProbe | undefined;
+  /** `hisbridge <name> ...` subcommands this extension adds to the CLI. Optional (issue 14). */
+  readonly commands?: readonly CliCommand[];
+}
+
+/** What a site extension's `health` declares: the remote to probe. */
+export interface SiteHealthProbe {
+  /** A URL of the remote (only host and port are used). */
+  url: string;
+}
+
+/** Where a CLI command writes: one line per call, no trailing newline. */
+export interface CliIo {
+  out(line: string): void;
+  err(line: string): void;
+}
+
+/**
+ * A `hisbridge <name>` subcommand declared by a site extension. The name is a
+ * contract with tools outside the project: keep it, its flags, its output and
+ * its exit codes stable. Exit codes: 0 success, 1 the operation failed,
+ * 2 a usage error.
+ */
+export interface CliCommand {
+  /** Lower-case letters, digits and dashes; must not be a built-in command's name. */
+  readonly name: string;
+  /** One line for `hisbridge --help`. */
+  readonly summary: string;
+  /** Full usage text, printed by `hisbridge <name> --help` and after usage errors. */
+  readonly usage?: string;
+  /** Runs the command with the arguments after its name; resolves to the exit code. */
+  run(argv: string[], io: CliIo): Promise<number>;
 }
 
 /* ------------------------------------------------------------------ */

@@ -1,9 +1,14 @@
 #!/usr/bin/env node
 /**
- * `hisbridge <command>`: each command lives in cmd-<name>.ts and exports
- * `run(argv): Promise<number>` (the exit code). Names and flags are a
- * contract with tools outside the project: keep them stable.
+ * `hisbridge <command>`: each built-in command lives in cmd-<name>.ts and
+ * exports `run(argv): Promise<number>` (the exit code). Site extensions add
+ * their own (`SiteExtension.commands`, e.g. `gd-ehr` from plugins/gd-ehr);
+ * they are listed after the built-ins and loaded only for help or when the
+ * name is not a built-in. Names and flags are a contract with tools outside
+ * the project: keep them stable.
  */
+import type { CliCommand } from '../sdk.js';
+
 const COMMANDS: Record<string, { summary: string; load: () => Promise<{ run(argv: string[]): Promise<number> }> }> = {
   start: { summary: 'run the engine: start [--config F] [--routes DIR] [--data-dir D] [--mllp-port P] [--http-port P] [--no-simulators]', load: () => import('./cmd-start.js') },
   validate: { summary: 'check route files: validate [FILES|DIR] (prints file:line:col: message)', load: () => import('./cmd-validate.js') },
@@ -12,7 +17,6 @@ const COMMANDS: Record<string, { summary: string; load: () => Promise<{ run(argv
   test: { summary: 'run route test files (routes/*.test.yaml): test [FILES|DIR]', load: () => import('./cmd-test.js') },
   schemas: { summary: 'write schemas/route.schema.json and schemas/hisbridge.schema.json: schemas [--check]', load: () => import('./cmd-schemas.js') },
   sm4: { summary: 'SM4 for joint testing: sm4 encrypt|decrypt --key HEX VALUE', load: () => import('./cmd-sm4.js') },
-  'gd-ehr': { summary: 'build a provincial viewer URL: gd-ehr viewer-url --key HEX ...', load: () => import('./cmd-gd-ehr.js') },
   messages: { summary: 'browse stored messages: messages search|show', load: () => import('./cmd-messages.js') },
   dlq: { summary: 'dead letters: dlq list | dlq replay ID|--all [--route R]', load: () => import('./cmd-dlq.js') },
   audit: { summary: 'export the audit trail: audit [--since T] [--org C] [--staff N] [--patient ID] [--format csv|jsonl]', load: () => import('./cmd-audit.js') },
@@ -22,9 +26,32 @@ const COMMANDS: Record<string, { summary: string; load: () => Promise<{ run(argv
   stats: { summary: 'call statistics per institution/route/operation and day: stats [--by org|route|operation] [--since T]', load: () => import('./cmd-stats.js') },
 };
 
-function usage(): string {
+/** The commands the built-in site extensions declare. A name that is a built-in command's refuses to run. */
+async function extensionCommands(): Promise<CliCommand[]> {
+  const { registry } = await import('./common.js');
+  const out: CliCommand[] = [];
+  for (const ext of registry().extensions) {
+    for (const c of ext.commands ?? []) {
+      if (Object.hasOwn(COMMANDS, c.name)) throw new Error(`command "${c.name}" of site extension "${ext.key}" has the name of a built-in command`);
+      out.push(c);
+    }
+  }
+  return out;
+}
+
+const stdio = {
+  out: (l: string) => process.stdout.write(l + '\n'),
+  err: (l: string) => process.stderr.write(l + '\n'),
+};
+
+async function usage(): Promise<string> {
   const lines = ['hisbridge: HL7/Kafka/HTTP integration engine for Guangdong hospitals', '', 'usage: hisbridge <command> [options]', '', 'commands:'];
   for (const [name, c] of Object.entries(COMMANDS)) lines.push(`  ${name.padEnd(10)} ${c.summary}`);
+  const extra = await extensionCommands();
+  if (extra.length) {
+    lines.push('', 'commands from site extensions:');
+    for (const c of extra) lines.push(`  ${c.name.padEnd(10)} ${c.summary}`);
+  }
   lines.push('', 'hisbridge <command> --help shows the options of a command.');
   return lines.join('\n');
 }
@@ -32,7 +59,7 @@ function usage(): string {
 async function main(argv: string[]): Promise<number> {
   const [cmd, ...rest] = argv;
   if (!cmd || cmd === '--help' || cmd === '-h' || cmd === 'help') {
-    process.stdout.write(usage() + '\n');
+    process.stdout.write((await usage()) + '\n');
     return cmd ? 0 : 2;
   }
   if (cmd === '--version' || cmd === '-v') {
@@ -41,13 +68,15 @@ async function main(argv: string[]): Promise<number> {
     process.stdout.write(`${pkg.version}\n`);
     return 0;
   }
-  const entry = COMMANDS[cmd];
-  if (!entry) {
-    process.stderr.write(`hisbridge: unknown command "${cmd}"\n\n${usage()}\n`);
-    return 2;
+  const entry = Object.hasOwn(COMMANDS, cmd) ? COMMANDS[cmd] : undefined;
+  if (entry) {
+    const mod = await entry.load();
+    return mod.run(rest);
   }
-  const mod = await entry.load();
-  return mod.run(rest);
+  const ext = (await extensionCommands()).find((c) => c.name === cmd);
+  if (ext) return ext.run(rest, stdio);
+  process.stderr.write(`hisbridge: unknown command "${cmd}"\n\n${await usage()}\n`);
+  return 2;
 }
 
 // A reader that went away (`hisbridge audit | head`) is not a crash: the rest of the output is dropped and the command finishes.

@@ -4,6 +4,7 @@
  */
 import type { SiteConfig } from '../config/site.js';
 import type { Logger } from '../log.js';
+import type { SiteExtension } from '../sdk.js';
 import type { MllpServer } from '../mllp/server.js';
 import type { RouteTable } from '../routes/matcher.js';
 import type { Store } from '../store/sqlite.js';
@@ -18,12 +19,11 @@ export interface EngineView {
   /** Routes loaded inactive, with the reason. */
   readonly inactiveRoutes?: readonly { name: string; reason: string }[];
   readonly sections: Record<string, Record<string, unknown>>;
+  /** The site extensions: each declares the remote its health probe reaches (`SiteExtension.health`). */
+  readonly registry: { readonly extensions: readonly SiteExtension[] };
   readonly listeners: readonly { config: { name: string; host: string }; server: MllpServer; port?: number }[];
   health(): Record<string, unknown>;
 }
-
-/** Site sections whose URL is probed for the informational remote reachability. */
-const REMOTE_URL_KEYS: Record<string, string> = { gdEhr: 'authUrl', recognition: 'baseUrl' };
 
 export function engineOpsHost(e: EngineView, kick: () => void): OpsHost {
   return {
@@ -38,9 +38,11 @@ export function engineOpsHost(e: EngineView, kick: () => void): OpsHost {
       plugins: r.steps.flatMap((s) => (s.kind === 'plugin' ? [s.plugin] : [])),
     })).concat((e.inactiveRoutes ?? []).map((r) => ({ name: r.name, events: [], sources: [], ack: '', plugins: [], inactive: r.reason }))),
     listeners: () => e.listeners.map((l) => ({ name: l.config.name, host: l.config.host, ...(l.port !== undefined ? { port: l.port } : {}), connections: l.server.connectionCount })),
-    remoteUrls: () => Object.fromEntries(Object.entries(REMOTE_URL_KEYS).map(([section, key]) => {
-      const v = e.sections[section]?.[key];
-      return [section, typeof v === 'string' ? v : undefined];
+    remoteUrls: () => Object.fromEntries(e.registry.extensions.flatMap((ext) => {
+      const section = e.sections[ext.key];
+      if (!ext.health || !section) return [];
+      const url = ext.health(section)?.url;
+      return [[ext.key, typeof url === 'string' ? url : undefined]];
     })),
     engineHealth: () => e.health(),
     kick,

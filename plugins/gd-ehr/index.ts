@@ -9,6 +9,7 @@ import type { SiteExtension } from '../../core/sdk.js';
 import { gdEhrDefaults, gdEhrSiteSchema } from './site.js';
 import { startGdEhrSimulator } from './simulator.js';
 import { gdEhrEndpoints } from './endpoint.js';
+import { viewerUrlCommand } from './cli.js';
 
 /** Port of the simulator with the engine's HTTP server off; otherwise HTTP port + 1 (core/engine/sim-ports.ts). */
 export const GD_EHR_SIMULATOR_PORT = 8481;
@@ -23,6 +24,9 @@ const gdEhr: SiteExtension = {
     start: startGdEhrSimulator,
   },
   endpoints: gdEhrEndpoints,
+  /** The authorization API is what the engine calls; the viewer URL is opened by the doctor's browser. */
+  health: (site) => (typeof site.authUrl === 'string' ? { url: site.authUrl } : undefined),
+  commands: [viewerUrlCommand],
 };
 
 export default gdEhr;

@@ -19,6 +19,7 @@ const extension: SiteExtension = {
     start: (opts) => startRecognitionSimulator(opts),
   },
   endpoints: (ctx) => recognitionEndpoints(ctx),
+  health: (site) => (typeof site.baseUrl === 'string' ? { url: site.baseUrl } : undefined),
 };
 
 export default extension;

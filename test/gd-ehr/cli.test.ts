@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { run as sm4 } from '../../core/cli/cmd-sm4.js';
-import { run as gdEhr } from '../../core/cli/cmd-gd-ehr.js';
+import { run as gdEhr } from '../../plugins/gd-ehr/cli.js';
 import { GUIDE_KEY } from './helpers.js';
 
 const GUIDE_PLAIN = 'orgCode=o1&staffNo=a1n&staffName=pn2&cardType=01&idcard=64212419560933091T&patientName=N1&patientId=d1&callSysCode=zhspt';

@@ -3,12 +3,13 @@
  * --staff-name … --card-type … --idcard … --patient-name … --patient-id …
  * --call-sys-code … [--base-url …]`: builds the provincial viewer URL for
  * joint testing (联调) and prints it alone on the last line. Flags are kept stable.
+ * Declared by the gdEhr site extension (`commands`); core/cli/main.ts lists
+ * and dispatches it.
  */
 import { parseArgs } from 'node:util';
-import { isHisbridgeError } from '../errors.js';
-import { buildViewerUrl, type ViewerFields } from '../../plugins/gd-ehr/viewer-url.js';
-import { PROVINCE_VIEWER_URL } from '../../plugins/gd-ehr/site.js';
-import { stdio, type CliIo } from './cmd-sm4.js';
+import { isHisbridgeError, type CliCommand, type CliIo } from '../../core/sdk.js';
+import { buildViewerUrl, type ViewerFields } from './viewer-url.js';
+import { PROVINCE_VIEWER_URL } from './site.js';
 
 const FLAGS = {
   'org-code': 'orgCode',
@@ -26,7 +27,7 @@ const USAGE = `usage: hisbridge gd-ehr viewer-url --key HEX --app-id ID --org-co
 Prints the getPrivilege URL (param = SM4 of the eight fields in the guide's order) on the last line.
 --base-url defaults to ${PROVINCE_VIEWER_URL}; --key-env NAME reads the key from the environment.`;
 
-export async function run(argv: string[], io: CliIo = stdio): Promise<number> {
+export async function run(argv: string[], io: CliIo): Promise<number> {
   const options = {
     key: { type: 'string' },
     'key-env': { type: 'string' },
@@ -71,3 +72,10 @@ export async function run(argv: string[], io: CliIo = stdio): Promise<number> {
     return 1;
   }
 }
+
+export const viewerUrlCommand: CliCommand = {
+  name: 'gd-ehr',
+  summary: 'build a provincial viewer URL: gd-ehr viewer-url --key HEX ...',
+  usage: USAGE,
+  run,
+};
