@@ -4,7 +4,7 @@
  * it changed the number of open deliveries, so the cached pending counter is
  * only adjusted after the commit.
  *
- * Ordering keys: among the open deliveries (pending, in-flight, failed) of
+ * Ordering keys: among the open deliveries (pending, in-flight, retrying) of
  * one key exactly one has `head = 1`: the one allowed to run. It is the
  * lowest id, except that a running (in-flight) head keeps the flag until it
  * finishes, even when a replayed lower id joins the key. Claiming only looks
@@ -94,7 +94,7 @@ export class Ledger {
       get: p(`SELECT id, message_id, route, step, ordering_key, state, attempts, max_attempts, retry_initial_ms, retry_max_delay_ms, as_name
               FROM deliveries WHERE id = ?`),
       done: p(`UPDATE deliveries SET state = 'done', head = 0, output = ?, updated_at = ? WHERE id = ?`),
-      retry: p(`UPDATE deliveries SET state = 'failed', next_attempt_at = ?, last_error_code = ?, last_error = ?, updated_at = ? WHERE id = ?`),
+      retry: p(`UPDATE deliveries SET state = 'retrying', next_attempt_at = ?, last_error_code = ?, last_error = ?, updated_at = ? WHERE id = ?`),
       dead: p(`UPDATE deliveries SET state = 'dead', head = 0, last_error_code = ?, last_error = ?, updated_at = ? WHERE id = ?`),
       laterSiblings: p(`SELECT id, vars FROM deliveries WHERE message_id = ? AND route = ? AND step > ? AND state IN ${OPEN_STATES}`),
       setVars: p('UPDATE deliveries SET vars = ? WHERE id = ?'),
@@ -102,14 +102,14 @@ export class Ledger {
       due: p(`SELECT d.id, d.message_id, d.route, d.step, d.plugin, d.ordering_key, d.attempts, d.vars,
                      m.raw_bytes, m.charset, m.source, m.control_id, m.type, m.message_key, m.format
               FROM deliveries d INDEXED BY deliveries_due JOIN messages m ON m.id = d.message_id
-              WHERE d.head = 1 AND d.state IN ('pending','failed') AND d.next_attempt_at <= ?
+              WHERE d.head = 1 AND d.state IN ('pending','retrying') AND d.next_attempt_at <= ?
                 AND d.plugin NOT IN (SELECT value FROM json_each(?))
               ORDER BY d.next_attempt_at LIMIT ?`),
       // The same without the plugin filter: the common case, and json_each costs a third of the query.
       dueAny: p(`SELECT d.id, d.message_id, d.route, d.step, d.plugin, d.ordering_key, d.attempts, d.vars,
                         m.raw_bytes, m.charset, m.source, m.control_id, m.type, m.message_key, m.format
                  FROM deliveries d INDEXED BY deliveries_due JOIN messages m ON m.id = d.message_id
-                 WHERE d.head = 1 AND d.state IN ('pending','failed') AND d.next_attempt_at <= ?
+                 WHERE d.head = 1 AND d.state IN ('pending','retrying') AND d.next_attempt_at <= ?
                  ORDER BY d.next_attempt_at LIMIT ?`),
       claim: p(`UPDATE deliveries SET state = 'in-flight', attempts = attempts + 1, updated_at = ? WHERE id = ?`),
       release: p(`UPDATE deliveries SET state = 'pending', attempts = max(attempts - 1, 0), next_attempt_at = ?, updated_at = ?
@@ -228,7 +228,7 @@ export class Ledger {
     return { value: true, delta: -1 };
   }
 
-  fail(id: number, err: FailInput, latencyMs: number | undefined, now: number): Changed<'failed' | 'dead' | 'ignored'> {
+  fail(id: number, err: FailInput, latencyMs: number | undefined, now: number): Changed<'retrying' | 'dead' | 'ignored'> {
     const d = this.#s.get.get(id) as DeliveryRow | undefined;
     if (!d || d.state !== 'in-flight') return { value: 'ignored', delta: 0 };
     const reason = scrubText(err.reason).slice(0, 1000);
@@ -245,7 +245,7 @@ export class Ledger {
     // Still the head of its key: later deliveries of the key wait for this one's retries.
     this.#s.retry.run(now + retryDelayMs(policy, d.attempts, err.retryAfterMs), err.code, reason, now, id);
     this.#s.insertAttempt.run(id, now, d.attempts, 'retry', err.code, reason, latencyMs ?? null);
-    return { value: 'failed', delta: 0 };
+    return { value: 'retrying', delta: 0 };
   }
 
   /** In-flight back to pending, due now; the interrupted attempt is not counted. */

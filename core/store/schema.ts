@@ -5,7 +5,7 @@
 import type Database from 'better-sqlite3';
 
 /** States a delivery can still move out of; they count as pending for back-pressure. */
-export const OPEN_STATES = `('pending','in-flight','failed')`;
+export const OPEN_STATES = `('pending','in-flight','retrying')`;
 
 const MIGRATIONS: string[] = [
   // 1: initial schema.
@@ -59,7 +59,7 @@ const MIGRATIONS: string[] = [
   );
   CREATE INDEX deliveries_due ON deliveries (next_attempt_at) WHERE head = 1 AND state IN ('pending','failed');
   CREATE INDEX deliveries_heads ON deliveries (ordering_key) WHERE head = 1;
-  CREATE INDEX deliveries_key ON deliveries (ordering_key, id) WHERE state IN ${OPEN_STATES};
+  CREATE INDEX deliveries_key ON deliveries (ordering_key, id) WHERE state IN ('pending','in-flight','failed');
   CREATE INDEX deliveries_message ON deliveries (message_id, route, step);
   CREATE INDEX deliveries_state ON deliveries (state, id);
 
@@ -162,6 +162,16 @@ const MIGRATIONS: string[] = [
   // v8 (issue 13): what the stored bytes are: 'hl7' (an HL7 v2 message, as before) or 'json' (a JSON event, which
   // routes read as body.<path>; its type and identity came from the source). Rows stored before are HL7.
   `ALTER TABLE messages ADD COLUMN format TEXT NOT NULL DEFAULT 'hl7';`,
+  // v9 (issue 14): the delivery state 'failed' is renamed 'retrying' (it always meant "waiting to retry"; a delivery
+  // that can never succeed is 'dead'). Existing rows are rewritten and the two partial indexes that name the
+  // state are built again with the new name.
+  `
+  UPDATE deliveries SET state = 'retrying' WHERE state = 'failed';
+  DROP INDEX deliveries_due;
+  CREATE INDEX deliveries_due ON deliveries (next_attempt_at) WHERE head = 1 AND state IN ('pending','retrying');
+  DROP INDEX deliveries_key;
+  CREATE INDEX deliveries_key ON deliveries (ordering_key, id) WHERE state IN ('pending','in-flight','retrying');
+  `,
 ];
 
 /** Brings the database to the latest schema version; each step in its own transaction. */

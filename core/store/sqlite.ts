@@ -61,7 +61,7 @@ const ORPHAN_AGE_MS = 60_000;
 type Op =
   | { kind: 'accept'; msg: NewMessage; deliveries: NewDeliveryWithOutcome[]; upload?: number; done: Settle<AcceptResult> }
   | { kind: 'complete'; id: number; result: StepResult; latencyMs?: number; done: Settle<boolean> }
-  | { kind: 'fail'; id: number; err: FailInput; latencyMs?: number; done: Settle<'failed' | 'dead' | 'ignored'> }
+  | { kind: 'fail'; id: number; err: FailInput; latencyMs?: number; done: Settle<'retrying' | 'dead' | 'ignored'> }
   | { kind: 'audit'; params: unknown[] };
 
 interface Settle<T> {
@@ -375,8 +375,8 @@ export class Store {
     return new Promise((resolve, reject) => this.#enqueue({ kind: 'complete', id, result, ...opts, done: { resolve, reject } }));
   }
 
-  /** Records a failed attempt: schedules a retry ('failed') or moves it to the dead letter ('dead'). */
-  fail(id: number, err: FailInput, opts: { latencyMs?: number } = {}): Promise<'failed' | 'dead' | 'ignored'> {
+  /** Records a failed attempt: schedules a retry ('retrying') or moves it to the dead letter ('dead'). */
+  fail(id: number, err: FailInput, opts: { latencyMs?: number } = {}): Promise<'retrying' | 'dead' | 'ignored'> {
     return new Promise((resolve, reject) => this.#enqueue({ kind: 'fail', id, err, ...opts, done: { resolve, reject } }));
   }
 

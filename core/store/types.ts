@@ -6,7 +6,7 @@
  */
 import type { AuditEntry, StepResult } from '../sdk.js';
 
-export type DeliveryState = 'pending' | 'in-flight' | 'done' | 'failed' | 'dead';
+export type DeliveryState = 'pending' | 'in-flight' | 'done' | 'retrying' | 'dead';
 
 export interface NewMessage {
   /** Listener / source name. */

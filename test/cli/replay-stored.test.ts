@@ -15,7 +15,7 @@ import { parseHl7 } from '../../core/hl7/index.js';
 import { MllpClient } from '../../core/mllp/client.js';
 import { Store } from '../../core/store/sqlite.js';
 import { spawnEngine, type EngineProcess } from '../helpers/proc.js';
-import { delivery, message, openStore } from '../store/helpers.js';
+import { delivery, message, openStore } from '../helpers/store.js';
 import { cli } from '../helpers/cli.js';
 
 

@@ -3,12 +3,12 @@
  * store's migration to content digests (schema v3): an old database opens,
  * its rows keep deduplicating, its open deliveries keep their old key.
  */
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import Database from 'better-sqlite3';
 import path from 'node:path';
 import { canonicalContent, contentDigest, idempotencyKeyOf, messageKey } from '../../core/store/identity.js';
 import { Store } from '../../core/store/sqlite.js';
-import { delivery, message, openStore, tempDir } from '../store/helpers.js';
+import { delivery, freshDirs, message, openStore } from '../helpers/store.js';
 
 const MSG = [
   'MSH|^~\\&|HIS|H1|HB|GD|20250312093015||ADT^A04^ADT_A01|C1|P|2.5|||||CHN|UNICODE UTF-8',
@@ -58,15 +58,7 @@ describe('content digest', () => {
 });
 
 describe('store: content-aware duplicates and keys', () => {
-  const dirs: { cleanup(): void }[] = [];
-  afterEach(() => {
-    for (const d of dirs.splice(0)) d.cleanup();
-  });
-  const fresh = () => {
-    const t = tempDir();
-    dirs.push(t);
-    return t.dir;
-  };
+  const fresh = freshDirs();
 
   it('a claimed delivery carries the key of (message, route, step), the same in another store', async () => {
     const keys: string[] = [];
@@ -121,7 +113,7 @@ describe('store: content-aware duplicates and keys', () => {
 
     const store = Store.open(dir, { synchronous: 'NORMAL' });
     const v = new Database(path.join(dir, 'hisbridge.db'), { readonly: true });
-    expect(v.pragma('user_version', { simple: true })).toBe(8);
+    expect(v.pragma('user_version', { simple: true })).toBe(9);
     v.close();
     // The old row has no digest: any content with its sender and MSH-10 is a duplicate, as before the upgrade.
     const again = await store.accept(message({ controlId: 'OLD1', contentHash: 'd'.repeat(64) }), [delivery()]);

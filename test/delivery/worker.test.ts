@@ -6,7 +6,7 @@ import { hbError } from '../../core/errors.js';
 import { silentLogger } from '../../core/log.js';
 import type { Store } from '../../core/store/sqlite.js';
 import type { DeliveryJob, DeliveryRunner } from '../../core/store/types.js';
-import { delivery, message, openStore, sleep, tempDir } from '../store/helpers.js';
+import { delivery, message, openStore, sleep, tempDir } from '../helpers/store.js';
 
 /** A remote platform on a random port: applies operations, can fail or hang on demand. */
 interface Remote {

@@ -8,7 +8,7 @@ import { jsonForView, jsonViewText, MAX_VIEW_NODES } from '../../core/ops/consol
 import { run as messages } from '../../core/cli/cmd-messages.js';
 import type { TestEngine } from '../helpers/engine.js';
 import { CONSOLE_PASSWORD, CONSOLE_USER, startOpsEngine } from './fixtures.js';
-import { delivery, message, openStore, tempDir } from '../store/helpers.js';
+import { delivery, message, openStore, tempDir } from '../helpers/store.js';
 
 const ID_NUMBER = '44010619900307123X';
 const PHONE = '13812345678';

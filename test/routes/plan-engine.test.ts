@@ -173,7 +173,7 @@ ${third}`;
   it('a queued delivery whose step became another plugin after a reload is dead with a specific reason, not run as the new step', async () => {
     const a = ackOf(await client.send(`MSH|^~\\&|HIS|H1|HB|HB|20250312093015||ADT^A31|PLANCH0001|P|2.5\rPID|1||PPLAN03^^^H^PI\r`));
     expect(a.get('MSA-1')).toBe('AA');
-    await until(() => deliveriesOf('PLANCH0001')[0]!, (d) => d.state === 'failed' && d.lastErrorCode === 'HTTP_E_STATUS_RETRYABLE', 'a retryable failure of the busy call');
+    await until(() => deliveriesOf('PLANCH0001')[0]!, (d) => d.state === 'retrying' && d.lastErrorCode === 'HTTP_E_STATUS_RETRYABLE', 'a retryable failure of the busy call');
     writeFileSync(nodePath.join(routesDir, 'plan.yaml'), routesYaml(changingStep(false)));
     expect(await t.engine.reload()).toMatchObject({ ok: true });
     const d = await until(() => deliveriesOf('PLANCH0001')[0]!, (x) => x.state === 'dead', 'the delivery to be dead');

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import Database from 'better-sqlite3';
 import path from 'node:path';
 import { DB_FILE, Store } from '../../core/store/sqlite.js';
-import { delivery, freshDirs, message, openStore } from './helpers.js';
+import { delivery, freshDirs, message, openStore } from '../helpers/store.js';
 
 const fresh = freshDirs();
 

@@ -3,7 +3,7 @@ import Database from 'better-sqlite3';
 import path from 'node:path';
 import { DB_FILE, Store } from '../../core/store/sqlite.js';
 import type { NewMessage } from '../../core/store/types.js';
-import { delivery, freshDirs, message, openStore } from './helpers.js';
+import { delivery, freshDirs, message, openStore } from '../helpers/store.js';
 
 const fresh = freshDirs();
 

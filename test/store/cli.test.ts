@@ -1,7 +1,7 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { run as messages } from '../../core/cli/cmd-messages.js';
 import { run as dlq } from '../../core/cli/cmd-dlq.js';
-import { delivery, message, openStore, tempDir } from './helpers.js';
+import { delivery, freshDirs, message, openStore } from '../helpers/store.js';
 
 /** Runs a command in-process and collects what it printed. */
 async function capture(fn: () => Promise<number>): Promise<{ code: number; out: string; err: string }> {
@@ -27,19 +27,15 @@ const HL7 = [
   '',
 ].join('\r');
 
-const dirs: { cleanup(): void }[] = [];
-afterEach(() => {
-  while (dirs.length) dirs.pop()!.cleanup();
-});
+const fresh = freshDirs();
 
 async function seed() {
-  const t = tempDir();
-  dirs.push(t);
-  const store = openStore(t.dir);
+  const dir = fresh();
+  const store = openStore(dir);
   const m = await store.accept(message({ raw: Buffer.from(HL7), controlId: 'CTL-9', patientId: 'PAT778899' }), [delivery({ route: 'consent', orderingKey: ID_NUMBER })]);
   await store.accept(message(), [delivery({ route: 'other' })]);
   store.close();
-  return { dir: t.dir, messageId: m.messageId };
+  return { dir, messageId: m.messageId };
 }
 
 describe('hisbridge messages', () => {
@@ -81,9 +77,7 @@ describe('hisbridge messages', () => {
   });
 
   it('refuses a data dir without a store and an unknown message', async () => {
-    const t = tempDir();
-    dirs.push(t);
-    const r = await capture(() => messages(['search', '--data-dir', t.dir]));
+    const r = await capture(() => messages(['search', '--data-dir', fresh()]));
     expect(r.code).toBe(1);
     expect(r.err).toMatch(/no hisbridge store/);
     const { dir } = await seed();

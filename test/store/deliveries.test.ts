@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { delivery, freshDirs, message, openStore, sleep } from './helpers.js';
+import { delivery, freshDirs, message, openStore, sleep } from '../helpers/store.js';
 import type { Store } from '../../core/store/sqlite.js';
 
 const fresh = freshDirs();
@@ -33,7 +33,7 @@ describe('deliveries: ordering, retries, dead letter', () => {
     await store.complete(batch.find((j) => j.plugin === 'other')!.id, { outcome: 'ok' });
     let head = batch.find((j) => j.plugin === 'upload')!;
     for (let i = 0; i < 2; i++) {
-      expect(await store.fail(head.id, retryable)).toBe('failed');
+      expect(await store.fail(head.id, retryable)).toBe('retrying');
       // While the head waits for its retry, nothing else of its key is due even far in the future.
       const again = store.claimDue(FAR, 10);
       expect(again.map((j) => j.id)).toEqual([head.id]);
@@ -74,7 +74,7 @@ describe('deliveries: ordering, retries, dead letter', () => {
     const ja = jobs.find((j) => j.messageId === a.messageId)!;
     const jb = jobs.find((j) => j.messageId === b.messageId)!;
     expect(await store.fail(ja.id, { code: 'HTTP_E_STATUS', reason: 'HTTP 400 from gd-ehr', retryable: false })).toBe('dead');
-    expect(await store.fail(jb.id, retryable)).toBe('failed');
+    expect(await store.fail(jb.id, retryable)).toBe('retrying');
     const [jb2] = store.claimDue(FAR, 10);
     expect(await store.fail(jb2!.id, retryable)).toBe('dead');
     const dead = store.listDead();

@@ -18,7 +18,7 @@ import { Store } from '../../core/store/sqlite.js';
 import { tempFiles } from '../helpers/routes.js';
 import { run as replayCli } from '../../core/cli/cmd-replay.js';
 import { run as dlqCli } from '../../core/cli/cmd-dlq.js';
-import { delivery, freshDirs, message, openStore } from './helpers.js';
+import { delivery, freshDirs, message, openStore } from '../helpers/store.js';
 
 const fresh = freshDirs();
 
@@ -55,7 +55,7 @@ describe('format column', () => {
 
     const store = Store.open(dir, { synchronous: 'NORMAL' });
     const v = new Database(path.join(dir, 'hisbridge.db'), { readonly: true });
-    expect(v.pragma('user_version', { simple: true })).toBe(8);
+    expect(v.pragma('user_version', { simple: true })).toBe(9);
     v.close();
     expect(store.getMessage(old.messageId)!.format).toBe('hl7');
     const [job] = store.claimDue(Date.now() + 1000, 5);

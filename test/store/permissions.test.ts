@@ -3,28 +3,19 @@
  * directory is created 0700 and hisbridge.db, -wal and -shm 0600; existing
  * ones readable by others are tightened when the engine starts, with a warning.
  */
-import { chmodSync, mkdirSync, mkdtempSync, rmSync, statSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { chmodSync, mkdirSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { Writable } from 'node:stream';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { Store, DB_FILE } from '../../core/store/sqlite.js';
 import { Engine } from '../../core/engine/engine.js';
 import { loadSiteConfig } from '../../core/config/site.js';
 import { builtinRegistry } from '../../plugins/index.js';
 import { createLogger } from '../../core/log.js';
+import { freshDirs } from '../helpers/store.js';
 
 const mode = (p: string) => statSync(p).mode & 0o777;
-const dirs: string[] = [];
-function temp(): string {
-  const d = mkdtempSync(path.join(tmpdir(), 'hisbridge-perm-'));
-  dirs.push(d);
-  return d;
-}
-
-afterEach(() => {
-  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
-});
+const temp = freshDirs('hisbridge-perm-');
 
 describe('store file permissions', () => {
   it('creates the data directory 0700 and the database, WAL and SHM files 0600, whatever the umask', () => {

@@ -12,7 +12,7 @@ import { classifyHttpStatus, createHttpClient } from '../../core/http/client.js'
 import { silentLogger } from '../../core/log.js';
 import type { Store } from '../../core/store/sqlite.js';
 import type { DeliveryRunner } from '../../core/store/types.js';
-import { delivery, message, openStore, sleep, tempDir } from './helpers.js';
+import { delivery, message, openStore, sleep, tempDir } from '../helpers/store.js';
 
 const DAY = 86_400_000;
 
