@@ -10,7 +10,7 @@ import path from 'node:path';
 import { hbError } from '../errors.js';
 import { scrubText } from '../mask.js';
 import { DB_FILE } from '../store/sqlite.js';
-import { auditRowFrom, loadAuditKey, patientWhere, type AuditRow, type RawAudit } from '../store/audit.js';
+import { auditRowFrom, auditWhere, loadAuditKey, type AuditRow, type RawAudit } from '../store/audit.js';
 
 const TIME_HELP = 'use YYYY-MM-DD, YYYY-MM-DDTHH:MM[:SS][Z|+08:00] or an age such as 30m, 24h, 7d';
 const ISO_TIME = /^(\d{4})-(\d{2})-(\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2})(?:\.(\d{1,3}))?)?(Z|[+-]\d{2}:?\d{2})?)?$/;
@@ -159,25 +159,16 @@ export class OpsQueries {
     }
   }
 
-  #where(f: AuditExportFilter, operatorRows: boolean): { sql: string; args: unknown[] } {
-    const where: string[] = [];
-    const args: unknown[] = [];
-    if (f.since !== undefined) { where.push('at >= ?'); args.push(f.since); }
-    if (f.until !== undefined) { where.push('at < ?'); args.push(f.until); }
-    if (f.orgCode) { where.push('org_code = ?'); args.push(f.orgCode); }
-    if (f.staffNo) { where.push('staff_no = ?'); args.push(f.staffNo); }
-    if (f.plugin) { where.push('plugin = ?'); args.push(f.plugin); }
-    if (f.operation) { where.push('operation = ?'); args.push(f.operation); }
-    if (f.patientId) { const p = patientWhere(this.#key, f.patientId); where.push(p.sql); args.push(...p.args); }
-    if (!operatorRows) where.push(`plugin NOT IN (${OPERATOR_PLUGINS.map(() => '?').join(',')})`), args.push(...OPERATOR_PLUGINS);
-    return { sql: where.length ? `WHERE ${where.join(' AND ')}` : '', args };
+  /** The filter as a WHERE clause; `before` only for a page, operator actions left out of the statistics. */
+  #where(f: AuditExportFilter, operatorRows: boolean, before?: number): { sql: string; args: unknown[] } {
+    return auditWhere(this.#key, { ...f, before }, operatorRows ? [] : OPERATOR_PLUGINS);
   }
 
   /** One page of audit rows, newest first; `before` is the last id of the previous page. */
   auditPage(f: AuditExportFilter & { before?: number; limit?: number }): AuditRow[] {
-    const w = this.#where(f, true);
-    const sql = `SELECT * FROM audit ${w.sql ? w.sql + (f.before !== undefined ? ' AND id < ?' : '') : f.before !== undefined ? 'WHERE id < ?' : ''} ORDER BY id DESC LIMIT ?`;
-    const args = [...w.args, ...(f.before !== undefined ? [f.before] : []), Math.max(1, Math.min(f.limit ?? 100, 10_000))];
+    const w = this.#where(f, true, f.before);
+    const sql = `SELECT * FROM audit ${w.sql} ORDER BY id DESC LIMIT ?`;
+    const args = [...w.args, Math.max(1, Math.min(f.limit ?? 100, 10_000))];
     return (this.#db.prepare(sql).all(...args) as RawAudit[]).map(auditRowFrom);
   }
 

@@ -114,20 +114,47 @@ export interface RawAudit {
   client?: string | null; address?: string | null;
 }
 
-/** Newest first. */
-export function queryAudit(db: Database.Database, key: Buffer, f: AuditFilter): AuditRow[] {
+/** What the audit queries of the store, the console, the API, the export and the statistics can filter on. */
+export interface AuditWhereFilter {
+  /** Epoch ms, inclusive. */
+  since?: number | undefined;
+  /** Epoch ms, exclusive. */
+  until?: number | undefined;
+  plugin?: string | undefined;
+  operation?: string | undefined;
+  orgCode?: string | undefined;
+  staffNo?: string | undefined;
+  /** Plain patient id or ID number: matched through its keyed hash. */
+  patientId?: string | undefined;
+  /** Keyset pagination: rows with id lower than this. */
+  before?: number | undefined;
+}
+
+/**
+ * The one WHERE clause of the audit queries (`WHERE ...`, or '' when nothing
+ * filters) and its arguments. Rows of `excludePlugins` (operator actions in
+ * the call statistics) are left out.
+ */
+export function auditWhere(key: Buffer, f: AuditWhereFilter, excludePlugins: readonly string[] = []): { sql: string; args: unknown[] } {
   const where: string[] = [];
   const args: unknown[] = [];
   if (f.since !== undefined) { where.push('at >= ?'); args.push(f.since); }
   if (f.until !== undefined) { where.push('at < ?'); args.push(f.until); }
+  if (f.orgCode) { where.push('org_code = ?'); args.push(f.orgCode); }
+  if (f.staffNo) { where.push('staff_no = ?'); args.push(f.staffNo); }
   if (f.plugin) { where.push('plugin = ?'); args.push(f.plugin); }
   if (f.operation) { where.push('operation = ?'); args.push(f.operation); }
-  if (f.orgCode) { where.push('org_code = ?'); args.push(f.orgCode); }
   if (f.patientId) { const p = patientWhere(key, f.patientId); where.push(p.sql); args.push(...p.args); }
+  if (excludePlugins.length) { where.push(`plugin NOT IN (${excludePlugins.map(() => '?').join(',')})`); args.push(...excludePlugins); }
   if (f.before !== undefined) { where.push('id < ?'); args.push(f.before); }
-  const sql = `SELECT * FROM audit ${where.length ? 'WHERE ' + where.join(' AND ') : ''} ORDER BY id DESC LIMIT ?`;
-  args.push(Math.max(1, Math.min(f.limit ?? 100, 10_000)));
-  return (db.prepare(sql).all(...args) as RawAudit[]).map(auditRowFrom);
+  return { sql: where.length ? `WHERE ${where.join(' AND ')}` : '', args };
+}
+
+/** Newest first. */
+export function queryAudit(db: Database.Database, key: Buffer, f: AuditFilter): AuditRow[] {
+  const w = auditWhere(key, f);
+  const sql = `SELECT * FROM audit ${w.sql} ORDER BY id DESC LIMIT ?`;
+  return (db.prepare(sql).all(...w.args, Math.max(1, Math.min(f.limit ?? 100, 10_000))) as RawAudit[]).map(auditRowFrom);
 }
 
 /** Maps a SQLite audit row to the API shape (absent columns left out). */
