@@ -80,11 +80,11 @@ export class EngineMetrics {
     this.#kafkaLag = new Gauge({ name: 'hisbridge_kafka_lag', help: 'Kafka consumer lag in records, by topic and partition', labelNames: ['topic', 'partition'], registers });
     this.#refused = new Counter({ name: 'hisbridge_mllp_connections_refused_total', help: 'Connections closed at once because the listener had maxConnections open, by listener (listener="http": the engine\'s HTTP server, http.maxConnections)', labelNames: ['listener'], registers });
     new Gauge({
-      name: 'hisbridge_queue_depth', help: 'Open deliveries (pending, in flight, waiting to retry)', registers,
+      name: 'hisbridge_queue_depth', help: 'Open deliveries (states pending, in-flight, retrying)', registers,
       collect() { this.set(sources.queueDepth()); },
     });
     new Gauge({
-      name: 'hisbridge_deliveries_current', help: 'Deliveries by state now: open (pending, in flight, waiting to retry) and dead', labelNames: ['state'], registers,
+      name: 'hisbridge_deliveries_current', help: 'Deliveries by state now: open (states pending, in-flight, retrying) and dead', labelNames: ['state'], registers,
       collect() {
         this.set({ state: 'open' }, sources.queueDepth());
         this.set({ state: 'dead' }, sources.deadLetters());

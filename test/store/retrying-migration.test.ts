@@ -8,6 +8,7 @@ import Database from 'better-sqlite3';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { DB_FILE } from '../../core/store/sqlite.js';
+import { cli } from '../helpers/cli.js';
 import { delivery, downgradeToV8, freshDirs, message, openStore } from '../helpers/store.js';
 
 const fresh = freshDirs();
@@ -89,5 +90,24 @@ describe("store migration v9: delivery state 'failed' becomes 'retrying'", () =>
     expect(inspect(dir)).toMatchObject({ version: 9, states: ['pending'] });
     openStore(dir).close();
     expect(inspect(dir).version).toBe(9);
+  });
+
+  it('hisbridge messages show on a v8 store migrates it and shows the delivery as retrying', async () => {
+    const dir = fresh();
+    const store = openStore(dir);
+    const { messageId } = await store.accept(message(), [delivery({ route: 'consent' })]);
+    const [job] = store.claimDue(FAR, 5);
+    await store.fail(job!.id, retryable);
+    store.close();
+    downgradeToV8(dir);
+
+    const text = await cli(['messages', 'show', String(messageId), '--data-dir', dir]);
+    expect(text.stderr).toBe('');
+    expect(text.code).toBe(0);
+    expect(text.stdout).toMatch(/delivery \d+ {2}consent#0 http .* {2}retrying {2}attempts 1\/5 {2}HTTP_E_STATUS_RETRYABLE/);
+    expect(text.stdout).not.toMatch(/\bfailed\b/);
+    const json = await cli(['messages', 'show', String(messageId), '--data-dir', dir, '--json']);
+    expect((JSON.parse(json.stdout) as { deliveries: { state: string }[] }).deliveries.map((d) => d.state)).toEqual(['retrying']);
+    expect(inspect(dir)).toMatchObject({ version: 9, states: ['retrying'] });
   });
 });
