@@ -13,14 +13,10 @@
  * slow but working platform, so repeats really happen.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { mkdtempSync, writeFileSync, mkdirSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
 import { MllpClient } from '../../core/mllp/client.js';
 import { parseHl7 } from '../../core/hl7/index.js';
-import { silentLogger } from '../../core/log.js';
-import { startGdEhrSimulator, type GdEhrSimulator, type SimCall } from '../../plugins/gd-ehr/simulator.js';
-import { DEMO_SITE } from '../../plugins/gd-ehr/site.js';
+import type { GdEhrSimulator, SimCall } from '../../plugins/gd-ehr/simulator.js';
+import { authorizeRoute, GD_EHR_ENV, gdEhrSite, type GdEhrSite } from '../helpers/gd-ehr-site.js';
 import { spawnEngine, type EngineProcess } from '../helpers/proc.js';
 import { idNumberByDay as idNumber } from '../helpers/ids.js';
 
@@ -49,57 +45,26 @@ function effects(calls: readonly SimCall[]): Map<string, number> {
   return byPatient;
 }
 
-const ROUTE = `name: crash-authorize
-match:
-  events: [ADT^A04]
-ack: on-receive
-steps:
-  - plugin: gd-ehr-authorize
-delivery:
-  orderingKey: \${PID-3[5=PI].1}
-  retry: { max: 1000, initial: 50ms, maxDelay: 400ms }
-`;
+const ROUTE = authorizeRoute('crash-authorize', '{ max: 1000, initial: 50ms, maxDelay: 400ms }');
 
 describe('crash safety: kill -9 mid-stream with the platform down', () => {
+  let site: GdEhrSite;
   let sim: GdEhrSimulator;
-  let dir: string;
   let engine: EngineProcess | undefined;
-  const env = { T_PAAS: DEMO_SITE.paasToken, T_SM4: DEMO_SITE.sm4Key };
+  const env = GD_EHR_ENV;
 
   beforeAll(async () => {
-    sim = await startGdEhrSimulator({ host: '127.0.0.1', port: 0, site: {}, log: silentLogger() });
-    dir = mkdtempSync(path.join(tmpdir(), 'hisbridge-crash-'));
-    mkdirSync(path.join(dir, 'routes'));
-    writeFileSync(path.join(dir, 'routes', 'crash.yaml'), ROUTE);
-    writeFileSync(
-      path.join(dir, 'hisbridge.yaml'),
-      [
-        'simulators: false',
-        'listeners: [{ name: mllp, port: 0 }]',
-        'http: { port: 0 }',
-        'store: { synchronous: FULL }',
-        'gdEhr:',
-        `  authUrl: ${sim.url}/ebus/jiankangdangan/gdehr/dhccApi/codeAuthRec/save`,
-        `  viewerUrl: ${sim.url}/gdehr/privilege/getPrivilege`,
-        `  orgCode: ${DEMO_SITE.orgCode}`,
-        `  orgName: ${DEMO_SITE.orgName}`,
-        `  callSysCode: ${DEMO_SITE.callSysCode}`,
-        `  appId: ${DEMO_SITE.appId}`,
-        `  paasId: ${DEMO_SITE.paasId}`,
-        '  paasToken: ${env:T_PAAS}',
-        '  sm4Key: ${env:T_SM4}',
-      ].join('\n'),
-    );
+    site = await gdEhrSite({ prefix: 'hisbridge-crash-', routes: { 'crash.yaml': ROUTE }, extraYaml: ['store: { synchronous: FULL }'] });
+    sim = site.sim;
   });
 
   afterAll(async () => {
     engine?.child.kill('SIGKILL');
-    await sim?.close();
-    rmSync(dir, { recursive: true, force: true });
+    await site?.close();
   });
 
   it('delivers every acknowledged message once after a SIGKILL and a 503 phase', async () => {
-    const args = ['--config', path.join(dir, 'hisbridge.yaml'), '--routes', path.join(dir, 'routes'), '--data-dir', path.join(dir, 'data')];
+    const args = site.args('data');
     sim.addFault({ status: 503 }); // platform down until reset
     engine = await spawnEngine(args, env);
     const first = engine;
@@ -149,7 +114,7 @@ describe('crash safety: kill -9 mid-stream with the platform down', () => {
   }, 90_000);
 
   it('kill -9 while authorizations are in flight at a slow platform: calls repeat after the restart, effects do not', async () => {
-    const args = ['--config', path.join(dir, 'hisbridge.yaml'), '--routes', path.join(dir, 'routes'), '--data-dir', path.join(dir, 'data2')];
+    const args = site.args('data2');
     sim.reset();
     sim.addFault({ delayMs: 400 }); // every call held 400 ms, then processed (even if the caller is gone)
     engine = await spawnEngine(args, env);

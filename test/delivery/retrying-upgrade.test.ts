@@ -8,17 +8,13 @@
  * simulator, once.
  */
 import Database from 'better-sqlite3';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseHl7 } from '../../core/hl7/index.js';
-import { silentLogger } from '../../core/log.js';
 import { MllpClient } from '../../core/mllp/client.js';
 import { DB_FILE } from '../../core/store/sqlite.js';
-import { startGdEhrSimulator, type GdEhrSimulator } from '../../plugins/gd-ehr/simulator.js';
-import { DEMO_SITE } from '../../plugins/gd-ehr/site.js';
 import { idNumber } from '../helpers/ids.js';
+import { authorizeRoute, GD_EHR_ENV, gdEhrSite, type GdEhrSite } from '../helpers/gd-ehr-site.js';
 import { spawnEngine, type EngineProcess } from '../helpers/proc.js';
 import { downgradeToV8 } from '../helpers/store.js';
 
@@ -32,16 +28,7 @@ const MSG = [
   '',
 ].join('\r');
 
-const ROUTE = `name: upgrade-authorize
-match:
-  events: [ADT^A04]
-ack: on-receive
-steps:
-  - plugin: gd-ehr-authorize
-delivery:
-  orderingKey: \${PID-3[5=PI].1}
-  retry: { max: 100, initial: 50ms, maxDelay: 200ms }
-`;
+const ROUTE = authorizeRoute('upgrade-authorize', '{ max: 100, initial: 50ms, maxDelay: 200ms }');
 
 interface Row { state: string; attempts: number; last_error_code: string | null }
 
@@ -69,45 +56,23 @@ async function until<T>(what: string, get: () => T, ok: (v: T) => boolean, ms = 
 }
 
 describe("upgrade to store schema v9 with a delivery in state 'failed'", () => {
-  let sim: GdEhrSimulator;
-  let dir: string;
+  let site: GdEhrSite;
   let engine: EngineProcess | undefined;
-  const env = { T_PAAS: DEMO_SITE.paasToken, T_SM4: DEMO_SITE.sm4Key };
+  const env = GD_EHR_ENV;
 
   beforeAll(async () => {
-    sim = await startGdEhrSimulator({ host: '127.0.0.1', port: 0, site: {}, log: silentLogger() });
-    dir = mkdtempSync(path.join(tmpdir(), 'hisbridge-upgrade-'));
-    mkdirSync(path.join(dir, 'routes'));
-    writeFileSync(path.join(dir, 'routes', 'upgrade.yaml'), ROUTE);
-    writeFileSync(
-      path.join(dir, 'hisbridge.yaml'),
-      [
-        'simulators: false',
-        'listeners: [{ name: mllp, port: 0 }]',
-        'http: { port: 0 }',
-        'gdEhr:',
-        `  authUrl: ${sim.url}/ebus/jiankangdangan/gdehr/dhccApi/codeAuthRec/save`,
-        `  viewerUrl: ${sim.url}/gdehr/privilege/getPrivilege`,
-        `  orgCode: ${DEMO_SITE.orgCode}`,
-        `  orgName: ${DEMO_SITE.orgName}`,
-        `  callSysCode: ${DEMO_SITE.callSysCode}`,
-        `  appId: ${DEMO_SITE.appId}`,
-        `  paasId: ${DEMO_SITE.paasId}`,
-        '  paasToken: ${env:T_PAAS}',
-        '  sm4Key: ${env:T_SM4}',
-      ].join('\n'),
-    );
+    site = await gdEhrSite({ prefix: 'hisbridge-upgrade-', routes: { 'upgrade.yaml': ROUTE } });
   });
 
   afterAll(async () => {
     engine?.child.kill('SIGKILL');
-    await sim?.close();
-    rmSync(dir, { recursive: true, force: true });
+    await site?.close();
   });
 
   it('migrates the store at start, retries the delivery and authorizes the patient once', async () => {
-    const dataDir = path.join(dir, 'data');
-    const args = ['--config', path.join(dir, 'hisbridge.yaml'), '--routes', path.join(dir, 'routes'), '--data-dir', dataDir];
+    const { sim } = site;
+    const args = site.args('data');
+    const dataDir = path.join(site.dir, 'data');
     // The platform is down and asks for a minute: the delivery stays waiting to retry while the engine stops.
     sim.addFault({ status: 503, retryAfter: '60' });
     engine = await spawnEngine(args, env);

@@ -21,7 +21,7 @@ import { tempFiles } from '../helpers/routes.js';
 import { messagesPage } from '../../core/ops/console/pages.js';
 import { silentLogger } from '../../core/log.js';
 import { startGdEhrSimulator, type GdEhrSimulator } from '../../plugins/gd-ehr/simulator.js';
-import { DEMO_SITE } from '../../plugins/gd-ehr/site.js';
+import { GD_EHR_ENV, gdEhrSection } from '../helpers/gd-ehr-site.js';
 import { idNumber } from '../helpers/ids.js';
 
 interface GdCall { op: string; verified: boolean; returnCode?: string; replayed?: boolean; idempotencyKey?: string; fields?: Record<string, unknown> }
@@ -216,7 +216,7 @@ describe('idempotency keys: the same message through two instances', () => {
   let sim: GdEhrSimulator;
   let a: TestEngine;
   let b: TestEngine;
-  const env = { T_PAAS: DEMO_SITE.paasToken, T_SM4: DEMO_SITE.sm4Key };
+  const env = GD_EHR_ENV;
   beforeAll(async () => {
     sim = await startGdEhrSimulator({ host: '127.0.0.1', port: 0, site: {}, log: silentLogger() });
     const routesDir = tempFiles({
@@ -224,12 +224,7 @@ describe('idempotency keys: the same message through two instances', () => {
     });
     const siteYaml = [
       'simulators: false',
-      'gdEhr:',
-      `  authUrl: ${sim.url}/ebus/jiankangdangan/gdehr/dhccApi/codeAuthRec/save`,
-      `  viewerUrl: ${sim.url}/gdehr/privilege/getPrivilege`,
-      ...(['orgCode', 'orgName', 'callSysCode', 'appId', 'paasId'] as const).map((k) => `  ${k}: "${DEMO_SITE[k]}"`),
-      '  paasToken: ${env:T_PAAS}',
-      '  sm4Key: ${env:T_SM4}',
+      ...gdEhrSection(sim.url),
     ].join('\n');
     a = await startEngine({ routesDir, siteYaml, env });
     b = await startEngine({ routesDir, siteYaml, env });
