@@ -452,7 +452,10 @@ class FileSource implements RunningSource {
         continue;
       }
       const acks = u.messages.map(() => ackOf(i++));
-      const env = buildBatchAckEnvelope(u.batch.header.toString('latin1'), acks.length, { controlId: `B${randomBytes(10).toString('hex').slice(0, 19)}` });
+      const env = buildBatchAckEnvelope(u.batch.header.toString('latin1'), acks.length, {
+        controlId: `B${randomBytes(10).toString('hex').slice(0, 19)}`,
+        ...(acks[0]?.length ? { firstAck: acks[0].toString('latin1') } : {}),
+      });
       out.push(Buffer.from(env.header, 'latin1'), ...acks, Buffer.from(env.trailer, 'latin1'), nl);
     }
     return Buffer.concat(out);
