@@ -190,7 +190,7 @@ export class Store {
   static open(dir: string, opts: StoreOptions = {}): Store {
     const meta = opts.metadataRetentionDays ?? 180;
     if (meta < 180) {
-      throw hbError('CONFIG_E_RETENTION', { detail: 'metadataRetentionDays must be at least 180 (seed 000 §7: logs kept at least 6 months)' });
+      throw hbError('CONFIG_E_RETENTION', { detail: 'metadataRetentionDays must be at least 180: the provincial platform requires access, call and operation logs kept at least 6 months (docs/operations.md#audit-retention)' });
     }
     if ((opts.retentionDays ?? 30) <= 0) throw hbError('CONFIG_E_RETENTION', { detail: 'retentionDays must be positive' });
     const tightened = makePrivate(dir);
