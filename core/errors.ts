@@ -84,6 +84,7 @@ export const ERRORS = {
   // Store
   STORE_E_NOT_FOUND: { message: '{what} {id} not found', retryable: false, status: 404 },
   STORE_E_IO: { message: 'store error: {detail}', retryable: true },
+  STORE_E_DATA_DIR: { message: 'cannot use data directory {dir}: {detail}', retryable: false },
   STORE_W_PERMISSIONS: { message: '{path} was open to group or others: permissions tightened to {mode}', retryable: false },
 
   // Generic outbound HTTP
