@@ -40,6 +40,8 @@ export const ERRORS = {
   CONFIG_E_READ: { message: 'cannot read file: {detail}', retryable: false },
   ROUTE_E_COMPILE: { message: '{detail}', retryable: false },
   ROUTE_E_STEP_ORDER: { message: 'in an on-receive route, filters must come before the first outbound plugin step', retryable: false },
+  /** A route key that no longer exists; the message says what to use instead (docs/routes.md#removed-keys). */
+  ROUTE_E_REMOVED_KEY: { message: '{key} was removed: {instead}', retryable: false },
 
   // HL7 codec
   HL7_E_PARSE: { message: 'HL7 parse error: {detail}', retryable: false },
@@ -82,6 +84,7 @@ export const ERRORS = {
   // Store
   STORE_E_NOT_FOUND: { message: '{what} {id} not found', retryable: false, status: 404 },
   STORE_E_IO: { message: 'store error: {detail}', retryable: true },
+  STORE_E_DATA_DIR: { message: 'cannot use data directory {dir}: {detail}', retryable: false },
   STORE_W_PERMISSIONS: { message: '{path} was open to group or others: permissions tightened to {mode}', retryable: false },
 
   // Generic outbound HTTP

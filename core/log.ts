@@ -26,6 +26,79 @@ export interface LogOptions {
   destination?: DestinationStream;
 }
 
+const CHINDINGS = pino.symbols.chindingsSym;
+
+interface Bound {
+  chindings: string;
+  keys: ReadonlySet<string>;
+}
+
+/** The keys a logger has bound (its child bindings and the base), by logger; recomputed when they change. */
+const BOUND = new WeakMap<object, Bound>();
+
+function chindingsOf(logger: object): string {
+  const c = (logger as Record<symbol, unknown>)[CHINDINGS];
+  return typeof c === 'string' ? c : '';
+}
+
+function boundKeys(logger: object): ReadonlySet<string> {
+  const chindings = chindingsOf(logger);
+  const cached = BOUND.get(logger);
+  if (cached && cached.chindings === chindings) return cached.keys;
+  let keys: ReadonlySet<string>;
+  try {
+    keys = new Set(Object.keys(JSON.parse(`{${chindings.slice(1)}}`) as object));
+  } catch {
+    keys = new Set();
+  }
+  BOUND.set(logger, { chindings, keys });
+  return keys;
+}
+
+/**
+ * Each key once per line. pino writes a child's bindings and then the object
+ * of the call as they are, so `log.child({ listener }).info({ listener })`, or
+ * a child of a child binding the same key again, would write the key twice
+ * in one JSON line (and JSON.parse would quietly keep the last). Two guards:
+ *
+ * - `onChild`: a child whose bindings repeat a key keeps the key once, with
+ *   the value bound last (the child's own);
+ * - `logMethod`: keys of a call's object that the logger already binds are
+ *   dropped from the object; the bound value stays.
+ */
+function dedupeChild(child: Logger): void {
+  const chindings = chindingsOf(child);
+  if (!chindings) return;
+  let parsed: Record<string, unknown>;
+  try {
+    parsed = JSON.parse(`{${chindings.slice(1)}}`) as Record<string, unknown>;
+  } catch {
+    return;
+  }
+  const keys = Object.keys(parsed);
+  let rebuilt = '';
+  for (const k of keys) rebuilt += `,${JSON.stringify(k)}:${JSON.stringify(parsed[k])}`;
+  // Same text length means no key was repeated (a repeat always adds at least `,"k":v`).
+  if (rebuilt.length !== chindings.length) (child as unknown as Record<symbol, unknown>)[CHINDINGS] = rebuilt;
+}
+
+function withoutBoundKeys(this: Logger, args: unknown[], method: (...a: unknown[]) => void): void {
+  const first = args[0];
+  if (first !== null && typeof first === 'object' && !(first instanceof Error)) {
+    const bound = boundKeys(this);
+    if (bound.size) {
+      let copy: Record<string, unknown> | undefined;
+      for (const k of Object.keys(first)) {
+        if (!bound.has(k)) continue;
+        copy ??= { ...(first as Record<string, unknown>) };
+        delete copy[k];
+      }
+      if (copy) args = [copy, ...args.slice(1)];
+    }
+  }
+  method.apply(this, args);
+}
+
 export function createLogger(opts: LogOptions = {}): Logger {
   return pino(
     {
@@ -36,7 +109,8 @@ export function createLogger(opts: LogOptions = {}): Logger {
       formatters: { level: (label) => ({ level: label }) },
       // Every finished line, whatever field or message text it came from (MSH-10, MSH-9, error texts,
       // child bindings), has ID-number- and mobile-shaped values masked before it is written.
-      hooks: { streamWrite: scrubText },
+      hooks: { streamWrite: scrubText, logMethod: withoutBoundKeys as never },
+      onChild: dedupeChild,
     },
     opts.destination,
   );

@@ -22,6 +22,7 @@ import sourceMllp from './source-mllp/index.js';
 import sourceKafka from './source-kafka/index.js';
 import sourceHttp from './source-http/index.js';
 import sourceFile from './source-file/index.js';
+import { fileSourceErrors } from './source-file/errors.js';
 
 export function builtinRegistry(): Registry {
   return new Registry()
@@ -41,5 +42,6 @@ export function builtinRegistry(): Registry {
     .source(sourceMllp)
     .source(sourceKafka)
     .source(sourceHttp)
+    .errors(fileSourceErrors)
     .source(sourceFile);
 }

@@ -135,7 +135,7 @@ export const coreSiteSchema = {
       properties: {
         synchronous: { enum: ['FULL', 'NORMAL'], description: 'SQLite durability (default FULL): FULL keeps every ACKed message through a power cut; NORMAL only through a process crash, about 3x faster' },
         retentionDays: { type: 'number', minimum: 1, description: 'Delivered message bodies are purged after this many days (default 30)' },
-        metadataRetentionDays: { type: 'number', description: 'Delivery metadata and audit kept this long; at least 180 (seed 000 §7)' },
+        metadataRetentionDays: { type: 'number', description: 'Delivery metadata and audit kept this long; at least 180 (docs/operations.md#audit-retention)' },
         idempotencyWindow: durationSchema,
         highWaterMark: { type: 'integer', minimum: 1, description: 'Pending deliveries above which listeners stop reading (default 100000)' },
         overload: { enum: ['pause', 'reject'] },
@@ -325,7 +325,7 @@ export function loadSiteConfig(
   };
   if (store.metadataRetentionDays < 180) {
     const pos = file ? { file, line: 1, col: 1 } : { file: '<defaults>', line: 1, col: 1 };
-    throw new LoadError([new LoadIssue(pos, 'store.metadataRetentionDays must be at least 180 (seed 000 §7: logs kept at least 6 months)', 'CONFIG_E_RETENTION')]);
+    throw new LoadError([new LoadIssue(pos, 'store.metadataRetentionDays must be at least 180: the provincial platform requires access, call and operation logs kept at least 6 months (docs/operations.md#audit-retention)', 'CONFIG_E_RETENTION')]);
   }
 
   // Defaults are merged by the engine once simulator URLs are known.

@@ -115,8 +115,11 @@ function batchId(): string {
  */
 export function renderBatchAck(header: Buffer, outcomes: readonly IngestOutcome[]): Buffer {
   // The header echoes ASCII fields; latin1 keeps the request's bytes as they were.
-  const env = buildBatchAckEnvelope(header.toString('latin1'), outcomes.length, { controlId: batchId() });
-  return Buffer.concat([Buffer.from(env.header, 'latin1'), ...outcomes.map(renderAck), Buffer.from(env.trailer, 'latin1')]);
+  const acks = outcomes.map(renderAck);
+  // BHS-3/BHS-4 name the same sender as the ACKs inside when the request's BHS-5/BHS-6 are empty.
+  const firstAck = acks[0]?.toString('latin1');
+  const env = buildBatchAckEnvelope(header.toString('latin1'), outcomes.length, { controlId: batchId(), ...(firstAck ? { firstAck } : {}) });
+  return Buffer.concat([Buffer.from(env.header, 'latin1'), ...acks, Buffer.from(env.trailer, 'latin1')]);
 }
 
 /**

@@ -6,7 +6,7 @@
  */
 import { setMaxListeners } from 'node:events';
 import { lockDataDir, type DataDirLock } from './lock.js';
-import { mkdirSync } from 'node:fs';
+import { makeDataDir } from '../store/dirs.js';
 import { dirname, resolve } from 'node:path';
 import type { SiteConfig } from '../config/site.js';
 import { LoadError } from '../config/yaml-source.js';
@@ -95,7 +95,7 @@ export class Engine {
 
   /** Opens the store, starts simulators (if enabled), loads routes. Throws LoadError on invalid routes. */
   static async create(opts: EngineOptions): Promise<Engine> {
-    mkdirSync(opts.config.dataDir, { recursive: true, mode: 0o700 });
+    makeDataDir(opts.config.dataDir);
     const store = Store.open(opts.config.dataDir, {
       synchronous: opts.config.store.synchronous,
       retentionDays: opts.config.store.retentionDays,

@@ -87,6 +87,14 @@ export interface AckOptions {
   charsetLabel?: string;
 }
 
+/**
+ * The engine's own application name: MSH-3 of an ACK (and BHS-3 of a batch
+ * ACK) when the request leaves its receiving application (MSH-5, BHS-5)
+ * empty, so the sender always learns who answered. There is no engine-wide
+ * facility: MSH-4 and BHS-4 stay empty when nothing names one.
+ */
+export const ENGINE_APPLICATION = 'HISBRIDGE';
+
 /** Longest echoed header value: v2.5 caps MSH-10 at 199; anything longer is not a header we should copy. */
 const MAX_ECHO = 199;
 
@@ -148,7 +156,7 @@ export function buildAck(req: Hl7Message | AckHeader, opts: AckOptions): string 
   const msh = [
     'MSH',
     encodingCharsOf(d),
-    clean(h.receivingApp),
+    clean(h.receivingApp) || ENGINE_APPLICATION,
     clean(h.receivingFacility),
     clean(h.sendingApp),
     clean(h.sendingFacility),
@@ -219,6 +227,14 @@ export function readAckHeader(text: string): AckHeader | undefined {
 export interface BatchAckOptions {
   /** BHS-11 of the reply batch: unique, supplied by the caller. */
   controlId: string;
+  /**
+   * The first ACK message of the reply (its text, any charset read as
+   * latin1): when the request's BHS-5/BHS-6 are empty, BHS-3/BHS-4 are that
+   * ACK's MSH-3/MSH-4 (the enclosed message's receiver, or the engine's own
+   * application name), so the batch header names the same sender as the ACKs
+   * inside it.
+   */
+  firstAck?: string;
   /** Clock for BHS-7 (tests). */
   now?: Date;
 }
@@ -240,8 +256,14 @@ export function buildBatchAckEnvelope(request: string, count: number, opts: Batc
   const d = typeof parsed === 'string' ? DEFAULT_DELIMITERS : parsed;
   // parts[0] is the name and parts[1] BHS-2, so BHS-n is parts[n - 1].
   const field = (n: number): string => (typeof parsed === 'string' ? '' : clean(parts[n - 1]));
+  // Our sender fields when the request names no receiver: the first ACK's MSH-3/MSH-4 when it is written in the
+  // same delimiters (its values are escaped in them), else the engine's application name.
+  const ack = (!field(5) || !field(6)) && opts.firstAck ? readAckHeader(opts.firstAck) : undefined;
+  const fromAck = ack !== undefined && ack.fieldSep === d.field && ack.encodingChars === encodingCharsOf(d) ? ack : undefined;
+  const app = field(5) || fromAck?.sendingApp || ENGINE_APPLICATION;
+  const facility = field(6) || fromAck?.sendingFacility || '';
   const header = segment(
-    ['BHS', encodingCharsOf(d), field(5), field(6), field(3), field(4), hl7Timestamp(opts.now ?? new Date()), '', 'ACK', '', escapeHl7(opts.controlId, d), field(11)],
+    ['BHS', encodingCharsOf(d), app, facility, field(3), field(4), hl7Timestamp(opts.now ?? new Date()), '', 'ACK', '', escapeHl7(opts.controlId, d), field(11)],
     d,
   );
   return { header: header + '\r', trailer: segment(['BTS', String(count)], d) + '\r' };

@@ -8,7 +8,7 @@ import type { EndpointRequest, EndpointResponse, HttpEndpoint } from '../sdk.js'
 import type { Store } from '../store/sqlite.js';
 import { ConsoleAuth, DEFAULT_CONSOLE, type ConsoleConfig } from './console/auth.js';
 import type { Overview } from './console/pages.js';
-import { consoleEndpoints } from './console/routes.js';
+import { consoleEndpoints } from './console/endpoints.js';
 import { SqliteSessionStore } from './console/sessions.js';
 import { RemoteProbes, type CheckResult, type HealthCheck, type RemoteStatus } from './health.js';
 import { EngineMetrics } from './metrics.js';

@@ -70,8 +70,39 @@ type RawRoute = {
   ack?: 'on-receive' | 'on-complete';
   tables?: Tables;
   steps: Record<string, unknown>[];
-  delivery?: { orderingKey?: string; retry?: { max?: number; initial?: string | number; maxDelay?: string | number }; deadLetter?: boolean };
+  delivery?: { orderingKey?: string; retry?: { max?: number; initial?: string | number; maxDelay?: string | number } };
 };
+
+/**
+ * Keys that route files used to accept and no longer do, with what to write
+ * instead. Each is refused with ROUTE_E_REMOVED_KEY at the key's line and
+ * column, rather than the generic "unknown key", so an older route file says
+ * what changed.
+ */
+const REMOVED_DELIVERY_KEYS: Record<string, string> = {
+  // Compiled but never read: failed deliveries always went to the dead-letter list, and `false` (dropping
+  // a message after its last attempt) would lose messages silently, which the engine never does.
+  deadLetter:
+    'failed deliveries always go to the dead-letter list (hisbridge dlq list / dlq replay); delete the line. To give up sooner, lower delivery.retry.max (docs/routes.md#removed-keys)',
+};
+
+/** Reports (and takes out of `data`, so the schema check does not report them again) removed keys of each route. */
+function removedKeyIssues(data: Record<string, unknown>, src: YamlSource): LoadIssue[] {
+  const out: LoadIssue[] = [];
+  const routes: { raw: unknown; at: (string | number)[] }[] = Array.isArray(data.routes)
+    ? (data.routes as unknown[]).map((raw, i) => ({ raw, at: ['routes', i] }))
+    : [{ raw: data, at: [] }];
+  for (const { raw, at } of routes) {
+    const delivery = raw && typeof raw === 'object' ? (raw as { delivery?: unknown }).delivery : undefined;
+    if (!delivery || typeof delivery !== 'object' || Array.isArray(delivery)) continue;
+    for (const [key, instead] of Object.entries(REMOVED_DELIVERY_KEYS)) {
+      if (!Object.hasOwn(delivery, key)) continue;
+      out.push(new LoadIssue(src.posOf([...at, 'delivery', key], true), errorText('ROUTE_E_REMOVED_KEY', { key: `delivery.${key}`, instead }), 'ROUTE_E_REMOVED_KEY'));
+      delete (delivery as Record<string, unknown>)[key];
+    }
+  }
+  return out;
+}
 
 function issueFrom(src: YamlSource, at: (string | number)[], e: unknown): LoadIssue {
   const msg = isHisbridgeError(e) ? e.message : errorText('ROUTE_E_COMPILE', { detail: e instanceof Error ? e.message : String(e) });
@@ -106,6 +137,7 @@ export async function loadRoutes(files: readonly string[], opts: LoadRoutesOptio
       issues.push(new LoadIssue({ file, line: 1, col: 1 }, 'a route file must be a mapping with name, match and steps (or a routes: list)', 'CONFIG_E_SCHEMA'));
       continue;
     }
+    issues.push(...removedKeyIssues(data as Record<string, unknown>, src));
     issues.push(...validateAt(schema, data, src, []));
     if (issues.length > before) continue;
     const list: { raw: RawRoute; at: (string | number)[] }[] = 'routes' in data
@@ -243,7 +275,6 @@ async function compileRoute(raw: RawRoute, src: YamlSource, at: (string | number
     plan: compilePlan(ack, steps),
     ...(orderingKey ? { orderingKey } : {}),
     retry,
-    deadLetter: raw.delivery?.deadLetter ?? true,
   };
 }
 

@@ -140,7 +140,6 @@ export function routeSchema(plugins: readonly PluginDefinition[]): JsonSchema {
               maxDelay: durationSchema,
             },
           },
-          deadLetter: { type: 'boolean', description: 'Keep failed deliveries in the dead-letter list (default true)' },
         },
       },
     },

@@ -40,5 +40,4 @@ export interface CompiledRoute {
   plan: RoutePlan;
   orderingKey?: Template;
   retry: RetryPolicy;
-  deadLetter: boolean;
 }

@@ -16,10 +16,11 @@
  */
 import Database from 'better-sqlite3';
 import { randomInt, randomUUID } from 'node:crypto';
-import { chmodSync, closeSync, existsSync, mkdirSync, openSync, statSync } from 'node:fs';
+import { chmodSync, closeSync, existsSync, openSync, statSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import path from 'node:path';
 import { hbError, isHisbridgeError, type HisbridgeError } from '../errors.js';
+import { makeDataDir } from './dirs.js';
 import { scrubText } from '../mask.js';
 import type { AuditEntry, PluginState, StepResult } from '../sdk.js';
 import { auditParams, INSERT_AUDIT, loadAuditKey, queryAudit, type AuditFilter, type AuditRow } from './audit.js';
@@ -102,7 +103,7 @@ function storeError(e: unknown): HisbridgeError {
 function makePrivate(dir: string): string[] {
   const out: string[] = [];
   const existed = existsSync(dir);
-  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  makeDataDir(dir);
   if (existed && tighten(dir, 0o700)) out.push(dir);
   const db = path.join(dir, DB_FILE);
   if (!existsSync(db)) closeSync(openSync(db, 'a', 0o600));
@@ -190,7 +191,7 @@ export class Store {
   static open(dir: string, opts: StoreOptions = {}): Store {
     const meta = opts.metadataRetentionDays ?? 180;
     if (meta < 180) {
-      throw hbError('CONFIG_E_RETENTION', { detail: 'metadataRetentionDays must be at least 180 (seed 000 §7: logs kept at least 6 months)' });
+      throw hbError('CONFIG_E_RETENTION', { detail: 'metadataRetentionDays must be at least 180: the provincial platform requires access, call and operation logs kept at least 6 months (docs/operations.md#audit-retention)' });
     }
     if ((opts.retentionDays ?? 30) <= 0) throw hbError('CONFIG_E_RETENTION', { detail: 'retentionDays must be positive' });
     const tightened = makePrivate(dir);

@@ -16,9 +16,11 @@
  */
 import { randomBytes } from 'node:crypto';
 import { constants as fsc } from 'node:fs';
-import { access, link, lstat, mkdir, open, readdir, readFile, rename, rm, truncate, unlink, writeFile, type FileHandle } from 'node:fs/promises';
+import { access, link, lstat, open, readdir, readFile, rename, rm, truncate, unlink, writeFile, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import { buildBatchAckEnvelope, durationSchema, parseDuration, splitBlock, type IngestOutcome, type RunningSource, type SourceContext, type SourceDefinition, type Submit } from '../../core/sdk.js';
+import { dirProblem, makeDirs, probeDir } from './dirs.js';
+import { fileSourceErrors } from './errors.js';
 
 export interface FileSourceConfig {
   name: string;
@@ -126,6 +128,9 @@ const sleep = (ms: number, signal: AbortSignal): Promise<void> =>
     signal.addEventListener('abort', done, { once: true });
   });
 
+/** How long the start-up directory checks may take before the start is refused. */
+const START_CHECK_MS = 8000;
+
 /** A claimed file's name: 16 hex characters, a dot, then the name it was dropped under. */
 const CLAIM_PREFIX = 17;
 
@@ -166,6 +171,10 @@ class FileSource implements RunningSource {
     this.#maxBytes = cfg.maxFileBytes ?? DEFAULT_MAX_FILE_BYTES;
   }
 
+  get workDir(): string {
+    return this.#work;
+  }
+
   get dirs(): string[] {
     return [this.#dir, this.#done, this.#error, this.#ack, this.#work, this.#progressDir];
   }
@@ -192,9 +201,11 @@ class FileSource implements RunningSource {
   }
 
   health(): { live: boolean; ready: boolean; detail?: string; info?: Record<string, unknown> } {
+    // A directory the source cannot use is neither live nor ready: /healthz and /readyz both fail and name it.
+    const ok = this.#problem === undefined;
     return {
-      live: this.#problem === undefined,
-      ready: true,
+      live: ok,
+      ready: ok,
       ...(this.#problem ? { detail: this.#problem } : {}),
       info: { dir: this.#dir, ...this.#counts },
     };
@@ -235,7 +246,7 @@ class FileSource implements RunningSource {
     try {
       names = await readdir(this.#dir);
       await access(this.#dir, fsc.R_OK | fsc.W_OK | fsc.X_OK);
-      for (const d of [this.#done, this.#error, this.#ack, this.#work]) await mkdir(d, { recursive: true, mode: 0o700 });
+      for (const d of [this.#done, this.#error, this.#ack, this.#work]) await makeDirs(d, 0o700);
       if (this.#problem) this.#ctx.log.info('directory usable again');
       this.#problem = undefined;
     } catch (e) {
@@ -364,7 +375,7 @@ class FileSource implements RunningSource {
     }
 
     const records = await this.#loadProgress(claimed);
-    await mkdir(this.#progressDir, { recursive: true, mode: 0o700 });
+    await makeDirs(this.#progressDir, 0o700);
     const plog: FileHandle = await open(this.#progressFile(claimed), 'a', 0o600);
     let stopped: IngestOutcome | undefined;
     let skipped = false;
@@ -441,7 +452,10 @@ class FileSource implements RunningSource {
         continue;
       }
       const acks = u.messages.map(() => ackOf(i++));
-      const env = buildBatchAckEnvelope(u.batch.header.toString('latin1'), acks.length, { controlId: `B${randomBytes(10).toString('hex').slice(0, 19)}` });
+      const env = buildBatchAckEnvelope(u.batch.header.toString('latin1'), acks.length, {
+        controlId: `B${randomBytes(10).toString('hex').slice(0, 19)}`,
+        ...(acks[0]?.length ? { firstAck: acks[0].toString('latin1') } : {}),
+      });
       out.push(Buffer.from(env.header, 'latin1'), ...acks, Buffer.from(env.trailer, 'latin1'), nl);
     }
     return Buffer.concat(out);
@@ -529,20 +543,32 @@ const fileSource: SourceDefinition<FileSourceConfig> = {
     const cfg = ctx.config;
     const stateDir = path.join(ctx.dataDir, 'sources', cfg.name);
     const dir = path.resolve(ctx.baseDir, cfg.dir);
-    let src: FileSource;
+    let src: FileSource | undefined;
     let step = dir;
-    try {
-      await mkdir(stateDir, { recursive: true, mode: 0o700 });
-      src = new FileSource(ctx, cfg, await instanceId(stateDir), stateDir);
-      for (const d of src.dirs) {
+    const checks = async (): Promise<FileSource> => {
+      await makeDirs(stateDir, 0o700);
+      const s = new FileSource(ctx, cfg, await instanceId(stateDir), stateDir);
+      for (const d of s.dirs) {
         step = d;
-        await mkdir(d, { recursive: true, mode: 0o700 });
+        await makeDirs(d, 0o700);
         await access(d, fsc.R_OK | fsc.W_OK | fsc.X_OK);
       }
-      await src.dropStaleProgress();
+      step = dir;
+      await probeDir(dir, s.workDir);
+      await s.dropStaleProgress();
+      return s;
+    };
+    // A file system that never answers (a hung network mount) must not hold the start either.
+    let timer: NodeJS.Timeout | undefined;
+    const deadline = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`no answer from the file system in ${START_CHECK_MS / 1000} s`)), START_CHECK_MS);
+    });
+    try {
+      src = await Promise.race([checks(), deadline]);
     } catch (e) {
-      const code = (e as NodeJS.ErrnoException).code ?? (e as Error).message;
-      throw new Error(`listener "${cfg.name}" (file): cannot use directory ${step}: ${code}`);
+      throw fileSourceErrors.error('FILE_E_DIR_UNUSABLE', { listener: cfg.name, path: step, detail: dirProblem(e) });
+    } finally {
+      clearTimeout(timer);
     }
     src.start();
     return src;

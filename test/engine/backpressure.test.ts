@@ -78,6 +78,6 @@ describe('back-pressure', () => {
 
 describe('retention rule', () => {
   it('refuses to start with metadataRetentionDays below 180, naming the rule', async () => {
-    await expect(startEngine({ siteYaml: 'store: { metadataRetentionDays: 90 }\n' })).rejects.toThrow(/at least 180 \(seed 000 §7/);
+    await expect(startEngine({ siteYaml: 'store: { metadataRetentionDays: 90 }\n' })).rejects.toThrow(/at least 180: the provincial platform requires .* \(docs\/operations.md#audit-retention\)/);
   });
 });

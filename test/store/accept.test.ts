@@ -82,7 +82,7 @@ describe('Store accept (group commit)', () => {
 
   it('refuses metadata retention under 180 days naming the rule', () => {
     const dir = fresh();
-    expect(() => Store.open(dir, { metadataRetentionDays: 90 })).toThrow(/at least 180 \(seed 000 §7/);
+    expect(() => Store.open(dir, { metadataRetentionDays: 90 })).toThrow(/at least 180: the provincial platform requires access, call and operation logs kept at least 6 months \(docs\/operations.md#audit-retention\)/);
     let code: string | undefined;
     try {
       Store.open(dir, { metadataRetentionDays: 179 });
