@@ -29,7 +29,7 @@ import { KafkaSource } from '../kafka/source.js';
 import { closeRoutes, listRouteFiles, loadRoutes, type InactiveRoute } from '../routes/loader.js';
 import type { DoctorCheck, HttpClient } from '../sdk.js';
 import type { Registry } from '../registry.js';
-import { loadConfig, offlineContext, out, parse, registry, unconfiguredSite } from './common.js';
+import { err, loadConfig, offlineContext, out, parse, registry, unconfiguredSite } from './common.js';
 
 const USAGE = `usage: hisbridge doctor [--config F]
 
@@ -73,8 +73,8 @@ export async function run(argv: string[]): Promise<number> {
   try {
     ({ values } = parse(argv, { config: { type: 'string' } }, false));
   } catch (e) {
-    out(`hisbridge doctor: ${(e as Error).message}`);
-    out(USAGE);
+    err(`hisbridge doctor: ${(e as Error).message}`);
+    err(USAGE);
     return 2;
   }
   if (values.help) {
