@@ -110,7 +110,8 @@ describe('hisbridge doctor', () => {
       /^OK {4}port listener mllp: 127\.0\.0\.1:\d+ is free/m,
       /^OK {4}port http: 127\.0\.0\.1:\d+ is free/m,
       /^OK {4}data dir: .*good-data is writable/m,
-      /^OK {4}disk: /m,
+      // OK, or WARN on a machine with under 5 GiB free: the disk of the test machine is not the site's.
+      /^(OK {4}|WARN {2})disk: /m,
       /^OK {4}open files: limit \d+ >= /m,
       /^OK {4}tls http\.tls\.cert: .*\(CN good\) valid until .*\((399|400) days\)/m,
       /^OK {4}gdEhr: authorization API reachable: http:\/\/127\.0\.0\.1:\d+ answered HTTP 400/m,
