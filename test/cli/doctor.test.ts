@@ -174,6 +174,9 @@ describe('hisbridge doctor', () => {
     const r2 = await cli(['doctor', '--config', file2], env);
     expect(r2.code).toBe(1);
     expect(failLines(r2.stdout)).toEqual([expect.stringMatching(new RegExp(`^FAIL  gdEhr: authorization API reachable: http://127\\.0\\.0\\.1:${closed}: HTTP_E_NETWORK`))]);
+    // Nothing answered, so there is no clock line for it (the reachability line says why).
+    expect(r2.stdout).not.toMatch(/gdEhr: clock/);
+    expect(r2.stdout).toMatch(/^OK {4}recognition: clock: /m);
   }, 60_000);
 
   it('stops at a config that does not validate, with file:line:col, exit 1', async () => {
