@@ -345,6 +345,33 @@ export interface SiteExtension {
   health?(site: Readonly<Record<string, unknown>>): SiteHealthProbe | undefined;
   /** `hisbridge <name> ...` subcommands this extension adds to the CLI. Optional (issue 14). */
   readonly commands?: readonly CliCommand[];
+  /**
+   * `hisbridge doctor`'s go-live probe of this section's remote: is it
+   * reachable, are the credentials accepted (a signature probe, a login)?
+   * Given the configured section (defaults merged, `${env:}` resolved). It
+   * must not change anything at the remote nor send patient data, and says
+   * in its check details what it sent. Core reads the HTTP `Date` header of
+   * the answers it gets through `ctx.http` for the clock check. Optional (issue 16).
+   */
+  doctor?(site: Readonly<Record<string, unknown>>, ctx: DoctorContext): Promise<DoctorCheck[]>;
+}
+
+/** What a site extension's `doctor` probe gets. */
+export interface DoctorContext {
+  /** Outbound HTTP; core watches the answers' `Date` headers. */
+  readonly http: HttpClient;
+  readonly signal: AbortSignal;
+}
+
+/** One line of `hisbridge doctor`'s report. Texts carry no secret and no patient data. */
+export interface DoctorCheck {
+  /** Short name, e.g. `gdEhr: gateway signature accepted`. */
+  name: string;
+  status: 'ok' | 'warn' | 'fail';
+  /** What was found. */
+  detail: string;
+  /** What to do about a warn or a fail. */
+  fix?: string;
 }
 
 /** What a site extension's `health` declares: the remote to probe. */

@@ -7,6 +7,7 @@
  *   python3-hl7     mllp_send, a second MLLP client the tests talk to
  *   fonts-noto-cjk  so console screenshots show Chinese, not boxes
  *   openssl         the TLS tests make their certificates with it at test time
+ *   prometheus      promtool: the deploy test checks and unit-tests deploy/prometheus's alert rules
  *
  * Everything present: a few file checks, no process started, nothing printed.
  * Something missing and running as root (a fresh CI machine or container):
@@ -24,6 +25,7 @@ export const NEEDS = [
   { pkg: 'python3-hl7', present: () => onPath('mllp_send') },
   { pkg: 'fonts-noto-cjk', present: () => existsSync('/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc') },
   { pkg: 'openssl', present: () => onPath('openssl') },
+  { pkg: 'prometheus', present: () => onPath('promtool') },
 ];
 
 function executable(file) {

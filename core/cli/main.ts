@@ -23,6 +23,8 @@ const COMMANDS: Record<string, { summary: string; load: () => Promise<{ run(argv
   console: { summary: 'web console helpers: console hash-password (reads the password from stdin, prints the hash for console.users)', load: () => import('./cmd-console.js') },
   api: { summary: 'workstation API clients: api hash-token (reads the token from stdin, prints the hash for api.clients[].tokenHash)', load: () => import('./cmd-api.js') },
   errors: { summary: 'list every error code (core and plugin families): errors [--family F] [--json]', load: () => import('./cmd-errors.js') },
+  backup: { summary: 'copy the store while the engine runs (SQLite online backup): backup DEST [--data-dir D | --config F]', load: () => import('./cmd-backup.js') },
+  doctor: { summary: 'check a site before go-live (config, ports, data dir, fd limit, clock, remotes, TLS): doctor [--config F]', load: () => import('./cmd-doctor.js') },
   stats: { summary: 'call statistics per institution/route/operation and day: stats [--by org|route|operation] [--since T]', load: () => import('./cmd-stats.js') },
 };
 

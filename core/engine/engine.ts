@@ -231,6 +231,7 @@ export class Engine {
    * committed or refused. Never rejects. Sources get it as `submit`.
    */
   readonly submit: Submit = async (message: InboundMessage): Promise<IngestOutcome> => {
+    const started = performance.now();
     let outcome: IngestOutcome;
     try {
       const r = await ingest(message, {
@@ -253,7 +254,7 @@ export class Engine {
       this.log.error({ listener: message.source, code: err.code, err: { message: (e as Error).message } }, 'ingress failed');
       outcome = withAckContext({ status: 'failed', code: err.code, reason: err.message, routes: [], reply: errorReply('AE', err) }, { charset: 'utf-8' });
     }
-    this.ops.metrics.onIngest(message.source, outcome.reply.code, outcome.routes);
+    this.ops.metrics.onIngest(message.source, outcome.reply.code, outcome.routes, performance.now() - started);
     if (outcome.controlIdReused) this.ops.metrics.onControlIdReused(message.source);
     return outcome;
   };

@@ -63,6 +63,9 @@ export class Ops {
       queueDepth: () => host.store.pendingCount(),
       connections: () => Object.fromEntries(host.listeners().map((l) => [l.name, l.connections])),
       deadLetters: () => this.queries.deadCount(),
+      storeOk: () => this.queries.ping() && host.store.writeHealth().ok,
+      listenersLive: () => Object.fromEntries(((host.engineHealth().sources ?? []) as { name: string; live?: boolean }[]).map((s) => [s.name, s.live !== false])),
+      remotesReachable: () => Object.fromEntries(Object.entries(this.remotes.status()).map(([k, r]) => [k, r.reachable])),
     });
   }
 

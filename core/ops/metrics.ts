@@ -21,6 +21,12 @@ export interface MetricSources {
   connections(): Record<string, number>;
   /** Deliveries in the dead letter now. */
   deadLetters(): number;
+  /** Issue 16 (alert kinds as metrics): the store's last durable write succeeded and it answers. */
+  storeOk?(): boolean;
+  /** Issue 16: each listener and source (Kafka too) by name: live (bound, connected) or not. */
+  listenersLive?(): Record<string, boolean>;
+  /** Issue 16: each remote platform (site extension key): reachable at the last probe; undefined before the first probe. */
+  remotesReachable?(): Record<string, boolean | undefined>;
 }
 
 /** In-process totals since start, for the console dashboard (cheaper than a scrape parse). */
@@ -61,6 +67,7 @@ export class EngineMetrics {
   readonly #reused: Counter<'listener'>;
   readonly #kafkaLag: Gauge<'topic' | 'partition'>;
   readonly #refused: Counter<'listener'>;
+  readonly #ackLatency: Histogram<'listener'>;
   readonly #live: LiveCounts = { received: {}, acked: {}, routes: {}, deliveries: {} };
   /** Event-loop delay since the last scrape, and since start (perf_hooks.monitorEventLoopDelay). */
   readonly #loop: IntervalHistogram;
@@ -79,6 +86,35 @@ export class EngineMetrics {
     this.#reused = new Counter({ name: 'hisbridge_control_id_reused_total', help: 'Messages stored as new although their sender and MSH-10 were accepted before with other content, by listener', labelNames: ['listener'], registers });
     this.#kafkaLag = new Gauge({ name: 'hisbridge_kafka_lag', help: 'Kafka consumer lag in records, by topic and partition', labelNames: ['topic', 'partition'], registers });
     this.#refused = new Counter({ name: 'hisbridge_mllp_connections_refused_total', help: 'Connections closed at once because the listener had maxConnections open, by listener (listener="http": the engine\'s HTTP server, http.maxConnections)', labelNames: ['listener'], registers });
+    this.#ackLatency = new Histogram({ name: 'hisbridge_ack_latency_seconds', help: 'Time from a message handed to the engine to its ACK outcome (stored and committed, or refused), by listener', labelNames: ['listener'], buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5], registers });
+    // Issue 16: the built-in alert kinds store-failing, listener-down and remote-failing as metrics, for Prometheus rules (deploy/).
+    if (sources.storeOk) {
+      const ok = sources.storeOk.bind(sources);
+      new Gauge({
+        name: 'hisbridge_store_up', help: '1 when the store answers and its last durable write succeeded, 0 while writes fail (the store-failing alert)', registers,
+        collect() { this.set(ok() ? 1 : 0); },
+      });
+    }
+    if (sources.listenersLive) {
+      const live = sources.listenersLive.bind(sources);
+      new Gauge({
+        name: 'hisbridge_listener_up', help: '1 when the listener or source is live (bound, or connected for Kafka), 0 when not (the listener-down alert), by listener', labelNames: ['listener'], registers,
+        collect() {
+          this.reset();
+          for (const [listener, up] of Object.entries(live())) this.set({ listener }, up ? 1 : 0);
+        },
+      });
+    }
+    if (sources.remotesReachable) {
+      const reach = sources.remotesReachable.bind(sources);
+      new Gauge({
+        name: 'hisbridge_remote_up', help: '1 when the remote platform answered the last TCP probe (every 30 s at most), 0 when not, by site extension key (gdEhr, recognition); absent before the first probe', labelNames: ['remote'], registers,
+        collect() {
+          this.reset();
+          for (const [remote, up] of Object.entries(reach())) if (up !== undefined) this.set({ remote }, up ? 1 : 0);
+        },
+      });
+    }
     new Gauge({
       name: 'hisbridge_queue_depth', help: 'Open deliveries (states pending, in-flight, retrying)', registers,
       collect() { this.set(sources.queueDepth()); },
@@ -126,9 +162,10 @@ export class EngineMetrics {
     if (opts.processMetrics !== false) collectDefaultMetrics({ register: this.registry, prefix: 'hisbridge_' });
   }
 
-  /** One received frame and the ACK it got; `routes` are the receive-time outcomes of matched routes. */
-  onIngest(listener: string, ackCode: string, routes: readonly { route: string; outcome: string }[]): void {
+  /** One received frame and the ACK it got; `routes` are the receive-time outcomes of matched routes; `latencyMs` from hand-over to outcome. */
+  onIngest(listener: string, ackCode: string, routes: readonly { route: string; outcome: string }[], latencyMs?: number): void {
     this.#received.inc({ listener });
+    if (latencyMs !== undefined) this.#ackLatency.observe({ listener }, latencyMs / 1000);
     this.#acked.inc({ listener, code: ackCode });
     bump(this.#live.received, listener);
     bump((this.#live.acked[listener] ??= {}), ackCode);

@@ -10,6 +10,7 @@ import { gdEhrDefaults, gdEhrSiteSchema } from './site.js';
 import { startGdEhrSimulator } from './simulator.js';
 import { gdEhrEndpoints } from './endpoint.js';
 import { viewerUrlCommand } from './cli.js';
+import { gdEhrDoctor } from './doctor.js';
 
 /** Port of the simulator with the engine's HTTP server off; otherwise HTTP port + 1 (core/engine/sim-ports.ts). */
 export const GD_EHR_SIMULATOR_PORT = 8481;
@@ -27,6 +28,8 @@ const gdEhr: SiteExtension = {
   /** The authorization API is what the engine calls; the viewer URL is opened by the doctor's browser. */
   health: (site) => (typeof site.authUrl === 'string' ? { url: site.authUrl } : undefined),
   commands: [viewerUrlCommand],
+  /** `hisbridge doctor`: a signed probe with an empty body (doctor.ts). */
+  doctor: gdEhrDoctor,
 };
 
 export default gdEhr;

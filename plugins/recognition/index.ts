@@ -8,6 +8,7 @@ import type { SiteExtension } from '../../core/sdk.js';
 import { recognitionEndpoints } from './endpoints.js';
 import { recognitionDefaults, recognitionSiteSchema } from './site.js';
 import { DEFAULT_SIM_PORT, startRecognitionSimulator } from './simulator.js';
+import { recognitionDoctor } from './doctor.js';
 
 const extension: SiteExtension = {
   key: 'recognition',
@@ -20,6 +21,8 @@ const extension: SiteExtension = {
   },
   endpoints: (ctx) => recognitionEndpoints(ctx),
   health: (site) => (typeof site.baseUrl === 'string' ? { url: site.baseUrl } : undefined),
+  /** `hisbridge doctor`: one login (doctor.ts). */
+  doctor: recognitionDoctor,
 };
 
 export default extension;

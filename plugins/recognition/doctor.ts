@@ -1,0 +1,46 @@
+/**
+ * `hisbridge doctor`'s probe of the recognition platform
+ * (SiteExtension.doctor): one login (用户认证获取token) with the site's
+ * username and password, through the same token client the plugins use. The
+ * token is not kept and nothing else is called: no upload, no query.
+ */
+import { isHisbridgeError, type DoctorCheck, type DoctorContext } from '../../core/sdk.js';
+import { readRecognitionSite } from './site.js';
+import { createTokenClient } from './token.js';
+
+export async function recognitionDoctor(section: Readonly<Record<string, unknown>>, ctx: DoctorContext): Promise<DoctorCheck[]> {
+  let site;
+  try {
+    site = readRecognitionSite({ ...section });
+  } catch (e) {
+    return [{ name: 'recognition: parameters', status: 'fail', detail: isHisbridgeError(e) ? e.message : 'incomplete', fix: 'set baseUrl, username, password (as ${env:NAME}) and orgCode in the recognition section' }];
+  }
+  let at = '(not a URL)';
+  try {
+    at = new URL(site.baseUrl).origin;
+  } catch {
+    // The schema checks the URL; keep the text anyway.
+  }
+  const checks: DoctorCheck[] = [{ name: 'recognition: parameters', status: 'ok', detail: 'baseUrl, username, password and orgCode are set' }];
+  const started = performance.now();
+  try {
+    await createTokenClient(ctx.http, site).get(ctx.signal);
+    const ms = Math.round(performance.now() - started);
+    checks.push({ name: 'recognition: platform reachable', status: 'ok', detail: `${at} answered in ${ms} ms` });
+    checks.push({ name: 'recognition: login accepted', status: 'ok', detail: `a token was issued for recognition.username (path ${site.paths.token})` });
+  } catch (e) {
+    const cause = (e as { cause?: unknown }).cause;
+    if (isHisbridgeError(cause) && cause.code.startsWith('HTTP_E_')) {
+      checks.push({ name: 'recognition: platform reachable', status: 'fail', detail: `${at}: ${cause.code}: ${cause.message}`, fix: 'check recognition.baseUrl, DNS and the firewall or proxy towards the platform' });
+      return checks;
+    }
+    checks.push({ name: 'recognition: platform reachable', status: 'ok', detail: `${at} answered` });
+    checks.push({
+      name: 'recognition: login accepted',
+      status: 'fail',
+      detail: isHisbridgeError(e) ? `${e.code}: ${e.message}` : 'login failed',
+      fix: 'check recognition.username and recognition.password (and paths.token, fields and response if the platform spells them differently)',
+    });
+  }
+  return checks;
+}
