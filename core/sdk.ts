@@ -63,6 +63,7 @@ export type { KafkaEvent } from './kafka/envelope.js';
 export { KafkaSource } from './kafka/source.js';
 export { Registry } from './registry.js';
 export { auditedCall, type AuditedCallDetail } from './audited-call.js';
+export { parseSubcommand, type CliFlags, type ParsedSubcommand, type SubcommandSpec } from './cli/subcommand.js';
 
 /** JSON Schema types; in their own module (core/config-schema.ts) so a type check of them alone is fast. */
 export type { ConfigSchema, JsonSchema, RequiredKeys } from './config-schema.js';
