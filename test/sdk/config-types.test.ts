@@ -105,7 +105,7 @@ describe('config schemas and config types', () => {
       expect(text).toContain(importLine);
       writeFileSync(copy, text.replaceAll(MARKER, '// drift:').replace(importLine, `from ${JSON.stringify(path.join(root, 'core/config-schema.js'))}`));
       const cfg = path.join(dir, 'tsconfig.json');
-      writeFileSync(cfg, JSON.stringify({ extends: path.join(root, 'tsconfig.test.json'), compilerOptions: { rootDir: '/', types: [] }, files: [fixture, copy], include: [] }));
+      writeFileSync(cfg, JSON.stringify({ extends: path.join(root, 'tsconfig.test.json'), compilerOptions: { rootDir: '/', types: [], incremental: false }, files: [fixture, copy], include: [] }));
       const r = spawnSync(process.execPath, [tscBin, '-p', cfg, '--pretty', 'false'], { cwd: root, encoding: 'utf8' });
       const out = r.stdout + r.stderr;
       expect(r.status, out).not.toBe(0);
