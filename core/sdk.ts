@@ -23,6 +23,7 @@
 import type { Logger } from './log.js';
 import type { Hl7Message } from './hl7/message.js';
 import type { ErrorFamily } from './errors.js';
+import type { ConfigSchema, JsonSchema } from './config-schema.js';
 
 /* Re-exports: what plugins use from the rest of core. */
 export {
@@ -61,9 +62,11 @@ export { kafkaSchema, type KafkaConfig, type KafkaConnection } from './kafka/con
 export type { KafkaEvent } from './kafka/envelope.js';
 export { KafkaSource } from './kafka/source.js';
 export { Registry } from './registry.js';
+export { auditedCall, type AuditedCallDetail } from './audited-call.js';
+export { parseSubcommand, type CliFlags, type ParsedSubcommand, type SubcommandSpec } from './cli/subcommand.js';
 
-/** A JSON Schema object (draft 2020-12 subset understood by ajv). */
-export type JsonSchema = Record<string, unknown>;
+/** JSON Schema types; in their own module (core/config-schema.ts) so a type check of them alone is fast. */
+export type { ConfigSchema, JsonSchema, RequiredKeys } from './config-schema.js';
 
 /** One audit row, written for every outbound call and every workstation request. */
 export interface AuditEntry {
@@ -216,21 +219,6 @@ export interface PluginExample {
   /** A route step in YAML. */
   yaml: string;
 }
-
-/** The keys of `C` that are not optional. */
-export type RequiredKeys<C> = { [K in keyof C]-?: Record<string, never> extends Pick<C, K> ? never : K }[keyof C];
-
-/**
- * A config JSON Schema tied to its TypeScript type `C`, so the two cannot
- * drift: a property the type lacks is an excess property, a key of the type
- * missing from `properties` is a missing property, and `required` may name
- * only keys the type requires (tsc checks all three; test/sdk/config-types
- * proves it). With the default `C` any object schema passes.
- */
-export type ConfigSchema<C> = JsonSchema & {
-  readonly properties: { readonly [K in keyof C]-?: JsonSchema };
-  readonly required?: readonly (string extends keyof C ? string : RequiredKeys<C>)[];
-};
 
 /** A plugin definition: everything the registry, the route validator and the docs need. */
 export interface PluginDefinition<C = Record<string, unknown>> {

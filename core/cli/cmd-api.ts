@@ -4,7 +4,7 @@
  * one line, so it never lands in the shell history or the process list;
  * typed at a terminal it is not echoed.
  */
-import { parseArgs } from 'node:util';
+import { parseSubcommand } from './subcommand.js';
 import { hashApiToken, MIN_TOKEN_LENGTH } from '../http/api-auth.js';
 import { readHiddenLine, readPipedLine } from './cmd-console.js';
 import { stdio, type CliIo } from './cmd-sm4.js';
@@ -19,23 +19,8 @@ The client sends it as "Authorization: Bearer <token>".`;
 
 /** `hisbridge api <subcommand>`; returns the exit code (2 for usage errors and unusable tokens). */
 export async function run(argv: string[], io: CliIo = stdio): Promise<number> {
-  let parsed;
-  try {
-    parsed = parseArgs({ args: argv, allowPositionals: true, strict: true, options: { help: { type: 'boolean', short: 'h' } } });
-  } catch (e) {
-    io.err(`hisbridge api: ${(e as Error).message}`);
-    io.err(USAGE);
-    return 2;
-  }
-  if (parsed.values.help) {
-    io.out(USAGE);
-    return 0;
-  }
-  if (parsed.positionals.length !== 1 || parsed.positionals[0] !== 'hash-token') {
-    io.err('hisbridge api: expected the subcommand hash-token');
-    io.err(USAGE);
-    return 2;
-  }
+  const parsed = parseSubcommand(argv, { command: 'api', subcommands: ['hash-token'], usage: USAGE }, io);
+  if (typeof parsed === 'number') return parsed;
   const token = process.stdin.isTTY ? await readHiddenLine(process.stdin, process.stderr, 'token') : await readPipedLine(process.stdin);
   if (token === undefined) return 130;
   if (token.length === 0) {

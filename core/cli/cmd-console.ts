@@ -4,7 +4,7 @@
  * verifies). The password is read from stdin, one line, so it never lands in
  * the shell history or the process list; typed at a terminal it is not echoed.
  */
-import { parseArgs } from 'node:util';
+import { parseSubcommand } from './subcommand.js';
 import { hashPassword } from '../ops/console/auth.js';
 import { stdio, type CliIo } from './cmd-sm4.js';
 
@@ -56,23 +56,8 @@ export async function readPipedLine(input: NodeJS.ReadableStream): Promise<strin
 
 /** `hisbridge console <subcommand>`; returns the exit code (2 for usage errors and unusable passwords). */
 export async function run(argv: string[], io: CliIo = stdio): Promise<number> {
-  let parsed;
-  try {
-    parsed = parseArgs({ args: argv, allowPositionals: true, strict: true, options: { help: { type: 'boolean', short: 'h' } } });
-  } catch (e) {
-    io.err(`hisbridge console: ${(e as Error).message}`);
-    io.err(USAGE);
-    return 2;
-  }
-  if (parsed.values.help) {
-    io.out(USAGE);
-    return 0;
-  }
-  if (parsed.positionals.length !== 1 || parsed.positionals[0] !== 'hash-password') {
-    io.err('hisbridge console: expected the subcommand hash-password');
-    io.err(USAGE);
-    return 2;
-  }
+  const parsed = parseSubcommand(argv, { command: 'console', subcommands: ['hash-password'], usage: USAGE }, io);
+  if (typeof parsed === 'number') return parsed;
   const password = process.stdin.isTTY ? await readHiddenLine(process.stdin, process.stderr) : await readPipedLine(process.stdin);
   if (password === undefined) return 130;
   if (password.length === 0) {

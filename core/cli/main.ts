@@ -1,32 +1,38 @@
 #!/usr/bin/env node
 /**
- * `hisbridge <command>`: each built-in command lives in cmd-<name>.ts and
- * exports `run(argv): Promise<number>` (the exit code). Site extensions add
- * their own (`SiteExtension.commands`, e.g. `gd-ehr` from plugins/gd-ehr);
- * they are listed after the built-ins and loaded only for help or when the
- * name is not a built-in. Names and flags are a contract with tools outside
- * the project: keep them stable.
+ * `hisbridge <command>`: one list of CliCommand, one lookup, one dispatch.
+ * Each built-in command lives in cmd-<name>.ts, exports `run(argv, io?)`
+ * (resolving to the exit code) and is loaded on first use. Site extensions
+ * add their own (`SiteExtension.commands`, e.g. `gd-ehr` from
+ * plugins/gd-ehr); they are listed after the built-ins and loaded only for
+ * help or when the name is not a built-in. Names and flags are a contract
+ * with tools outside the project: keep them stable.
  */
-import type { CliCommand } from '../sdk.js';
+import type { CliCommand, CliIo } from '../sdk.js';
 
-const COMMANDS: Record<string, { summary: string; load: () => Promise<{ run(argv: string[]): Promise<number> }> }> = {
-  start: { summary: 'run the engine: start [--config F] [--routes DIR] [--data-dir D] [--mllp-port P] [--http-port P] [--no-simulators]', load: () => import('./cmd-start.js') },
-  validate: { summary: 'check route files: validate [FILES|DIR] (prints file:line:col: message)', load: () => import('./cmd-validate.js') },
-  replay: { summary: 'replay FILES|DIR [--routes DIR] in-process against the simulators, or replay --stored ID[,ID]|--stored-since T to re-queue stored deliveries', load: () => import('./cmd-replay.js') },
-  send: { summary: 'send HL7 over MLLP and print the ACKs: send FILE --host H --port P [--tls [--ca F --cert F --key F]]', load: () => import('./cmd-send.js') },
-  test: { summary: 'run route test files (routes/*.test.yaml): test [FILES|DIR]', load: () => import('./cmd-test.js') },
-  schemas: { summary: 'write schemas/route.schema.json and schemas/hisbridge.schema.json: schemas [--check]', load: () => import('./cmd-schemas.js') },
-  sm4: { summary: 'SM4 for joint testing: sm4 encrypt|decrypt --key HEX VALUE', load: () => import('./cmd-sm4.js') },
-  messages: { summary: 'browse stored messages: messages search|show', load: () => import('./cmd-messages.js') },
-  dlq: { summary: 'dead letters: dlq list | dlq replay ID|--all [--route R]', load: () => import('./cmd-dlq.js') },
-  audit: { summary: 'export the audit trail: audit [--since T] [--org C] [--staff N] [--patient ID] [--format csv|jsonl]', load: () => import('./cmd-audit.js') },
-  console: { summary: 'web console helpers: console hash-password (reads the password from stdin, prints the hash for console.users)', load: () => import('./cmd-console.js') },
-  api: { summary: 'workstation API clients: api hash-token (reads the token from stdin, prints the hash for api.clients[].tokenHash)', load: () => import('./cmd-api.js') },
-  errors: { summary: 'list every error code (core and plugin families): errors [--family F] [--json]', load: () => import('./cmd-errors.js') },
-  backup: { summary: 'copy the store while the engine runs (SQLite online backup): backup DEST [--data-dir D | --config F]', load: () => import('./cmd-backup.js') },
-  doctor: { summary: 'check a site before go-live (config, ports, data dir, fd limit, clock, remotes, TLS): doctor [--config F]', load: () => import('./cmd-doctor.js') },
-  stats: { summary: 'call statistics per institution/route/operation and day: stats [--by org|route|operation] [--since T]', load: () => import('./cmd-stats.js') },
-};
+/** A built-in command, loaded on first use: cmd-<name>.ts exports `run(argv, io?)`. */
+function builtin(name: string, summary: string, load: () => Promise<{ run(argv: string[], io?: CliIo): Promise<number> }>): CliCommand {
+  return { name, summary, run: async (argv, io) => (await load()).run(argv, io) };
+}
+
+const BUILTINS: readonly CliCommand[] = [
+  builtin('start', 'run the engine: start [--config F] [--routes DIR] [--data-dir D] [--mllp-port P] [--http-port P] [--no-simulators]', () => import('./cmd-start.js')),
+  builtin('validate', 'check route files: validate [FILES|DIR] (prints file:line:col: message)', () => import('./cmd-validate.js')),
+  builtin('replay', 'replay FILES|DIR [--routes DIR] in-process against the simulators, or replay --stored ID[,ID]|--stored-since T to re-queue stored deliveries', () => import('./cmd-replay.js')),
+  builtin('send', 'send HL7 over MLLP and print the ACKs: send FILE --host H --port P [--tls [--ca F --cert F --key F]]', () => import('./cmd-send.js')),
+  builtin('test', 'run route test files (routes/*.test.yaml): test [FILES|DIR]', () => import('./cmd-test.js')),
+  builtin('schemas', 'write schemas/route.schema.json and schemas/hisbridge.schema.json: schemas [--check]', () => import('./cmd-schemas.js')),
+  builtin('sm4', 'SM4 for joint testing: sm4 encrypt|decrypt --key HEX VALUE', () => import('./cmd-sm4.js')),
+  builtin('messages', 'browse stored messages: messages search|show', () => import('./cmd-messages.js')),
+  builtin('dlq', 'dead letters: dlq list | dlq replay ID|--all [--route R]', () => import('./cmd-dlq.js')),
+  builtin('audit', 'export the audit trail: audit [--since T] [--org C] [--staff N] [--patient ID] [--format csv|jsonl]', () => import('./cmd-audit.js')),
+  builtin('console', 'web console helpers: console hash-password (reads the password from stdin, prints the hash for console.users)', () => import('./cmd-console.js')),
+  builtin('api', 'workstation API clients: api hash-token (reads the token from stdin, prints the hash for api.clients[].tokenHash)', () => import('./cmd-api.js')),
+  builtin('errors', 'list every error code (core and plugin families): errors [--family F] [--json]', () => import('./cmd-errors.js')),
+  builtin('backup', 'copy the store while the engine runs (SQLite online backup): backup DEST [--data-dir D | --config F]', () => import('./cmd-backup.js')),
+  builtin('doctor', 'check a site before go-live (config, ports, data dir, fd limit, clock, remotes, TLS): doctor [--config F]', () => import('./cmd-doctor.js')),
+  builtin('stats', 'call statistics per institution/route/operation and day: stats [--by org|route|operation] [--since T]', () => import('./cmd-stats.js')),
+];
 
 /** The commands the built-in site extensions declare. A name that is a built-in command's refuses to run. */
 async function extensionCommands(): Promise<CliCommand[]> {
@@ -34,25 +40,31 @@ async function extensionCommands(): Promise<CliCommand[]> {
   const out: CliCommand[] = [];
   for (const ext of registry().extensions) {
     for (const c of ext.commands ?? []) {
-      if (Object.hasOwn(COMMANDS, c.name)) throw new Error(`command "${c.name}" of site extension "${ext.key}" has the name of a built-in command`);
+      if (BUILTINS.some((b) => b.name === c.name)) throw new Error(`command "${c.name}" of site extension "${ext.key}" has the name of a built-in command`);
       out.push(c);
     }
   }
   return out;
 }
 
-const stdio = {
+/** The command named `name`: a built-in, else (loading the plugins only then) a site extension's. Names are compared as strings, never looked up as object keys. */
+async function findCommand(name: string): Promise<CliCommand | undefined> {
+  return BUILTINS.find((c) => c.name === name) ?? (await extensionCommands()).find((c) => c.name === name);
+}
+
+const stdio: CliIo = {
   out: (l: string) => process.stdout.write(l + '\n'),
   err: (l: string) => process.stderr.write(l + '\n'),
 };
 
 async function usage(): Promise<string> {
   const lines = ['hisbridge: HL7/Kafka/HTTP integration engine for Guangdong hospitals', '', 'usage: hisbridge <command> [options]', '', 'commands:'];
-  for (const [name, c] of Object.entries(COMMANDS)) lines.push(`  ${name.padEnd(10)} ${c.summary}`);
+  const list = (cs: readonly CliCommand[]) => cs.forEach((c) => lines.push(`  ${c.name.padEnd(10)} ${c.summary}`));
+  list(BUILTINS);
   const extra = await extensionCommands();
   if (extra.length) {
     lines.push('', 'commands from site extensions:');
-    for (const c of extra) lines.push(`  ${c.name.padEnd(10)} ${c.summary}`);
+    list(extra);
   }
   lines.push('', 'hisbridge <command> --help shows the options of a command.');
   return lines.join('\n');
@@ -70,13 +82,8 @@ async function main(argv: string[]): Promise<number> {
     process.stdout.write(`${pkg.version}\n`);
     return 0;
   }
-  const entry = Object.hasOwn(COMMANDS, cmd) ? COMMANDS[cmd] : undefined;
-  if (entry) {
-    const mod = await entry.load();
-    return mod.run(rest);
-  }
-  const ext = (await extensionCommands()).find((c) => c.name === cmd);
-  if (ext) return ext.run(rest, stdio);
+  const command = await findCommand(cmd);
+  if (command) return command.run(rest, stdio);
   process.stderr.write(`hisbridge: unknown command "${cmd}"\n\n${await usage()}\n`);
   return 2;
 }

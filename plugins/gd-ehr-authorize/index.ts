@@ -3,9 +3,9 @@
  * hospital's access to the patient's provincial health record. Without the
  * consent marker nothing is sent and the outcome is "skipped: no consent".
  */
-import { toHisbridgeError, compileTemplate, type Template, type PluginDefinition } from '../../core/sdk.js';
+import { auditedCall, compileTemplate, type Template, type PluginDefinition } from '../../core/sdk.js';
 import { gdEhrError } from '../gd-ehr/errors.js';
-import { authorize, errorLabel } from '../gd-ehr/client.js';
+import { authorize } from '../gd-ehr/client.js';
 import { fieldTemplate, ID_NUMBER_DEFAULTS, PATIENT_ID_DEFAULTS, PATIENT_NAME_DEFAULTS } from '../gd-ehr/fields.js';
 import { readSite } from '../gd-ehr/site.js';
 
@@ -66,29 +66,23 @@ const plugin: PluginDefinition<AuthorizeConfig> = {
 
     return {
       async process(input, call) {
-        const started = performance.now();
         const pid = patientId.render(input);
         const base = { route: call.route, plugin: plugin.name, operation: 'authorize', orgCode: site.orgCode, messageId: input.controlId, ...(pid ? { patientId: pid } : {}) };
         if (consent && !consent.accept.has(consent.value.render(input).trim())) {
           ctx.audit({ ...base, result: 'skipped', detail: 'no consent' });
           return { outcome: 'skipped', detail: 'no consent' };
         }
-        try {
+        const { st, r } = await auditedCall(ctx.audit, base, async () => {
           const st = status.render(input).trim();
           if (st !== '0' && st !== '1') throw gdEhrError('GDEHR_E_BAD_STATUS', { value: st.slice(0, 8) });
           const id = idNumber.render(input);
           if (!id) throw gdEhrError('GDEHR_E_NO_ID_NUMBER', { path: idNumber.source });
           const name = patientName.render(input);
           if (!name) throw gdEhrError('GDEHR_E_MISSING_PARAM', { field: 'patientName' });
-          const r = await authorize(ctx.http, site, { idNumber: id, patientName: name, status: st, authDays }, { idempotencyKey: call.idempotencyKey, signal: call.signal });
-          ctx.audit({ ...base, result: 'ok', latencyMs: performance.now() - started, detail: `status ${st} returnCode ${r.returnCode}` });
-          call.log.info({ plugin: plugin.name, status: st, returnCode: r.returnCode, attempt: call.attempt }, 'authorization sent');
-          return { outcome: 'ok', detail: st === '1' ? 'granted' : 'withdrawn', output: { returnCode: r.returnCode, returnDesc: r.returnDesc } };
-        } catch (e) {
-          const err = toHisbridgeError(e);
-          ctx.audit({ ...base, result: 'failed', latencyMs: performance.now() - started, detail: errorLabel(err) });
-          throw err;
-        }
+          return { st, r: await authorize(ctx.http, site, { idNumber: id, patientName: name, status: st, authDays }, { idempotencyKey: call.idempotencyKey, signal: call.signal }) };
+        }, { ok: ({ st, r }) => `status ${st} returnCode ${r.returnCode}` });
+        call.log.info({ plugin: plugin.name, status: st, returnCode: r.returnCode, attempt: call.attempt }, 'authorization sent');
+        return { outcome: 'ok', detail: st === '1' ? 'granted' : 'withdrawn', output: { returnCode: r.returnCode, returnDesc: r.returnDesc } };
       },
     };
   },

@@ -3,7 +3,7 @@
  * patient's provincial record. Local (no remote call): its output `{url}` is
  * usually returned to the HIS in a reply segment of an on-complete route.
  */
-import { hbError, toHisbridgeError, compileTemplate, type Template, type PluginDefinition } from '../../core/sdk.js';
+import { auditedCall, hbError, compileTemplate, type Template, type PluginDefinition } from '../../core/sdk.js';
 import { gdEhrError } from '../gd-ehr/errors.js';
 import {
   fieldTemplate,
@@ -16,7 +16,6 @@ import {
 import { resolveCardType } from '../gd-ehr/endpoint.js';
 import { readSite } from '../gd-ehr/site.js';
 import { buildViewerUrl } from '../gd-ehr/viewer-url.js';
-import { errorLabel } from '../gd-ehr/client.js';
 
 export interface ViewerConfig {
   staffNo?: string;
@@ -61,15 +60,14 @@ const plugin: PluginDefinition<ViewerConfig> = {
 
     return {
       async process(input, call) {
-        const started = performance.now();
         const pid = patientId.render(input);
         const staff = staffNo.render(input);
         const base = { route: call.route, plugin: plugin.name, operation: 'viewer-url', orgCode: site.orgCode, messageId: input.controlId, ...(pid ? { patientId: pid } : {}), ...(staff ? { staffNo: staff } : {}) };
-        try {
+        const url = await auditedCall(ctx.audit, base, async () => {
           let doc = idcard ? { idcard: idcard.render(input).trim(), cardType: '' } : identityDocument(input, site.cardTypes);
           if (!doc || !doc.idcard) throw gdEhrError('GDEHR_E_MISSING_PARAM', { field: 'idcard' });
           if (cardType) doc = { ...doc, cardType: resolveCardType(cardType.render(input).trim(), site.cardTypes) ?? '' };
-          const url = buildViewerUrl({
+          return buildViewerUrl({
             viewerUrl: site.viewerUrl,
             appId: site.appId,
             sm4Key: site.sm4Key,
@@ -84,13 +82,8 @@ const plugin: PluginDefinition<ViewerConfig> = {
               callSysCode: site.callSysCode,
             },
           });
-          ctx.audit({ ...base, result: 'ok', latencyMs: performance.now() - started });
-          return { outcome: 'ok', output: { url } };
-        } catch (e) {
-          const err = toHisbridgeError(e);
-          ctx.audit({ ...base, result: 'failed', latencyMs: performance.now() - started, detail: errorLabel(err) });
-          throw err;
-        }
+        });
+        return { outcome: 'ok', output: { url } };
       },
     };
   },

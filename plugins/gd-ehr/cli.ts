@@ -6,8 +6,7 @@
  * Declared by the gdEhr site extension (`commands`); core/cli/main.ts lists
  * and dispatches it.
  */
-import { parseArgs } from 'node:util';
-import { isHisbridgeError, type CliCommand, type CliIo } from '../../core/sdk.js';
+import { isHisbridgeError, parseSubcommand, type CliCommand, type CliFlags, type CliIo } from '../../core/sdk.js';
 import { buildViewerUrl, type ViewerFields } from './viewer-url.js';
 import { PROVINCE_VIEWER_URL } from './site.js';
 
@@ -28,32 +27,10 @@ Prints the getPrivilege URL (param = SM4 of the eight fields in the guide's orde
 --base-url defaults to ${PROVINCE_VIEWER_URL}; --key-env NAME reads the key from the environment.`;
 
 export async function run(argv: string[], io: CliIo): Promise<number> {
-  const options = {
-    key: { type: 'string' },
-    'key-env': { type: 'string' },
-    'app-id': { type: 'string' },
-    'base-url': { type: 'string' },
-    help: { type: 'boolean', short: 'h' },
-    ...Object.fromEntries(Object.keys(FLAGS).map((f) => [f, { type: 'string' }])),
-  } as const;
-  let parsed;
-  try {
-    parsed = parseArgs({ args: argv, allowPositionals: true, strict: true, options: options as Record<string, { type: 'string' | 'boolean'; short?: string }> });
-  } catch (e) {
-    io.err(`hisbridge gd-ehr: ${(e as Error).message}`);
-    io.err(USAGE);
-    return 2;
-  }
-  const v = parsed.values as Record<string, string | boolean | undefined>;
-  if (v.help) {
-    io.out(USAGE);
-    return 0;
-  }
-  if (parsed.positionals.length !== 1 || parsed.positionals[0] !== 'viewer-url') {
-    io.err('hisbridge gd-ehr: expected the subcommand viewer-url');
-    io.err(USAGE);
-    return 2;
-  }
+  const flags: CliFlags = Object.fromEntries(['key', 'key-env', 'app-id', 'base-url', ...Object.keys(FLAGS)].map((f) => [f, { type: 'string' }]));
+  const parsed = parseSubcommand(argv, { command: 'gd-ehr', subcommands: ['viewer-url'], usage: USAGE, flags }, io);
+  if (typeof parsed === 'number') return parsed;
+  const v = parsed.values;
   const str = (k: string) => (typeof v[k] === 'string' ? (v[k] as string) : undefined);
   const key = str('key') ?? (str('key-env') ? process.env[str('key-env')!] : undefined);
   const missing = [key === undefined ? 'key' : undefined, str('app-id') === undefined ? 'app-id' : undefined, ...Object.keys(FLAGS).filter((f) => str(f) === undefined)].filter(Boolean);

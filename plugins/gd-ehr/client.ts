@@ -4,7 +4,7 @@
  * then the business `returnCode`, then anything else, and turned into
  * catalogued errors whose `retryable` drives the delivery policy.
  */
-import { hbError, isHisbridgeError, classifyHttpStatus, gatewayHeaders, sm4EncryptHex, scrubText, type HttpClient } from '../../core/sdk.js';
+import { hbError, classifyHttpStatus, gatewayHeaders, sm4EncryptHex, scrubText, type HttpClient } from '../../core/sdk.js';
 import { gdEhrError } from './errors.js';
 import type { GdEhrSite } from './site.js';
 
@@ -62,9 +62,4 @@ export async function authorize(http: HttpClient, site: GdEhrSite, req: Authoriz
   if (returnCode === '1') return { returnCode, returnDesc, status: res.status, latencyMs: res.latencyMs };
   if (returnCode === '0') throw gdEhrError('GDEHR_E_BUSINESS', { returnCode, returnDesc }, { data: { returnCode, returnDesc } });
   throw hbError('HTTP_E_BAD_BODY', { target: TARGET, detail: returnCode === undefined ? 'no returnCode' : `unknown returnCode "${returnCode.slice(0, 8)}"` });
-}
-
-/** Short PHI-free label of an error for audit rows and outcomes. */
-export function errorLabel(e: unknown): string {
-  return isHisbridgeError(e) ? e.code : 'ENGINE_E_INTERNAL';
 }

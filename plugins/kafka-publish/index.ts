@@ -6,7 +6,7 @@
  * acknowledged (acks=-1), so an `ack: on-complete` route bridges MLLP to
  * Kafka: the HIS gets AA only once the record is safely in the cluster.
  */
-import { hbError, isHisbridgeError, loadKafkaClient, type KafkaConnection, type KafkaEvent, encodeText, normalizeCharset, type Hl7Message, compileTemplate, type PluginDefinition, type StepInput } from '../../core/sdk.js';
+import { auditedCall, hbError, isHisbridgeError, loadKafkaClient, type KafkaConnection, type KafkaEvent, encodeText, normalizeCharset, type Hl7Message, compileTemplate, type PluginDefinition, type StepInput } from '../../core/sdk.js';
 import { Publisher } from './publisher.js';
 
 export interface KafkaPublishConfig {
@@ -94,7 +94,6 @@ const plugin: PluginDefinition<KafkaPublishConfig> = {
 
     return {
       async process(input, call) {
-        const started = performance.now();
         const msg = input.hl7;
         const pid = msg ? msg.get('PID-3[5=PI].1') || msg.get('PID-3.1') : '';
         const base = { route: call.route, plugin: plugin.name, operation: 'publish', messageId: input.controlId, ...(pid ? { patientId: pid } : {}) };
@@ -105,16 +104,15 @@ const plugin: PluginDefinition<KafkaPublishConfig> = {
         const k = key.render(input);
         const h: Record<string, string> = { 'hisbridge-idempotency-key': call.idempotencyKey, 'hisbridge-event-type': input.type };
         for (const [name, t] of headers) h[name] = t.render(input);
-        try {
-          await publisher.publish({ key: k || null, value, headers: h });
-        } catch (e) {
-          const err = isHisbridgeError(e)
-            ? e
-            : hbError('KAFKA_E_PUBLISH', { topic: config.topic, detail: `${(e as Error).name}: ${String((e as Error).message).slice(0, 200)}` }, { cause: e, retryable: (e as { retriable?: boolean }).retriable !== false });
-          ctx.audit({ ...base, result: 'failed', latencyMs: performance.now() - started, detail: err.code });
-          throw err;
-        }
-        ctx.audit({ ...base, result: 'ok', latencyMs: performance.now() - started, detail: `topic ${config.topic}` });
+        await auditedCall(ctx.audit, base, async () => {
+          try {
+            await publisher.publish({ key: k || null, value, headers: h });
+          } catch (e) {
+            throw isHisbridgeError(e)
+              ? e
+              : hbError('KAFKA_E_PUBLISH', { topic: config.topic, detail: `${(e as Error).name}: ${String((e as Error).message).slice(0, 200)}` }, { cause: e, retryable: (e as { retriable?: boolean }).retriable !== false });
+          }
+        }, { ok: () => `topic ${config.topic}` });
         call.log.debug({ plugin: plugin.name, topic: config.topic, attempt: call.attempt }, 'published');
         return { outcome: 'ok', detail: `published to ${config.topic}`, output: { topic: config.topic, idempotent: publisher.idempotent } };
       },

@@ -6,7 +6,7 @@
  * Every call is audited here, once, with its latency and result.
  */
 import { createHash } from 'node:crypto';
-import { classifyHttpStatus, hbError, isHisbridgeError, maskId, scrubText, type AuditEntry, type HttpClient, type HttpResponse } from '../../core/sdk.js';
+import { auditedCall, classifyHttpStatus, hbError, maskId, scrubText, type AuditEntry, type HttpClient, type HttpResponse } from '../../core/sdk.js';
 import { recognitionError } from './errors.js';
 import { invertFields, renameKeys, type Operation, type RecognitionSite } from './site.js';
 import type { TokenClient } from './token.js';
@@ -77,28 +77,22 @@ export function createRecognitionClient(opts: {
     site,
     token,
     async call(op, payload, meta = {}) {
-      const started = performance.now();
       const target = `recognition platform (${op})`;
-      const audit = (result: string, detail?: string): void =>
-        opts.audit({
-          plugin: opts.plugin,
-          operation: op,
-          orgCode: site.orgCode,
-          result,
-          latencyMs: Math.round(performance.now() - started),
-          ...(meta.route ? { route: meta.route } : {}),
-          ...(meta.messageId ? { messageId: meta.messageId } : {}),
-          ...(meta.patientId ? { patientId: meta.patientId } : {}),
-          ...(meta.staffNo ? { staffNo: meta.staffNo } : {}),
-          ...(detail ? { detail } : {}),
-        });
-      try {
+      const entry = {
+        plugin: opts.plugin,
+        operation: op,
+        orgCode: site.orgCode,
+        ...(meta.route ? { route: meta.route } : {}),
+        ...(meta.messageId ? { messageId: meta.messageId } : {}),
+        ...(meta.patientId ? { patientId: meta.patientId } : {}),
+        ...(meta.staffNo ? { staffNo: meta.staffNo } : {}),
+      };
+      return auditedCall(opts.audit, entry, async () => {
         const res = await post(op, renameKeys(payload, site.fields), meta);
         const statusErr = classifyHttpStatus(res.status, res.headers, target);
         if (statusErr) throw statusErr;
         if (!res.json) {
           if (op === 'download' && res.body.length) {
-            audit('ok');
             return { data: {}, response: res };
           }
           throw hbError('HTTP_E_BAD_BODY', { target, detail: 'not JSON' });
@@ -118,12 +112,8 @@ export function createRecognitionClient(opts: {
           throw recognitionError('RECOG_E_BUSINESS', { detail: `code ${code || '(none)'} ${text}`.trim() }, { data: { code } });
         }
         const data = (site.response.dataField ? env[site.response.dataField] : env) ?? {};
-        audit('ok');
         return { data: (typeof data === 'object' ? data : { value: data }) as Record<string, unknown>, response: res };
-      } catch (e) {
-        audit('failed', isHisbridgeError(e) ? (e.data?.code !== undefined ? `${e.code} ${String(e.data.code)}` : e.code) : 'error');
-        throw e;
-      }
+      }, { failed: (e) => (e.data?.code !== undefined ? `${e.code} ${String(e.data.code)}` : e.code) });
     },
   };
 }

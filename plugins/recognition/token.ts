@@ -6,7 +6,7 @@
  * calls failing with the same stale token cause one refresh, not 100.
  * The password and the token never reach a log line or an error message.
  */
-import { hbError, isHisbridgeError, type AuditEntry, type HttpClient } from '../../core/sdk.js';
+import { auditedCall, hbError, isHisbridgeError, type AuditEntry, type HttpClient } from '../../core/sdk.js';
 import { recognitionError } from './errors.js';
 import { invertFields, renameKeys, type RecognitionSite } from './site.js';
 
@@ -51,15 +51,7 @@ export function createTokenClient(http: HttpClient, site: RecognitionSite, audit
 
   async function fetchToken(): Promise<string> {
     requests++;
-    const started = performance.now();
-    try {
-      const token = await requestToken();
-      audit?.({ plugin: 'recognition', operation: 'token', orgCode: site.orgCode, result: 'ok', latencyMs: Math.round(performance.now() - started) });
-      return token;
-    } catch (e) {
-      audit?.({ plugin: 'recognition', operation: 'token', orgCode: site.orgCode, result: 'failed', latencyMs: Math.round(performance.now() - started), detail: isHisbridgeError(e) ? e.code : 'error' });
-      throw e;
-    }
+    return auditedCall((e) => audit?.(e), { plugin: 'recognition', operation: 'token', orgCode: site.orgCode }, requestToken);
   }
 
   async function requestToken(): Promise<string> {

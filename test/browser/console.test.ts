@@ -14,6 +14,9 @@ import { MllpClient } from '../../core/mllp/client.js';
 import type { TestEngine } from '../helpers/engine.js';
 import { CONSOLE_PASSWORD, CONSOLE_USER, sample, sampleFiles, startOpsEngine, until, withControlId } from '../ops/fixtures.js';
 
+/** The page's DOM, as the page.waitForFunction callbacks (run in the browser) use it; the project's lib has no DOM types. */
+declare const document: { querySelector(selector: string): { textContent: string | null } | null; getElementById(id: string): { textContent: string | null } | null };
+
 const CHROMIUM = '/usr/bin/chromium';
 const ARTIFACTS = path.resolve('test-artifacts');
 

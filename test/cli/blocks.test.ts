@@ -7,9 +7,9 @@
  */
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { cli } from '../helpers/cli.js';
-import { startEngine, type TestEngine } from '../helpers/engine.js';
+import { useEngine } from '../helpers/engine.js';
 import { tempFiles } from '../helpers/routes.js';
 
 interface Case { file: string; acks: [string, string][] }
@@ -19,13 +19,7 @@ const expected = (f: string) => manifest.find((c) => c.file === f)!.acks;
 const msaLines = (out: string) => out.split('\n').filter((l) => l.startsWith('MSA|')).map((l) => l.split('|').slice(1, 3));
 
 describe('hisbridge send with batches and multi-message files', () => {
-  let t: TestEngine;
-  beforeAll(async () => {
-    t = await startEngine();
-  });
-  afterAll(async () => {
-    await t?.stop();
-  });
+  const t = useEngine();
 
   it('sends a batch file as one block and prints the batch ACK with every MSA; exit 0', async () => {
     const r = await cli(['send', corpus('batch-fhs-bhs-three-oru.hl7'), '--port', String(t.port)]);

@@ -8,7 +8,7 @@ import path from 'node:path';
 import { MllpClient } from '../../core/mllp/client.js';
 import { decodeHl7, parseHl7 } from '../../core/hl7/index.js';
 import { sm4DecryptHex } from '../../core/crypto/index.js';
-import { startEngine, type TestEngine } from '../helpers/engine.js';
+import { useEngine, withEngine, type TestEngine } from '../helpers/engine.js';
 
 const sample = (name: string) => readFileSync(path.resolve('samples', name));
 const DEMO_KEY = '0123456789abcdeffedcba9876543210';
@@ -35,15 +35,13 @@ function ack(bytes: Buffer) {
 }
 
 describe('engine end to end', () => {
-  let t: TestEngine;
+  const t = useEngine();
   let client: MllpClient;
   beforeAll(async () => {
-    t = await startEngine();
     client = await MllpClient.connect('127.0.0.1', t.port, { timeoutMs: 10_000 });
   });
   afterAll(async () => {
     client?.close();
-    await t?.stop();
   });
 
   it('a consented registration (GBK) is ACKed AA and produces one verified authorization with the right ID number and name', async () => {
@@ -119,24 +117,20 @@ describe('engine end to end', () => {
 
 describe('engine options', () => {
   it('answers AR with ERR 200 for an unrouted event when the listener says noRoute: AR', async () => {
-    const t = await startEngine({ siteYaml: 'listeners:\n  - { name: mllp, noRoute: AR }\n' });
-    try {
+    await withEngine({ siteYaml: 'listeners:\n  - { name: mllp, noRoute: AR }\n' }, async (t) => {
       const c = await MllpClient.connect('127.0.0.1', t.port);
       const a = ack(await c.send(Buffer.from('MSH|^~\\&|HIS|H|HB|HB|20250101||ZZZ^Z99|NR2|P|2.5\rPID|1\r')));
       c.close();
       expect(a.get('MSA-1')).toBe('AR');
       expect(a.get('ERR-3.1')).toBe('200');
-    } finally {
-      await t.stop();
-    }
+    });
   });
 
   it('reload keeps the running routes when the new set is invalid, and takes a valid one', async () => {
     const dir = mkdtempSync(path.join(tmpdir(), 'hisbridge-routes-'));
     const route = (name: string) => `name: ${name}\nmatch: { events: [ADT^A04] }\nack: on-complete\nsteps:\n  - reply: { text: "${name}" }\n`;
     writeFileSync(path.join(dir, 'r.yaml'), route('first'));
-    const t = await startEngine({ routesDir: dir });
-    try {
+    await withEngine({ routesDir: dir }, async (t) => {
       expect(t.engine.routes.routes.map((r) => r.name)).toEqual(['first']);
       writeFileSync(path.join(dir, 'r.yaml'), route('second').replace('steps:', 'stepz:'));
       const bad = await t.engine.reload();
@@ -148,8 +142,6 @@ describe('engine options', () => {
       expect((await t.engine.reload()).ok).toBe(true);
       expect(ack(await c.send(sample('01-adt-a04-registration-consent.hl7'))).get('MSA-3')).toBe('second');
       c.close();
-    } finally {
-      await t.stop();
-    }
+    });
   });
 });

@@ -12,7 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MllpClient } from '../../core/mllp/client.js';
 import { decodeHl7, parseHl7 } from '../../core/hl7/index.js';
 import { manyObxSegments, manyPid3Repetitions, syntheticIdNumber } from '../../bench/lib/pathological.js';
-import { startEngine, type TestEngine } from '../helpers/engine.js';
+import { useEngine } from '../helpers/engine.js';
 
 const ackOf = (bytes: Buffer) => parseHl7(decodeHl7(bytes, 'utf-8').text);
 
@@ -31,18 +31,16 @@ async function getJson<T>(url: string): Promise<T> {
 }
 
 describe('pathological messages beside normal traffic (issue 11)', () => {
-  let t: TestEngine;
+  const t = useEngine();
   let normal: MllpClient;
   let big: MllpClient;
   beforeAll(async () => {
-    t = await startEngine();
     normal = await MllpClient.connect('127.0.0.1', t.port, { timeoutMs: 60_000 });
     big = await MllpClient.connect('127.0.0.1', t.port, { timeoutMs: 120_000 });
   });
   afterAll(async () => {
     normal?.close();
     big?.close();
-    await t?.stop();
   });
 
   it('keeps ACKing normal traffic while 100,000 repetitions and 100,000 OBX are processed; the big ones are ACKed, routed and delivered', async () => {

@@ -4,10 +4,10 @@
  * text, and in the engine's log lines for a message that carries one in
  * MSH-10 and MSH-9 over a real MLLP socket (issue 11, item 9).
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { scrubText } from '../../core/mask.js';
 import { MllpClient } from '../../core/mllp/client.js';
-import { startEngine, type TestEngine } from '../helpers/engine.js';
+import { useEngine } from '../helpers/engine.js';
 import { until } from '../ops/fixtures.js';
 
 const MOBILE = '13912345678';
@@ -22,11 +22,7 @@ describe('mobile numbers after the country code', () => {
   });
 
   describe('through the engine', () => {
-    let t: TestEngine;
-    beforeAll(async () => {
-      t = await startEngine();
-    }, 30_000);
-    afterAll(async () => t?.stop());
+    const t = useEngine({}, 30_000);
 
     it('no log line holds the number when MSH-10 and MSH-9 carry it with +86', async () => {
       const c = await MllpClient.connect('127.0.0.1', t.port);

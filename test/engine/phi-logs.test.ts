@@ -4,11 +4,11 @@
  * texts, bindings), not only under known field names.
  */
 import { Writable } from 'node:stream';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { createLogger } from '../../core/log.js';
 import { idCheckDigitValid, scrubText } from '../../core/mask.js';
 import { MllpClient } from '../../core/mllp/client.js';
-import { startEngine, type TestEngine } from '../helpers/engine.js';
+import { useEngine } from '../helpers/engine.js';
 
 // Synthetic values of the right shapes: a resident ID with a valid check digit, an old 15-digit ID, a mobile number.
 const ID18 = '11010519491231002X';
@@ -78,13 +78,7 @@ describe('the log layer', () => {
 });
 
 describe('an engine receiving ID numbers in MSH fields', () => {
-  let t: TestEngine;
-  beforeAll(async () => {
-    t = await startEngine();
-  });
-  afterAll(async () => {
-    await t?.stop();
-  });
+  const t = useEngine();
 
   it('never writes the ID number or the phone number in plain in any log line', async () => {
     const client = await MllpClient.connect('127.0.0.1', t.port, { timeoutMs: 10_000 });

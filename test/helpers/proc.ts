@@ -6,6 +6,8 @@ export interface EngineProcess {
   mllpPort: number;
   httpUrl: string;
   stderr: () => string;
+  /** What it wrote to stdout so far (its JSON log lines, when the site's log goes there). */
+  stdout: () => string;
   /** Resolves with the exit code (or signal name). */
   exited: Promise<number | string>;
 }
@@ -14,10 +16,12 @@ export interface EngineProcess {
 export async function spawnEngine(args: string[], env: NodeJS.ProcessEnv = {}, timeoutMs = 20_000): Promise<EngineProcess> {
   const child = spawn(process.execPath, [path.resolve('dist/core/cli/main.js'), 'start', ...args], {
     env: { ...process.env, HISBRIDGE_LOG_LEVEL: 'warn', ...env },
-    stdio: ['ignore', 'ignore', 'pipe'],
+    stdio: ['ignore', 'pipe', 'pipe'],
   });
   let err = '';
+  let out = '';
   child.stderr!.on('data', (c: Buffer) => (err += c.toString()));
+  child.stdout!.on('data', (c: Buffer) => (out += c.toString()));
   const exited = new Promise<number | string>((resolve) => child.on('exit', (code, sig) => resolve(code ?? sig ?? -1)));
   const ready = await new Promise<RegExpMatchArray>((resolve, reject) => {
     const t = setTimeout(() => reject(new Error(`engine not ready in ${timeoutMs} ms:\n${err}`)), timeoutMs);
@@ -34,5 +38,5 @@ export async function spawnEngine(args: string[], env: NodeJS.ProcessEnv = {}, t
       reject(new Error(`engine exited (${c}) before ready:\n${err}`));
     });
   });
-  return { child, mllpPort: Number(ready[1]), httpUrl: ready[2]!, stderr: () => err, exited };
+  return { child, mllpPort: Number(ready[1]), httpUrl: ready[2]!, stderr: () => err, stdout: () => out, exited };
 }

@@ -7,15 +7,11 @@
  * the simulator once, and ACKed once in the ack file; the file ends in done/.
  * dist/ comes from the global setup's build.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { describe, expect, it } from 'vitest';
+import { existsSync, readdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
-import { silentLogger } from '../../core/log.js';
-import { startGdEhrSimulator, type GdEhrSimulator, type SimCall } from '../../plugins/gd-ehr/simulator.js';
-import { DEMO_SITE } from '../../plugins/gd-ehr/site.js';
+import { authorizationEffects as effects, useCrashRig } from '../helpers/crash.js';
 import { idNumber, registration } from './file-fixtures.js';
 
 const N = 200;
@@ -36,43 +32,6 @@ delivery:
   retry: { max: 1000, initial: 50ms, maxDelay: 400ms }
 `;
 
-/** Authorizations the simulator acted on (a repeated idempotency key answered from the first result is not one), per ID number. */
-function effects(calls: readonly SimCall[]): Map<string, number> {
-  const by = new Map<string, number>();
-  for (const c of calls) {
-    if (c.op !== 'authorize' || c.returnCode !== '1' || !c.verified || c.replayed) continue;
-    const id = String(c.fields?.patientIdcard);
-    by.set(id, (by.get(id) ?? 0) + 1);
-  }
-  return by;
-}
-
-interface Child { child: ChildProcess; exited: Promise<number | string>; stderr: () => string; stdout: () => string }
-
-/** `hisbridge start` from dist/, its log (stdout, JSON lines) and stderr kept; resolves once it prints its ready line. */
-async function spawnChild(args: string[], env: NodeJS.ProcessEnv): Promise<Child> {
-  const child = spawn(process.execPath, [path.resolve('dist/core/cli/main.js'), 'start', ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-  let err = '';
-  let out = '';
-  child.stdout!.on('data', (c: Buffer) => (out += c.toString()));
-  child.stderr!.on('data', (c: Buffer) => (err += c.toString()));
-  const exited = new Promise<number | string>((resolve) => child.on('exit', (code, sig) => resolve(code ?? sig ?? -1)));
-  await new Promise<void>((resolve, reject) => {
-    const t = setTimeout(() => reject(new Error(`hisbridge not ready:\n${err}`)), 30_000);
-    child.stderr!.on('data', () => {
-      if (err.includes('hisbridge ready:')) {
-        clearTimeout(t);
-        resolve();
-      }
-    });
-    void exited.then((c) => {
-      clearTimeout(t);
-      reject(new Error(`hisbridge exited (${c}) before ready:\n${err}`));
-    });
-  });
-  return { child, exited, stderr: () => err, stdout: () => out };
-}
-
 /** The file source's "file done" log lines (JSON) of one run. */
 function fileDoneLines(stdout: string): Record<string, unknown>[] {
   return stdout.split('\n').filter((l) => l.includes('"file done"')).map((l) => JSON.parse(l) as Record<string, unknown>);
@@ -85,52 +44,24 @@ function progressLines(dataDir: string): number {
 }
 
 describe('file source: kill -9 in the middle of a 200-message file', () => {
-  let sim: GdEhrSimulator;
-  let dir: string;
-  let child: Child | undefined;
-  const env = { T_PAAS: DEMO_SITE.paasToken, T_SM4: DEMO_SITE.sm4Key };
-
-  beforeAll(async () => {
-    if (!existsSync(path.resolve('dist/core/cli/main.js'))) throw new Error('dist/ is not built (the global setup runs tsc)');
-    sim = await startGdEhrSimulator({ host: '127.0.0.1', port: 0, site: {}, log: silentLogger() });
-    dir = mkdtempSync(path.join(tmpdir(), 'hisbridge-file-crash-'));
-    mkdirSync(path.join(dir, 'routes'));
-    writeFileSync(path.join(dir, 'routes', 'file.yaml'), ROUTE);
-    writeFileSync(
-      path.join(dir, 'hisbridge.yaml'),
-      [
-        'simulators: false',
-        'log: { level: info }',
-        'listeners: [{ name: mllp, port: 0 }, { name: lis-drop, type: file, dir: inbox, pattern: "*.hl7", charset: gb18030, poll: 50ms, ack: true }]',
-        'http: { port: 0 }',
-        'store: { synchronous: FULL }',
-        'gdEhr:',
-        `  authUrl: ${sim.url}/ebus/jiankangdangan/gdehr/dhccApi/codeAuthRec/save`,
-        `  viewerUrl: ${sim.url}/gdehr/privilege/getPrivilege`,
-        `  orgCode: ${DEMO_SITE.orgCode}`,
-        `  orgName: ${DEMO_SITE.orgName}`,
-        `  callSysCode: ${DEMO_SITE.callSysCode}`,
-        `  appId: ${DEMO_SITE.appId}`,
-        `  paasId: ${DEMO_SITE.paasId}`,
-        '  paasToken: ${env:T_PAAS}',
-        '  sm4Key: ${env:T_SM4}',
-      ].join('\n'),
-    );
-  });
-
-  afterAll(async () => {
-    child?.child.kill('SIGKILL');
-    await sim?.close();
-    rmSync(dir, { recursive: true, force: true });
+  const rig = useCrashRig({
+    route: ROUTE,
+    siteLines: [
+      'simulators: false',
+      'log: { level: info }',
+      'listeners: [{ name: mllp, port: 0 }, { name: lis-drop, type: file, dir: inbox, pattern: "*.hl7", charset: gb18030, poll: 50ms, ack: true }]',
+      'http: { port: 0 }',
+      'store: { synchronous: FULL }',
+    ],
+    env: { HISBRIDGE_LOG_LEVEL: 'info' },
   });
 
   it('stores, authorizes and ACKs every message exactly once, and the file ends in done/', async () => {
-    const inbox = path.join(dir, 'inbox');
-    const data = path.join(dir, 'data');
-    const args = ['--config', path.join(dir, 'hisbridge.yaml'), '--routes', path.join(dir, 'routes'), '--data-dir', data];
+    const { sim } = rig;
+    const inbox = path.join(rig.dir, 'inbox');
+    const data = rig.dataDir;
     const controlIds = Array.from({ length: N }, (_, i) => `K${String(i).padStart(5, '0')}`);
-    child = await spawnChild(args, env);
-    const first = child;
+    const first = await rig.spawn();
     // The listener made its directory (relative to the site file) at start.
     expect(existsSync(path.join(inbox, '.work'))).toBe(true);
     const tmp = path.join(inbox, '.big.hl7.part');
@@ -151,7 +82,7 @@ describe('file source: kill -9 in the middle of a 200-message file', () => {
     expect(existsSync(path.join(inbox, 'done', 'big.hl7'))).toBe(false);
     expect(readdirSync(path.join(inbox, '.work')).flatMap((d) => readdirSync(path.join(inbox, '.work', d)))).toHaveLength(1);
 
-    child = await spawnChild(args, env);
+    const second = await rig.spawn();
     const doneBy = Date.now() + 60_000;
     while (!existsSync(path.join(inbox, 'done', 'big.hl7')) && Date.now() < doneBy) await new Promise((r) => setTimeout(r, 50));
     expect(existsSync(path.join(inbox, 'done', 'big.hl7'))).toBe(true);
@@ -159,10 +90,8 @@ describe('file source: kill -9 in the middle of a 200-message file', () => {
     const effBy = Date.now() + 60_000;
     while (!wanted.every((id) => effects(sim.calls).has(id)) && Date.now() < effBy) await new Promise((r) => setTimeout(r, 100));
     await new Promise((r) => setTimeout(r, 300)); // a late repeat would show up here
-    const second = child;
     second.child.kill('SIGTERM');
     expect(await second.exited).toBe(0);
-    child = undefined;
     // The restart resumed after the recorded messages (the progress log), not from the start of the file; a message
     // committed but not yet recorded at the kill was answered duplicate by the engine (the second safety net).
     const doneLines = fileDoneLines(second.stdout());

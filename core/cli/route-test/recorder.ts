@@ -50,13 +50,9 @@ export class CallRecorder {
 
   #wrap(def: PluginDefinition): PluginDefinition {
     const calls = this.calls;
+    // Everything of the definition but `create` is kept as it is (its state namespace, its error family...).
     return {
-      name: def.name,
-      summary: def.summary,
-      configSchema: def.configSchema,
-      kind: def.kind,
-      ...(def.siteKey !== undefined ? { siteKey: def.siteKey } : {}),
-      ...(def.examples !== undefined ? { examples: def.examples } : {}),
+      ...def,
       async create(ctx, config): Promise<PluginInstance> {
         const inner = await def.create(ctx, config);
         return {

@@ -144,6 +144,9 @@ export const LOGIN_THROTTLE = {
   maxKeys: 10_000,
 } as const;
 
+/** The throttle's limits as numbers (LOGIN_THROTTLE's literal types would allow only its own values). */
+type ThrottleLimits = { readonly [K in keyof typeof LOGIN_THROTTLE]: number };
+
 interface ThrottleEntry {
   /** Times of the recent failures (at most maxFailures kept). */
   failures: number[];
@@ -161,9 +164,9 @@ interface ThrottleEntry {
  */
 export class LoginThrottle {
   readonly #keys = new Map<string, ThrottleEntry>();
-  readonly #limits: typeof LOGIN_THROTTLE;
+  readonly #limits: ThrottleLimits;
 
-  constructor(limits: Partial<typeof LOGIN_THROTTLE> = {}) {
+  constructor(limits: Partial<ThrottleLimits> = {}) {
     this.#limits = { ...LOGIN_THROTTLE, ...limits };
   }
 
