@@ -32,6 +32,7 @@ import { FlowController } from './flow.js';
 import { Ops } from '../ops/index.js';
 import { engineOpsHost } from './ops-host.js';
 import { listenError, pluginConcurrencyIssues, PluginHost } from './plugin-host.js';
+import { healthBody, healthResponse, type HealthBody } from './health.js';
 
 export interface EngineOptions {
   config: SiteConfig;
@@ -354,61 +355,22 @@ export class Engine {
   }
 
   /**
-   * Why the engine cannot do its job now (empty when it can): the store's
-   * last write failed or the store does not answer, or a configured MLLP
-   * listener is not bound. /healthz fails on these.
+   * The health body (health.ts): `live` for /healthz, `ready` for /readyz.
+   * "ok", "failing", "not-ready" or "stopping", with the reasons.
    */
-  #faults(store: { ok: boolean; detail?: string }): string[] {
-    const out: string[] = [];
-    if (!store.ok) out.push(`store: ${store.detail ?? 'failing'}`);
-    for (const s of this.sources) {
-      const h = s.running.health?.();
-      if (h && !h.live) out.push(`${s.type === 'kafka' ? 'kafka' : `listener ${s.name}`}: ${h.detail ?? 'not live'}`);
-    }
-    return out;
-  }
-
-  /**
-   * The health body. `live` (/healthz): "ok", "failing" (see #faults) or
-   * "stopping". `ready` (/readyz) adds "not-ready": not started yet, the
-   * Kafka group not joined, or a critical registered check failing. Remote
-   * platforms are informational and never fail either. `reasons` says why.
-   */
-  health(kind: 'live' | 'ready' = 'live'): Record<string, unknown> & { status: 'ok' | 'failing' | 'not-ready' | 'stopping'; reasons: string[] } {
-    const ops = this.ops.health();
-    const reasons = this.#faults(ops.store);
-    let status: 'ok' | 'failing' | 'not-ready' | 'stopping' = reasons.length ? 'failing' : 'ok';
-    if (kind === 'ready') {
-      const waits: string[] = [];
-      if (!this.#startDone) waits.push('engine: not started');
-      for (const s of this.sources) {
-        const h = s.running.health?.();
-        if (h && h.live && !h.ready) waits.push(`${s.type === 'kafka' ? 'kafka' : `listener ${s.name}`}: ${h.detail ?? 'not ready'}`);
-      }
-      for (const [name, c] of Object.entries(ops.checks)) if (c.critical && !c.ok) waits.push(`check ${name}: ${c.detail ?? 'failing'}`);
-      if (waits.length && status === 'ok') status = 'not-ready';
-      reasons.push(...waits);
-    }
-    if (this.#stopping) {
-      status = 'stopping';
-      reasons.unshift('engine: stopping');
-    }
-    return {
-      status,
-      reasons,
-      listeners: this.listeners.map((l) => ({ name: l.config.name, port: l.port, connections: l.server.connectionCount })),
-      sources: this.sources.map((s) => {
-        const h = s.running.health?.();
-        return { name: s.name, type: s.type, ...(h ? { live: h.live, ready: h.ready, ...(h.detail ? { detail: h.detail } : {}) } : {}) };
-      }),
+  health(kind: 'live' | 'ready' = 'live'): HealthBody {
+    return healthBody(kind, {
+      ops: this.ops.health(),
+      sources: this.sources,
+      listeners: this.listeners,
       routes: this.#routes.routes.length,
-      inactiveRoutes: this.#inactive.map((r) => ({ name: r.name, reason: r.reason })),
-      pendingDeliveries: this.store.pendingCount(),
+      inactive: this.#inactive,
+      pending: this.store.pendingCount(),
       paused: this.flow.paused,
-      simulators: Object.fromEntries(Object.entries(this.simulators).map(([k, s]) => [k, s.url])),
-      ...kafkaStatus(this.sources),
-      ...ops,
-    };
+      simulators: this.simulators,
+      started: this.#startDone,
+      stopping: this.#stopping,
+    });
   }
 
   ready(): boolean {
@@ -438,16 +400,4 @@ export class Engine {
       this.#lock?.release();
     }
   }
-}
-
-/** The Kafka source's status for the health body (under `kafka`), when it runs. */
-function kafkaStatus(sources: readonly { type: string; running: RunningSource }[]): { kafka?: Record<string, unknown> } {
-  const k = sources.find((s) => s.type === 'kafka');
-  const info = k?.running.health?.().info;
-  return info ? { kafka: info } : {};
-}
-
-/** The HTTP answer for a health body: 200 only when its status is "ok". */
-function healthResponse(body: { status: string }): { status: number; headers: Record<string, string>; body: unknown } {
-  return { status: body.status === 'ok' ? 200 : 503, headers: { 'cache-control': 'no-store' }, body };
 }
