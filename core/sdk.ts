@@ -18,6 +18,12 @@
  * retryable ENGINE_E_INTERNAL and dead-lettered only after the route's last
  * attempt (docs/delivery.md, "Errors raised by plugins").
  *
+ * State a platform's plugins share within one engine (a token, pending
+ * checks) is the extension's `SiteExtension.service`, reached with
+ * `ctx.service(key)`; never a module-level variable, which two engines in
+ * one process would share. A plugin's own bound on concurrent deliveries is
+ * `PluginDefinition.concurrency` (docs/delivery.md).
+ *
  * Keep it small: every addition is a promise to every plugin.
  */
 import type { Logger } from './log.js';
