@@ -53,7 +53,7 @@ export class Engine {
   readonly store: Store;
   readonly http: HttpClient;
   /** The plugin side: sections, simulators, contexts, services, endpoints, routes (plugin-host.ts). */
-  readonly plugins: PluginHost;
+  readonly pluginHost: PluginHost;
   /** The MLLP listeners started (what health, the console and `hisbridge start`'s banner show). */
   readonly listeners: { config: Listener & { host: string; port: number }; server: MllpServer; port?: number }[] = [];
   /** Every running source, listeners and Kafka, in start order. */
@@ -86,7 +86,7 @@ export class Engine {
     this.store = store;
     this.http = createHttpClient();
     this.#routeInputs = opts.routes ?? [opts.config.routesDir];
-    this.plugins = new PluginHost({
+    this.pluginHost = new PluginHost({
       config: opts.config,
       registry: opts.registry,
       log: opts.log,
@@ -123,10 +123,10 @@ export class Engine {
     try {
       const issues = pluginConcurrencyIssues(opts.registry, opts.config);
       if (issues.length) throw new LoadError(issues);
-      await engine.plugins.start(opts.simulatorPorts ?? 'default');
+      await engine.pluginHost.start(opts.simulatorPorts ?? 'default');
       engine.#routes = new RouteTable(await engine.#loadRoutes());
     } catch (e) {
-      await engine.plugins.close();
+      await engine.pluginHost.close();
       engine.ops.close();
       store.close();
       throw e;
@@ -134,7 +134,7 @@ export class Engine {
     if (opts.workers !== false) {
       engine.#worker = new DeliveryWorker(store, createDeliveryRunner(() => engine.#routes, opts.log), {
         concurrency: opts.config.delivery.concurrency,
-        perPluginConcurrency: engine.plugins.concurrency(),
+        perPluginConcurrency: engine.pluginHost.concurrency(),
         pollMs: opts.config.delivery.pollMs,
         log: opts.log,
         onSettled: (job, outcome, latencyMs, code) => {
@@ -152,17 +152,17 @@ export class Engine {
 
   /** Resolved site sections (defaults + file), keyed by extension key. */
   get sections(): Record<string, Record<string, unknown>> {
-    return this.plugins.sections;
+    return this.pluginHost.sections;
   }
 
   /** The simulators running, by extension key. */
   get simulators(): Record<string, RunningSimulator> {
-    return this.plugins.simulators;
+    return this.pluginHost.simulators;
   }
 
   /** The context a plugin or extension receives (PluginHost.contextFor). */
   contextFor(def: { name: string; siteKey?: string; stateNamespace?: string }, route?: string): PluginContext {
-    return this.plugins.contextFor(def, route);
+    return this.pluginHost.contextFor(def, route);
   }
 
   /** Routes loaded inactive, with the reason (for /readyz and the console). */
@@ -171,7 +171,7 @@ export class Engine {
   }
 
   async #loadRoutes() {
-    const { routes, inactive } = await this.plugins.loadRoutes(this.#routeInputs);
+    const { routes, inactive } = await this.pluginHost.loadRoutes(this.#routeInputs);
     // Adopted only with a set that loaded; one warning per route.
     this.#inactive = inactive;
     for (const r of inactive) this.log.warn({ route: r.name, code: 'CONFIG_E_SITE_MISSING', reason: r.reason }, `route ${r.name} inactive: ${r.reason}`);
@@ -313,7 +313,7 @@ export class Engine {
       ];
       endpoints.push(...this.ops.endpoints());
       // A platform this site is not connected to: its workstation API stays off, the engine runs.
-      endpoints.push(...(await this.plugins.endpoints()));
+      endpoints.push(...(await this.pluginHost.endpoints()));
       this.httpServer = await startHttpServer({
         host: this.config.http.host, port: this.config.http.port, log: this.log, endpoints, api: this.config.api,
         ...(this.config.http.tls ? { tls: loadTlsOptions(this.config.http.tls) } : {}),
@@ -392,7 +392,7 @@ export class Engine {
       this.#abort.abort();
       await this.httpServer?.close();
       await closeRoutes(this.#routes.routes);
-      await this.plugins.close();
+      await this.pluginHost.close();
       this.ops.close();
       this.store.close();
       this.log.info('engine stopped');
