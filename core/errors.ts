@@ -76,6 +76,8 @@ export const ERRORS = {
   ENGINE_E_INTERNAL: { message: 'internal error: {detail}', retryable: true },
   // Raised by plugins through `permanentError` (core/sdk.ts): the plugin knows the call can never succeed.
   PLUGIN_E_PERMANENT: { message: '{detail}', retryable: false },
+  // `PluginContext.service(key)` names no registered site extension with a `service` (a plugin bug, refused at load).
+  PLUGIN_E_NO_SERVICE: { message: 'no site extension "{key}" with a service is registered (known: {known})', retryable: false },
   ENGINE_E_LISTEN: { message: 'cannot listen: {what} on {host}:{port}: {detail}', retryable: false },
   ENGINE_E_DATA_DIR_IN_USE: { message: 'data directory {dir} is in use by another hisbridge process (pid {pid}); give each engine its own --data-dir, or delete {file} if that process is not hisbridge', retryable: false },
   // Warnings (the `_W_` codes): logged with `code`, never thrown.

@@ -18,6 +18,12 @@
  * retryable ENGINE_E_INTERNAL and dead-lettered only after the route's last
  * attempt (docs/delivery.md, "Errors raised by plugins").
  *
+ * State a platform's plugins share within one engine (a token, pending
+ * checks) is the extension's `SiteExtension.service`, reached with
+ * `ctx.service(key)`; never a module-level variable, which two engines in
+ * one process would share. A plugin's own bound on concurrent deliveries is
+ * `PluginDefinition.concurrency` (docs/delivery.md).
+ *
  * Keep it small: every addition is a promise to every plugin.
  */
 import type { Logger } from './log.js';
@@ -151,6 +157,16 @@ export interface PluginContext {
    * `stateNamespace`; a site extension's namespace is its key.
    */
   readonly state: PluginState;
+  /**
+   * The service of the site extension `key` (`SiteExtension.service`): one
+   * object per engine, created on first use and shared by every plugin and
+   * the extension's endpoints (a token cache, checks awaiting a decision).
+   * Throws what the extension's `service` throws (CONFIG_E_SITE_MISSING for
+   * an incomplete section), or PLUGIN_E_NO_SERVICE when no registered
+   * extension `key` declares one. Optional (issue 14): harnesses built
+   * before it may leave it out; the engine and the CLI tools always give it.
+   */
+  service?<T = unknown>(key: string): T;
 }
 
 export interface PluginState {
@@ -253,6 +269,13 @@ export interface PluginDefinition<C = Record<string, unknown>> {
    * named by each of them: the same object is registered once.
    */
   readonly errors?: ErrorFamily<any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+  /**
+   * Deliveries of this plugin running at once, at most, across all routes
+   * (on-receive routes: the durable delivery workers). Absent: only the
+   * engine's `delivery.concurrency` bounds it. A site overrides it with
+   * `delivery.pluginConcurrency.<plugin>` in hisbridge.yaml. Optional (issue 14).
+   */
+  readonly concurrency?: number;
   /** Build an instance. Validate everything here: a route that cannot work must not start. */
   create(ctx: PluginContext, config: C): PluginInstance | Promise<PluginInstance>;
 }
@@ -342,6 +365,18 @@ export interface SiteExtension {
    * the answers it gets through `ctx.http` for the clock check. Optional (issue 16).
    */
   doctor?(site: Readonly<Record<string, unknown>>, ctx: DoctorContext): Promise<DoctorCheck[]>;
+  /**
+   * State shared by the family's plugins and endpoints within one engine (a
+   * token client, checks awaiting a decision): created on the first
+   * `ctx.service(key)` call with the extension's own context (site = the
+   * section with defaults merged, state namespace = the key), then returned
+   * to every caller of that engine; another engine in the same process gets
+   * its own. A throw (e.g. CONFIG_E_SITE_MISSING) is passed to the caller
+   * and nothing is kept, so the next call tries again. At stop, after the
+   * routes are closed, the engine calls the object's `close()` if it has one.
+   * Optional (issue 14).
+   */
+  service?(ctx: PluginContext): unknown;
 }
 
 /** What a site extension's `doctor` probe gets. */

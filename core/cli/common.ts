@@ -5,10 +5,10 @@ import { loadSiteConfig, type SiteConfig, type SiteOverrides } from '../config/s
 import { LoadError } from '../config/yaml-source.js';
 import { builtinRegistry } from '../../plugins/index.js';
 import type { Registry } from '../registry.js';
-import type { PluginContext, PluginState } from '../sdk.js';
-import { createHttpClient } from '../http/client.js';
-import { silentLogger, type Logger } from '../log.js';
-import { simulatorPort } from '../engine/sim-ports.js';
+import { pluginConcurrencyIssues } from '../engine/plugin-host.js';
+
+/** The plugin contexts of the load-time tools and the inactive-route rule: the engine's own (core/engine/plugin-host.ts). */
+export { offlineContext, unconfiguredSite } from '../engine/plugin-host.js';
 
 export function parse<T extends ParseArgsConfig['options']>(argv: string[], options: T, allowPositionals = true) {
   return parseArgs({ args: argv, options: { ...options, help: { type: 'boolean', short: 'h' } }, allowPositionals, strict: true });
@@ -32,52 +32,17 @@ export function reportLoadError(e: unknown): boolean {
 }
 
 export function loadConfig(file: string | undefined, registry: Registry, overrides: SiteOverrides = {}): SiteConfig {
-  return loadSiteConfig(file ?? process.env.HISBRIDGE_CONFIG, registry.extensions, overrides, process.env, registry.sources);
+  const config = loadSiteConfig(file ?? process.env.HISBRIDGE_CONFIG, registry.extensions, overrides, process.env, registry.sources);
+  const issues = pluginConcurrencyIssues(registry, config);
+  if (issues.length) throw new LoadError(issues);
+  return config;
 }
 
 export function registry(): Registry {
   return builtinRegistry();
 }
 
-class MemoryState implements PluginState {
-  readonly #m = new Map<string, unknown>();
-  async get<T>(k: string) {
-    return this.#m.get(k) as T | undefined;
-  }
-  async set(k: string, v: unknown) {
-    this.#m.set(k, v);
-  }
-  async delete(k: string) {
-    this.#m.delete(k);
-  }
-}
-
-/**
- * A plugin context for load-time checks (validate, test tooling): no store,
- * audit rows dropped, state in memory, site sections with embedded defaults
- * (pointing at where `hisbridge start` would run the simulators, or without
- * them when the config turns the simulators off).
- */
-export function offlineContext(reg: Registry, config: SiteConfig, log: Logger = silentLogger()) {
-  const http = createHttpClient();
-  const signal = new AbortController().signal;
-  return (def: { name: string; siteKey?: string }): PluginContext => {
-    const ext = def.siteKey ? reg.extensions.find((x) => x.key === def.siteKey) : undefined;
-    const site = ext
-      ? { ...ext.defaults(config.simulators && ext.simulator ? { simulatorUrl: `http://127.0.0.1:${simulatorPort(config, reg.extensions, ext.key)}` } : {}), ...(config.sections[ext.key] ?? {}) }
-      : def.siteKey === 'kafka' && config.kafka
-        ? { ...config.kafka }
-        : {};
-    return { log, http, signal, site, audit: () => undefined, state: new MemoryState() };
-  };
-}
-
 /** Reads an HL7 file as bytes and splits it into messages at each `MSH` that starts a line (byte-level: GBK-safe). */
-/** Site sections a site has not configured while the simulators are off: routes needing them load inactive. */
-export function unconfiguredSite(config: SiteConfig): (siteKey: string) => boolean {
-  return (key) => !config.simulators && Object.keys(config.sections[key] ?? {}).length === 0;
-}
-
 export function splitMessages(buf: Buffer): Buffer[] {
   const starts: number[] = [];
   for (let i = 0; i + 3 <= buf.length; i++) {

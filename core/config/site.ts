@@ -1,6 +1,7 @@
 /**
  * Site config (hisbridge.yaml): listeners, HTTP, data directory, store,
- * logging and one section per site extension (gdEhr, recognition...).
+ * logging, the core sections of other core modules (the table in
+ * sections.ts: api, kafka, console) and one section per site extension.
  * Every key is optional; embedded defaults run without any file.
  */
 import { existsSync } from 'node:fs';
@@ -9,10 +10,7 @@ import type { JsonSchema, SiteExtension, SourceDefinition } from '../sdk.js';
 import { durationSchema, parseDuration } from './duration.js';
 import { LoadError, LoadIssue, checkInlineSecrets, loadYamlFile, resolveEnvRefs, yamlIssues } from './yaml-source.js';
 import { validateAt } from './validate.js';
-import { kafkaConfigProblems, kafkaSchema, parseKafkaConfig, type KafkaConfig } from '../kafka/config.js';
-import { consoleSchema, parseConsoleConfig } from '../ops/console/config.js';
-import type { ConsoleConfig } from '../ops/console/auth.js';
-import { apiConfigProblems, apiSchema, parseApiConfig, type ApiConfig } from '../http/api-auth.js';
+import { CORE_SECTIONS, coreSectionSchemas, type CoreSectionValues, type SectionContext } from './sections.js';
 import { isHisbridgeError } from '../errors.js';
 import { loadTlsOptions, tlsSchema, type TlsConfig, type TlsFileConfig } from './tls.js';
 
@@ -53,14 +51,18 @@ export interface StoreConfig {
   groupCommitMs: number;
 }
 
-export interface SiteConfig {
+export interface SiteConfig extends CoreSectionValues {
   /** File the config came from, if any. */
   file?: string;
+  /**
+   * Where a key is written in the file (for checks made after load, e.g.
+   * `delivery.pluginConcurrency` against the registry's plugins); absent
+   * without a file.
+   */
+  positionOf?(path: readonly (string | number)[]): { file: string; line: number; col: number };
   listeners: ListenerConfig[];
   /** `tls` paths are absolute (resolved against the config file's directory). */
   http: { host: string; port: number; enabled: boolean; tls?: TlsFileConfig; maxConnections: number; headersTimeoutMs: number; requestTimeoutMs: number };
-  /** The `api:` section (core/http/api-auth.ts): who may call /api/*. */
-  api: ApiConfig;
   dataDir: string;
   routesDir: string;
   log: { level: string };
@@ -68,11 +70,8 @@ export interface SiteConfig {
   /** `simulatorPorts:` per extension key; the others derive from the HTTP port (core/engine/sim-ports.ts). */
   simulatorPorts?: Record<string, number>;
   store: StoreConfig;
-  delivery: { concurrency: number; pollMs: number };
-  /** The `kafka:` section (connection, group, topics read as sources); absent when not configured. */
-  kafka?: KafkaConfig;
-  /** The `console:` section (core/ops/console/config.ts); defaults applied. */
-  console?: ConsoleConfig;
+  /** `pluginConcurrency`: per plugin name, deliveries running at once at most (over the plugin's own `concurrency`). */
+  delivery: { concurrency: number; pollMs: number; pluginConcurrency?: Record<string, number> };
   /** Sections owned by site extensions as written in the file (the engine applies the extension defaults). */
   sections: Record<string, Record<string, unknown>>;
 }
@@ -98,7 +97,7 @@ export const mllpListenerSchema = {
   },
 } as const;
 
-/** Schema of the core keys; extension sections are added by `siteSchema()`. */
+/** Schema of the core keys; the core sections (sections.ts) and extension sections are added by `siteSchema()`. */
 export const coreSiteSchema = {
   $id: 'https://hisbridge.local/schemas/hisbridge.schema.json',
   title: 'hisbridge site config (hisbridge.yaml)',
@@ -119,7 +118,6 @@ export const coreSiteSchema = {
         requestTimeout: { ...durationSchema, description: 'Time a client has to send the whole request, body included; else 408 and the connection is closed (default 120s; not shorter than headersTimeout)' },
       },
     },
-    api: apiSchema,
     dataDir: { type: 'string', description: 'Directory of the durable store (default ./data)' },
     routesDir: { type: 'string', description: 'Directory of route files (default ./routes)' },
     log: { type: 'object', additionalProperties: false, properties: { level: { enum: ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] } } },
@@ -148,10 +146,14 @@ export const coreSiteSchema = {
       properties: {
         concurrency: { type: 'integer', minimum: 1, maximum: 1024 },
         poll: durationSchema,
+        pluginConcurrency: {
+          type: 'object',
+          propertyNames: { pattern: '^[a-z][a-z0-9-]*$' },
+          additionalProperties: { type: 'integer', minimum: 1, maximum: 1024 },
+          description: 'Deliveries of one plugin running at once, at most, by plugin name (e.g. recognition-upload: 2); overrides the plugin\'s own limit. Default: the plugin\'s declared limit, else only delivery.concurrency',
+        },
       },
     },
-    kafka: kafkaSchema,
-    console: consoleSchema,
   },
 } as const;
 
@@ -163,7 +165,7 @@ export const coreSiteSchema = {
  * precise file:line:col errors.
  */
 export function siteSchema(extensions: readonly SiteExtension[], sources?: readonly SourceDefinition[], form: 'editor' | 'load' = 'editor'): JsonSchema {
-  const properties: Record<string, unknown> = { ...coreSiteSchema.properties };
+  const properties: Record<string, unknown> = { ...coreSiteSchema.properties, ...coreSectionSchemas() };
   for (const ext of extensions) properties[ext.key] = { ...ext.configSchema, description: ext.summary };
   const types = listenerTypes(sources);
   if (types.length > 1 || form === 'load') {
@@ -332,19 +334,18 @@ export function loadSiteConfig(
   const sections: Record<string, Record<string, unknown>> = {};
   for (const ext of extensions) sections[ext.key] = { ...((raw[ext.key] as Raw | undefined) ?? {}) };
 
-  const kafka = parseKafkaConfig(raw.kafka as Raw | undefined);
-  if (kafka) {
-    const problems = kafkaConfigProblems(kafka, listeners.map((l) => l.name));
+  // The core sections (sections.ts), in table order; their problems are reported at the top of the file.
+  const sectionCtx: SectionContext = { listenerNames: listeners.map((l) => l.name), httpTls: Boolean(raw.http?.tls) };
+  const coreValues: Record<string, unknown> = {};
+  const sectionIssues: LoadIssue[] = [];
+  for (const section of CORE_SECTIONS) {
+    const value = section.parse(raw[section.key] as Raw | undefined, sectionCtx);
+    if (value === undefined) continue;
+    coreValues[section.key] = value;
     const pos = file ? { file, line: 1, col: 1 } : { file: '<defaults>', line: 1, col: 1 };
-    if (problems.length) throw new LoadError(problems.map((p) => new LoadIssue(pos, p, 'CONFIG_E_SCHEMA')));
+    for (const p of section.problems?.(value as never, sectionCtx) ?? []) sectionIssues.push(new LoadIssue(pos, p, 'CONFIG_E_SCHEMA'));
   }
-
-  const api = parseApiConfig(raw.api as Raw | undefined);
-  const apiProblems = apiConfigProblems(api);
-  if (apiProblems.length) {
-    const pos = file ? { file, line: 1, col: 1 } : { file: '<defaults>', line: 1, col: 1 };
-    throw new LoadError(apiProblems.map((p) => new LoadIssue(pos, p, 'CONFIG_E_SCHEMA')));
-  }
+  if (sectionIssues.length) throw new LoadError(sectionIssues);
   const rawTls = raw.http?.tls as TlsFileConfig | undefined;
   const tls: TlsFileConfig | undefined = rawTls
     ? { cert: rel(rawTls.cert), key: rel(rawTls.key), ...(rawTls.ca ? { ca: rel(rawTls.ca) } : {}), ...(rawTls.requestCert !== undefined ? { requestCert: rawTls.requestCert } : {}) }
@@ -379,6 +380,7 @@ export function loadSiteConfig(
   const routesDefault = existsSync(path.resolve(baseDir, 'routes')) ? path.resolve(baseDir, 'routes') : path.resolve(process.cwd(), 'routes');
   return {
     ...(file ? { file } : {}),
+    ...(src && file ? { positionOf: (p: readonly (string | number)[]) => src.posOf(p, true) } : {}),
     listeners,
     http: {
       host: raw.http?.host ?? '127.0.0.1',
@@ -387,16 +389,18 @@ export function loadSiteConfig(
       ...(tls ? { tls } : {}),
       ...httpLimits,
     },
-    api,
+    ...(coreValues as unknown as CoreSectionValues),
     dataDir: overrides.dataDir ? path.resolve(overrides.dataDir) : rel(raw.dataDir ?? './data'),
     routesDir: overrides.routesDir ? path.resolve(overrides.routesDir) : raw.routesDir ? rel(raw.routesDir) : routesDefault,
     log: { level: overrides.logLevel ?? raw.log?.level ?? 'info' },
     simulators,
     ...(simulatorPorts ? { simulatorPorts: { ...simulatorPorts } } : {}),
     store,
-    delivery: { concurrency: raw.delivery?.concurrency ?? 16, pollMs: parseDuration(raw.delivery?.poll, 200) },
+    delivery: {
+      concurrency: raw.delivery?.concurrency ?? 16,
+      pollMs: parseDuration(raw.delivery?.poll, 200),
+      ...(raw.delivery?.pluginConcurrency ? { pluginConcurrency: { ...(raw.delivery.pluginConcurrency as Record<string, number>) } } : {}),
+    },
     sections,
-    ...(kafka ? { kafka } : {}),
-    console: { ...parseConsoleConfig(raw.console), ...(tls ? { secureCookie: true } : {}) },
   };
 }

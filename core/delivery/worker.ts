@@ -1,8 +1,9 @@
 /**
  * Delivery workers: claim due deliveries from the store, run them through the
  * engine's runner with an AbortSignal, and record the outcome. Concurrency is
- * bounded overall, and per plugin when the caller passes
- * `perPluginConcurrency` (the engine does not yet); ordering keys are
+ * bounded overall, and per plugin by `perPluginConcurrency` (the engine
+ * passes each plugin's declared `concurrency`, overridden by the site's
+ * `delivery.pluginConcurrency`: core/engine/plugin-host.ts); ordering keys are
  * enforced by the store (only the head of a key is ever claimed), so this
  * loop stays simple.
  *
@@ -26,7 +27,7 @@ export interface DeliveryWorkerOptions {
   /** How often due deliveries (retries whose time came) are looked for, in ms (default 200). */
   pollMs?: number;
   log: Logger;
-  /** Upper bound of concurrent deliveries per plugin name. */
+  /** Upper bound of concurrent deliveries per plugin name; a plugin at its bound is skipped when claiming, the others go on. */
   perPluginConcurrency?: Record<string, number>;
   /** Called once per attempt when its outcome is committed (metrics). */
   onSettled?(job: ClaimedDelivery, outcome: SettledOutcome, latencyMs: number, errorCode?: string): void;

@@ -1,6 +1,9 @@
 /**
- * The engine: owns the store, the routes, the listeners, the delivery
- * workers, the HTTP surface and (on embedded defaults) the simulators.
+ * The engine: wiring only. It owns the store, the sources, the delivery
+ * workers and the HTTP server, and joins them to the plugin side (PluginHost,
+ * plugin-host.ts: site sections, simulators, plugin contexts, extension
+ * services, workstation endpoints, routes with their inactive-route
+ * decisions) and to the back-pressure controller (flow.ts).
  * `Engine.create` loads everything and fails before listening if anything is
  * wrong; `start()` opens the sockets; `stop()` drains and closes.
  */
@@ -15,11 +18,10 @@ import { createHttpClient } from '../http/client.js';
 import { startHttpServer, type HttpServer } from '../http/server.js';
 import { loadTlsOptions } from '../config/tls.js';
 import type { MllpServer } from '../mllp/server.js';
-import { closeRoutes, listRouteFiles, loadRoutes, type InactiveRoute } from '../routes/loader.js';
-import { simulatorPort } from './sim-ports.js';
+import { closeRoutes, type InactiveRoute } from '../routes/loader.js';
 import { RouteTable } from '../routes/matcher.js';
 import type { Registry } from '../registry.js';
-import type { BlockOptions, BlockOutcome, HttpClient, HttpEndpoint, InboundMessage, IngestOutcome, Logger, PluginContext, PluginDefinition, RunningSimulator, RunningSource, SourceContext, SourceDefinition, SourceHttpEndpoint, Submit } from '../sdk.js';
+import type { BlockOptions, BlockOutcome, HttpClient, HttpEndpoint, InboundMessage, IngestOutcome, Logger, PluginContext, RunningSimulator, RunningSource, SourceContext, SourceDefinition, SourceHttpEndpoint, Submit } from '../sdk.js';
 import { Store } from '../store/sqlite.js';
 import { DeliveryWorker } from '../delivery/worker.js';
 import { createDeliveryRunner } from './deliver.js';
@@ -27,9 +29,10 @@ import { ingest, legacyResult, type IngestResult, type Listener } from './ingest
 import { submitBlock } from './block.js';
 import { errorReply, renderAck, withAckContext } from './ack.js';
 import { FlowController } from './flow.js';
-import { KafkaSource } from '../kafka/source.js';
 import { Ops } from '../ops/index.js';
-import { engineOpsHost } from '../ops/engine-host.js';
+import { engineOpsHost } from './ops-host.js';
+import { listenError, pluginConcurrencyIssues, PluginHost } from './plugin-host.js';
+import { healthBody, healthResponse, type HealthBody } from './health.js';
 
 export interface EngineOptions {
   config: SiteConfig;
@@ -49,9 +52,8 @@ export class Engine {
   readonly log: Logger;
   readonly store: Store;
   readonly http: HttpClient;
-  /** Resolved site sections (defaults + file), keyed by extension key. */
-  readonly sections: Record<string, Record<string, unknown>> = {};
-  readonly simulators: Record<string, RunningSimulator> = {};
+  /** The plugin side: sections, simulators, contexts, services, endpoints, routes (plugin-host.ts). */
+  readonly pluginHost: PluginHost;
   /** The MLLP listeners started (what health, the console and `hisbridge start`'s banner show). */
   readonly listeners: { config: Listener & { host: string; port: number }; server: MllpServer; port?: number }[] = [];
   /** Every running source, listeners and Kafka, in start order. */
@@ -84,6 +86,15 @@ export class Engine {
     this.store = store;
     this.http = createHttpClient();
     this.#routeInputs = opts.routes ?? [opts.config.routesDir];
+    this.pluginHost = new PluginHost({
+      config: opts.config,
+      registry: opts.registry,
+      log: opts.log,
+      http: this.http,
+      signal: this.#abort.signal,
+      audit: (entry) => this.store.audit(entry),
+      state: (namespace) => this.store.pluginState(namespace),
+    });
     this.ops = new Ops(engineOpsHost(this, () => this.#worker?.kick()));
     this.flow = new FlowController({
       pending: () => this.store.pendingCount(),
@@ -109,13 +120,13 @@ export class Engine {
       opts.log.warn({ code: 'STORE_W_PERMISSIONS', path: p, mode }, hbError('STORE_W_PERMISSIONS', { path: p, mode }).message);
     }
     const engine = new Engine(opts, store);
-    // kafka-publish (siteKey 'kafka') reads the shared connection from here.
-    if (opts.config.kafka) engine.sections.kafka = { ...opts.config.kafka };
     try {
-      await engine.#startSimulators(opts.simulatorPorts ?? 'default');
+      const issues = pluginConcurrencyIssues(opts.registry, opts.config);
+      if (issues.length) throw new LoadError(issues);
+      await engine.pluginHost.start(opts.simulatorPorts ?? 'default');
       engine.#routes = new RouteTable(await engine.#loadRoutes());
     } catch (e) {
-      await engine.#closeSimulators();
+      await engine.pluginHost.close();
       engine.ops.close();
       store.close();
       throw e;
@@ -123,6 +134,7 @@ export class Engine {
     if (opts.workers !== false) {
       engine.#worker = new DeliveryWorker(store, createDeliveryRunner(() => engine.#routes, opts.log), {
         concurrency: opts.config.delivery.concurrency,
+        perPluginConcurrency: engine.pluginHost.concurrency(),
         pollMs: opts.config.delivery.pollMs,
         log: opts.log,
         onSettled: (job, outcome, latencyMs, code) => {
@@ -138,45 +150,19 @@ export class Engine {
     return this.#routes;
   }
 
-  async #startSimulators(ports: 'default' | 'random'): Promise<void> {
-    for (const ext of this.registry.extensions) {
-      const user = (this.config.sections[ext.key] ?? {}) as Record<string, unknown>;
-      if (this.config.simulators && ext.simulator) {
-        // The simulator must verify with the same (demo) credentials the plugins get once pointed at it; its own URL is not known yet.
-        const simSite = { ...ext.defaults({ simulatorUrl: 'http://127.0.0.1' }), ...user };
-        const port = ports === 'random' ? 0 : simulatorPort(this.config, this.registry.extensions, ext.key);
-        const sim = await ext.simulator.start({
-          host: '127.0.0.1',
-          port,
-          site: simSite,
-          log: this.log.child({ simulator: ext.key }),
-        }).catch((e: unknown) => {
-          throw listenError(`simulator ${ext.key}`, '127.0.0.1', port, e);
-        });
-        this.simulators[ext.key] = sim;
-        this.log.info({ simulator: ext.key, url: sim.url }, 'simulator started');
-        this.sections[ext.key] = { ...ext.defaults({ simulatorUrl: sim.url }), ...user };
-      } else {
-        this.sections[ext.key] = { ...ext.defaults({}), ...user };
-      }
-    }
+  /** Resolved site sections (defaults + file), keyed by extension key. */
+  get sections(): Record<string, Record<string, unknown>> {
+    return this.pluginHost.sections;
   }
 
-  async #closeSimulators(): Promise<void> {
-    await Promise.allSettled(Object.values(this.simulators).map((s) => s.close()));
+  /** The simulators running, by extension key. */
+  get simulators(): Record<string, RunningSimulator> {
+    return this.pluginHost.simulators;
   }
 
-  /** The context a plugin or extension receives; its state lives under `stateNamespace` when given, else under its name. */
+  /** The context a plugin or extension receives (PluginHost.contextFor). */
   contextFor(def: { name: string; siteKey?: string; stateNamespace?: string }, route?: string): PluginContext {
-    const log = this.log.child({ plugin: def.name, ...(route ? { route } : {}) });
-    return {
-      log,
-      http: this.http,
-      signal: this.#abort.signal,
-      site: def.siteKey ? this.sections[def.siteKey] ?? {} : {},
-      audit: (entry) => this.store.audit({ ...(route && !entry.route ? { route } : {}), ...entry }),
-      state: this.store.pluginState(def.stateNamespace ?? def.name),
-    };
+    return this.pluginHost.contextFor(def, route);
   }
 
   /** Routes loaded inactive, with the reason (for /readyz and the console). */
@@ -185,15 +171,7 @@ export class Engine {
   }
 
   async #loadRoutes() {
-    const files = listRouteFiles(this.#routeInputs);
-    const inactive: InactiveRoute[] = [];
-    const routes = await loadRoutes(files, {
-      registry: this.registry,
-      contextFor: (def: PluginDefinition, route: string) => this.contextFor(def, route),
-      sources: [...this.config.listeners.map((l) => l.name), ...KafkaSource.sourceNames(this.config.kafka)],
-      unconfiguredSite: (key) => !this.config.simulators && Object.keys(this.config.sections[key] ?? {}).length === 0, // same rule as core/cli/common.ts unconfiguredSite
-      onInactive: (r) => inactive.push(r),
-    });
+    const { routes, inactive } = await this.pluginHost.loadRoutes(this.#routeInputs);
     // Adopted only with a set that loaded; one warning per route.
     this.#inactive = inactive;
     for (const r of inactive) this.log.warn({ route: r.name, code: 'CONFIG_E_SITE_MISSING', reason: r.reason }, `route ${r.name} inactive: ${r.reason}`);
@@ -335,15 +313,8 @@ export class Engine {
         { method: 'GET', path: '/readyz', handler: async () => healthResponse(this.health('ready')) },
       ];
       endpoints.push(...this.ops.endpoints());
-      for (const ext of this.registry.extensions) {
-        if (!ext.endpoints) continue;
-        try {
-          endpoints.push(...(await ext.endpoints(this.contextFor({ name: ext.key, siteKey: ext.key }))));
-        } catch (e) {
-          // A platform this site is not connected to: its workstation API stays off, the engine runs.
-          this.log.warn({ extension: ext.key, code: (e as HisbridgeError).code, reason: (e as Error).message }, 'workstation API not mounted: site section incomplete');
-        }
-      }
+      // A platform this site is not connected to: its workstation API stays off, the engine runs.
+      endpoints.push(...(await this.pluginHost.endpoints()));
       this.httpServer = await startHttpServer({
         host: this.config.http.host, port: this.config.http.port, log: this.log, endpoints, api: this.config.api,
         ...(this.config.http.tls ? { tls: loadTlsOptions(this.config.http.tls) } : {}),
@@ -385,61 +356,22 @@ export class Engine {
   }
 
   /**
-   * Why the engine cannot do its job now (empty when it can): the store's
-   * last write failed or the store does not answer, or a configured MLLP
-   * listener is not bound. /healthz fails on these.
+   * The health body (health.ts): `live` for /healthz, `ready` for /readyz.
+   * "ok", "failing", "not-ready" or "stopping", with the reasons.
    */
-  #faults(store: { ok: boolean; detail?: string }): string[] {
-    const out: string[] = [];
-    if (!store.ok) out.push(`store: ${store.detail ?? 'failing'}`);
-    for (const s of this.sources) {
-      const h = s.running.health?.();
-      if (h && !h.live) out.push(`${s.type === 'kafka' ? 'kafka' : `listener ${s.name}`}: ${h.detail ?? 'not live'}`);
-    }
-    return out;
-  }
-
-  /**
-   * The health body. `live` (/healthz): "ok", "failing" (see #faults) or
-   * "stopping". `ready` (/readyz) adds "not-ready": not started yet, the
-   * Kafka group not joined, or a critical registered check failing. Remote
-   * platforms are informational and never fail either. `reasons` says why.
-   */
-  health(kind: 'live' | 'ready' = 'live'): Record<string, unknown> & { status: 'ok' | 'failing' | 'not-ready' | 'stopping'; reasons: string[] } {
-    const ops = this.ops.health();
-    const reasons = this.#faults(ops.store);
-    let status: 'ok' | 'failing' | 'not-ready' | 'stopping' = reasons.length ? 'failing' : 'ok';
-    if (kind === 'ready') {
-      const waits: string[] = [];
-      if (!this.#startDone) waits.push('engine: not started');
-      for (const s of this.sources) {
-        const h = s.running.health?.();
-        if (h && h.live && !h.ready) waits.push(`${s.type === 'kafka' ? 'kafka' : `listener ${s.name}`}: ${h.detail ?? 'not ready'}`);
-      }
-      for (const [name, c] of Object.entries(ops.checks)) if (c.critical && !c.ok) waits.push(`check ${name}: ${c.detail ?? 'failing'}`);
-      if (waits.length && status === 'ok') status = 'not-ready';
-      reasons.push(...waits);
-    }
-    if (this.#stopping) {
-      status = 'stopping';
-      reasons.unshift('engine: stopping');
-    }
-    return {
-      status,
-      reasons,
-      listeners: this.listeners.map((l) => ({ name: l.config.name, port: l.port, connections: l.server.connectionCount })),
-      sources: this.sources.map((s) => {
-        const h = s.running.health?.();
-        return { name: s.name, type: s.type, ...(h ? { live: h.live, ready: h.ready, ...(h.detail ? { detail: h.detail } : {}) } : {}) };
-      }),
+  health(kind: 'live' | 'ready' = 'live'): HealthBody {
+    return healthBody(kind, {
+      ops: this.ops.health(),
+      sources: this.sources,
+      listeners: this.listeners,
       routes: this.#routes.routes.length,
-      inactiveRoutes: this.#inactive.map((r) => ({ name: r.name, reason: r.reason })),
-      pendingDeliveries: this.store.pendingCount(),
+      inactive: this.#inactive,
+      pending: this.store.pendingCount(),
       paused: this.flow.paused,
-      simulators: Object.fromEntries(Object.entries(this.simulators).map(([k, s]) => [k, s.url])),
-      ...kafkaStatus(this.sources),
-      ...ops,
-    };
+      simulators: this.simulators,
+      started: this.#startDone,
+      stopping: this.#stopping,
+    });
   }
 
   ready(): boolean {
@@ -461,7 +393,7 @@ export class Engine {
       this.#abort.abort();
       await this.httpServer?.close();
       await closeRoutes(this.#routes.routes);
-      await this.#closeSimulators();
+      await this.pluginHost.close();
       this.ops.close();
       this.store.close();
       this.log.info('engine stopped');
@@ -469,23 +401,4 @@ export class Engine {
       this.#lock?.release();
     }
   }
-}
-
-/** The Kafka source's status for the health body (under `kafka`), when it runs. */
-function kafkaStatus(sources: readonly { type: string; running: RunningSource }[]): { kafka?: Record<string, unknown> } {
-  const k = sources.find((s) => s.type === 'kafka');
-  const info = k?.running.health?.().info;
-  return info ? { kafka: info } : {};
-}
-
-/** The HTTP answer for a health body: 200 only when its status is "ok". */
-function healthResponse(body: { status: string }): { status: number; headers: Record<string, string>; body: unknown } {
-  return { status: body.status === 'ok' ? 200 : 503, headers: { 'cache-control': 'no-store' }, body };
-}
-
-/** A bind failure that names what could not listen, and where. */
-function listenError(what: string, host: string, port: number, e: unknown): HisbridgeError {
-  const code = (e as NodeJS.ErrnoException)?.code;
-  const detail = code === 'EADDRINUSE' ? 'address already in use' : code === 'EACCES' ? 'permission denied' : code ?? (e instanceof Error ? e.message : String(e));
-  return hbError('ENGINE_E_LISTEN', { what, host, port, detail }, { cause: e });
 }

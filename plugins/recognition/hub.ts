@@ -2,10 +2,11 @@
  * What the recognition plugins and the workstation endpoints of one engine
  * share: the site section read once, one token client (so single-flight and
  * the cache span every plugin), and the checks waiting for a doctor's
- * decision. Keyed by the engine's site-section object, so two engines in one
- * process (tests) never share a token or a pending check.
+ * decision. It is the `recognition` extension's service (SiteExtension.service
+ * in index.ts): the engine creates it once, on the first `ctx.service`
+ * call, and two engines in one process never share a token or a pending check.
  */
-import type { PluginContext } from '../../core/sdk.js';
+import { hbError, type PluginContext } from '../../core/sdk.js';
 import { createRecognitionClient, type RecognitionClient } from './client.js';
 import { readRecognitionSite, type RecognitionSite } from './site.js';
 import { createTokenClient, type TokenClient } from './token.js';
@@ -31,9 +32,16 @@ export interface RecognitionHub {
   readonly site: RecognitionSite;
   readonly token: TokenClient;
   readonly pending: Map<string, PendingCheck>;
+  /** Called by the engine at stop: forgets the pending checks kept in memory (ID numbers among them). */
+  close(): void;
 }
 
-const hubs = new WeakMap<object, RecognitionHub>();
+/** The extension's service: made with the extension's own context (CONFIG_E_SITE_MISSING when the section is incomplete). */
+export function createHub(ctx: PluginContext): RecognitionHub {
+  const site = readRecognitionSite(ctx.site);
+  const pending = new Map<string, PendingCheck>();
+  return { site, token: createTokenClient(ctx.http, site, (e) => ctx.audit(e)), pending, close: () => pending.clear() };
+}
 
 export function pendingKey(orderNo: string, itemCode: string): string {
   return `pending:${orderNo}\u0000${itemCode}`;
@@ -41,13 +49,8 @@ export function pendingKey(orderNo: string, itemCode: string): string {
 
 /** The hub of the engine `ctx` belongs to (created on first use; CONFIG_E_SITE_MISSING when the section is incomplete). */
 export function hubFor(ctx: PluginContext): RecognitionHub {
-  let hub = hubs.get(ctx.site);
-  if (!hub) {
-    const site = readRecognitionSite(ctx.site);
-    hub = { site, token: createTokenClient(ctx.http, site, (e) => ctx.audit(e)), pending: new Map() };
-    hubs.set(ctx.site, hub);
-  }
-  return hub;
+  if (!ctx.service) throw hbError('PLUGIN_E_NO_SERVICE', { key: 'recognition', known: 'none (this context has no service())' });
+  return ctx.service<RecognitionHub>('recognition');
 }
 
 /** A client for one plugin: shares the hub's token, audits through the plugin's own context. */

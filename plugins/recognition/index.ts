@@ -6,6 +6,7 @@
  */
 import type { SiteExtension } from '../../core/sdk.js';
 import { recognitionEndpoints } from './endpoints.js';
+import { createHub } from './hub.js';
 import { recognitionDefaults, recognitionSiteSchema } from './site.js';
 import { DEFAULT_SIM_PORT, startRecognitionSimulator } from './simulator.js';
 import { recognitionDoctor } from './doctor.js';
@@ -23,6 +24,8 @@ const extension: SiteExtension = {
   health: (site) => (typeof site.baseUrl === 'string' ? { url: site.baseUrl } : undefined),
   /** `hisbridge doctor`: one login (doctor.ts). */
   doctor: recognitionDoctor,
+  // One hub per engine: the token client and the checks awaiting a decision (hub.ts).
+  service: (ctx) => createHub(ctx),
 };
 
 export default extension;

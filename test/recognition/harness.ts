@@ -16,6 +16,7 @@ import upload from '../../plugins/recognition-upload/index.js';
 import check from '../../plugins/recognition-check/index.js';
 import guard from '../../plugins/sensitive-guard/index.js';
 import type { Registry } from '../../core/registry.js';
+import { ExtensionServices } from '../../core/engine/plugin-host.js';
 import { startRecognitionSimulator, type RecognitionSimulator } from '../../plugins/recognition/simulator.js';
 
 export const SAMPLES = path.resolve(import.meta.dirname, '../../samples');
@@ -63,8 +64,10 @@ export interface Harness {
   http: OwnedHttpClient;
   site: Record<string, unknown>;
   audits: AuditEntry[];
-  /** A fresh context sharing the site object (and so the token client) of this harness. */
+  /** A fresh context of this harness's engine: it shares the recognition service (the token client, pending checks). */
   ctx(state?: PluginState): PluginContext;
+  /** The contexts of another engine on the same simulator and site config (with `siteOverrides` over it): a service of its own. */
+  otherEngine(siteOverrides?: Record<string, unknown>): (state?: PluginState) => PluginContext;
   instance(def: PluginDefinition<any>, config: unknown, state?: PluginState): Promise<PluginInstance>; // eslint-disable-line @typescript-eslint/no-explicit-any
   simGet<T = unknown>(p: string): Promise<T>;
   simPost(p: string, body: unknown): Promise<void>;
@@ -77,20 +80,29 @@ export async function startHarness(siteOverrides: Record<string, unknown> = {}):
   const http = createHttpClient();
   const site = { ...recognitionDefaults({ simulatorUrl: sim.url }), ...siteOverrides };
   const audits: AuditEntry[] = [];
-  const ctx = (state: PluginState = new MemoryState()): PluginContext => ({
-    log: silentLogger(),
-    http,
-    signal: new AbortController().signal,
-    site,
-    audit: (e) => audits.push(e),
-    state,
-  });
+  /** One engine's contexts: the services (the recognition hub) are made once per engine, as the engine's PluginHost does. */
+  const engine = (over?: Record<string, unknown>) => {
+    const engineSite = over ? { ...site, ...over } : site;
+    const make = (state: PluginState = new MemoryState()): PluginContext => ({
+      log: silentLogger(),
+      http,
+      signal: new AbortController().signal,
+      site: engineSite,
+      audit: (e) => audits.push(e),
+      state,
+      service: <T>(key: string) => services.get<T>(key),
+    });
+    const services: ExtensionServices = new ExtensionServices({ extensions: [recognition] }, () => make());
+    return make;
+  };
+  const ctx = engine();
   return {
     sim,
     http,
     site,
     audits,
     ctx,
+    otherEngine: engine,
     async instance(def, config, state) {
       return def.create(ctx(state), config as never);
     },

@@ -30,8 +30,7 @@ describe('recognition token client (real HTTP against the simulator)', () => {
     await clientFor(h.ctx(), 'a').call('list', list);
     await clientFor(h.ctx(), 'b').call('list', list);
     expect(tokenCalls(h.sim.calls)).toBe(1);
-    const other = { ...h.ctx(), site: { ...h.site } };
-    await clientFor(other, 'c').call('list', list);
+    await clientFor(h.otherEngine()(), 'c').call('list', list);
     expect(tokenCalls(h.sim.calls)).toBe(2);
   });
 
@@ -72,7 +71,7 @@ describe('recognition token client (real HTTP against the simulator)', () => {
 
   it('wrong credentials are a permanent RECOG_E_AUTH that never shows the password', async () => {
     h = await startHarness();
-    const ctx = { ...h.ctx(), site: { ...h.site, password: 'wrong-secret-xyz' } };
+    const ctx = h.otherEngine({ password: 'wrong-secret-xyz' })();
     const err = await clientFor(ctx, 'test').call('list', list).catch((e: unknown) => e);
     expect(isHisbridgeError(err) && err.code).toBe('RECOG_E_AUTH');
     expect(isHisbridgeError(err) && err.retryable).toBe(false);

@@ -8,7 +8,7 @@ import type { SiteExtension } from '../sdk.js';
 import type { MllpServer } from '../mllp/server.js';
 import type { RouteTable } from '../routes/matcher.js';
 import type { Store } from '../store/sqlite.js';
-import type { OpsHost } from './index.js';
+import type { OpsHost } from '../ops/index.js';
 
 /** The parts of the engine Ops reads. */
 export interface EngineView {
