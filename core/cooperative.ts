@@ -270,3 +270,31 @@ export async function parseJsonYielding(text: string, opts: { slice?: TimeSlice;
   while (!p.run(2048)) if (slice.due()) await slice.pause();
   return p.result;
 }
+
+/** Bytes copied per event-loop turn by concatYielding. */
+const CONCAT_SLICE_BYTES = 1024 * 1024;
+
+/**
+ * `Buffer.concat(parts, bytes)` over several turns of the event loop: at most
+ * about 1 MiB is copied per turn. The result is a fresh buffer (it does not
+ * pin the parts). Linear in `bytes`.
+ */
+export async function concatYielding(parts: readonly Buffer[], bytes: number): Promise<Buffer> {
+  if (bytes <= CONCAT_SLICE_BYTES) return Buffer.concat(parts as Buffer[], bytes);
+  const out = Buffer.allocUnsafe(bytes);
+  let off = 0;
+  let sinceTurn = 0;
+  for (const p of parts) {
+    const n = Math.min(p.length, bytes - off);
+    p.copy(out, off, 0, n);
+    off += n;
+    sinceTurn += n;
+    if (off >= bytes) break;
+    if (sinceTurn >= CONCAT_SLICE_BYTES) {
+      sinceTurn = 0;
+      await yieldToLoop();
+    }
+  }
+  if (off < bytes) out.fill(0, off);
+  return out;
+}
