@@ -6,7 +6,8 @@
  *
  * Test hooks (never exposed by the real platform, and the simulator binds to
  * 127.0.0.1 by default): POST /__sim/faults, GET /__sim/calls ({calls}), GET /__sim/state,
- * POST /__sim/reset, POST /__sim/config {tokenTtlSeconds}, POST /__sim/tokens/expire.
+ * POST /__sim/reset, POST /__sim/config {tokenTtlSeconds}, POST /__sim/tokens/expire,
+ * GET /__sim/reports (each report without its data: status, resultCount), GET /__sim/patients/<id>.
  *
  * Idempotency: an operation that carries an `idempotency-key` header and
  * succeeds is remembered per (operation, key), the last IDEMPOTENCY_CAP of
@@ -163,6 +164,10 @@ export async function startRecognitionSimulator(opts: {
     if (req.method === 'GET' && path === '/__sim/state') return sendJson(res, 200, state.snapshot());
     // Reports without their data: status, versions, PDF or not and the number of results (a 100,000-result report stays small here).
     if (req.method === 'GET' && path === '/__sim/reports') return sendJson(res, 200, { reports: state.reportSummaries() });
+    if (req.method === 'GET' && path.startsWith('/__sim/patients/')) {
+      const p = state.patients.get(decodeURIComponent(path.slice('/__sim/patients/'.length)));
+      return p ? sendJson(res, 200, p) : sendJson(res, 404, { error: 'no such patient' });
+    }
     const body = (await readBody(req, maxBodyBytes)).toString('utf8');
     const json = body ? (JSON.parse(body) as unknown) : {};
     if (path === '/__sim/reset') {
