@@ -76,37 +76,58 @@ function flat(v: unknown): boolean {
  */
 export async function stringifyJsonYielding(value: unknown, slice: TimeSlice = new TimeSlice()): Promise<string> {
   if (flat(value)) return JSON.stringify(value);
-  const parts: string[] = [];
+  return (await stringifyJsonChunks(value, slice)).join('');
+}
+
+/** Parts joined into one chunk string at a time: a single join of a million parts would be one long turn. */
+const JOIN_PARTS = 4096;
+
+/**
+ * The text of stringifyJsonYielding as a list of chunks (each up to a few
+ * thousand parts joined), in order: a caller can hash and encode them one by
+ * one without ever holding the loop for the whole text.
+ */
+export async function stringifyJsonChunks(value: unknown, slice: TimeSlice = new TimeSlice()): Promise<string[]> {
+  const chunks: string[] = [];
+  let parts: string[] = [];
+  const push = (t: string): void => {
+    parts.push(t);
+    if (parts.length >= JOIN_PARTS) {
+      chunks.push(parts.join(''));
+      parts = [];
+    }
+  };
   const write = async (v: unknown, inArray: boolean): Promise<void> => {
     if (flat(v) || typeof (v as { toJSON?: unknown }).toJSON === 'function') {
       const s = JSON.stringify(v);
-      parts.push(s === undefined ? (inArray ? 'null' : '') : s);
+      push(s === undefined ? (inArray ? 'null' : '') : s);
       return;
     }
     if (Array.isArray(v)) {
-      parts.push('[');
+      push('[');
       for (let i = 0; i < v.length; i++) {
-        if (i > 0) parts.push(',');
+        if (i > 0) push(',');
         await write(v[i], true);
         if (slice.due()) await slice.pause();
       }
-      parts.push(']');
+      push(']');
       return;
     }
-    parts.push('{');
+    push('{');
     let first = true;
     for (const k of Object.keys(v as object)) {
       const x = (v as Record<string, unknown>)[k];
       if (x === undefined || typeof x === 'function' || typeof x === 'symbol') continue;
-      parts.push(first ? `${JSON.stringify(k)}:` : `,${JSON.stringify(k)}:`);
+      push(first ? `${JSON.stringify(k)}:` : `,${JSON.stringify(k)}:`);
       first = false;
       await write(x, false);
       if (slice.due()) await slice.pause();
     }
-    parts.push('}');
+    push('}');
   };
   await write(value, false);
-  return parts.join('');
+  if (parts.length) chunks.push(parts.join(''));
+  return chunks;
 }
 
 const JSON_WS = /[ \t\n\r]*/y;

@@ -6,7 +6,7 @@
  * Every call is audited here, once, with its latency and result.
  */
 import { createHash } from 'node:crypto';
-import { classifyHttpStatus, hbError, isHisbridgeError, maskId, scrubText, stringifyJsonYielding, TimeSlice, type AuditEntry, type HttpClient, type HttpResponse } from '../../core/sdk.js';
+import { classifyHttpStatus, hbError, isHisbridgeError, maskId, scrubText, concatYielding, stringifyJsonChunks, TimeSlice, type AuditEntry, type HttpClient, type HttpResponse } from '../../core/sdk.js';
 import { recognitionError } from './errors.js';
 import { invertFields, renameKeys, type Operation, type RecognitionSite } from './site.js';
 import type { TokenClient } from './token.js';
@@ -68,18 +68,21 @@ async function renameKeysYielding(value: unknown, map: Readonly<Record<string, s
 async function bigBody(stepKey: string | undefined, op: Operation, payload: Record<string, unknown>, fields: Readonly<Record<string, string>>): Promise<{ body: Buffer; key?: string }> {
   const slice = new TimeSlice();
   const renamed = Object.keys(fields).length ? await renameKeysYielding(payload, fields, slice) : payload;
-  const text = await stringifyJsonYielding(renamed, slice);
-  let key: string | undefined;
-  if (stepKey) {
-    const h = createHash('sha256').update(`${stepKey}\u001f${op}\u001f`);
-    for (let i = 0; i < text.length; i += 1 << 20) {
-      h.update(text.slice(i, i + (1 << 20)));
-      await slice.pause();
-    }
-    key = h.digest('hex').slice(0, 32);
+  // Chunk by chunk: hashed and encoded without one long step over the whole text (several MB).
+  const chunks = await stringifyJsonChunks(renamed, slice);
+  const h = stepKey ? createHash('sha256').update(`${stepKey}\u001f${op}\u001f`) : undefined;
+  const parts: Buffer[] = [];
+  let bytes = 0;
+  for (const c of chunks) {
+    const b = Buffer.from(c, 'utf8');
+    h?.update(b);
+    parts.push(b);
+    bytes += b.length;
+    if (slice.due()) await slice.pause();
   }
-  await slice.pause();
-  return { body: Buffer.from(text, 'utf8'), ...(key ? { key } : {}) };
+  const key = h?.digest('hex').slice(0, 32);
+  const body = await concatYielding(parts, bytes);
+  return { body, ...(key ? { key } : {}) };
 }
 
 export interface PlatformAnswer {

@@ -70,7 +70,12 @@ export const DEFAULT_SIM_MAX_BODY_BYTES = 64 * 1024 * 1024;
 /** Thrown by readBody past the limit. */
 class BodyTooLarge extends Error {}
 
-function readBody(req: http.IncomingMessage, limit: number): Promise<Buffer> {
+/**
+ * The request body as text, decoded chunk by chunk as it arrives (a 6 MB
+ * upload is never copied or decoded in one step: the simulator may run in the
+ * engine's process). Rejects with BodyTooLarge past `limit` bytes.
+ */
+function readBody(req: http.IncomingMessage, limit: number): Promise<string> {
   return new Promise((resolve, reject) => {
     const declared = Number(req.headers['content-length']);
     if (Number.isFinite(declared) && declared > limit) {
@@ -78,19 +83,20 @@ function readBody(req: http.IncomingMessage, limit: number): Promise<Buffer> {
       reject(new BodyTooLarge());
       return;
     }
-    const chunks: Buffer[] = [];
+    const dec = new TextDecoder('utf-8');
+    let text = '';
     let size = 0;
     req.on('data', (c: Buffer) => {
       size += c.length;
       if (size > limit) {
-        chunks.length = 0;
+        text = '';
         req.destroy();
         reject(new BodyTooLarge());
         return;
       }
-      chunks.push(c);
+      text += dec.decode(c, { stream: true });
     });
-    req.on('end', () => resolve(Buffer.concat(chunks, size)));
+    req.on('end', () => resolve(text + dec.decode()));
     req.on('error', reject);
   });
 }
@@ -168,7 +174,7 @@ export async function startRecognitionSimulator(opts: {
       const p = state.patients.get(decodeURIComponent(path.slice('/__sim/patients/'.length)));
       return p ? sendJson(res, 200, p) : sendJson(res, 404, { error: 'no such patient' });
     }
-    const body = (await readBody(req, maxBodyBytes)).toString('utf8');
+    const body = await readBody(req, maxBodyBytes);
     const json = body ? (JSON.parse(body) as unknown) : {};
     if (path === '/__sim/reset') {
       state.reset();
@@ -191,7 +197,7 @@ export async function startRecognitionSimulator(opts: {
   async function handleOp(req: http.IncomingMessage, res: http.ServerResponse, op: Operation): Promise<void> {
     let raw: string;
     try {
-      raw = (await readBody(req, maxBodyBytes)).toString('utf8');
+      raw = await readBody(req, maxBodyBytes);
     } catch (e) {
       if (!(e instanceof BodyTooLarge)) throw e;
       calls.push({ op, at: Date.now(), body: {}, result: 'too-large' });
