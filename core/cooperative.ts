@@ -50,3 +50,272 @@ export class TimeSlice {
     this.#start = performance.now();
   }
 }
+
+/** True for a value JSON.stringify writes in one short call: a primitive, or an object or short array of primitives. */
+function flat(v: unknown): boolean {
+  if (v === null || typeof v !== 'object') return true;
+  if (Array.isArray(v)) {
+    if (v.length > 64) return false;
+    for (const x of v) if (x !== null && typeof x === 'object') return false;
+    return true;
+  }
+  for (const k in v) {
+    const x = (v as Record<string, unknown>)[k];
+    if (x !== null && typeof x === 'object') return false;
+  }
+  return true;
+}
+
+/**
+ * `JSON.stringify(value)` for plain JSON data (objects, arrays, strings,
+ * numbers, booleans, null; values with `toJSON`, such as Buffer or Date, are
+ * written by JSON.stringify), giving the event loop a turn whenever the
+ * slice is used up. The text is the same as JSON.stringify's. A 100,000-item
+ * array is written item by item, each small item in one native call, so no
+ * step holds the loop for more than a slice; the cost stays linear.
+ */
+export async function stringifyJsonYielding(value: unknown, slice: TimeSlice = new TimeSlice()): Promise<string> {
+  if (flat(value)) return JSON.stringify(value);
+  return (await stringifyJsonChunks(value, slice)).join('');
+}
+
+/** Parts joined into one chunk string at a time: a single join of a million parts would be one long turn. */
+const JOIN_PARTS = 4096;
+
+/**
+ * The text of stringifyJsonYielding as a list of chunks (each up to a few
+ * thousand parts joined), in order: a caller can hash and encode them one by
+ * one without ever holding the loop for the whole text.
+ */
+export async function stringifyJsonChunks(value: unknown, slice: TimeSlice = new TimeSlice()): Promise<string[]> {
+  const chunks: string[] = [];
+  let parts: string[] = [];
+  const push = (t: string): void => {
+    parts.push(t);
+    if (parts.length >= JOIN_PARTS) {
+      chunks.push(parts.join(''));
+      parts = [];
+    }
+  };
+  const write = async (v: unknown, inArray: boolean): Promise<void> => {
+    if (flat(v) || typeof (v as { toJSON?: unknown }).toJSON === 'function') {
+      const s = JSON.stringify(v);
+      push(s === undefined ? (inArray ? 'null' : '') : s);
+      return;
+    }
+    if (Array.isArray(v)) {
+      push('[');
+      for (let i = 0; i < v.length; i++) {
+        if (i > 0) push(',');
+        await write(v[i], true);
+        if (slice.due()) await slice.pause();
+      }
+      push(']');
+      return;
+    }
+    push('{');
+    let first = true;
+    for (const k of Object.keys(v as object)) {
+      const x = (v as Record<string, unknown>)[k];
+      if (x === undefined || typeof x === 'function' || typeof x === 'symbol') continue;
+      push(first ? `${JSON.stringify(k)}:` : `,${JSON.stringify(k)}:`);
+      first = false;
+      await write(x, false);
+      if (slice.due()) await slice.pause();
+    }
+    push('}');
+  };
+  await write(value, false);
+  if (parts.length) chunks.push(parts.join(''));
+  return chunks;
+}
+
+const JSON_WS = /[ \t\n\r]*/y;
+const JSON_PLAIN_STRING = /"[^"\\\u0000-\u001f]*"/y;
+const JSON_NUMBER = /-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][+-]?\d+)?/y;
+
+type JsonFrame = { array: unknown[]; object?: undefined; key?: undefined } | { array?: undefined; object: Record<string, unknown>; key: string | undefined };
+
+/**
+ * An iterative JSON parser that can stop between any two values and go on
+ * later: `parseJsonYielding` runs it in time slices. Strings and numbers are
+ * read with native regular expressions (a string with escapes through
+ * JSON.parse), so the cost is linear in the text. Errors are SyntaxErrors,
+ * as JSON.parse throws. A key `__proto__` becomes an own property, as with
+ * JSON.parse, never the object's prototype.
+ */
+class JsonSlicer {
+  #i = 0;
+  #stack: JsonFrame[] = [];
+  #mode: 'value' | 'after' | 'key' = 'value';
+  #root: unknown;
+  #done = false;
+  constructor(
+    readonly text: string,
+    readonly renameKey?: (key: string) => string,
+  ) {}
+
+  get result(): unknown {
+    return this.#root;
+  }
+
+  #fail(what: string): never {
+    throw new SyntaxError(`${what} in JSON at position ${this.#i}`);
+  }
+
+  #ws(): void {
+    JSON_WS.lastIndex = this.#i;
+    JSON_WS.exec(this.text);
+    this.#i = JSON_WS.lastIndex;
+  }
+
+  #string(): string {
+    const s = this.text;
+    JSON_PLAIN_STRING.lastIndex = this.#i;
+    const m = JSON_PLAIN_STRING.exec(s);
+    if (m) {
+      this.#i = JSON_PLAIN_STRING.lastIndex;
+      return m[0].slice(1, -1);
+    }
+    // Escapes (or a control character, which JSON.parse refuses): find the closing quote, then let JSON.parse read it.
+    let j = this.#i + 1;
+    for (;;) {
+      const q = s.indexOf('"', j);
+      if (q < 0) this.#fail('Unterminated string');
+      let b = q - 1;
+      while (b > this.#i && s.charCodeAt(b) === 0x5c) b--;
+      if ((q - 1 - b) % 2 === 0) {
+        const v = JSON.parse(s.slice(this.#i, q + 1)) as string;
+        this.#i = q + 1;
+        return v;
+      }
+      j = q + 1;
+    }
+  }
+
+  #emit(v: unknown): void {
+    const top = this.#stack[this.#stack.length - 1];
+    if (!top) {
+      this.#root = v;
+      this.#ws();
+      if (this.#i !== this.text.length) this.#fail('Unexpected non-whitespace character after JSON');
+      this.#done = true;
+      return;
+    }
+    if (top.array) top.array.push(v);
+    else {
+      const k = top.key!;
+      if (k === '__proto__') Object.defineProperty(top.object, k, { value: v, enumerable: true, writable: true, configurable: true });
+      else top.object[k] = v;
+    }
+    this.#mode = 'after';
+  }
+
+  /** Reads up to `budget` values; true when the text is fully parsed. */
+  run(budget: number): boolean {
+    const s = this.text;
+    while (!this.#done && budget-- > 0) {
+      this.#ws();
+      const c = s.charCodeAt(this.#i);
+      if (this.#mode === 'key') {
+        if (c !== 0x22) this.#fail('Expected property name');
+        const key = this.#string();
+        this.#ws();
+        if (s.charCodeAt(this.#i) !== 0x3a) this.#fail("Expected ':' after property name");
+        this.#i++;
+        (this.#stack[this.#stack.length - 1] as { key: string }).key = this.renameKey ? this.renameKey(key) : key;
+        this.#mode = 'value';
+        continue;
+      }
+      if (this.#mode === 'after') {
+        const top = this.#stack[this.#stack.length - 1]!;
+        const close = top.array ? 0x5d : 0x7d;
+        if (c === 0x2c) {
+          this.#i++;
+          this.#mode = top.array ? 'value' : 'key';
+        } else if (c === close) {
+          this.#i++;
+          this.#stack.pop();
+          this.#emit(top.array ?? top.object);
+        } else this.#fail(`Expected ',' or '${String.fromCharCode(close)}'`);
+        continue;
+      }
+      // A value.
+      if (c === 0x7b || c === 0x5b) {
+        this.#i++;
+        this.#ws();
+        const empty = s.charCodeAt(this.#i) === (c === 0x7b ? 0x7d : 0x5d);
+        if (empty) {
+          this.#i++;
+          this.#emit(c === 0x7b ? {} : []);
+        } else if (c === 0x7b) {
+          this.#stack.push({ object: {}, key: undefined });
+          this.#mode = 'key';
+        } else {
+          this.#stack.push({ array: [] });
+          this.#mode = 'value';
+        }
+      } else if (c === 0x22) this.#emit(this.#string());
+      else if (s.startsWith('true', this.#i)) {
+        this.#i += 4;
+        this.#emit(true);
+      } else if (s.startsWith('false', this.#i)) {
+        this.#i += 5;
+        this.#emit(false);
+      } else if (s.startsWith('null', this.#i)) {
+        this.#i += 4;
+        this.#emit(null);
+      } else {
+        JSON_NUMBER.lastIndex = this.#i;
+        const m = JSON_NUMBER.exec(s);
+        if (!m || m[0] === '' || m[0] === '-') this.#fail(this.#i >= s.length ? 'Unexpected end' : 'Unexpected token');
+        this.#i = JSON_NUMBER.lastIndex;
+        this.#emit(Number(m[0]));
+      }
+    }
+    return this.#done;
+  }
+}
+
+/**
+ * `JSON.parse(text)` in time slices: a big text (over BIG_MESSAGE_BYTES) is
+ * read a few thousand values at a time with a turn of the event loop whenever
+ * the slice is used up; a small one goes to JSON.parse at once. `renameKey`
+ * maps each object key as it is read (no second walk over the result).
+ * Throws SyntaxError on invalid JSON, as JSON.parse does.
+ */
+export async function parseJsonYielding(text: string, opts: { slice?: TimeSlice; renameKey?: (key: string) => string } = {}): Promise<unknown> {
+  if (text.length <= BIG_MESSAGE_BYTES && !opts.renameKey) return JSON.parse(text) as unknown;
+  const slice = opts.slice ?? new TimeSlice(10, 1);
+  const p = new JsonSlicer(text, opts.renameKey);
+  while (!p.run(2048)) if (slice.due()) await slice.pause();
+  return p.result;
+}
+
+/** Bytes copied per event-loop turn by concatYielding. */
+const CONCAT_SLICE_BYTES = 1024 * 1024;
+
+/**
+ * `Buffer.concat(parts, bytes)` over several turns of the event loop: at most
+ * about 1 MiB is copied per turn. The result is a fresh buffer (it does not
+ * pin the parts). Linear in `bytes`.
+ */
+export async function concatYielding(parts: readonly Buffer[], bytes: number): Promise<Buffer> {
+  if (bytes <= CONCAT_SLICE_BYTES) return Buffer.concat(parts as Buffer[], bytes);
+  const out = Buffer.allocUnsafe(bytes);
+  let off = 0;
+  let sinceTurn = 0;
+  for (const p of parts) {
+    const n = Math.min(p.length, bytes - off);
+    p.copy(out, off, 0, n);
+    off += n;
+    sinceTurn += n;
+    if (off >= bytes) break;
+    if (sinceTurn >= CONCAT_SLICE_BYTES) {
+      sinceTurn = 0;
+      await yieldToLoop();
+    }
+  }
+  if (off < bytes) out.fill(0, off);
+  return out;
+}

@@ -73,6 +73,7 @@ export const ERRORS = {
   ENGINE_E_BACKPRESSURE: { message: 'engine is over its high-water mark ({pending} pending deliveries)', retryable: true },
   ENGINE_E_SHUTTING_DOWN: { message: 'engine is shutting down', retryable: true },
   ENGINE_E_JSON: { message: 'bad JSON event: {detail}', retryable: false },
+  ENGINE_E_EVENT_TOO_LARGE: { message: 'JSON event of {bytes} bytes is larger than maxEventBytes ({limit})', retryable: false, status: 413 },
   ENGINE_E_INTERNAL: { message: 'internal error: {detail}', retryable: true },
   // Raised by plugins through `permanentError` (core/sdk.ts): the plugin knows the call can never succeed.
   PLUGIN_E_PERMANENT: { message: '{detail}', retryable: false },

@@ -80,6 +80,12 @@ interface BigRun {
   ackMs: number[];
   codes: string[];
   settledMs: number;
+  /**
+   * Per big message (ADT, ORU, OBX report), ms from its ACK until its effect
+   * showed at the recognition simulator (patient upload; lab report; lab
+   * report with all N results), or null when it never did within 60 s.
+   */
+  deliveredMs: (number | null)[];
   /** Dead letters that appeared while the big messages were delivered, as `route/plugin/code` -> count (normal traffic makes none). */
   deadLetters: Record<string, number>;
 }
@@ -99,26 +105,54 @@ function deadLetters(text: string): Record<string, number> {
   return out;
 }
 
-async function sendBig(engine: EngineHandle, tag: string): Promise<BigRun> {
+/** Polls the recognition simulator (its own process) until `seen` says the effect is there; ms from `from`, or null after 60 s. */
+async function deliveredAfter(from: number, seen: () => Promise<boolean>): Promise<number | null> {
+  const end = Date.now() + 60_000;
+  while (Date.now() < end) {
+    try {
+      if (await seen()) return round(performance.now() - from, 0);
+    } catch {
+      // The simulator is busy or restarting: ask again.
+    }
+    await new Promise((r) => setTimeout(r, 25));
+  }
+  return null;
+}
+
+async function sendBig(engine: EngineHandle, tag: string, recognitionUrl: string): Promise<BigRun> {
   const sender = await MllpSender.connect(engine.mllp.host, engine.mllp.port, { timeoutMs: 120_000 });
-  const run: BigRun = { ackMs: [], codes: [], settledMs: NaN, deadLetters: {} };
+  const run: BigRun = { ackMs: [], codes: [], settledMs: NaN, deliveredMs: [], deadLetters: {} };
   const start = performance.now();
+  const get = async (p: string): Promise<Response> => fetch(`${recognitionUrl}${p}`, { signal: AbortSignal.timeout(10_000) });
+  const labReport = async (patientId: string, results?: number): Promise<boolean> => {
+    const { reports } = (await (await get('/__sim/reports')).json()) as { reports: { type: string; patientId?: string; resultCount?: number }[] };
+    return reports.some((r) => r.type === 'lab' && r.patientId === patientId && (results === undefined || r.resultCount === results));
+  };
+  const effects = [
+    async () => (await get(`/__sim/patients/PB${tag}A`)).status === 200,
+    () => labReport(`PB${tag}O`),
+    () => labReport(`PB${tag}X`, N),
+  ];
+  const watches: Promise<number | null>[] = [];
   try {
     const messages = [
       manyPid3Repetitions(N, 'ADT^A04', { controlId: `${tag}A`, patientId: `PB${tag}A` }),
       manyPid3Repetitions(N, 'ORU^R01', { controlId: `${tag}O`, patientId: `PB${tag}O` }),
       manyObxSegments(N, { controlId: `${tag}X`, patientId: `PB${tag}X` }),
     ];
-    for (const m of messages) {
+    for (const [i, m] of messages.entries()) {
       const body = Buffer.from(m, 'utf8');
       const frame = Buffer.concat([Buffer.from([0x0b]), body, Buffer.from([0x1c, 0x0d])]);
       const t = performance.now();
       run.codes.push(ackCode(await sender.sendFrame(frame)));
-      run.ackMs.push(round(performance.now() - t, 1));
+      const acked = performance.now();
+      run.ackMs.push(round(acked - t, 1));
+      watches.push(deliveredAfter(acked, effects[i]!));
     }
   } finally {
     await sender.close();
   }
+  run.deliveredMs = await Promise.all(watches);
   await engine.waitPending((p) => p === 0, 120_000);
   run.settledMs = round(performance.now() - start, 0);
   return run;
@@ -137,7 +171,9 @@ export async function run(ctx: Context): Promise<ScenarioResult[]> {
   const big: BigRun[] = [];
   try {
     sims = await startChild(path.join(DIST, 'bench', 'lib', 'sims.js'), [], { ready: /^SITES (.*)$/, timeoutMs: 15_000 });
-    const site = siteYaml(JSON.parse(sims.ready[1]!) as Record<string, Record<string, unknown>>);
+    const sites = JSON.parse(sims.ready[1]!) as Record<string, Record<string, unknown>>;
+    const site = siteYaml(sites);
+    const recognitionUrl = String(sites.recognition?.baseUrl ?? '');
     engine = await startEngine({ routes: shippedRoutes(), extraConfig: site.yaml, env: site.env });
     ctx.say(`stall: ${RATE} msg/s over ${CONNECTIONS} connections for ${durationMs / 1000} s; with and without ${N.toLocaleString('en')} PID-3 repetitions (ADT, ORU) and ${N.toLocaleString('en')} OBX in flight`);
     // Warm-up, not measured.
@@ -149,7 +185,7 @@ export async function run(ctx: Context): Promise<ScenarioResult[]> {
           const before = await loopDelay(engine);
           const load = fixedRate(engine.mllp, { connections: CONNECTIONS, rate: RATE, durationMs, factory: new MessageFactory('adt', runTag()) });
           let bigRun: Promise<BigRun> | undefined;
-          if (who === 'hisbridge') bigRun = new Promise((r) => setTimeout(r, 500)).then(() => sendBig(engine!, `S${runTag()}`));
+          if (who === 'hisbridge') bigRun = new Promise((r) => setTimeout(r, 500)).then(() => sendBig(engine!, `S${runTag()}`, recognitionUrl));
           traffic[who].push(await load);
           const bigDone = bigRun ? await bigRun : undefined;
           const { dead, ...after } = await loopDelay(engine);
@@ -175,9 +211,24 @@ export async function run(ctx: Context): Promise<ScenarioResult[]> {
       if (!r.sustained) notes.push(`${k} trial ${i + 1}: normal traffic did not keep up: ${r.acked}/${r.scheduled} answered, ${r.rejected} not AA, ${r.errors} errors`);
     });
   }
+  const names = ['ADT 100k PID-3 reps', 'ORU 100k PID-3 reps', 'ORU 100k OBX'];
   big.forEach((b, i) => {
     if (b.codes.some((c) => c !== 'AA')) notes.push(`pathological trial ${i + 1}: ACK codes ${b.codes.join(', ')}`);
+    b.deliveredMs.forEach((d, j) => {
+      if (d === null) notes.push(`pathological trial ${i + 1}: ${names[j]} not delivered within 60 s of its ACK`);
+    });
   });
+  // Delivered: the effect seen at the recognition simulator; per message, ACK -> delivered.
+  const deliveredSpread = (j: number) => {
+    const ds = big.map((b) => b.deliveredMs[j]).filter((d): d is number => typeof d === 'number');
+    return { delivered: `${ds.length}/${big.length}`, ...(ds.length ? { ackToDeliveredMs: spread(ds) } : {}) };
+  };
+  if (big.length) {
+    notes.push(`pathological delivered (ACK -> effect at the simulator, median): ${names.map((n, j) => {
+      const d = deliveredSpread(j);
+      return `${n} ${d.delivered}${d.ackToDeliveredMs ? ` ${d.ackToDeliveredMs.median} ms` : ''}`;
+    }).join(', ')}`);
+  }
   // Settled is not delivered: say which deliveries of the big messages ended in the dead letter, and why.
   const dead = [...new Set(big.flatMap((b) => Object.entries(b.deadLetters).map(([k, v]) => `${k} x${v}`)))];
   if (dead.length) notes.push(`pathological messages dead-lettered (route/plugin/code): ${dead.join(', ')}`);
@@ -191,6 +242,7 @@ export async function run(ctx: Context): Promise<ScenarioResult[]> {
     normalAckMaxMs: Object.fromEntries(Object.entries(traffic).filter(([, rs]) => rs.length).map(([k, rs]) => [k, spread(rs.map((r) => r.latency.max))])),
     pathologicalAckMs: big.length ? { adtPid3Reps: spread(big.map((b) => b.ackMs[0]!)), oruPid3Reps: spread(big.map((b) => b.ackMs[1]!)), oruObx: spread(big.map((b) => b.ackMs[2]!)) } : null,
     pathologicalSettledMs: big.length ? spread(big.map((b) => b.settledMs)) : null,
+    pathologicalDelivered: big.length ? { adtPid3Reps: deliveredSpread(0), oruPid3Reps: deliveredSpread(1), oruObx: deliveredSpread(2) } : null,
     pathologicalDeadLetters: big.map((b) => b.deadLetters),
     perTrial: { hisbridge: hb, baseline: delay.baseline },
   };

@@ -8,11 +8,13 @@
  * Every input is untrusted: invalid UTF-8, text that is not JSON, a top level
  * that is not an object, nesting deeper than 64 levels, and a missing event
  * type or identity are refused with ENGINE_E_JSON (status rejected: the same
- * bytes would be refused again). Linear in the input size; a big event gives
- * the event loop a turn between its decode, its parse and its digest.
+ * bytes would be refused again). Linear in the input size; a big event is
+ * decoded and parsed in slices, with turns of the event loop between them and
+ * around its digest. Sources bound an event's size first (`maxEventBytes`,
+ * ENGINE_E_EVENT_TOO_LARGE; docs/sources.md).
  */
 import { hbError, type HisbridgeError } from '../errors.js';
-import { yieldIfBig, yieldToLoop } from '../cooperative.js';
+import { parseJsonYielding, yieldIfBig, yieldToLoop } from '../cooperative.js';
 import { jsonContentDigest, JsonTooDeep, JSON_MAX_DEPTH } from '../store/identity.js';
 import type { InboundMessage, IngestOutcome, StepInput } from '../sdk.js';
 import { readRefusal, type ReadResult } from './read.js';
@@ -95,11 +97,11 @@ export async function readJson(inbound: InboundMessage): Promise<ReadResult> {
   } catch {
     return refuse('the bytes are not valid UTF-8');
   }
-  // The parse (~35 ms for 5 MB, in one piece) and the digest get turns of the event loop around them.
+  // A big event is parsed in time slices (JSON.parse of 5 MB holds the loop ~35 ms or more); the digest gets turns around it.
   await yieldIfBig(bytes.length);
   let body: unknown;
   try {
-    body = JSON.parse(text);
+    body = await parseJsonYielding(text);
   } catch (e) {
     // V8's message names the position ("Unexpected token } in JSON at position 12"), never the text around it.
     const where = /position \d+/.exec((e as Error).message)?.[0];

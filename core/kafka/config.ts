@@ -26,7 +26,12 @@ export interface KafkaTopicConfig {
   invalidBytes: 'reject' | 'replace';
   /** A record holding several messages or a batch: each message processed on its own (split, default), or dead-lettered whole (reject). */
   multiMessageBlocks: 'split' | 'reject';
+  /** json format: largest record value taken; a bigger one is dead-lettered with ENGINE_E_EVENT_TOO_LARGE before it is parsed (default 1 MiB). */
+  maxEventBytes: number;
 }
+
+/** Default `maxEventBytes` of a json topic: 1 MiB, Kafka's own default record size. */
+export const DEFAULT_KAFKA_MAX_EVENT_BYTES = 1024 * 1024;
 
 /** How to reach the cluster: used by the source and by kafka-publish. */
 export interface KafkaConnection {
@@ -107,6 +112,7 @@ export const kafkaSchema = {
           noRoute: { enum: ['AA', 'AR'], description: 'A record no route accepts: AA commits it (default), AR dead-letters it' },
           invalidBytes: { enum: ['reject', 'replace'], description: 'Bytes invalid in the charset: reject dead-letters the record (default); replace keeps them as U+FFFD and marks the message' },
           multiMessageBlocks: { enum: ['split', 'reject'], description: 'A record holding several HL7 messages or a batch: split processes each (default); reject dead-letters it' },
+          maxEventBytes: { type: 'integer', minimum: 1024, maximum: 268435456, description: 'json format: largest record value taken; a bigger one is dead-lettered with ENGINE_E_EVENT_TOO_LARGE before it is parsed (default 1 MiB)' },
         },
       },
     },
@@ -146,6 +152,7 @@ export function parseKafkaConfig(raw: Raw | undefined): KafkaConfig | undefined 
       noRoute: t.noRoute ?? 'AA',
       invalidBytes: t.invalidBytes ?? 'reject',
       multiMessageBlocks: t.multiMessageBlocks ?? 'split',
+      maxEventBytes: t.maxEventBytes ?? DEFAULT_KAFKA_MAX_EVENT_BYTES,
     })),
   };
 }

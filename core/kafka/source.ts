@@ -282,6 +282,10 @@ export class KafkaSource {
   }
 
   async #handle(topic: KafkaTopicConfig & { input: TopicInput }, r: KafkaRecord, b: KafkaBatch): Promise<void> {
+    // A JSON envelope is parsed whole: one over maxEventBytes is dead-lettered before it is read.
+    if (topic.format === 'json' && r.value && r.value.length > topic.maxEventBytes) {
+      return this.#deadLetter(topic, r, payloadRefusal(hbError('ENGINE_E_EVENT_TOO_LARGE', { bytes: r.value.length, limit: topic.maxEventBytes })), 1);
+    }
     const decoded = topic.format === 'json' ? decodeJsonValue(r.value) : decodeHl7Value(r.value, topic.charset);
     if (decoded instanceof Error) return this.#deadLetter(topic, r, payloadRefusal(decoded), 1);
     if (decoded.format === 'json') {

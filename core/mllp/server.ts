@@ -16,6 +16,7 @@ import { hbError, isHisbridgeError } from '../errors.js';
 import { scrubText } from '../mask.js';
 import { DEFAULT_MAX_FRAME_BYTES, MllpFrameDecoder, encodeFrame, type FrameEvent } from './framing.js';
 import { Fifo } from './fifo.js';
+import { concatYielding } from '../cooperative.js';
 import type {
   MllpBadFrameEvent, MllpConnection, MllpConnectionStats, MllpServer, MllpServerOptions, MllpServerStats,
 } from './types.js';
@@ -24,7 +25,7 @@ export type {
   MllpBadFrameEvent, MllpConnection, MllpConnectionStats, MllpServer, MllpServerOptions, MllpServerStats,
 } from './types.js';
 
-type Item = { kind: 'frame'; frame: Buffer } | { kind: 'bad'; event: MllpBadFrameEvent };
+type Item = { kind: 'frame'; frame: Buffer } | { kind: 'frame-parts'; parts: Buffer[]; bytes: number } | { kind: 'bad'; event: MllpBadFrameEvent };
 
 interface ConnState {
   info: MllpConnection;
@@ -57,6 +58,8 @@ const DEFAULT_MAX_QUEUED = 64;
 const DEFAULT_CLOSE_GRACE_MS = 5000;
 const DEFAULT_FRAME_TIMEOUT_MS = 30_000;
 const DEFAULT_MAX_CONNECTIONS = 512;
+/** A frame bigger than this is joined from its pieces over several event-loop turns (issue 11). */
+const JOIN_IN_TURNS_ABOVE = 1024 * 1024;
 /** At most one warn line about refused connections per listener in this period. */
 const REFUSED_LOG_EVERY_MS = 10_000;
 
@@ -248,7 +251,7 @@ class Server extends EventEmitter implements MllpServer {
     const c: ConnState = {
       info,
       socket,
-      decoder: new MllpFrameDecoder({ maxFrameBytes: this.#maxFrameBytes }),
+      decoder: new MllpFrameDecoder({ maxFrameBytes: this.#maxFrameBytes, joinAbove: JOIN_IN_TURNS_ABOVE }),
       queue: new Fifo<Item>(),
       busy: false,
       closed: false,
@@ -391,6 +394,11 @@ class Server extends EventEmitter implements MllpServer {
           c.lastActivity = Date.now();
           c.queue.push({ kind: 'frame', frame: ev.frame });
           break;
+        case 'frame-parts':
+          c.stats.frames++;
+          c.lastActivity = Date.now();
+          c.queue.push({ kind: 'frame-parts', parts: ev.parts, bytes: ev.bytes });
+          break;
         case 'garbage':
           c.stats.garbageBytes += ev.bytes;
           this.#log.warn({ code: 'MLLP_E_GARBAGE', ...where, bytes: ev.bytes }, hbError('MLLP_E_GARBAGE', { count: ev.bytes }).message);
@@ -439,7 +447,8 @@ class Server extends EventEmitter implements MllpServer {
       // While paused (engine back-pressure) frames already read stay queued, unanswered: memory stays bounded by the read-ahead.
       while (!c.closed && !this.#paused && (item = c.queue.shift()) !== undefined) {
         this.#updateFlow(c);
-        const reply = item.kind === 'frame' ? await this.#handle(c, item.frame) : this.#badFrameReply(c, item.event);
+        // A big frame's pieces are joined over several event-loop turns (issue 11), in queue order.
+        const reply = item.kind === 'frame' ? await this.#handle(c, item.frame) : item.kind === 'frame-parts' ? await this.#handle(c, await concatYielding(item.parts, item.bytes)) : this.#badFrameReply(c, item.event);
         if (reply && item.kind === 'bad' && item.event.kind === 'truncated') continue;
         if (Array.isArray(reply)) {
           for (const r of reply) if (!c.closed) await this.#write(c, encodeFrame(r));

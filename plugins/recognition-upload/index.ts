@@ -27,7 +27,7 @@ export interface RecognitionUploadConfig {
   maskVar?: string;
   /** Identifier type → card type, merged over the defaults. */
   cardTypes?: Record<string, string>;
-  /** Most results (non-ED OBX) one lab report may carry; more fails with RECOG_E_TOO_MANY_RESULTS (default 5000). */
+  /** Most results (non-ED OBX) one lab report may carry; more fails with RECOG_E_TOO_MANY_RESULTS (default: no limit). */
   maxResults?: number;
 }
 
@@ -73,7 +73,7 @@ const plugin: PluginDefinition<RecognitionUploadConfig> = {
       impression: { type: 'string', description: `Exam impression OBX (default ${DEFAULT_IMPRESSION})` },
       maskVar: { type: 'string', pattern: '^[A-Za-z_][A-Za-z0-9_]*$', description: 'Variable of a sensitive-guard step (as:); mask: true there masks the upload (default sensitive)' },
       cardTypes: { type: 'object', additionalProperties: { enum: ['01', '02', '03', '04', '05', '06', '07', '08', '99'] }, description: 'Identifier type (PID-3.5) → card type code' },
-      maxResults: { type: 'integer', minimum: 1, maximum: 1000000, description: `Most results (non-ED OBX) one lab report upload may carry; a larger report fails with RECOG_E_TOO_MANY_RESULTS and goes to the dead letter (default ${DEFAULT_MAX_RESULTS})` },
+      maxResults: { type: 'integer', minimum: 1, maximum: 1000000, description: 'Most results (non-ED OBX) one lab report upload may carry; a larger report fails with RECOG_E_TOO_MANY_RESULTS and goes to the dead letter (default: no limit, the whole report is sent in one upload)' },
     },
   },
   examples: [

@@ -3,7 +3,7 @@
  * Field choices follow SPEC §4 and samples/README.md; every payload is built
  * from segments in message order so MFN entries keep their MFE grouping.
  */
-import { type Hl7Message, type Hl7Segment, maskName } from '../../core/sdk.js';
+import { type Hl7Message, type Hl7Segment, maskName, TimeSlice } from '../../core/sdk.js';
 import { recognitionError } from '../recognition/errors.js';
 import { compact, first, patientRef, type Json } from '../recognition/hl7-patient.js';
 
@@ -118,7 +118,7 @@ export interface ReportOptions {
   findings: RegExp;
   impression: RegExp;
   mask: boolean;
-  /** Most results a lab report may carry (default DEFAULT_MAX_RESULTS); more fails with RECOG_E_TOO_MANY_RESULTS. */
+  /** Most results a lab report may carry (default DEFAULT_MAX_RESULTS: no limit); more fails with RECOG_E_TOO_MANY_RESULTS. */
   maxResults?: number;
 }
 
@@ -153,37 +153,71 @@ function reportCommon(msg: Hl7Message, org: Json, reportId: string, status: 'F' 
 }
 
 export function labPayload(msg: Hl7Message, org: Json, reportId: string, status: 'F' | 'C', o: ReportOptions): Json {
-  const obr = first(msg, 'OBR');
   const max = o.maxResults ?? DEFAULT_MAX_RESULTS;
   const results: Json[] = [];
   for (const obx of msg.segments('OBX')) {
-    const valueType = obx.get(2);
-    if (valueType === 'ED') continue;
-    const code = obx.get(3, 1, 1);
-    if (code === '') continue;
-    // Past the limit the upload is refused before anything big is built or sent (a report of 100,000 results is not a lab report).
+    const r = labResult(obx);
+    if (!r) continue;
+    // Past the limit the upload is refused before anything big is built or sent.
     if (results.length >= max) throw recognitionError('RECOG_E_TOO_MANY_RESULTS', { limit: max });
-    // Optional fields stay absent rather than empty (as compact() does), in a fixed key order.
-    const r: Json = {};
-    const seq = Number(obx.get(1)) || undefined;
-    if (seq !== undefined) r.seq = seq;
-    r.code = code;
-    put(r, 'name', obx.get(3, 1, 2));
-    put(r, 'valueType', valueType);
-    put(r, 'units', obx.get(6, 1, 1));
-    put(r, 'range', obx.get(7));
-    put(r, 'abnormalFlag', obx.get(8));
-    put(r, 'status', obx.get(11));
-    put(r, 'observedAt', obx.get(14));
-    // Kept even when empty: the schema requires a value per result.
-    r.value = labValue(obx);
     results.push(r);
   }
+  return labReport(msg, org, reportId, status, o, results);
+}
+
+/**
+ * labPayload in time slices (the same payload): a lab report with 100,000
+ * results takes a few hundred ms to build, and that must not hold the event
+ * loop in one piece (issue 11).
+ */
+export async function labPayloadYielding(msg: Hl7Message, org: Json, reportId: string, status: 'F' | 'C', o: ReportOptions, slice: TimeSlice = new TimeSlice()): Promise<Json> {
+  const max = o.maxResults ?? DEFAULT_MAX_RESULTS;
+  const results: Json[] = [];
+  for (const obx of msg.segments('OBX')) {
+    const r = labResult(obx);
+    if (slice.due()) await slice.pause();
+    if (!r) continue;
+    if (results.length >= max) throw recognitionError('RECOG_E_TOO_MANY_RESULTS', { limit: max });
+    results.push(r);
+  }
+  return labReport(msg, org, reportId, status, o, results);
+}
+
+function labReport(msg: Hl7Message, org: Json, reportId: string, status: 'F' | 'C', o: ReportOptions, results: Json[]): Json {
+  const obr = first(msg, 'OBR');
   return { ...reportCommon(msg, org, reportId, status, o), ...compact({ specimen: obr?.get(15, 1, 1, 2) || obr?.get(15, 1, 1, 1) || '' }), results };
 }
 
-/** Default `maxResults` of recognition-upload: the most results one lab report upload may carry. */
-export const DEFAULT_MAX_RESULTS = 5000;
+/** One result of a lab report from its OBX; undefined for an ED OBX (the PDF) or one without a code. */
+function labResult(obx: Hl7Segment): Json | undefined {
+  const valueType = obx.get(2);
+  if (valueType === 'ED') return undefined;
+  const code = obx.get(3, 1, 1);
+  if (code === '') return undefined;
+  // Optional fields stay absent rather than empty (as compact() does), in a fixed key order.
+  const r: Json = {};
+  const seq = Number(obx.get(1)) || undefined;
+  if (seq !== undefined) r.seq = seq;
+  r.code = code;
+  put(r, 'name', obx.get(3, 1, 2));
+  put(r, 'valueType', valueType);
+  put(r, 'units', obx.get(6, 1, 1));
+  put(r, 'range', obx.get(7));
+  put(r, 'abnormalFlag', obx.get(8));
+  put(r, 'status', obx.get(11));
+  put(r, 'observedAt', obx.get(14));
+  // Kept even when empty: the schema requires a value per result.
+  r.value = labValue(obx);
+  return r;
+}
+
+/**
+ * Default `maxResults` of recognition-upload: no limit. A lab report with
+ * 100,000 results is pathological but not invalid, and the platform's upload
+ * has no paging, so it is sent whole, in one upload (built and serialized in
+ * time slices). A route may still set a limit.
+ */
+export const DEFAULT_MAX_RESULTS = Number.POSITIVE_INFINITY;
 
 function put(o: Json, key: string, v: string): void {
   if (v !== '') o[key] = v;

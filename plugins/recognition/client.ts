@@ -6,7 +6,7 @@
  * Every call is audited here, once, with its latency and result.
  */
 import { createHash } from 'node:crypto';
-import { auditedCall, classifyHttpStatus, hbError, maskId, scrubText, type AuditEntry, type HttpClient, type HttpResponse } from '../../core/sdk.js';
+import { auditedCall, classifyHttpStatus, hbError, maskId, scrubText, concatYielding, stringifyJsonChunks, TimeSlice, type AuditEntry, type HttpClient, type HttpResponse } from '../../core/sdk.js';
 import { recognitionError } from './errors.js';
 import { invertFields, renameKeys, type Operation, type RecognitionSite } from './site.js';
 import type { TokenClient } from './token.js';
@@ -33,6 +33,58 @@ export function callKey(stepKey: string, op: Operation, body: unknown): string {
   return createHash('sha256').update(`${stepKey}\u001f${op}\u001f`).update(JSON.stringify(body ?? null)).digest('hex').slice(0, 32);
 }
 
+/** A payload with a top-level array longer than this is renamed, serialized and hashed in time slices. */
+const BIG_ARRAY = 256;
+
+function isBig(payload: Record<string, unknown>): boolean {
+  for (const v of Object.values(payload)) if (Array.isArray(v) && v.length > BIG_ARRAY) return true;
+  return false;
+}
+
+/** renameKeys in time slices (the same result). */
+async function renameKeysYielding(value: unknown, map: Readonly<Record<string, string>>, slice: TimeSlice): Promise<unknown> {
+  if (Array.isArray(value)) {
+    const out: unknown[] = new Array(value.length);
+    for (let i = 0; i < value.length; i++) {
+      out[i] = renameKeys(value[i], map);
+      if (slice.due()) await slice.pause();
+    }
+    return out;
+  }
+  if (value && typeof value === 'object' && !Buffer.isBuffer(value)) {
+    const out: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries(value)) out[map[k] ?? k] = await renameKeysYielding(v, map, slice);
+    return out;
+  }
+  return value;
+}
+
+/**
+ * A big payload (a lab report with 100,000 results, sent whole: the platform
+ * has no paged upload) as the JSON text to send and its call key, built in
+ * time slices so that no step holds the event loop for long (issue 11). The
+ * text and the key are the ones the one-piece path makes.
+ */
+async function bigBody(stepKey: string | undefined, op: Operation, payload: Record<string, unknown>, fields: Readonly<Record<string, string>>): Promise<{ body: Buffer; key?: string }> {
+  const slice = new TimeSlice();
+  const renamed = Object.keys(fields).length ? await renameKeysYielding(payload, fields, slice) : payload;
+  // Chunk by chunk: hashed and encoded without one long step over the whole text (several MB).
+  const chunks = await stringifyJsonChunks(renamed, slice);
+  const h = stepKey ? createHash('sha256').update(`${stepKey}\u001f${op}\u001f`) : undefined;
+  const parts: Buffer[] = [];
+  let bytes = 0;
+  for (const c of chunks) {
+    const b = Buffer.from(c, 'utf8');
+    h?.update(b);
+    parts.push(b);
+    bytes += b.length;
+    if (slice.due()) await slice.pause();
+  }
+  const key = h?.digest('hex').slice(0, 32);
+  const body = await concatYielding(parts, bytes);
+  return { body, ...(key ? { key } : {}) };
+}
+
 export interface PlatformAnswer {
   /** The `data` part of the envelope, with canonical field names. */
   data: Record<string, unknown>;
@@ -57,12 +109,15 @@ export function createRecognitionClient(opts: {
   const { http, site, token } = opts;
   const inverse = invertFields(site.fields);
 
-  async function post(op: Operation, body: unknown, meta: CallMeta): Promise<HttpResponse> {
+  async function post(op: Operation, payload: Record<string, unknown>, meta: CallMeta): Promise<HttpResponse> {
     const target = `recognition platform (${op})`;
+    const big = isBig(payload) ? await bigBody(meta.idempotencyKey, op, payload, site.fields) : undefined;
+    const body = big ? big.body : renameKeys(payload, site.fields);
     for (let attempt = 1; ; attempt++) {
       const t = await token.get(meta.signal);
       const headers: Record<string, string> = { [site.tokenHeader]: site.tokenScheme ? `${site.tokenScheme} ${t}` : t };
-      if (meta.idempotencyKey) headers['idempotency-key'] = callKey(meta.idempotencyKey, op, body);
+      if (big) headers['content-type'] = 'application/json; charset=utf-8';
+      if (meta.idempotencyKey) headers['idempotency-key'] = big?.key ?? callKey(meta.idempotencyKey, op, body);
       const res = await http.request(site.baseUrl + site.paths[op], { method: 'POST', headers, body, timeoutMs: site.timeoutMs, target, ...(meta.signal ? { signal: meta.signal } : {}) });
       // A token the platform stopped accepting (restart, revoked session): one fresh token, one retry.
       if (res.status === 401 && attempt === 1) {
@@ -88,7 +143,7 @@ export function createRecognitionClient(opts: {
         ...(meta.staffNo ? { staffNo: meta.staffNo } : {}),
       };
       return auditedCall(opts.audit, entry, async () => {
-        const res = await post(op, renameKeys(payload, site.fields), meta);
+        const res = await post(op, payload, meta);
         const statusErr = classifyHttpStatus(res.status, res.headers, target);
         if (statusErr) throw statusErr;
         if (!res.json) {

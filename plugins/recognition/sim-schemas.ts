@@ -16,6 +16,7 @@ import precise from '../../schemas/recognition-precise.schema.json' with { type:
 import prescriptionCheck from '../../schemas/recognition-prescription-check.schema.json' with { type: 'json' };
 import decision from '../../schemas/recognition-decision.schema.json' with { type: 'json' };
 import download from '../../schemas/recognition-download.schema.json' with { type: 'json' };
+import { TimeSlice } from '../../core/sdk.js';
 import type { Operation } from './site.js';
 
 /** Schema per operation; the PDF and revoke schemas serve both report families. */
@@ -38,4 +39,46 @@ export function validatorFor(op: Operation): ValidateFunction {
     compiled.set(schema, fn);
   }
   return fn;
+}
+
+/** An array longer than this is validated item by item, in time slices. */
+const BIG_ARRAY = 256;
+const itemValidators = new WeakMap<object, ValidateFunction>();
+
+export interface SimValidationError {
+  instancePath: string;
+  message?: string;
+}
+
+/**
+ * Validates a payload as validatorFor(op) does, in time slices when it
+ * carries a long top-level array (a lab report with 100,000 results): the
+ * rest of the payload is validated with that array cut to its first item,
+ * then every item against the array's `items` schema. The simulator runs in
+ * the engine's process when built in, so it must not hold the event loop
+ * for long either (issue 11). Returns the errors, or undefined when valid.
+ */
+export async function validateYielding(op: Operation, body: Record<string, unknown>): Promise<SimValidationError[] | undefined> {
+  const schema = OPERATION_SCHEMAS[op] as { properties?: Record<string, { items?: object }> };
+  const long = Object.keys(body).filter((k) => Array.isArray(body[k]) && (body[k] as unknown[]).length > BIG_ARRAY && schema.properties?.[k]?.items);
+  const validate = validatorFor(op);
+  if (long.length === 0) return validate(body) ? undefined : [...(validate.errors ?? [])];
+  const head: Record<string, unknown> = { ...body };
+  for (const k of long) head[k] = (body[k] as unknown[]).slice(0, 1);
+  if (!validate(head)) return [...(validate.errors ?? [])];
+  const slice = new TimeSlice();
+  for (const k of long) {
+    const items = schema.properties![k]!.items!;
+    let fn = itemValidators.get(items);
+    if (!fn) {
+      fn = ajv.compile(items);
+      itemValidators.set(items, fn);
+    }
+    const list = body[k] as unknown[];
+    for (let i = 0; i < list.length; i++) {
+      if (!fn(list[i])) return (fn.errors ?? []).map((e) => ({ instancePath: `/${k}/${i}${e.instancePath}`, ...(e.message ? { message: e.message } : {}) }));
+      if (slice.due()) await slice.pause();
+    }
+  }
+  return undefined;
 }

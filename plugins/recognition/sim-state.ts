@@ -127,6 +127,26 @@ export class SimState {
     return c;
   }
 
+  /**
+   * Every report without its data: what a test needs to check that a big
+   * report arrived whole (the count of its results and of distinct result
+   * codes) without copying its data.
+   */
+  reportSummaries(): Record<string, unknown>[] {
+    return [...this.reports.values()].map((r) => {
+      const results = Array.isArray(r.data.results) ? (r.data.results as { code?: unknown }[]) : undefined;
+      return {
+        type: r.type,
+        reportId: r.reportId,
+        patientId: (r.data.patient as { patientId?: unknown } | undefined)?.patientId,
+        status: r.status,
+        versions: r.versions,
+        pdf: r.pdf !== undefined,
+        ...(results ? { resultCount: results.length, distinctCodes: new Set(results.map((x) => x?.code)).size } : {}),
+      };
+    });
+  }
+
   snapshot(): Record<string, unknown> {
     return {
       patients: Object.fromEntries(this.patients),

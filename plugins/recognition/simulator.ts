@@ -6,7 +6,8 @@
  *
  * Test hooks (never exposed by the real platform, and the simulator binds to
  * 127.0.0.1 by default): POST /__sim/faults, GET /__sim/calls ({calls}), GET /__sim/state,
- * POST /__sim/reset, POST /__sim/config {tokenTtlSeconds}, POST /__sim/tokens/expire.
+ * POST /__sim/reset, POST /__sim/config {tokenTtlSeconds}, POST /__sim/tokens/expire,
+ * GET /__sim/reports (each report without its data: status, resultCount), GET /__sim/patients/<id>.
  *
  * Idempotency: an operation that carries an `idempotency-key` header and
  * succeeds is remembered per (operation, key), the last IDEMPOTENCY_CAP of
@@ -21,10 +22,10 @@ import http from 'node:http';
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import type { AddressInfo } from 'node:net';
-import type { Logger, RunningSimulator } from '../../core/sdk.js';
+import { parseJsonYielding, type Logger, type RunningSimulator } from '../../core/sdk.js';
 import { invertFields, OPERATIONS, readRecognitionSite, renameKeys, type Operation, type RecognitionSite } from './site.js';
 import { SimState } from './sim-state.js';
-import { validatorFor } from './sim-schemas.js';
+import { validateYielding } from './sim-schemas.js';
 import { handleOperation, SimFailure } from './sim-ops.js';
 
 /** One injected fault; consumed by the next `count` calls to `op` ('*' = any operation). */
@@ -63,11 +64,39 @@ export const DEFAULT_SIM_PORT = 8482;
 /** (operation, idempotency key) pairs remembered, least recently used dropped first: bounded memory. */
 export const IDEMPOTENCY_CAP = 10_000;
 
-function readBody(req: http.IncomingMessage): Promise<Buffer> {
+/** Largest request body the simulator reads (default of `maxBodyBytes`); larger ones get 413. */
+export const DEFAULT_SIM_MAX_BODY_BYTES = 64 * 1024 * 1024;
+
+/** Thrown by readBody past the limit. */
+class BodyTooLarge extends Error {}
+
+/**
+ * The request body as text, decoded chunk by chunk as it arrives (a 6 MB
+ * upload is never copied or decoded in one step: the simulator may run in the
+ * engine's process). Rejects with BodyTooLarge past `limit` bytes.
+ */
+function readBody(req: http.IncomingMessage, limit: number): Promise<string> {
   return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', () => resolve(Buffer.concat(chunks)));
+    const declared = Number(req.headers['content-length']);
+    if (Number.isFinite(declared) && declared > limit) {
+      req.resume();
+      reject(new BodyTooLarge());
+      return;
+    }
+    const dec = new TextDecoder('utf-8');
+    let text = '';
+    let size = 0;
+    req.on('data', (c: Buffer) => {
+      size += c.length;
+      if (size > limit) {
+        text = '';
+        req.destroy();
+        reject(new BodyTooLarge());
+        return;
+      }
+      text += dec.decode(c, { stream: true });
+    });
+    req.on('end', () => resolve(text + dec.decode()));
     req.on('error', reject);
   });
 }
@@ -79,11 +108,22 @@ function sendJson(res: http.ServerResponse, status: number, body: unknown, heade
 }
 
 /** Starts the simulator for a `recognition:` section (defaults are applied for missing keys). */
-export async function startRecognitionSimulator(opts: { host?: string; port?: number; site?: Record<string, unknown>; log?: Logger; idempotencyCap?: number }): Promise<RecognitionSimulator> {
+export async function startRecognitionSimulator(opts: {
+  host?: string;
+  port?: number;
+  site?: Record<string, unknown>;
+  log?: Logger;
+  idempotencyCap?: number;
+  /** Largest request body read (default DEFAULT_SIM_MAX_BODY_BYTES, 64 MiB); larger ones get 413 with code 413. */
+  maxBodyBytes?: number;
+}): Promise<RecognitionSimulator> {
   const idempotencyCap = opts.idempotencyCap ?? IDEMPOTENCY_CAP;
+  const maxBodyBytes = opts.maxBodyBytes ?? DEFAULT_SIM_MAX_BODY_BYTES;
+  if (!(Number.isSafeInteger(maxBodyBytes) && maxBodyBytes > 0)) throw new RangeError(`maxBodyBytes must be a positive integer (got ${maxBodyBytes})`);
   const section = { username: 'demo-hospital', password: 'demo-password-not-a-secret', orgCode: 'H4413020001', baseUrl: 'http://127.0.0.1', ...(opts.site ?? {}) };
   const site: RecognitionSite = readRecognitionSite(section);
   const inverse = invertFields(site.fields);
+  const hasRenames = Object.keys(inverse).length > 0;
   const byPath = new Map<string, Operation>(OPERATIONS.map((op) => [site.paths[op], op]));
   const state = new SimState();
   const calls: SimCall[] = [];
@@ -128,7 +168,13 @@ export async function startRecognitionSimulator(opts: { host?: string; port?: nu
   async function handleSim(req: http.IncomingMessage, res: http.ServerResponse, path: string): Promise<void> {
     if (req.method === 'GET' && path === '/__sim/calls') return sendJson(res, 200, { calls });
     if (req.method === 'GET' && path === '/__sim/state') return sendJson(res, 200, state.snapshot());
-    const body = (await readBody(req)).toString('utf8');
+    // Reports without their data: status, versions, PDF or not and the number of results (a 100,000-result report stays small here).
+    if (req.method === 'GET' && path === '/__sim/reports') return sendJson(res, 200, { reports: state.reportSummaries() });
+    if (req.method === 'GET' && path.startsWith('/__sim/patients/')) {
+      const p = state.patients.get(decodeURIComponent(path.slice('/__sim/patients/'.length)));
+      return p ? sendJson(res, 200, p) : sendJson(res, 404, { error: 'no such patient' });
+    }
+    const body = await readBody(req, maxBodyBytes);
     const json = body ? (JSON.parse(body) as unknown) : {};
     if (path === '/__sim/reset') {
       state.reset();
@@ -149,10 +195,20 @@ export async function startRecognitionSimulator(opts: { host?: string; port?: nu
   }
 
   async function handleOp(req: http.IncomingMessage, res: http.ServerResponse, op: Operation): Promise<void> {
-    const raw = (await readBody(req)).toString('utf8');
+    let raw: string;
+    try {
+      raw = await readBody(req, maxBodyBytes);
+    } catch (e) {
+      if (!(e instanceof BodyTooLarge)) throw e;
+      calls.push({ op, at: Date.now(), body: {}, result: 'too-large' });
+      return sendJson(res, 413, envelope('413', `request body larger than ${maxBodyBytes} bytes`), { connection: 'close' });
+    }
     let body: Record<string, unknown>;
     try {
-      body = renameKeys(raw ? JSON.parse(raw) : {}, inverse) as Record<string, unknown>;
+      // In time slices, renamed while read: a 10 MB lab report must not hold the (engine's) event loop in one piece.
+      const parsed = raw ? await parseJsonYielding(raw, hasRenames ? { renameKey: (k) => inverse[k] ?? k } : {}) : {};
+      if (!parsed || typeof parsed !== 'object' || Array.isArray(parsed)) throw new SyntaxError('not an object');
+      body = parsed as Record<string, unknown>;
     } catch {
       calls.push({ op, at: Date.now(), body: {}, result: 'invalid' });
       return sendJson(res, 400, envelope('1000', 'body is not JSON'));
@@ -176,10 +232,10 @@ export async function startRecognitionSimulator(opts: { host?: string; port?: nu
       call.result = fault.businessCode;
       return sendJson(res, 200, envelope(fault.businessCode, fault.message ?? 'injected business error'));
     }
-    const validate = validatorFor(op);
-    if (!validate(body)) {
+    const errors = await validateYielding(op, body);
+    if (errors) {
       call.result = 'invalid';
-      const detail = (validate.errors ?? []).map((e) => `${e.instancePath || '/'} ${e.message ?? ''}`).join('; ');
+      const detail = errors.map((e) => `${e.instancePath || '/'} ${e.message ?? ''}`).join('; ');
       return sendJson(res, 200, envelope('1001', `invalid payload: ${detail}`));
     }
     if (op === 'token') {
@@ -227,6 +283,10 @@ export async function startRecognitionSimulator(opts: { host?: string; port?: nu
       return handleOp(req, res, op);
     };
     run().catch((e: unknown) => {
+      if (e instanceof BodyTooLarge) {
+        if (!res.headersSent) sendJson(res, 413, envelope('413', `request body larger than ${maxBodyBytes} bytes`), { connection: 'close' });
+        return;
+      }
       opts.log?.error({ err: { message: (e as Error).message } }, 'recognition simulator error');
       if (!res.headersSent) sendJson(res, 500, envelope('500', 'simulator error'));
     });

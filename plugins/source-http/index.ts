@@ -33,12 +33,19 @@ export interface HttpSourceConfig {
   multiMessageBlocks?: 'split' | 'reject';
   event?: string;
   idField?: string;
+  maxEventBytes?: number;
 }
 
 /** Default body cap: the same as an MLLP frame (16 MiB). */
 export const DEFAULT_MAX_BODY_BYTES = 16 * 1024 * 1024;
 /** Largest `maxBodyBytes` accepted: the whole body is held in memory. */
 export const MAX_MAX_BODY_BYTES = 256 * 1024 * 1024;
+/**
+ * Default `maxEventBytes`: the largest JSON event taken (1 MiB, Kafka's own
+ * default record size). A JSON event is one patient or order event; a bigger
+ * one is refused with 413 ENGINE_E_EVENT_TOO_LARGE before it is read.
+ */
+export const DEFAULT_MAX_EVENT_BYTES = 1024 * 1024;
 /** Seconds a client is told to wait (Retry-After) while the engine is paused or stopping. */
 const RETRY_AFTER_S = 5;
 
@@ -53,7 +60,7 @@ export const configSchema: JsonSchema = {
   additionalProperties: false,
   required: ['name', 'type', 'path'],
   // idField reads the id of a JSON event: without event: the listener takes no JSON.
-  dependencies: { idField: ['event'] },
+  dependencies: { idField: ['event'], maxEventBytes: ['event'] },
   properties: {
     name: { type: 'string', pattern: '^[a-z][a-z0-9-]*$', description: 'Name routes use in `sources:`' },
     type: { const: 'http', description: 'HL7 v2 over HTTP, mounted on the engine HTTP server' },
@@ -79,6 +86,12 @@ export const configSchema: JsonSchema = {
       maxLength: 200,
       pattern: '^[^.\\s\\[\\]]+(\\.[^.\\s\\[\\]]+)*$',
       description: 'Dot path of the event id in a JSON body, for the duplicate check (default eventId); needs event:',
+    },
+    maxEventBytes: {
+      type: 'integer',
+      minimum: 1024,
+      maximum: MAX_MAX_BODY_BYTES,
+      description: 'Largest JSON event taken; a larger one gets 413 with code ENGINE_E_EVENT_TOO_LARGE and is not stored (default 1 MiB); needs event:',
     },
   },
 };
@@ -358,6 +371,7 @@ const source: SourceDefinition<HttpSourceConfig> = {
       throw new Error(`listener ${name}: charset "${fallback.slice(0, 40)}" is not a known HL7 charset (gb18030, GBK, UTF-8, ...)`);
     }
     const maxBodyBytes = cfg.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
+    const maxEventBytes = cfg.maxEventBytes ?? DEFAULT_MAX_EVENT_BYTES;
     let closing = false;
     const inFlight = new Set<Promise<unknown>>();
 
@@ -376,6 +390,12 @@ const source: SourceDefinition<HttpSourceConfig> = {
       const cs = charset?.trim().toLowerCase();
       if (cs && cs !== 'utf-8' && cs !== 'utf8') return problem(415, 'HTTP_E_UNSUPPORTED_MEDIA_TYPE', `JSON events must be UTF-8, not charset "${cs.slice(0, 40)}"`);
       if (blank(req.body)) return problem(400, 'HTTP_E_EMPTY_BODY', 'the body is empty: send one JSON event');
+      if (req.body.length > maxEventBytes) {
+        // Refused before anything reads it: a JSON event is one patient or order event, not megabytes.
+        ctx.log.warn({ listener: name, client: req.client, code: 'ENGINE_E_EVENT_TOO_LARGE', bytes: req.body.length, limit: maxEventBytes }, 'http json event refused: too large');
+        const reason = hbError('ENGINE_E_EVENT_TOO_LARGE', { bytes: req.body.length, limit: maxEventBytes }).message;
+        return { ...jsonAnswer({ status: 'rejected', code: 'ENGINE_E_EVENT_TOO_LARGE', reason, routes: [] }), status: 413 };
+      }
       if (ctx.flow.paused) return problem(503, 'ENGINE_E_BACKPRESSURE', 'the engine is over its high-water mark; send again later', { 'retry-after': String(RETRY_AFTER_S) });
       const found = await readEventId(req.body, idField);
       if ('missing' in found) return problem(400, 'HTTP_E_EVENT_ID', hbError('HTTP_E_EVENT_ID', { detail: found.missing }).message);

@@ -98,17 +98,21 @@ describe('pathological messages beside normal traffic (issue 11)', () => {
     const gd = await getJson<{ calls: { op: string; fields?: Record<string, unknown> }[] }>(`${t.engine.simulators.gdEhr!.url}/__sim/calls`);
     const bigAuth = gd.calls.filter((c) => c.op === 'authorize' && c.fields?.patientIdcard === syntheticIdNumber(100_000));
     expect(bigAuth, JSON.stringify(gd.calls.filter((c) => c.op === 'authorize').slice(-2))).toHaveLength(1);
-    const rec = await getJson<{ patients: Record<string, Record<string, unknown>>; reports: Record<string, { type: string; data: { patient?: Record<string, unknown> } }> }>(`${t.engine.simulators.recognition!.url}/__sim/state`);
+    const rec = await getJson<{ patients: Record<string, Record<string, unknown>> }>(`${t.engine.simulators.recognition!.url}/__sim/state`);
     expect(rec.patients.PBIG0001).toMatchObject({ patientId: 'PBIG0001', idNumber: syntheticIdNumber(100_000), idType: '01' });
-    expect(Object.values(rec.reports).some((r) => r.type === 'lab' && r.data.patient?.patientId === 'PBIG0002')).toBe(true);
+    const reports = (await getJson<{ reports: { type: string; patientId?: string; status: string; resultCount?: number; distinctCodes?: number }[] }>(`${t.engine.simulators.recognition!.url}/__sim/reports`)).reports;
+    expect(reports.some((r) => r.type === 'lab' && r.patientId === 'PBIG0002')).toBe(true);
 
-    // The 100,000-OBX report is past recognition-upload's maxResults (5000): refused with a specific reason, not stalled.
+    // The 100,000-OBX lab report is delivered whole, in one upload (the platform has no paging): the
+    // simulator holds one active lab report for the patient with all 100,000 results, each code once.
     const [summary] = t.engine.store.searchMessages({ controlId: 'BIGOBX', limit: 10 });
     const detail = t.engine.store.getMessage(summary!.id)!;
     const upload = detail.deliveries.find((d) => d.route === 'recognition-lab' && d.plugin === 'recognition-upload')!;
-    expect(upload.state).toBe('dead');
-    expect(upload.lastErrorCode).toBe('RECOG_E_TOO_MANY_RESULTS');
-    expect(Object.values(rec.reports).some((r) => r.data.patient?.patientId === 'PBIG0003')).toBe(false);
+    expect(upload.state, upload.lastErrorCode ?? '').toBe('done');
+    const obxReport = reports.filter((r) => r.patientId === 'PBIG0003');
+    expect(obxReport).toEqual([expect.objectContaining({ type: 'lab', status: 'active', resultCount: 100_000, distinctCodes: 100_000 })]);
+    const calls = await getJson<{ calls: { op: string; result: string; body: { patient?: { patientId?: string } } }[] }>(`${t.engine.simulators.recognition!.url}/__sim/calls`);
+    expect(calls.calls.filter((c) => c.op === 'labReport' && c.body.patient?.patientId === 'PBIG0003').map((c) => c.result)).toEqual(['ok']);
   }, 240_000);
 
   it('exports the event-loop delay: a 150 ms stall shows in /metrics', async () => {
