@@ -9,6 +9,7 @@ import type { PluginContext, PluginState } from '../sdk.js';
 import { createHttpClient } from '../http/client.js';
 import { silentLogger, type Logger } from '../log.js';
 import { simulatorPort } from '../engine/sim-ports.js';
+import { loadExternalPlugins } from '../config/plugins.js';
 
 export function parse<T extends ParseArgsConfig['options']>(argv: string[], options: T, allowPositionals = true) {
   return parseArgs({ args: argv, options: { ...options, help: { type: 'boolean', short: 'h' } }, allowPositionals, strict: true });
@@ -37,6 +38,18 @@ export function loadConfig(file: string | undefined, registry: Registry, overrid
 
 export function registry(): Registry {
   return builtinRegistry();
+}
+
+/**
+ * The built-in registry plus the external plugins the site config names
+ * (`plugins:`, core/config/plugins.ts). Every command that reads a site
+ * config builds its registry here; `file` defaults to $HISBRIDGE_CONFIG like
+ * `loadConfig`. Throws LoadError (file:line:col) when a module cannot be used.
+ */
+export async function siteRegistry(file: string | undefined): Promise<Registry> {
+  const reg = builtinRegistry();
+  await loadExternalPlugins(file ?? process.env.HISBRIDGE_CONFIG, reg);
+  return reg;
 }
 
 class MemoryState implements PluginState {
