@@ -81,7 +81,7 @@ describe('examples/sz-ehr: a city platform written as a site plugin', () => {
   });
 
   const simCalls = async (): Promise<SimCall[]> => (await (await fetch(`${sim}/__sim/calls`)).json()) as SimCall[];
-  const ackCode = (b: Buffer) => parseHl7(decodeHl7(b).text).get('MSA-1');
+  const ackCode = (b: Buffer) => parseHl7(decodeHl7(b, 'gb18030').text).get('MSA-1');
 
   it('loads only the example route, with the example simulator started like the built-in ones', () => {
     expect(engine.routes.routes.map((r) => r.name)).toEqual(['sz-ehr-authorize']);
