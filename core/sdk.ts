@@ -62,6 +62,18 @@ export type { KafkaEvent } from './kafka/envelope.js';
 export { KafkaSource } from './kafka/source.js';
 export { Registry } from './registry.js';
 
+/**
+ * What an external plugin module (`plugins:` in hisbridge.yaml,
+ * core/config/plugins.ts) default-exports: definitions, or, the primary
+ * form, a function given this SDK module that returns them (one copy of the
+ * SDK whichever way the engine runs). docs/plugins.md.
+ */
+export type ExternalPluginDefinition = PluginDefinition<any> | SourceDefinition<any> | SiteExtension | ErrorFamily<any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+export type ExternalPluginModule =
+  | ExternalPluginDefinition
+  | readonly ExternalPluginDefinition[]
+  | ((sdk: typeof import('./sdk.js')) => ExternalPluginDefinition | readonly ExternalPluginDefinition[] | Promise<ExternalPluginDefinition | readonly ExternalPluginDefinition[]>);
+
 /** A JSON Schema object (draft 2020-12 subset understood by ajv). */
 export type JsonSchema = Record<string, unknown>;
 

@@ -31,9 +31,6 @@ import { coreSiteSchema } from './site.js';
 /** What the engine passes to a module whose default export is a function. */
 export type HisbridgeSdk = typeof sdk;
 
-/** One definition an external module may export. */
-export type ExternalDefinition = PluginDefinition<any> | SourceDefinition<any> | SiteExtension | ErrorFamily<any>; // eslint-disable-line @typescript-eslint/no-explicit-any
-
 /** What was loaded from one `plugins:` entry. */
 export interface LoadedPluginModule {
   /** The entry as written. */
