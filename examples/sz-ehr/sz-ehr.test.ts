@@ -80,7 +80,7 @@ describe('examples/sz-ehr: a city platform written as a site plugin', () => {
     if (dir) rmSync(dir, { recursive: true, force: true });
   });
 
-  const simCalls = async (): Promise<SimCall[]> => (await (await fetch(`${sim}/__sim/calls`)).json()) as SimCall[];
+  const simCalls = async (): Promise<SimCall[]> => ((await (await fetch(`${sim}/__sim/calls`)).json()) as { calls: SimCall[] }).calls;
   const ackCode = (b: Buffer) => parseHl7(decodeHl7(b, 'gb18030').text).get('MSA-1');
 
   it('loads only the example route, with the example simulator started like the built-in ones', () => {
@@ -110,6 +110,19 @@ describe('examples/sz-ehr: a city platform written as a site plugin', () => {
     const dead = await until(() => engine.store.listDead().find((d) => d.controlId === 'SZEHR0002'), Boolean);
     expect(dead).toMatchObject({ lastErrorCode: 'SZEHR_E_REFUSED', lastError: 'Shenzhen platform refused the authorization: code 2001', attempts: 1, plugin: 'sz-ehr-authorize' });
     expect((await simCalls()).filter((c) => c.code === '2001')).toHaveLength(1);
+  });
+
+  it('health probes the example platform through the extension\'s health declaration', async () => {
+    const res = await fetch(`${engine.httpServer!.url}/healthz`);
+    const body = (await res.json()) as { remotes?: Record<string, { target: string }> };
+    // host:port of the example simulator, which the szEhr defaults point at.
+    expect(body.remotes?.szEhr?.target).toBe(new URL(sim).host);
+  });
+
+  it('the route tests of the example pass through hisbridge test --config (CLI process)', () => {
+    const r = spawnSync(process.execPath, [path.resolve('dist/core/cli/main.js'), 'test', '--config', CONFIG, '--routes', path.join(HERE, 'routes'), path.join(HERE, 'routes')], { encoding: 'utf8' });
+    expect(r.stdout).toContain('3 passed, 0 failed');
+    expect(r.status).toBe(0);
   });
 
   it('the CLI knows the example: validate accepts it and errors lists its SZEHR_E_ codes', () => {

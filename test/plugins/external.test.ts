@@ -131,6 +131,28 @@ describe('an external plugin module from a temp directory, used by a route', () 
   });
 });
 
+describe('an external site extension\'s CLI command', () => {
+  it('runs as hisbridge <name> with --config naming the site, and is listed in --help', async () => {
+    const dir = site({
+      'hisbridge.yaml': 'plugins: [./ext.mjs]\n',
+      'ext.mjs': `export default (sdk) => ({
+  key: 'acmeCity', summary: 'acme city platform', configSchema: { type: 'object', properties: {} }, defaults: () => ({}),
+  commands: [{ name: 'acme-ping', summary: 'say pong', async run(argv, io) { io.out('pong ' + argv.filter((a) => !a.startsWith('--') && !a.endsWith('.yaml')).join(' ')); return 0; } }],
+});
+`,
+    });
+    const cfg = path.join(dir, 'hisbridge.yaml');
+    const r = await cli(['acme-ping', 'x1', '--config', cfg]);
+    expect(r.stderr).toBe('');
+    expect(r.stdout.trim()).toBe('pong x1');
+    expect(r.code).toBe(0);
+    const help = await cli(['--help'], { HISBRIDGE_CONFIG: cfg });
+    expect(help.stdout).toMatch(/commands from site extensions:[\s\S]*acme-ping +say pong/);
+    // Without the site config the command does not exist.
+    expect((await cli(['acme-ping'])).code).toBe(2);
+  });
+});
+
 describe('validate rejects an external plugin\'s step config with file:line:col', () => {
   it('names the route file, line and column of the bad value (CLI process)', async () => {
     const dir = site({

@@ -213,9 +213,10 @@ const MAX_NONCES = 10_000;
  * second authorization.
  *
  * Test/demo control, local only: `POST /__sim/faults` with
- * `{"refuse": "2001", "count": 1}` (answer that code), `{"status": 503}`
- * (answer that HTTP status); `GET /__sim/calls` (what arrived, with the raw
- * body and signature headers, test data only); `POST /__sim/reset`.
+ * `{"refuse": "2001", "count": 1}` (answer that code) or `{"status": 503}`
+ * (answer that HTTP status), or an array of them (route tests' `faults:`);
+ * `GET /__sim/calls` answers `{ calls }` (what arrived, with the raw body and
+ * signature headers, test data only; route tests' `remote:`); `POST /__sim/reset`.
  */
 function startSimulator(sdk, { host, port, site, log }) {
   const appKey = String(site.appKey ?? '');
@@ -264,7 +265,7 @@ function startSimulator(sdk, { host, port, site, log }) {
       const body = Buffer.concat(chunks);
       const path = (req.url ?? '').split('?')[0];
       try {
-        if (req.method === 'GET' && path === '/__sim/calls') return send(res, 200, calls);
+        if (req.method === 'GET' && path === '/__sim/calls') return send(res, 200, { calls });
         if (req.method === 'POST' && path === '/__sim/reset') {
           calls.length = 0;
           faults = [];
@@ -272,8 +273,10 @@ function startSimulator(sdk, { host, port, site, log }) {
           return send(res, 200, { ok: true });
         }
         if (req.method === 'POST' && path === '/__sim/faults') {
-          const f = JSON.parse(body.toString('utf8'));
-          faults.push({ refuse: typeof f.refuse === 'string' ? f.refuse : undefined, status: Number.isInteger(f.status) ? f.status : undefined, count: Number.isInteger(f.count) ? f.count : Infinity });
+          const parsed = JSON.parse(body.toString('utf8'));
+          for (const f of (Array.isArray(parsed) ? parsed : [parsed]).slice(0, 100)) {
+            faults.push({ refuse: typeof f?.refuse === 'string' ? f.refuse : undefined, status: Number.isInteger(f?.status) ? f.status : undefined, count: Number.isInteger(f?.count) ? f.count : Infinity });
+          }
           return send(res, 200, { ok: true });
         }
         if (req.method !== 'POST' || path !== AUTHORIZE_PATH) return send(res, 404, { code: '1404', message: 'not found' });
