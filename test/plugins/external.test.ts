@@ -153,6 +153,26 @@ describe('an external site extension\'s CLI command', () => {
   });
 });
 
+describe('a platform the site does not configure, from an external extension', () => {
+  it('with the simulators off and no szEhr section, validate warns that the route is inactive and exits 0; required: true makes it an error', async () => {
+    const example = path.resolve('examples/sz-ehr');
+    const route = readFileSync(path.join(example, 'routes/sz-ehr-authorize.yaml'), 'utf8');
+    const dir = site({
+      'hisbridge.yaml': `simulators: false\nplugins: [${JSON.stringify(path.join(example, 'site-plugins/sz-ehr.mjs'))}]\nroutesDir: ./routes\n`,
+      'routes/sz.yaml': route,
+      'required/sz.yaml': route.replace('    ack: on-receive\n', '    ack: on-receive\n    required: true\n'),
+    });
+    const cfg = path.join(dir, 'hisbridge.yaml');
+    const r = await cli(['validate', '--config', cfg]);
+    expect(r.code).toBe(0);
+    expect(r.stderr).toMatch(/sz\.yaml:\d+:\d+: warning: route sz-ehr-authorize inactive: szEhr\.baseUrl is not set/);
+    expect(r.stdout).toContain('1 inactive');
+    const req = await cli(['validate', '--config', cfg, path.join(dir, 'required')]);
+    expect(req.code).toBe(1);
+    expect(req.stderr).toContain('szEhr.baseUrl is not set');
+  });
+});
+
 describe('validate rejects an external plugin\'s step config with file:line:col', () => {
   it('names the route file, line and column of the bad value (CLI process)', async () => {
     const dir = site({
