@@ -42,6 +42,12 @@ export const ERRORS = {
   ROUTE_E_STEP_ORDER: { message: 'in an on-receive route, filters must come before the first outbound plugin step', retryable: false },
   /** A route key that no longer exists; the message says what to use instead (docs/routes.md#removed-keys). */
   ROUTE_E_REMOVED_KEY: { message: '{key} was removed: {instead}', retryable: false },
+  // External plugin modules (`plugins:` in hisbridge.yaml, core/config/plugins.ts)
+  CONFIG_E_PLUGIN_NOT_FOUND: { message: 'plugins[{index}] "{entry}": {detail}', retryable: false },
+  CONFIG_E_PLUGIN_IMPORT: { message: 'plugins[{index}] "{entry}": the module failed to load: {detail}', retryable: false },
+  CONFIG_E_PLUGIN_SHAPE: { message: 'plugins[{index}] "{entry}": {detail}', retryable: false },
+  CONFIG_E_PLUGIN_NAME: { message: 'plugins[{index}] "{entry}": {detail}', retryable: false },
+  CONFIG_E_PLUGIN_ERRORS: { message: 'plugins[{index}] "{entry}": {detail}', retryable: false },
 
   // HL7 codec
   HL7_E_PARSE: { message: 'HL7 parse error: {detail}', retryable: false },
@@ -159,7 +165,21 @@ export function errorText(code: ErrorCode, params: Record<string, unknown> = {})
   return fill(ERRORS[code].message, params);
 }
 
+/**
+ * Marks HisbridgeError instances across copies of this module: an external
+ * plugin that imported `dist/core/sdk.js` while the engine runs from the
+ * sources has another HisbridgeError class, and its errors must still count
+ * (their code and `retryable` decide the delivery). `instanceof
+ * HisbridgeError` checks this mark (docs/plugins.md).
+ */
+const ERROR_BRAND = Symbol.for('hisbridge.error');
+
 export class HisbridgeError extends Error {
+  static override [Symbol.hasInstance](v: unknown): boolean {
+    if (this !== HisbridgeError) return Function.prototype[Symbol.hasInstance].call(this, v);
+    return typeof v === 'object' && v !== null && (v as Record<symbol, unknown>)[ERROR_BRAND] === true;
+  }
+
   /** A core code (`ErrorCode`) or a code of a registered plugin family. */
   readonly code: string;
   readonly retryable: boolean;
@@ -176,6 +196,7 @@ export class HisbridgeError extends Error {
     const s: ErrorSpec = spec ?? (ERRORS as Record<string, ErrorSpec>)[code] ?? { message: 'error {code}', retryable: true };
     super(fill(s.message, { code, ...params }), opts.cause === undefined ? undefined : { cause: opts.cause });
     this.name = 'HisbridgeError';
+    Object.defineProperty(this, ERROR_BRAND, { value: true });
     this.code = code;
     this.retryable = opts.retryable ?? s.retryable;
     if (opts.retryAfterMs !== undefined) this.retryAfterMs = opts.retryAfterMs;

@@ -73,6 +73,17 @@ export { parseSubcommand, type CliFlags, type ParsedSubcommand, type SubcommandS
 
 /** JSON Schema types; in their own module (core/config-schema.ts) so a type check of them alone is fast. */
 export type { ConfigSchema, JsonSchema, RequiredKeys } from './config-schema.js';
+/**
+ * What an external plugin module (`plugins:` in hisbridge.yaml,
+ * core/config/plugins.ts) default-exports: definitions, or, the primary
+ * form, a function given this SDK module that returns them (one copy of the
+ * SDK whichever way the engine runs). docs/plugins.md.
+ */
+export type ExternalPluginDefinition = PluginDefinition<any> | SourceDefinition<any> | SiteExtension | ErrorFamily<any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+export type ExternalPluginModule =
+  | ExternalPluginDefinition
+  | readonly ExternalPluginDefinition[]
+  | ((sdk: typeof import('./sdk.js')) => ExternalPluginDefinition | readonly ExternalPluginDefinition[] | Promise<ExternalPluginDefinition | readonly ExternalPluginDefinition[]>);
 
 /** One audit row, written for every outbound call and every workstation request. */
 export interface AuditEntry {

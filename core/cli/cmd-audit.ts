@@ -7,7 +7,7 @@
 import { OpsQueries } from '../ops/queries.js';
 import { formatAudit, type AuditFormat } from '../ops/audit-export.js';
 import { Store } from '../store/sqlite.js';
-import { err, loadConfig, out, parse, registry, reportLoadError } from './common.js';
+import { err, loadConfig, out, parse, reportLoadError, siteRegistry } from './common.js';
 import { operator, parseTimeFlags } from './cmd-messages.js';
 
 const USAGE = `usage: hisbridge audit [--since T] [--until T] [--org CODE] [--staff NO] [--patient ID] [--plugin P] [--operation OP]
@@ -23,8 +23,8 @@ const FLAGS = {
 } as const;
 
 /** The data directory named by --data-dir, else the dataDir of --config (or $HISBRIDGE_CONFIG), else ./data. */
-export function dataDirOf(values: { 'data-dir'?: string; config?: string }): string {
-  return values['data-dir'] ?? loadConfig(values.config, registry()).dataDir;
+export async function dataDirOf(values: { 'data-dir'?: string; config?: string }): Promise<string> {
+  return values['data-dir'] ?? loadConfig(values.config, await siteRegistry(values.config)).dataDir;
 }
 
 /** Resolves when stdout can take more, or when it was closed. */
@@ -47,7 +47,7 @@ export async function run(argv: string[]): Promise<number> {
     const format = (values.format ?? 'csv') as AuditFormat;
     if (format !== 'csv' && format !== 'jsonl') throw new Error('--format must be csv or jsonl');
     const { since, until } = parseTimeFlags(values);
-    const dir = dataDirOf(values);
+    const dir = await dataDirOf(values);
     const q = OpsQueries.open(dir);
     let rows = 0;
     try {

@@ -15,8 +15,8 @@ options: --data-dir D (default: dataDir of --config, else ./data), --config F`;
 export async function run(argv: string[]): Promise<number> {
   const [sub, ...rest] = argv;
   try {
-    if (sub === 'list') return list(rest);
-    if (sub === 'replay') return replay(rest);
+    if (sub === 'list') return await list(rest);
+    if (sub === 'replay') return await replay(rest);
     out(USAGE);
     return sub === undefined || sub === '--help' || sub === '-h' ? 0 : 2;
   } catch (e) {
@@ -26,10 +26,10 @@ export async function run(argv: string[]): Promise<number> {
   }
 }
 
-function list(argv: string[]): number {
+async function list(argv: string[]): Promise<number> {
   const { values } = parse(argv, { ...STORE_FLAGS, route: { type: 'string' }, limit: { type: 'string' } }, false);
   if (values.help) return out(USAGE), 0;
-  const store = openDataStore(values);
+  const store = await openDataStore(values);
   try {
     const rows = store.listDead({ ...(values.route ? { route: values.route } : {}), limit: values.limit ? Number(values.limit) : 100 });
     // Ordering keys are often patient ids: scrub them like any free text.
@@ -48,14 +48,14 @@ function list(argv: string[]): number {
   }
 }
 
-function replay(argv: string[]): number {
+async function replay(argv: string[]): Promise<number> {
   const { values, positionals } = parse(argv, { ...STORE_FLAGS, all: { type: 'boolean' }, route: { type: 'string' } });
   if (values.help) return out(USAGE), 0;
   const ids = positionals.map(Number);
   if (ids.some((n) => !Number.isInteger(n) || n <= 0)) throw new Error('delivery ids must be positive integers (see dlq list)');
   if (!ids.length && !values.all) throw new Error('give delivery ids or --all (optionally with --route R)');
   if (ids.length && values.all) throw new Error('give delivery ids or --all, not both');
-  const store = openDataStore(values);
+  const store = await openDataStore(values);
   try {
     const n = store.requeue(ids.length ? { ids, ...(values.route ? { route: values.route } : {}) } : { all: true, ...(values.route ? { route: values.route } : {}) });
     const scope = ids.length ? `ids ${ids.join(',')}` : `all${values.route ? ` of route ${values.route}` : ''}`;

@@ -5,16 +5,17 @@
  * template. One line per code, tab-separated; `--json` prints one JSON array.
  */
 import { parseArgs } from 'node:util';
-import { registry as registryFor } from './common.js';
+import { reportLoadError, siteRegistry } from './common.js';
 import { stdio, type CliIo } from './cmd-sm4.js';
 
-const USAGE = `usage: hisbridge errors [--family core|FAMILY] [--json]
-Lists every error code: code, family (core or the plugin family that registered it), retryable or permanent, HTTP status, message template.`;
+const USAGE = `usage: hisbridge errors [--family core|FAMILY] [--json] [--config F]
+Lists every error code: code, family (core or the plugin family that registered it), retryable or permanent, HTTP status, message template.
+With --config (or $HISBRIDGE_CONFIG), the families of the external plugins it loads are listed too.`;
 
 export async function run(argv: string[], io: CliIo = stdio): Promise<number> {
   let values;
   try {
-    ({ values } = parseArgs({ args: argv, allowPositionals: false, strict: true, options: { family: { type: 'string' }, json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } } }));
+    ({ values } = parseArgs({ args: argv, allowPositionals: false, strict: true, options: { family: { type: 'string' }, json: { type: 'boolean' }, config: { type: 'string' }, help: { type: 'boolean', short: 'h' } } }));
   } catch (e) {
     io.err(`hisbridge errors: ${(e as Error).message}`);
     io.err(USAGE);
@@ -24,7 +25,13 @@ export async function run(argv: string[], io: CliIo = stdio): Promise<number> {
     io.out(USAGE);
     return 0;
   }
-  const all = registryFor().errorCatalogue.list();
+  let all;
+  try {
+    all = (await siteRegistry(values.config)).errorCatalogue.list();
+  } catch (e) {
+    if (reportLoadError(e)) return 1;
+    throw e;
+  }
   const rows = values.family === undefined ? all : all.filter((e) => e.family === values.family);
   if (!rows.length) {
     io.err(`hisbridge errors: no family "${String(values.family).slice(0, 40)}" (known: ${[...new Set(all.map((e) => e.family))].join(', ')})`);

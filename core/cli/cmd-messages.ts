@@ -11,7 +11,7 @@ import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { DB_FILE, Store } from '../store/sqlite.js';
 import type { MessageDetail, MessageStatus, MessageSummary } from '../store/types.js';
-import { err, loadConfig, out, parse, registry, reportLoadError } from './common.js';
+import { err, loadConfig, out, parse, reportLoadError, siteRegistry } from './common.js';
 
 /** Store options shared by the ops commands. */
 export const STORE_FLAGS = {
@@ -21,9 +21,9 @@ export const STORE_FLAGS = {
 } as const;
 
 /** Opens the store named by --data-dir, else the `dataDir` of --config (or $HISBRIDGE_CONFIG), else ./data. */
-export function openDataStore(values: { 'data-dir'?: string; config?: string }): Store {
+export async function openDataStore(values: { 'data-dir'?: string; config?: string }): Promise<Store> {
   let dir = values['data-dir'];
-  if (!dir) dir = loadConfig(values.config, registry()).dataDir;
+  if (!dir) dir = loadConfig(values.config, await siteRegistry(values.config)).dataDir;
   // Never create an empty store by mistake (a typo in --data-dir would show "no messages").
   if (!existsSync(path.join(dir, DB_FILE))) throw new Error(`no hisbridge store in ${dir} (use --data-dir or --config)`);
   return Store.open(dir, { synchronous: 'FULL' });
@@ -56,8 +56,8 @@ options: --data-dir D (default: dataDir of --config, else ./data), --config F
 export async function run(argv: string[]): Promise<number> {
   const [sub, ...rest] = argv;
   try {
-    if (sub === 'search') return search(rest);
-    if (sub === 'show') return show(rest);
+    if (sub === 'search') return await search(rest);
+    if (sub === 'show') return await show(rest);
     out(USAGE);
     return sub === undefined || sub === '--help' || sub === '-h' ? 0 : 2;
   } catch (e) {
@@ -67,7 +67,7 @@ export async function run(argv: string[]): Promise<number> {
   }
 }
 
-function search(argv: string[]): number {
+async function search(argv: string[]): Promise<number> {
   const { values } = parse(argv, {
     ...STORE_FLAGS,
     status: { type: 'string' },
@@ -81,7 +81,7 @@ function search(argv: string[]): number {
   if (values.help) return out(USAGE), 0;
   if (values.status && !STATUSES.includes(values.status as MessageStatus)) throw new Error(`--status must be one of ${STATUSES.join(', ')}`);
   const bounds = parseTimeFlags(values);
-  const store = openDataStore(values);
+  const store = await openDataStore(values);
   try {
     const rows = store.searchMessages({
       limit: values.limit ? Number(values.limit) : 50,
@@ -113,12 +113,12 @@ function summaryLine(r: MessageSummary): string {
   return [r.id, new Date(r.receivedAt).toISOString(), r.type, r.controlId, `${r.sendingApp}/${r.sendingFacility}`, r.patientId ?? '', r.ackCode, r.status].join('\t');
 }
 
-function show(argv: string[]): number {
+async function show(argv: string[]): Promise<number> {
   const { values, positionals } = parse(argv, { ...STORE_FLAGS, unmask: { type: 'boolean' } });
   if (values.help) return out(USAGE), 0;
   const id = Number(positionals[0]);
   if (!Number.isInteger(id) || id <= 0) throw new Error('messages show needs a message id (see messages search)');
-  const store = openDataStore(values);
+  const store = await openDataStore(values);
   try {
     const m = store.getMessage(id);
     if (!m) {

@@ -14,7 +14,7 @@
 import { readFileSync, readdirSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { parseDuration } from '../config/duration.js';
-import { err, loadConfig, out, parse, registry, reportLoadError } from './common.js';
+import { err, loadConfig, out, parse, reportLoadError, siteRegistry } from './common.js';
 import { submitBlock } from '../engine/block.js';
 import { legacyResult } from '../engine/ingest.js';
 import { STORE_FLAGS, openDataStore, operator, parseTime } from './cmd-messages.js';
@@ -59,7 +59,7 @@ export function storedIds(values: readonly string[]): number[] {
   return ids;
 }
 
-function runStored(argv: string[]): number {
+async function runStored(argv: string[]): Promise<number> {
   let values: { stored?: string[]; 'stored-since'?: string; route?: string; 'data-dir'?: string; config?: string; json?: boolean; help?: boolean };
   let filter: ReplayFilter;
   try {
@@ -76,7 +76,7 @@ function runStored(argv: string[]): number {
   }
   let store;
   try {
-    store = openDataStore(values);
+    store = await openDataStore(values);
   } catch (e) {
     if (!reportLoadError(e)) err(`hisbridge replay: ${(e as Error).message}`);
     return 1;
@@ -166,9 +166,9 @@ export async function run(argv: string[]): Promise<number> {
     return 2;
   }
 
-  const reg = registry();
   let run;
   try {
+    const reg = await siteRegistry(values.config);
     const config = loadConfig(values.config, reg, values.routes ? { routesDir: values.routes } : {});
     run = await startInProcess({ registry: reg, routes: [config.routesDir], ...(config.file ? { configFile: config.file } : {}) });
   } catch (e) {

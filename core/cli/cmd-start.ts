@@ -4,7 +4,7 @@ import { Engine } from '../engine/engine.js';
 import { createLogger } from '../log.js';
 import { exposureProblem } from '../http/api-auth.js';
 import { isHisbridgeError } from '../errors.js';
-import { err, loadConfig, parse, registry, reportLoadError } from './common.js';
+import { err, loadConfig, parse, reportLoadError, siteRegistry } from './common.js';
 
 const HELP = `usage: hisbridge start [--config F] [--routes DIR] [--data-dir D] [--mllp-port P] [--http-port P] [--no-simulators] [--log-level L]
 
@@ -36,9 +36,9 @@ export async function run(argv: string[]): Promise<number> {
     process.stdout.write(HELP + '\n');
     return 0;
   }
-  const reg = registry();
   let engine: Engine | undefined;
   try {
+    const reg = await siteRegistry(values.config);
     const mllpPort = port(values['mllp-port'], '--mllp-port');
     const httpPort = port(values['http-port'], '--http-port');
     const config = loadConfig(values.config, reg, {

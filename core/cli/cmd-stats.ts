@@ -23,7 +23,7 @@ export async function run(argv: string[]): Promise<number> {
     const by = (values.by ?? 'org') as StatsBy;
     if (!['org', 'route', 'operation'].includes(by)) throw new Error('--by must be org, route or operation');
     const bounds = parseTimeFlags(values);
-    const q = OpsQueries.open(dataDirOf(values));
+    const q = OpsQueries.open(await dataDirOf(values));
     try {
       const r = q.stats(by, { ...bounds, ...(values.org ? { orgCode: values.org } : {}) });
       if (values.json) out(JSON.stringify(r, null, 2));

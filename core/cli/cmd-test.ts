@@ -8,16 +8,19 @@
 import { readdirSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { parseDuration } from '../config/duration.js';
-import { err, out, parse, registry } from './common.js';
+import { err, out, parse, reportLoadError, siteRegistry } from './common.js';
 import { toolLogger } from './route-test/inproc.js';
 import { runTestFile } from './route-test/runner.js';
 
-const HELP = `usage: hisbridge test [FILES|DIR] [--routes DIR] [--timeout 30s]
+const HELP = `usage: hisbridge test [FILES|DIR] [--routes DIR] [--timeout 30s] [--config F]
 
 Runs route test files (default: every *.test.yaml in the routes directory).
 Each file runs against an in-process engine with the simulators; see
 docs/route-tests.md. --routes is where the routes under test are (default
-./routes); --timeout bounds the wait for one message's deliveries.`;
+./routes); --timeout bounds the wait for one message's deliveries; --config
+(or $HISBRIDGE_CONFIG) names a site config whose external plugins
+(\`plugins:\`) the routes use (only its plugins are taken: each test file
+brings its own \`site:\`).`;
 
 function testFiles(inputs: readonly string[]): string[] {
   const files: string[] = [];
@@ -36,10 +39,10 @@ function testFiles(inputs: readonly string[]): string[] {
 }
 
 export async function run(argv: string[]): Promise<number> {
-  let values: { routes?: string; timeout?: string; help?: boolean };
+  let values: { routes?: string; timeout?: string; config?: string; help?: boolean };
   let positionals: string[];
   try {
-    ({ values, positionals } = parse(argv, { routes: { type: 'string', default: 'routes' }, timeout: { type: 'string', default: '30s' } }));
+    ({ values, positionals } = parse(argv, { routes: { type: 'string', default: 'routes' }, timeout: { type: 'string', default: '30s' }, config: { type: 'string' } }));
   } catch (e) {
     err(`hisbridge test: ${(e as Error).message}\n\n${HELP}`);
     return 2;
@@ -63,7 +66,13 @@ export async function run(argv: string[]): Promise<number> {
     return positionals.length ? 2 : 0;
   }
 
-  const reg = registry();
+  let reg;
+  try {
+    reg = await siteRegistry(values.config);
+  } catch (e) {
+    if (reportLoadError(e)) return 2;
+    throw e;
+  }
   let passed = 0;
   let failed = 0;
   let invalid = false;

@@ -4,7 +4,7 @@
  */
 import { listRouteFiles, loadRoutes, closeRoutes, type InactiveRoute } from '../routes/loader.js';
 import { KafkaSource } from '../kafka/source.js';
-import { err, loadConfig, offlineContext, out, parse, registry, reportLoadError, unconfiguredSite } from './common.js';
+import { err, loadConfig, offlineContext, out, parse, reportLoadError, siteRegistry, unconfiguredSite } from './common.js';
 
 export async function run(argv: string[]): Promise<number> {
   const { values, positionals } = parse(argv, { config: { type: 'string' } });
@@ -12,12 +12,12 @@ export async function run(argv: string[]): Promise<number> {
     out('usage: hisbridge validate [FILES|DIR] [--config F]\nChecks the site config (when given) and route files; prints file:line:col: message per problem.\nA route whose platform the site does not configure (simulators off) prints file:line:col: warning: route NAME inactive: REASON and still exits 0, unless the route says required: true.');
     return 0;
   }
-  const reg = registry();
   const inactive: InactiveRoute[] = [];
   const warn = () => {
     for (const r of inactive) err(`${r.file}:${r.line}:${r.col}: warning: route ${r.name} inactive: ${r.reason}`);
   };
   try {
+    const reg = await siteRegistry(values.config);
     const config = loadConfig(values.config, reg);
     const inputs = positionals.length ? positionals : [config.routesDir];
     const files = listRouteFiles(inputs);

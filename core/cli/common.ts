@@ -9,6 +9,7 @@ import { pluginConcurrencyIssues } from '../engine/plugin-host.js';
 
 /** The plugin contexts of the load-time tools and the inactive-route rule: the engine's own (core/engine/plugin-host.ts). */
 export { offlineContext, unconfiguredSite } from '../engine/plugin-host.js';
+import { loadExternalPlugins } from '../config/plugins.js';
 
 export function parse<T extends ParseArgsConfig['options']>(argv: string[], options: T, allowPositionals = true) {
   return parseArgs({ args: argv, options: { ...options, help: { type: 'boolean', short: 'h' } }, allowPositionals, strict: true });
@@ -40,6 +41,18 @@ export function loadConfig(file: string | undefined, registry: Registry, overrid
 
 export function registry(): Registry {
   return builtinRegistry();
+}
+
+/**
+ * The built-in registry plus the external plugins the site config names
+ * (`plugins:`, core/config/plugins.ts). Every command that reads a site
+ * config builds its registry here; `file` defaults to $HISBRIDGE_CONFIG like
+ * `loadConfig`. Throws LoadError (file:line:col) when a module cannot be used.
+ */
+export async function siteRegistry(file: string | undefined): Promise<Registry> {
+  const reg = builtinRegistry();
+  await loadExternalPlugins(file ?? process.env.HISBRIDGE_CONFIG, reg);
+  return reg;
 }
 
 /** Reads an HL7 file as bytes and splits it into messages at each `MSH` that starts a line (byte-level: GBK-safe). */

@@ -34,11 +34,17 @@ const BUILTINS: readonly CliCommand[] = [
   builtin('stats', 'call statistics per institution/route/operation and day: stats [--by org|route|operation] [--since T]', () => import('./cmd-stats.js')),
 ];
 
-/** The commands the built-in site extensions declare. A name that is a built-in command's refuses to run. */
-async function extensionCommands(): Promise<CliCommand[]> {
-  const { registry } = await import('./common.js');
+/**
+ * The commands the site extensions declare: the built-in ones and those of the
+ * external plugins of the site config (`--config F` among the command's
+ * arguments, else $HISBRIDGE_CONFIG). A name that is a built-in command's refuses to run.
+ */
+async function extensionCommands(argv: readonly string[] = []): Promise<CliCommand[]> {
+  const { siteRegistry } = await import('./common.js');
+  const at = argv.findIndex((a) => a === '--config' || a.startsWith('--config='));
+  const file = at < 0 ? undefined : argv[at]!.startsWith('--config=') ? argv[at]!.slice('--config='.length) : argv[at + 1];
   const out: CliCommand[] = [];
-  for (const ext of registry().extensions) {
+  for (const ext of (await siteRegistry(file)).extensions) {
     for (const c of ext.commands ?? []) {
       if (BUILTINS.some((b) => b.name === c.name)) throw new Error(`command "${c.name}" of site extension "${ext.key}" has the name of a built-in command`);
       out.push(c);
@@ -48,8 +54,8 @@ async function extensionCommands(): Promise<CliCommand[]> {
 }
 
 /** The command named `name`: a built-in, else (loading the plugins only then) a site extension's. Names are compared as strings, never looked up as object keys. */
-async function findCommand(name: string): Promise<CliCommand | undefined> {
-  return BUILTINS.find((c) => c.name === name) ?? (await extensionCommands()).find((c) => c.name === name);
+async function findCommand(name: string, argv: readonly string[]): Promise<CliCommand | undefined> {
+  return BUILTINS.find((c) => c.name === name) ?? (await extensionCommands(argv)).find((c) => c.name === name);
 }
 
 const stdio: CliIo = {
@@ -82,7 +88,7 @@ async function main(argv: string[]): Promise<number> {
     process.stdout.write(`${pkg.version}\n`);
     return 0;
   }
-  const command = await findCommand(cmd);
+  const command = await findCommand(cmd, rest);
   if (command) return command.run(rest, stdio);
   process.stderr.write(`hisbridge: unknown command "${cmd}"\n\n${await usage()}\n`);
   return 2;
@@ -101,6 +107,12 @@ main(process.argv.slice(2)).then(
   },
   (e: unknown) => {
     const err = e as { code?: string; message?: string };
+    // A site config that cannot be loaded (an external plugin's module, say): its file:line:col lines, no stack.
+    if (err.code === 'CONFIG_E_LOAD') {
+      process.stderr.write(`${err.message}\n`);
+      process.exitCode = 1;
+      return;
+    }
     process.stderr.write(`hisbridge: ${err.code ? `${err.code}: ` : ''}${err.message ?? String(e)}\n`);
     process.exitCode = 1;
   },

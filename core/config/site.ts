@@ -154,6 +154,11 @@ export const coreSiteSchema = {
         },
       },
     },
+    plugins: {
+      type: 'array',
+      items: { type: 'string', minLength: 1 },
+      description: 'External plugin modules (.mjs/.js), paths relative to this file: each default-exports plugins, sources, site extensions or error families, or a function (sdk) => those (docs/plugins.md)',
+    },
   },
 } as const;
 
