@@ -24,6 +24,7 @@ const COMMANDS: Record<string, { summary: string; load: () => Promise<{ run(argv
   api: { summary: 'workstation API clients: api hash-token (reads the token from stdin, prints the hash for api.clients[].tokenHash)', load: () => import('./cmd-api.js') },
   errors: { summary: 'list every error code (core and plugin families): errors [--family F] [--json]', load: () => import('./cmd-errors.js') },
   stats: { summary: 'call statistics per institution/route/operation and day: stats [--by org|route|operation] [--since T]', load: () => import('./cmd-stats.js') },
+  alerts: { summary: 'alert targets (WeCom, DingTalk, webhook): alerts test [--config F] sends a test message to each, prints OK/FAIL', load: () => import('./cmd-alerts.js') },
 };
 
 /** The commands the built-in site extensions declare. A name that is a built-in command's refuses to run. */

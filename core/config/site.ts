@@ -15,6 +15,7 @@ import type { ConsoleConfig } from '../ops/console/auth.js';
 import { apiConfigProblems, apiSchema, parseApiConfig, type ApiConfig } from '../http/api-auth.js';
 import { isHisbridgeError } from '../errors.js';
 import { loadTlsOptions, tlsSchema, type TlsConfig, type TlsFileConfig } from './tls.js';
+import { alertsSchema, parseAlertsConfig, type AlertsConfig } from '../alerts/config.js';
 
 export interface ListenerConfig {
   name: string;
@@ -73,6 +74,8 @@ export interface SiteConfig {
   kafka?: KafkaConfig;
   /** The `console:` section (core/ops/console/config.ts); defaults applied. */
   console?: ConsoleConfig;
+  /** The `alerts:` section (core/alerts/config.ts); absent when not configured. */
+  alerts?: AlertsConfig;
   /** Sections owned by site extensions as written in the file (the engine applies the extension defaults). */
   sections: Record<string, Record<string, unknown>>;
 }
@@ -152,6 +155,7 @@ export const coreSiteSchema = {
     },
     kafka: kafkaSchema,
     console: consoleSchema,
+    alerts: alertsSchema,
   },
 } as const;
 
@@ -376,6 +380,7 @@ export function loadSiteConfig(
     if (limitIssues.length) throw new LoadError(limitIssues);
   }
 
+  const alerts = parseAlertsConfig(raw.alerts as Raw | undefined, (p, atKey) => (src && file ? src.posOf(['alerts', ...p], atKey) : { file: '<defaults>', line: 1, col: 1 }));
   const routesDefault = existsSync(path.resolve(baseDir, 'routes')) ? path.resolve(baseDir, 'routes') : path.resolve(process.cwd(), 'routes');
   return {
     ...(file ? { file } : {}),
@@ -398,5 +403,6 @@ export function loadSiteConfig(
     sections,
     ...(kafka ? { kafka } : {}),
     console: { ...parseConsoleConfig(raw.console), ...(tls ? { secureCookie: true } : {}) },
+    ...(alerts ? { alerts } : {}),
   };
 }

@@ -30,6 +30,7 @@ import { FlowController } from './flow.js';
 import { KafkaSource } from '../kafka/source.js';
 import { Ops } from '../ops/index.js';
 import { engineOpsHost } from '../ops/engine-host.js';
+import { startAlerts, type AlertEvaluator } from '../alerts/index.js';
 
 export interface EngineOptions {
   config: SiteConfig;
@@ -74,6 +75,8 @@ export class Engine {
   #lock?: DataDirLock;
   /** Metrics, call statistics, health details and the console (core/ops). */
   readonly ops: Ops;
+  /** The alert evaluator (core/alerts), when the site has alert rules. */
+  alerts?: AlertEvaluator;
 
   private constructor(opts: EngineOptions, store: Store) {
     // Every source, plugin and in-flight call listens on the one shutdown signal: no listener cap (a site may have many listeners).
@@ -370,6 +373,7 @@ export class Engine {
     this.#purgeTimer = setInterval(() => this.#purge(), 3_600_000);
     this.#purgeTimer.unref();
     this.#purge();
+    this.alerts = await startAlerts(this);
     this.#startDone = true;
   }
 
@@ -451,6 +455,7 @@ export class Engine {
     this.#stopping = true;
     try {
       this.flow.stop();
+      await this.alerts?.stop();
       if (this.#purgeTimer) clearInterval(this.#purgeTimer);
       // Kafka first: in-flight records finish and their offsets are committed before the store closes.
       const kafka = this.sources.filter((s) => s.type === 'kafka');
