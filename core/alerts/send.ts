@@ -148,7 +148,7 @@ export class AlertSender {
         q.timer = undefined;
         this.#pump(q);
       }, 60_000 - (now - q.sentAt[0]!) + 5);
-      q.timer.unref();
+      // Not unref'd: a CLI run (alerts test) must stay alive until its messages went out; close() clears it.
       return;
     }
     const item = q.items.shift()!;
@@ -207,7 +207,7 @@ export class AlertSender {
         this.#abort.signal.removeEventListener('abort', onAbort);
         resolve(true);
       }, ms);
-      timer.unref();
+      // Not unref'd either: close() aborts the wait.
       this.#abort.signal.addEventListener('abort', onAbort, { once: true });
     });
   }
