@@ -34,7 +34,12 @@ export function alertHost(e: AlertsEngineView): AlertHost {
     dataDir: e.config.dataDir,
     audit: (entry) => e.store.audit(entry),
     state: e.store.pluginState('alerts'),
-    health: () => e.ops.health(),
+    health: () => {
+      const h = e.ops.health();
+      // A platform this site is not connected to (simulators off, no section: its routes load inactive) is not watched.
+      const connected = (key: string) => e.config.simulators || Object.keys(e.config.sections[key] ?? {}).length > 0;
+      return { store: h.store, remotes: Object.fromEntries(Object.entries(h.remotes).filter(([k]) => connected(k))) };
+    },
     sources: () => e.sources.map((s) => {
       const h = s.running.health?.();
       return { name: s.name, type: s.type, live: h ? h.live : true, ...(h?.detail ? { detail: h.detail } : {}) };

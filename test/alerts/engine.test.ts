@@ -41,17 +41,17 @@ async function until<T>(read: () => T | Promise<T>, ok: (v: T) => boolean, timeo
   }
 }
 
-/** A hospital-side HTTP system that refuses (400: permanent) until `accept` is set. */
-async function wardServer(): Promise<{ url: string; accept: boolean; hits: number; close(): Promise<void> }> {
+/** A hospital-side HTTP system that refuses (400: permanent, or `refuseWith`) until `accept` is set. */
+async function wardServer(): Promise<{ url: string; accept: boolean; refuseWith: number; hits: number; close(): Promise<void> }> {
   const s = {
-    url: '', accept: false, hits: 0,
+    url: '', accept: false, refuseWith: 400, hits: 0,
     close: () => new Promise<void>((r) => server.close(() => r())),
   };
   const server = http.createServer((req, res) => {
     req.resume();
     req.on('end', () => {
       s.hits++;
-      res.writeHead(s.accept ? 200 : 400, { 'content-type': 'application/json' }).end(s.accept ? '{"ok":true}' : '{"error":"refused"}');
+      res.writeHead(s.accept ? 200 : s.refuseWith, { 'content-type': 'application/json' }).end(s.accept ? '{"ok":true}' : '{"error":"refused"}');
     });
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
@@ -59,7 +59,7 @@ async function wardServer(): Promise<{ url: string; accept: boolean; hits: numbe
   return s;
 }
 
-function routesDir(wardUrl: string): string {
+function routesDir(wardUrl: string, retry = ''): string {
   const dir = tempFiles({});
   mkdirSync(path.join(dir, 'routes'));
   writeFileSync(path.join(dir, 'routes', 'ward.yaml'), `name: ward
@@ -70,7 +70,7 @@ steps:
     config: { url: "${wardUrl}/admit", body: { controlId: "\${msg.controlId}" } }
 delivery:
   orderingKey: \${msg.controlId}
-`);
+${retry}`);
   return path.join(dir, 'routes');
 }
 
@@ -89,6 +89,7 @@ describe('alerts from a real engine', () => {
     t = undefined;
     for (const r of [wecom, ding, hook]) r.hits.length = 0;
     ward.accept = false;
+    ward.refuseWith = 400;
   });
   afterAll(async () => {
     await Promise.all([ward.close(), wecom.close(), ding.close(), hook.close()]);
@@ -221,6 +222,46 @@ describe('alerts from a real engine', () => {
     await c.close();
     await hook.waitFor((h) => h.length === 2);
     expect(hook.hits[1]!.body).toMatchObject({ status: 'resolved', rule: 'his-quiet', summary: 'resolved: messages from sender HIS again' });
+  }, 60_000);
+
+  it('remote-failing: failed attempts in a row above the threshold fire, naming the plugin and code; a success resolves', async () => {
+    ward.refuseWith = 503;
+    t = await startEngine({
+      routesDir: routesDir(ward.url, '  retry: { max: 1000, initial: 100ms, maxDelay: 200ms }\n'),
+      env: env(),
+      siteYaml: `simulators: false\nlisteners: [{ name: mllp, port: 0 }]\nalerts:\n  interval: 100ms\n${targets}  rules:\n    - { name: remote-down, when: remote-failing, above: 2, to: [noc] }\n`,
+    });
+    const c = await MllpClient.connect('127.0.0.1', t.port);
+    await c.send(adt('RF-1'));
+    await hook.waitFor((h) => h.length === 1);
+    const fired = hook.hits[0]!.body;
+    expect(fired).toMatchObject({ status: 'firing', rule: 'remote-down', kind: 'remote-failing', summary: '1 remote(s) failing', above: 2 });
+    expect(fired.value).toBeGreaterThanOrEqual(3);
+    expect(fired.details[0]).toMatch(/^plugin http: \d+ failed attempt\(s\) in a row \(last HTTP_E_STATUS_RETRYABLE\)$/);
+    expect(ward.hits).toBeGreaterThanOrEqual(3);
+    ward.accept = true;
+    await hook.waitFor((h) => h.length === 2);
+    expect(hook.hits[1]!.body).toMatchObject({ status: 'resolved', rule: 'remote-down', summary: 'resolved: remotes answering' });
+    await c.close();
+  }, 60_000);
+
+  it('kafka-lag: the lag the Kafka source reports (hisbridge_kafka_lag) above the threshold fires per topic, and resolves when it drops', async () => {
+    t = await startEngine({
+      env: env(),
+      siteYaml: `simulators: false\nlisteners: [{ name: mllp, port: 0 }]\nalerts:\n  interval: 100ms\n${targets}  rules:\n    - { name: kafka-lag, when: kafka-lag, above: 10000, to: [noc] }\n`,
+    });
+    // The path the Kafka source uses (SourceContext.gauge('kafka_lag') -> metrics); partitions of a topic add up.
+    t.engine.ops.metrics.setKafkaLag('his.adt', 0, 6000);
+    t.engine.ops.metrics.setKafkaLag('his.adt', 1, 3000);
+    for (let i = 0; i < 3; i++) await t.engine.alerts!.tick();
+    expect(hook.hits).toHaveLength(0);
+    t.engine.ops.metrics.setKafkaLag('his.adt', 1, 6000);
+    await hook.waitFor((h) => h.length === 1);
+    expect(hook.hits[0]!.body).toMatchObject({ status: 'firing', rule: 'kafka-lag', value: 12000, above: 10000, details: ['topic his.adt: 12000 records behind'] });
+    t.engine.ops.metrics.setKafkaLag('his.adt', 0, 0);
+    t.engine.ops.metrics.setKafkaLag('his.adt', 1, 0);
+    await hook.waitFor((h) => h.length === 2);
+    expect(hook.hits[1]!.body).toMatchObject({ status: 'resolved', rule: 'kafka-lag' });
   }, 60_000);
 
   it('for, every and restarts: an evaluator on the engine\'s real state with a controlled clock', async () => {
