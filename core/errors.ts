@@ -129,6 +129,11 @@ export const ERRORS = {
   KAFKA_E_DEAD_LETTER: { message: 'cannot write to dead-letter topic {topic}: {detail}', retryable: true },
   KAFKA_E_HANDLING: { message: 'record not accepted after {attempts} attempt(s): {detail}', retryable: false },
 
+  // Alerts (core/alerts): what went wrong sending to a WeCom / DingTalk robot or a webhook; never the URL (it holds the token)
+  ALERTS_E_SEND: { message: 'alert to target {target} failed: {detail}', retryable: true },
+  ALERTS_E_REFUSED: { message: 'alert target {target} refused the message: errcode {errcode} {errmsg}', retryable: true },
+  ALERTS_W_RATE_LIMITED: { message: 'alert to target {target} dropped: more queued than it may receive ({limit} a minute)', retryable: false },
+
   // Operations: console, statistics, audit export
   OPS_E_UNAUTHENTICATED: { message: 'log in to the console or send the bearer token', retryable: false, status: 401 },
   OPS_E_LOGIN: { message: 'wrong user name or password', retryable: false, status: 401 },

@@ -31,6 +31,7 @@ const BUILTINS: readonly CliCommand[] = [
   builtin('errors', 'list every error code (core and plugin families): errors [--family F] [--json]', () => import('./cmd-errors.js')),
   builtin('backup', 'copy the store while the engine runs (SQLite online backup): backup DEST [--data-dir D | --config F]', () => import('./cmd-backup.js')),
   builtin('doctor', 'check a site before go-live (config, ports, data dir, fd limit, clock, remotes, TLS): doctor [--config F]', () => import('./cmd-doctor.js')),
+  builtin('alerts', 'alert targets (WeCom, DingTalk, webhook): alerts test [--config F] sends a test message to each, prints OK/FAIL', () => import('./cmd-alerts.js')),
   builtin('stats', 'call statistics per institution/route/operation and day: stats [--by org|route|operation] [--since T]', () => import('./cmd-stats.js')),
 ];
 

@@ -1,7 +1,8 @@
 /**
  * The core sections of hisbridge.yaml that belong to a core module rather
  * than to the loader itself (issue 14): `api` (core/http/api-auth.ts),
- * `kafka` (core/kafka/config.ts) and `console` (core/ops/console). Each entry
+ * `kafka` (core/kafka/config.ts), `console` (core/ops/console) and `alerts`
+ * (core/alerts/config.ts). Each entry
  * gives its JSON Schema, how to read the written value (defaults applied),
  * and the checks the schema cannot express. config/site.ts is generic over
  * this table: it adds each schema to the site schema, and parses and checks
@@ -13,6 +14,8 @@ import { kafkaConfigProblems, kafkaSchema, parseKafkaConfig, type KafkaConfig } 
 import { consoleSchema, parseConsoleConfig } from '../ops/console/config.js';
 import type { ConsoleConfig } from '../ops/console/auth.js';
 import { apiConfigProblems, apiSchema, parseApiConfig, type ApiConfig } from '../http/api-auth.js';
+import { alertsSchema, parseAlertsConfig, type AlertsConfig } from '../alerts/config.js';
+import type { SourcePos } from './yaml-source.js';
 
 type Raw = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
 
@@ -22,6 +25,8 @@ export interface SectionContext {
   listenerNames: readonly string[];
   /** True when `http.tls` is set (HTTPS). */
   httpTls: boolean;
+  /** The file:line:col of a path in the file (the value, or its key with `atKey`), for a section that reports its own errors as LoadError. */
+  at(path: (string | number)[], atKey?: boolean): SourcePos;
 }
 
 /** The parsed core sections, as SiteConfig carries them. */
@@ -32,6 +37,8 @@ export interface CoreSectionValues {
   kafka?: KafkaConfig;
   /** The `console:` section (core/ops/console/config.ts); defaults applied. */
   console?: ConsoleConfig;
+  /** The `alerts:` section (core/alerts/config.ts); absent when not configured. */
+  alerts?: AlertsConfig;
 }
 
 export interface CoreSection<K extends keyof CoreSectionValues = keyof CoreSectionValues> {
@@ -65,6 +72,12 @@ export const CORE_SECTIONS: readonly CoreSection[] = [
     key: 'console',
     schema: consoleSchema as unknown as JsonSchema,
     parse: (raw, ctx) => ({ ...parseConsoleConfig(raw), ...(ctx.httpTls ? { secureCookie: true } : {}) }),
+  }),
+  section({
+    key: 'alerts',
+    schema: alertsSchema as unknown as JsonSchema,
+    // Reports its own problems at their file:line:col (LoadError).
+    parse: (raw, ctx) => parseAlertsConfig(raw, (p, atKey) => ctx.at(['alerts', ...p], atKey)),
   }),
 ] as readonly CoreSection[];
 

@@ -340,7 +340,11 @@ export function loadSiteConfig(
   for (const ext of extensions) sections[ext.key] = { ...((raw[ext.key] as Raw | undefined) ?? {}) };
 
   // The core sections (sections.ts), in table order; their problems are reported at the top of the file.
-  const sectionCtx: SectionContext = { listenerNames: listeners.map((l) => l.name), httpTls: Boolean(raw.http?.tls) };
+  const sectionCtx: SectionContext = {
+    listenerNames: listeners.map((l) => l.name),
+    httpTls: Boolean(raw.http?.tls),
+    at: (p, atKey) => (src && file ? src.posOf(p, atKey) : { file: '<defaults>', line: 1, col: 1 }),
+  };
   const coreValues: Record<string, unknown> = {};
   const sectionIssues: LoadIssue[] = [];
   for (const section of CORE_SECTIONS) {

@@ -33,6 +33,7 @@ import { Ops } from '../ops/index.js';
 import { engineOpsHost } from './ops-host.js';
 import { listenError, pluginConcurrencyIssues, PluginHost } from './plugin-host.js';
 import { healthBody, healthResponse, type HealthBody } from './health.js';
+import { startAlerts, type AlertEvaluator } from '../alerts/index.js';
 
 export interface EngineOptions {
   config: SiteConfig;
@@ -76,6 +77,8 @@ export class Engine {
   #lock?: DataDirLock;
   /** Metrics, call statistics, health details and the console (core/ops). */
   readonly ops: Ops;
+  /** The alert evaluator (core/alerts), when the site has alert rules. */
+  alerts?: AlertEvaluator;
 
   private constructor(opts: EngineOptions, store: Store) {
     // Every source, plugin and in-flight call listens on the one shutdown signal: no listener cap (a site may have many listeners).
@@ -342,6 +345,7 @@ export class Engine {
     this.#purgeTimer = setInterval(() => this.#purge(), 3_600_000);
     this.#purgeTimer.unref();
     this.#purge();
+    this.alerts = await startAlerts(this);
     this.#startDone = true;
   }
 
@@ -384,6 +388,7 @@ export class Engine {
     this.#stopping = true;
     try {
       this.flow.stop();
+      await this.alerts?.stop();
       if (this.#purgeTimer) clearInterval(this.#purgeTimer);
       // Kafka first: in-flight records finish and their offsets are committed before the store closes.
       const kafka = this.sources.filter((s) => s.type === 'kafka');

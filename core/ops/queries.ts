@@ -78,7 +78,7 @@ export function parseTimeBounds(q: { since?: string | undefined; until?: string 
 }
 
 /** Plugins that write operator actions rather than outbound calls; left out of the call statistics. */
-export const OPERATOR_PLUGINS = ['engine', 'cli', 'console'] as const;
+export const OPERATOR_PLUGINS = ['engine', 'cli', 'console', 'alerts'] as const;
 
 export interface AuditExportFilter {
   /** Epoch ms, inclusive. */

@@ -43,8 +43,8 @@ function issues(file: string): string[] {
 }
 
 describe('core sections table', () => {
-  it('lists api, kafka and console, and the site schema carries each one\'s schema', () => {
-    expect(CORE_SECTIONS.map((s) => s.key)).toEqual(['api', 'kafka', 'console']);
+  it('lists api, kafka, console and alerts, and the site schema carries each one\'s schema', () => {
+    expect(CORE_SECTIONS.map((s) => s.key)).toEqual(['api', 'kafka', 'console', 'alerts']);
     const props = siteSchema(reg.extensions, reg.sources).properties as Record<string, unknown>;
     for (const s of CORE_SECTIONS) expect(props[s.key]).toBe(s.schema);
   });
