@@ -38,8 +38,8 @@ fix for each WARN and FAIL: the config and routes load; the MLLP, HTTP (and
 simulator) ports are free; the data directory is writable with free disk
 (FAIL under 1 GiB, WARN under 5 GiB); the open-file limit covers
 maxConnections; TLS certificates are valid for 30 more days; each remote
-platform is reachable and accepts the credentials (gdEhr: a signed probe with
-an empty body; recognition: a login), with this host's clock within ±300 s of
+platform is reachable and accepts the credentials (each platform's own probe,
+such as a signed empty request or a login), with this host's clock within ±300 s of
 the remote's Date header. Exit 1 on any FAIL.
 
 Run it as the service user, with the service's limits (docs/operations.md).`;

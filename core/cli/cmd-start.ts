@@ -11,7 +11,7 @@ const HELP = `usage: hisbridge start [--config F] [--routes DIR] [--data-dir D] 
 Runs the MLLP listeners, the delivery workers and the HTTP API. With no
 --config, embedded defaults run: MLLP on 127.0.0.1:2575, HTTP on
 127.0.0.1:8480, data in ./data, routes from ./routes, simulators of the
-provincial and recognition platforms on, at the HTTP port + 1 and + 2
+built-in platforms on, at the HTTP port + 1 and + 2
 (8481, 8482; simulatorPorts: in the config moves them). Routes whose
 platform the config leaves unconfigured (simulators off) load inactive.`;
 

@@ -125,7 +125,7 @@ export const coreSiteSchema = {
     simulatorPorts: {
       type: 'object',
       additionalProperties: { type: 'integer', minimum: 0, maximum: 65535 },
-      description: 'Port of a simulator by site extension key (e.g. gdEhr: 9481); default: the HTTP port + 1, + 2... in extension order (8481, 8482 with HTTP on 8480)',
+      description: 'Port of a simulator by site extension key (e.g. <section>: 9481); default: the HTTP port + 1, + 2... in extension order (8481, 8482 with HTTP on 8480)',
     },
     store: {
       type: 'object',
@@ -150,7 +150,7 @@ export const coreSiteSchema = {
           type: 'object',
           propertyNames: { pattern: '^[a-z][a-z0-9-]*$' },
           additionalProperties: { type: 'integer', minimum: 1, maximum: 1024 },
-          description: 'Deliveries of one plugin running at once, at most, by plugin name (e.g. recognition-upload: 2); overrides the plugin\'s own limit. Default: the plugin\'s declared limit, else only delivery.concurrency',
+          description: 'Deliveries of one plugin running at once, at most, by plugin name (e.g. <plugin>: 2); overrides the plugin\'s own limit. Default: the plugin\'s declared limit, else only delivery.concurrency',
         },
       },
     },

@@ -60,7 +60,7 @@ export const apiSchema = {
         properties: {
           name: { type: 'string', pattern: '^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$', description: 'Client name, shown in audit rows' },
           tokenHash: { type: 'string', pattern: '^sha256:[0-9a-f]{64}$', description: 'From `npx hisbridge api hash-token` (reads the token on stdin)' },
-          allow: { type: 'array', items: { type: 'string', pattern: '^[a-z0-9][a-z0-9-]*$' }, description: 'Endpoint families (gd-ehr, recognition, stats...); omitted = all' },
+          allow: { type: 'array', items: { type: 'string', pattern: '^[a-z0-9][a-z0-9-]*$' }, description: 'Endpoint families (the path segment after /api/, e.g. stats); omitted = all' },
           from: { type: 'array', minItems: 1, items: { type: 'string', minLength: 2 }, description: 'Allowed client addresses, IP or CIDR (10.1.0.0/16); omitted = any' },
         },
       },

@@ -108,7 +108,7 @@ export class EngineMetrics {
     if (sources.remotesReachable) {
       const reach = sources.remotesReachable.bind(sources);
       new Gauge({
-        name: 'hisbridge_remote_up', help: '1 when the remote platform answered the last TCP probe (every 30 s at most), 0 when not, by site extension key (gdEhr, recognition); absent before the first probe', labelNames: ['remote'], registers,
+        name: 'hisbridge_remote_up', help: '1 when the remote platform answered the last TCP probe (every 30 s at most), 0 when not, by site extension key (the hisbridge.yaml section of the platform); absent before the first probe', labelNames: ['remote'], registers,
         collect() {
           this.reset();
           for (const [remote, up] of Object.entries(reach())) if (up !== undefined) this.set({ remote }, up ? 1 : 0);

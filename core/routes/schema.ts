@@ -98,7 +98,7 @@ export function routeSchema(plugins: readonly PluginDefinition[]): JsonSchema {
       name: { type: 'string', pattern: '^[a-z0-9][a-z0-9._-]*$', description: 'Unique route name (lower case, digits, . _ -)' },
       description: { type: 'string' },
       enabled: { type: 'boolean', description: 'false keeps the file but does not load the route' },
-      required: { type: 'boolean', description: 'true: a plugin site section that is not configured (e.g. recognition.baseUrl) refuses the start instead of loading the route inactive (default false)' },
+      required: { type: 'boolean', description: 'true: a plugin site section that is not configured (e.g. a platform base URL) refuses the start instead of loading the route inactive (default false)' },
       sources: { type: 'array', items: { type: 'string' }, minItems: 1, description: 'Listener/source names; omitted = all' },
       match: {
         type: 'object',
