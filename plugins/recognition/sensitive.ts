@@ -146,11 +146,20 @@ export function compileSensitiveList(entries: readonly string[], combinations: r
     const c = norm(code);
     return c !== '' && rules.some((r) => r(c));
   };
-  // Linear in the message: one pass per field over its repetitions; every code once, in message order.
+  // A code that matches neither the list nor any condition of a combination can never be in the answer.
+  const conditions = combos.flat();
+  const candidate = (code: string): boolean => {
+    if (test(code)) return true;
+    if (conditions.length === 0) return false;
+    const c = norm(code);
+    return conditions.some((cond) => cond(c));
+  };
+  // Linear in the message: one pass per field over its repetitions; every candidate code once, in message order.
+  // Only candidates are kept: a 100,000-result report kept 100,000 codes alive during the scan, for the garbage collector to copy.
   const scanSegment = (seg: Hl7Segment, fields: readonly { segment: string; field: number }[], seen: Set<string>, codes: string[]): void => {
     const add = (value: string): void => {
       const code = value.trim();
-      if (code && !seen.has(code)) seen.add(code), codes.push(code);
+      if (code && !seen.has(code) && candidate(code)) seen.add(code), codes.push(code);
     };
     for (const f of fields) {
       if (f.segment !== seg.name) continue;
