@@ -1,5 +1,5 @@
 /**
- * `node dist/bench/linear.js [N...] [--engine | --engine-only] [--only=obx]`: where does a pathological message
+ * `node dist/bench/linear.js [N...] [--engine | --engine-only] [--only=obx] [--sims=child]`: where does a pathological message
  * spend its time? For each N (default 1000 10000 40000 100000) it builds a
  * message with N repetitions in PID-3 and one with N OBX segments
  * (bench/lib/pathological.ts) and times, in this process, every step a
@@ -7,16 +7,19 @@
  * templates, the console tree, the recognition payloads, the sensitive scan,
  * and (with --engine) the real engine with the shipped routes and the
  * built-in simulators: ACK time, time until every delivery settled, and the
- * longest event-loop stall (perf_hooks.monitorEventLoopDelay).
+ * longest event-loop stall (perf_hooks.monitorEventLoopDelay). The
+ * simulators run in this process unless `--sims=child` puts them in their own
+ * (as the stall scenario does), so that the figures are the engine's alone.
  *
  * Time that grows faster than N (x10 N, far more than x10 time) is a
  * super-linear step. Prints one table; nothing is written to disk.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
 import { Writable } from 'node:stream';
+import { fileURLToPath } from 'node:url';
 import { decodeHl7, parseHl7, type Hl7Message } from '../core/hl7/index.js';
 import { compileTemplate } from '../core/template.js';
 import { hl7Tree, renderTree } from '../core/ops/console/hl7-tree.js';
@@ -24,6 +27,8 @@ import { DEFAULT_CARD_TYPES, patientRef } from '../plugins/recognition/hl7-patie
 import { labPayload, patientPayload } from '../plugins/recognition-upload/payload.js';
 import { compileSensitiveList, DEFAULT_SENSITIVE_CODES } from '../plugins/recognition/sensitive.js';
 import { manyObxSegments, manyPid3Repetitions } from './lib/pathological.js';
+import { startChild, type ChildHandle } from './lib/child.js';
+import { siteYaml } from './scenarios/stall.js';
 import type { StepInput } from '../core/sdk.js';
 
 type Row = { message: string; n: number; step: string; ms: number };
@@ -89,7 +94,7 @@ function turnMeter(): { stop: () => { maxWallMs: number; maxCpuMs: number } } {
   };
 }
 
-async function engineRun(cases: { name: string; n: number; text: string }[], rows: Row[]): Promise<void> {
+async function engineRun(cases: { name: string; n: number; text: string }[], rows: Row[], simsApart: boolean): Promise<void> {
   const { Engine } = await import('../core/engine/engine.js');
   const { loadSiteConfig } = await import('../core/config/site.js');
   const { builtinRegistry } = await import('../plugins/index.js');
@@ -97,18 +102,31 @@ async function engineRun(cases: { name: string; n: number; text: string }[], row
   const { MllpClient } = await import('../core/mllp/client.js');
   const dir = mkdtempSync(path.join(tmpdir(), 'hisbridge-linear-'));
   const reg = builtinRegistry();
-  const config = loadSiteConfig(undefined, reg.extensions, { mllpPort: 0, httpPort: 0, dataDir: path.join(dir, 'store'), routesDir: path.resolve('routes') }, process.env);
+  // --sims=child: both simulators in their own process (as in the stall scenario), so the figures are the engine's alone.
+  let sims: ChildHandle | undefined;
+  let siteFile: string | undefined;
+  let env: NodeJS.ProcessEnv = process.env;
+  if (simsApart) {
+    sims = await startChild(path.join(path.dirname(fileURLToPath(import.meta.url)), 'lib', 'sims.js'), [], { ready: /^SITES (.*)$/, timeoutMs: 15_000 });
+    const site = siteYaml(JSON.parse(sims.ready[1]!) as Record<string, Record<string, unknown>>);
+    siteFile = path.join(dir, 'hisbridge.yaml');
+    writeFileSync(siteFile, `${site.yaml}\n`);
+    env = { ...process.env, ...site.env };
+  }
+  const config = loadSiteConfig(siteFile, reg.extensions, { mllpPort: 0, httpPort: 0, dataDir: path.join(dir, 'store'), routesDir: path.resolve('routes') }, env);
   const log = createLogger({ level: 'error', destination: new Writable({ write: (_c, _e, cb) => cb() }) });
   const engine = await Engine.create({ config, registry: reg, log, simulatorPorts: 'random' });
   await engine.start();
   const client = await MllpClient.connect('127.0.0.1', engine.listeners[0]!.port!, { timeoutMs: 600_000 });
   try {
     for (const c of cases) {
+      // Encoded before the clock starts: turning the 4.5 MB text into bytes is the sender's work, not the engine's.
+      const bytes = Buffer.from(c.text, 'utf8');
       const h = monitorEventLoopDelay({ resolution: 5 });
       h.enable();
       const meter = turnMeter();
       const t0 = performance.now();
-      const ack = await client.send(Buffer.from(c.text, 'utf8'));
+      const ack = await client.send(bytes);
       const tAck = performance.now() - t0;
       const code = /MSA\|(\w+)/.exec(ack.toString('utf8'))?.[1] ?? '?';
       // Settled: nothing open for this engine (the message's deliveries done, skipped or dead).
@@ -126,6 +144,7 @@ async function engineRun(cases: { name: string; n: number; text: string }[], row
   } finally {
     client.close();
     await engine.stop(2000);
+    await sims?.stop();
     rmSync(dir, { recursive: true, force: true });
   }
 }
@@ -145,7 +164,7 @@ async function main(argv: string[]): Promise<void> {
   }
   const chosen = only ? cases.filter((c) => c.name.toLowerCase().includes(only.toLowerCase())) : cases;
   if (unitsToo) for (const c of chosen) units(c.name, c.n, c.text, rows);
-  if (withEngine || !unitsToo) await engineRun(chosen, rows);
+  if (withEngine || !unitsToo) await engineRun(chosen, rows, argv.includes('--sims=child'));
   const steps = [...new Set(rows.map((r) => `${r.message} | ${r.step}`))];
   const head = ['message | step'.padEnd(62), ...sizes.map((n) => `N=${n}`.padStart(12))].join('');
   const lines = [head];

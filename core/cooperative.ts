@@ -164,6 +164,9 @@ class JsonSlicer {
   }
 
   #ws(): void {
+    // Compact JSON (what the engine sends) has no whitespace between tokens: one character read instead of a regular expression per token.
+    const c = this.text.charCodeAt(this.#i);
+    if (c !== 0x20 && c !== 0x0a && c !== 0x0d && c !== 0x09) return;
     JSON_WS.lastIndex = this.#i;
     JSON_WS.exec(this.text);
     this.#i = JSON_WS.lastIndex;

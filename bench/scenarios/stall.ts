@@ -59,7 +59,7 @@ function shippedRoutes(): Record<string, string> {
 }
 
 /** hisbridge.yaml sections pointing at the simulators; secrets through ${env:} as a real site config must. */
-function siteYaml(sites: Record<string, Record<string, unknown>>): { yaml: string; env: Record<string, string> } {
+export function siteYaml(sites: Record<string, Record<string, unknown>>): { yaml: string; env: Record<string, string> } {
   const env: Record<string, string> = {};
   const lines: string[] = [];
   for (const [section, values] of Object.entries(sites)) {

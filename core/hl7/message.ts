@@ -25,6 +25,17 @@ function splitFields(line: string, d: Hl7Delimiters): string[] {
 /** Above this many segments, reads by segment name use an index built once instead of a scan. */
 const SCAN_LIMIT = 32;
 
+/**
+ * The message keeps the split fields of its first this-many segments (MSH,
+ * PID, PV1, ORC, OBR: the ones routes read again and again). A later
+ * segment's fields are split on each read and kept only by the Hl7Segment
+ * object that asked for them: a 100,000-OBX report read segment by segment
+ * (sensitive scan, lab payload) kept 100,000 arrays and 1.5 million field
+ * strings alive as long as the message, and copying them is what made the
+ * garbage collector's pauses 30-110 ms long (issue 11).
+ */
+const FIELD_CACHE_SEGMENTS = 64;
+
 function isSegmentName(line: string, sep: string): boolean {
   if (line.length < 3 || (line.length > 3 && line[3] !== sep)) return false;
   const a = line.charCodeAt(0);
@@ -100,6 +111,8 @@ export class Hl7Message {
   readonly #names: string[];
   readonly #fields: (string[] | undefined)[];
   #byName: Map<string, number[]> | undefined;
+  /** Bumped by every change (set, addSegment): a segment's own copy of its fields is stale after it. */
+  #version = 0;
 
   /** @internal use parseHl7 */
   constructor(lines: string[], names: string[], msh: string[], delimiters: Hl7Delimiters, byName?: Map<string, number[]>) {
@@ -115,9 +128,23 @@ export class Hl7Message {
     let f = this.#fields[i];
     if (f === undefined) {
       f = splitFields(this.#lines[i]!, this.delimiters);
-      this.#fields[i] = f;
+      if (i < FIELD_CACHE_SEGMENTS) this.#fields[i] = f;
     }
     return f;
+  }
+
+  /** What an Hl7Segment reads its fields with: past FIELD_CACHE_SEGMENTS, split once per segment object (and again after a change). */
+  #fieldsFn(i: number): () => string[] {
+    if (i < FIELD_CACHE_SEGMENTS) return () => this.#fieldsOf(i);
+    let own: string[] | undefined;
+    let at = -1;
+    return () => {
+      if (own === undefined || at !== this.#version) {
+        own = this.#fieldsOf(i);
+        at = this.#version;
+      }
+      return own;
+    };
   }
 
   #indexesOf(name: string): number[] {
@@ -283,18 +310,18 @@ export class Hl7Message {
   /** The `occurrence`th (1-based) segment named `name`, without listing the others; undefined when absent. */
   segment(name: string, occurrence = 1): Hl7Segment | undefined {
     const i = this.#segmentIndex(name, occurrence);
-    return i < 0 ? undefined : new Hl7Segment(name, i, () => this.#fieldsOf(i), this.delimiters);
+    return i < 0 ? undefined : new Hl7Segment(name, i, this.#fieldsFn(i), this.delimiters);
   }
 
   /** Segments in message order, one at a time: nothing is built for the segments a loop does not reach (or before it reaches them). */
   *eachSegment(): IterableIterator<Hl7Segment> {
-    for (let i = 0; i < this.#names.length; i++) yield new Hl7Segment(this.#names[i]!, i, () => this.#fieldsOf(i), this.delimiters);
+    for (let i = 0; i < this.#names.length; i++) yield new Hl7Segment(this.#names[i]!, i, this.#fieldsFn(i), this.delimiters);
   }
 
   /** Segments in message order, optionally only those named `name`. */
   segments(name?: string): Hl7Segment[] {
     const idx = name === undefined ? this.#names.map((_, i) => i) : this.#indexesOf(name);
-    return idx.map((i) => new Hl7Segment(this.#names[i]!, i, () => this.#fieldsOf(i), this.delimiters));
+    return idx.map((i) => new Hl7Segment(this.#names[i]!, i, this.#fieldsFn(i), this.delimiters));
   }
 
   /**
@@ -316,6 +343,7 @@ export class Hl7Message {
     const fields = this.#fieldsOf(i);
     writeValue(fields, p, value, this.delimiters);
     this.#lines[i] = joinFields(fields, this.delimiters);
+    this.#version++;
   }
 
   /**
@@ -337,6 +365,7 @@ export class Hl7Message {
     this.#lines.push(parts.join(d.field));
     this.#names.push(name);
     this.#fields.push(parts);
+    this.#version++;
     if (this.#byName) {
       const l = this.#byName.get(name);
       if (l) l.push(i);

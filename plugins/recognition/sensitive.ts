@@ -69,15 +69,30 @@ const ICD_SUB = /^([A-Z]\d{2})\.(\w+)$/;
 const ICD_SUB_RANGE = /^([A-Z]\d{2})\.(\d)-([A-Z]\d{2})\.(\d)$/;
 const ICD_SHAPED = /^[A-Z]\d{2}\.?\w*$/;
 
+// The rules of a list are tried one after the other on the same code: the last code's
+// ICD forms are kept, so each code is matched against the ICD patterns once, not once per rule.
+let plainOf: string | undefined;
+let plainValue: string | undefined;
+let keyOf: string | undefined;
+let keyValue: number | undefined;
+
 /** An ICD-10 code without its dot (F32.300 → F32300); undefined when not ICD-shaped. */
 function icdPlain(code: string): string | undefined {
-  return ICD_SHAPED.test(code) ? code.replace('.', '') : undefined;
+  if (code !== plainOf) {
+    plainOf = code;
+    plainValue = ICD_SHAPED.test(code) ? code.replace('.', '') : undefined;
+  }
+  return plainValue;
 }
 
 /** Letter and two digits of an ICD-10 code as a comparable number (A00 → 0, Z99 → 2599); undefined when not ICD-shaped. */
 function icdKey(code: string): number | undefined {
-  const m = /^([A-Z])(\d{2})(?:\.?\w*)?$/.exec(code);
-  return m ? (m[1]!.charCodeAt(0) - 65) * 100 + Number(m[2]) : undefined;
+  if (code !== keyOf) {
+    keyOf = code;
+    const m = /^([A-Z])(\d{2})(?:\.?\w*)?$/.exec(code);
+    keyValue = m ? (m[1]!.charCodeAt(0) - 65) * 100 + Number(m[2]) : undefined;
+  }
+  return keyValue;
 }
 
 function compileEntry(entry: string): Rule {
@@ -146,11 +161,18 @@ export function compileSensitiveList(entries: readonly string[], combinations: r
     const c = norm(code);
     return c !== '' && rules.some((r) => r(c));
   };
-  // Linear in the message: one pass per field over its repetitions; every code once, in message order.
+  // A code that matches neither the list nor any condition of a combination can never be in the answer.
+  const conditions = combos.flat();
+  const candidate = (code: string): boolean => {
+    const c = norm(code);
+    return c !== '' && (rules.some((r) => r(c)) || conditions.some((cond) => cond(c)));
+  };
+  // Linear in the message: one pass per field over its repetitions; every candidate code once, in message order.
+  // Only candidates are kept: a 100,000-result report kept 100,000 codes alive during the scan, for the garbage collector to copy.
   const scanSegment = (seg: Hl7Segment, fields: readonly { segment: string; field: number }[], seen: Set<string>, codes: string[]): void => {
     const add = (value: string): void => {
       const code = value.trim();
-      if (code && !seen.has(code)) seen.add(code), codes.push(code);
+      if (code && !seen.has(code) && candidate(code)) seen.add(code), codes.push(code);
     };
     for (const f of fields) {
       if (f.segment !== seg.name) continue;
