@@ -364,3 +364,24 @@ describe('a module that never finishes loading fails within a bounded time, nami
     expect(runs[1]!.stderr).toContain('hisbridge.yaml:2:5: plugins[0] "./tla.mjs": the module failed to load: importing it did not finish within 10 s');
   }, 40_000);
 });
+
+describe('a plugin whose create() never settles fails the route load within a bounded time', () => {
+  it('validate and start exit 1 naming the route file position and the plugin, instead of exiting 0 silently or hanging (CLI processes)', async () => {
+    const dir = site({
+      'hisbridge.yaml': `plugins:\n  - ./hang.mjs\nroutesDir: ./routes\n`,
+      'hang.mjs': `export default (sdk) => ({ name: 'hang-create', summary: 's', kind: 'local', configSchema: { type: 'object' }, create() { return new Promise(() => {}); } });`,
+      'routes/r.yaml': `routes:\n  - name: hc\n    match: { events: [ADT^A01] }\n    steps:\n      - plugin: hang-create\n        config: {}\n`,
+    });
+    const cfg = path.join(dir, 'hisbridge.yaml');
+    const t0 = Date.now();
+    const [v, s] = await Promise.all([
+      cli(['validate', '--config', cfg]),
+      cli(['start', '--config', cfg, '--mllp-port', '0', '--http-port', '0', '--data-dir', path.join(dir, 'data'), '--no-simulators']),
+    ]);
+    expect(Date.now() - t0).toBeLessThan(55_000);
+    for (const r of [v, s]) {
+      expect(r.code).toBe(1);
+      expect(r.stderr).toContain(`${path.join(dir, 'routes', 'r.yaml')}:6:17: plugin "hang-create": create() did not finish within 30 s`);
+    }
+  }, 70_000);
+});
