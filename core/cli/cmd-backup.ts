@@ -86,6 +86,11 @@ export async function run(argv: string[]): Promise<number> {
     err('hisbridge backup: DEST is inside the data directory: write backups elsewhere (another disk, ideally)');
     return 1;
   }
+  const folder = path.dirname(dest);
+  if (!existsSync(folder) || !statSync(folder).isDirectory()) {
+    err(`hisbridge backup: the folder ${folder} does not exist: create it first, or choose another DEST`);
+    return 1;
+  }
   const partial = `${dest}.partial`;
   const started = Date.now();
   let db: Database.Database | undefined;
@@ -122,7 +127,9 @@ export async function run(argv: string[]): Promise<number> {
       rmSync(`${partial}-journal`, { force: true });
     }
     const code = (e as { code?: string }).code;
-    err(`hisbridge backup: failed: ${code ? `${code}: ` : ''}${(e as Error).message}`);
+    const message = e instanceof Error ? e.message : String(e);
+    // Node's file errors already begin with their code ("ENOENT: no such file..."): say it once.
+    err(`hisbridge backup: failed: ${code && !message.startsWith(`${code}:`) ? `${code}: ` : ''}${message}`);
     return 1;
   }
 }

@@ -80,6 +80,30 @@ function thrownText(e: unknown): string {
   return scrubText(code + line);
 }
 
+/**
+ * How long importing one module, and then running its `(sdk) =>` function,
+ * may take. A module that never settles (a top-level await on something that
+ * never comes, a function returning a promise that never resolves) would
+ * otherwise leave the command waiting on nothing: Node then exits 0 without a
+ * word, so `start` and `validate` looked successful.
+ */
+export const PLUGIN_LOAD_TIMEOUT_MS = 10_000;
+
+/** Settles like `p`, or rejects with a PluginLoadTimeout after `ms`; the timer keeps the process alive meanwhile. */
+function withinTime<T>(p: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new PluginLoadTimeout(ms)), ms);
+  });
+  return Promise.race([p, late]).finally(() => clearTimeout(timer));
+}
+
+class PluginLoadTimeout extends Error {
+  constructor(readonly ms: number) {
+    super(`did not finish within ${ms / 1000} s`);
+  }
+}
+
 /** Reads the `plugins:` entries and their positions; YAML and schema problems are left to loadSiteConfig. */
 function pluginEntries(file: string): { entry: string; index: number; pos: SourcePos }[] {
   const src = loadYamlFile(file);
@@ -108,7 +132,8 @@ interface Origins {
  * each at its entry's file:line:col) when one cannot be loaded; a file
  * without `plugins:` loads nothing.
  */
-export async function loadExternalPlugins(file: string | undefined, registry: Registry): Promise<LoadedPluginModule[]> {
+export async function loadExternalPlugins(file: string | undefined, registry: Registry, opts: { loadTimeoutMs?: number } = {}): Promise<LoadedPluginModule[]> {
+  const loadTimeoutMs = opts.loadTimeoutMs ?? PLUGIN_LOAD_TIMEOUT_MS;
   if (!file) return [];
   const entries = pluginEntries(file);
   if (!entries.length) return [];
@@ -124,14 +149,14 @@ export async function loadExternalPlugins(file: string | undefined, registry: Re
     }
     const abs = path.resolve(baseDir, entry);
     if (!existsSync(abs) || !statSync(abs).isFile()) {
-      issue('CONFIG_E_PLUGIN_NOT_FOUND', `no such file (looked for ${abs})`);
+      issue('CONFIG_E_PLUGIN_NOT_FOUND', existsSync(abs) ? `not a module file (${abs} is a directory or a special file)` : `no such file (looked for ${abs})`);
       continue;
     }
     let mod: Record<string, unknown>;
     try {
-      mod = (await import(pathToFileURL(abs).href)) as Record<string, unknown>;
+      mod = (await withinTime(import(pathToFileURL(abs).href), loadTimeoutMs)) as Record<string, unknown>;
     } catch (e) {
-      issue('CONFIG_E_PLUGIN_IMPORT', thrownText(e));
+      issue('CONFIG_E_PLUGIN_IMPORT', e instanceof PluginLoadTimeout ? `importing it ${e.message} (a top-level await that never settles?)` : thrownText(e));
       continue;
     }
     let exported: unknown = mod.default;
@@ -141,9 +166,10 @@ export async function loadExternalPlugins(file: string | undefined, registry: Re
     }
     if (isFn(exported)) {
       try {
-        exported = await exported(sdk);
+        const fn = exported as (s: typeof sdk) => unknown;
+        exported = await withinTime(Promise.resolve().then(() => fn(sdk)), loadTimeoutMs);
       } catch (e) {
-        issue('CONFIG_E_PLUGIN_IMPORT', `its default export (sdk) => ... threw: ${thrownText(e)}`);
+        issue('CONFIG_E_PLUGIN_IMPORT', e instanceof PluginLoadTimeout ? `its default export (sdk) => ... ${e.message}: it returned a promise that never settled` : `its default export (sdk) => ... threw: ${thrownText(e)}`);
         continue;
       }
     }

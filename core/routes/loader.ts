@@ -32,6 +32,8 @@ export interface LoadRoutesOptions {
    * option every such failure is an error.
    */
   unconfiguredSite?: (siteKey: string) => boolean;
+  /** How long one plugin's create() may take (default PLUGIN_CREATE_TIMEOUT_MS); tests shorten it. */
+  createTimeoutMs?: number;
   /** Called once per route loaded inactive (it is not in the returned list). */
   onInactive?: (route: InactiveRoute) => void;
 }
@@ -102,6 +104,26 @@ function removedKeyIssues(data: Record<string, unknown>, src: YamlSource): LoadI
     }
   }
   return out;
+}
+
+/**
+ * How long a plugin's create() may take. A create() whose promise never
+ * settles left `start` waiting forever without a word, and made `validate`
+ * exit 0 without printing anything (nothing else kept Node running).
+ */
+export const PLUGIN_CREATE_TIMEOUT_MS = 30_000;
+
+/** Calls def.create, rejecting with a ROUTE_E_COMPILE text after `ms`; the timer keeps the process alive meanwhile. */
+async function createWithin<T>(create: () => T | Promise<T>, name: string, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`plugin "${name}": create() did not finish within ${ms / 1000} s`)), ms);
+  });
+  try {
+    return await Promise.race([Promise.resolve().then(create), late]);
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 function issueFrom(src: YamlSource, at: (string | number)[], e: unknown): LoadIssue {
@@ -218,7 +240,7 @@ async function compileRoute(raw: RawRoute, src: YamlSource, at: (string | number
       }
       let instance;
       try {
-        instance = await def.create(opts.contextFor(def, raw.name, i), config);
+        instance = await createWithin(() => def.create(opts.contextFor(def, raw.name, i), config), name, opts.createTimeoutMs ?? PLUGIN_CREATE_TIMEOUT_MS);
       } catch (e) {
         if (isHisbridgeError(e) && e.code === 'CONFIG_E_SITE_MISSING' && def.siteKey && opts.unconfiguredSite?.(def.siteKey)) {
           if (raw.required === true) {

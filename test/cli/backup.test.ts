@@ -154,4 +154,15 @@ describe('hisbridge backup', () => {
     expect(usage.code).toBe(2);
     expect(usage.stderr).toContain('DEST is missing');
   }, 60_000);
+
+  it('a DEST in a folder that does not exist, or one that cannot be written (/proc), is refused with one clear line and leaves nothing behind', async () => {
+    const nofolder = path.join(dir, 'no-such-folder', 'copy.db');
+    const [missing, proc] = await Promise.all([cli(['backup', nofolder, '--data-dir', data]), cli(['backup', '/proc/hisbridge-probe.db', '--data-dir', data])]);
+    expect(missing.code).toBe(1);
+    expect(missing.stderr.trim()).toBe(`hisbridge backup: the folder ${path.dirname(nofolder)} does not exist: create it first, or choose another DEST`);
+    expect(existsSync(path.dirname(nofolder))).toBe(false);
+    expect(proc.code).toBe(1);
+    expect(proc.stderr).toMatch(/^hisbridge backup: failed: E[A-Z]+: /);
+    expect(proc.stderr).not.toMatch(/(E[A-Z]+): \1:/);
+  }, 60_000);
 });

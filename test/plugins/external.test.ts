@@ -330,3 +330,58 @@ export default [errors, {
     expect(dead).toMatchObject({ lastErrorCode: 'TWIN_E_REFUSED', lastError: 'twin refused TWIN0001', attempts: 1 });
   });
 });
+
+describe('a module that never finishes loading fails within a bounded time, naming its entry', () => {
+  const MODULES: Record<string, string> = {
+    'never.mjs': `export default (sdk) => new Promise(() => {});`,
+    'tla.mjs': `await new Promise(() => {});\nexport default [];`,
+  };
+
+  it('an (sdk) => function whose promise never settles, and a top-level await that never settles, are CONFIG_E_PLUGIN_IMPORT at their entries', async () => {
+    const dir = site({ 'hisbridge.yaml': `plugins:\n  - ./never.mjs\n  - ./tla.mjs\n`, ...MODULES });
+    const err = await loadExternalPlugins(path.join(dir, 'hisbridge.yaml'), builtinRegistry(), { loadTimeoutMs: 300 }).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(err).toBeInstanceOf(LoadError);
+    const issues = (err as LoadError).issues;
+    expect(issues.map((i) => [i.code, i.pos.line])).toEqual([['CONFIG_E_PLUGIN_IMPORT', 2], ['CONFIG_E_PLUGIN_IMPORT', 3]]);
+    expect(issues[0]!.toString()).toContain('plugins[0] "./never.mjs": the module failed to load: its default export (sdk) => ... did not finish within 0.3 s');
+    expect(issues[1]!.toString()).toContain('plugins[1] "./tla.mjs": the module failed to load: importing it did not finish within 0.3 s');
+  });
+
+  it('validate and start exit 1 within the 10 s bound, printing the entry, instead of exiting 0 without a word (CLI processes)', async () => {
+    const dirs = [site({ 'hisbridge.yaml': `plugins:\n  - ./never.mjs\n`, ...MODULES }), site({ 'hisbridge.yaml': `plugins:\n  - ./tla.mjs\n`, ...MODULES })];
+    const t0 = Date.now();
+    const runs = await Promise.all([
+      cli(['validate', '--config', path.join(dirs[0]!, 'hisbridge.yaml')]),
+      cli(['start', '--config', path.join(dirs[1]!, 'hisbridge.yaml'), '--mllp-port', '0', '--http-port', '0', '--data-dir', path.join(dirs[1]!, 'data'), '--no-simulators']),
+    ]);
+    expect(Date.now() - t0).toBeLessThan(25_000);
+    expect(runs[0]!.code).toBe(1);
+    expect(runs[0]!.stderr).toContain('hisbridge.yaml:2:5: plugins[0] "./never.mjs": the module failed to load: its default export (sdk) => ... did not finish within 10 s');
+    expect(runs[1]!.code).toBe(1);
+    expect(runs[1]!.stderr).toContain('hisbridge.yaml:2:5: plugins[0] "./tla.mjs": the module failed to load: importing it did not finish within 10 s');
+  }, 40_000);
+});
+
+describe('a plugin whose create() never settles fails the route load within a bounded time', () => {
+  it('validate and start exit 1 naming the route file position and the plugin, instead of exiting 0 silently or hanging (CLI processes)', async () => {
+    const dir = site({
+      'hisbridge.yaml': `plugins:\n  - ./hang.mjs\nroutesDir: ./routes\n`,
+      'hang.mjs': `export default (sdk) => ({ name: 'hang-create', summary: 's', kind: 'local', configSchema: { type: 'object' }, create() { return new Promise(() => {}); } });`,
+      'routes/r.yaml': `routes:\n  - name: hc\n    match: { events: [ADT^A01] }\n    steps:\n      - plugin: hang-create\n        config: {}\n`,
+    });
+    const cfg = path.join(dir, 'hisbridge.yaml');
+    const t0 = Date.now();
+    const [v, s] = await Promise.all([
+      cli(['validate', '--config', cfg]),
+      cli(['start', '--config', cfg, '--mllp-port', '0', '--http-port', '0', '--data-dir', path.join(dir, 'data'), '--no-simulators']),
+    ]);
+    expect(Date.now() - t0).toBeLessThan(55_000);
+    for (const r of [v, s]) {
+      expect(r.code).toBe(1);
+      expect(r.stderr).toContain(`${path.join(dir, 'routes', 'r.yaml')}:6:17: plugin "hang-create": create() did not finish within 30 s`);
+    }
+  }, 70_000);
+});
