@@ -318,6 +318,12 @@ export interface EndpointRequest {
   remoteAddress?: string;
   /** Name of the authenticated API client (`api.clients[].name`); absent without `api.clients`. */
   client?: string;
+  /**
+   * The institutions (orgCode) the client is limited to
+   * (`api.clients[].institutions`); absent = any. An endpoint acting for an
+   * institution must refuse one outside this list (403). Issue 16.
+   */
+  institutions?: readonly string[];
 }
 
 /** Audit fields naming who made a workstation request: spread them into the request's audit row. */

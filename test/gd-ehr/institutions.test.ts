@@ -17,6 +17,7 @@ import { startEngine, type TestEngine } from '../helpers/engine.js';
 import { tempFiles } from '../helpers/routes.js';
 import { until } from '../helpers/kafka.js';
 import { http, sampleText } from './helpers.js';
+import { hashApiToken } from '../../core/http/api-auth.js';
 
 const KEY_A = '0123456789abcdef0123456789abcdef';
 const KEY_B = 'fedcba9876543210fedcba9876543210';
@@ -112,6 +113,58 @@ describe('two institutions in one engine', () => {
     } finally {
       q.close();
     }
+  });
+});
+
+describe('GET /api/gd-ehr/viewer-url with several institutions and API clients limited to some', () => {
+  const TOKEN_A = 'a'.repeat(40);
+  const TOKEN_ALL = 'b'.repeat(40);
+  const API = [
+    'api:',
+    '  clients:',
+    `    - { name: ws-a, tokenHash: "${hashApiToken(TOKEN_A)}", institutions: [ORGA001] }`,
+    `    - { name: ws-all, tokenHash: "${hashApiToken(TOKEN_ALL)}" }`,
+  ];
+  let te: TestEngine;
+  let sim: GdEhrSimulator;
+  beforeAll(async () => {
+    te = await startEngine({ routesDir: tempFiles({}), siteYaml: [...INSTITUTIONS, ...API].join('\n'), env: ENV });
+    sim = te.engine.simulators.gdEhr as GdEhrSimulator;
+  }, 60_000);
+  afterAll(async () => {
+    await te?.stop();
+  });
+  const good = { patientId: 'P000100001', staffNo: 'D0012', staffName: '李建国', idcard: '440106199003152314', cardType: '01', patientName: '张三丰', format: 'json' };
+  const get = (token: string, p: Record<string, string>) =>
+    http.request(`${te.httpUrl}/api/gd-ehr/viewer-url?${new URLSearchParams({ ...good, ...p }).toString()}`, { headers: { authorization: `Bearer ${token}` } });
+
+  it('each orgCode gets a URL the simulator opens with that institution’s appId and key', async () => {
+    for (const org of ['ORGA001', 'ORGB002']) {
+      const res = await get(TOKEN_ALL, { orgCode: org });
+      expect(res.status).toBe(200);
+      const url = (res.json as { url: string }).url;
+      expect(url).toContain(`appId=${org === 'ORGA001' ? 'app-a' : 'app-b'}`);
+      const before = sim.calls.length;
+      expect((await http.request(url)).status).toBe(200);
+      expect(sim.calls[before]).toMatchObject({ op: 'viewer', verified: true, institution: org, fields: { orgCode: org, callSysCode: org === 'ORGA001' ? 'sysa' : 'sysb' } });
+    }
+  });
+
+  it('orgCode is required with several institutions; an unknown one is refused', async () => {
+    const none = await get(TOKEN_ALL, {});
+    expect(none.status).toBe(400);
+    expect(none.json).toMatchObject({ code: 'GDEHR_E_INSTITUTION_REQUIRED' });
+    const unknown = await get(TOKEN_ALL, { orgCode: 'NOPE' });
+    expect(unknown.status).toBe(400);
+    expect(unknown.json).toMatchObject({ code: 'GDEHR_E_UNKNOWN_INSTITUTION' });
+  });
+
+  it('a client limited to ORGA001 gets its URL, and 403 GDEHR_E_INSTITUTION_FORBIDDEN for ORGB002', async () => {
+    expect((await get(TOKEN_A, { orgCode: 'ORGA001' })).status).toBe(200);
+    const res = await get(TOKEN_A, { orgCode: 'ORGB002' });
+    expect(res.status).toBe(403);
+    expect(res.json).toMatchObject({ code: 'GDEHR_E_INSTITUTION_FORBIDDEN' });
+    expect(JSON.stringify(res.json)).not.toContain('440106199003152314');
   });
 });
 
