@@ -18,6 +18,7 @@ import { tempFiles } from '../helpers/routes.js';
 import { until } from '../helpers/kafka.js';
 import { http, sampleText } from './helpers.js';
 import { hashApiToken } from '../../core/http/api-auth.js';
+import { cli } from '../helpers/cli.js';
 
 const KEY_A = '0123456789abcdef0123456789abcdef';
 const KEY_B = 'fedcba9876543210fedcba9876543210';
@@ -113,6 +114,23 @@ describe('two institutions in one engine', () => {
     } finally {
       q.close();
     }
+    // The same through the CLI process.
+    const run = await cli(['stats', '--by', 'org', '--json', '--data-dir', path.join(te.dataDir, 'store')]);
+    expect(run.code).toBe(0);
+    const groups = Object.fromEntries((JSON.parse(run.stdout) as { groups: { key: string; ok: number }[] }).groups.map((g) => [g.key, g.ok]));
+    expect(groups).toEqual({ ORGA001: 1, ORGB002: 3 });
+  }, 30_000);
+
+  it('/metrics counts the calls per institution (orgCode label)', async () => {
+    const text = (await http.request(`${te.httpUrl}/metrics`)).body.toString('utf8');
+    const count = (org: string) => {
+      const line = text.split('\n').find((l) => l.startsWith('hisbridge_calls_total{') && l.includes('plugin="gd-ehr-authorize"') && l.includes(`org="${org}"`) && l.includes('result="ok"'));
+      return line ? Number(line.split(' ').pop()) : undefined;
+    };
+    expect(count('ORGA001')).toBe(1);
+    expect(count('ORGB002')).toBe(3);
+    expect(text).toMatch(/hisbridge_call_latency_seconds_count\{[^}]*org="ORGA001"[^}]*\} 1/);
+    expect(text).not.toContain('甲医院');
   });
 });
 
