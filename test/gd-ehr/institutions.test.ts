@@ -19,6 +19,7 @@ import { until } from '../helpers/kafka.js';
 import { http, sampleText } from './helpers.js';
 import { hashApiToken } from '../../core/http/api-auth.js';
 import { cli } from '../helpers/cli.js';
+import { gdEhrDoctor } from '../../plugins/gd-ehr/doctor.js';
 
 const KEY_A = '0123456789abcdef0123456789abcdef';
 const KEY_B = 'fedcba9876543210fedcba9876543210';
@@ -208,6 +209,14 @@ describe('the simulator with several institutions', () => {
   it('accepts each institution with its own token and key', async () => {
     expect((await post({ paasId: 'paas-a', paasToken: 'token-of-a' }, rec('ORGA001', 'app-a', KEY_A))).json).toMatchObject({ returnCode: '1' });
     expect((await post({ paasId: 'paas-b', paasToken: 'token-of-b' }, rec('ORGB002', 'app-b', KEY_B))).json).toMatchObject({ returnCode: '1' });
+  });
+
+  it('doctor probes each institution with its own paasid and token', async () => {
+    const authUrl = `${sim.url}/ebus/jiankangdangan/gdehr/dhccApi/codeAuthRec/save`;
+    const wrongB = { ...site, authUrl, viewerUrl: `${sim.url}/gdehr/privilege/getPrivilege`, institutions: [site.institutions[0], { ...site.institutions[1], paasToken: 'not-b' }] };
+    const checks = await gdEhrDoctor(wrongB, { http, signal: new AbortController().signal });
+    const sig = Object.fromEntries(checks.filter((c) => c.name.endsWith('gateway signature accepted')).map((c) => [c.name, c.status]));
+    expect(sig).toEqual({ 'gdEhr[ORGA001]: gateway signature accepted': 'ok', 'gdEhr[ORGB002]: gateway signature accepted': 'fail' });
   });
 
   it("refuses A's signature with B's orgCode, B's key under A's signature, and A's paasid with B's token", async () => {
