@@ -13,7 +13,7 @@ import { gatewayHeaders, sm4EncryptHex } from '../../core/sdk.js';
 import { readInstitutions, institutionProblems } from '../../plugins/gd-ehr/site.js';
 import { startGdEhrSimulator, type GdEhrSimulator } from '../../plugins/gd-ehr/simulator.js';
 import { silentLogger } from '../../core/log.js';
-import { startEngine, type TestEngine } from '../helpers/engine.js';
+import { startEngine, withEngine, type TestEngine } from '../helpers/engine.js';
 import { tempFiles } from '../helpers/routes.js';
 import { until } from '../helpers/kafka.js';
 import { http, sampleText } from './helpers.js';
@@ -133,6 +133,37 @@ describe('two institutions in one engine', () => {
     expect(text).toMatch(/hisbridge_call_latency_seconds_count\{[^}]*org="ORGA001"[^}]*\} 1/);
     expect(text).not.toContain('甲医院');
   });
+});
+
+describe('an on-complete viewer route with several institutions', () => {
+  const VIEWER_ROUTE = [
+    'routes:',
+    '  - name: viewer',
+    '    match: { events: [ADT^A04] }',
+    '    ack: on-complete',
+    '    steps:',
+    '      - plugin: gd-ehr-viewer',
+    '        as: viewer',
+    '        config: { staffNo: "${PV1-7.1}", staffName: "${PV1-7.2}${PV1-7.3}" }',
+    '      - reply: { segments: [[ZVU, "${vars.viewer.url}"]] }',
+  ].join('\n');
+
+  it('answers AA with the URL of the sender’s institution, and AR for a sender no institution lists', async () => {
+    await withEngine({ routesDir: tempFiles({ 'viewer.yaml': VIEWER_ROUTE }), siteYaml: INSTITUTIONS.join('\n'), env: ENV }, async (t) => {
+      const c = await MllpClient.connect('127.0.0.1', t.port);
+      try {
+        const ok = (await c.send(a04('HIS', 'HOSP_B', 'VIEW-B-1'))).toString('utf8');
+        expect(ackCode(Buffer.from(ok))).toBe('AA');
+        expect(ok).toMatch(/ZVU\|[^\r]*appId=app-b/);
+        const refused = (await c.send(a04('HIS', 'HOSP_X', 'VIEW-X-1'))).toString('utf8');
+        expect(ackCode(Buffer.from(refused))).toBe('AR');
+        expect(refused).toContain('"HOSP_X" (MSH-4)');
+        expect(refused).not.toContain('ZVU');
+      } finally {
+        await c.close();
+      }
+    });
+  }, 60_000);
 });
 
 describe('GET /api/gd-ehr/viewer-url with several institutions and API clients limited to some', () => {
