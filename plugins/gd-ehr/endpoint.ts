@@ -72,7 +72,8 @@ export function gdEhrEndpoints(ctx: PluginContext): HttpEndpoint[] {
       ctx.audit({
         plugin: 'gd-ehr',
         operation: 'viewer-url',
-        ...(site ? { orgCode: site.orgCode } : {}),
+        // The institution asked for, when it is a configured one (a refused request is audited against it too).
+        ...(site ? { orgCode: site.orgCode } : q.orgCode && all?.byOrgCode(q.orgCode) ? { orgCode: q.orgCode } : {}),
         ...(q.staffNo ? { staffNo: q.staffNo } : {}),
         ...(q.patientId ? { patientId: q.patientId } : {}),
         ...(q.idcard ? { idNumber: q.idcard } : {}),

@@ -215,6 +215,14 @@ describe('GET /api/gd-ehr/viewer-url with several institutions and API clients l
     expect(res.status).toBe(403);
     expect(res.json).toMatchObject({ code: 'GDEHR_E_INSTITUTION_FORBIDDEN' });
     expect(JSON.stringify(res.json)).not.toContain('440106199003152314');
+    // Audited against the institution asked for, with the client's name.
+    const q = OpsQueries.open(path.join(te.dataDir, 'store'));
+    try {
+      const rows = await until(() => q.auditPage({ orgCode: 'ORGB002' }), (r) => r.some((x) => x.result === 'forbidden'));
+      expect(rows.find((x) => x.result === 'forbidden')).toMatchObject({ plugin: 'gd-ehr', operation: 'viewer-url', orgCode: 'ORGB002', client: 'ws-a', detail: expect.stringContaining('GDEHR_E_INSTITUTION_FORBIDDEN') });
+    } finally {
+      q.close();
+    }
   });
 });
 
