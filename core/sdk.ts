@@ -238,6 +238,15 @@ export interface StepResult {
 export interface PluginInstance {
   /** Handle one message. Throw a HisbridgeError for failures: its `retryable` drives the delivery policy. */
   process(input: StepInput, call: CallContext): Promise<StepResult>;
+  /**
+   * Checked at ingest, before anything of the message is committed or run,
+   * for every plugin step of every route the message matched: throw a
+   * HisbridgeError when this step can never handle the message (e.g. its
+   * sender belongs to no configured account). The whole message is then
+   * refused with AR (CR) and the error's reason; nothing is delivered.
+   * Synchronous and cheap. Optional (issue 16).
+   */
+  admit?(input: StepInput): void;
   close?(): Promise<void>;
 }
 
@@ -309,6 +318,12 @@ export interface EndpointRequest {
   remoteAddress?: string;
   /** Name of the authenticated API client (`api.clients[].name`); absent without `api.clients`. */
   client?: string;
+  /**
+   * The institutions (orgCode) the client is limited to
+   * (`api.clients[].institutions`); absent = any. An endpoint acting for an
+   * institution must refuse one outside this list (403). Issue 16.
+   */
+  institutions?: readonly string[];
 }
 
 /** Audit fields naming who made a workstation request: spread them into the request's audit row. */
@@ -339,6 +354,13 @@ export interface SiteExtension {
   readonly key: string;
   readonly summary: string;
   readonly configSchema: JsonSchema;
+  /**
+   * Checks of the written section that its schema cannot express (a
+   * duplicate key across list items...): each problem is reported at the
+   * file:line:col of `path` (inside the section) and refuses the load.
+   * Given the section as written (no defaults). Optional (issue 16).
+   */
+  problems?(section: Readonly<Record<string, unknown>>): { path: (string | number)[]; message: string }[];
   /**
    * Embedded defaults for the section. `simulatorUrl` is given when the
    * simulators run, so the defaults can point at them.

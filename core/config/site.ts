@@ -354,6 +354,11 @@ export function loadSiteConfig(
     const pos = file ? { file, line: 1, col: 1 } : { file: '<defaults>', line: 1, col: 1 };
     for (const p of section.problems?.(value as never, sectionCtx) ?? []) sectionIssues.push(new LoadIssue(pos, p, 'CONFIG_E_SCHEMA'));
   }
+  // Site extensions' own checks of their written section, at file:line:col.
+  for (const ext of extensions) {
+    if (!ext.problems || raw[ext.key] === undefined) continue;
+    for (const p of ext.problems(raw[ext.key] as Raw)) sectionIssues.push(new LoadIssue(sectionCtx.at([ext.key, ...p.path]), p.message, 'CONFIG_E_SCHEMA'));
+  }
   if (sectionIssues.length) throw new LoadError(sectionIssues);
   const rawTls = raw.http?.tls as TlsFileConfig | undefined;
   const tls: TlsFileConfig | undefined = rawTls

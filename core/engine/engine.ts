@@ -95,7 +95,10 @@ export class Engine {
       log: opts.log,
       http: this.http,
       signal: this.#abort.signal,
-      audit: (entry) => this.store.audit(entry),
+      audit: (entry) => {
+        this.store.audit(entry);
+        this.ops.metrics.onAudit(entry);
+      },
       state: (namespace) => this.store.pluginState(namespace),
     });
     this.ops = new Ops(engineOpsHost(this, () => this.#worker?.kick()));

@@ -163,7 +163,27 @@ async function common(inbound: InboundMessage, m: ReadOk, deps: IngestDeps): Pro
   const replies: ReplyContribution[] = [];
   const failures: HisbridgeError[] = [];
 
-  for (const route of matched) {
+  // A plugin step that can never handle this message (PluginInstance.admit) refuses it whole with AR: nothing runs or is queued.
+  let admitError: HisbridgeError | undefined;
+  if (matched.length) {
+    const probe = input();
+    for (const route of matched) {
+      for (const s of route.steps) {
+        if (s.kind !== 'plugin' || !s.instance.admit) continue;
+        try {
+          s.instance.admit(probe);
+        } catch (e) {
+          admitError = toHisbridgeError(e);
+          outcomes.push({ route: route.name, outcome: 'failed', detail: admitError.message, errorCode: admitError.code });
+          log.warn({ route: route.name, msgId: m.id, code: admitError.code }, 'message refused by a route step');
+          break;
+        }
+      }
+      if (admitError) break;
+    }
+  }
+
+  for (const route of admitError ? [] : matched) {
     try {
       const r = route.ack === 'on-complete'
         ? await runInline(route, input(), deps, deliveries, replies, keyOf)
@@ -185,6 +205,8 @@ async function common(inbound: InboundMessage, m: ReadOk, deps: IngestDeps): Pro
       ackCode = code('R');
       noRouteError = new HisbridgeError('ENGINE_E_NO_ROUTE', { type: m.type, sender: m.app || '(empty MSH-3)' });
     }
+  } else if (admitError) {
+    ackCode = code('R');
   } else if (failure) {
     // The message is committed below all the same, with the failed step dead-lettered: CE would say "not committed".
     // Original mode: AE, only the record is kept and the sender's resend does the work again.
@@ -203,7 +225,9 @@ async function common(inbound: InboundMessage, m: ReadOk, deps: IngestDeps): Pro
         ackCode,
         messageKey: msgKey,
         // A CA with an ERR is repeated to a resend with its ERR; an AE is not repeated (the resend is processed again).
-        ackReply: failureErr ? (ackCode === 'CA' ? { text: failureErr.text, error: failureErr } : undefined) : replyOf(replies),
+        ackReply: admitError
+          ? { text: admitError.message, error: { hl7Code: hl7ErrorCode(admitError.code), text: admitError.message } }
+          : failureErr ? (ackCode === 'CA' ? { text: failureErr.text, error: failureErr } : undefined) : replyOf(replies),
       }),
       commitsWork ? deliveries : deliveries.filter((d) => d.final),
     );
@@ -231,7 +255,7 @@ async function common(inbound: InboundMessage, m: ReadOk, deps: IngestDeps): Pro
     matched.length ? 'message accepted' : 'message accepted: no route',
   );
 
-  const err = failure ?? noRouteError;
+  const err = failure ?? admitError ?? noRouteError;
   const segments = replies.flatMap((r) => r.segments ?? []);
   const replyText = replies.map((r) => r.text).find((t) => t !== undefined);
   const reply: IngestReply = {
@@ -242,7 +266,7 @@ async function common(inbound: InboundMessage, m: ReadOk, deps: IngestDeps): Pro
   };
   let status: IngestOutcome['status'] = 'accepted';
   let decisive = err;
-  if (noRouteError) status = 'rejected';
+  if (noRouteError || admitError) status = 'rejected';
   else if (failure && ackCode !== 'CA') {
     // Original mode: the sender is told AE. Worth offering again only when a failure was for a passing reason.
     const retryable = failures.find((f) => f.retryable);

@@ -10,6 +10,7 @@
  *       tokenHash: "sha256:..."        # npx hisbridge api hash-token (reads the token on stdin)
  *       allow: [gd-ehr, recognition]   # endpoint families; omitted = all
  *       from: [10.1.0.0/16, 127.0.0.1] # optional allow-list of client addresses (CIDR or IP)
+ *       institutions: [ORG_A]          # optional: the institutions (orgCode) it may act for
  *   # open: true                       # explicit opt-out; start then warns on every boot
  * ```
  *
@@ -36,6 +37,8 @@ export interface ApiClientConfig {
   allow?: string[];
   /** Allowed caller addresses (IP or CIDR); undefined = any. */
   from?: string[];
+  /** Institutions (orgCode) the client may act for; undefined = any. Endpoints enforce it (EndpointRequest.institutions). */
+  institutions?: string[];
 }
 
 export interface ApiConfig {
@@ -62,6 +65,7 @@ export const apiSchema = {
           tokenHash: { type: 'string', pattern: '^sha256:[0-9a-f]{64}$', description: 'From `npx hisbridge api hash-token` (reads the token on stdin)' },
           allow: { type: 'array', items: { type: 'string', pattern: '^[a-z0-9][a-z0-9-]*$' }, description: 'Endpoint families (the path segment after /api/, e.g. stats); omitted = all' },
           from: { type: 'array', minItems: 1, items: { type: 'string', minLength: 2 }, description: 'Allowed client addresses, IP or CIDR (10.1.0.0/16); omitted = any' },
+          institutions: { type: 'array', minItems: 1, items: { type: 'string', minLength: 1 }, description: 'Institutions (orgCode) this client may act for; omitted = any' },
         },
       },
     },
@@ -138,13 +142,13 @@ export function apiConfigProblems(api: ApiConfig): string[] {
   return problems;
 }
 
-type Raw = { clients?: { name: string; tokenHash: string; allow?: string[]; from?: string[] }[]; open?: boolean } | undefined;
+type Raw = { clients?: { name: string; tokenHash: string; allow?: string[]; from?: string[]; institutions?: string[] }[]; open?: boolean } | undefined;
 
 /** The validated section with defaults applied. */
 export function parseApiConfig(raw: Raw): ApiConfig {
   return {
     open: raw?.open ?? false,
-    ...(raw?.clients ? { clients: raw.clients.map((c) => ({ name: c.name, tokenHash: c.tokenHash, ...(c.allow ? { allow: [...c.allow] } : {}), ...(c.from ? { from: [...c.from] } : {}) })) } : {}),
+    ...(raw?.clients ? { clients: raw.clients.map((c) => ({ name: c.name, tokenHash: c.tokenHash, ...(c.allow ? { allow: [...c.allow] } : {}), ...(c.from ? { from: [...c.from] } : {}), ...(c.institutions ? { institutions: [...c.institutions] } : {}) })) } : {}),
   };
 }
 
@@ -160,7 +164,7 @@ export function exposureProblem(http: { host: string; enabled: boolean }, api: A
 }
 
 export type GateResult =
-  | { ok: true; client?: string }
+  | { ok: true; client?: string; institutions?: readonly string[] }
   | { ok: false; status: 401 | 403; code: 'API_E_UNAUTHENTICATED' | 'API_E_FORBIDDEN'; message: string };
 
 interface CompiledClient {
@@ -168,6 +172,7 @@ interface CompiledClient {
   hash: Buffer;
   allow?: Set<string>;
   from?: BlockList;
+  institutions?: readonly string[];
 }
 
 /** The `/api/*` check, compiled once from the `api:` section. */
@@ -181,6 +186,7 @@ export class ApiGate {
       this.#clients = api.clients.map((c) => {
         const compiled: CompiledClient = { name: c.name, hash: Buffer.from(c.tokenHash.slice(TOKEN_HASH_PREFIX.length), 'hex') };
         if (c.allow) compiled.allow = new Set(c.allow);
+        if (c.institutions) compiled.institutions = Object.freeze([...c.institutions]);
         if (c.from) {
           const list = new BlockList();
           for (const f of c.from) {
@@ -223,6 +229,6 @@ export class ApiGate {
     if (client.allow && !client.allow.has(family)) {
       return { ok: false, status: 403, code: 'API_E_FORBIDDEN', message: `client ${client.name} may not call ${resource}` };
     }
-    return { ok: true, client: client.name };
+    return { ok: true, client: client.name, ...(client.institutions ? { institutions: client.institutions } : {}) };
   }
 }

@@ -344,7 +344,7 @@ export async function startHttpServer(opts: HttpServerOptions): Promise<HttpServ
    * The API gate for one request under `family`: sends the 401/403 and
    * returns undefined when refused, else the client's name (if any).
    */
-  function passGate(req: http.IncomingMessage, res: http.ServerResponse, family: string, remoteAddress: string | undefined, resource: string): { client?: string } | undefined {
+  function passGate(req: http.IncomingMessage, res: http.ServerResponse, family: string, remoteAddress: string | undefined, resource: string): { client?: string; institutions?: readonly string[] } | undefined {
     let verdict = gate.check(family, req.headers.authorization, remoteAddress, resource);
     // Without tokens the only proof is the loopback address, and a page in a browser on this machine can
     // reach that by DNS rebinding (evil.example resolving to 127.0.0.1): then Host names the other site.
@@ -356,7 +356,7 @@ export async function startHttpServer(opts: HttpServerOptions): Promise<HttpServ
       send(res, { status: verdict.status, ...(verdict.status === 401 ? { headers: { 'www-authenticate': 'Bearer' } } : {}), body: { code: verdict.code, message: verdict.message } });
       return undefined;
     }
-    return verdict.client ? { client: verdict.client } : {};
+    return { ...(verdict.client ? { client: verdict.client } : {}), ...(verdict.institutions ? { institutions: verdict.institutions } : {}) };
   }
 
   function refuseCrossOrigin(req: http.IncomingMessage, res: http.ServerResponse): boolean {
@@ -423,12 +423,14 @@ export async function startHttpServer(opts: HttpServerOptions): Promise<HttpServ
     if (source) return handleSource(req, res, source, remoteAddress);
     const isApi = segs[0] === 'api';
     let client: string | undefined;
+    let institutions: readonly string[] | undefined;
     if (isApi) {
       const family = segs[1] ?? '';
       const checked = FAMILY.test(family) ? family : '?';
       const passed = passGate(req, res, checked, remoteAddress, `/api/${checked}`);
       if (!passed) return;
       client = passed.client;
+      institutions = passed.institutions;
     }
     if (refuseCrossOrigin(req, res)) return;
     let found: { ep: HttpEndpoint; params: Record<string, string> } | undefined;
@@ -489,6 +491,7 @@ export async function startHttpServer(opts: HttpServerOptions): Promise<HttpServ
       body,
       ...(remoteAddress ? { remoteAddress } : {}),
       ...(client ? { client } : {}),
+      ...(institutions ? { institutions } : {}),
     };
     try {
       send(res, await found.ep.handler(request));

@@ -48,6 +48,8 @@ export interface EventLoopDelay {
   maxSinceStart: number;
 }
 
+/** Audit results kept as a label value; anything else (a remote's own code) counts as 'other'. */
+const CALL_RESULTS = new Set(['ok', 'failed', 'skipped', 'forbidden']);
 const LATENCY_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
 
 function bump<K extends string>(m: Record<K, number>, k: K, by = 1): void {
@@ -68,6 +70,8 @@ export class EngineMetrics {
   readonly #kafkaLag: Gauge<'topic' | 'partition'>;
   readonly #refused: Counter<'listener'>;
   readonly #ackLatency: Histogram<'listener'>;
+  readonly #calls: Counter<'plugin' | 'operation' | 'org' | 'result'>;
+  readonly #callLatency: Histogram<'plugin' | 'operation' | 'org'>;
   readonly #live: LiveCounts = { received: {}, acked: {}, routes: {}, deliveries: {} };
   /** Event-loop delay since the last scrape, and since start (perf_hooks.monitorEventLoopDelay). */
   readonly #loop: IntervalHistogram;
@@ -86,6 +90,8 @@ export class EngineMetrics {
     this.#reused = new Counter({ name: 'hisbridge_control_id_reused_total', help: 'Messages stored as new although their sender and MSH-10 were accepted before with other content, by listener', labelNames: ['listener'], registers });
     this.#kafkaLag = new Gauge({ name: 'hisbridge_kafka_lag', help: 'Kafka consumer lag in records, by topic and partition', labelNames: ['topic', 'partition'], registers });
     this.#refused = new Counter({ name: 'hisbridge_mllp_connections_refused_total', help: 'Connections closed at once because the listener had maxConnections open, by listener (listener="http": the engine\'s HTTP server, http.maxConnections)', labelNames: ['listener'], registers });
+    this.#calls = new Counter({ name: 'hisbridge_calls_total', help: 'Audited calls (outbound calls to remote platforms, workstation requests), by plugin, operation, institution (orgCode, "" when none) and result (ok, failed, skipped, forbidden, other)', labelNames: ['plugin', 'operation', 'org', 'result'], registers });
+    this.#callLatency = new Histogram({ name: 'hisbridge_call_latency_seconds', help: 'Latency of audited calls that report one, by plugin, operation and institution (orgCode)', labelNames: ['plugin', 'operation', 'org'], buckets: LATENCY_BUCKETS, registers });
     this.#ackLatency = new Histogram({ name: 'hisbridge_ack_latency_seconds', help: 'Time from a message handed to the engine to its ACK outcome (stored and committed, or refused), by listener', labelNames: ['listener'], buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5], registers });
     // Issue 16: the built-in alert kinds store-failing, listener-down and remote-failing as metrics, for Prometheus rules (deploy/).
     if (sources.storeOk) {
@@ -176,6 +182,17 @@ export class EngineMetrics {
   }
 
   /** A message stored as new although its sender and MSH-10 were accepted before with other content (ENGINE_W_CONTROL_ID_REUSED). */
+  /**
+   * One audit row: counted per institution. Labels stay bounded: the orgCode
+   * comes from configuration, the result is folded to a few values.
+   */
+  onAudit(entry: { plugin: string; operation: string; orgCode?: string; result: string; latencyMs?: number }): void {
+    const result = CALL_RESULTS.has(entry.result) ? entry.result : 'other';
+    const org = (entry.orgCode ?? '').slice(0, 64);
+    this.#calls.inc({ plugin: entry.plugin, operation: entry.operation, org, result });
+    if (entry.latencyMs !== undefined && result !== 'skipped') this.#callLatency.observe({ plugin: entry.plugin, operation: entry.operation, org }, entry.latencyMs / 1000);
+  }
+
   onControlIdReused(listener: string): void {
     this.#reused.inc({ listener });
   }

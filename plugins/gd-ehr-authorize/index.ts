@@ -7,7 +7,8 @@ import { auditedCall, compileTemplate, type Template, type PluginDefinition } fr
 import { gdEhrError } from '../gd-ehr/errors.js';
 import { authorize } from '../gd-ehr/client.js';
 import { fieldTemplate, ID_NUMBER_DEFAULTS, PATIENT_ID_DEFAULTS, PATIENT_NAME_DEFAULTS } from '../gd-ehr/fields.js';
-import { readSite } from '../gd-ehr/site.js';
+import { readInstitutions } from '../gd-ehr/site.js';
+import { institutionPicker } from '../gd-ehr/institution.js';
 
 export interface AuthorizeConfig {
   status?: string;
@@ -16,6 +17,7 @@ export interface AuthorizeConfig {
   patientId?: string;
   consent?: false | { value?: string; accept?: string[] };
   authDays?: number;
+  institution?: string;
 }
 
 const template = (description: string) => ({ type: 'string', description: `Template. ${description}` });
@@ -48,6 +50,7 @@ const plugin: PluginDefinition<AuthorizeConfig> = {
         ],
       },
       authDays: { type: 'integer', minimum: 1, maximum: 3650, description: 'Validity in days (default gdEhr.authDays, 30)' },
+      institution: { type: 'string', minLength: 1, description: 'orgCode of the gdEhr institution to send under (default: the one whose senders list MSH-4)' },
     },
   },
   examples: [
@@ -55,17 +58,22 @@ const plugin: PluginDefinition<AuthorizeConfig> = {
     { title: 'Withdraw (no consent check)', yaml: 'plugin: gd-ehr-authorize\nconfig: { status: "0", consent: false }' },
   ],
   create(ctx, config) {
-    const site = readSite(ctx.site, ['authUrl', 'orgCode', 'orgName', 'appId', 'paasId', 'paasToken', 'sm4Key']);
+    const institutions = readInstitutions(ctx.site, ['authUrl', 'orgCode', 'orgName', 'appId', 'paasId', 'paasToken', 'sm4Key']);
+    const picker = institutionPicker(institutions, config.institution, plugin.name);
     const status: Template = compileTemplate(config.status ?? '1');
     if (status.isConstant && !['0', '1'].includes(status.source)) throw gdEhrError('GDEHR_E_BAD_STATUS', { value: status.source.slice(0, 8) });
     const idNumber = fieldTemplate(config.idNumber, ID_NUMBER_DEFAULTS);
     const patientName = fieldTemplate(config.patientName, PATIENT_NAME_DEFAULTS);
     const patientId = fieldTemplate(config.patientId, PATIENT_ID_DEFAULTS);
     const consent = config.consent === false ? undefined : { value: compileTemplate(config.consent?.value ?? '${ZCN-1}'), accept: new Set(config.consent?.accept ?? ['Y']) };
-    const authDays = config.authDays ?? site.authDays;
+    const authDays = config.authDays;
 
     return {
+      admit(input) {
+        picker.pick(input);
+      },
       async process(input, call) {
+        const site = picker.pick(input);
         const pid = patientId.render(input);
         const base = { route: call.route, plugin: plugin.name, operation: 'authorize', orgCode: site.orgCode, messageId: input.controlId, ...(pid ? { patientId: pid } : {}) };
         if (consent && !consent.accept.has(consent.value.render(input).trim())) {
@@ -79,7 +87,7 @@ const plugin: PluginDefinition<AuthorizeConfig> = {
           if (!id) throw gdEhrError('GDEHR_E_NO_ID_NUMBER', { path: idNumber.source });
           const name = patientName.render(input);
           if (!name) throw gdEhrError('GDEHR_E_MISSING_PARAM', { field: 'patientName' });
-          return { st, r: await authorize(ctx.http, site, { idNumber: id, patientName: name, status: st, authDays }, { idempotencyKey: call.idempotencyKey, signal: call.signal }) };
+          return { st, r: await authorize(ctx.http, site, { idNumber: id, patientName: name, status: st, authDays: authDays ?? site.authDays }, { idempotencyKey: call.idempotencyKey, signal: call.signal }) };
         }, { ok: ({ st, r }) => `status ${st} returnCode ${r.returnCode}` });
         call.log.info({ plugin: plugin.name, status: st, returnCode: r.returnCode, attempt: call.attempt }, 'authorization sent');
         return { outcome: 'ok', detail: st === '1' ? 'granted' : 'withdrawn', output: { returnCode: r.returnCode, returnDesc: r.returnDesc } };

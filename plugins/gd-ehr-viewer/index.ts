@@ -14,7 +14,8 @@ import {
   STAFF_NO_DEFAULTS,
 } from '../gd-ehr/fields.js';
 import { resolveCardType } from '../gd-ehr/endpoint.js';
-import { readSite } from '../gd-ehr/site.js';
+import { readInstitutions } from '../gd-ehr/site.js';
+import { institutionPicker } from '../gd-ehr/institution.js';
 import { buildViewerUrl } from '../gd-ehr/viewer-url.js';
 
 export interface ViewerConfig {
@@ -24,6 +25,7 @@ export interface ViewerConfig {
   cardType?: string;
   patientName?: string;
   patientId?: string;
+  institution?: string;
 }
 
 const template = (description: string) => ({ type: 'string', description: `Template. ${description}` });
@@ -43,11 +45,12 @@ const plugin: PluginDefinition<ViewerConfig> = {
       cardType: template('Card type code 01-08/99, or an identifier type looked up in gdEhr.cardTypes (default: from the PID-3 type of idcard)'),
       patientName: template('Patient name (default ${PID-5.1}${PID-5.2})'),
       patientId: template('In-hospital patient id (default ${PID-3[5=PI].1}, else ${PID-3.1})'),
+      institution: { type: 'string', minLength: 1, description: 'orgCode of the gdEhr institution (default: the one whose senders list MSH-4)' },
     },
   },
   examples: [{ title: 'URL for the HIS in a ZVU reply segment', yaml: 'plugin: gd-ehr-viewer\nas: viewer\nconfig: { staffNo: "${PV1-7.1}" }' }],
   create(ctx, config) {
-    const site = readSite(ctx.site, ['viewerUrl', 'orgCode', 'callSysCode', 'appId', 'sm4Key']);
+    const picker = institutionPicker(readInstitutions(ctx.site, ['viewerUrl', 'orgCode', 'callSysCode', 'appId', 'sm4Key']), config.institution, plugin.name);
     if (config.idcard !== undefined && config.cardType === undefined) {
       throw hbError('ROUTE_E_PLUGIN_CONFIG', { name: plugin.name, detail: 'idcard is set, so cardType must be set too' });
     }
@@ -59,7 +62,11 @@ const plugin: PluginDefinition<ViewerConfig> = {
     const cardType: Template | undefined = config.cardType !== undefined ? compileTemplate(config.cardType) : undefined;
 
     return {
+      admit(input) {
+        picker.pick(input);
+      },
       async process(input, call) {
+        const site = picker.pick(input);
         const pid = patientId.render(input);
         const staff = staffNo.render(input);
         const base = { route: call.route, plugin: plugin.name, operation: 'viewer-url', orgCode: site.orgCode, messageId: input.controlId, ...(pid ? { patientId: pid } : {}), ...(staff ? { staffNo: staff } : {}) };

@@ -32,13 +32,31 @@ function reason(json: unknown): string {
   return typeof v === 'string' ? `: ${scrubText(v).slice(0, 120)}` : '';
 }
 
+/**
+ * With `gdEhr.institutions`, every institution is probed with its own
+ * paasid and token (shared keys merged under the profile), its checks named
+ * `gdEhr[<orgCode>]: ...`; otherwise the single set, named `gdEhr: ...`.
+ */
 export async function gdEhrDoctor(section: Readonly<Record<string, unknown>>, ctx: DoctorContext): Promise<DoctorCheck[]> {
+  const profiles = Array.isArray(section.institutions) ? (section.institutions as Record<string, unknown>[]) : [];
+  if (profiles.length === 0) return probeOne(section, ctx, 'gdEhr');
+  const shared: Record<string, unknown> = {};
+  for (const k of ['authUrl', 'viewerUrl', 'timeoutMs', 'authDays', 'cardTypes']) if (section[k] !== undefined) shared[k] = section[k];
+  const checks: DoctorCheck[] = [];
+  for (const [i, p] of profiles.entries()) {
+    const label = `gdEhr[${typeof p.orgCode === 'string' ? p.orgCode : i}]`;
+    checks.push(...(await probeOne({ ...shared, ...p }, ctx, label)));
+  }
+  return checks;
+}
+
+async function probeOne(section: Readonly<Record<string, unknown>>, ctx: DoctorContext, label: string): Promise<DoctorCheck[]> {
   const checks: DoctorCheck[] = [];
   try {
     readSite({ ...section });
-    checks.push({ name: 'gdEhr: parameters', status: 'ok', detail: 'authUrl, viewerUrl, orgCode, orgName, callSysCode, appId, paasId, paasToken and sm4Key are set' });
+    checks.push({ name: `${label}: parameters`, status: 'ok', detail: 'authUrl, viewerUrl, orgCode, orgName, callSysCode, appId, paasId, paasToken and sm4Key are set' });
   } catch (e) {
-    checks.push({ name: 'gdEhr: parameters', status: 'fail', detail: isHisbridgeError(e) ? e.message : 'incomplete', fix: 'set every parameter the province issued for this system in the gdEhr section (secrets as ${env:NAME})' });
+    checks.push({ name: `${label}: parameters`, status: 'fail', detail: isHisbridgeError(e) ? e.message : 'incomplete', fix: 'set every parameter the province issued for this system in the gdEhr section (secrets as ${env:NAME})' });
     if (typeof section.authUrl !== 'string' || typeof section.paasId !== 'string' || typeof section.paasToken !== 'string') return checks;
   }
   const authUrl = section.authUrl as string;
@@ -49,15 +67,15 @@ export async function gdEhrDoctor(section: Readonly<Record<string, unknown>>, ct
     res = await ctx.http.request(authUrl, { method: 'POST', headers, body: {}, timeoutMs, target: 'gd-ehr authorization (doctor probe)', signal: ctx.signal });
   } catch (e) {
     checks.push({
-      name: 'gdEhr: authorization API reachable',
+      name: `${label}: authorization API reachable`,
       status: 'fail',
       detail: `${origin(authUrl)}: ${isHisbridgeError(e) ? `${e.code}: ${e.message}` : 'network error'}`,
       fix: 'check gdEhr.authUrl, DNS and the firewall or proxy between this host and the provincial gateway',
     });
     return checks;
   }
-  checks.push({ name: 'gdEhr: authorization API reachable', status: 'ok', detail: `${origin(authUrl)} answered HTTP ${res.status} in ${Math.round(res.latencyMs)} ms` });
-  const sig = 'gdEhr: gateway signature accepted';
+  checks.push({ name: `${label}: authorization API reachable`, status: 'ok', detail: `${origin(authUrl)} answered HTTP ${res.status} in ${Math.round(res.latencyMs)} ms` });
+  const sig = `${label}: gateway signature accepted`;
   if (res.status === 401 || res.status === 403) {
     checks.push({
       name: sig,

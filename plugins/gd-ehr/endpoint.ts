@@ -1,12 +1,14 @@
 /**
- * Workstation endpoint: `GET /api/gd-ehr/viewer-url?patientId=&staffNo=&staffName=&idcard=&cardType=&patientName=`
+ * Workstation endpoint: `GET /api/gd-ehr/viewer-url?orgCode=&patientId=&staffNo=&staffName=&idcard=&cardType=&patientName=`
+ * (orgCode: which gdEhr institution; required when several are configured;
+ * an API client limited by `institutions:` gets 403 GDEHR_E_INSTITUTION_FORBIDDEN for another)
  * → 302 to the provincial viewer (or `&format=json` → `{"url": …}`); a
  * missing or unsafe parameter → 400 `{code, message}`. Every request is
  * audited: who asked (staffNo, client address), for which patient, result.
  */
 import { isHisbridgeError, toHisbridgeError, type HisbridgeError, requestOrigin, type EndpointRequest, type EndpointResponse, type HttpEndpoint, type PluginContext } from '../../core/sdk.js';
 import { gdEhrError } from './errors.js';
-import { cardTypeFor, readSite, type GdEhrSite } from './site.js';
+import { cardTypeFor, readInstitutions, type GdEhrInstitution, type GdEhrInstitutions } from './site.js';
 import { buildViewerUrl, type ViewerFields } from './viewer-url.js';
 
 const NO_STORE = { 'cache-control': 'no-store' };
@@ -32,12 +34,31 @@ function knownIdentifierType(value: string, table: Readonly<Record<string, strin
   return Object.prototype.hasOwnProperty.call(table, v.toUpperCase()) || Object.prototype.hasOwnProperty.call(table, v);
 }
 
+/**
+ * The institution of one workstation request: `orgCode` (required when
+ * several are configured, else the single one), which the API client must be
+ * allowed (`api.clients[].institutions`). The orgCode is echoed in errors only
+ * when it is a configured one; anything else is shown cleaned and short.
+ */
+export function pickInstitution(all: GdEhrInstitutions, orgCode: string | undefined, allowed: readonly string[] | undefined): GdEhrInstitution {
+  let inst: GdEhrInstitution | undefined;
+  if (orgCode === undefined || orgCode === '') {
+    if (all.list.length > 1) throw gdEhrError('GDEHR_E_INSTITUTION_REQUIRED');
+    inst = all.list[0]!;
+  } else {
+    inst = all.byOrgCode(orgCode);
+    if (!inst) throw gdEhrError('GDEHR_E_UNKNOWN_INSTITUTION', { orgCode: orgCode.slice(0, 32).replace(/[^\w.-]/g, '?') });
+  }
+  if (allowed && !allowed.includes(inst.orgCode)) throw gdEhrError('GDEHR_E_INSTITUTION_FORBIDDEN', { orgCode: inst.orgCode });
+  return inst;
+}
+
 /** The endpoint list for the `gdEhr` extension. */
 export function gdEhrEndpoints(ctx: PluginContext): HttpEndpoint[] {
-  let site: GdEhrSite | undefined;
+  let all: GdEhrInstitutions | undefined;
   let siteError: HisbridgeError | undefined;
   try {
-    site = readSite(ctx.site, ['viewerUrl', 'orgCode', 'callSysCode', 'appId', 'sm4Key']);
+    all = readInstitutions(ctx.site, ['viewerUrl', 'orgCode', 'callSysCode', 'appId', 'sm4Key']);
   } catch (e) {
     // Answer every call with the reason rather than refuse to start the engine for a feature that is not configured.
     siteError = toHisbridgeError(e);
@@ -46,11 +67,13 @@ export function gdEhrEndpoints(ctx: PluginContext): HttpEndpoint[] {
   async function handler(req: EndpointRequest): Promise<EndpointResponse> {
     const started = performance.now();
     const q = req.query;
+    let site: GdEhrInstitution | undefined;
     const audit = (result: string, detail?: string) =>
       ctx.audit({
         plugin: 'gd-ehr',
         operation: 'viewer-url',
-        ...(site ? { orgCode: site.orgCode } : {}),
+        // The institution asked for, when it is a configured one (a refused request is audited against it too).
+        ...(site ? { orgCode: site.orgCode } : q.orgCode && all?.byOrgCode(q.orgCode) ? { orgCode: q.orgCode } : {}),
         ...(q.staffNo ? { staffNo: q.staffNo } : {}),
         ...(q.patientId ? { patientId: q.patientId } : {}),
         ...(q.idcard ? { idNumber: q.idcard } : {}),
@@ -59,11 +82,12 @@ export function gdEhrEndpoints(ctx: PluginContext): HttpEndpoint[] {
         latencyMs: performance.now() - started,
         detail: [detail, req.remoteAddress ? `from ${req.remoteAddress}` : undefined].filter(Boolean).join(' '),
       });
-    if (!site) {
+    if (!all) {
       audit('failed', siteError!.code);
       return errorResponse(siteError!, 503);
     }
     try {
+      site = pickInstitution(all, q.orgCode, req.institutions);
       const fields: ViewerFields = {
         orgCode: site.orgCode,
         staffNo: q.staffNo ?? '',
@@ -80,7 +104,7 @@ export function gdEhrEndpoints(ctx: PluginContext): HttpEndpoint[] {
       return { status: 302, headers: { ...NO_STORE, location: url } };
     } catch (e) {
       const err = toHisbridgeError(e);
-      audit('failed', err.code);
+      audit(err.code === 'GDEHR_E_INSTITUTION_FORBIDDEN' ? 'forbidden' : 'failed', err.code);
       ctx.log.info({ plugin: 'gd-ehr', operation: 'viewer-url', code: err.code }, 'viewer URL refused');
       return errorResponse(err, isHisbridgeError(e) && err.status ? err.status : 400);
     }

@@ -6,7 +6,7 @@
  * gd-ehr-authorize and gd-ehr-viewer read the same section.
  */
 import type { SiteExtension } from '../../core/sdk.js';
-import { gdEhrDefaults, gdEhrSiteSchema } from './site.js';
+import { gdEhrDefaults, gdEhrSiteSchema, institutionProblems } from './site.js';
 import { startGdEhrSimulator } from './simulator.js';
 import { gdEhrEndpoints } from './endpoint.js';
 import { viewerUrlCommand } from './cli.js';
@@ -19,6 +19,8 @@ const gdEhr: SiteExtension = {
   key: 'gdEhr',
   summary: 'Guangdong Health Record Interop System (广东健康档案互通系统): parameters issued by the province; secrets via ${env:NAME}',
   configSchema: gdEhrSiteSchema,
+  /** A duplicate orgCode, a sender listed by two institutions (site.ts). */
+  problems: institutionProblems,
   defaults: gdEhrDefaults,
   simulator: {
     defaultPort: GD_EHR_SIMULATOR_PORT,
@@ -35,6 +37,7 @@ const gdEhr: SiteExtension = {
 export default gdEhr;
 export { gdEhr };
 export * from './site.js';
+export { institutionPicker, type InstitutionPicker } from './institution.js';
 export { buildViewerUrl, parseViewerParam, viewerParamPlaintext, VIEWER_FIELDS, type ViewerFields } from './viewer-url.js';
 export { authorize, authorizeBody, type AuthorizeRequest, type AuthorizeResult } from './client.js';
 export { startGdEhrSimulator, type FaultRule, type SimCall, type GdEhrSimulator } from './simulator.js';

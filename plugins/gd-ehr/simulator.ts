@@ -20,7 +20,7 @@ import type { AddressInfo } from 'node:net';
 import { Ajv } from 'ajv';
 import { sm4DecryptHex, verifyGatewaySignature, isHisbridgeError, maskId, maskIdNumber, maskName, type Logger, type RunningSimulator } from '../../core/sdk.js';
 import codeAuthRecSchema from '../../schemas/gd-ehr-codeauthrec.schema.json' with { type: 'json' };
-import { CARD_TYPE_CODES, DEMO_SITE, readSite, type GdEhrSite } from './site.js';
+import { CARD_TYPE_CODES, DEMO_SITE, readInstitutions, type GdEhrSite } from './site.js';
 import { parseViewerParam } from './viewer-url.js';
 
 /** One fault rule; the first matching rule with calls left applies. */
@@ -59,6 +59,8 @@ export interface SimCall {
   idempotencyKey?: string;
   /** Answered from an earlier call with the same idempotency key: not acted on. */
   replayed?: boolean;
+  /** The institution whose credentials the call was verified with (orgCode). */
+  institution?: string;
 }
 
 const WINDOW_S = 300;
@@ -100,7 +102,8 @@ class GdEhrSim {
   /** idempotency key → the first successful answer (insertion order = least recently used first). */
   readonly #answered = new Map<string, { status: number; body: unknown }>();
 
-  constructor(readonly site: GdEhrSite, readonly log: Logger, readonly idempotencyCap = IDEMPOTENCY_CAP) {}
+  /** Several institutions: each verified with its own paasid, token, appId and SM4 key. */
+  constructor(readonly sites: readonly GdEhrSite[], readonly log: Logger, readonly idempotencyCap = IDEMPOTENCY_CAP) {}
 
   reset(): void {
     this.faults = [];
@@ -131,21 +134,26 @@ class GdEhrSim {
     return rule;
   }
 
-  /** Gateway checks in the order a gateway does them; returns a reason or undefined. */
-  #gateway(h: http.IncomingHttpHeaders): string | undefined {
+  /**
+   * Gateway checks in the order a gateway does them; returns the institution
+   * whose paasid and token signed the call, or the reason it is refused.
+   */
+  #gateway(h: http.IncomingHttpHeaders): { site: GdEhrSite } | { reason: string } {
     const one = (k: string) => (typeof h[k] === 'string' ? (h[k] as string) : '');
-    if (one('x-tif-paasid') !== this.site.paasId) return 'unknown paasid';
+    const candidates = this.sites.filter((x) => x.paasId === one('x-tif-paasid'));
+    if (candidates.length === 0) return { reason: 'unknown paasid' };
     const ts = one('x-tif-timestamp');
-    if (!/^\d{9,11}$/.test(ts)) return 'timestamp is not unix seconds';
-    if (Math.abs(Number(ts) - Date.now() / 1000) > WINDOW_S) return 'timestamp outside the 300 s window';
+    if (!/^\d{9,11}$/.test(ts)) return { reason: 'timestamp is not unix seconds' };
+    if (Math.abs(Number(ts) - Date.now() / 1000) > WINDOW_S) return { reason: 'timestamp outside the 300 s window' };
     const nonce = one('x-tif-nonce');
-    if (!nonce) return 'missing nonce';
-    if (!verifyGatewaySignature(ts, this.site.paasToken, nonce, one('x-tif-signature'))) return 'bad signature';
+    if (!nonce) return { reason: 'missing nonce' };
+    const site = candidates.find((x) => verifyGatewaySignature(ts, x.paasToken, nonce, one('x-tif-signature')));
+    if (!site) return { reason: 'bad signature' };
     const now = Date.now();
     for (const [n, exp] of this.#nonces) if (exp < now) this.#nonces.delete(n);
-    if (this.#nonces.has(nonce)) return 'nonce reused';
+    if (this.#nonces.has(nonce)) return { reason: 'nonce reused' };
     this.#nonces.set(nonce, now + 2 * WINDOW_S * 1000);
-    return undefined;
+    return { site };
   }
 
   async authorize(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
@@ -169,14 +177,17 @@ class GdEhrSim {
       parsed = undefined;
     }
     const rec = (parsed as { codeAuthRec?: Record<string, unknown> } | undefined)?.codeAuthRec;
-    let idcard: string | undefined;
-    if (rec && typeof rec.patientIdcard === 'string') {
+    // Decrypt with the key of the institution the body names (for faults and the call list); verified against the signer below.
+    const named = rec && typeof rec.orgCode === 'string' ? this.sites.find((x) => x.orgCode === rec.orgCode) : undefined;
+    const decrypt = (site: GdEhrSite | undefined): string | undefined => {
+      if (!site || !rec || typeof rec.patientIdcard !== 'string') return undefined;
       try {
-        idcard = sm4DecryptHex(this.site.sm4Key, rec.patientIdcard);
+        return sm4DecryptHex(site.sm4Key, rec.patientIdcard);
       } catch {
-        idcard = undefined;
+        return undefined;
       }
-    }
+    };
+    let idcard = decrypt(named ?? this.sites[0]);
     if (rec) call.fields = { ...rec, patientIdcard: idcard ?? null };
 
     const fault = this.#takeFault('authorize', idcard);
@@ -190,7 +201,9 @@ class GdEhrSim {
     if (fault?.status) return done(fault.status, { code: 'SIM_FAULT', message: `injected HTTP ${fault.status}` }, 'fault: status', fault.retryAfter ? { 'retry-after': fault.retryAfter } : {});
 
     const gw = this.#gateway(req.headers);
-    if (gw) return done(401, { code: 'GATEWAY_REJECTED', message: gw }, gw);
+    if ('reason' in gw) return done(401, { code: 'GATEWAY_REJECTED', message: gw.reason }, gw.reason);
+    const site = gw.site;
+    call.institution = site.orgCode;
     if (parsed === undefined) return done(400, { code: 'BAD_JSON', message: 'body is not JSON' }, 'body is not JSON');
     if (!validateAuth(parsed)) {
       const e = validateAuth.errors?.[0];
@@ -199,9 +212,12 @@ class GdEhrSim {
     }
     const r = rec as Record<string, string>;
     const refuse = (desc: string) => done(200, { returnCode: '0', returnDesc: desc }, desc);
-    if (r.appId !== this.site.appId) return refuse('appId 不匹配');
-    if (r.orgCode !== this.site.orgCode) return refuse('机构代码不匹配');
+    // Everything is checked against the institution that signed: its appId, its orgCode, its SM4 key.
+    if (r.appId !== site.appId) return refuse('appId 不匹配');
+    if (r.orgCode !== site.orgCode) return refuse('机构代码不匹配');
+    if (site !== named) idcard = decrypt(site);
     if (idcard === undefined) return refuse('patientIdcard 解密失败');
+    if (call.fields) call.fields.patientIdcard = idcard;
     if (!/^[0-9A-Za-z]{6,20}$/.test(idcard)) return refuse('患者证件号码格式错误');
     call.verified = true;
     if (fault?.returnCode0) return refuse(fault.returnDesc ?? '模拟失败(fault injection)');
@@ -234,17 +250,19 @@ class GdEhrSim {
     const appId = url.searchParams.get('appId');
     const param = url.searchParams.get('param');
     if (!appId) return bad('missing appId');
-    if (appId !== this.site.appId) return bad('appId 不匹配');
+    const site = this.sites.find((x) => x.appId === appId);
+    if (!site) return bad('appId 不匹配');
+    call.institution = site.orgCode;
     if (!param) return bad('missing param');
     let f;
     try {
-      f = parseViewerParam(this.site.sm4Key, param);
+      f = parseViewerParam(site.sm4Key, param);
     } catch (e) {
       return bad(isHisbridgeError(e) ? `${e.code}: ${e.message}` : 'param does not decrypt');
     }
     call.fields = { ...f };
-    if (f.orgCode !== this.site.orgCode) return bad('机构代码不匹配');
-    if (f.callSysCode !== this.site.callSysCode) return bad('集成方代码不匹配');
+    if (f.orgCode !== site.orgCode) return bad('机构代码不匹配');
+    if (f.callSysCode !== site.callSysCode) return bad('集成方代码不匹配');
     if (!(CARD_TYPE_CODES as readonly string[]).includes(f.cardType)) return bad(`unknown cardType ${f.cardType.slice(0, 4)}`);
     for (const k of ['staffNo', 'staffName', 'idcard', 'patientName', 'patientId'] as const) if (!f[k]) return bad(`empty ${k}`);
     call.verified = true;
@@ -304,7 +322,10 @@ function stripEmpty(o: Record<string, unknown>): Record<string, unknown> {
 /** Starts the simulator for a `gdEhr` site section (its keys are the ones it verifies against). */
 export async function startGdEhrSimulator(opts: { host: string; port: number; site: Record<string, unknown>; log: Logger; idempotencyCap?: number }): Promise<GdEhrSimulator> {
   // Keys the site leaves unset take the demo values, as the plugins' defaults do when pointed at a simulator.
-  const sim = new GdEhrSim(readSite({ ...DEMO_SITE, ...stripEmpty(opts.site) }, ['paasId', 'paasToken', 'sm4Key', 'appId', 'orgCode', 'callSysCode']), opts.log, opts.idempotencyCap);
+  // With `institutions`, every profile is verified separately (each with its own paasid, token, appId and key).
+  const needed = ['paasId', 'paasToken', 'sm4Key', 'appId', 'orgCode', 'callSysCode'] as const;
+  const sites = readInstitutions({ ...DEMO_SITE, ...stripEmpty(opts.site) }, needed).list;
+  const sim = new GdEhrSim(sites, opts.log, opts.idempotencyCap);
   const server = http.createServer((req, res) => {
     sim.handle(req, res).catch((e: unknown) => {
       opts.log.warn({ sim: 'gd-ehr', err: isHisbridgeError(e) ? e.code : 'internal' }, 'simulator error');

@@ -85,6 +85,28 @@ export const gdEhrSiteSchema: JsonSchema = {
       additionalProperties: { enum: [...CARD_TYPE_CODES] },
       description: 'Identifier type (PID-3.5) → card type code; merged over the defaults (NI/ID/SFZ→01, HKB→02, PPN→03, JZ/MIL→04, DL→05, HKM→06, TW→07, HKMTID→08, else 99)',
     },
+    institutions: {
+      type: 'array',
+      minItems: 1,
+      description: 'Several institutions (hospital groups): one profile each, picked by MSH-4 in `senders` or by a step’s `institution:`. With this list the single set above (orgCode, appId...) is not used',
+      items: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['orgCode', 'orgName', 'appId', 'paasId', 'paasToken', 'sm4Key', 'callSysCode', 'senders'],
+        properties: {
+          orgCode: str('Institution code issued by the province'),
+          orgName: str('Institution name issued by the province'),
+          appId: str('Application id issued by the province'),
+          paasId: str('Gateway paasid issued by the province'),
+          paasToken: str('Gateway paastoken: a secret, use ${env:NAME}'),
+          sm4Key: { type: 'string', pattern: '^[0-9a-fA-F]{32}$', description: 'SM4 key, 32 hex characters: a secret, use ${env:NAME}' },
+          callSysCode: str('Integrator code (集成方代码) issued by the province'),
+          senders: { type: 'array', items: { type: 'string', minLength: 1 }, description: 'Sending facilities (MSH-4, or its first component) whose messages go out under this institution' },
+          authUrl: { ...str('Overrides gdEhr.authUrl for this institution'), pattern: '^https?://' },
+          viewerUrl: { ...str('Overrides gdEhr.viewerUrl for this institution'), pattern: '^https?://' },
+        },
+      },
+    },
   },
 };
 
@@ -123,6 +145,92 @@ export function readSite(section: Record<string, unknown>, needed: readonly (typ
     authDays: typeof section.authDays === 'number' ? section.authDays : 30,
     cardTypes: { ...DEFAULT_CARD_TYPES, ...((section.cardTypes as Record<string, string> | undefined) ?? {}) },
   };
+}
+
+/** The keys of one institution's credential set. */
+const CREDENTIAL_KEYS = ['orgCode', 'orgName', 'callSysCode', 'appId', 'paasId', 'paasToken', 'sm4Key'] as const;
+
+/** One institution: a complete site (shared keys merged under the profile) and the MSH-4 values it sends under. */
+export interface GdEhrInstitution extends GdEhrSite {
+  /** Sending facilities (MSH-4); empty = every sender (only the implicit institution of the single set). */
+  senders: readonly string[];
+}
+
+/** The institutions of a `gdEhr` section, looked up by orgCode or by sending facility. */
+export interface GdEhrInstitutions {
+  readonly list: readonly GdEhrInstitution[];
+  /** True when the section has no `institutions` list: today's single set is the one institution, for every sender. */
+  readonly implicit: boolean;
+  byOrgCode(orgCode: string): GdEhrInstitution | undefined;
+  /** The institution that lists this sending facility (or the implicit one); undefined when none does. */
+  bySender(facility: string): GdEhrInstitution | undefined;
+}
+
+/**
+ * Reads the institutions of a (validated) section. Without `institutions`
+ * the single set is one implicit institution matching every sender. With it,
+ * only the profiles count: the shared keys (authUrl, viewerUrl, timeoutMs,
+ * authDays, cardTypes) are merged under each profile, and a profile's own
+ * authUrl/viewerUrl win. CONFIG_E_SITE_MISSING names the first missing key.
+ */
+export function readInstitutions(section: Record<string, unknown>, needed: readonly (typeof REQUIRED)[number][] = REQUIRED): GdEhrInstitutions {
+  const profiles = Array.isArray(section.institutions) ? (section.institutions as Record<string, unknown>[]) : undefined;
+  let list: GdEhrInstitution[];
+  if (!profiles || profiles.length === 0) {
+    list = [{ ...readSite(section, needed), senders: [] }];
+  } else {
+    const shared: Record<string, unknown> = {};
+    for (const k of ['authUrl', 'viewerUrl', 'timeoutMs', 'authDays', 'cardTypes']) if (section[k] !== undefined) shared[k] = section[k];
+    list = profiles.map((p, i) => {
+      const merged: Record<string, unknown> = { ...shared };
+      for (const [k, v] of Object.entries(p)) if (v !== undefined && v !== '') merged[k] = v;
+      for (const k of needed) if (typeof merged[k] !== 'string' || !merged[k]) throw hbError('CONFIG_E_SITE_MISSING', { section: `gdEhr.institutions[${i}]`, key: k });
+      return { ...readSite(merged, needed), senders: Array.isArray(p.senders) ? (p.senders as unknown[]).filter((x): x is string => typeof x === 'string') : [] };
+    });
+  }
+  const orgs = new Map(list.map((x) => [x.orgCode, x]));
+  const senders = new Map<string, GdEhrInstitution>();
+  for (const x of list) for (const s of x.senders) if (!senders.has(s)) senders.set(s, x);
+  const implicit = !profiles || profiles.length === 0;
+  return {
+    list,
+    implicit,
+    byOrgCode: (o) => orgs.get(o),
+    bySender: (f) => (implicit ? list[0] : senders.get(f)),
+  };
+}
+
+/**
+ * Problems the schema cannot express, each with the path (inside the
+ * section) it is reported at: a duplicate orgCode, a sender listed by two
+ * institutions, and the single set's credentials written beside a list.
+ */
+export function institutionProblems(section: Readonly<Record<string, unknown>>): { path: (string | number)[]; message: string }[] {
+  const profiles = Array.isArray(section.institutions) ? (section.institutions as Record<string, unknown>[]) : [];
+  if (profiles.length === 0) return [];
+  const out: { path: (string | number)[]; message: string }[] = [];
+  for (const k of CREDENTIAL_KEYS) {
+    if (section[k] !== undefined) out.push({ path: [k], message: `gdEhr.${k}: with gdEhr.institutions, each institution carries its own ${k}; remove it here` });
+  }
+  const orgAt = new Map<string, number>();
+  const senderAt = new Map<string, number>();
+  profiles.forEach((p, i) => {
+    if (!p || typeof p !== 'object') return;
+    const org = typeof p.orgCode === 'string' ? p.orgCode : undefined;
+    if (org !== undefined) {
+      const first = orgAt.get(org);
+      if (first !== undefined) out.push({ path: [ 'institutions', i, 'orgCode'], message: `gdEhr.institutions[${i}].orgCode: "${org}" is also the orgCode of institutions[${first}]` });
+      else orgAt.set(org, i);
+    }
+    const senders = Array.isArray(p.senders) ? p.senders : [];
+    senders.forEach((s, j) => {
+      if (typeof s !== 'string') return;
+      const first = senderAt.get(s);
+      if (first !== undefined && first !== i) out.push({ path: ['institutions', i, 'senders', j], message: `gdEhr.institutions[${i}].senders: sender "${s}" is also listed by institutions[${first}]` });
+      else if (first === undefined) senderAt.set(s, i);
+    });
+  });
+  return out;
 }
 
 /** Card type for an identifier type via the site table; unknown or empty → 99. */
