@@ -14,6 +14,7 @@
  */
 import { gatewayHeaders, isHisbridgeError, scrubText, type DoctorCheck, type DoctorContext } from '../../core/sdk.js';
 import { readSite } from './site.js';
+import { probeEachInstitution } from '../shared/institutions.js';
 
 /** `https://host:port` of a URL: paths and queries are not printed. */
 function origin(url: string): string {
@@ -38,16 +39,7 @@ function reason(json: unknown): string {
  * `gdEhr[<orgCode>]: ...`; otherwise the single set, named `gdEhr: ...`.
  */
 export async function gdEhrDoctor(section: Readonly<Record<string, unknown>>, ctx: DoctorContext): Promise<DoctorCheck[]> {
-  const profiles = Array.isArray(section.institutions) ? (section.institutions as Record<string, unknown>[]) : [];
-  if (profiles.length === 0) return probeOne(section, ctx, 'gdEhr');
-  const shared: Record<string, unknown> = {};
-  for (const k of ['authUrl', 'viewerUrl', 'timeoutMs', 'authDays', 'cardTypes']) if (section[k] !== undefined) shared[k] = section[k];
-  const checks: DoctorCheck[] = [];
-  for (const [i, p] of profiles.entries()) {
-    const label = `gdEhr[${typeof p.orgCode === 'string' ? p.orgCode : i}]`;
-    checks.push(...(await probeOne({ ...shared, ...p }, ctx, label)));
-  }
-  return checks;
+  return probeEachInstitution(section, 'gdEhr', ['authUrl', 'viewerUrl', 'timeoutMs', 'authDays', 'cardTypes'], (s, label) => probeOne(s, ctx, label));
 }
 
 async function probeOne(section: Readonly<Record<string, unknown>>, ctx: DoctorContext, label: string): Promise<DoctorCheck[]> {

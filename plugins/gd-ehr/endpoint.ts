@@ -8,6 +8,7 @@
  */
 import { isHisbridgeError, toHisbridgeError, type HisbridgeError, requestOrigin, type EndpointRequest, type EndpointResponse, type HttpEndpoint, type PluginContext } from '../../core/sdk.js';
 import { gdEhrError } from './errors.js';
+import { requestInstitution } from '../shared/institutions.js';
 import { cardTypeFor, readInstitutions, type GdEhrInstitution, type GdEhrInstitutions } from './site.js';
 import { buildViewerUrl, type ViewerFields } from './viewer-url.js';
 
@@ -41,16 +42,11 @@ function knownIdentifierType(value: string, table: Readonly<Record<string, strin
  * when it is a configured one; anything else is shown cleaned and short.
  */
 export function pickInstitution(all: GdEhrInstitutions, orgCode: string | undefined, allowed: readonly string[] | undefined): GdEhrInstitution {
-  let inst: GdEhrInstitution | undefined;
-  if (orgCode === undefined || orgCode === '') {
-    if (all.list.length > 1) throw gdEhrError('GDEHR_E_INSTITUTION_REQUIRED');
-    inst = all.list[0]!;
-  } else {
-    inst = all.byOrgCode(orgCode);
-    if (!inst) throw gdEhrError('GDEHR_E_UNKNOWN_INSTITUTION', { orgCode: orgCode.slice(0, 32).replace(/[^\w.-]/g, '?') });
-  }
-  if (allowed && !allowed.includes(inst.orgCode)) throw gdEhrError('GDEHR_E_INSTITUTION_FORBIDDEN', { orgCode: inst.orgCode });
-  return inst;
+  return requestInstitution(all, orgCode, allowed, {
+    required: () => gdEhrError('GDEHR_E_INSTITUTION_REQUIRED'),
+    unknown: (o) => gdEhrError('GDEHR_E_UNKNOWN_INSTITUTION', { orgCode: o }),
+    forbidden: (o) => gdEhrError('GDEHR_E_INSTITUTION_FORBIDDEN', { orgCode: o }),
+  });
 }
 
 /** The endpoint list for the `gdEhr` extension. */

@@ -4,6 +4,7 @@
  * embedded defaults that point at the simulator.
  */
 import { hbError, type JsonSchema } from '../../core/sdk.js';
+import { indexInstitutions, institutionProblems as sharedInstitutionProblems, mergedProfiles, profilesOf, sendersOf, type InstitutionProfile, type Institutions } from '../shared/institutions.js';
 
 /** The section after defaults. Secrets (paasToken, sm4Key) come from `${env:}` and are never logged. */
 export interface GdEhrSite {
@@ -149,22 +150,14 @@ export function readSite(section: Record<string, unknown>, needed: readonly (typ
 
 /** The keys of one institution's credential set. */
 const CREDENTIAL_KEYS = ['orgCode', 'orgName', 'callSysCode', 'appId', 'paasId', 'paasToken', 'sm4Key'] as const;
+/** The keys the profiles share (each may override them). */
+const SHARED_KEYS = ['authUrl', 'viewerUrl', 'timeoutMs', 'authDays', 'cardTypes'] as const;
 
 /** One institution: a complete site (shared keys merged under the profile) and the MSH-4 values it sends under. */
-export interface GdEhrInstitution extends GdEhrSite {
-  /** Sending facilities (MSH-4); empty = every sender (only the implicit institution of the single set). */
-  senders: readonly string[];
-}
+export interface GdEhrInstitution extends GdEhrSite, InstitutionProfile {}
 
 /** The institutions of a `gdEhr` section, looked up by orgCode or by sending facility. */
-export interface GdEhrInstitutions {
-  readonly list: readonly GdEhrInstitution[];
-  /** True when the section has no `institutions` list: today's single set is the one institution, for every sender. */
-  readonly implicit: boolean;
-  byOrgCode(orgCode: string): GdEhrInstitution | undefined;
-  /** The institution that lists this sending facility (or the implicit one); undefined when none does. */
-  bySender(facility: string): GdEhrInstitution | undefined;
-}
+export type GdEhrInstitutions = Institutions<GdEhrInstitution>;
 
 /**
  * Reads the institutions of a (validated) section. Without `institutions`
@@ -174,30 +167,12 @@ export interface GdEhrInstitutions {
  * authUrl/viewerUrl win. CONFIG_E_SITE_MISSING names the first missing key.
  */
 export function readInstitutions(section: Record<string, unknown>, needed: readonly (typeof REQUIRED)[number][] = REQUIRED): GdEhrInstitutions {
-  const profiles = Array.isArray(section.institutions) ? (section.institutions as Record<string, unknown>[]) : undefined;
-  let list: GdEhrInstitution[];
-  if (!profiles || profiles.length === 0) {
-    list = [{ ...readSite(section, needed), senders: [] }];
-  } else {
-    const shared: Record<string, unknown> = {};
-    for (const k of ['authUrl', 'viewerUrl', 'timeoutMs', 'authDays', 'cardTypes']) if (section[k] !== undefined) shared[k] = section[k];
-    list = profiles.map((p, i) => {
-      const merged: Record<string, unknown> = { ...shared };
-      for (const [k, v] of Object.entries(p)) if (v !== undefined && v !== '') merged[k] = v;
-      for (const k of needed) if (typeof merged[k] !== 'string' || !merged[k]) throw hbError('CONFIG_E_SITE_MISSING', { section: `gdEhr.institutions[${i}]`, key: k });
-      return { ...readSite(merged, needed), senders: Array.isArray(p.senders) ? (p.senders as unknown[]).filter((x): x is string => typeof x === 'string') : [] };
-    });
-  }
-  const orgs = new Map(list.map((x) => [x.orgCode, x]));
-  const senders = new Map<string, GdEhrInstitution>();
-  for (const x of list) for (const s of x.senders) if (!senders.has(s)) senders.set(s, x);
-  const implicit = !profiles || profiles.length === 0;
-  return {
-    list,
-    implicit,
-    byOrgCode: (o) => orgs.get(o),
-    bySender: (f) => (implicit ? list[0] : senders.get(f)),
-  };
+  if (!profilesOf(section)) return indexInstitutions([{ ...readSite(section, needed), senders: [] }], true);
+  const list = mergedProfiles(section, SHARED_KEYS).map(({ merged, profile, index }) => {
+    for (const k of needed) if (typeof merged[k] !== 'string' || !merged[k]) throw hbError('CONFIG_E_SITE_MISSING', { section: `gdEhr.institutions[${index}]`, key: k });
+    return { ...readSite(merged, needed), senders: sendersOf(profile) };
+  });
+  return indexInstitutions(list, false);
 }
 
 /**
@@ -206,31 +181,7 @@ export function readInstitutions(section: Record<string, unknown>, needed: reado
  * institutions, and the single set's credentials written beside a list.
  */
 export function institutionProblems(section: Readonly<Record<string, unknown>>): { path: (string | number)[]; message: string }[] {
-  const profiles = Array.isArray(section.institutions) ? (section.institutions as Record<string, unknown>[]) : [];
-  if (profiles.length === 0) return [];
-  const out: { path: (string | number)[]; message: string }[] = [];
-  for (const k of CREDENTIAL_KEYS) {
-    if (section[k] !== undefined) out.push({ path: [k], message: `gdEhr.${k}: with gdEhr.institutions, each institution carries its own ${k}; remove it here` });
-  }
-  const orgAt = new Map<string, number>();
-  const senderAt = new Map<string, number>();
-  profiles.forEach((p, i) => {
-    if (!p || typeof p !== 'object') return;
-    const org = typeof p.orgCode === 'string' ? p.orgCode : undefined;
-    if (org !== undefined) {
-      const first = orgAt.get(org);
-      if (first !== undefined) out.push({ path: [ 'institutions', i, 'orgCode'], message: `gdEhr.institutions[${i}].orgCode: "${org}" is also the orgCode of institutions[${first}]` });
-      else orgAt.set(org, i);
-    }
-    const senders = Array.isArray(p.senders) ? p.senders : [];
-    senders.forEach((s, j) => {
-      if (typeof s !== 'string') return;
-      const first = senderAt.get(s);
-      if (first !== undefined && first !== i) out.push({ path: ['institutions', i, 'senders', j], message: `gdEhr.institutions[${i}].senders: sender "${s}" is also listed by institutions[${first}]` });
-      else if (first === undefined) senderAt.set(s, i);
-    });
-  });
-  return out;
+  return sharedInstitutionProblems('gdEhr', CREDENTIAL_KEYS, section);
 }
 
 /** Card type for an identifier type via the site table; unknown or empty → 99. */

@@ -100,6 +100,7 @@ export async function runCheck(ctx: PluginContext, client: RecognitionClient, re
       ...(it.itemName ? { itemName: it.itemName } : {}),
       ...(req.staffNo ? { staffNo: req.staffNo } : {}),
       ...(req.idNumber ? { idNumber: req.idNumber } : {}),
+      orgCode: site.orgCode,
     });
   }
   return { orderNo: req.orderNo, mustDecide: items.some((i) => i.recognizable), items };

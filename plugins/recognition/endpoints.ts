@@ -7,7 +7,10 @@
 import { hbError, isHisbridgeError, toHisbridgeError, type EndpointRequest, type EndpointResponse, type HttpEndpoint, type PluginContext, requestOrigin } from '../../core/sdk.js';
 import { recognitionError } from './errors.js';
 import { checkForDecision, runCheck, type CheckItem } from './check.js';
-import { clearPending, clientFor, findPending, hubFor } from './hub.js';
+import { clearPending, clientsFor, findPending, hubFor } from './hub.js';
+import { requestInstitution } from '../shared/institutions.js';
+import type { RecognitionClient } from './client.js';
+import type { RecognitionInstitution } from './site.js';
 
 const PLUGIN = 'recognition';
 
@@ -38,26 +41,65 @@ function errorResponse(e: unknown): EndpointResponse {
   return { status, body: { code: err.code, message: err.message } };
 }
 
-export function recognitionEndpoints(ctx: PluginContext): HttpEndpoint[] {
-  const client = clientFor(ctx, PLUGIN);
-  const site = hubFor(ctx).site;
+/** Who a request is for: filled in by the handler as it learns it, for the audit row. */
+interface Who {
+  patientId?: string;
+  staffNo?: string;
+}
 
-  /** Wraps a handler: one audit row per request, errors as JSON. */
-  const wrap = (operation: string, fn: (req: EndpointRequest, who: { patientId?: string; staffNo?: string }) => Promise<EndpointResponse>) =>
+/** The `orgCode` a request names: in the JSON body (POST), else in the query. */
+function askedOrgCode(req: EndpointRequest): string | undefined {
+  const fromBody = req.body && typeof req.body === 'object' && !Array.isArray(req.body) ? (req.body as Record<string, unknown>).orgCode : undefined;
+  return typeof fromBody === 'string' ? fromBody : req.query.orgCode;
+}
+
+/** The institution a request acts for, with its client and site. */
+interface Acting {
+  client: RecognitionClient;
+  site: RecognitionInstitution;
+}
+
+export function recognitionEndpoints(ctx: PluginContext): HttpEndpoint[] {
+  const hub = hubFor(ctx);
+  const clients = clientsFor(ctx, PLUGIN);
+
+  /**
+   * The institution of a request: `orgCode` in the query (GET) or the body
+   * (POST), required with several institutions; an API client limited by
+   * `institutions:` is refused another (403 RECOG_E_INSTITUTION_FORBIDDEN).
+   */
+  const institutionOf = (req: EndpointRequest): Acting => {
+    const site = requestInstitution(hub.institutions, askedOrgCode(req), req.institutions, {
+      required: () => recognitionError('RECOG_E_INSTITUTION_REQUIRED'),
+      unknown: (o) => recognitionError('RECOG_E_UNKNOWN_INSTITUTION', { orgCode: o }),
+      forbidden: (o) => recognitionError('RECOG_E_INSTITUTION_FORBIDDEN', { orgCode: o }),
+    });
+    return { site, client: clients.get(site.orgCode)! };
+  };
+
+  /** Wraps a handler: one audit row per request (under the institution asked for, when configured), errors as JSON. */
+  const wrap = (operation: string, fn: (req: EndpointRequest, who: Who, acting: Acting) => Promise<EndpointResponse>) =>
     async (req: EndpointRequest): Promise<EndpointResponse> => {
       const started = performance.now();
-      const who: { patientId?: string; staffNo?: string } = {};
+      const who: Who = {};
       let res: EndpointResponse;
+      let orgCode: string | undefined;
       try {
-        res = await fn(req, who);
+        const acting = institutionOf(req);
+        orgCode = acting.site.orgCode;
+        res = await fn(req, who, acting);
       } catch (e) {
         res = errorResponse(e);
+        // A refused request is audited against the institution asked for, when that is a configured one.
+        const asked = askedOrgCode(req);
+        if (!orgCode && asked && hub.institutions.byOrgCode(asked)) orgCode = asked;
       }
+      const forbidden = res.status === 403 && (res.body as { code?: string } | undefined)?.code === 'RECOG_E_INSTITUTION_FORBIDDEN';
       ctx.audit({
         plugin: PLUGIN,
         operation: `workstation-${operation}`,
-        orgCode: site.orgCode,
-        result: res.status < 400 ? 'ok' : `HTTP ${res.status}`,
+        ...(orgCode ? { orgCode } : {}),
+        result: res.status < 400 ? 'ok' : forbidden ? 'forbidden' : `HTTP ${res.status}`,
         latencyMs: Math.round(performance.now() - started),
         ...(who.patientId ? { patientId: who.patientId } : {}),
         ...(who.staffNo ? { staffNo: who.staffNo } : {}),
@@ -71,7 +113,7 @@ export function recognitionEndpoints(ctx: PluginContext): HttpEndpoint[] {
     {
       method: 'GET',
       path: '/api/recognition/summary',
-      handler: wrap('summary', async (req, who) => {
+      handler: wrap('summary', async (req, who, { client, site }) => {
         const patientId = text(req.query.patientId, 'patientId');
         who.patientId = patientId;
         const idNumber = text(req.query.idNumber, 'idNumber', false);
@@ -92,7 +134,7 @@ export function recognitionEndpoints(ctx: PluginContext): HttpEndpoint[] {
     {
       method: 'POST',
       path: '/api/recognition/check',
-      handler: wrap('check', async (req, who) => {
+      handler: wrap('check', async (req, who, { client }) => {
         const b = body(req);
         const orderNo = text(b.orderNo, 'orderNo');
         const patientId = text(b.patientId, 'patientId');
@@ -116,7 +158,7 @@ export function recognitionEndpoints(ctx: PluginContext): HttpEndpoint[] {
     {
       method: 'POST',
       path: '/api/recognition/decision',
-      handler: wrap('decision', async (req, who) => {
+      handler: wrap('decision', async (req, who, { client, site }) => {
         const b = body(req);
         const orderNo = text(b.orderNo, 'orderNo');
         const itemCode = text(b.itemCode, 'itemCode');
@@ -125,14 +167,14 @@ export function recognitionEndpoints(ctx: PluginContext): HttpEndpoint[] {
         if (b.decision !== 'recognize' && b.decision !== 'not-recognize') bad('decision must be "recognize" or "not-recognize"');
         const reason = typeof b.reason === 'string' ? b.reason.slice(0, 500) : '';
         const idNumber = text(b.idNumber, 'idNumber', false);
-        const pending = await findPending(ctx, orderNo, itemCode);
+        const pending = await findPending(ctx, orderNo, itemCode, site.orgCode);
         if (!pending) throw recognitionError('RECOG_E_NO_PENDING_CHECK', { orderNo, itemCode });
         who.patientId = pending.patientId;
         let check: { checkId?: string; priorReportId: string };
         try {
           check = await checkForDecision(client, pending, { staffNo, ...(idNumber ? { idNumber } : {}) });
         } catch (e) {
-          if (isHisbridgeError(e) && e.code === 'RECOG_E_NO_LONGER_DUPLICATE') await clearPending(ctx, orderNo, itemCode);
+          if (isHisbridgeError(e) && e.code === 'RECOG_E_NO_LONGER_DUPLICATE') await clearPending(ctx, orderNo, itemCode, site.orgCode);
           throw e;
         }
         await client.call('decision', {
@@ -146,14 +188,14 @@ export function recognitionEndpoints(ctx: PluginContext): HttpEndpoint[] {
           ...(check.checkId ? { checkId: check.checkId } : {}),
           ...(check.priorReportId ? { priorReportId: check.priorReportId } : {}),
         }, { patientId: pending.patientId, staffNo });
-        await clearPending(ctx, orderNo, itemCode);
+        await clearPending(ctx, orderNo, itemCode, site.orgCode);
         return { status: 200, body: { recorded: true, orderNo, itemCode, decision: b.decision, priorReportId: check.priorReportId } };
       }),
     },
     {
       method: 'GET',
       path: '/api/recognition/report/:id',
-      handler: wrap('report', async (req) => {
+      handler: wrap('report', async (req, _who, { client, site }) => {
         const reportId = text(req.params.id, 'id');
         const { data, response } = await client.call('download', { orgCode: site.orgCode, orgName: site.orgName, reportId });
         let pdf: Buffer;

@@ -18,6 +18,10 @@ export const recognitionErrors = errorFactory('recognition', {
   RECOG_E_UNKNOWN_REPORT: { message: 'the platform does not know report {reportId}', retryable: false, status: 404 },
   RECOG_E_REVOKE_BEFORE_UPLOAD: { message: 'revoke of report {reportId} arrived before its upload; held back', retryable: true },
   RECOG_E_BAD_PDF: { message: 'report PDF in {path} is not a base64 PDF', retryable: false },
+  RECOG_E_NO_INSTITUTION: { message: 'no recognition institution lists the sending facility "{sender}" (MSH-4) in its senders', retryable: false, status: 400 },
+  RECOG_E_UNKNOWN_INSTITUTION: { message: 'no recognition institution has orgCode "{orgCode}"', retryable: false, status: 400 },
+  RECOG_E_INSTITUTION_REQUIRED: { message: 'orgCode is required: several recognition institutions are configured', retryable: false, status: 400 },
+  RECOG_E_INSTITUTION_FORBIDDEN: { message: 'this API client may not act for institution "{orgCode}"', retryable: false, status: 403 },
   RECOG_E_TOO_MANY_RESULTS: { message: 'lab report has more than {limit} results (maxResults of recognition-upload): not uploaded', retryable: false },
 });
 

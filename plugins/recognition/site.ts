@@ -5,6 +5,7 @@
  * contract of our simulator (simulator.ts), so a site remaps without code.
  */
 import { hbError, type JsonSchema } from '../../core/sdk.js';
+import { indexInstitutions, institutionProblems, mergedProfiles, profilesOf, sendersOf, type InstitutionProfile, type Institutions } from '../shared/institutions.js';
 
 /** Operations of the platform, each with its own path. */
 export const OPERATIONS = [
@@ -128,6 +129,25 @@ export const recognitionSiteSchema: JsonSchema = {
     correction: { enum: ['revoke-then-upload', 'replace'], description: 'Corrected reports: revoke then upload (default) or upload over the old one' },
     listUrl: { type: 'string', description: 'Link for the workstation icon; {patientId} is replaced. Empty: the URL the platform returns' },
     sensitiveCodes: codes('Extra item or diagnosis codes never sent to the platform (sensitive-guard)'),
+    institutions: {
+      type: 'array',
+      minItems: 1,
+      description: 'Several institutions (hospital groups): one platform account each, picked by MSH-4 in `senders` or by a step’s `institution:`. With this list the single account above (username, password, orgCode, orgName) is not used',
+      items: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['orgCode', 'username', 'password', 'senders'],
+        properties: {
+          orgCode: str('Institution code registered at the platform'),
+          orgName: str('Institution name registered at the platform (default: orgCode)'),
+          username: str('Account issued by the platform to this institution'),
+          password: str('Password of this account: a secret, use ${env:NAME}'),
+          senders: { type: 'array', items: { type: 'string', minLength: 1 }, description: 'Sending facilities (MSH-4, or its first component) whose messages go out under this institution' },
+          baseUrl: { ...str('Overrides recognition.baseUrl for this institution'), pattern: '^https?://' },
+          listUrl: { type: 'string', description: 'Overrides recognition.listUrl for this institution' },
+        },
+      },
+    },
   },
 };
 
@@ -163,6 +183,37 @@ export function readRecognitionSite(section: Record<string, unknown>): Recogniti
     listUrl: s('listUrl'),
     sensitiveCodes: Array.isArray(section.sensitiveCodes) ? (section.sensitiveCodes as string[]) : [],
   };
+}
+
+/** The keys of one institution's account. */
+const CREDENTIAL_KEYS = ['username', 'password', 'orgCode', 'orgName'] as const;
+
+/** One institution: a complete site (the shared keys merged under its profile) and the MSH-4 values it sends under. */
+export interface RecognitionInstitution extends RecognitionSite, InstitutionProfile {}
+
+export type RecognitionInstitutions = Institutions<RecognitionInstitution>;
+
+/**
+ * Reads the institutions of a (validated) section. Without `institutions`
+ * the single account is one implicit institution matching every sender. With
+ * it, only the profiles count: every other key of the section (baseUrl,
+ * paths, fields, response...) is shared and merged under each profile, and a
+ * profile's own baseUrl/listUrl win. CONFIG_E_SITE_MISSING names the first
+ * missing key.
+ */
+export function readRecognitionInstitutions(section: Record<string, unknown>): RecognitionInstitutions {
+  if (!profilesOf(section)) return indexInstitutions([{ ...readRecognitionSite(section), senders: [] }], true);
+  const shared = Object.keys(section).filter((k) => k !== 'institutions' && !(CREDENTIAL_KEYS as readonly string[]).includes(k));
+  const list = mergedProfiles(section, shared).map(({ merged, profile, index }) => {
+    for (const k of REQUIRED) if (typeof merged[k] !== 'string' || !merged[k]) throw hbError('CONFIG_E_SITE_MISSING', { section: `recognition.institutions[${index}]`, key: k });
+    return { ...readRecognitionSite(merged), senders: sendersOf(profile) };
+  });
+  return indexInstitutions(list, false);
+}
+
+/** A duplicate orgCode, a sender listed by two institutions, the single account written beside a list. */
+export function recognitionInstitutionProblems(section: Readonly<Record<string, unknown>>): { path: (string | number)[]; message: string }[] {
+  return institutionProblems('recognition', CREDENTIAL_KEYS, section);
 }
 
 /**
