@@ -13,7 +13,8 @@
 import { hbError, type Hl7Message, type PluginDefinition } from '../../core/sdk.js';
 import { runCheck, type CheckItem } from '../recognition/check.js';
 import { DEFAULT_CARD_TYPES, patientRef } from '../recognition/hl7-patient.js';
-import { clientFor } from '../recognition/hub.js';
+import { clientsFor } from '../recognition/hub.js';
+import { INSTITUTION_KEY_SCHEMA, recognitionPicker } from '../recognition/institution.js';
 
 export interface RecognitionCheckConfig {
   /** prescription: one prescription-save check for the order (default); precise: one precise query per item. */
@@ -22,6 +23,8 @@ export interface RecognitionCheckConfig {
   orderControls?: string[];
   /** Add ZRC segments to the ACK (default true). */
   reply?: boolean;
+  /** orgCode of the recognition institution to check under (default: the one whose senders list MSH-4). */
+  institution?: string;
 }
 
 /** Items of the order: each OBR with the ORC before it. */
@@ -55,15 +58,21 @@ const plugin: PluginDefinition<RecognitionCheckConfig> = {
       mode: { enum: ['prescription', 'precise'], description: 'prescription-save check for the whole order (default) or a precise query per item' },
       orderControls: { type: 'array', items: { type: 'string', pattern: '^[A-Z]{2}$' }, minItems: 1, description: 'ORC-1 values checked (default [NW])' },
       reply: { type: 'boolean', description: 'Reply ZRC segments in the ACK (default true; on-complete routes)' },
+      institution: INSTITUTION_KEY_SCHEMA,
     },
   },
   examples: [{ title: 'Check new orders and answer in the ACK', yaml: 'plugin: recognition-check\nas: check' }],
   create(ctx, config) {
-    const client = clientFor(ctx, 'recognition-check');
+    const clients = clientsFor(ctx, 'recognition-check');
+    const picker = recognitionPicker(ctx, config.institution, 'recognition-check');
     const controls = config.orderControls ?? ['NW'];
     const mode = config.mode ?? 'prescription';
     return {
+      admit(input) {
+        picker.pick(input);
+      },
       async process(input, call) {
+        const client = clients.get(picker.pick(input).orgCode)!;
         const msg = input.hl7;
         if (!msg) throw hbError('HL7_E_PARSE', { detail: 'recognition-check needs an HL7 message' });
         const items = orderItems(msg, controls);

@@ -7,7 +7,8 @@
  * operation comes from the message (see report.ts and README.md).
  */
 import { hbError, compileTemplate, type Template, type PluginDefinition, type StepInput } from '../../core/sdk.js';
-import { clientFor, hubFor } from '../recognition/hub.js';
+import { clientsFor } from '../recognition/hub.js';
+import { INSTITUTION_KEY_SCHEMA, recognitionPicker } from '../recognition/institution.js';
 import { DEFAULT_CARD_TYPES, DEFAULT_MAX_RESULTS, departmentPayloads, patientPayload, staffPayloads, type Json } from './payload.js';
 import { processReport } from './report.js';
 
@@ -29,6 +30,8 @@ export interface RecognitionUploadConfig {
   cardTypes?: Record<string, string>;
   /** Most results (non-ED OBX) one lab report may carry; more fails with RECOG_E_TOO_MANY_RESULTS (default: no limit). */
   maxResults?: number;
+  /** orgCode of the recognition institution to upload under (default: the one whose senders list MSH-4). */
+  institution?: string;
 }
 
 const DEFAULT_FINDINGS = '(^|[-_])FIND|所见';
@@ -74,6 +77,7 @@ const plugin: PluginDefinition<RecognitionUploadConfig> = {
       maskVar: { type: 'string', pattern: '^[A-Za-z_][A-Za-z0-9_]*$', description: 'Variable of a sensitive-guard step (as:); mask: true there masks the upload (default sensitive)' },
       cardTypes: { type: 'object', additionalProperties: { enum: ['01', '02', '03', '04', '05', '06', '07', '08', '99'] }, description: 'Identifier type (PID-3.5) → card type code' },
       maxResults: { type: 'integer', minimum: 1, maximum: 1000000, description: 'Most results (non-ED OBX) one lab report upload may carry; a larger report fails with RECOG_E_TOO_MANY_RESULTS and goes to the dead letter (default: no limit, the whole report is sent in one upload)' },
+      institution: INSTITUTION_KEY_SCHEMA,
     },
   },
   examples: [
@@ -81,10 +85,8 @@ const plugin: PluginDefinition<RecognitionUploadConfig> = {
     { title: 'Exam report with site-specific OBX codes', yaml: 'plugin: recognition-upload\nconfig: { kind: exam, findings: "^RPT-1$", impression: "^RPT-2$" }' },
   ],
   create(ctx, config) {
-    hubFor(ctx);
-    const client = clientFor(ctx, 'recognition-upload');
-    const site = client.site;
-    const org: Json = { orgCode: site.orgCode, orgName: site.orgName };
+    const clients = clientsFor(ctx, 'recognition-upload');
+    const picker = recognitionPicker(ctx, config.institution, 'recognition-upload');
     const cardTypes = { ...DEFAULT_CARD_TYPES, ...(config.cardTypes ?? {}) };
     const customId = config.reportId ? compileTemplate(config.reportId) : undefined;
     const findings = regex(config.findings ?? DEFAULT_FINDINGS, 'findings');
@@ -92,9 +94,16 @@ const plugin: PluginDefinition<RecognitionUploadConfig> = {
     const maskVar = config.maskVar ?? 'sensitive';
 
     return {
+      admit(input) {
+        picker.pick(input);
+      },
       async process(input, call) {
         const msg = input.hl7;
         if (!msg) throw hbError('HL7_E_PARSE', { detail: 'recognition-upload needs an HL7 message' });
+        // The institution this message goes out under: its account, its orgCode in every payload.
+        const site = picker.pick(input);
+        const client = clients.get(site.orgCode)!;
+        const org: Json = { orgCode: site.orgCode, orgName: site.orgName };
         const meta = { route: call.route, messageId: input.controlId, idempotencyKey: call.idempotencyKey, signal: call.signal };
         const kind = config.kind === 'dictionary' ? dictionaryKind(msg.triggerEvent, msg.get('MFI-1.1')) : config.kind;
         switch (kind) {

@@ -7,13 +7,24 @@
 import { isHisbridgeError, type DoctorCheck, type DoctorContext } from '../../core/sdk.js';
 import { readRecognitionSite } from './site.js';
 import { createTokenClient } from './token.js';
+import { probeEachInstitution } from '../shared/institutions.js';
 
+/**
+ * With `recognition.institutions`, every institution logs in with its own
+ * account (the shared keys merged under its profile), its checks named
+ * `recognition[<orgCode>]: ...`; otherwise the single account, `recognition: ...`.
+ */
 export async function recognitionDoctor(section: Readonly<Record<string, unknown>>, ctx: DoctorContext): Promise<DoctorCheck[]> {
+  const shared = Object.keys(section).filter((k) => !['institutions', 'username', 'password', 'orgCode', 'orgName'].includes(k));
+  return probeEachInstitution(section, 'recognition', shared, (s, label) => probeOne(s, ctx, label));
+}
+
+async function probeOne(section: Readonly<Record<string, unknown>>, ctx: DoctorContext, label: string): Promise<DoctorCheck[]> {
   let site;
   try {
     site = readRecognitionSite({ ...section });
   } catch (e) {
-    return [{ name: 'recognition: parameters', status: 'fail', detail: isHisbridgeError(e) ? e.message : 'incomplete', fix: 'set baseUrl, username, password (as ${env:NAME}) and orgCode in the recognition section' }];
+    return [{ name: `${label}: parameters`, status: 'fail', detail: isHisbridgeError(e) ? e.message : 'incomplete', fix: 'set baseUrl, username, password (as ${env:NAME}) and orgCode in the recognition section' }];
   }
   let at = '(not a URL)';
   try {
@@ -21,22 +32,22 @@ export async function recognitionDoctor(section: Readonly<Record<string, unknown
   } catch {
     // The schema checks the URL; keep the text anyway.
   }
-  const checks: DoctorCheck[] = [{ name: 'recognition: parameters', status: 'ok', detail: 'baseUrl, username, password and orgCode are set' }];
+  const checks: DoctorCheck[] = [{ name: `${label}: parameters`, status: 'ok', detail: 'baseUrl, username, password and orgCode are set' }];
   const started = performance.now();
   try {
     await createTokenClient(ctx.http, site).get(ctx.signal);
     const ms = Math.round(performance.now() - started);
-    checks.push({ name: 'recognition: platform reachable', status: 'ok', detail: `${at} answered in ${ms} ms` });
-    checks.push({ name: 'recognition: login accepted', status: 'ok', detail: `a token was issued for recognition.username (path ${site.paths.token})` });
+    checks.push({ name: `${label}: platform reachable`, status: 'ok', detail: `${at} answered in ${ms} ms` });
+    checks.push({ name: `${label}: login accepted`, status: 'ok', detail: `a token was issued for recognition.username (path ${site.paths.token})` });
   } catch (e) {
     const cause = (e as { cause?: unknown }).cause;
     if (isHisbridgeError(cause) && cause.code.startsWith('HTTP_E_')) {
-      checks.push({ name: 'recognition: platform reachable', status: 'fail', detail: `${at}: ${cause.code}: ${cause.message}`, fix: 'check recognition.baseUrl, DNS and the firewall or proxy towards the platform' });
+      checks.push({ name: `${label}: platform reachable`, status: 'fail', detail: `${at}: ${cause.code}: ${cause.message}`, fix: 'check recognition.baseUrl, DNS and the firewall or proxy towards the platform' });
       return checks;
     }
-    checks.push({ name: 'recognition: platform reachable', status: 'ok', detail: `${at} answered` });
+    checks.push({ name: `${label}: platform reachable`, status: 'ok', detail: `${at} answered` });
     checks.push({
-      name: 'recognition: login accepted',
+      name: `${label}: login accepted`,
       status: 'fail',
       detail: isHisbridgeError(e) ? `${e.code}: ${e.message}` : 'login failed',
       fix: 'check recognition.username and recognition.password (and paths.token, fields and response if the platform spells them differently)',

@@ -7,7 +7,7 @@
 import type { SiteExtension } from '../../core/sdk.js';
 import { recognitionEndpoints } from './endpoints.js';
 import { createHub } from './hub.js';
-import { recognitionDefaults, recognitionSiteSchema } from './site.js';
+import { recognitionDefaults, recognitionInstitutionProblems, recognitionSiteSchema } from './site.js';
 import { DEFAULT_SIM_PORT, startRecognitionSimulator } from './simulator.js';
 import { recognitionDoctor } from './doctor.js';
 
@@ -15,6 +15,8 @@ const extension: SiteExtension = {
   key: 'recognition',
   summary: 'Exam/lab result mutual-recognition platform (检查检验互认共享平台): paths, field names, credentials',
   configSchema: recognitionSiteSchema,
+  /** A duplicate orgCode, a sender listed by two institutions, the single account beside a list (site.ts). */
+  problems: recognitionInstitutionProblems,
   defaults: recognitionDefaults,
   simulator: {
     defaultPort: DEFAULT_SIM_PORT,

@@ -23,7 +23,7 @@ import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import type { AddressInfo } from 'node:net';
 import { parseJsonYielding, type Logger, type RunningSimulator } from '../../core/sdk.js';
-import { invertFields, OPERATIONS, readRecognitionSite, renameKeys, type Operation, type RecognitionSite } from './site.js';
+import { invertFields, OPERATIONS, readRecognitionInstitutions, renameKeys, type Operation, type RecognitionSite } from './site.js';
 import { SimState } from './sim-state.js';
 import { validateYielding } from './sim-schemas.js';
 import { handleOperation, SimFailure } from './sim-ops.js';
@@ -53,6 +53,8 @@ export interface SimCall {
   idempotencyKey?: string;
   /** Answered from an earlier call with the same operation and idempotency key: not acted on. */
   replayed?: boolean;
+  /** The institution (orgCode) whose account the call was verified with: the login's, or the token's. */
+  institution?: string;
 }
 
 export interface RecognitionSimulator extends RunningSimulator {
@@ -121,7 +123,9 @@ export async function startRecognitionSimulator(opts: {
   const maxBodyBytes = opts.maxBodyBytes ?? DEFAULT_SIM_MAX_BODY_BYTES;
   if (!(Number.isSafeInteger(maxBodyBytes) && maxBodyBytes > 0)) throw new RangeError(`maxBodyBytes must be a positive integer (got ${maxBodyBytes})`);
   const section = { username: 'demo-hospital', password: 'demo-password-not-a-secret', orgCode: 'H4413020001', baseUrl: 'http://127.0.0.1', ...(opts.site ?? {}) };
-  const site: RecognitionSite = readRecognitionSite(section);
+  // With `institutions`, one account per institution, each verified separately; the shared keys (paths, fields, response) are common.
+  const accounts = readRecognitionInstitutions(section).list;
+  const site: RecognitionSite = accounts[0]!;
   const inverse = invertFields(site.fields);
   const hasRenames = Object.keys(inverse).length > 0;
   const byPath = new Map<string, Operation>(OPERATIONS.map((op) => [site.paths[op], op]));
@@ -129,7 +133,8 @@ export async function startRecognitionSimulator(opts: {
   const calls: SimCall[] = [];
   let faults: SimFault[] = [];
   let tokenTtlSeconds = 7200;
-  const tokens = new Map<string, number>();
+  /** token → its expiry and the institution whose account it was issued to. */
+  const tokens = new Map<string, { exp: number; orgCode: string }>();
   /** `${op} ${key}` → the first successful answer (insertion order = least recently used first). */
   const answered = new Map<string, Record<string, unknown>>();
   let baseUrl = '';
@@ -156,13 +161,14 @@ export async function startRecognitionSimulator(opts: {
     return f;
   }
 
-  function authorized(req: http.IncomingMessage): boolean {
+  /** The institution (orgCode) of a valid token, or undefined. */
+  function authorized(req: http.IncomingMessage): string | undefined {
     const raw = req.headers[site.tokenHeader.toLowerCase()];
     const value = Array.isArray(raw) ? raw[0] : raw;
-    if (!value) return false;
+    if (!value) return undefined;
     const token = site.tokenScheme ? value.replace(new RegExp(`^${site.tokenScheme}\\s+`), '') : value;
-    const exp = tokens.get(token);
-    return exp !== undefined && Date.now() < exp;
+    const t = tokens.get(token);
+    return t !== undefined && Date.now() < t.exp ? t.orgCode : undefined;
   }
 
   async function handleSim(req: http.IncomingMessage, res: http.ServerResponse, path: string): Promise<void> {
@@ -224,10 +230,12 @@ export async function startRecognitionSimulator(opts: {
       call.result = 'fault';
       return sendJson(res, fault.status, envelope(String(fault.status), fault.message ?? 'injected fault'), fault.retryAfter ? { 'retry-after': fault.retryAfter } : {});
     }
-    if (op !== 'token' && !authorized(req)) {
+    const tokenOrg = op === 'token' ? undefined : authorized(req);
+    if (op !== 'token' && !tokenOrg) {
       call.result = 'unauthorized';
       return sendJson(res, 401, envelope('401', 'token missing, invalid or expired'));
     }
+    if (tokenOrg) call.institution = tokenOrg;
     if (fault?.businessCode) {
       call.result = fault.businessCode;
       return sendJson(res, 200, envelope(fault.businessCode, fault.message ?? 'injected business error'));
@@ -239,13 +247,20 @@ export async function startRecognitionSimulator(opts: {
       return sendJson(res, 200, envelope('1001', `invalid payload: ${detail}`));
     }
     if (op === 'token') {
-      if (body.username !== site.username || body.password !== site.password) {
+      const account = accounts.find((a) => a.username === body.username);
+      if (!account || body.password !== account.password) {
         call.result = '1002';
         return sendJson(res, 200, envelope('1002', 'bad username or password'));
       }
+      call.institution = account.orgCode;
       const token = randomBytes(16).toString('hex');
-      tokens.set(token, Date.now() + tokenTtlSeconds * 1000);
+      tokens.set(token, { exp: Date.now() + tokenTtlSeconds * 1000, orgCode: account.orgCode });
       return sendJson(res, 200, envelope(okCode, 'ok', { token, expiresIn: tokenTtlSeconds }));
+    }
+    // A token speaks for one institution only: a payload naming another is refused.
+    if (typeof body.orgCode === 'string' && body.orgCode !== tokenOrg) {
+      call.result = '1003';
+      return sendJson(res, 200, envelope('1003', 'orgCode does not match the account of the token'));
     }
     const first = idemKey ? answered.get(idemKey) : undefined;
     if (idemKey && first) {
