@@ -6,15 +6,13 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import path from 'node:path';
 import { MllpClient } from '../../core/mllp/client.js';
 import { OpsQueries } from '../../core/ops/queries.js';
-import { loadSiteConfig } from '../../core/config/site.js';
-import { LoadError } from '../../core/config/yaml-source.js';
-import { builtinRegistry } from '../../plugins/index.js';
 import { gatewayHeaders, sm4EncryptHex } from '../../core/sdk.js';
 import { readInstitutions, institutionProblems } from '../../plugins/gd-ehr/site.js';
 import { startGdEhrSimulator, type GdEhrSimulator } from '../../plugins/gd-ehr/simulator.js';
 import { silentLogger } from '../../core/log.js';
 import { startEngine, withEngine, type TestEngine } from '../helpers/engine.js';
 import { tempFiles } from '../helpers/routes.js';
+import { siteIssues } from '../helpers/site-issues.js';
 import { until } from '../helpers/kafka.js';
 import { http, sampleText } from './helpers.js';
 import { hashApiToken } from '../../core/http/api-auth.js';
@@ -266,24 +264,11 @@ describe('the simulator with several institutions', () => {
 });
 
 describe('gdEhr.institutions in hisbridge.yaml', () => {
-  const load = (yaml: string[]) => {
-    const dir = tempFiles({ 'hisbridge.yaml': yaml.join('\n') });
-    const reg = builtinRegistry();
-    return () => loadSiteConfig(path.join(dir, 'hisbridge.yaml'), reg.extensions, {}, ENV, reg.sources);
-  };
-  const issues = (fn: () => unknown): string[] => {
-    try {
-      fn();
-    } catch (e) {
-      if (e instanceof LoadError) return e.issues.map((i) => `${path.basename(i.pos.file)}:${i.pos.line}:${i.pos.col} ${i.message}`);
-      throw e;
-    }
-    return [];
-  };
+  const issues = (yaml: string[]) => siteIssues(yaml, ENV);
 
   it('a duplicate orgCode and a sender listed twice are reported at file:line:col', () => {
     const yaml = [...INSTITUTIONS, '    - { orgCode: ORGA001, orgName: 丙, appId: app-c, paasId: paas-c, paasToken: "${env:A_TOKEN}", sm4Key: "${env:A_KEY}", callSysCode: sysc, senders: [NETHOSP_B] }'];
-    const found = issues(load(yaml));
+    const found = issues(yaml);
     expect(found).toEqual([
       expect.stringMatching(/^hisbridge\.yaml:5:\d+ gdEhr\.institutions\[2\]\.orgCode: "ORGA001" is also the orgCode of institutions\[0\]/),
       expect.stringMatching(/^hisbridge\.yaml:5:\d+ gdEhr\.institutions\[2\]\.senders: sender "NETHOSP_B" is also listed by institutions\[1\]/),
@@ -292,7 +277,7 @@ describe('gdEhr.institutions in hisbridge.yaml', () => {
 
   it('missing credentials are a schema error at the profile', () => {
     const yaml = ['gdEhr:', '  institutions:', '    - { orgCode: ORGA001, orgName: 甲, appId: app-a, paasId: paas-a, callSysCode: sysa, senders: [HOSP_A] }'];
-    const found = issues(load(yaml));
+    const found = issues(yaml);
     expect(found.length).toBeGreaterThan(0);
     expect(found.join('\n')).toMatch(/hisbridge\.yaml:3:\d+ .*paasToken/);
   });

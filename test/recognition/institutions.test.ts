@@ -8,16 +8,14 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import path from 'node:path';
 import { MllpClient } from '../../core/mllp/client.js';
 import { OpsQueries } from '../../core/ops/queries.js';
-import { loadSiteConfig } from '../../core/config/site.js';
-import { LoadError } from '../../core/config/yaml-source.js';
 import { createHttpClient } from '../../core/http/client.js';
 import { hashApiToken } from '../../core/http/api-auth.js';
-import { builtinRegistry } from '../../plugins/index.js';
 import { readRecognitionInstitutions, recognitionInstitutionProblems } from '../../plugins/recognition/site.js';
 import { startRecognitionSimulator, type RecognitionSimulator } from '../../plugins/recognition/simulator.js';
 import { recognitionDoctor } from '../../plugins/recognition/doctor.js';
 import { startEngine, type TestEngine } from '../helpers/engine.js';
 import { tempFiles } from '../helpers/routes.js';
+import { siteIssues } from '../helpers/site-issues.js';
 import { until } from '../helpers/kafka.js';
 import { cli } from '../helpers/cli.js';
 import { sampleText } from './harness.js';
@@ -273,31 +271,18 @@ describe('the recognition simulator with several institutions', () => {
 });
 
 describe('recognition.institutions in hisbridge.yaml', () => {
-  const load = (yaml: string[]) => {
-    const dir = tempFiles({ 'hisbridge.yaml': yaml.join('\n') });
-    const reg = builtinRegistry();
-    return () => loadSiteConfig(path.join(dir, 'hisbridge.yaml'), reg.extensions, {}, ENV, reg.sources);
-  };
-  const issues = (fn: () => unknown): string[] => {
-    try {
-      fn();
-    } catch (e) {
-      if (e instanceof LoadError) return e.issues.map((i) => `${path.basename(i.pos.file)}:${i.pos.line}:${i.pos.col} ${i.message}`);
-      throw e;
-    }
-    return [];
-  };
+  const issues = (yaml: string[]) => siteIssues(yaml, ENV);
 
   it('a duplicate orgCode and a sender listed twice are reported at file:line:col', () => {
     const yaml = [...INSTITUTIONS, '    - { orgCode: ORGA001, username: acct-c, password: "${env:RA_PASS}", senders: [NETHOSP_B] }'];
-    expect(issues(load(yaml))).toEqual([
+    expect(issues(yaml)).toEqual([
       expect.stringMatching(/^hisbridge\.yaml:5:\d+ recognition\.institutions\[2\]\.orgCode: "ORGA001" is also the orgCode of institutions\[0\]/),
       expect.stringMatching(/^hisbridge\.yaml:5:\d+ recognition\.institutions\[2\]\.senders: sender "NETHOSP_B" is also listed by institutions\[1\]/),
     ]);
   });
 
   it('a profile without its password is a schema error at the profile', () => {
-    const found = issues(load(['recognition:', '  institutions:', '    - { orgCode: ORGA001, username: acct-a, senders: [HOSP_A] }']));
+    const found = issues(['recognition:', '  institutions:', '    - { orgCode: ORGA001, username: acct-a, senders: [HOSP_A] }']);
     expect(found.join('\n')).toMatch(/hisbridge\.yaml:3:\d+ .*password/);
   });
 
