@@ -147,7 +147,15 @@ export class Ops {
     } catch (e) {
       return { status: 400, headers: JSON_HEADERS, body: { code: 'OPS_E_BAD_QUERY', message: (e as Error).message } };
     }
-    const report = this.queries.stats(by, { ...(since !== undefined ? { since } : {}), ...(until !== undefined ? { until } : {}), ...(req.query.org ? { orgCode: req.query.org } : {}) });
+    // An API client limited to some institutions (api.clients[].institutions) reads only theirs: `org` must be one of
+    // them, and may be left out only when the client has exactly one.
+    let org = req.query.org || undefined;
+    if (req.institutions) {
+      if (org !== undefined && !req.institutions.includes(org)) return { status: 403, headers: JSON_HEADERS, body: { code: 'API_E_FORBIDDEN', message: `client ${req.client ?? '?'} may not read the statistics of institution "${org.slice(0, 32).replace(/[^\w.-]/g, '?')}"` } };
+      if (org === undefined && req.institutions.length === 1) org = req.institutions[0];
+      if (org === undefined) return { status: 400, headers: JSON_HEADERS, body: { code: 'OPS_E_BAD_QUERY', message: `org is required: client ${req.client ?? '?'} is limited to several institutions (${req.institutions.join(', ')})` } };
+    }
+    const report = this.queries.stats(by, { ...(since !== undefined ? { since } : {}), ...(until !== undefined ? { until } : {}), ...(org ? { orgCode: org } : {}) });
     return { status: 200, headers: JSON_HEADERS, body: report };
   }
 

@@ -146,7 +146,11 @@ describe('deploy/: Prometheus rules and Grafana dashboard', () => {
     const inRules = new Set(ruleExprs().flatMap((r) => promqlMetricNames(r.expr)));
     for (const m of ['hisbridge_deliveries_current', 'hisbridge_remote_up', 'hisbridge_listener_up', 'hisbridge_store_up', 'hisbridge_kafka_lag', 'hisbridge_messages_received_total']) expect(inRules, m).toContain(m);
     // The dashboard's panels the issue names.
-    for (const m of ['hisbridge_route_matches_total', 'hisbridge_ack_latency_seconds_bucket', 'hisbridge_deliveries_current', 'hisbridge_dead_letters_total', 'hisbridge_delivery_latency_seconds_bucket', 'hisbridge_deliveries_total', 'hisbridge_kafka_lag', 'hisbridge_event_loop_delay_seconds']) expect(used, m).toContain(m);
+    for (const m of ['hisbridge_route_matches_total', 'hisbridge_ack_latency_seconds_bucket', 'hisbridge_deliveries_current', 'hisbridge_dead_letters_total', 'hisbridge_delivery_latency_seconds_bucket', 'hisbridge_deliveries_total', 'hisbridge_kafka_lag', 'hisbridge_event_loop_delay_seconds', 'hisbridge_call_latency_seconds_bucket', 'hisbridge_calls_total']) expect(used, m).toContain(m);
+    // Remote latency and errors per institution (issue 16): grouped by the org label.
+    const perOrg = dashboardExprs().filter((r) => /per institution/.test(r.name));
+    expect(perOrg.some((r) => r.expr.includes('hisbridge_call_latency_seconds_bucket') && /by \(le, org\)/.test(r.expr))).toBe(true);
+    expect(perOrg.some((r) => r.expr.includes('hisbridge_calls_total') && /by \(org\)/.test(r.expr) && /result=~"failed/.test(r.expr))).toBe(true);
   });
 
   it('the dashboard is importable JSON: unique panel ids, every query on the ${DS_PROMETHEUS} input', () => {

@@ -216,6 +216,19 @@ describe('two recognition institutions in one engine', () => {
     }
   });
 
+  it('GET /api/stats: a client limited to ORGA001 reads that institution only; another org is 403', async () => {
+    const stats = (token: string, q: string) => http.request(`${te.httpUrl}/api/stats?${q}`, { headers: { authorization: `Bearer ${token}` } });
+    const own = await stats(TOKEN_A, 'by=org');
+    expect(own.status).toBe(200);
+    expect((own.json as { groups: { key: string }[] }).groups.map((g) => g.key)).toEqual(['ORGA001']);
+    const other = await stats(TOKEN_A, 'by=org&org=ORGB002');
+    expect(other.status).toBe(403);
+    expect(other.json).toMatchObject({ code: 'API_E_FORBIDDEN' });
+    // An unlimited client sees both.
+    const all = await stats(TOKEN_ALL, 'by=org');
+    expect((all.json as { groups: { key: string }[] }).groups.map((g) => g.key).sort()).toEqual(['ORGA001', 'ORGB002']);
+  });
+
   it('pending checks are kept per institution: the decision is found under the institution that made the check only', async () => {
     const checked = await post(TOKEN_ALL, '/api/recognition/check', { orgCode: 'ORGA001', orderNo: 'WS-PEND-1', patientId: 'P000100001', idNumber: '440106199003152314', staffNo: 'D0012', items: [{ itemCode: 'LAB0001', itemName: '血常规' }] });
     expect(checked.status).toBe(200);
