@@ -54,6 +54,8 @@ export const ERRORS = {
   HL7_E_NO_MSH: { message: 'message does not start with an MSH segment', retryable: false },
   HL7_E_CHARSET: { message: 'unsupported character set "{charset}"', retryable: false },
   HL7_E_INVALID_BYTES: { message: 'invalid {charset} bytes in {location}', retryable: false },
+  HL7_E_CHARSET_LABEL: { message: 'the message is labelled {charset} but its bytes are UTF-8 (first at {location}); label it UNICODE UTF-8 in MSH-18 or send GBK bytes', retryable: false },
+  HL7_E_CONTROL_BYTES: { message: 'control character 0x{byte} in {location}; HL7 carries control characters escaped (\\X{byte}\\), never raw', retryable: false },
   HL7_W_BATCH_TRAILER: { message: 'batch trailer disagrees with the messages received ({detail}); processed anyway', retryable: false },
   HL7_E_MULTI_MESSAGE_BLOCK: { message: 'one block carries {count} messages; this source takes one message per block (multiMessageBlocks: reject)', retryable: false },
   HL7_E_MISSING_FIELD: { message: 'required field {path} is empty', retryable: false },

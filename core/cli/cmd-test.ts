@@ -3,7 +3,7 @@
  * test files (docs/route-tests.md). Prints `ok` / `FAIL` per case with the
  * mismatches, then `N passed, N failed`. Exit 0 when every case passed, 1
  * when one failed (or the routes under test did not load), 2 when a test
- * file is invalid or the arguments are wrong.
+ * file is invalid, the arguments are wrong or there is no test file to run.
  */
 import { readdirSync, statSync } from 'node:fs';
 import path from 'node:path';
@@ -62,8 +62,10 @@ export async function run(argv: string[]): Promise<number> {
     return 2;
   }
   if (files.length === 0) {
-    err(`hisbridge test: no *.test.yaml in ${positionals.join(', ') || routesDir}`);
-    return positionals.length ? 2 : 0;
+    // Nothing to run is an error, not a pass: a typo in a directory name or a
+    // CI job pointed at the wrong folder must not report success.
+    err(`hisbridge test: no test files: no *.test.yaml in ${positionals.join(', ') || routesDir}`);
+    return 2;
   }
 
   let reg;

@@ -19,7 +19,8 @@
  */
 import { existsSync, statSync } from 'node:fs';
 import path from 'node:path';
-import { pathToFileURL } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { Worker } from 'node:worker_threads';
 import * as sdk from '../sdk.js';
 import type { PluginDefinition, SiteExtension, SourceDefinition } from '../sdk.js';
 import type { Registry } from '../registry.js';
@@ -104,6 +105,77 @@ class PluginLoadTimeout extends Error {
   }
 }
 
+/**
+ * The first run of a module happens in a worker thread, because a timer on
+ * the main thread cannot stop synchronous code: a module whose top level (or
+ * whose `(sdk) =>` function) loops forever would hang `validate` and `start`
+ * with no word. The worker imports the module and calls its default export
+ * once; it reports each stage back. If a stage does not finish in time the
+ * worker is terminated (that does stop a loop) and the entry is reported. A
+ * module that finishes is then imported for real on the main thread, where
+ * every other problem is found and reported as before; what the module threw
+ * in the worker is ignored here for that reason.
+ *
+ * The call of the default export needs the engine's SDK as a module file; when
+ * the engine runs from the TypeScript sources (tests) there is none, so only
+ * the import is checked.
+ */
+const PROBE = `const { parentPort, workerData } = require('node:worker_threads');
+(async () => {
+  let mod;
+  try { mod = await import(workerData.url); } catch { parentPort.postMessage('done'); return; }
+  parentPort.postMessage('imported');
+  if (typeof mod.default !== 'function' || !workerData.sdkUrl) { parentPort.postMessage('done'); return; }
+  let sdk;
+  try { sdk = await import(workerData.sdkUrl); } catch { parentPort.postMessage('done'); return; }
+  parentPort.postMessage('sdk');
+  try { mod.default(sdk); } catch {}
+  parentPort.postMessage('done');
+})();`;
+
+const SDK_FILE = fileURLToPath(new URL('../sdk.js', import.meta.url));
+
+/**
+ * Runs the module once in a worker thread. Resolves `undefined` when its
+ * import and the synchronous part of its default export's call returned (or
+ * threw) in time, else the stage that did not return: 'import' or 'call'.
+ */
+async function probeInWorker(abs: string, ms: number): Promise<'import' | 'call' | undefined> {
+  const sdkUrl = existsSync(SDK_FILE) ? pathToFileURL(SDK_FILE).href : undefined;
+  // stdout/stderr piped and drained: what the module prints while probed is not printed twice.
+  const worker = new Worker(PROBE, { eval: true, workerData: { url: pathToFileURL(abs).href, sdkUrl }, stdout: true, stderr: true });
+  worker.stdout.resume();
+  worker.stderr.resume();
+  worker.unref();
+  let stage: 'import' | 'call' = 'import';
+  try {
+    return await new Promise<'import' | 'call' | undefined>((resolve) => {
+      let timer = setTimeout(() => resolve(stage), ms);
+      const finish = () => {
+        clearTimeout(timer);
+        resolve(undefined);
+      };
+      worker.on('message', (m: string) => {
+        if (m === 'imported') {
+          // The call gets its own bound, counted once the SDK is loaded.
+          clearTimeout(timer);
+          timer = setTimeout(() => resolve(stage), ms);
+        } else if (m === 'sdk') {
+          stage = 'call';
+          clearTimeout(timer);
+          timer = setTimeout(() => resolve(stage), ms);
+        } else if (m === 'done') finish();
+      });
+      // A worker that dies or exits early (a top-level await with nothing
+      // left to wait on) has not looped: the main-thread import judges it.
+      worker.on('error', finish);
+      worker.on('exit', finish);
+    });
+  } finally {
+    await worker.terminate();
+  }
+}
+
 /** Reads the `plugins:` entries and their positions; YAML and schema problems are left to loadSiteConfig. */
 function pluginEntries(file: string): { entry: string; index: number; pos: SourcePos }[] {
   const src = loadYamlFile(file);
@@ -150,6 +222,15 @@ export async function loadExternalPlugins(file: string | undefined, registry: Re
     const abs = path.resolve(baseDir, entry);
     if (!existsSync(abs) || !statSync(abs).isFile()) {
       issue('CONFIG_E_PLUGIN_NOT_FOUND', existsSync(abs) ? `not a module file (${abs} is a directory or a special file)` : `no such file (looked for ${abs})`);
+      continue;
+    }
+    const stuck = await probeInWorker(abs, loadTimeoutMs);
+    if (stuck === 'import') {
+      issue('CONFIG_E_PLUGIN_IMPORT', `importing it did not finish within ${loadTimeoutMs / 1000} s (top-level code that never returns, such as a loop, or a top-level await that never settles?)`);
+      continue;
+    }
+    if (stuck === 'call') {
+      issue('CONFIG_E_PLUGIN_IMPORT', `its default export (sdk) => ... did not finish within ${loadTimeoutMs / 1000} s: it never returned (a loop?)`);
       continue;
     }
     let mod: Record<string, unknown>;

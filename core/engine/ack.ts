@@ -39,6 +39,8 @@ export function hl7ErrorCode(code: string): string {
     case 'HL7_E_PARSE':
     case 'HL7_E_CHARSET':
     case 'HL7_E_INVALID_BYTES':
+    case 'HL7_E_CHARSET_LABEL':
+    case 'HL7_E_CONTROL_BYTES':
       return '102';
     case 'ENGINE_E_NO_ROUTE':
       return '200';

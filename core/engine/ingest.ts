@@ -27,6 +27,7 @@ import type { InboundMessage, IngestOutcome, IngestReply, Logger, ReplyContribut
 import { idempotencyKeyOf, messageKey } from '../store/identity.js';
 import type { AckReply, NewDeliveryWithOutcome } from '../store/types.js';
 import type { Store } from '../store/sqlite.js';
+import type { Hl7Message } from '../hl7/index.js';
 import { errorReply, hl7ErrorCode, renderAck, renderAckText, withAckContext } from './ack.js';
 import { patientIdOf, readHl7, type ReadOk, type ReadResult } from './read.js';
 import { readJson } from './read-json.js';
@@ -42,6 +43,13 @@ export interface IngestDeps {
   /** Why new work must be refused now (overload: reject past the mark, shutting down); undefined when it is taken. */
   gate(): HisbridgeError | undefined;
   signal: AbortSignal;
+  /**
+   * Called after a commit that queued deliveries, with the parsed message when
+   * no step changed it (it still reads as the stored bytes): the engine hands
+   * it to the deliveries' parsed-message cache, so a big message is not
+   * decoded and parsed again for its first delivery (issue 11).
+   */
+  committed?(messageId: number, rawBytes: number, msg: Hl7Message): void;
 }
 
 /** What the port did: the outcome for the source, and whether the commit queued deliveries (the engine kicks the workers). */
@@ -244,6 +252,7 @@ async function common(inbound: InboundMessage, m: ReadOk, deps: IngestDeps): Pro
     return refused('failed', err, outcomes);
   }
   const queued = commitsWork && deliveries.some((d) => !d.final);
+  if (queued && deps.committed && m.input.hl7 && m.input.hl7.revision === 0) deps.committed(messageId, size, m.input.hl7);
   const reused = reusedOf !== undefined;
   if (reused) {
     const w = hbError('ENGINE_W_CONTROL_ID_REUSED');

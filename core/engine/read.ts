@@ -105,14 +105,24 @@ export async function readHl7(inbound: InboundMessage, log: Logger): Promise<Rea
   }
   let flags: string[] | undefined;
   if (invalid) {
-    // Never the bytes or the text around them: only where they are.
-    const err = new HisbridgeError('HL7_E_INVALID_BYTES', { charset: charsetLabel(charset), location: invalid.location });
+    // Never the bytes or the text around them: only where they are (and, for a control character, which one).
+    const kind = invalid.kind ?? 'bytes';
+    const err =
+      kind === 'label'
+        ? new HisbridgeError('HL7_E_CHARSET_LABEL', { charset: charsetLabel(charset), location: invalid.location })
+        : kind === 'control'
+          ? new HisbridgeError('HL7_E_CONTROL_BYTES', { byte: invalid.byte ?? '??', location: invalid.location })
+          : new HisbridgeError('HL7_E_INVALID_BYTES', { charset: charsetLabel(charset), location: invalid.location });
+    const what = kind === 'label' ? 'UTF-8 bytes under a GB18030/GBK label' : kind === 'control' ? 'a raw control character' : 'invalid bytes';
     if ((inbound.invalidBytes ?? 'reject') === 'reject') {
-      log.warn({ listener: source, code: err.code, location: invalid.location, offset: invalid.offset }, 'rejected message with invalid bytes');
+      log.warn({ listener: source, code: err.code, location: invalid.location, offset: invalid.offset }, `rejected message with ${what}`);
       return { ok: false, outcome: readRefusal(err, { header: readAckHeader(text), charset, location: errLocation(frame, invalid) }) };
     }
-    log.warn({ listener: source, code: err.code, location: invalid.location, offset: invalid.offset }, 'invalid bytes replaced by U+FFFD (invalidBytes: replace)');
-    flags = ['invalid-bytes-replaced'];
+    log.warn(
+      { listener: source, code: err.code, location: invalid.location, offset: invalid.offset },
+      kind === 'label' ? 'UTF-8 bytes under a GB18030/GBK label kept as read in GB18030 (invalidBytes: replace)' : `${what} replaced by U+FFFD (invalidBytes: replace)`,
+    );
+    flags = [kind === 'label' ? 'charset-label-mismatch' : kind === 'control' ? 'control-bytes-replaced' : 'invalid-bytes-replaced'];
   }
 
   // A big message gives other connections a turn between its big steps (issue 11: no stall over 50 ms).

@@ -118,8 +118,22 @@ const utf8Decoder = new TextDecoder('utf-8');
 const gbStrict = new TextDecoder('gb18030', { fatal: true });
 const utf8Strict = new TextDecoder('utf-8', { fatal: true });
 
+/**
+ * What is wrong with the bytes of a frame, first problem only:
+ * - `bytes`: a sequence invalid in the charset (it became U+FFFD);
+ * - `label`: the frame is labelled GB18030/GBK but its bytes are UTF-8 Chinese
+ *   text (see `utf8UnderGbLabel`); `text` is the GB reading (mojibake);
+ * - `control`: a C0 control character other than TAB, CR and LF inside the
+ *   message (it became U+FFFD in `text`).
+ */
+export type InvalidKind = 'bytes' | 'label' | 'control';
+
 /** Where the first byte sequence invalid in the charset sits, for the reject reason (never the bytes themselves). */
 export interface InvalidBytes {
+  /** What kind of problem; absent means `bytes`. */
+  kind?: InvalidKind;
+  /** For `control`: the byte, as two hex digits (`00`, `1A`). */
+  byte?: string;
   /** Byte offset in the frame. */
   offset: number;
   /** Segment name, e.g. `PID` (`?` when the segment name itself is not readable). */
@@ -211,7 +225,11 @@ function firstInvalidGb18030(b: Buffer): number {
  * part of a multi-byte character in UTF-8 or GB18030.
  */
 function locateInvalid(body: Buffer, base: number, charset: 'utf-8' | 'gb18030'): InvalidBytes {
-  const at = charset === 'utf-8' ? firstInvalidUtf8(body) : firstInvalidGb18030(body);
+  return locateAt(body, base, charset, charset === 'utf-8' ? firstInvalidUtf8(body) : firstInvalidGb18030(body));
+}
+
+/** Segment and field of byte offset `at` of `body` (see locateInvalid); `charset` says how to count separators. */
+function locateAt(body: Buffer, base: number, charset: 'utf-8' | 'gb18030', at: number): InvalidBytes {
   if (at < 0) return { offset: base, segment: '?', field: 0, location: 'the message' };
   const segStart = Math.max(body.lastIndexOf(CR, at), body.lastIndexOf(LF, at)) + 1;
   const seg = body.subarray(segStart, at);
@@ -243,6 +261,106 @@ function locateInvalid(body: Buffer, base: number, charset: 'utf-8' | 'gb18030')
 }
 
 /**
+ * True when a code point is one a Chinese hospital's UTF-8 text plausibly
+ * holds: CJK ideographs (with extension A, compatibility and the supplementary
+ * planes), CJK and fullwidth punctuation and forms, general punctuation
+ * (“ ” — …), letterlike symbols and number forms (℃, Ⅲ), circled numbers, and
+ * the few Latin-1 signs used in names and units (· × ° ± µ).
+ */
+function plausibleInChineseText(cp: number): boolean {
+  return (
+    (cp >= 0x4e00 && cp <= 0x9fff) ||
+    (cp >= 0x3400 && cp <= 0x4dbf) ||
+    (cp >= 0x3000 && cp <= 0x303f) ||
+    (cp >= 0xff00 && cp <= 0xffef) ||
+    (cp >= 0xf900 && cp <= 0xfaff) ||
+    (cp >= 0x2000 && cp <= 0x206f) ||
+    (cp >= 0x2100 && cp <= 0x218f) ||
+    (cp >= 0x2460 && cp <= 0x24ff) ||
+    (cp >= 0x20000 && cp <= 0x3134f) ||
+    cp === 0xb7 ||
+    cp === 0xd7 ||
+    cp === 0xb0 ||
+    cp === 0xb1 ||
+    cp === 0xb5
+  );
+}
+
+/**
+ * Bytes labelled GB18030/GBK (MSH-18, the transport, or the listener default)
+ * that are really UTF-8: read as GB they would become mojibake without any
+ * invalid byte (锟斤拷-style names sent to the province). Returns the byte
+ * offset of the first non-ASCII byte, or -1.
+ *
+ * The heuristic, chosen so genuine GBK text is not refused: the bytes must
+ * (1) be valid UTF-8, (2) decode, read as UTF-8, to at least one CJK
+ * ideograph, and (3) every non-ASCII character of that UTF-8 reading must be
+ * one Chinese text plausibly holds (plausibleInChineseText). GBK text is
+ * rarely valid UTF-8 at all; when it is (short runs such as 中文 = D6 D0 CE C4
+ * read as UTF-8 are Hebrew and Greek letters), its UTF-8 reading is made of
+ * Latin, Greek, Cyrillic, Hebrew or Arabic letters and fails (3), because a
+ * CJK ideograph in UTF-8 takes a lead byte E3-E9 followed by two bytes 80-BF,
+ * which common GBK characters (lead B0-F7, trail A1-FE) do not line up into
+ * across a whole message. Linear: one native UTF-8 check, then one pass over
+ * the non-ASCII characters.
+ */
+export function utf8UnderGbLabel(body: Buffer): number {
+  let first = -1;
+  for (let i = 0; i < body.length; i++) {
+    if (body[i]! >= 0x80) {
+      first = i;
+      break;
+    }
+  }
+  if (first < 0 || !isUtf8(body)) return -1;
+  const text = body.toString('utf8', first);
+  let ideograph = false;
+  for (let i = 0; i < text.length; i++) {
+    const cp = text.codePointAt(i)!;
+    if (cp < 0x80) continue;
+    if (cp > 0xffff) i++;
+    if (!plausibleInChineseText(cp)) return -1;
+    if ((cp >= 0x3400 && cp <= 0x9fff) || (cp >= 0xf900 && cp <= 0xfaff) || cp >= 0x20000) ideograph = true;
+  }
+  return ideograph ? first : -1;
+}
+
+/** C0 control characters allowed in a decoded message: TAB, LF and CR (segment terminators). */
+const CONTROL = /[\x00-\x08\x0b\x0c\x0e-\x1f]/;
+const CONTROL_ALL = /[\x00-\x08\x0b\x0c\x0e-\x1f]/g;
+
+/**
+ * The first C0 control byte (other than TAB, LF, CR) of `body`: HL7 carries
+ * control characters escaped (\X00\), never raw, so a raw one is a broken
+ * sender (a NUL-padded field, a stray MLLP start byte, a DOS end-of-file). In
+ * UTF-8 and GB18030 a byte below 0x20 is never part of another character, so
+ * the byte offset is found on bytes.
+ */
+function firstControlByte(body: Buffer): number {
+  for (let i = 0; i < body.length; i++) {
+    const b = body[i]!;
+    if (b < 0x20 && b !== 0x09 && b !== 0x0a && b !== 0x0d) return i;
+  }
+  return -1;
+}
+
+/**
+ * After a clean decode: the `label` and `control` checks. `text` is the
+ * decoded text; a control character becomes U+FFFD in the returned text (the
+ * same at ingest and at every later decode of the stored bytes).
+ */
+function checkDecoded(body: Buffer, bom: number, charset: CanonicalCharset, text: string): DecodedHl7 {
+  if (charset === 'gb18030') {
+    const at = utf8UnderGbLabel(body);
+    if (at >= 0) return { text: CONTROL.test(text) ? text.replace(CONTROL_ALL, '\ufffd') : text, charset, invalid: { ...locateAt(body, bom, 'utf-8', at), kind: 'label' } };
+  }
+  if (!CONTROL.test(text)) return { text, charset };
+  const at = firstControlByte(body);
+  const where = locateAt(body, bom, charset === 'gb18030' ? 'gb18030' : 'utf-8', at);
+  return { text: text.replace(CONTROL_ALL, '\ufffd'), charset, invalid: { ...where, kind: 'control', byte: (body[at] ?? 0).toString(16).toUpperCase().padStart(2, '0') } };
+}
+
+/**
  * Decodes a frame (MLLP envelope already removed). MSH-18 wins over
  * `defaultCharset` (the listener's setting for senders that leave it empty).
  * `ascii` frames are decoded as UTF-8 so that a sender that claims ASCII but
@@ -252,6 +370,8 @@ function locateInvalid(body: Buffer, base: number, charset: 'utf-8' | 'gb18030')
  * Bytes invalid in the charset become U+FFFD in `text`, and `invalid` says
  * where the first such sequence is: the caller decides whether to refuse the
  * message (listener `invalidBytes: reject`) or keep it marked (`replace`).
+ * The same holds for UTF-8 bytes under a GB label and for raw C0 control
+ * characters (`invalid.kind`, see InvalidKind).
  * The strict check is the platform's fatal TextDecoder: one native pass.
  *
  * `declared` is a charset the transport declared (an HTTP Content-Type
@@ -261,14 +381,16 @@ export function decodeHl7(frame: Buffer, defaultCharset: string, declared?: stri
   const charset = declared ? normalizeCharset(declared, defaultCharset) : normalizeCharset(readMsh18(frame), defaultCharset);
   const bom = bomLength(frame);
   const body = frame.subarray(bom);
-  if (charset === 'latin1') return { text: body.toString('latin1'), charset };
+  if (charset === 'latin1') return checkDecoded(body, bom, charset, body.toString('latin1'));
   const kind = charset === 'gb18030' ? 'gb18030' : 'utf-8';
+  let strict: string;
   try {
-    return { text: (kind === 'gb18030' ? gbStrict : utf8Strict).decode(body), charset };
+    strict = (kind === 'gb18030' ? gbStrict : utf8Strict).decode(body);
   } catch {
     const text = (kind === 'gb18030' ? gbDecoder : utf8Decoder).decode(body);
-    return { text, charset, invalid: locateInvalid(body, bom, kind) };
+    return { text: CONTROL.test(text) ? text.replace(CONTROL_ALL, '\ufffd') : text, charset, invalid: { ...locateInvalid(body, bom, kind), kind: 'bytes' } };
   }
+  return checkDecoded(body, bom, charset, strict);
 }
 
 /** Frames above this size are decoded in slices of this size by decodeHl7Yielding. */
@@ -285,7 +407,8 @@ export async function decodeHl7Yielding(frame: Buffer, defaultCharset: string, s
   if (frame.length <= sliceBytes) return decodeHl7(frame, defaultCharset, declared);
   const charset = declared ? normalizeCharset(declared, defaultCharset) : normalizeCharset(readMsh18(frame), defaultCharset);
   if (charset === 'latin1') return decodeHl7(frame, defaultCharset, declared);
-  const body = frame.subarray(bomLength(frame));
+  const bom = bomLength(frame);
+  const body = frame.subarray(bom);
   const decoder = new TextDecoder(charset === 'gb18030' ? 'gb18030' : 'utf-8', { fatal: true });
   const parts: string[] = [];
   try {
@@ -298,7 +421,9 @@ export async function decodeHl7Yielding(frame: Buffer, defaultCharset: string, s
     // Invalid bytes: the one-shot path replaces them and says where the first one is.
     return decodeHl7(frame, defaultCharset, declared);
   }
-  return { text: parts.join(''), charset };
+  // The checks after a clean decode are native searches and one pass over non-ASCII text: not sliced.
+  await new Promise<void>((resolve) => setImmediate(resolve));
+  return checkDecoded(body, bom, charset, parts.join(''));
 }
 
 /**

@@ -235,6 +235,11 @@ export class Hl7Message {
     return this.#msh(18);
   }
   /** Number of segments. */
+  /** How many changes (set, addSegment) were made since the parse: 0 means the message still reads as its bytes. */
+  get revision(): number {
+    return this.#version;
+  }
+
   get segmentCount(): number {
     return this.#lines.length;
   }

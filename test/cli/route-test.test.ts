@@ -148,6 +148,19 @@ cases:
     expect(run.code).toBe(2);
   });
 
+  it('exits 2 with a clear message when there is no test file to run (a directory with none, or none in --routes)', async () => {
+    const empty = path.join(dir, 'empty');
+    mkdirSync(empty, { recursive: true });
+    writeFileSync(path.join(empty, 'ward.yaml'), ROUTES);
+    const named = await cli(['test', empty, '--routes', dir]);
+    expect(named.stderr).toContain(`hisbridge test: no test files: no *.test.yaml in ${empty}`);
+    expect(named.stdout).not.toMatch(/passed/);
+    expect(named.code).toBe(2);
+    const defaulted = await cli(['test', '--routes', empty]);
+    expect(defaulted.stderr).toContain(`hisbridge test: no test files: no *.test.yaml in ${empty}`);
+    expect(defaulted.code).toBe(2);
+  });
+
   it('runs the shipped routes/*.test.yaml and they pass', async () => {
     const run = await cli(['test']);
     expect(run.stdout).toMatch(/^ok {3}routes\/gd-ehr-authorize\.test\.yaml: /m);

@@ -365,6 +365,51 @@ describe('a module that never finishes loading fails within a bounded time, nami
   }, 40_000);
 });
 
+describe('a module whose top level, or whose (sdk) => function, loops forever fails within a bounded time', () => {
+  // A timer on the main thread cannot interrupt synchronous code: before the
+  // worker-thread probe these hung validate and start forever.
+  const MODULES: Record<string, string> = {
+    'spin.mjs': `let n = 0;\nwhile (true) n++;\nexport default [];`,
+    'spin-fn.mjs': `export default (sdk) => { for (;;) {} };`,
+  };
+
+  it('a top-level loop is CONFIG_E_PLUGIN_IMPORT at its entry; the next entry still loads', async () => {
+    const dir = site({ 'hisbridge.yaml': `plugins:\n  - ./spin.mjs\n  - ./tagger.mjs\n`, 'tagger.mjs': TAGGER, ...MODULES });
+    const t0 = Date.now();
+    const err = await loadExternalPlugins(path.join(dir, 'hisbridge.yaml'), builtinRegistry(), { loadTimeoutMs: 300 }).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(Date.now() - t0).toBeLessThan(10_000);
+    expect(err).toBeInstanceOf(LoadError);
+    const issues = (err as LoadError).issues;
+    expect(issues.map((i) => [i.code, i.pos.line, i.pos.col])).toEqual([['CONFIG_E_PLUGIN_IMPORT', 2, 5]]);
+    expect(issues[0]!.toString()).toContain('plugins[0] "./spin.mjs": the module failed to load: importing it did not finish within 0.3 s (top-level code that never returns');
+  });
+
+  it('validate and start exit 1 within the 10 s bound naming the entry, for both a top-level loop and a looping (sdk) => function (CLI processes)', async () => {
+    const a = site({ 'hisbridge.yaml': `# site\nplugins:\n  - ./spin.mjs\n`, ...MODULES });
+    const b = site({ 'hisbridge.yaml': `plugins:\n  - ./spin-fn.mjs\n`, ...MODULES });
+    const t0 = Date.now();
+    const runs = await Promise.all([
+      cli(['validate', '--config', path.join(a, 'hisbridge.yaml')]),
+      cli(['start', '--config', path.join(a, 'hisbridge.yaml'), '--mllp-port', '0', '--http-port', '0', '--data-dir', path.join(a, 'data'), '--no-simulators']),
+      cli(['validate', '--config', path.join(b, 'hisbridge.yaml')]),
+      cli(['start', '--config', path.join(b, 'hisbridge.yaml'), '--mllp-port', '0', '--http-port', '0', '--data-dir', path.join(b, 'data'), '--no-simulators']),
+    ]);
+    expect(Date.now() - t0).toBeLessThan(40_000);
+    for (const r of runs.slice(0, 2)) {
+      expect(r.code).toBe(1);
+      expect(r.stderr).toContain('hisbridge.yaml:3:5: plugins[0] "./spin.mjs": the module failed to load: importing it did not finish within 10 s (top-level code that never returns, such as a loop');
+      expect(r.stderr).not.toMatch(/\n\s+at /);
+    }
+    for (const r of runs.slice(2)) {
+      expect(r.code).toBe(1);
+      expect(r.stderr).toContain('hisbridge.yaml:2:5: plugins[0] "./spin-fn.mjs": the module failed to load: its default export (sdk) => ... did not finish within 10 s: it never returned (a loop?)');
+    }
+  }, 60_000);
+});
+
 describe('a plugin whose create() never settles fails the route load within a bounded time', () => {
   it('validate and start exit 1 naming the route file position and the plugin, instead of exiting 0 silently or hanging (CLI processes)', async () => {
     const dir = site({
