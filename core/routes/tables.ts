@@ -186,12 +186,17 @@ function loadTable(dir: string, name: string, issues: LoadIssue[]): CodeTable | 
     }
     break;
   }
+  let bytes: Buffer;
+  try {
+    bytes = readFileSync(file);
+  } catch (e) {
+    return fail(at(1), `cannot read the file: ${(e as Error).message}`);
+  }
   let text: string;
   try {
-    text = decode(readFileSync(file), charset);
-  } catch (e) {
-    const why = (e as NodeJS.ErrnoException).code ? String((e as Error).message) : `the file is not valid ${charset === 'gbk' ? 'GBK' : 'UTF-8'}${charset === 'gbk' ? '' : ` (a GBK file needs charset: gbk in ${name}.yaml)`}`;
-    return fail(at(1), why);
+    text = decode(bytes, charset);
+  } catch {
+    return fail(at(1), charset === 'gbk' ? 'the file is not valid GBK' : `the file is not valid UTF-8 (a GBK file needs charset: gbk in ${name}.yaml)`);
   }
   const rows = parseCsv(text);
   const header = rows[0];
