@@ -42,6 +42,12 @@ export const ERRORS = {
   ROUTE_E_STEP_ORDER: { message: 'in an on-receive route, filters must come before the first outbound plugin step', retryable: false },
   /** A route key that no longer exists; the message says what to use instead (docs/routes.md#removed-keys). */
   ROUTE_E_REMOVED_KEY: { message: '{key} was removed: {instead}', retryable: false },
+  /** A code table (tables/<name>.csv, docs/routes.md#code-tables) that cannot load, or a lookup naming a table or column it lacks. */
+  ROUTE_E_TABLE: { message: 'table {table}: {detail}', retryable: false },
+  /** `lookup:` of a key the table lacks, under `missing: error` (the default): the step fails for good. */
+  ROUTE_E_LOOKUP_MISSING: { message: 'table {table} has no key "{key}"', retryable: false },
+  /** A `map` step could not build its value (a number or date field that is not one). */
+  ROUTE_E_MAP: { message: 'map field {field}: {detail}', retryable: false },
   // External plugin modules (`plugins:` in hisbridge.yaml, core/config/plugins.ts)
   CONFIG_E_PLUGIN_NOT_FOUND: { message: 'plugins[{index}] "{entry}": {detail}', retryable: false },
   CONFIG_E_PLUGIN_IMPORT: { message: 'plugins[{index}] "{entry}": the module failed to load: {detail}', retryable: false },

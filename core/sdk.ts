@@ -47,7 +47,10 @@ export {
   type ErrorSpec,
   type HisbridgeErrorOptions,
 } from './errors.js';
-export { compileTemplate, compileExpression, type Tables, type Template, type ValueRef } from './template.js';
+export { compileTemplate, compileExpression, formatDate, type Tables, type Template, type ValueRef } from './template.js';
+/** Conditions (`filter:`, `match.when`) for steps that take one in their config (map, issue 17). */
+export { REWRITTEN_HL7_VAR, rewrittenText } from './routes/rewrite.js';
+export { compileCondition, conditionSchema, type Condition, type ConditionSpec } from './routes/condition.js';
 export { classifyHttpStatus, parseRetryAfter } from './http/client.js';
 export * from './hl7/index.js';
 export { leaf } from './hl7/fields.js';

@@ -9,6 +9,7 @@ import { compilePath, type FieldPath } from './hl7/index.js';
 import { hbError } from './errors.js';
 import { maskId, maskIdNumber, maskName, maskPhone } from './mask.js';
 import type { StepInput } from './sdk.js';
+import { lookupFilter } from './routes/tables.js';
 
 export type Tables = Record<string, Record<string, string>>;
 
@@ -120,7 +121,8 @@ export function compileRef(ref: string): ValueRef {
   return { source: s, get: (i) => (i.hl7 ? i.hl7.get(path) : '') };
 }
 
-function formatDate(ts: string, fmt: string): string {
+/** Formats an HL7 TS (`YYYYMMDDHHmmss`) with YYYY, MM, DD, HH, mm, ss; text that is not a TS comes back as is. */
+export function formatDate(ts: string, fmt: string): string {
   // HL7 TS: YYYY[MM[DD[HH[MM[SS[.S+]]]]]][+/-ZZZZ]
   const m = /^(\d{4})(\d{2})?(\d{2})?(\d{2})?(\d{2})?(\d{2})?/.exec(ts);
   if (!m) return ts;
@@ -148,13 +150,16 @@ function compileFilter(spec: string, tables: Tables, expr: string): Filter {
       if (!t) throw hbError('ROUTE_E_BAD_EXPRESSION', { expr, detail: `unknown table "${arg}" (declare it under tables:)` });
       return (v) => t[v] ?? t['*'] ?? v;
     }
+    case 'lookup':
+      // A code table (tables/<name>.csv) of the route set being loaded; throws ROUTE_E_TABLE for an unknown table or column.
+      return lookupFilter(arg);
     case 'mask': {
       const fn = ({ id: maskId, idcard: maskIdNumber, name: maskName, phone: maskPhone } as Record<string, (v: string) => string>)[arg];
       if (!fn) throw hbError('ROUTE_E_BAD_EXPRESSION', { expr, detail: 'mask needs one of id, idcard, name, phone' });
       return fn;
     }
     default:
-      throw hbError('ROUTE_E_BAD_EXPRESSION', { expr, detail: `unknown filter "${name}" (trim, upper, lower, default:, date:, table:, mask:)` });
+      throw hbError('ROUTE_E_BAD_EXPRESSION', { expr, detail: `unknown filter "${name}" (trim, upper, lower, default:, date:, table:, lookup:, mask:)` });
   }
 }
 

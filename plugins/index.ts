@@ -8,6 +8,8 @@ import { Registry } from '../core/sdk.js';
 import log from './log/index.js';
 import reply from './reply/index.js';
 import http from './http/index.js';
+import map from './map/index.js';
+import hl7 from './hl7/index.js';
 import gdEhr from './gd-ehr/index.js';
 import { gdEhrErrors } from './gd-ehr/errors.js';
 import gdEhrAuthorize from './gd-ehr-authorize/index.js';
@@ -29,6 +31,8 @@ export function builtinRegistry(): Registry {
     .plugin(log)
     .plugin(reply)
     .plugin(http)
+    .plugin(map)
+    .plugin(hl7)
     .errors(gdEhrErrors)
     .extension(gdEhr)
     .plugin(gdEhrAuthorize)

@@ -4,6 +4,7 @@
  */
 import { listRouteFiles, loadRoutes, closeRoutes, type InactiveRoute } from '../routes/loader.js';
 import { KafkaSource } from '../kafka/source.js';
+import { tablesDirFor } from '../routes/tables.js';
 import { err, loadConfig, offlineContext, out, parse, reportLoadError, siteRegistry, unconfiguredSite } from './common.js';
 
 export async function run(argv: string[]): Promise<number> {
@@ -28,6 +29,7 @@ export async function run(argv: string[]): Promise<number> {
       sources: [...config.listeners.map((l) => l.name), ...KafkaSource.sourceNames(config.kafka)],
       unconfiguredSite: unconfiguredSite(config),
       onInactive: (r) => inactive.push(r),
+      tablesDir: tablesDirFor(inputs, config.tablesDir),
     });
     await closeRoutes(routes);
     warn();

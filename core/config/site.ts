@@ -65,6 +65,8 @@ export interface SiteConfig extends CoreSectionValues {
   http: { host: string; port: number; enabled: boolean; tls?: TlsFileConfig; maxConnections: number; headersTimeoutMs: number; requestTimeoutMs: number };
   dataDir: string;
   routesDir: string;
+  /** `tablesDir:` as written (absolute); absent = `tables/` beside the routes folder (core/routes/tables.ts). */
+  tablesDir?: string;
   log: { level: string };
   simulators: boolean;
   /** `simulatorPorts:` per extension key; the others derive from the HTTP port (core/engine/sim-ports.ts). */
@@ -120,6 +122,7 @@ export const coreSiteSchema = {
     },
     dataDir: { type: 'string', description: 'Directory of the durable store (default ./data)' },
     routesDir: { type: 'string', description: 'Directory of route files (default ./routes)' },
+    tablesDir: { type: 'string', description: 'Directory of code tables, <name>.csv (default: tables/ beside the routes folder)' },
     log: { type: 'object', additionalProperties: false, properties: { level: { enum: ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] } } },
     simulators: { type: 'boolean', description: 'Start the built-in simulators of the remote platforms and point the defaults at them' },
     simulatorPorts: {
@@ -406,6 +409,7 @@ export function loadSiteConfig(
     ...(coreValues as unknown as CoreSectionValues),
     dataDir: overrides.dataDir ? path.resolve(overrides.dataDir) : rel(raw.dataDir ?? './data'),
     routesDir: overrides.routesDir ? path.resolve(overrides.routesDir) : raw.routesDir ? rel(raw.routesDir) : routesDefault,
+    ...(raw.tablesDir ? { tablesDir: rel(raw.tablesDir) } : {}),
     log: { level: overrides.logLevel ?? raw.log?.level ?? 'info' },
     simulators,
     ...(simulatorPorts ? { simulatorPorts: { ...simulatorPorts } } : {}),

@@ -12,6 +12,8 @@ import { decodeHl7Yielding, parseHl7Yielding, type Hl7Message } from '../hl7/ind
 import { hbError } from '../errors.js';
 import { yieldIfBig } from '../cooperative.js';
 import { runSegment } from '../routes/run.js';
+import { rewrittenText } from '../routes/rewrite.js';
+import { parseHl7 } from '../hl7/message.js';
 import type { RouteTable } from '../routes/matcher.js';
 import type { Logger, StepInput, StepResult } from '../sdk.js';
 import type { DeliveryJob } from '../store/types.js';
@@ -148,6 +150,9 @@ export function createDeliveryRunner(routes: () => RouteTable, log: Logger, cach
       throw hbError('ENGINE_E_STEP_FAILED', { step: `${job.route}#${job.step}`, detail: 'the route changed: this step is no longer the same plugin' }, { retryable: false });
     }
     const loaded = await loadMessage(job);
+    // An hl7 step before this delivery rewrote the message: the delivery runs on the rewritten copy (the stored one is unchanged).
+    const rewritten = rewrittenText(job.vars);
+    if (rewritten !== undefined && loaded.hl7) loaded.hl7 = parseHl7(rewritten);
     const input: StepInput = {
       messageId: String(job.messageId),
       controlId: job.message.controlId,

@@ -17,6 +17,7 @@
  *   on-complete failure in original mode (AE: the sender resends).
  * CE/CR only when the message was not committed (docs/routes.md).
  */
+import { REWRITTEN_HL7_VAR, rewrittenText } from '../routes/rewrite.js';
 import { hbError, HisbridgeError, isHisbridgeError, toHisbridgeError } from '../errors.js';
 import { maskId } from '../mask.js';
 import { yieldIfBig } from '../cooperative.js';
@@ -365,6 +366,12 @@ async function prepareDeliveries(route: CompiledRoute, input: StepInput, deps: I
   return { route: route.name, outcome: 'queued', deliveries: plan.deliveries.length };
 }
 
+/** Of an on-complete route's variables, only the message an hl7 step rewrote (shown by the console, used by a replay). */
+function rewrittenVars(vars: Record<string, unknown>): Record<string, unknown> {
+  const text = rewrittenText(vars);
+  return text === undefined ? {} : { [REWRITTEN_HL7_VAR]: text };
+}
+
 /**
  * On-complete: runs every step now. The outbound steps that ran are recorded as
  * done for the message browser; the step that failed, if a plugin step, is
@@ -377,14 +384,14 @@ async function runInline(route: CompiledRoute, input: StepInput, deps: IngestDep
   for (const s of plan.recorded) {
     const r = seg.byStep[s.index];
     if (!r) continue;
-    out.push({ route: route.name, step: s.index, plugin: s.plugin, retry: route.retry, vars: {}, final: { state: 'done', ...(r.detail ? { reason: r.detail } : {}) } });
+    out.push({ route: route.name, step: s.index, plugin: s.plugin, retry: route.retry, vars: rewrittenVars(input.vars), final: { state: 'done', ...(r.detail ? { reason: r.detail } : {}) } });
   }
   if (seg.failed) {
     const { step, error } = seg.failed;
     const err = toHisbridgeError(error);
     // The sender gets AE (or CA with an ERR) and the failed step waits in the dead letters.
     if (step.kind === 'plugin') {
-      out.push({ route: route.name, step: step.index, plugin: step.plugin, retry: route.retry, vars: {}, final: { state: 'dead', errorCode: err.code, reason: err.message } });
+      out.push({ route: route.name, step: step.index, plugin: step.plugin, retry: route.retry, vars: rewrittenVars(input.vars), final: { state: 'dead', errorCode: err.code, reason: err.message } });
     }
     deps.log.warn({ route: route.name, msgId: input.controlId, code: err.code, pid: maskId(input.hl7 ? patientIdOf(input.hl7) : '') }, 'on-complete route failed');
     throw isHisbridgeError(error) ? error : err;

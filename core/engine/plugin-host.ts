@@ -17,6 +17,7 @@ import { createHttpClient } from '../http/client.js';
 import { KafkaSource } from '../kafka/source.js';
 import { silentLogger } from '../log.js';
 import { listRouteFiles, loadRoutes, type InactiveRoute } from '../routes/loader.js';
+import { tablesDirFor } from '../routes/tables.js';
 import type { CompiledRoute } from '../routes/types.js';
 import type { Registry } from '../registry.js';
 import type { AuditEntry, HttpClient, HttpEndpoint, Logger, PluginContext, PluginDefinition, PluginState, RunningSimulator, SiteExtension } from '../sdk.js';
@@ -203,6 +204,7 @@ export class PluginHost {
       sources: [...config.listeners.map((l) => l.name), ...KafkaSource.sourceNames(config.kafka)],
       unconfiguredSite: unconfiguredSite(config),
       onInactive: (r) => inactive.push(r),
+      tablesDir: tablesDirFor(inputs, config.tablesDir),
     });
     return { routes, inactive };
   }

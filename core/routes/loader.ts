@@ -16,6 +16,7 @@ import { errorText, isHisbridgeError } from '../errors.js';
 import type { Registry } from '../registry.js';
 import type { PluginContext, PluginDefinition } from '../sdk.js';
 import type { CompiledRoute, CompiledStep } from './types.js';
+import { loadTables, lookupProblems, tableScope, type TableSet } from './tables.js';
 
 export interface LoadRoutesOptions {
   registry: Registry;
@@ -36,6 +37,11 @@ export interface LoadRoutesOptions {
   createTimeoutMs?: number;
   /** Called once per route loaded inactive (it is not in the returned list). */
   onInactive?: (route: InactiveRoute) => void;
+  /**
+   * The code tables folder (core/routes/tables.ts, `tablesDirFor`): its tables
+   * load with the routes and a broken one refuses the set. None when absent.
+   */
+  tablesDir?: string;
 }
 
 /** A route that matches nothing because a platform it needs is not configured. */
@@ -127,6 +133,9 @@ async function createWithin<T>(create: () => T | Promise<T>, name: string, ms: n
 }
 
 function issueFrom(src: YamlSource, at: (string | number)[], e: unknown): LoadIssue {
+  // A step that knows which key of its config is wrong says so in data.configPath (the map step does).
+  const sub = isHisbridgeError(e) && Array.isArray(e.data?.configPath) ? (e.data.configPath as (string | number)[]) : [];
+  if (sub.length) at = [...at, ...sub];
   const msg = isHisbridgeError(e) ? e.message : errorText('ROUTE_E_COMPILE', { detail: e instanceof Error ? e.message : String(e) });
   const code = isHisbridgeError(e) ? e.code : 'ROUTE_E_COMPILE';
   return new LoadIssue(src.posOf(at), msg, code);
@@ -135,6 +144,12 @@ function issueFrom(src: YamlSource, at: (string | number)[], e: unknown): LoadIs
 /** Loads and compiles every route in the files; throws LoadError listing all issues. */
 export async function loadRoutes(files: readonly string[], opts: LoadRoutesOptions): Promise<CompiledRoute[]> {
   const issues: LoadIssue[] = [];
+  const tables = loadTables(opts.tablesDir, issues);
+  // Templates compiled from here on (route steps, every plugin's create()) bind their lookups to these tables.
+  return tableScope.run(tables, () => loadRoutesWith(files, opts, issues, tables));
+}
+
+async function loadRoutesWith(files: readonly string[], opts: LoadRoutesOptions, issues: LoadIssue[], tables: TableSet): Promise<CompiledRoute[]> {
   const routes: CompiledRoute[] = [];
   const schema = routeSchema(opts.registry.plugins);
   const seen = new Map<string, string>();
@@ -173,7 +188,7 @@ export async function loadRoutes(files: readonly string[], opts: LoadRoutesOptio
         continue;
       }
       seen.set(raw.name, file);
-      const r = await compileRoute(raw, src, at, opts, issues);
+      const r = await compileRoute(raw, src, at, opts, issues, tables);
       if (r) routes.push(r);
     }
   }
@@ -184,7 +199,7 @@ export async function loadRoutes(files: readonly string[], opts: LoadRoutesOptio
   return routes;
 }
 
-async function compileRoute(raw: RawRoute, src: YamlSource, at: (string | number)[], opts: LoadRoutesOptions, issues: LoadIssue[]): Promise<CompiledRoute | undefined> {
+async function compileRoute(raw: RawRoute, src: YamlSource, at: (string | number)[], opts: LoadRoutesOptions, issues: LoadIssue[], codeTables: TableSet): Promise<CompiledRoute | undefined> {
   const before = issues.length;
   const tables = raw.tables ?? {};
   const attempt = <T>(where: (string | number)[], fn: () => T): T | undefined => {
@@ -236,6 +251,12 @@ async function compileRoute(raw: RawRoute, src: YamlSource, at: (string | number
       const ci = validateAt(def.configSchema, config, src, [...at, ...configAt], 'config');
       if (ci.length) {
         issues.push(...ci);
+        continue;
+      }
+      // Every lookup in the config's templates names a table and column that exist, reported where it is written.
+      const lp = lookupProblems(config, codeTables);
+      if (lp.length) {
+        for (const p of lp) issues.push(new LoadIssue(src.posOf([...at, ...configAt, ...p.path]), p.message, 'ROUTE_E_TABLE'));
         continue;
       }
       let instance;

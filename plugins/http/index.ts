@@ -16,8 +16,26 @@ export interface HttpConfig {
 
 type Compiled = Template | Compiled[] | { [k: string]: Compiled } | number | boolean | null;
 
+/** `"${vars.NAME}"` alone: the variable's value as it is (a map step's object or list), not its text. */
+const WHOLE_VAR = /^\$\{\s*vars\.([A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z0-9_]+)*)\s*\}$/;
+
+function wholeVar(keys: string[]): Template {
+  return {
+    source: `\${vars.${keys.join('.')}}`,
+    isConstant: false,
+    render(input) {
+      let cur: unknown = input.vars;
+      for (const k of keys) cur = cur !== null && typeof cur === 'object' ? (cur as Record<string, unknown>)[k] : undefined;
+      return (cur ?? '') as string;
+    },
+  };
+}
+
 function compileBody(v: unknown): Compiled {
-  if (typeof v === 'string') return compileTemplate(v);
+  if (typeof v === 'string') {
+    const whole = WHOLE_VAR.exec(v);
+    return whole ? wholeVar(whole[1]!.split('.')) : compileTemplate(v);
+  }
   if (Array.isArray(v)) return v.map(compileBody);
   if (v && typeof v === 'object') return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, compileBody(x)]));
   return v as Compiled;
@@ -42,7 +60,7 @@ const plugin: PluginDefinition<HttpConfig> = {
       url: { type: 'string', description: 'Template; http:// or https://' },
       method: { enum: ['GET', 'POST', 'PUT'] },
       headers: { type: 'object', additionalProperties: { type: 'string' } },
-      body: { description: 'JSON value; string leaves are templates' },
+      body: { description: 'JSON value; string leaves are templates; a leaf that is only "${vars.NAME}" is that variable as it is (e.g. the object a map step built)' },
       timeoutMs: { type: 'integer', minimum: 1 },
     },
   },

@@ -12,6 +12,8 @@ import { Publisher } from './publisher.js';
 export interface KafkaPublishConfig {
   topic: string;
   format?: 'hl7' | 'json';
+  /** A template for the record value instead of the message, e.g. "${vars.report}" (a map step's JSON); UTF-8. */
+  value?: string;
   key?: string;
   charset?: string;
   headers?: Record<string, string>;
@@ -63,6 +65,7 @@ const plugin: PluginDefinition<KafkaPublishConfig> = {
     properties: {
       topic: { type: 'string', minLength: 1, description: 'Topic to write to' },
       format: { enum: ['hl7', 'json'], description: 'hl7: the message as text; json: kafka-event envelope with the HL7 inside (default hl7)' },
+      value: { type: 'string', description: 'Template for the record value instead of the message, e.g. "${vars.report}" (the JSON a map step built, written as JSON text, UTF-8)' },
       key: { type: 'string', description: `Template for the record key: one key, one partition, one order (default ${DEFAULT_KEY})` },
       charset: { type: 'string', description: 'hl7 format: bytes in this charset (default: MSH-18, else UTF-8)' },
       headers: { type: 'object', additionalProperties: { type: 'string' }, description: 'Record headers: name -> template' },
@@ -86,6 +89,7 @@ const plugin: PluginDefinition<KafkaPublishConfig> = {
       ...(site.sasl ? { sasl: site.sasl } : {}),
     };
     const format = config.format ?? 'hl7';
+    const valueTemplate = config.value !== undefined ? compileTemplate(config.value) : undefined;
     const key = compileTemplate(config.key ?? DEFAULT_KEY);
     const headers = Object.entries(config.headers ?? {}).map(([k, v]) => [k, compileTemplate(v)] as const);
     const charset = config.charset ? normalizeCharset(config.charset, 'utf-8') : undefined;
@@ -98,7 +102,9 @@ const plugin: PluginDefinition<KafkaPublishConfig> = {
         const pid = msg ? msg.get('PID-3[5=PI].1') || msg.get('PID-3.1') : '';
         const base = { route: call.route, plugin: plugin.name, operation: 'publish', messageId: input.controlId, ...(pid ? { patientId: pid } : {}) };
         if (!msg) throw hbError('KAFKA_E_PUBLISH', { topic: config.topic, detail: 'no HL7 message to publish' }, { retryable: false });
-        const value = format === 'json'
+        const value = valueTemplate
+          ? Buffer.from(valueTemplate.render(input), 'utf8')
+          : format === 'json'
           ? JSON.stringify(envelopeOf(input, msg))
           : encodeText(msg.encode(), charset ?? normalizeCharset(msg.charsetField || undefined, 'utf-8'));
         const k = key.render(input);

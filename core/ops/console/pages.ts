@@ -2,6 +2,8 @@
  * The console's pages, server-rendered. Identifiers from messages are shown
  * masked (core/mask.ts); the only plain view is the audited reveal.
  */
+import { rewrittenText } from '../../routes/rewrite.js';
+import { hl7Tree, renderTree } from './hl7-tree.js';
 import { maskId, scrubText } from '../../mask.js';
 import type { AuditRow } from '../../store/audit.js';
 import type { DeliveryRecord, MessageDetail, MessageSummary } from '../../store/types.js';
@@ -130,7 +132,21 @@ export function messageDetailPage(m: MessageDetail, tree: Html): Html {
 ${m.raw ? html`<p class="masked" id="notice">Identifiers are masked. Revealing them is recorded in the audit trail with your name.</p>
 <form data-post="/console/messages/${m.id}/reveal" data-target="hl7" class="inline"><button type="submit" id="reveal">Reveal identifiers</button></form>
 <div id="hl7">${tree}</div>` : html`<p>The body was removed by retention on ${time(m.purgedAt)}.</p>`}
+${rewrittenSection(m)}
 <h2>Deliveries</h2>${deliveriesTable(m)}`;
+}
+
+/** The message as hl7 steps rewrote it (issue 17), masked, once per distinct text, next to the stored original. */
+function rewrittenSection(m: MessageDetail): Html {
+  const seen = new Map<string, string[]>();
+  for (const d of m.deliveries) {
+    const text = rewrittenText(d.vars);
+    if (text === undefined) continue;
+    const routes = seen.get(text) ?? [];
+    if (!routes.includes(d.route)) routes.push(d.route);
+    seen.set(text, routes);
+  }
+  return html`${[...seen].map(([text, routes]) => html`<h2>Rewritten by ${routes.join(', ')}</h2><div class="rewritten">${renderTree(hl7Tree(text))}</div>`)}`;
 }
 
 export function deadPage(rows: (DeliveryRecord & { controlId: string; type: string })[]): Html {
