@@ -484,6 +484,12 @@ export interface InboundMessage {
   noRoute?: 'AA' | 'AR';
   /** HL7: bytes invalid in the message's charset: refuse (default) or keep them as U+FFFD and mark the message. */
   invalidBytes?: 'reject' | 'replace';
+  /**
+   * The source's new position (e.g. the database source's cursor), stored under
+   * `source` in the same store transaction as this message, so a crash keeps
+   * both or neither; read it back with `SourceContext.checkpoint()`. Issue 17.
+   */
+  checkpoint?: string;
 }
 
 /**
@@ -597,6 +603,10 @@ export interface SourceContext {
   metric(name: 'connection_refused', labels?: Record<string, string>): void;
   /** Gauges for /metrics: `kafka_lag` (records behind, labels topic and partition). Optional: absent in harnesses. */
   gauge?(name: 'kafka_lag', value: number, labels: Record<string, string>): void;
+  /** The position last committed for this source (`InboundMessage.checkpoint`), or undefined. Optional: absent in harnesses. Issue 17. */
+  checkpoint?(): string | undefined;
+  /** Moves the position without a message (a refused or duplicate row), after the messages already submitted. Issue 17. */
+  saveCheckpoint?(value: string): void;
 }
 
 export interface FlowControl {

@@ -23,6 +23,7 @@ import sourceKafka from './source-kafka/index.js';
 import sourceHttp from './source-http/index.js';
 import sourceFile from './source-file/index.js';
 import { fileSourceErrors } from './source-file/errors.js';
+import sourceDatabase from './source-database/index.js';
 
 export function builtinRegistry(): Registry {
   return new Registry()
@@ -43,5 +44,6 @@ export function builtinRegistry(): Registry {
     .source(sourceKafka)
     .source(sourceHttp)
     .errors(fileSourceErrors)
-    .source(sourceFile);
+    .source(sourceFile)
+    .source(sourceDatabase);
 }
