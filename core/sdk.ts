@@ -59,6 +59,7 @@ export { loadTlsOptions, tlsSchema, type TlsConfig } from './config/tls.js';
 export { mllpListenerSchema, parseMllpListener } from './config/site.js';
 export { errorAckFromHead } from './engine/ack.js';
 export { createMllpServer, type MllpServer } from './mllp/server.js';
+export { MllpClient, type MllpClientOptions } from './mllp/client.js';
 export type { KafkaClient, KafkaProducerHandle, OutgoingRecord } from './kafka/client.js';
 /** The Kafka client factory, loaded on first use so sites without Kafka never load kafkajs. */
 export async function loadKafkaClient(): Promise<typeof import('./kafka/client.js').createKafkaClient> {

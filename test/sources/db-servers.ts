@@ -75,17 +75,16 @@ export async function startPostgres(): Promise<DbServer> {
   const port = await freePort();
   run(path.join(bin, 'initdb'), ['-D', data, '-U', 'hisbridge', '--auth=trust', '-E', 'UTF8', '--no-sync'], 'postgres');
   run(path.join(bin, 'pg_ctl'), ['-D', data, '-l', path.join(dir, 'log'), '-w', '-t', '60', '-o', `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c fsync=off`, 'start'], 'postgres');
-  const { default: pg } = await import('pg');
+  const { default: knex } = await import('knex');
   await waitFor(async () => {
-    const c = new pg.Client({ host: '127.0.0.1', port, user: 'hisbridge', database: 'postgres' });
+    const c = knex({ client: 'pg', connection: { host: '127.0.0.1', port, user: 'hisbridge', database: 'postgres' }, pool: { min: 0, max: 1 } });
     try {
-      await c.connect();
-      await c.query('CREATE DATABASE his');
-      await c.end();
+      await c.raw('CREATE DATABASE his');
       return true;
     } catch {
-      await c.end().catch(() => undefined);
       return false;
+    } finally {
+      await c.destroy();
     }
   }, 'PostgreSQL');
   return {
