@@ -62,6 +62,7 @@ export { loadTlsOptions, tlsSchema, type TlsConfig } from './config/tls.js';
 export { mllpListenerSchema, parseMllpListener } from './config/site.js';
 export { errorAckFromHead } from './engine/ack.js';
 export { createMllpServer, type MllpServer } from './mllp/server.js';
+export { MllpClient, type MllpClientOptions } from './mllp/client.js';
 export type { KafkaClient, KafkaProducerHandle, OutgoingRecord } from './kafka/client.js';
 /** The Kafka client factory, loaded on first use so sites without Kafka never load kafkajs. */
 export async function loadKafkaClient(): Promise<typeof import('./kafka/client.js').createKafkaClient> {
@@ -487,6 +488,12 @@ export interface InboundMessage {
   noRoute?: 'AA' | 'AR';
   /** HL7: bytes invalid in the message's charset: refuse (default) or keep them as U+FFFD and mark the message. */
   invalidBytes?: 'reject' | 'replace';
+  /**
+   * The source's new position (e.g. the database source's cursor), stored under
+   * `source` in the same store transaction as this message, so a crash keeps
+   * both or neither; read it back with `SourceContext.checkpoint()`. Issue 17.
+   */
+  checkpoint?: string;
 }
 
 /**
@@ -600,6 +607,10 @@ export interface SourceContext {
   metric(name: 'connection_refused', labels?: Record<string, string>): void;
   /** Gauges for /metrics: `kafka_lag` (records behind, labels topic and partition). Optional: absent in harnesses. */
   gauge?(name: 'kafka_lag', value: number, labels: Record<string, string>): void;
+  /** The position last committed for this source (`InboundMessage.checkpoint`), or undefined. Optional: absent in harnesses. Issue 17. */
+  checkpoint?(): string | undefined;
+  /** Moves the position without a message (a refused or duplicate row), after the messages already submitted. Issue 17. */
+  saveCheckpoint?(value: string): void;
 }
 
 export interface FlowControl {

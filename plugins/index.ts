@@ -25,6 +25,8 @@ import sourceKafka from './source-kafka/index.js';
 import sourceHttp from './source-http/index.js';
 import sourceFile from './source-file/index.js';
 import { fileSourceErrors } from './source-file/errors.js';
+import sourceDatabase from './source-database/index.js';
+import mllp, { mllpReceiver } from './mllp/index.js';
 
 export function builtinRegistry(): Registry {
   return new Registry()
@@ -43,9 +45,12 @@ export function builtinRegistry(): Registry {
     .plugin(recognitionCheck)
     .plugin(sensitiveGuard)
     .plugin(kafkaPublish)
+    .plugin(mllp)
+    .extension(mllpReceiver)
     .source(sourceMllp)
     .source(sourceKafka)
     .source(sourceHttp)
     .errors(fileSourceErrors)
-    .source(sourceFile);
+    .source(sourceFile)
+    .source(sourceDatabase);
 }

@@ -8,12 +8,14 @@
  *   fonts-noto-cjk  so console screenshots show Chinese, not boxes
  *   openssl         the TLS tests make their certificates with it at test time
  *   prometheus      promtool: the deploy test checks and unit-tests deploy/prometheus's alert rules
+ *   postgresql      the database source's tests start a throwaway PostgreSQL (initdb, pg_ctl)
+ *   mariadb-server  ... and a throwaway MariaDB (mariadb-install-db, mariadbd)
  *
  * Everything present: a few file checks, no process started, nothing printed.
  * Something missing and running as root (a fresh CI machine or container):
  * installs it with apt-get. Otherwise stops with the exact command to run.
  */
-import { accessSync, constants, existsSync } from 'node:fs';
+import { accessSync, constants, existsSync, readdirSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -26,7 +28,25 @@ export const NEEDS = [
   { pkg: 'fonts-noto-cjk', present: () => existsSync('/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc') },
   { pkg: 'openssl', present: () => onPath('openssl') },
   { pkg: 'prometheus', present: () => onPath('promtool') },
+  { pkg: 'postgresql', present: () => postgresBin() !== undefined },
+  { pkg: 'mariadb-server', present: () => executable('/usr/sbin/mariadbd') && executable('/usr/bin/mariadb-install-db') },
 ];
+
+/** The directory of Debian's newest PostgreSQL server binaries (/usr/lib/postgresql/<major>/bin), if installed. */
+export function postgresBin() {
+  const root = '/usr/lib/postgresql';
+  let majors;
+  try {
+    majors = readdirSync(root).filter((d) => /^\d+$/.test(d)).sort((a, b) => Number(b) - Number(a));
+  } catch {
+    return undefined;
+  }
+  for (const m of majors) {
+    const bin = path.join(root, m, 'bin');
+    if (executable(path.join(bin, 'initdb')) && executable(path.join(bin, 'pg_ctl'))) return bin;
+  }
+  return undefined;
+}
 
 function executable(file) {
   try {

@@ -300,6 +300,8 @@ export class Engine {
       gauge: (metric, value, labels) => {
         if (metric === 'kafka_lag') this.ops.metrics.setKafkaLag(labels.topic ?? '', Number(labels.partition ?? 0), value);
       },
+      checkpoint: () => this.store.sourceCheckpoint(name),
+      saveCheckpoint: (value) => this.store.setSourceCheckpoint(name, value),
     };
   }
 

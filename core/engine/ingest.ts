@@ -312,6 +312,7 @@ function messageRecord(inbound: InboundMessage, m: ReadOk, ack: { ackCode: AckCo
     ...(ack.ackReply ? { ackReply: ack.ackReply } : {}),
     ...(m.flags ? { flags: m.flags } : {}),
     format: m.format,
+    ...(inbound.checkpoint !== undefined ? { checkpoint: { source: inbound.source, value: inbound.checkpoint } } : {}),
   };
 }
 

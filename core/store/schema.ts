@@ -3,6 +3,7 @@
  * migration is append-only: never edit one that has shipped, add the next.
  */
 import type Database from 'better-sqlite3';
+import { CHECKPOINTS_DDL } from './checkpoints.js';
 
 /** States a delivery can still move out of; they count as pending for back-pressure. */
 export const OPEN_STATES = `('pending','in-flight','retrying')`;
@@ -172,6 +173,9 @@ const MIGRATIONS: string[] = [
   DROP INDEX deliveries_key;
   CREATE INDEX deliveries_key ON deliveries (ordering_key, id) WHERE state IN ('pending','in-flight','retrying');
   `,
+  // (issue 17): where a polling source (the database source's cursor) has read up to, written in the same
+  // transaction as the messages it read (core/store/checkpoints.ts). IF NOT EXISTS: safe to renumber.
+  CHECKPOINTS_DDL,
 ];
 
 /** Brings the database to the latest schema version; each step in its own transaction. */

@@ -25,6 +25,7 @@ import { scrubText } from '../mask.js';
 import type { AuditEntry, PluginState, StepResult } from '../sdk.js';
 import { auditParams, INSERT_AUDIT, loadAuditKey, queryAudit, type AuditFilter, type AuditRow } from './audit.js';
 import { yieldToLoop } from '../cooperative.js';
+import { readCheckpoint, writeCheckpoint } from './checkpoints.js';
 import { Ledger, parseReply, type Changed, type ClaimRecord } from './ledger.js';
 import { getMessage, listDead, searchMessages } from './queries.js';
 import { migrate, OPEN_STATES } from './schema.js';
@@ -223,6 +224,20 @@ export class Store {
       }
     }
     return store;
+  }
+
+  /** A source's stored position (core/store/checkpoints.ts), or undefined when it has none. */
+  sourceCheckpoint(source: string): string | undefined {
+    return readCheckpoint(this.#db, source);
+  }
+
+  /**
+   * Moves a source's position without a message (a row the engine refused
+   * before storing it, or a duplicate): its own transaction, after the queued
+   * accepts, so it never overtakes the messages read before it.
+   */
+  setSourceCheckpoint(source: string, value: string): void {
+    this.#write(() => writeCheckpoint(this.#db, { source, value }, Date.now()));
   }
 
   /** WAL checkpoints run by the worker thread (checkpointInWorker), for tests and metrics. */
@@ -641,7 +656,12 @@ export class Store {
 
   #apply(op: Op, now: number): Changed<unknown> {
     switch (op.kind) {
-      case 'accept': return this.#ledger.accept(op.msg, op.deliveries, this.#windowMs, now, op.upload);
+      case 'accept': {
+        const r = this.#ledger.accept(op.msg, op.deliveries, this.#windowMs, now, op.upload);
+        // The source's position moves in the same transaction as its message (issue 17).
+        if (op.msg.checkpoint) writeCheckpoint(this.#db, op.msg.checkpoint, now);
+        return r;
+      }
       case 'complete': return this.#ledger.complete(op.id, op.result, op.latencyMs, now);
       case 'fail': return this.#ledger.fail(op.id, op.err, op.latencyMs, now);
       case 'audit':

@@ -43,6 +43,8 @@ export interface NewMessage {
    * event type the source gave, `controlId` the event id, `sendingApp`/`sendingFacility` its sender).
    */
   format?: 'hl7' | 'json';
+  /** A source position committed in the same transaction as this message (core/store/checkpoints.ts). */
+  checkpoint?: { source: string; value: string };
 }
 
 /** What an ACK carried beyond its code. */
