@@ -172,6 +172,16 @@ const MIGRATIONS: string[] = [
   DROP INDEX deliveries_key;
   CREATE INDEX deliveries_key ON deliveries (ordering_key, id) WHERE state IN ('pending','in-flight','retrying');
   `,
+  // Issue 18 (operator actions): routes an operator paused. Their messages are still stored and ACKed; the delivery
+  // workers claim none of their deliveries until the route is resumed (the row deleted). Kept across restarts.
+  `
+  CREATE TABLE IF NOT EXISTS route_pauses (
+    route TEXT PRIMARY KEY,
+    paused_at INTEGER NOT NULL,
+    paused_by TEXT NOT NULL,
+    reason TEXT
+  );
+  `,
 ];
 
 /** Brings the database to the latest schema version; each step in its own transaction. */
