@@ -28,6 +28,8 @@ export interface Actor {
 
 export interface RouteState {
   name: string;
+  /** ACK mode: an on-complete route cannot be paused (its steps run before the ACK). */
+  ack?: string;
   state: 'active' | 'paused' | 'inactive';
   inactive?: string;
   pausedAt?: number;
@@ -52,8 +54,8 @@ export interface ActionsDeps {
   pauses: RoutePauses;
   metrics: EngineMetrics;
   log: Logger;
-  /** Loaded routes: name and, for an inactive one, why. */
-  routes(): { name: string; inactive?: string }[];
+  /** Loaded routes: name, ACK mode and, for an inactive one, why. */
+  routes(): { name: string; ack?: string; inactive?: string }[];
   kick(): void;
 }
 
@@ -61,6 +63,10 @@ export class OperatorActions {
   readonly #d: ActionsDeps;
   /** Per-route statistics windows (in memory, like the counters they subtract from). */
   readonly windows = new Map<string, StatsWindow>();
+  /** Most messages one filtered replay may re-queue (settable: tests use a small one). */
+  replayCap = REPLAY_CAP;
+  /** Most messages one content search may scan (settable: tests use a small one). */
+  scanCap = SCAN_CAP;
 
   constructor(d: ActionsDeps) {
     this.#d = d;
@@ -73,7 +79,7 @@ export class OperatorActions {
     });
   }
 
-  #known(name: string): { name: string; inactive?: string } {
+  #known(name: string): { name: string; ack?: string; inactive?: string } {
     const r = this.#d.routes().find((x) => x.name === name);
     if (!r) throw hbError('OPS_E_ROUTE_UNKNOWN', { route: name.slice(0, 100) });
     return r;
@@ -83,14 +89,15 @@ export class OperatorActions {
     const paused = new Map(this.#d.pauses.list().map((p) => [p.route, p]));
     return this.#d.routes().map((r) => {
       const p = paused.get(r.name);
-      if (r.inactive) return { name: r.name, state: 'inactive' as const, inactive: r.inactive };
-      return p ? { name: r.name, state: 'paused' as const, pausedAt: p.pausedAt, pausedBy: p.pausedBy, ...(p.reason ? { reason: p.reason } : {}) } : { name: r.name, state: 'active' as const };
+      const ack = r.ack ? { ack: r.ack } : {};
+      if (r.inactive) return { name: r.name, ...ack, state: 'inactive' as const, inactive: r.inactive };
+      return p ? { name: r.name, ...ack, state: 'paused' as const, pausedAt: p.pausedAt, pausedBy: p.pausedBy, ...(p.reason ? { reason: p.reason } : {}) } : { name: r.name, ...ack, state: 'active' as const };
     });
   }
 
   /** Pauses a route: its messages are still stored and ACKed, its deliveries wait. Returns false when it was paused already. */
   pause(name: string, by: Actor, reason?: string): boolean {
-    this.#known(name);
+    if (this.#known(name).ack === 'on-complete') throw hbError('OPS_E_ROUTE_ON_COMPLETE', { route: name });
     const changed = this.#d.pauses.pause(name, by.name, reason);
     this.#audit(by, 'route-pause', changed ? 'ok' : 'skipped', { route: name, detail: changed ? 'delivery held' : 'already paused' });
     this.#d.log.info({ operator: by.name, via: by.via, route: name }, changed ? 'route paused: delivery held' : 'route pause: already paused');
@@ -119,7 +126,7 @@ export class OperatorActions {
 
   /** Content search (bounded; OPS_E_SEARCH_WINDOW past the cap). */
   search(q: { path: string; op: ContentOp; value: string; since: number; until: number; limit?: number }): ContentResult {
-    return this.#d.queries.searchContent(q);
+    return this.#d.queries.searchContent({ scanCap: this.scanCap, ...q });
   }
 
   /** Ids of the stored messages a selection names, newest first; at most `cap + 1` (so "too many" can be told). */
@@ -127,7 +134,7 @@ export class OperatorActions {
     if (s.path) {
       const since = s.since ?? 0;
       const until = s.until ?? Date.now() + 1;
-      const hits = this.#d.queries.searchContent({ path: s.path, op: s.op ?? 'equals', value: s.value ?? '', since, until, limit: cap + 1, scanCap: Math.max(SCAN_CAP, cap + 1) }).hits;
+      const hits = this.#d.queries.searchContent({ path: s.path, op: s.op ?? 'equals', value: s.value ?? '', since, until, limit: cap + 1, scanCap: Math.max(this.scanCap, cap + 1) }).hits;
       return hits.filter((h) => !s.status || h.status === s.status).map((h) => h.id);
     }
     if (s.since === undefined) throw hbError('OPS_E_BAD_QUERY', { detail: 'a replay needs since (and optionally until, status, route or a field path and value)' });
@@ -138,7 +145,7 @@ export class OperatorActions {
 
   /** How many messages a selection names now (the confirm step shows it). */
   replayCount(s: ReplaySelection): number {
-    return this.#select(s, REPLAY_CAP).length;
+    return this.#select(s, this.replayCap).length;
   }
 
   /**
@@ -149,8 +156,9 @@ export class OperatorActions {
    */
   replay(s: ReplaySelection, confirm: number | undefined, by: Actor): { messages: number; requeued: number } {
     if (s.route) this.#known(s.route);
-    const ids = this.#select(s, REPLAY_CAP);
-    if (ids.length > REPLAY_CAP) throw hbError('OPS_E_REPLAY_TOO_MANY', { count: `${REPLAY_CAP}+`, cap: REPLAY_CAP });
+    const cap = this.replayCap;
+    const ids = this.#select(s, cap);
+    if (ids.length > cap) throw hbError('OPS_E_REPLAY_TOO_MANY', { count: `more than ${cap}`, cap });
     if (confirm !== ids.length) throw hbError('OPS_E_REPLAY_CONFIRM', { count: ids.length });
     if (ids.length === 0) return { messages: 0, requeued: 0 };
     const r = this.#d.store.replayStored({ messageIds: ids, ...(s.route ? { route: s.route } : {}) }, { staffNo: by.name });

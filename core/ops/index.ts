@@ -79,7 +79,7 @@ export class Ops {
     this.pauses = RoutePauses.open(host.store.dir);
     this.actions = new OperatorActions({
       store: host.store, queries: this.queries, pauses: this.pauses, metrics: this.metrics, log: host.log,
-      routes: () => host.routes().map((r) => ({ name: r.name, ...(r.inactive ? { inactive: r.inactive } : {}) })),
+      routes: () => host.routes().map((r) => ({ name: r.name, ack: r.ack, ...(r.inactive ? { inactive: r.inactive } : {}) })),
       kick: () => host.kick(),
     });
   }

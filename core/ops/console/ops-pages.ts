@@ -76,7 +76,7 @@ ${ov.routes.map((r) => {
     const w = live.routes[r.name]?.windowStart;
     return html`<tr data-route="${r.name}"><td>${r.name}</td><td class="route-state ${state === 'active' ? 'ok' : 'bad'}" data-state="${state}">${L[state]}${r.inactive ? html`: ${r.inactive}` : ''}</td>
 ${num(r.name, 'matched')}${num(r.name, 'delivered')}${num(r.name, 'retries')}${num(r.name, 'deadLettered')}${num(r.name, 'deadNow')}<td>${w ? time(w) : L.engineStart}</td>
-<td>${r.inactive ? '' : html`<form data-post="/console/routes/${r.name}/${state === 'paused' ? 'resume' : 'pause'}" class="inline"><button type="submit" class="route-${state === 'paused' ? 'resume' : 'pause'}">${state === 'paused' ? L.resume : L.pause}</button></form>
+<td>${r.inactive ? '' : html`${r.ack === 'on-complete' && state !== 'paused' ? '' : html`<form data-post="/console/routes/${r.name}/${state === 'paused' ? 'resume' : 'pause'}" class="inline"><button type="submit" class="route-${state === 'paused' ? 'resume' : 'pause'}">${state === 'paused' ? L.resume : L.pause}</button></form>`}
 <form data-post="/console/routes/${r.name}/reset-stats" class="inline"><button type="submit" class="route-reset">${L.resetStats}</button></form>`}</td></tr>`;
   })}</table></div><p class="masked">${L.pausedHelp}</p>`;
 }
