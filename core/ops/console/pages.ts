@@ -37,7 +37,7 @@ export function dashboardPage(ov: Overview, live: OpsLiveView, x: { paused: Read
   const L = opsLabels(x.lang);
   return html`<div data-live="/console/api/live" data-interval="1000"></div>
 ${opsCountsView(ov, live, x.paused, L)}
-<h2>${L.listeners}</h2><div class="scroll"><table><tr><th>${L.listener}</th><th>Address</th><th class="num">${L.connections}</th><th class="num">${L.received}</th><th class="num">${L.errors}</th></tr>
+<h2>${L.listeners}</h2><div class="scroll"><table><tr><th>${L.listener}</th><th>${L.target}</th><th class="num">${L.connections}</th><th class="num">${L.received}</th><th class="num">${L.errors}</th></tr>
 ${ov.listeners.map((l) => html`<tr><td>${l.name}</td><td>${l.host}:${l.port ?? ''}</td><td class="num">${l.connections}</td>
 <td class="num" data-k="listeners.${l.name}.received">${live.listeners[l.name]?.received ?? 0}</td><td class="num" data-k="listeners.${l.name}.errors">${live.listeners[l.name]?.errors ?? 0}</td></tr>`)}</table></div>
 ${healthPanel(ov.health, x.kafkaLag, L)}`;
