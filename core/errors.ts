@@ -149,6 +149,12 @@ export const ERRORS = {
   OPS_E_THROTTLED: { message: 'too many failed logins; try again in {seconds} s', retryable: true, status: 429 },
   OPS_E_NOT_DEAD: { message: 'nothing to replay: the delivery is not dead', retryable: false, status: 409 },
   OPS_E_BAD_QUERY: { message: '{detail}', retryable: false, status: 400 },
+  // Issue 18: operator actions (route pause/resume, statistics reset, filtered replay, content search)
+  OPS_E_ROUTE_UNKNOWN: { message: 'no route named {route} is loaded', retryable: false, status: 404 },
+  OPS_E_ROUTE_ON_COMPLETE: { message: 'route {route} runs its steps before the ACK (ack: on-complete), so its delivery cannot be held: it has nothing queued to pause', retryable: false, status: 409 },
+  OPS_E_REPLAY_CONFIRM: { message: '{count} message(s) match; send the request again with confirm set to {count} to replay them', retryable: false, status: 409 },
+  OPS_E_REPLAY_TOO_MANY: { message: '{count} messages match; at most {cap} may be replayed at once: narrow the filter', retryable: false, status: 400 },
+  OPS_E_SEARCH_WINDOW: { message: 'more than {cap} messages in this time window: narrow your time window', retryable: false, status: 400 },
 } as const satisfies Record<string, ErrorSpec>;
 
 /** The core codes. Plugin codes are plain strings registered through `Registry.errors`. */

@@ -4,7 +4,9 @@
  * scenarios 1-3, not here), then a real engine opens it and the console's
  * message list (`GET /console/messages`, server-rendered page of 50) is
  * requested over HTTP with the bearer token: newest page, a deep keyset page,
- * and searches by status, control id, patient and time window.
+ * and searches by status, control id, patient and time window; and the
+ * content search (`GET /console/search`, issue 18) by PID-5.1 over 1 h and
+ * 3 h windows, plus the refusal of a window past the scan cap.
  */
 import Database from 'better-sqlite3';
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
@@ -45,13 +47,17 @@ function fill(dir: string, n: number, now: number): void {
   db.close();
 }
 
-async function timeGets(url: string, requests: number): Promise<number[]> {
+/** What a page must answer: status and a marker in its body (the message list by default). */
+interface Expect { status: number; marker: string }
+const LIST: Expect = { status: 200, marker: 'id="messages"' };
+
+async function timeGets(url: string, requests: number, want: Expect = LIST): Promise<number[]> {
   const ms: number[] = [];
   for (let i = 0; i < requests; i++) {
     const t0 = performance.now();
     const res = await fetch(url, { headers: { authorization: `Bearer ${TOKEN}` } });
     const body = await res.text();
-    if (res.status !== 200 || !body.includes('id="messages"')) throw new Error(`GET ${new URL(url).search || '/'} answered ${res.status}`);
+    if (res.status !== want.status || !body.includes(want.marker)) throw new Error(`GET ${new URL(url).pathname}${new URL(url).search} answered ${res.status} without ${want.marker}`);
     ms.push(performance.now() - t0);
   }
   return ms;
@@ -87,8 +93,10 @@ export async function run(ctx: Context): Promise<ScenarioResult[]> {
     await engine.start({ mllp: false });
     try {
       const base = `${engine.httpServer!.url}/console/messages`;
+      const search = `${engine.httpServer!.url}/console/search`;
+      const HITS: Expect = { status: 200, marker: 'id="scanned"' };
       const iso = (ms: number) => new Date(ms).toISOString().slice(0, 16);
-      const queries: Record<string, string> = {
+      const queries: Record<string, string | [string, Expect]> = {
         newest: base,
         'deep-page': `${base}?before=${Math.floor(n / 2)}`,
         'status-dead': `${base}?status=dead`,
@@ -96,14 +104,23 @@ export async function run(ctx: Context): Promise<ScenarioResult[]> {
         patient: `${base}?patient=P12345`,
         'last-hour': `${base}?since=${iso(now - 3_600_000)}`,
         'one-day-old': `${base}?since=${iso(now - 8 * DAY)}&until=${iso(now - 7 * DAY)}`,
+        // Issue 18: content search (GET /console/search), bounded to 5000 scanned messages. At 1,000,000 messages
+        // over 30 days an hour holds ~1,400. "Y" is in every body but never PID-5.1, so every body in the window is
+        // parsed (the worst case); "ZHANG" is in none, so the byte check skips every parse.
+        'content-1h-parse-all': [`${search}?path=PID-5.1&value=Y&since=${iso(now - 3_600_000)}`, HITS],
+        'content-3h-parse-all': [`${search}?path=PID-5.1&op=contains&value=Y&since=${iso(now - 3 * 3_600_000)}`, HITS],
+        'content-1h-equals-hit': [`${search}?path=PID-5.1&value=X&since=${iso(now - 3_600_000)}`, HITS],
+        'content-3h-absent': [`${search}?path=PID-5.1&value=ZHANG&since=${iso(now - 3 * 3_600_000)}`, HITS],
+        'content-window-too-wide': [`${search}?path=PID-5.1&value=X&since=${iso(now - DAY)}`, { status: 400, marker: 'OPS_E_SEARCH_WINDOW' }],
       };
       const requests = ctx.quick ? 20 : 100;
       const details: Record<string, unknown> = { messages: n, requests };
       const all: number[] = [];
       let worstP95 = 0;
-      for (const [name, url] of Object.entries(queries)) {
-        await timeGets(url, 3);
-        const ms = (await timeGets(url, requests)).sort((a, b) => a - b);
+      for (const [name, q] of Object.entries(queries)) {
+        const [url, want] = typeof q === 'string' ? [q, LIST] : q;
+        await timeGets(url, 3, want);
+        const ms = (await timeGets(url, requests, want)).sort((a, b) => a - b);
         const p95 = percentile(ms, 95);
         worstP95 = Math.max(worstP95, p95);
         details[name] = { p50: round(percentile(ms, 50)), p95: round(p95), max: round(ms[ms.length - 1]!) };

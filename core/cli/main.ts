@@ -25,6 +25,7 @@ const BUILTINS: readonly CliCommand[] = [
   builtin('sm4', 'SM4 for joint testing: sm4 encrypt|decrypt --key HEX VALUE', () => import('./cmd-sm4.js')),
   builtin('messages', 'browse stored messages: messages search|show', () => import('./cmd-messages.js')),
   builtin('dlq', 'dead letters: dlq list | dlq replay ID|--all [--route R]', () => import('./cmd-dlq.js')),
+  builtin('routes', 'pause a route\'s delivery (messages still stored and ACKed): routes list | routes pause NAME [--reason T] | routes resume NAME', () => import('./cmd-routes.js')),
   builtin('audit', 'export the audit trail: audit [--since T] [--org C] [--staff N] [--patient ID] [--format csv|jsonl]', () => import('./cmd-audit.js')),
   builtin('console', 'web console helpers: console hash-password (reads the password from stdin, prints the hash for console.users)', () => import('./cmd-console.js')),
   builtin('api', 'workstation API clients: api hash-token (reads the token from stdin, prints the hash for api.clients[].tokenHash)', () => import('./cmd-api.js')),

@@ -29,6 +29,8 @@ export interface DeliveryWorkerOptions {
   log: Logger;
   /** Upper bound of concurrent deliveries per plugin name; a plugin at its bound is skipped when claiming, the others go on. */
   perPluginConcurrency?: Record<string, number>;
+  /** Routes whose deliveries are held (paused by an operator, issue 18): read at every claim. */
+  skipRoutes?(): readonly string[];
   /** Called once per attempt when its outcome is committed (metrics). */
   onSettled?(job: ClaimedDelivery, outcome: SettledOutcome, latencyMs: number, errorCode?: string): void;
 }
@@ -118,7 +120,7 @@ export class DeliveryWorker {
     const full = Object.keys(limits).filter((p) => (this.#perPlugin.get(p) ?? 0) >= limits[p]!);
     let jobs: ClaimedDelivery[];
     try {
-      jobs = this.#store.claimDue(Date.now(), free, full);
+      jobs = this.#store.claimDue(Date.now(), free, full, this.#opts.skipRoutes?.() ?? []);
     } catch (e) {
       this.#opts.log.error({ code: toHisbridgeError(e).code }, 'claiming deliveries failed; retrying on next poll');
       return;

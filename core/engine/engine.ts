@@ -150,6 +150,7 @@ export class Engine {
         perPluginConcurrency: engine.pluginHost.concurrency(),
         pollMs: opts.config.delivery.pollMs,
         log: opts.log,
+        skipRoutes: () => engine.ops.pauses.names(),
         onSettled: (job, outcome, latencyMs, code) => {
           engine.ops.metrics.onSettled(job, outcome, latencyMs, code);
           engine.flow.check();

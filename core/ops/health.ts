@@ -25,6 +25,11 @@ export interface RemoteStatus {
   reachable?: boolean;
   checkedAt?: number;
   detail?: string;
+  /** Issue 18: how long the last successful probe took to connect (ms). */
+  latencyMs?: number;
+  /** Issue 18: the last failure's reason and time, kept after the remote answers again. */
+  lastError?: string;
+  lastErrorAt?: number;
 }
 
 const PROBE_EVERY_MS = 30_000;
@@ -57,7 +62,10 @@ export class RemoteProbes {
     const out: Record<string, RemoteStatus> = {};
     for (const [name, t] of this.#targets) {
       if (!t.running && (t.checkedAt === undefined || now - t.checkedAt > PROBE_EVERY_MS)) this.#probe(t);
-      out[name] = { target: t.target, ...(t.reachable !== undefined ? { reachable: t.reachable } : {}), ...(t.checkedAt ? { checkedAt: t.checkedAt } : {}), ...(t.detail ? { detail: t.detail } : {}) };
+      out[name] = {
+        target: t.target, ...(t.reachable !== undefined ? { reachable: t.reachable } : {}), ...(t.checkedAt ? { checkedAt: t.checkedAt } : {}), ...(t.detail ? { detail: t.detail } : {}),
+        ...(t.latencyMs !== undefined ? { latencyMs: t.latencyMs } : {}), ...(t.lastError ? { lastError: t.lastError, lastErrorAt: t.lastErrorAt } : {}),
+      };
     }
     return out;
   }
@@ -71,14 +79,19 @@ export class RemoteProbes {
   #probe(t: RemoteStatus & { host: string; port: number; running: boolean }): Promise<void> {
     t.running = true;
     return new Promise((resolve) => {
+      const started = performance.now();
       const sock = net.connect({ host: t.host, port: t.port });
       const finish = (ok: boolean, detail?: string) => {
         sock.destroy();
         t.running = false;
         t.reachable = ok;
         t.checkedAt = Date.now();
-        if (detail) t.detail = detail;
-        else delete t.detail;
+        if (ok) t.latencyMs = Math.round(performance.now() - started);
+        if (detail) {
+          t.detail = detail;
+          t.lastError = detail;
+          t.lastErrorAt = t.checkedAt;
+        } else delete t.detail;
         resolve();
       };
       sock.setTimeout(PROBE_TIMEOUT_MS, () => finish(false, 'timeout'));

@@ -13,6 +13,9 @@ import { SqliteSessionStore } from './console/sessions.js';
 import { RemoteProbes, type CheckResult, type HealthCheck, type RemoteStatus } from './health.js';
 import { EngineMetrics } from './metrics.js';
 import { OpsQueries, parseTimeBounds, type StatsBy } from './queries.js';
+import { OperatorActions } from './actions.js';
+import { routesApi } from './routes-api.js';
+import { RoutePauses } from './route-pauses.js';
 
 export { EngineMetrics } from './metrics.js';
 export { OpsQueries } from './queries.js';
@@ -38,6 +41,8 @@ export interface OpsHealth {
   checks: Record<string, CheckResult & { critical: boolean }>;
   /** Informational: never fails readiness. */
   remotes: Record<string, RemoteStatus>;
+  /** Issue 18: event-loop delay in seconds (p99 since the last /metrics scrape, max since start). */
+  eventLoop: { p99: number; maxSinceStart: number };
 }
 
 const JSON_HEADERS = { 'cache-control': 'no-store', 'x-content-type-options': 'nosniff' };
@@ -46,6 +51,9 @@ export class Ops {
   readonly metrics: EngineMetrics;
   readonly queries: OpsQueries;
   readonly auth: ConsoleAuth;
+  /** Issue 18: routes paused by an operator (persisted) and the operator actions. */
+  readonly pauses: RoutePauses;
+  readonly actions: OperatorActions;
   readonly #host: OpsHost;
   readonly #checks: HealthCheck[] = [];
   readonly #console: ConsoleConfig;
@@ -63,9 +71,16 @@ export class Ops {
       queueDepth: () => host.store.pendingCount(),
       connections: () => Object.fromEntries(host.listeners().map((l) => [l.name, l.connections])),
       deadLetters: () => this.queries.deadCount(),
+      deadByRoute: () => this.queries.deadByRoute(),
       storeOk: () => this.queries.ping() && host.store.writeHealth().ok,
       listenersLive: () => Object.fromEntries(((host.engineHealth().sources ?? []) as { name: string; live?: boolean }[]).map((s) => [s.name, s.live !== false])),
       remotesReachable: () => Object.fromEntries(Object.entries(this.remotes.status()).map(([k, r]) => [k, r.reachable])),
+    });
+    this.pauses = RoutePauses.open(host.store.dir);
+    this.actions = new OperatorActions({
+      store: host.store, queries: this.queries, pauses: this.pauses, metrics: this.metrics, log: host.log,
+      routes: () => host.routes().map((r) => ({ name: r.name, ack: r.ack, ...(r.inactive ? { inactive: r.inactive } : {}) })),
+      kick: () => host.kick(),
     });
   }
 
@@ -91,7 +106,8 @@ export class Ops {
     }
     const w = this.#host.store.writeHealth();
     const store: CheckResult = !this.queries.ping() ? { ok: false, detail: 'store does not answer' } : w.ok ? { ok: true } : { ok: false, detail: `failing: ${w.detail}` };
-    return { store, checks, remotes: this.remotes.status() };
+    const loop = this.metrics.eventLoopDelay();
+    return { store, checks, remotes: this.remotes.status(), eventLoop: { p99: loop.p99, maxSinceStart: loop.maxSinceStart } };
   }
 
   /** Store answers and every critical check passes. */
@@ -121,11 +137,13 @@ export class Ops {
         },
       },
       { method: 'GET', path: '/api/stats', handler: async (req) => this.#stats(req) },
+      ...routesApi(this.actions),
     ];
     if (this.#console.enabled) {
       eps.push(...consoleEndpoints({
         auth: this.auth, store: this.#host.store, queries: this.queries, metrics: this.metrics, log: this.#host.log,
         overview: () => this.overview(), kick: () => this.#host.kick(),
+        actions: this.actions, pauses: this.pauses, engineHealth: () => this.#host.engineHealth(),
       }));
     }
     return eps;
@@ -162,6 +180,7 @@ export class Ops {
   close(): void {
     this.metrics.close();
     this.queries.close();
+    this.pauses.close();
     this.#sessions.close();
   }
 }

@@ -21,6 +21,8 @@ export interface MetricSources {
   connections(): Record<string, number>;
   /** Deliveries in the dead letter now. */
   deadLetters(): number;
+  /** Issue 18: deliveries in the dead letter now, by route (the dashboard's "dead now"). */
+  deadByRoute?(): Record<string, number>;
   /** Issue 16 (alert kinds as metrics): the store's last durable write succeeded and it answers. */
   storeOk?(): boolean;
   /** Issue 16: each listener and source (Kafka too) by name: live (bound, connected) or not. */
@@ -35,6 +37,42 @@ export interface LiveCounts {
   acked: Record<string, Record<string, number>>;
   routes: Record<string, number>;
   deliveries: Record<string, Record<AttemptOutcome, number>>;
+}
+
+/** Per-route counts on the dashboard (issue 18), each read from a /metrics series. */
+export interface RouteDashboard {
+  /** hisbridge_route_matches_total{route}: messages the route matched. */
+  matched: number;
+  /**
+   * Delivered: deliveries settled done or skipped by the workers
+   * (hisbridge_deliveries_total{outcome=done|skipped}) plus messages the route
+   * finished at receipt (hisbridge_route_matches_total{outcome="ok"}): an
+   * on-complete route runs its steps before the ACK, so its messages are
+   * delivered when the ACK goes out and never reach the workers.
+   */
+  delivered: number;
+  /** hisbridge_deliveries_total{outcome="retry"}: failed attempts scheduled for a retry. */
+  retries: number;
+  /** hisbridge_dead_letters_total{route}: moved to the dead letter since the engine started. */
+  deadLettered: number;
+  /** hisbridge_dead_letters_current{route}: in the dead letter now (includes dead letters from before a restart, less replayed ones). */
+  deadNow: number;
+}
+
+/** Every count on the console dashboard, computed from the same series /metrics exposes. */
+export interface Dashboard {
+  received: number;
+  /** ACKs other than AA and CA. */
+  errors: number;
+  accepted: number;
+  delivered: number;
+  retries: number;
+  deadLettered: number;
+  deadNow: number;
+  /** hisbridge_queue_depth: open deliveries. */
+  pending: number;
+  listeners: Record<string, { received: number; errors: number }>;
+  routes: Record<string, RouteDashboard>;
 }
 
 /** Sampling period of the event-loop delay monitor (ms): a stall is seen to within this. */
@@ -118,6 +156,16 @@ export class EngineMetrics {
         collect() {
           this.reset();
           for (const [remote, up] of Object.entries(reach())) if (up !== undefined) this.set({ remote }, up ? 1 : 0);
+        },
+      });
+    }
+    if (sources.deadByRoute) {
+      const byRoute = sources.deadByRoute.bind(sources);
+      new Gauge({
+        name: 'hisbridge_dead_letters_current', help: 'Deliveries in the dead letter now, by route (hisbridge_dead_letters_total counts those moved there since start)', labelNames: ['route'], registers,
+        collect() {
+          this.reset();
+          for (const [route, n] of Object.entries(byRoute())) this.set({ route }, n);
         },
       });
     }
@@ -237,6 +285,55 @@ export class EngineMetrics {
   close(): void {
     this.#loop.disable();
     this.#loopTotal.disable();
+  }
+
+  /**
+   * The console dashboard's counts, read from this registry's own series (the
+   * numbers a scrape of /metrics shows at the same moment), so the two can
+   * never disagree.
+   */
+  async dashboard(): Promise<Dashboard> {
+    const series = async (name: string) => {
+      const m = this.registry.getSingleMetric(name);
+      return m ? (await m.get()).values : [];
+    };
+    const d: Dashboard = { received: 0, errors: 0, accepted: 0, delivered: 0, retries: 0, deadLettered: 0, deadNow: 0, pending: 0, listeners: {}, routes: {} };
+    const route = (name: string): RouteDashboard => (d.routes[name] ??= { matched: 0, delivered: 0, retries: 0, deadLettered: 0, deadNow: 0 });
+    const listener = (name: string) => (d.listeners[name] ??= { received: 0, errors: 0 });
+    for (const v of await series('hisbridge_messages_received_total')) listener(String(v.labels.listener)).received += v.value;
+    for (const v of await series('hisbridge_messages_acked_total')) if (!['AA', 'CA'].includes(String(v.labels.code))) listener(String(v.labels.listener)).errors += v.value;
+    for (const v of await series('hisbridge_route_matches_total')) {
+      const r = route(String(v.labels.route));
+      r.matched += v.value;
+      if (v.labels.outcome === 'ok') r.delivered += v.value;
+    }
+    for (const v of await series('hisbridge_deliveries_total')) {
+      const r = route(String(v.labels.route));
+      if (v.labels.outcome === 'done' || v.labels.outcome === 'skipped') r.delivered += v.value;
+      if (v.labels.outcome === 'retry') r.retries += v.value;
+    }
+    for (const v of await series('hisbridge_dead_letters_total')) route(String(v.labels.route)).deadLettered += v.value;
+    for (const v of await series('hisbridge_dead_letters_current')) route(String(v.labels.route)).deadNow += v.value;
+    for (const v of await series('hisbridge_queue_depth')) d.pending += v.value;
+    for (const l of Object.values(d.listeners)) {
+      d.received += l.received;
+      d.errors += l.errors;
+    }
+    d.accepted = d.received - d.errors;
+    for (const r of Object.values(d.routes)) {
+      d.delivered += r.delivered;
+      d.retries += r.retries;
+      d.deadLettered += r.deadLettered;
+      d.deadNow += r.deadNow;
+    }
+    return d;
+  }
+
+  /** Kafka lag now, topic → partition → records (the hisbridge_kafka_lag series). */
+  async kafkaLag(): Promise<Record<string, Record<string, number>>> {
+    const out: Record<string, Record<string, number>> = {};
+    for (const v of (await this.#kafkaLag.get()).values) (out[String(v.labels.topic)] ??= {})[String(v.labels.partition)] = v.value;
+    return out;
   }
 
   /** Totals since start (copies). */

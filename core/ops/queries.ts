@@ -10,6 +10,7 @@ import path from 'node:path';
 import { hbError } from '../errors.js';
 import { scrubText } from '../mask.js';
 import { DB_FILE } from '../store/sqlite.js';
+import { searchContent, type ContentQuery, type ContentResult } from './content-search.js';
 import { auditRowFrom, auditWhere, loadAuditKey, type AuditRow, type RawAudit } from '../store/audit.js';
 
 const TIME_HELP = 'use YYYY-MM-DD, YYYY-MM-DDTHH:MM[:SS][Z|+08:00] or an age such as 30m, 24h, 7d';
@@ -198,6 +199,17 @@ export class OpsQueries {
   /** Dead deliveries waiting for an operator (an index range count: cheap on large stores). */
   deadCount(): number {
     return (this.#db.prepare("SELECT count(*) AS n FROM deliveries WHERE state = 'dead'").get() as { n: number }).n;
+  }
+
+  /** Dead deliveries now, by route (issue 18: hisbridge_dead_letters_current and the dashboard). */
+  deadByRoute(): Record<string, number> {
+    const rows = this.#db.prepare("SELECT route, count(*) AS n FROM deliveries WHERE state = 'dead' GROUP BY route").all() as { route: string; n: number }[];
+    return Object.fromEntries(rows.map((r) => [r.route, r.n]));
+  }
+
+  /** Search by content over a received-time window (core/ops/content-search.ts). */
+  searchContent(q: ContentQuery): ContentResult {
+    return searchContent(this.#db, q);
   }
 
   /** The message a delivery belongs to. */

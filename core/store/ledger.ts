@@ -103,7 +103,7 @@ export class Ledger {
                      m.raw_bytes, m.charset, m.source, m.control_id, m.type, m.message_key, m.format
               FROM deliveries d INDEXED BY deliveries_due JOIN messages m ON m.id = d.message_id
               WHERE d.head = 1 AND d.state IN ('pending','retrying') AND d.next_attempt_at <= ?
-                AND d.plugin NOT IN (SELECT value FROM json_each(?))
+                AND d.plugin NOT IN (SELECT value FROM json_each(?)) AND d.route NOT IN (SELECT value FROM json_each(?))
               ORDER BY d.next_attempt_at LIMIT ?`),
       // The same without the plugin filter: the common case, and json_each costs a third of the query.
       dueAny: p(`SELECT d.id, d.message_id, d.route, d.step, d.plugin, d.ordering_key, d.attempts, d.vars,
@@ -198,8 +198,11 @@ export class Ledger {
     return { value: { messageId, duplicate: false, ackCode: msg.ackCode, ...(reusedOf ? { controlIdReusedOf: reusedOf.id } : {}) }, delta: open };
   }
 
-  claim(now: number, limit: number, skipPlugins: readonly string[]): ClaimRecord[] {
-    const rows = (skipPlugins.length ? this.#s.due.all(now, JSON.stringify(skipPlugins), limit) : this.#s.dueAny.all(now, limit)) as ClaimRow[];
+  claim(now: number, limit: number, skipPlugins: readonly string[], skipRoutes: readonly string[] = []): ClaimRecord[] {
+    // skipRoutes: routes an operator paused (issue 18); their deliveries stay pending until resumed.
+    const rows = (skipPlugins.length || skipRoutes.length
+      ? this.#s.due.all(now, JSON.stringify(skipPlugins), JSON.stringify(skipRoutes), limit)
+      : this.#s.dueAny.all(now, limit)) as ClaimRow[];
     return rows.map((r) => {
       this.#s.claim.run(now, r.id);
       return {

@@ -176,6 +176,16 @@ const MIGRATIONS: string[] = [
   // (issue 17): where a polling source (the database source's cursor) has read up to, written in the same
   // transaction as the messages it read (core/store/checkpoints.ts). IF NOT EXISTS: safe to renumber.
   CHECKPOINTS_DDL,
+  // Issue 18 (operator actions): routes an operator paused. Their messages are still stored and ACKed; the delivery
+  // workers claim none of their deliveries until the route is resumed (the row deleted). Kept across restarts.
+  `
+  CREATE TABLE IF NOT EXISTS route_pauses (
+    route TEXT PRIMARY KEY,
+    paused_at INTEGER NOT NULL,
+    paused_by TEXT NOT NULL,
+    reason TEXT
+  );
+  `,
 ];
 
 /** Brings the database to the latest schema version; each step in its own transaction. */

@@ -416,11 +416,11 @@ export class Store {
    * and marks them in-flight with one more attempt. `skipPlugins` leaves out
    * plugins whose concurrency limit is reached.
    */
-  claimDue(now: number, limit: number, skipPlugins: readonly string[] = []): ClaimedDelivery[] {
+  claimDue(now: number, limit: number, skipPlugins: readonly string[] = [], skipRoutes: readonly string[] = []): ClaimedDelivery[] {
     if (limit <= 0) return [];
     const withBody = (rows: ClaimRecord[]): ClaimedDelivery[] =>
       rows.map((r) => ({ ...r, message: { ...r.message, loadRaw: () => this.loadBody(r.messageId) } }));
-    const claim = () => withBody(this.#ledger.claim(now, limit, skipPlugins));
+    const claim = () => withBody(this.#ledger.claim(now, limit, skipPlugins, skipRoutes));
     if (this.#closed) throw hbError('STORE_E_IO', { detail: 'store is closed' });
     // Accepts are queued: write them and the claim in one transaction (one fsync) instead of two.
     // Only outcomes queued (under FULL): leave them for the next accept batch and claim without them.

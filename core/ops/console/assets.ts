@@ -21,6 +21,7 @@ input,select,button{font:inherit;padding:.3em .5em}button{cursor:pointer}form.in
 .masked{color:#6b7785}.pager{display:flex;gap:1em}.cards{display:flex;gap:1em;flex-wrap:wrap;margin-bottom:1em}
 .card{background:#fff;border:1px solid #e3e8ee;padding:.6em 1em;min-width:140px}.card b{display:block;font-size:1.6em}
 svg.chart{background:#fff;border:1px solid #e3e8ee}svg.chart text{font-size:10px;fill:#4a5563}
+.scroll{overflow-x:auto;max-width:100%}#health-panel table{width:auto;min-width:50%}
 `;
 
 export const CONSOLE_JS = `

@@ -16,8 +16,12 @@ import type { ConsoleAuth, Principal } from './auth.js';
 import { hl7Tree, renderTree } from './hl7-tree.js';
 import { renderJsonView } from './json-view.js';
 import { PAGE_HEADERS, html, layout, type Html } from './html.js';
+import type { OperatorActions } from '../actions.js';
+import type { RoutePauses } from '../route-pauses.js';
+import { opsConsoleEndpoints } from './ops-endpoints.js';
+import { opsLiveView } from './ops-pages.js';
 import {
-  auditPage, dashboardPage, deadPage, liveView, loginPage, messageDetailPage, messagesPage, statsPage, type Overview,
+  auditPage, dashboardPage, deadPage, loginPage, messageDetailPage, messagesPage, statsPage, type Overview,
 } from './pages.js';
 
 export interface ConsoleDeps {
@@ -29,6 +33,10 @@ export interface ConsoleDeps {
   overview(): Overview;
   /** Wakes the delivery workers (after a replay). */
   kick(): void;
+  /** Issue 18: operator actions, paused routes and the engine's health body (the dashboard's health panel). */
+  actions: OperatorActions;
+  pauses: RoutePauses;
+  engineHealth(): Record<string, unknown>;
 }
 
 const PAGE_SIZE = 50;
@@ -127,14 +135,13 @@ export function consoleEndpoints(d: ConsoleDeps): HttpEndpoint[] {
       }
       return { status: 200, headers: { ...JSON_HEADERS, 'set-cookie': d.auth.clearCookie() }, body: { redirect: '/console/login' } };
     }),
-    view('/console/dashboard', (_req, p) => {
+    view('/console/dashboard', async (req, p) => {
+      // Issue 18: counts from the /metrics series, health from the /healthz body.
       const ov = d.overview();
-      return page('Dashboard', dashboardPage(ov, liveView(d.metrics.live(), ov.pending, ov.dead)), p, 'dashboard');
+      const live = opsLiveView(await d.metrics.dashboard(), d.actions.windows);
+      return page('Dashboard', dashboardPage(ov, live, { paused: new Set(d.pauses.names()), kafkaLag: await d.metrics.kafkaLag(), ...(req.query.lang ? { lang: req.query.lang } : {}) }), p, 'dashboard');
     }),
-    view('/console/api/live', () => {
-      const ov = d.overview();
-      return { status: 200, headers: JSON_HEADERS, body: liveView(d.metrics.live(), ov.pending, ov.dead) };
-    }),
+    view('/console/api/live', async () => ({ status: 200, headers: JSON_HEADERS, body: opsLiveView(await d.metrics.dashboard(), d.actions.windows) })),
     view('/console/messages', (req, p) => {
       const q = req.query;
       if (q.status && !STATUSES.has(q.status)) return badQuery(p, 'messages', `status must be one of ${[...STATUSES].join(', ')}`);
@@ -227,5 +234,6 @@ export function consoleEndpoints(d: ConsoleDeps): HttpEndpoint[] {
       const report = d.queries.stats(by, bounds);
       return page('Call statistics', statsPage(report, { by, ...(req.query.since ? { since: req.query.since } : {}) }), p, 'stats');
     }),
+    ...opsConsoleEndpoints(d.actions, { view, action, page, body }),
   ];
 }

@@ -44,7 +44,7 @@ export const PAGE_HEADERS: Record<string, string> = {
 };
 
 const NAV: [string, string][] = [
-  ['dashboard', 'Dashboard'], ['messages', 'Messages'], ['dead', 'Dead letters'], ['audit', 'Audit'], ['stats', 'Statistics'],
+  ['dashboard', 'Dashboard'], ['messages', 'Messages'], ['dead', 'Dead letters'], ['audit', 'Audit'], ['stats', 'Statistics'], ['search', 'Search'],
 ];
 
 /** The page frame; `user` and `csrf` are set once logged in. */

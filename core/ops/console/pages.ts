@@ -7,10 +7,10 @@ import { hl7Tree, renderTree } from './hl7-tree.js';
 import { maskId, scrubText } from '../../mask.js';
 import type { AuditRow } from '../../store/audit.js';
 import type { DeliveryRecord, MessageDetail, MessageSummary } from '../../store/types.js';
-import type { LiveCounts } from '../metrics.js';
 import type { StatsReport } from '../queries.js';
 import { dayChart } from './chart.js';
 import { Html, html, qs, time } from './html.js';
+import { healthPanel, opsCountsView, opsLabels, type OpsLiveView } from './ops-pages.js';
 
 export interface Overview {
   /** `inactive`: why the route matches nothing (a platform the site is not connected to). */
@@ -20,48 +20,6 @@ export interface Overview {
   dead: number;
   health: Record<string, unknown>;
 }
-
-/** The dashboard's live numbers (also served as JSON for the poll script). */
-export interface LiveView {
-  received: number;
-  accepted: number;
-  errors: number;
-  errorRate: string;
-  delivered: number;
-  retries: number;
-  deadLettered: number;
-  pending: number;
-  dead: number;
-  listeners: Record<string, { received: number; errors: number }>;
-  routes: Record<string, { matched: number; done: number; retry: number; dead: number }>;
-}
-
-export function liveView(c: LiveCounts, pending: number, dead: number): LiveView {
-  let received = 0;
-  let errors = 0;
-  const listeners: LiveView['listeners'] = {};
-  for (const [l, n] of Object.entries(c.received)) {
-    const e = Object.entries(c.acked[l] ?? {}).filter(([code]) => !['AA', 'CA'].includes(code)).reduce((s, [, v]) => s + v, 0);
-    listeners[l] = { received: n, errors: e };
-    received += n;
-    errors += e;
-  }
-  const routes: LiveView['routes'] = {};
-  let delivered = 0;
-  let retries = 0;
-  let deadLettered = 0;
-  for (const name of new Set([...Object.keys(c.routes), ...Object.keys(c.deliveries)])) {
-    const d = c.deliveries[name];
-    routes[name] = { matched: c.routes[name] ?? 0, done: (d?.done ?? 0) + (d?.skipped ?? 0), retry: d?.retry ?? 0, dead: d?.dead ?? 0 };
-    delivered += routes[name].done;
-    retries += routes[name].retry;
-    deadLettered += routes[name].dead;
-  }
-  const errorRate = received ? `${((errors / received) * 100).toFixed(1)}%` : '0.0%';
-  return { received, accepted: received - errors, errors, errorRate, delivered, retries, deadLettered, pending, dead, listeners, routes };
-}
-
-const card = (label: string, key: string, v: unknown) => html`<div class="card">${label}<b data-k="${key}">${v}</b></div>`;
 
 export function loginPage(configured: boolean): Html {
   if (!configured) {
@@ -73,18 +31,18 @@ export function loginPage(configured: boolean): Html {
 <button type="submit">Log in</button></form>`;
 }
 
-export function dashboardPage(ov: Overview, live: LiveView): Html {
+/**
+ * The dashboard: counts (EngineMetrics.dashboard(), the series of /metrics), listeners,
+ * routes with their operator actions, and the health panel (the /healthz body). Issue 18.
+ */
+export function dashboardPage(ov: Overview, live: OpsLiveView, x: { paused: ReadonlySet<string>; lang?: string; kafkaLag: Record<string, Record<string, number>> }): Html {
+  const L = opsLabels(x.lang);
   return html`<div data-live="/console/api/live" data-interval="1000"></div>
-<div class="cards">${card('Received', 'received', live.received)}${card('Errors (AE/AR)', 'errors', live.errors)}${card('Error rate', 'errorRate', live.errorRate)}
-${card('Delivered', 'delivered', live.delivered)}${card('Retries', 'retries', live.retries)}${card('Pending', 'pending', live.pending)}${card('Dead letters', 'dead', live.dead)}</div>
-<h2>Listeners</h2><table><tr><th>Name</th><th>Address</th><th class="num">Connections</th><th class="num">Received</th><th class="num">Errors</th></tr>
+${opsCountsView(ov, live, x.paused, L)}
+<h2>${L.listeners}</h2><div class="scroll"><table><tr><th>${L.listener}</th><th>${L.target}</th><th class="num">${L.connections}</th><th class="num">${L.received}</th><th class="num">${L.errors}</th></tr>
 ${ov.listeners.map((l) => html`<tr><td>${l.name}</td><td>${l.host}:${l.port ?? ''}</td><td class="num">${l.connections}</td>
-<td class="num" data-k="listeners.${l.name}.received">${live.listeners[l.name]?.received ?? 0}</td><td class="num" data-k="listeners.${l.name}.errors">${live.listeners[l.name]?.errors ?? 0}</td></tr>`)}</table>
-<h2>Routes</h2><table><tr><th>Route</th><th>Status</th><th>Events</th><th>Plugins</th><th>ACK</th><th class="num">Matched</th><th class="num">Delivered</th><th class="num">Retries</th><th class="num">Dead</th></tr>
-${ov.routes.map((r) => html`<tr><td>${r.name}</td><td>${r.inactive ? `inactive: ${r.inactive}` : 'active'}</td><td>${r.events.join(', ') || 'any'}</td><td>${r.plugins.join(', ')}</td><td>${r.ack}</td>
-<td class="num" data-k="routes.${r.name}.matched">${live.routes[r.name]?.matched ?? 0}</td><td class="num" data-k="routes.${r.name}.done">${live.routes[r.name]?.done ?? 0}</td>
-<td class="num" data-k="routes.${r.name}.retry">${live.routes[r.name]?.retry ?? 0}</td><td class="num" data-k="routes.${r.name}.dead">${live.routes[r.name]?.dead ?? 0}</td></tr>`)}</table>
-<h2>Health</h2><pre>${JSON.stringify(ov.health, null, 2)}</pre>`;
+<td class="num" data-k="listeners.${l.name}.received">${live.listeners[l.name]?.received ?? 0}</td><td class="num" data-k="listeners.${l.name}.errors">${live.listeners[l.name]?.errors ?? 0}</td></tr>`)}</table></div>
+${healthPanel(ov.health, x.kafkaLag, L)}`;
 }
 
 export interface MessageQuery {

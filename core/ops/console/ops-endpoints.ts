@@ -1,0 +1,116 @@
+/**
+ * Console endpoints of issue 18's operator actions. Pages need a session;
+ * every action is a POST behind the session's CSRF token (the `view` and
+ * `action` wrappers of endpoints.ts) and is audited by OperatorActions.
+ *
+ *   POST /console/routes/NAME/pause | resume | reset-stats
+ *   GET  /console/search?path=PID-5.1&op=equals|contains&value=..&since=..&until=..
+ *   GET  /console/replay?<same filters, or since/until/status/route>   the confirm step: how many match
+ *   POST /console/replay  {filters..., confirm: N}   409 OPS_E_REPLAY_CONFIRM unless N is the count now
+ */
+import { hbError, isHisbridgeError } from '../../errors.js';
+import type { EndpointRequest, EndpointResponse, HttpEndpoint } from '../../sdk.js';
+import type { MessageStatus } from '../../store/types.js';
+import type { Actor, OperatorActions, ReplaySelection } from '../actions.js';
+import type { ContentOp } from '../content-search.js';
+import { parseTimeBounds } from '../queries.js';
+import type { Principal } from './auth.js';
+import { html, type Html } from './html.js';
+import { opsLabels, replayPage, searchPage, type SearchForm } from './ops-pages.js';
+
+type Handler = (req: EndpointRequest, p: Principal) => Promise<EndpointResponse> | EndpointResponse;
+
+/** The wrappers and helpers of consoleEndpoints that these endpoints share. */
+export interface ConsoleKit {
+  view(path: string, h: Handler): HttpEndpoint;
+  action(path: string, h: Handler): HttpEndpoint;
+  page(title: string, body: Html, p: Principal, active: string, status?: number): EndpointResponse;
+  body(req: EndpointRequest): Record<string, unknown>;
+}
+
+const JSON_HEADERS = { 'cache-control': 'no-store', 'x-content-type-options': 'nosniff' };
+const STATUSES = new Set(['queued', 'done', 'dead', 'rejected']);
+/** Default window of a content search without since: the last 24 hours. */
+const DEFAULT_WINDOW_MS = 24 * 3_600_000;
+
+function failure(e: unknown): EndpointResponse {
+  if (isHisbridgeError(e)) return { status: e.status ?? 400, headers: JSON_HEADERS, body: { code: e.code, message: `${e.code}: ${e.message}` } };
+  throw e;
+}
+
+const actorOf = (req: EndpointRequest, p: Principal): Actor => ({ name: p.user, via: 'console', ...(req.remoteAddress ? { address: req.remoteAddress } : {}) });
+
+/** Reads a replay selection from query or body strings; throws OPS_E_BAD_QUERY on a bad one. */
+function selection(q: Record<string, unknown>): { sel: ReplaySelection; shown: Record<string, string> } {
+  const str = (k: string) => (typeof q[k] === 'string' && (q[k] as string).trim() ? (q[k] as string).trim() : undefined);
+  const { since, until } = parseTimeBounds({ since: str('since'), until: str('until') });
+  const status = str('status');
+  if (status && !STATUSES.has(status)) throw hbError('OPS_E_BAD_QUERY', { detail: `status must be one of ${[...STATUSES].join(', ')}` });
+  const shown: Record<string, string> = {};
+  for (const k of ['since', 'until', 'status', 'route', 'path', 'op', 'value']) if (str(k)) shown[k] = str(k)!;
+  return {
+    sel: {
+      ...(since !== undefined ? { since } : {}), ...(until !== undefined ? { until } : {}), ...(status ? { status: status as MessageStatus } : {}),
+      ...(str('route') ? { route: str('route')! } : {}), ...(str('path') ? { path: str('path')!, op: (str('op') ?? 'equals') as ContentOp, value: str('value') ?? '' } : {}),
+    },
+    shown,
+  };
+}
+
+export function opsConsoleEndpoints(actions: OperatorActions, kit: ConsoleKit): HttpEndpoint[] {
+  const routeAction = (verb: 'pause' | 'resume' | 'reset-stats') => kit.action(`/console/routes/:name/${verb}`, async (req, p) => {
+    const name = req.params.name ?? '';
+    try {
+      const by = actorOf(req, p);
+      if (verb === 'pause') actions.pause(name, by, typeof kit.body(req).reason === 'string' ? (kit.body(req).reason as string) : undefined);
+      else if (verb === 'resume') actions.resume(name, by);
+      else await actions.resetStats(name, by);
+    } catch (e) {
+      return failure(e);
+    }
+    return { status: 200, headers: JSON_HEADERS, body: { route: name, done: verb, redirect: '/console/dashboard' } };
+  });
+
+  return [
+    routeAction('pause'),
+    routeAction('resume'),
+    routeAction('reset-stats'),
+    kit.view('/console/search', (req, p) => {
+      const L = opsLabels(req.query.lang);
+      const q = req.query;
+      const form: SearchForm = { ...(q.path ? { path: q.path } : {}), ...(q.op ? { op: q.op } : {}), ...(q.value ? { value: q.value } : {}), ...(q.since ? { since: q.since } : {}), ...(q.until ? { until: q.until } : {}) };
+      if (!q.path && !q.value) return kit.page(L.search, searchPage(form, undefined, L), p, 'search');
+      try {
+        const b = parseTimeBounds(q);
+        const until = b.until ?? Date.now() + 1;
+        const since = b.since ?? until - DEFAULT_WINDOW_MS;
+        const result = actions.search({ path: q.path ?? '', op: (q.op || 'equals') as ContentOp, value: q.value ?? '', since, until, limit: 50 });
+        return kit.page(L.search, searchPage(form, result, L), p, 'search');
+      } catch (e) {
+        if (!isHisbridgeError(e)) throw e;
+        return kit.page(L.search, html`<p class="bad" role="alert" id="search-error" data-code="${e.code}">${e.code}: ${e.message}</p>${searchPage(form, undefined, L)}`, p, 'search', e.status ?? 400);
+      }
+    }),
+    kit.view('/console/replay', (req, p) => {
+      const L = opsLabels(req.query.lang);
+      try {
+        const { sel, shown } = selection(req.query);
+        return kit.page(L.replayTitle, replayPage(shown, actions.replayCount(sel), L), p, 'search');
+      } catch (e) {
+        if (!isHisbridgeError(e)) throw e;
+        return kit.page(L.replayTitle, html`<p class="bad" role="alert" data-code="${e.code}">${e.code}: ${e.message}</p>`, p, 'search', e.status ?? 400);
+      }
+    }),
+    kit.action('/console/replay', (req, p) => {
+      const b = kit.body(req);
+      try {
+        const { sel } = selection(b);
+        const c = b.confirm === undefined || b.confirm === '' ? undefined : Number(b.confirm);
+        const r = actions.replay(sel, Number.isInteger(c) ? c : undefined, actorOf(req, p));
+        return { status: 200, headers: JSON_HEADERS, body: { ...r, notice: `${r.messages} messages, ${r.requeued} deliveries requeued`, redirect: '/console/dashboard' } };
+      } catch (e) {
+        return failure(e);
+      }
+    }),
+  ];
+}

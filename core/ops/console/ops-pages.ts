@@ -1,0 +1,162 @@
+/**
+ * Issue 18 console views: the health panel, the dashboard's counts (read
+ * from `EngineMetrics.dashboard()`, the same series as /metrics), the
+ * route table with its operator actions, content search and filtered
+ * replay. Labels come from ops-labels.ts; values read from messages are
+ * masked like everywhere else in the console.
+ */
+import { maskId, scrubText } from '../../mask.js';
+import type { ContentHit } from '../content-search.js';
+import type { Dashboard, RouteDashboard } from '../metrics.js';
+import { Html, html, qs, time } from './html.js';
+import { opsLabels, type OpsLabelKey } from './ops-labels.js';
+import type { Overview } from './pages.js';
+
+type L = Record<OpsLabelKey, string>;
+
+/** A route's statistics window: counts since an operator reset them (kept in memory, like the metrics). */
+export interface StatsWindow {
+  at: number;
+  by: string;
+  baseline: RouteDashboard;
+}
+
+/** The dashboard's live numbers (also served as JSON for the poll script). */
+export interface OpsLiveView {
+  received: number;
+  accepted: number;
+  errors: number;
+  errorRate: string;
+  delivered: number;
+  retries: number;
+  deadLettered: number;
+  /** Dead letters now (hisbridge_dead_letters_current summed). */
+  dead: number;
+  pending: number;
+  listeners: Dashboard['listeners'];
+  /** Per route: since engine start, or since its statistics were reset (`windowStart`). */
+  routes: Record<string, RouteDashboard & { windowStart?: number }>;
+}
+
+const ZERO: RouteDashboard = { matched: 0, delivered: 0, retries: 0, deadLettered: 0, deadNow: 0 };
+
+export function opsLiveView(d: Dashboard, windows: ReadonlyMap<string, StatsWindow>): OpsLiveView {
+  const routes: OpsLiveView['routes'] = {};
+  for (const [name, r] of Object.entries(d.routes)) {
+    const w = windows.get(name);
+    routes[name] = w
+      ? {
+        matched: r.matched - w.baseline.matched, delivered: r.delivered - w.baseline.delivered, retries: r.retries - w.baseline.retries,
+        deadLettered: r.deadLettered - w.baseline.deadLettered, deadNow: r.deadNow, windowStart: w.at,
+      }
+      : { ...r };
+  }
+  for (const [name, w] of windows) if (!routes[name]) routes[name] = { ...ZERO, windowStart: w.at };
+  const errorRate = d.received ? `${((d.errors / d.received) * 100).toFixed(1)}%` : '0.0%';
+  return {
+    received: d.received, accepted: d.accepted, errors: d.errors, errorRate, delivered: d.delivered, retries: d.retries,
+    deadLettered: d.deadLettered, dead: d.deadNow, pending: d.pending, listeners: d.listeners, routes,
+  };
+}
+
+const card = (label: string, key: string, v: unknown) => html`<div class="card">${label}<b data-k="${key}">${v}</b></div>`;
+const yesNo = (L: L, ok: boolean | undefined, yes: string, no: string) => html`<span class="${ok ? 'ok' : 'bad'}">${ok ? yes : no}</span>`;
+
+/** The count cards and the route table, with pause / resume / reset actions. */
+export function opsCountsView(ov: Overview, live: OpsLiveView, paused: ReadonlySet<string>, L: L): Html {
+  const num = (r: string, k: keyof RouteDashboard) => html`<td class="num" data-k="routes.${r}.${k}">${live.routes[r]?.[k] ?? 0}</td>`;
+  return html`<div class="cards" id="counts">${card(L.received, 'received', live.received)}${card(L.errors, 'errors', live.errors)}${card(L.errorRate, 'errorRate', live.errorRate)}
+${card(L.delivered, 'delivered', live.delivered)}${card(L.retries, 'retries', live.retries)}${card(L.pending, 'pending', live.pending)}
+${card(L.deadNow, 'dead', live.dead)}${card(L.deadLettered, 'deadLettered', live.deadLettered)}</div>
+<p class="masked">${L.deliveredHelp} ${L.deadHelp}</p>
+<h2>${L.routes}</h2><div class="scroll"><table id="routes"><tr><th>${L.route}</th><th>${L.status}</th><th class="num">${L.matched}</th><th class="num">${L.delivered}</th>
+<th class="num">${L.retries}</th><th class="num">${L.deadLettered}</th><th class="num">${L.deadNow}</th><th>${L.window}</th><th></th></tr>
+${ov.routes.map((r) => {
+    const state = r.inactive ? 'inactive' : paused.has(r.name) ? 'paused' : 'active';
+    const w = live.routes[r.name]?.windowStart;
+    return html`<tr data-route="${r.name}"><td>${r.name}</td><td class="route-state ${state === 'active' ? 'ok' : 'bad'}" data-state="${state}">${L[state]}${r.inactive ? html`: ${r.inactive}` : ''}</td>
+${num(r.name, 'matched')}${num(r.name, 'delivered')}${num(r.name, 'retries')}${num(r.name, 'deadLettered')}${num(r.name, 'deadNow')}<td>${w ? time(w) : L.engineStart}</td>
+<td>${r.inactive ? '' : html`${r.ack === 'on-complete' && state !== 'paused' ? '' : html`<form data-post="/console/routes/${r.name}/${state === 'paused' ? 'resume' : 'pause'}" class="inline"><button type="submit" class="route-${state === 'paused' ? 'resume' : 'pause'}">${state === 'paused' ? L.resume : L.pause}</button></form>`}
+<form data-post="/console/routes/${r.name}/reset-stats" class="inline"><button type="submit" class="route-reset">${L.resetStats}</button></form>`}</td></tr>`;
+  })}</table></div><p class="masked">${L.pausedHelp}</p>`;
+}
+
+interface HealthLike {
+  status?: string;
+  reasons?: string[];
+  listeners?: { name: string; port?: number; connections: number }[];
+  sources?: { name: string; type: string; live?: boolean; ready?: boolean; detail?: string }[];
+  inactiveRoutes?: { name: string; reason: string }[];
+  store?: { ok: boolean; detail?: string };
+  remotes?: Record<string, { target: string; reachable?: boolean; detail?: string; latencyMs?: number; lastError?: string; lastErrorAt?: number }>;
+  kafka?: { connected?: boolean; assigned?: Record<string, number[]> };
+  eventLoop?: { p99: number; maxSinceStart: number };
+}
+
+/** The health panel: each part of the health body (/healthz) as a readable table. */
+export function healthPanel(body: Record<string, unknown>, kafkaLag: Record<string, Record<string, number>>, L: L): Html {
+  const h = body as HealthLike;
+  const sources = new Map((h.sources ?? []).map((s) => [s.name, s]));
+  const ms = (s: number | undefined) => (s === undefined ? '' : (s * 1000).toFixed(1));
+  const remotes = Object.entries(h.remotes ?? {});
+  const kafkaSrc = (h.sources ?? []).find((s) => s.type === 'kafka');
+  const partitions = Object.entries(h.kafka?.assigned ?? {}).flatMap(([topic, ps]) => ps.map((p) => ({ topic, p })));
+  return html`<section id="health-panel" data-status="${h.status ?? ''}">
+<h2>${L.health}</h2>
+<p id="health-status">${L.healthStatus}: <b class="${h.status === 'ok' ? 'ok' : 'bad'}">${h.status ?? ''}</b>${h.reasons?.length ? html` — ${L.reasons}: ${h.reasons.join('; ')}` : ''}</p>
+<div class="scroll"><table id="health-listeners"><tr><th>${L.listener}</th><th>${L.bound}</th><th class="num">${L.connections}</th></tr>
+${(h.listeners ?? []).map((l) => {
+    const s = sources.get(l.name);
+    const bound = l.port !== undefined && s?.live !== false;
+    return html`<tr data-listener="${l.name}"><td>${l.name}</td><td>${yesNo(L, bound, `${L.bound} :${l.port ?? ''}`, s?.detail ?? L.notBound)}</td><td class="num">${l.connections}</td></tr>`;
+  })}
+${(h.sources ?? []).filter((s) => !(h.listeners ?? []).some((l) => l.name === s.name)).map((s) => html`<tr data-listener="${s.name}"><td>${s.name} (${s.type})</td><td>${yesNo(L, s.live !== false, L.live, s.detail ?? L.notLive)}</td><td class="num"></td></tr>`)}</table></div>
+<table id="health-store"><tr><th>${L.store}</th><td data-ok="${String(h.store?.ok ?? false)}">${yesNo(L, h.store?.ok, L.storeOk, `${L.storeFailing}: ${h.store?.detail ?? ''}`)}</td></tr>
+<tr><th>${L.eventLoop}</th><td id="health-loop">${L.eventLoopP99} ${ms(h.eventLoop?.p99)} · ${L.eventLoopMax} ${ms(h.eventLoop?.maxSinceStart)}</td></tr></table>
+<h2>${L.remotes}</h2><div class="scroll"><table id="health-remotes"><tr><th>${L.remote}</th><th>${L.target}</th><th>${L.reachable}</th><th class="num">${L.latency}</th><th>${L.lastError}</th></tr>
+${remotes.map(([name, r]) => html`<tr data-remote="${name}"><td>${name}</td><td>${r.target}</td><td>${r.reachable === undefined ? L.notProbed : yesNo(L, r.reachable, L.reachable, `${L.unreachable}: ${r.detail ?? ''}`)}</td>
+<td class="num">${r.latencyMs ?? ''}</td><td>${r.lastError ? `${r.lastError} (${time(r.lastErrorAt)})` : ''}</td></tr>`)}
+${remotes.length ? '' : html`<tr><td colspan="5">${L.none}</td></tr>`}</table></div>
+<h2>${L.kafka}</h2>${kafkaSrc ? html`<div class="scroll"><table id="health-kafka"><tr><th>${L.status}</th><td colspan="2">${yesNo(L, kafkaSrc.live !== false, L.live, kafkaSrc.detail ?? L.notLive)}</td></tr>
+<tr><th>${L.assignment}</th><th>${L.lag}</th><th></th></tr>
+${partitions.map(({ topic, p }) => html`<tr data-partition="${topic}/${p}"><td>${topic}/${p}</td><td class="num">${kafkaLag[topic]?.[String(p)] ?? ''}</td><td></td></tr>`)}
+${partitions.length ? '' : html`<tr><td colspan="3">${L.none}</td></tr>`}</table></div>` : html`<p id="health-kafka">${L.noKafka}</p>`}
+<h2>${L.inactiveRoutes}</h2><div class="scroll"><table id="health-inactive"><tr><th>${L.route}</th><th>${L.reason}</th></tr>
+${(h.inactiveRoutes ?? []).map((r) => html`<tr data-route="${r.name}"><td>${r.name}</td><td>${r.reason}</td></tr>`)}
+${(h.inactiveRoutes ?? []).length ? '' : html`<tr><td colspan="2">${L.none}</td></tr>`}</table></div>
+</section>`;
+}
+
+export interface SearchForm {
+  path?: string;
+  op?: string;
+  value?: string;
+  since?: string;
+  until?: string;
+}
+
+/** Content search: the form, and the hits (masked) when a search ran. */
+export function searchPage(q: SearchForm, result: { hits: ContentHit[]; scanned: number } | undefined, L: L): Html {
+  const opt = (v: 'equals' | 'contains') => html`<option value="${v}"${(q.op || 'equals') === v ? new Html(' selected') : ''}>${L[v]}</option>`;
+  return html`<form class="search" id="content-search" method="get" action="/console/search">
+<label>${L.fieldPath} <input name="path" value="${q.path ?? ''}" placeholder="PID-5.1" required></label>
+<label>${L.op} <select name="op">${opt('equals')}${opt('contains')}</select></label>
+<label>${L.value} <input name="value" value="${q.value ?? ''}" autocomplete="off" required></label>
+<label>${L.since} <input name="since" type="datetime-local" value="${q.since ?? ''}"></label>
+<label>${L.until} <input name="until" type="datetime-local" value="${q.until ?? ''}"></label>
+<button type="submit">${L.find}</button></form>
+${result ? html`<p id="scanned">${result.scanned} ${L.scanned}</p>
+<div class="scroll"><table id="search-results"><tr><th>${L.message}</th><th>${L.time}</th><th>${L.source}</th><th>${L.type}</th><th>${L.controlId}</th><th>${L.patient}</th><th>${L.status}</th></tr>
+${result.hits.map((m) => html`<tr data-message="${m.id}"><td><a href="/console/messages/${m.id}">${m.id}</a></td><td>${time(m.receivedAt)}</td><td>${m.source}</td><td>${scrubText(m.type)}</td>
+<td>${scrubText(m.controlId)}</td><td>${maskId(m.patientId)}</td><td>${m.status}</td></tr>`)}</table></div>
+${result.hits.length === 0 ? html`<p>${L.noMatch}</p>` : html`<p><a id="replay-link" href="/console/replay${qs({ ...q })}">${L.replay}</a></p>`}` : ''}`;
+}
+
+/** The confirm step of a filtered replay: how many messages match, and the button that replays exactly that many. */
+export function replayPage(filter: Record<string, string>, count: number, L: L): Html {
+  return html`<p id="replay-count"><b>${count}</b> ${L.replayMatch}</p>
+${count > 0 ? html`<form data-post="/console/replay" id="replay-form">${Object.entries(filter).map(([k, v]) => html`<input type="hidden" name="${k}" value="${v}">`)}
+<input type="hidden" name="confirm" value="${count}"><button type="submit">${L.replayConfirm} (${count})</button></form>` : ''}`;
+}
+
+export { opsLabels };
