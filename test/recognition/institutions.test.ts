@@ -46,6 +46,8 @@ const ROUTES = {
     '    match: { events: [ORU^R01], sender: { application: LIS } }',
     '    ack: on-receive',
     '    steps:',
+    '      - plugin: sensitive-guard',
+    '        as: sensitive',
     '      - plugin: recognition-upload',
     '        config: { kind: lab }',
     '  - name: lab-internet',
@@ -138,6 +140,18 @@ describe('two recognition institutions in one engine', () => {
     } finally {
       q.close();
     }
+  });
+
+  it('a report withheld as sensitive is audited under the sender’s institution', async () => {
+    expect(ackCode(await mllp.send(sample('22', 'LIS', 'HOSP_B', 'RI-TB-B-1', 'REP-TB-B-1')))).toBe('AA');
+    const q = OpsQueries.open(path.join(te.dataDir, 'store'));
+    try {
+      const rows = await until(() => q.auditPage({ plugin: 'sensitive-guard' }), (r) => r.length >= 1);
+      expect(rows[0]).toMatchObject({ plugin: 'sensitive-guard', operation: 'withhold', result: 'skipped', orgCode: 'ORGB002' });
+    } finally {
+      q.close();
+    }
+    expect(sim.calls.some((c) => c.body.reportId === 'REP-TB-B-1')).toBe(false);
   });
 
   it('audit rows carry the orgCode: stats --by org separates the institutions (store and CLI process)', async () => {
