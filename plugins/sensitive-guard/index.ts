@@ -9,7 +9,9 @@
  * or marked for masking (`mask: true` in the output, read by
  * recognition-upload). Never silent: every hit is audited and counted.
  */
-import type { PluginDefinition } from '../../core/sdk.js';
+import { hbError, type PluginDefinition, type StepInput } from '../../core/sdk.js';
+import { readRecognitionInstitutions, type RecognitionInstitution } from '../recognition/site.js';
+import { institutionPicker, type InstitutionPicker } from '../shared/institutions.js';
 import { compileSensitiveList, DEFAULT_CODE_FIELDS, DEFAULT_SENSITIVE_CODES, DEFAULT_SENSITIVE_COMBINATIONS, type SensitiveCombination } from '../recognition/sensitive.js';
 
 export interface SensitiveGuardConfig {
@@ -22,6 +24,34 @@ export interface SensitiveGuardConfig {
   replaceDefaults?: boolean;
   /** Where codes are read, as `SEG-F` (default DG1-3, OBR-31, OBR-4, OBX-3). */
   fields?: string[];
+  /** orgCode of the recognition institution its audit rows count under (default: the one whose senders list MSH-4). */
+  institution?: string;
+}
+
+/**
+ * The institution a hit is counted under (audit orgCode), from
+ * `recognition.institutions` as recognition-upload picks it. The guard never
+ * refuses a message for it (the upload step does) and works without a
+ * complete recognition section: then its rows carry no orgCode.
+ */
+function institutionOf(site: Readonly<Record<string, unknown>>, fixed: string | undefined): InstitutionPicker<RecognitionInstitution> | undefined {
+  let all;
+  try {
+    all = readRecognitionInstitutions({ ...site });
+  } catch {
+    if (fixed !== undefined) throw hbError('ROUTE_E_PLUGIN_CONFIG', { name: 'sensitive-guard', detail: 'institution: needs a complete recognition section' });
+    return undefined;
+  }
+  return institutionPicker(all, fixed, { pluginName: 'sensitive-guard', sectionName: 'recognition', noInstitution: () => new Error('no institution') });
+}
+
+function orgCodeOf(picker: InstitutionPicker<RecognitionInstitution> | undefined, input: StepInput): { orgCode?: string } {
+  if (!picker) return {};
+  try {
+    return { orgCode: picker.pick(input).orgCode };
+  } catch {
+    return {};
+  }
 }
 
 const plugin: PluginDefinition<SensitiveGuardConfig> = {
@@ -55,6 +85,7 @@ const plugin: PluginDefinition<SensitiveGuardConfig> = {
       },
       replaceDefaults: { type: 'boolean', description: `Use only codes and combinations (default false: ${DEFAULT_SENSITIVE_CODES.join(', ')} and the combinations F06 + G40, F70-F79 + a psychotic code are always included)` },
       fields: { type: 'array', items: { type: 'string', pattern: '^[A-Z][A-Z0-9]{2}-[1-9][0-9]*$' }, minItems: 1, description: 'Fields holding codes, e.g. DG1-3 (default DG1-3, OBR-31, OBR-4, OBX-3)' },
+      institution: { type: 'string', minLength: 1, description: 'orgCode of the recognition institution its audit rows count under (default: the one whose senders list MSH-4)' },
     },
   },
   examples: [
@@ -62,6 +93,7 @@ const plugin: PluginDefinition<SensitiveGuardConfig> = {
     { title: 'Send them masked', yaml: 'plugin: sensitive-guard\nas: sensitive\nconfig: { action: mask }' },
   ],
   create(ctx, config) {
+    const orgOf = institutionOf(ctx.site, config.institution);
     const siteCodes = Array.isArray(ctx.site.sensitiveCodes) ? (ctx.site.sensitiveCodes as string[]) : [];
     const entries = [...(config.replaceDefaults ? [] : DEFAULT_SENSITIVE_CODES), ...(config.codes ?? []), ...siteCodes];
     const combinations = [...(config.replaceDefaults ? [] : DEFAULT_SENSITIVE_COMBINATIONS), ...(config.combinations ?? [])];
@@ -91,6 +123,7 @@ const plugin: PluginDefinition<SensitiveGuardConfig> = {
           operation: action,
           result: action === 'withhold' ? 'skipped' : 'ok',
           messageId: input.controlId,
+          ...orgCodeOf(orgOf, input),
           patientId: msg.get('PID-3[5=PI].1') || msg.get('PID-3.1'),
           detail: `${action === 'withhold' ? 'withheld' : 'masked'}: sensitive (${known ? 'report withheld before' : `${hits.length} code${hits.length > 1 ? 's' : ''}`})`,
         });

@@ -13,9 +13,9 @@ import { silentLogger } from '../../core/log.js';
 import { startEngine, withEngine, type TestEngine } from '../helpers/engine.js';
 import { tempFiles } from '../helpers/routes.js';
 import { siteIssues } from '../helpers/site-issues.js';
+import { API_CLIENTS_YAML, expectOrgCodeRequiredAndKnown, TOKEN_A, TOKEN_ALL } from '../helpers/institutions.js';
 import { until } from '../helpers/kafka.js';
 import { http, sampleText } from './helpers.js';
-import { hashApiToken } from '../../core/http/api-auth.js';
 import { cli } from '../helpers/cli.js';
 import { gdEhrDoctor } from '../../plugins/gd-ehr/doctor.js';
 
@@ -165,18 +165,10 @@ describe('an on-complete viewer route with several institutions', () => {
 });
 
 describe('GET /api/gd-ehr/viewer-url with several institutions and API clients limited to some', () => {
-  const TOKEN_A = 'a'.repeat(40);
-  const TOKEN_ALL = 'b'.repeat(40);
-  const API = [
-    'api:',
-    '  clients:',
-    `    - { name: ws-a, tokenHash: "${hashApiToken(TOKEN_A)}", institutions: [ORGA001] }`,
-    `    - { name: ws-all, tokenHash: "${hashApiToken(TOKEN_ALL)}" }`,
-  ];
   let te: TestEngine;
   let sim: GdEhrSimulator;
   beforeAll(async () => {
-    te = await startEngine({ routesDir: tempFiles({}), siteYaml: [...INSTITUTIONS, ...API].join('\n'), env: ENV });
+    te = await startEngine({ routesDir: tempFiles({}), siteYaml: [...INSTITUTIONS, ...API_CLIENTS_YAML].join('\n'), env: ENV });
     sim = te.engine.simulators.gdEhr as GdEhrSimulator;
   }, 60_000);
   afterAll(async () => {
@@ -199,12 +191,7 @@ describe('GET /api/gd-ehr/viewer-url with several institutions and API clients l
   });
 
   it('orgCode is required with several institutions; an unknown one is refused', async () => {
-    const none = await get(TOKEN_ALL, {});
-    expect(none.status).toBe(400);
-    expect(none.json).toMatchObject({ code: 'GDEHR_E_INSTITUTION_REQUIRED' });
-    const unknown = await get(TOKEN_ALL, { orgCode: 'NOPE' });
-    expect(unknown.status).toBe(400);
-    expect(unknown.json).toMatchObject({ code: 'GDEHR_E_UNKNOWN_INSTITUTION' });
+    await expectOrgCodeRequiredAndKnown(get, 'GDEHR');
   });
 
   it('a client limited to ORGA001 gets its URL, and 403 GDEHR_E_INSTITUTION_FORBIDDEN for ORGB002', async () => {

@@ -9,13 +9,13 @@ import path from 'node:path';
 import { MllpClient } from '../../core/mllp/client.js';
 import { OpsQueries } from '../../core/ops/queries.js';
 import { createHttpClient } from '../../core/http/client.js';
-import { hashApiToken } from '../../core/http/api-auth.js';
 import { readRecognitionInstitutions, recognitionInstitutionProblems } from '../../plugins/recognition/site.js';
 import { startRecognitionSimulator, type RecognitionSimulator } from '../../plugins/recognition/simulator.js';
 import { recognitionDoctor } from '../../plugins/recognition/doctor.js';
 import { startEngine, type TestEngine } from '../helpers/engine.js';
 import { tempFiles } from '../helpers/routes.js';
 import { siteIssues } from '../helpers/site-issues.js';
+import { API_CLIENTS_YAML, expectOrgCodeRequiredAndKnown, TOKEN_A, TOKEN_ALL } from '../helpers/institutions.js';
 import { until } from '../helpers/kafka.js';
 import { cli } from '../helpers/cli.js';
 import { sampleText } from './harness.js';
@@ -30,14 +30,6 @@ const INSTITUTIONS = [
   '    - { orgCode: ORGB002, orgName: 乙医院, username: acct-b, password: "${env:RB_PASS}", senders: [HOSP_B, NETHOSP_B] }',
 ];
 
-const TOKEN_A = 'a'.repeat(40);
-const TOKEN_ALL = 'b'.repeat(40);
-const API = [
-  'api:',
-  '  clients:',
-  `    - { name: ws-a, tokenHash: "${hashApiToken(TOKEN_A)}", institutions: [ORGA001] }`,
-  `    - { name: ws-all, tokenHash: "${hashApiToken(TOKEN_ALL)}" }`,
-];
 
 const ROUTES = {
   'lab.yaml': [
@@ -46,6 +38,8 @@ const ROUTES = {
     '    match: { events: [ORU^R01], sender: { application: LIS } }',
     '    ack: on-receive',
     '    steps:',
+    '      - plugin: sensitive-guard',
+    '        as: sensitive',
     '      - plugin: recognition-upload',
     '        config: { kind: lab }',
     '  - name: lab-internet',
@@ -80,7 +74,7 @@ describe('two recognition institutions in one engine', () => {
   let sim: RecognitionSimulator;
   let mllp: MllpClient;
   beforeAll(async () => {
-    te = await startEngine({ routesDir: tempFiles(ROUTES), siteYaml: [...INSTITUTIONS, ...API].join('\n'), env: ENV });
+    te = await startEngine({ routesDir: tempFiles(ROUTES), siteYaml: [...INSTITUTIONS, ...API_CLIENTS_YAML].join('\n'), env: ENV });
     sim = te.engine.simulators.recognition as RecognitionSimulator;
     mllp = await MllpClient.connect('127.0.0.1', te.port);
   }, 60_000);
@@ -140,6 +134,18 @@ describe('two recognition institutions in one engine', () => {
     }
   });
 
+  it('a report withheld as sensitive is audited under the sender’s institution', async () => {
+    expect(ackCode(await mllp.send(sample('22', 'LIS', 'HOSP_B', 'RI-TB-B-1', 'REP-TB-B-1')))).toBe('AA');
+    const q = OpsQueries.open(path.join(te.dataDir, 'store'));
+    try {
+      const rows = await until(() => q.auditPage({ plugin: 'sensitive-guard' }), (r) => r.length >= 1);
+      expect(rows[0]).toMatchObject({ plugin: 'sensitive-guard', operation: 'withhold', result: 'skipped', orgCode: 'ORGB002' });
+    } finally {
+      q.close();
+    }
+    expect(sim.calls.some((c) => c.body.reportId === 'REP-TB-B-1')).toBe(false);
+  });
+
   it('audit rows carry the orgCode: stats --by org separates the institutions (store and CLI process)', async () => {
     // ok calls so far: A logged in once and uploaded two reports; B logged in once, uploaded two and checked one order.
     const want = { ORGA001: 3, ORGB002: 4 };
@@ -187,12 +193,7 @@ describe('two recognition institutions in one engine', () => {
       expect(res.status).toBe(200);
     }
     expect(sim.calls.slice(before).filter((c) => c.op === 'list').map((c) => [c.institution, c.body.orgCode])).toEqual([['ORGA001', 'ORGA001'], ['ORGB002', 'ORGB002']]);
-    const none = await get(TOKEN_ALL, {});
-    expect(none.status).toBe(400);
-    expect(none.json).toMatchObject({ code: 'RECOG_E_INSTITUTION_REQUIRED' });
-    const unknown = await get(TOKEN_ALL, { orgCode: 'NOPE' });
-    expect(unknown.status).toBe(400);
-    expect(unknown.json).toMatchObject({ code: 'RECOG_E_UNKNOWN_INSTITUTION' });
+    await expectOrgCodeRequiredAndKnown(get, 'RECOG');
   });
 
   it('an API client limited to ORGA001 is served for it and refused 403 RECOG_E_INSTITUTION_FORBIDDEN for ORGB002, audited', async () => {
