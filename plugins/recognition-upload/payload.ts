@@ -189,18 +189,38 @@ export function labPayload(msg: Hl7Message, org: Json, reportId: string, status:
  * loop in one piece (issue 11).
  */
 export async function labPayloadYielding(msg: Hl7Message, org: Json, reportId: string, status: 'F' | 'C', o: ReportOptions, slice: TimeSlice = new TimeSlice()): Promise<Json> {
+  return (await labPayloadAndPdfYielding(msg, org, reportId, status, o, undefined, slice)).payload;
+}
+
+/**
+ * labPayloadYielding and, when `pdf` is given, findPdf (its `code`) in the
+ * same walk over the segments: each OBX is split into fields once, not once
+ * for the results and again for the PDF search (on a 100,000-OBX report the
+ * second walk was a few hundred ms of its delivery). `pdf` undefined: no search.
+ */
+export async function labPayloadAndPdfYielding(
+  msg: Hl7Message,
+  org: Json,
+  reportId: string,
+  status: 'F' | 'C',
+  o: ReportOptions,
+  pdf: { code?: string | undefined } | undefined,
+  slice: TimeSlice = new TimeSlice(),
+): Promise<{ payload: Json; pdf?: { content: string; index: number } }> {
   const max = o.maxResults ?? DEFAULT_MAX_RESULTS;
   const results: Json[] = [];
+  let found: { content: string; index: number } | undefined;
   // One segment object at a time (segments('OBX') made all 100,000 before the first result).
   for (const obx of msg.eachSegment()) {
     if (slice.due()) await slice.pause();
     if (obx.name !== 'OBX') continue;
+    if (pdf && !found) found = pdfOf(obx, pdf.code);
     const r = labResult(obx);
     if (!r) continue;
     if (results.length >= max) throw recognitionError('RECOG_E_TOO_MANY_RESULTS', { limit: max });
     results.push(r);
   }
-  return labReport(msg, org, reportId, status, o, results);
+  return { payload: labReport(msg, org, reportId, status, o, results), ...(found ? { pdf: found } : {}) };
 }
 
 function labReport(msg: Hl7Message, org: Json, reportId: string, status: 'F' | 'C', o: ReportOptions, results: Json[]): Json {

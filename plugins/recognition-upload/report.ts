@@ -14,7 +14,7 @@
 import { hbError, isHisbridgeError, type Hl7Message, type CallContext, type PluginState, type StepInput, type StepResult } from '../../core/sdk.js';
 import { recognitionError } from '../recognition/errors.js';
 import type { CallMeta, RecognitionClient } from '../recognition/client.js';
-import { examPayload, findPdfYielding, isPdfBase64, labPayloadYielding, type Json, type ReportOptions } from './payload.js';
+import { examPayload, findPdfYielding, isPdfBase64, labPayloadAndPdfYielding, type Json, type ReportOptions } from './payload.js';
 
 export type ReportKind = 'lab' | 'exam';
 export type ReportOperation = 'upload' | 'correct' | 'revoke' | 'ignore';
@@ -97,8 +97,10 @@ export async function processReport(client: RecognitionClient, state: PluginStat
   }
 
   const status = op === 'correct' ? 'C' : 'F';
-  const payload = job.kind === 'lab' ? await labPayloadYielding(msg, job.org, job.reportId, status, job.options) : examPayload(msg, job.org, job.reportId, status, job.options);
-  const pdf = job.options.mask ? undefined : await findPdfYielding(msg, job.pdfCode);
+  // A lab report's PDF is looked for in the same walk as its results (each OBX split once).
+  const lab = job.kind === 'lab' ? await labPayloadAndPdfYielding(msg, job.org, job.reportId, status, job.options, job.options.mask ? undefined : { code: job.pdfCode }) : undefined;
+  const payload = lab ? lab.payload : examPayload(msg, job.org, job.reportId, status, job.options);
+  const pdf = job.options.mask ? undefined : lab ? lab.pdf : await findPdfYielding(msg, job.pdfCode);
   if (pdf && !isPdfBase64(pdf.content)) throw recognitionError('RECOG_E_BAD_PDF', { path: `OBX[${pdf.index}]-5.5` });
   if (!pdf && job.requirePdf && !job.options.mask) throw hbError('HL7_E_MISSING_FIELD', { path: 'OBX (ED PDF)' });
 

@@ -13,6 +13,8 @@ const samples: unknown[] = [
   { a: 1, b: 'x', c: null, d: true, e: false, f: [1, 2, { g: 'h' }], i: { j: { k: [] } } },
   { s: 'quote " backslash \\ slash / tab \t newline \n unicode 测试 \u0001 emoji 😀', n: [-0.5, 1e21, 12345678901234567890, -3e-7, 0] },
   [null, 'a', [[], {}], { '': 1, __proto__x: 2 }],
+  // Runs of flat items (written 32 at a time) broken by nested ones, undefined, functions and Dates.
+  Array.from({ length: 1000 }, (_, i) => (i % 97 === 0 ? { nested: { i } } : i % 89 === 0 ? undefined : i % 83 === 0 ? () => 1 : i % 79 === 0 ? new Date(0) : i % 2 ? { seq: i, v: `x${i}` } : i)),
   { report: { results: Array.from({ length: 3000 }, (_, i) => ({ seq: i + 1, code: `T${i}`, value: `${i}.5`, nested: i % 500 === 0 ? { deep: [i] } : null })) } },
 ];
 

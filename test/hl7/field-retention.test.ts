@@ -10,7 +10,8 @@ import { runInNewContext } from 'node:vm';
 import { setFlagsFromString } from 'node:v8';
 import { describe, expect, it } from 'vitest';
 import { parseHl7 } from '../../core/hl7/index.js';
-import { findPdf, findPdfYielding } from '../../plugins/recognition-upload/payload.js';
+import { findPdf, findPdfYielding, labPayload, labPayloadAndPdfYielding } from '../../plugins/recognition-upload/payload.js';
+import { DEFAULT_CARD_TYPES } from '../../plugins/recognition/hl7-patient.js';
 import { manyObxSegments } from '../../bench/lib/pathological.js';
 
 setFlagsFromString('--expose-gc');
@@ -65,5 +66,20 @@ describe('split fields of a big message', () => {
     expect(found?.content).toBe('JVBERi0xLjQKJcfs');
     expect(slice.n).toBeGreaterThan(100_000);
     expect(turns).toBeGreaterThan(0);
+  });
+
+  it('the lab payload and the PDF come from one walk over the segments (each OBX split once), equal to labPayload and findPdf', async () => {
+    const text = `${manyObxSegments(20_000)}OBX|20001|ED|PDF^Report^L||^application^pdf^Base64^JVBERi0xLjQKJcfs||||||F\r`;
+    const msg = parseHl7(text);
+    const opts = { cardTypes: DEFAULT_CARD_TYPES, findings: /FIND/i, impression: /IMP/i, mask: false };
+    const slice = { n: 0, due: () => ++slice.n % 1000 === 0, pause: () => new Promise<void>((r) => setImmediate(r)) };
+    const both = await labPayloadAndPdfYielding(msg, { orgCode: 'H1' }, 'R1', 'F', opts, { code: undefined }, slice as never);
+    expect(both.payload).toEqual(labPayload(msg, { orgCode: 'H1' }, 'R1', 'F', opts));
+    expect(both.pdf).toEqual(findPdf(msg));
+    expect(both.pdf?.content).toBe('JVBERi0xLjQKJcfs');
+    // One slice check per segment: one walk, not one for the results and another for the PDF.
+    expect(slice.n).toBe(msg.segmentCount);
+    // Without a PDF search nothing is looked for.
+    expect((await labPayloadAndPdfYielding(msg, { orgCode: 'H1' }, 'R1', 'F', opts, undefined)).pdf).toBeUndefined();
   });
 });
