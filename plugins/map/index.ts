@@ -29,6 +29,7 @@ import {
   type ConditionSpec,
   type FieldPath,
   type Hl7Message,
+  type Hl7Segment,
   type PluginDefinition,
   type StepInput,
   type Template,
@@ -161,6 +162,8 @@ class ItemView {
     readonly base: Hl7Message,
     readonly segment: string,
     readonly occurrence: number,
+    /** The current segment itself: reads of it skip the search by name and split its fields once. */
+    readonly seg: Hl7Segment,
     readonly field?: number,
     readonly repetition?: number,
   ) {}
@@ -171,13 +174,18 @@ class ItemView {
     return this.base instanceof ItemView ? this.base.bound(segment) : undefined;
   }
 
+  /** The current segment object an enclosing each has bound, if any. */
+  boundSegment(segment: string): Hl7Segment | undefined {
+    if (segment === this.segment) return this.seg;
+    return this.base instanceof ItemView ? this.base.boundSegment(segment) : undefined;
+  }
+
   get(path: string | FieldPath): string {
-    let p = typeof path === 'string' ? compilePath(path) : path;
-    if (p.segment === this.segment && p.occurrence === undefined) {
-      if (this.field !== undefined && p.field === this.field && p.repetition === undefined && !p.selector) p = { ...p, occurrence: this.occurrence, repetition: this.repetition! };
-      else p = { ...p, occurrence: this.occurrence };
-    }
-    return this.base.get(p);
+    const p = typeof path === 'string' ? compilePath(path) : path;
+    if (p.segment !== this.segment || p.occurrence !== undefined) return this.base.get(p);
+    if (p.selector) return this.base.get({ ...p, occurrence: this.occurrence });
+    const rep = p.repetition ?? (this.field !== undefined && p.field === this.field ? this.repetition! : 1);
+    return this.seg.get(p.field, rep, p.component, p.subcomponent);
   }
 
   getAll(path: string | FieldPath): string[] {
@@ -240,16 +248,17 @@ function buildEach(n: Extract<Node, { kind: 'each' }>, input: StepInput, where: 
     items.push(build(n.fields, item, `${where}[${items.length}]`));
   };
   if (!n.field) {
-    const count = msg.segments(n.segment).length;
-    for (let k = 1; k <= count; k++) add(new ItemView(msg, n.segment, k));
+    const segs = msg.segments(n.segment);
+    for (let k = 0; k < segs.length; k++) add(new ItemView(msg, n.segment, k + 1, segs[k]!));
     return items;
   }
   const f = n.field;
-  const occurrence = f.occurrence ?? (msg instanceof ItemView ? msg.bound(f.segment) : undefined) ?? 1;
-  const reps = msg.getAll({ ...f, occurrence });
-  // An empty field has no repetitions to map.
-  const count = reps.length === 1 && reps[0] === '' ? 0 : reps.length;
-  for (let r = 1; r <= count; r++) add(new ItemView(msg, f.segment, occurrence, f.field, r));
+  const outer = msg instanceof ItemView && f.occurrence === undefined ? msg : undefined;
+  const occurrence = f.occurrence ?? outer?.bound(f.segment) ?? 1;
+  const seg = outer?.boundSegment(f.segment) ?? msg.segment(f.segment, occurrence);
+  if (!seg) return items;
+  const count = seg.repetitions(f.field);
+  for (let r = 1; r <= count; r++) add(new ItemView(msg, f.segment, occurrence, seg, f.field, r));
   return items;
 }
 
