@@ -23,6 +23,7 @@ import * as memory from './scenarios/memory.js';
 import * as kafka from './scenarios/kafka.js';
 import * as consoleList from './scenarios/console.js';
 import * as stall from './scenarios/stall.js';
+import * as forward from './scenarios/forward.js';
 
 interface Scenario {
   name: string;
@@ -44,6 +45,7 @@ const SCENARIOS: Scenario[] = [
   { name: 'memory', scenario: 7, title: 'Engine RSS: idle, after load, with pending deliveries, drained', unit: 'MB', run: memory.run },
   { name: 'console', scenario: 8, title: 'Console message-list latency with 1,000,000 stored messages', unit: 'ms', run: consoleList.run },
   { name: 'stall', scenario: 9, title: 'Event-loop delay with a pathological message in flight next to normal traffic', unit: 'ms', run: stall.run },
+  { name: 'forward', scenario: 10, title: 'MLLP forward vs a direct socket sender', unit: 'msg/s', run: forward.run },
 ];
 
 export async function main(argv: string[]): Promise<number> {
