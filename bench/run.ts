@@ -24,6 +24,7 @@ import * as kafka from './scenarios/kafka.js';
 import * as consoleList from './scenarios/console.js';
 import * as stall from './scenarios/stall.js';
 import * as mapStep from './scenarios/map.js';
+import * as forward from './scenarios/forward.js';
 
 interface Scenario {
   name: string;
@@ -46,6 +47,7 @@ const SCENARIOS: Scenario[] = [
   { name: 'console', scenario: 8, title: 'Console message-list latency with 1,000,000 stored messages', unit: 'ms', run: consoleList.run },
   { name: 'stall', scenario: 9, title: 'Event-loop delay with a pathological message in flight next to normal traffic', unit: 'ms', run: stall.run },
   { name: 'map', scenario: 10, title: 'map step with 50 lookups per message', unit: 'µs/msg', run: mapStep.run },
+  { name: 'forward', scenario: 11, title: 'MLLP forward vs a direct socket sender', unit: 'msg/s', run: forward.run },
 ];
 
 export async function main(argv: string[]): Promise<number> {
