@@ -17,6 +17,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { hashPassword } from '../../core/ops/console/auth.js';
 import { hashApiToken } from '../../core/http/api-auth.js';
 import { MllpClient } from '../../core/mllp/client.js';
+import { SCAN_CAP } from '../../core/ops/content-search.js';
 import { DB_FILE } from '../../core/store/sqlite.js';
 import { cli } from '../helpers/cli.js';
 import { startEngine, type TestEngine } from '../helpers/engine.js';
@@ -240,6 +241,14 @@ describe('console operator actions over HTTP', () => {
     expect(t.engine.store.getMessage(ids[0]!)!.controlId).toBe('HIS202503120003');
     const contains = await (await q({ path: 'PID-5.1', op: 'contains', value: '欧', since: '1h' })).text();
     expect([...contains.matchAll(/<tr data-message="(\d+)">/g)]).toHaveLength(1);
+    // A repetition selector, and a segment later in the message (OBX) than PID.
+    const byPi = await (await q({ path: 'PID-3[5=PI].1', value: 'P000100001', since: '1h' })).text();
+    const piIds = [...byPi.matchAll(/<tr data-message="(\d+)">/g)].map((x) => t.engine.store.getMessage(Number(x[1]))!.controlId).sort();
+    expect(piIds).toContain('HIS202503120001');
+    expect(piIds).not.toContain('HIS202503120003');
+    const obx = await (await q({ path: 'OBX-3.2', op: 'contains', value: '白细胞', since: '1h' })).text();
+    const obxIds = [...obx.matchAll(/<tr data-message="(\d+)">/g)].map((x) => t.engine.store.getMessage(Number(x[1]))!.controlId).sort();
+    expect(obxIds).toEqual(['LIS202503120015', 'LIS202503120016']);
     const none = await (await q({ path: 'PID-5.1', value: '欧阳', since: '2000-01-01', until: '2000-01-02' })).text();
     expect(none).toContain('id="scanned">0 ');
     // No name or ID number of the samples on the result page.
@@ -256,7 +265,7 @@ describe('console operator actions over HTTP', () => {
       expect(text).toContain('data-code="OPS_E_SEARCH_WINDOW"');
       expect(text).toContain('narrow your time window');
     } finally {
-      t.engine.ops.actions.scanCap = 5000;
+      t.engine.ops.actions.scanCap = SCAN_CAP;
     }
   });
 
