@@ -50,9 +50,12 @@ export interface ChildHandle {
  * Starts `node <script> ...args` and waits until a line of its stdout or
  * stderr matches `ready` (rejects on exit or after timeoutMs).
  */
-export function startChild(script: string, args: string[], opts: { ready: RegExp; timeoutMs?: number; env?: NodeJS.ProcessEnv; cwd?: string; nodeArgs?: string[] }): Promise<ChildHandle> {
+export function startChild(script: string, args: string[], opts: { ready: RegExp; timeoutMs?: number; env?: NodeJS.ProcessEnv; cwd?: string; nodeArgs?: string[]; wrap?: string[] }): Promise<ChildHandle> {
   hookExit();
-  const child = spawn(process.execPath, [...(opts.nodeArgs ?? []), script, ...args], {
+  // `wrap` runs node under another program (strace); the handle's pid is then that program's.
+  const argv = [process.execPath, ...(opts.nodeArgs ?? []), script, ...args];
+  const cmd = opts.wrap?.length ? [...opts.wrap, ...argv] : argv;
+  const child = spawn(cmd[0]!, cmd.slice(1), {
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, ...opts.env },
     ...(opts.cwd ? { cwd: opts.cwd } : {}),

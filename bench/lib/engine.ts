@@ -40,6 +40,8 @@ export interface EngineSetup {
   storeExtra?: string;
   /** Extra node flags for the engine process (e.g. --cpu-prof when investigating). */
   nodeArgs?: string[];
+  /** A program the engine runs under (e.g. strace and its flags); the child pid is then that program's. */
+  wrap?: string[];
 }
 
 /** Why the engine cannot be benchmarked, or undefined when it can be started. */
@@ -74,6 +76,7 @@ export async function startEngine(setup: EngineSetup): Promise<EngineHandle> {
       env: { ...setup.env },
       cwd: dir,
       ...(setup.nodeArgs ? { nodeArgs: setup.nodeArgs } : {}),
+      ...(setup.wrap ? { wrap: setup.wrap } : {}),
     });
   } catch (e) {
     rmSync(dir, { recursive: true, force: true });

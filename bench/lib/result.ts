@@ -3,6 +3,7 @@
  * their entries. A figure that could not be measured is reported as such
  * (status and note), never filled in.
  */
+import { summarizePairs, type Pair, type PairSummary } from './pairs.js';
 import { round, spread, type Spread } from './stats.js';
 
 export type Status = 'ok' | 'failed' | 'not-available' | 'not-yet-built';
@@ -30,6 +31,10 @@ export interface ScenarioResult {
   note?: string;
   /** Secondary figures (latency percentiles, per-trial values). */
   details?: Record<string, unknown>;
+  /** Paired trials (issue 15): one ratio per pair and metric, median and spread. */
+  pairs?: PairSummary[];
+  /** CPU microseconds per message of each measured process (hisbridge and baselines), over the trials. */
+  cpuUsPerMsg?: Record<string, Spread>;
 }
 
 export interface Results {
@@ -77,4 +82,30 @@ export function unavailable(base: Pick<ScenarioResult, 'name' | 'scenario' | 'ti
 export function reason(e: unknown): string {
   const m = e instanceof Error ? e.message : String(e);
   return m.split('\n')[0]!.slice(0, 300);
+}
+
+/**
+ * Builds an entry from paired trials: the headline spreads and per-baseline
+ * ratio come from the pairs (median of the pair ratios, not a ratio of
+ * medians), the CPU per message of both sides is kept, and a CPU ratio is
+ * added when both sides measured it.
+ */
+export function pairedEntry(base: Omit<ScenarioResult, 'hisbridge' | 'baselines' | 'ratios' | 'trials' | 'status' | 'met' | 'pairs' | 'cpuUsPerMsg'> & { met?: boolean | null; status?: Status }, baseline: string, pairs: readonly Pair[]): ScenarioResult {
+  const e = entry(base, { hisbridge: pairs.map((p) => p.engine.value), baselines: { [baseline]: pairs.map((p) => p.baseline.value) } });
+  const value = summarizePairs(base.unit, baseline, pairs.map((p) => ({ engine: p.engine.value, baseline: p.baseline.value })));
+  const summaries: PairSummary[] = [value];
+  if (value.ratios.length) e.ratios[baseline] = value.median;
+  const cpu = (side: 'engine' | 'baseline') => pairs.map((p) => p[side].cpuUsPerMsg ?? NaN).filter(Number.isFinite);
+  const cpuUsPerMsg: Record<string, Spread> = {};
+  if (cpu('engine').length) cpuUsPerMsg.hisbridge = spread(cpu('engine'));
+  if (cpu('baseline').length) cpuUsPerMsg[baseline] = spread(cpu('baseline'));
+  const cpuPairs = pairs.map((p) => ({ engine: p.engine.cpuUsPerMsg ?? NaN, baseline: p.baseline.cpuUsPerMsg ?? NaN }));
+  const cpuSummary = summarizePairs('CPU us/msg', baseline, cpuPairs);
+  if (cpuSummary.ratios.length) summaries.push(cpuSummary);
+  return { ...e, trials: pairs.length, pairs: summaries, ...(Object.keys(cpuUsPerMsg).length ? { cpuUsPerMsg } : {}) };
+}
+
+/** The pair summary of a metric, if the entry has one. */
+export function pairOf(r: ScenarioResult, metric: string): PairSummary | undefined {
+  return r.pairs?.find((p) => p.metric === metric);
 }

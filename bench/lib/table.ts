@@ -21,20 +21,34 @@ function metText(r: ScenarioResult): string {
   return r.met === null ? '-' : r.met ? 'yes' : 'NO';
 }
 
-function rows(results: Results): string[][] {
+/** Pair ratios as `1.42x (1.30-1.51) msg/s vs base, 5 pairs`; plain ratios of medians when the row was not paired. */
+function ratioCell(r: ScenarioResult): string {
+  if (r.pairs?.length) {
+    return r.pairs.map((p) => (p.ratios.length ? `${fmt(p.median)}x (${fmt(p.min)}-${fmt(p.max)}) ${p.metric} vs ${p.baseline}, ${p.ratios.length} pairs` : `no complete pair (${p.metric})`)).join('; ');
+  }
+  return Object.entries(r.ratios).map(([k, v]) => `${fmt(v)}x ${k}`).join('; ') || '-';
+}
+
+function cpuCell(r: ScenarioResult): string {
+  return Object.entries(r.cpuUsPerMsg ?? {}).map(([k, s]) => `${k} ${fmt(s.median)}`).join('; ') || '-';
+}
+
+/** Row cells in HEAD order. */
+export function rows(results: Results): string[][] {
   return results.scenarios.map((r) => [
     String(r.scenario),
     r.name,
     r.unit,
     cell(r.hisbridge),
     Object.entries(r.baselines).map(([k, s]) => `${k} ${fmt(s.median)}`).join('; ') || '-',
-    Object.entries(r.ratios).map(([k, v]) => `${fmt(v)}x ${k}`).join('; ') || '-',
+    ratioCell(r),
+    cpuCell(r),
     r.target,
     metText(r),
   ]);
 }
 
-const HEAD = ['#', 'scenario', 'unit', 'hisbridge median (min-max)', 'baselines (median)', 'ratio', 'target', 'met'];
+export const HEAD = ['#', 'scenario', 'unit', 'hisbridge median (min-max)', 'baselines (median)', 'ratio (median of pair ratios, min-max)', 'CPU µs/msg (median)', 'target', 'met'];
 
 /** Fixed-width table for the terminal. */
 export function textTable(results: Results): string {
@@ -46,8 +60,10 @@ export function textTable(results: Results): string {
 
 /** Markdown table plus notes, for the README's Performance section. */
 export function markdownTable(results: Results): string {
+  const m = results.machine;
+  const head = `Measured by \`${results.command}\` (${results.mode} mode, ${m.date.slice(0, 10)}, ${m.cpus} CPUs, ${m.cpuModel.trim()}, Node ${m.node}); written from bench/results.json by \`npm run bench -- --table --write-readme\`.`;
   const esc = (s: string) => s.replace(/\|/g, '\\|');
   const out = [`| ${HEAD.join(' | ')} |`, `|${HEAD.map(() => '---').join('|')}|`, ...rows(results).map((r) => `| ${r.map(esc).join(' | ')} |`)];
   const notes = results.scenarios.filter((r) => r.note).map((r) => `- ${r.name}: ${r.note}`);
-  return [...out, '', ...notes].join('\n');
+  return [head, '', ...out, '', ...notes].join('\n');
 }

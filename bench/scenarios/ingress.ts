@@ -80,7 +80,7 @@ export async function run(ctx: Context): Promise<ScenarioResult[]> {
       if (!rig.engine) notes.unshift(`hisbridge not measured: ${rig.engineNote ?? 'engine unavailable'}`);
       out.push(entry({
         name,
-        scenario: 1,
+        scenario: 11,
         title: `MLLP ingress, ${size}, ${c.connections} connection${c.connections > 1 ? 's' : ''}, ACK after commit`,
         unit: 'msg/s',
         better: 'higher',
@@ -104,4 +104,4 @@ export async function run(ctx: Context): Promise<ScenarioResult[]> {
   return out;
 }
 
-export const meta = { name: 'ingress', scenario: 1, title: 'MLLP ingress' };
+export const meta = { name: 'ingress-matrix', scenario: 11, title: 'MLLP ingress' };

@@ -4,6 +4,11 @@
  * whole exchange, an optional AbortSignal (engine shutdown), JSON bodies, and
  * catalogued transport errors that name the target but never the URL (query
  * strings can carry encrypted PHI or tokens).
+ *
+ * The request path is kept close to bare node:http (issue 15 measured 55 µs
+ * per request here against 30 µs bare): a delivery URL is parsed once and its
+ * request options cached, the request gets plain options instead of a URL
+ * object, and headers are copied without intermediate arrays.
  */
 import http from 'node:http';
 import https from 'node:https';
@@ -28,15 +33,60 @@ export interface OwnedHttpClient extends HttpClient {
 
 function flattenHeaders(h: http.IncomingHttpHeaders): Record<string, string> {
   const out: Record<string, string> = {};
-  for (const [k, v] of Object.entries(h)) if (v !== undefined) out[k] = Array.isArray(v) ? v.join(', ') : v;
+  for (const k in h) {
+    const v = h[k];
+    if (v !== undefined) out[k] = Array.isArray(v) ? v.join(', ') : v;
+  }
   return out;
+}
+
+/** What a request needs from its URL, parsed once per distinct URL string. */
+interface Endpoint {
+  protocol: string;
+  https: boolean;
+  /** Host name without IPv6 brackets, as node:http wants it. */
+  hostname: string;
+  port: number | undefined;
+  /** Path and query. */
+  path: string;
+  /** host[:port], the default error target. */
+  host: string;
+  /** Basic credentials in the URL, if any (`user:password`). */
+  auth: string | undefined;
+}
+
+/** Parsed URLs kept per client; cleared when full, so a client fed ever-new URLs stays bounded. */
+const ENDPOINT_CACHE_MAX = 256;
+
+function parseEndpoint(rawUrl: string): Endpoint {
+  let url: URL;
+  try {
+    url = new URL(rawUrl);
+  } catch {
+    throw hbError('HTTP_E_BAD_REQUEST', { detail: 'invalid URL' });
+  }
+  const h = url.hostname;
+  return {
+    protocol: url.protocol,
+    https: url.protocol === 'https:',
+    hostname: h.startsWith('[') && h.endsWith(']') ? h.slice(1, -1) : h,
+    port: url.port ? Number(url.port) : undefined,
+    path: (url.pathname || '/') + url.search,
+    host: url.host,
+    auth: url.username || url.password ? `${decodeURIComponent(url.username)}:${decodeURIComponent(url.password)}` : undefined,
+  };
+}
+
+function hasHeader(headers: Record<string, string>, lower: string): boolean {
+  for (const k in headers) if (k.length === lower.length && k.toLowerCase() === lower) return true;
+  return false;
 }
 
 function encodeBody(body: unknown, headers: Record<string, string>): Buffer | undefined {
   if (body === undefined) return undefined;
   if (Buffer.isBuffer(body)) return body;
   if (typeof body === 'string') return Buffer.from(body, 'utf8');
-  if (!Object.keys(headers).some((k) => k.toLowerCase() === 'content-type')) headers['content-type'] = 'application/json; charset=utf-8';
+  if (!hasHeader(headers, 'content-type')) headers['content-type'] = 'application/json; charset=utf-8';
   return Buffer.from(JSON.stringify(body), 'utf8');
 }
 
@@ -57,17 +107,28 @@ export function createHttpClient(opts: HttpClientOptions = {}): OwnedHttpClient 
   const agentOpts = { keepAlive: true, maxSockets: opts.maxSockets ?? 64, maxFreeSockets: opts.maxFreeSockets ?? 16, scheduling: 'lifo' as const };
   const agents = { 'http:': new http.Agent(agentOpts), 'https:': new https.Agent(agentOpts) };
   const defaultTimeout = opts.defaultTimeoutMs ?? 10_000;
+  const endpoints = new Map<string, Endpoint>();
 
-  function once(url: URL, o: HttpRequestOptions, body: Buffer | undefined, headers: Record<string, string>, target: string, deadline: number): Promise<HttpResponse> {
+  function endpointOf(rawUrl: string): Endpoint {
+    let ep = endpoints.get(rawUrl);
+    if (!ep) {
+      ep = parseEndpoint(rawUrl);
+      if (endpoints.size >= ENDPOINT_CACHE_MAX) endpoints.clear();
+      endpoints.set(rawUrl, ep);
+    }
+    return ep;
+  }
+
+  function once(url: Endpoint, o: HttpRequestOptions, body: Buffer | undefined, headers: Record<string, string>, target: string, deadline: number): Promise<HttpResponse> {
     const started = performance.now();
-    const mod = url.protocol === 'https:' ? https : http;
-    const agent = url.protocol === 'https:' ? agents['https:'] : agents['http:'];
+    const mod = url.https ? https : http;
+    const agent = url.https ? agents['https:'] : agents['http:'];
     return new Promise<HttpResponse>((resolve, reject) => {
       let settled = false;
       const signal = o.signal;
       if (signal?.aborted) return reject(aborted(target, signal));
       const ms = Math.max(1, deadline - Date.now());
-      const req = mod.request(url, { method: o.method ?? (body ? 'POST' : 'GET'), headers, agent });
+      const req = mod.request({ hostname: url.hostname, port: url.port, path: url.path, method: o.method ?? (body ? 'POST' : 'GET'), headers, agent, ...(url.auth !== undefined ? { auth: url.auth } : {}) });
       const timer = setTimeout(() => {
         fail(hbError('HTTP_E_TIMEOUT', { ms: o.timeoutMs ?? defaultTimeout, target }));
         req.destroy();
@@ -105,7 +166,7 @@ export function createHttpClient(opts: HttpClientOptions = {}): OwnedHttpClient 
         res.on('end', () => {
           if (settled) return;
           settle();
-          const out: HttpResponse = { status: res.statusCode ?? 0, headers: flattenHeaders(res.headers), body: Buffer.concat(chunks), latencyMs: performance.now() - started };
+          const out: HttpResponse = { status: res.statusCode ?? 0, headers: flattenHeaders(res.headers), body: chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks), latencyMs: performance.now() - started };
           const json = parseJson(out);
           if (json !== undefined) out.json = json;
           resolve(out);
@@ -117,18 +178,13 @@ export function createHttpClient(opts: HttpClientOptions = {}): OwnedHttpClient 
 
   return {
     async request(rawUrl, o = {}) {
-      let url: URL;
-      try {
-        url = new URL(rawUrl);
-      } catch {
-        throw hbError('HTTP_E_BAD_REQUEST', { detail: 'invalid URL' });
-      }
+      const url = endpointOf(rawUrl);
       const target = o.target ?? url.host;
       if (url.protocol !== 'http:' && url.protocol !== 'https:') throw hbError('HTTP_E_BAD_REQUEST', { detail: `unsupported protocol ${url.protocol} for ${target}` });
-      const headers: Record<string, string> = { ...(o.headers ?? {}) };
+      const headers: Record<string, string> = { ...o.headers };
       const body = encodeBody(o.body, headers);
       if (body) headers['content-length'] = String(body.length);
-      if (opts.userAgent && !Object.keys(headers).some((k) => k.toLowerCase() === 'user-agent')) headers['user-agent'] = opts.userAgent;
+      if (opts.userAgent && !hasHeader(headers, 'user-agent')) headers['user-agent'] = opts.userAgent;
       try {
         return await once(url, o, body, headers, target, Date.now() + (o.timeoutMs ?? defaultTimeout));
       } catch (e) {
