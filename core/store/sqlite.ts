@@ -29,6 +29,7 @@ import { Ledger, parseReply, type Changed, type ClaimRecord } from './ledger.js'
 import { getMessage, listDead, searchMessages } from './queries.js';
 import { migrate, OPEN_STATES } from './schema.js';
 import { Checkpointer, CHECKPOINT_SAFETY_PAGES } from './checkpointer.js';
+import { countingRequested, countStatements, fileSize, type SqlCounts } from './sql-count.js';
 import type {
   AcceptResult, ClaimedDelivery, DeadFilter, DeliveryRecord, DuplicateHit, FailInput, MessageDetail, MessageSearch, MessageSummary,
   NewDeliveryWithOutcome, NewMessage, ReplayedMessage, ReplayFilter, ReplayResult, RequeueFilter, StoreOptions,
@@ -180,6 +181,7 @@ export class Store {
   #pendingReadAt = 0;
   #closed = false;
   #checkpointer: Checkpointer | undefined;
+  #counter: { statements: { readonly n: number }; walStart: number } | undefined;
   /** Set by the first failed write, cleared by the next successful group commit. */
   #writeFailure: { since: number; detail: string; kinds: Set<string> } | undefined;
   readonly #stats: StoreStats = { transactions: 0, lightTransactions: 0, batchedOps: 0, largestBatch: 0 };
@@ -196,6 +198,8 @@ export class Store {
     if ((opts.retentionDays ?? 30) <= 0) throw hbError('CONFIG_E_RETENTION', { detail: 'retentionDays must be positive' });
     const tightened = makePrivate(dir);
     const db = new Database(path.join(dir, DB_FILE));
+    // HISBRIDGE_COUNT_SQL=1: count statements and WAL bytes (sql-count.ts); checkpoints are suspended meanwhile.
+    const counter = countingRequested() ? countStatements(db) : undefined;
     try {
       db.pragma(`busy_timeout = ${opts.busyTimeoutMs ?? 5000}`);
       db.pragma('journal_mode = WAL');
@@ -211,7 +215,10 @@ export class Store {
     }
     const store = new Store(dir, db, opts, meta);
     store.tightened = tightened;
-    if (opts.checkpointInWorker) {
+    if (counter) {
+      db.pragma('wal_autocheckpoint = 0');
+      store.#counter = { statements: counter, walStart: fileSize(path.join(dir, `${DB_FILE}-wal`)) };
+    } else if (opts.checkpointInWorker) {
       try {
         db.pragma(`wal_autocheckpoint = ${CHECKPOINT_SAFETY_PAGES}`);
         store.#checkpointer = new Checkpointer(path.join(dir, DB_FILE), () => {
@@ -228,6 +235,16 @@ export class Store {
   /** WAL checkpoints run by the worker thread (checkpointInWorker), for tests and metrics. */
   get checkpoints(): { ok: number; failed: number } | undefined {
     return this.#checkpointer?.stats;
+  }
+
+  /**
+   * Statements run and WAL bytes written since the store opened, when
+   * HISBRIDGE_COUNT_SQL=1 was set at open (sql-count.ts); undefined otherwise.
+   */
+  sqlCounts(): SqlCounts | undefined {
+    const c = this.#counter;
+    if (!c) return undefined;
+    return { statements: c.statements.n, walBytes: fileSize(path.join(this.dir, `${DB_FILE}-wal`)) - c.walStart, transactions: this.#stats.transactions };
   }
 
   /** Files and directories whose group/other permissions open() removed (the engine logs a warning for each). */
