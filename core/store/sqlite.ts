@@ -80,6 +80,9 @@ export interface DeliveryIntake extends Admit {
   start(job: ClaimedDelivery): void;
 }
 
+/** Page size of a new database (see Store.open). */
+const PAGE_SIZE = 1024;
+
 /** Audit rows per multi-row INSERT. */
 const AUDIT_CHUNK = 32;
 
@@ -227,6 +230,10 @@ export class Store {
     const counter = countingRequested() ? countStatements(db) : undefined;
     try {
       db.pragma(`busy_timeout = ${opts.busyTimeoutMs ?? 5000}`);
+      // A new database gets small pages (issue 15): a commit writes every page it touched whole to the WAL, and
+      // most of what a commit touches is the last page of each table and index plus one random page per hash
+      // index entry. An existing database keeps its page size (changing it needs a VACUUM).
+      if ((db.pragma('page_count', { simple: true }) as number) === 0) db.pragma(`page_size = ${Number(process.env.HISBRIDGE_PAGE_SIZE) || PAGE_SIZE}`);
       db.pragma('journal_mode = WAL');
       db.pragma(`synchronous = ${opts.synchronous === 'NORMAL' ? 'NORMAL' : 'FULL'}`);
       db.pragma('foreign_keys = ON');
