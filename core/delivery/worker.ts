@@ -51,6 +51,10 @@ export class DeliveryWorker {
   readonly #perPlugin = new Map<string, number>();
   #timer: NodeJS.Timeout | undefined;
   #kicked = false;
+  /** Claim on the next kick even when the store knows of nothing due (start, after a failed claim). */
+  #rescan = true;
+  /** Slots taken at accept (Store.attachIntake) for deliveries whose commit has not been handed over yet. */
+  #reserved = 0;
   #started = false;
   #stopping = false;
 
@@ -69,18 +73,67 @@ export class DeliveryWorker {
   start(): void {
     if (this.#started) return;
     this.#started = true;
-    this.#timer = setInterval(() => this.#cycle(), Math.max(10, this.#opts.pollMs ?? 200));
+    // The poll claims whatever is due, known or not: retries whose time came, and changes made by another
+    // process (a CLI requeue or replay). Between polls the store's due count says when to look.
+    this.#timer = setInterval(() => this.#cycle(true), Math.max(10, this.#opts.pollMs ?? 200));
     this.#timer.unref();
+    // Deliveries accepted while there is room start at their commit, without a claim query.
+    this.#store.attachIntake({
+      take: (plugin, route) => {
+        if (!this.#mayStart(plugin, route)) return false;
+        this.#reserved++;
+        this.#perPlugin.set(plugin, (this.#perPlugin.get(plugin) ?? 0) + 1);
+        return true;
+      },
+      giveBack: (plugin) => this.#unreserve(plugin),
+      start: (job) => {
+        this.#unreserve(job.plugin);
+        if (this.#stopping) {
+          // Committed in flight as the worker stopped: give it back unstarted (or recover() does at the next start).
+          setImmediate(() => {
+            try {
+              this.#store.release([job.id], { unstarted: true });
+            } catch {
+              // The store is closed: the next start recovers it.
+            }
+          });
+          return;
+        }
+        this.#run(job);
+      },
+    });
+    this.#rescan = true;
     this.kick();
+  }
+
+  #unreserve(plugin: string): void {
+    this.#reserved = Math.max(0, this.#reserved - 1);
+    this.#perPlugin.set(plugin, Math.max(0, (this.#perPlugin.get(plugin) ?? 1) - 1));
+  }
+
+  /**
+   * The one place that decides whether a delivery of `plugin` on `route` may
+   * start now: claims (#cycle) and starts at accept (Store.attachIntake) both
+   * ask it.
+   */
+  #mayStart(plugin: string, route: string): boolean {
+    if (this.#stopping || !this.#started) return false;
+    // A route an operator paused (issue 18): its deliveries stay pending until it is resumed.
+    if (this.#opts.skipRoutes && this.#opts.skipRoutes().includes(route)) return false;
+    if (this.#running.size + this.#reserved >= this.#concurrency) return false;
+    const limit = this.#opts.perPluginConcurrency?.[plugin];
+    return limit === undefined || (this.#perPlugin.get(plugin) ?? 0) < limit;
   }
 
   /** Look for work now (called by the engine right after an accept, and after every settled attempt). */
   kick(): void {
     if (!this.#started || this.#stopping || this.#kicked) return;
+    // Nothing due that a claim could find (deliveries accepted with room started at their commit): no query.
+    if (!this.#rescan && !this.#store.hasDue()) return;
     this.#kicked = true;
     setImmediate(() => {
       this.#kicked = false;
-      this.#cycle();
+      this.#cycle(false);
     });
   }
 
@@ -92,6 +145,7 @@ export class DeliveryWorker {
   async stop(graceMs = 10_000): Promise<void> {
     this.#stopping = true;
     if (this.#timer) clearInterval(this.#timer);
+    this.#store.attachIntake(undefined);
     if (this.#running.size === 0) return;
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<void>((r) => (timer = setTimeout(r, graceMs)));
@@ -112,25 +166,26 @@ export class DeliveryWorker {
     }
   }
 
-  #cycle(): void {
+  #cycle(force: boolean): void {
     if (this.#stopping) return;
-    const free = this.#concurrency - this.#running.size;
+    if (!force && !this.#rescan && !this.#store.hasDue()) return;
+    const free = this.#concurrency - this.#running.size - this.#reserved;
     if (free <= 0) return;
     const limits = this.#opts.perPluginConcurrency ?? {};
     const full = Object.keys(limits).filter((p) => (this.#perPlugin.get(p) ?? 0) >= limits[p]!);
     let jobs: ClaimedDelivery[];
     try {
       jobs = this.#store.claimDue(Date.now(), free, full, this.#opts.skipRoutes?.() ?? []);
+      this.#rescan = false;
     } catch (e) {
+      this.#rescan = true;
       this.#opts.log.error({ code: toHisbridgeError(e).code }, 'claiming deliveries failed; retrying on next poll');
       return;
     }
     const extra: number[] = [];
     for (const job of jobs) {
-      const limit = limits[job.plugin];
-      const used = this.#perPlugin.get(job.plugin) ?? 0;
       // One claim may return more of a plugin than it has slots left: give those back.
-      if (limit !== undefined && used >= limit) extra.push(job.id);
+      if (!this.#mayStart(job.plugin, job.route)) extra.push(job.id);
       else this.#run(job);
     }
     if (!extra.length) return;

@@ -151,8 +151,15 @@ async function common(inbound: InboundMessage, m: ReadOk, deps: IngestDeps): Pro
   // Content-aware duplicates and instance-independent idempotency keys (core/store/identity.ts, docs/delivery.md).
   const msgKey = messageKey(m.app, m.facility, m.id, m.digest);
   const keyOf = (route: string, step: number) => idempotencyKeyOf(msgKey, route, step);
+  await yieldIfBig(size);
+  const input = (): StepInput => ({ ...m.input, vars: {} });
+  const matched = deps.routes().match({ source, type: m.type, sendingApp: m.app, sendingFacility: m.facility }, input());
+
+  // A duplicate is caught by the store at commit (a UNIQUE index, no query). It is looked for beforehand only when
+  // a matched route would act before the commit: an on-complete route, or a local plugin step before the first outbound one.
+  const actsBeforeCommit = matched.some((r) => r.ack === 'on-complete' || r.steps.some((s) => s.kind === 'plugin' && !s.outbound));
   try {
-    const dup = deps.store.findDuplicate(m.app, m.facility, m.id, deps.idempotencyWindowMs, m.digest);
+    const dup = actsBeforeCommit ? deps.store.findDuplicate(m.app, m.facility, m.id, deps.idempotencyWindowMs, m.digest) : undefined;
     if (dup) {
       log.info({ listener: source, msgId: m.id, messageId: dup.messageId }, 'duplicate control id: re-acknowledged, not dispatched again');
       return duplicate(dup.messageId, dup.ackCode, dup.ackReply);
@@ -162,10 +169,6 @@ async function common(inbound: InboundMessage, m: ReadOk, deps: IngestDeps): Pro
     log.error({ listener: source, msgId: m.id, code: err.code }, 'duplicate check failed');
     return refused('failed', err);
   }
-
-  await yieldIfBig(size);
-  const input = (): StepInput => ({ ...m.input, vars: {} });
-  const matched = deps.routes().match({ source, type: m.type, sendingApp: m.app, sendingFacility: m.facility }, input());
 
   const outcomes: RouteOutcome[] = [];
   const deliveries: NewDeliveryWithOutcome[] = [];
@@ -313,6 +316,8 @@ function messageRecord(inbound: InboundMessage, m: ReadOk, ack: { ackCode: AckCo
     ...(m.flags ? { flags: m.flags } : {}),
     format: m.format,
     ...(inbound.checkpoint !== undefined ? { checkpoint: { source: inbound.source, value: inbound.checkpoint } } : {}),
+    // The parsed message, for deliveries started at accept, while no step changed it.
+    ...(m.input.hl7 && m.input.hl7.changes === 0 ? { prepared: m.input.hl7 } : {}),
   };
 }
 

@@ -114,6 +114,11 @@ export class Hl7Message {
   /** Bumped by every change (set, addSegment): a segment's own copy of its fields is stale after it. */
   #version = 0;
 
+  /** How many changes (set, addSegment) the message had since it was parsed: 0 while it is as received. */
+  get changes(): number {
+    return this.#version;
+  }
+
   /** @internal use parseHl7 */
   constructor(lines: string[], names: string[], msh: string[], delimiters: Hl7Delimiters, byName?: Map<string, number[]>) {
     this.#lines = lines;

@@ -75,6 +75,7 @@ export class Ops {
       storeOk: () => this.queries.ping() && host.store.writeHealth().ok,
       listenersLive: () => Object.fromEntries(((host.engineHealth().sources ?? []) as { name: string; live?: boolean }[]).map((s) => [s.name, s.live !== false])),
       remotesReachable: () => Object.fromEntries(Object.entries(this.remotes.status()).map(([k, r]) => [k, r.reachable])),
+      sqlCounts: () => host.store.sqlCounts(),
     });
     this.pauses = RoutePauses.open(host.store.dir);
     this.actions = new OperatorActions({

@@ -29,6 +29,8 @@ export interface MetricSources {
   listenersLive?(): Record<string, boolean>;
   /** Issue 16: each remote platform (site extension key): reachable at the last probe; undefined before the first probe. */
   remotesReachable?(): Record<string, boolean | undefined>;
+  /** Issue 15: statements run and WAL bytes written by the store, only while HISBRIDGE_COUNT_SQL=1 (core/store/sql-count.ts). */
+  sqlCounts?(): { statements: number; walBytes: number } | undefined;
 }
 
 /** In-process totals since start, for the console dashboard (cheaper than a scrape parse). */
@@ -138,6 +140,12 @@ export class EngineMetrics {
         name: 'hisbridge_store_up', help: '1 when the store answers and its last durable write succeeded, 0 while writes fail (the store-failing alert)', registers,
         collect() { this.set(ok() ? 1 : 0); },
       });
+    }
+    // Issue 15: the store's statement and WAL counters, present only while HISBRIDGE_COUNT_SQL=1.
+    const counts = sources.sqlCounts?.bind(sources);
+    if (counts?.()) {
+      new Gauge({ name: 'hisbridge_store_sql_statements_total', help: 'SQL statements the store ran since it opened (HISBRIDGE_COUNT_SQL=1 only)', registers, collect() { this.set(counts()?.statements ?? 0); } });
+      new Gauge({ name: 'hisbridge_store_wal_bytes', help: 'Bytes the WAL grew by since the store opened, checkpoints suspended (HISBRIDGE_COUNT_SQL=1 only)', registers, collect() { this.set(counts()?.walBytes ?? 0); } });
     }
     if (sources.listenersLive) {
       const live = sources.listenersLive.bind(sources);

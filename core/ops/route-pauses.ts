@@ -6,8 +6,8 @@
  *
  * The table is written through its own small connection, like the console
  * sessions: pauses are rare, and `hisbridge routes pause` writes the same
- * table from another process. The workers read it at every claim (a
- * handful of rows), so a pause from the CLI holds the next claim too.
+ * table from another process. The workers read it (a handful of rows,
+ * cached for REFRESH_MS), so a pause from the CLI holds within half a second.
  */
 import Database from 'better-sqlite3';
 import path from 'node:path';
@@ -43,10 +43,24 @@ export class RoutePauses {
     this.#del = db.prepare('DELETE FROM route_pauses WHERE route = ?');
   }
 
-  /** Names of the paused routes (read from the table each time: another process may have changed it). */
-  names(): string[] {
-    return this.#names.all() as string[];
+  /**
+   * Names of the paused routes. The delivery worker asks at every claim and at
+   * every accept that could start a delivery, so the table is read at most
+   * every REFRESH_MS (another process, `hisbridge routes pause`, may have
+   * changed it); a pause or resume through this object applies at once.
+   */
+  names(now = Date.now()): readonly string[] {
+    if (this.#cached === undefined || now - this.#readAt >= RoutePauses.REFRESH_MS) {
+      this.#cached = this.#names.all() as string[];
+      this.#readAt = now;
+    }
+    return this.#cached;
   }
+
+  /** How long a read of the table is reused: a pause from another process holds within this time. */
+  static readonly REFRESH_MS = 500;
+  #cached: string[] | undefined;
+  #readAt = 0;
 
   list(): RoutePause[] {
     return (this.#list.all() as Row[]).map((r) => ({ route: r.route, pausedAt: r.paused_at, pausedBy: r.paused_by, ...(r.reason ? { reason: r.reason } : {}) }));
@@ -54,11 +68,13 @@ export class RoutePauses {
 
   /** Pauses a route; false when it was paused already (the first pause is kept). */
   pause(route: string, by: string, reason?: string, now = Date.now()): boolean {
+    this.#cached = undefined;
     return this.#put.run(route, now, by, reason ? reason.slice(0, 200) : null).changes > 0;
   }
 
   /** Resumes a route; false when it was not paused. */
   resume(route: string): boolean {
+    this.#cached = undefined;
     return this.#del.run(route).changes > 0;
   }
 

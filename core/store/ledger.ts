@@ -23,13 +23,27 @@ import type { StepResult } from '../sdk.js';
 const ACCEPTED = `('AA','CA')`;
 
 interface DeliveryRow {
-  id: number; message_id: number; route: string; step: number; ordering_key: string; state: string; attempts: number;
-  max_attempts: number; retry_initial_ms: number; retry_max_delay_ms: number; as_name: string | null;
+  id: number; message_id: number; route: string; step: number; plugin: string; ordering_key: string; state: string; attempts: number;
+  max_attempts: number; retry_initial_ms: number; retry_max_delay_ms: number; as_name: string | null; waiters: number; solo: number;
 }
 
 interface ClaimRow {
   id: number; message_id: number; route: string; step: number; plugin: string; ordering_key: string; attempts: number; vars: string;
   raw_bytes: number; charset: string; source: string; control_id: string; type: string; message_key: string | null; format: string;
+}
+
+interface DoneRow {
+  message_id: number; route: string; step: number; plugin: string; ordering_key: string; attempts: number; as_name: string | null; waiters: number; solo: number;
+}
+
+/**
+ * The delivery worker's say at accept: `take` reserves a slot for a delivery
+ * of this plugin and route (it is then inserted in flight and started after
+ * the commit), `giveBack` returns a reservation that was not used.
+ */
+export interface Admit {
+  take(plugin: string, route: string): boolean;
+  giveBack(plugin: string): void;
 }
 
 /** A claimed delivery as the ledger reads it: the Store adds the body loader. */
@@ -63,6 +77,16 @@ export class Ledger {
   readonly #s;
   /** Rows stored before content digests (schema < 3) exist: only then is the legacy duplicate query run. */
   readonly #legacyRows: boolean;
+  /** Plugins whose latest recorded attempt failed: their next success is written as an attempt row (see complete). */
+  readonly #failing = new Set<string>();
+  #soloDone: number[] = [];
+  #soloDead: number[] = [];
+  /**
+   * Deliveries that became due (pending heads) since the last claim that
+   * found nothing more: the worker claims only while this is above 0, or on
+   * its poll (retries whose time came, changes made by another process).
+   */
+  due = 0;
 
   constructor(db: Database.Database, instanceId: string) {
     this.#db = db;
@@ -71,29 +95,40 @@ export class Ledger {
     this.#legacyRows = db.prepare("SELECT 1 FROM meta WHERE key = 'pre_v3_rows'").get() !== undefined;
     const p = (sql: string) => db.prepare(sql);
     this.#s = {
-      // Same sender, MSH-10 and content (messages_content index). Rows stored before content digests (NULL) match any content.
-      dup: p(`SELECT id, ack_code, ack_reply FROM messages WHERE sending_app = ? AND sending_facility = ? AND control_id = ?
+      // Same sender, MSH-10 and content (messages_once index, control_id first). Rows stored before content digests (NULL) match any content.
+      dup: p(`SELECT id, ack_code, ack_reply FROM messages WHERE control_id = ? AND sending_app = ? AND sending_facility = ?
               AND content_hash = ? AND received_at >= ? AND ack_code IN ${ACCEPTED} ORDER BY id DESC LIMIT 1`),
-      dupLegacy: p(`SELECT id, ack_code, ack_reply FROM messages WHERE sending_app = ? AND sending_facility = ? AND control_id = ?
+      dupLegacy: p(`SELECT id, ack_code, ack_reply FROM messages WHERE control_id = ? AND sending_app = ? AND sending_facility = ?
                     AND content_hash IS NULL AND received_at >= ? AND ack_code IN ${ACCEPTED} ORDER BY id DESC LIMIT 1`),
       // Any accepted message with this sender and MSH-10 (whatever its content).
-      dupAny: p(`SELECT id, ack_code, ack_reply FROM messages WHERE sending_app = ? AND sending_facility = ? AND control_id = ?
+      dupAny: p(`SELECT id, ack_code, ack_reply FROM messages WHERE control_id = ? AND sending_app = ? AND sending_facility = ?
                  AND received_at >= ? AND ack_code IN ${ACCEPTED} ORDER BY id DESC LIMIT 1`),
+      // dedupe_slot 0 (the newest message of its MSH-10 and sender) is UNIQUE: a conflict means "seen before", checked in full then.
       insertMessage: p(`INSERT INTO messages (received_at, source, sending_app, sending_facility, type, control_id, patient_id, charset, raw_bytes, ack_code, status, ack_reply,
-                        content_hash, message_key, control_id_reused, flags, format)
-                        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
+                        content_hash, message_key, control_id_reused, flags, format, dedupe_slot)
+                        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING RETURNING id`),
+      releaseSlot: p('UPDATE messages SET dedupe_slot = NULL WHERE control_id = ? AND sending_app = ? AND sending_facility = ? AND dedupe_slot = 0'),
       insertBody: p('INSERT INTO message_bodies (message_id, raw, upload) VALUES (?, ?, ?)'),
       dropUpload: p('DELETE FROM body_parts WHERE upload = ?'),
       insertDelivery: p(`INSERT INTO deliveries (message_id, route, step, plugin, ordering_key, state, head, attempts, max_attempts, retry_initial_ms,
-                         retry_max_delay_ms, next_attempt_at, last_error_code, last_error, vars, output, as_name, created_at, updated_at)
-                         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
+                         retry_max_delay_ms, next_attempt_at, last_error_code, last_error, vars, output, as_name, created_at, updated_at, solo)
+                         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
+      // A new head: nothing is inserted when its ordering key has one already (deliveries_head is UNIQUE), and it then waits behind it.
+      insertHead: p(`INSERT INTO deliveries (message_id, route, step, plugin, ordering_key, state, head, attempts, max_attempts, retry_initial_ms,
+                     retry_max_delay_ms, next_attempt_at, vars, as_name, created_at, updated_at, solo)
+                     VALUES (?, ?, ?, ?, ?, ?, 1, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING RETURNING id`),
+      markWaiters: p('UPDATE deliveries SET waiters = 1 WHERE ordering_key = ? AND head = 1 AND waiters = 0'),
       insertAttempt: p('INSERT INTO attempts (delivery_id, at, attempt, outcome, error_code, reason, latency_ms) VALUES (?, ?, ?, ?, ?, ?, ?)'),
       headOf: p('SELECT id, state FROM deliveries WHERE ordering_key = ? AND head = 1'),
       firstOpen: p(`SELECT id FROM deliveries WHERE ordering_key = ? AND state IN ${OPEN_STATES} ORDER BY id LIMIT 1`),
       setHead: p('UPDATE deliveries SET head = ? WHERE id = ?'),
-      get: p(`SELECT id, message_id, route, step, ordering_key, state, attempts, max_attempts, retry_initial_ms, retry_max_delay_ms, as_name
+      // A new head is marked as having waiters: a conservative hint (complete() then looks, and finds none at worst).
+      promote: p('UPDATE deliveries SET head = 1, waiters = 1 WHERE id = ?'),
+      get: p(`SELECT id, message_id, route, step, plugin, ordering_key, state, attempts, max_attempts, retry_initial_ms, retry_max_delay_ms, as_name, waiters, solo
               FROM deliveries WHERE id = ?`),
-      done: p(`UPDATE deliveries SET state = 'done', head = 0, output = ?, updated_at = ? WHERE id = ?`),
+      // One statement: the state check, the change and what complete() needs next.
+      done: p(`UPDATE deliveries SET state = 'done', head = 0, output = ?, updated_at = ? WHERE id = ? AND state = 'in-flight'
+               RETURNING message_id, route, step, plugin, ordering_key, attempts, as_name, waiters, solo`),
       retry: p(`UPDATE deliveries SET state = 'retrying', next_attempt_at = ?, last_error_code = ?, last_error = ?, updated_at = ? WHERE id = ?`),
       dead: p(`UPDATE deliveries SET state = 'dead', head = 0, last_error_code = ?, last_error = ?, updated_at = ? WHERE id = ?`),
       laterSiblings: p(`SELECT id, vars FROM deliveries WHERE message_id = ? AND route = ? AND step > ? AND state IN ${OPEN_STATES}`),
@@ -114,7 +149,8 @@ export class Ledger {
       claim: p(`UPDATE deliveries SET state = 'in-flight', attempts = attempts + 1, updated_at = ? WHERE id = ?`),
       release: p(`UPDATE deliveries SET state = 'pending', attempts = max(attempts - 1, 0), next_attempt_at = ?, updated_at = ?
                   WHERE id = ? AND state = 'in-flight'`),
-      inFlight: p(`SELECT id, attempts FROM deliveries WHERE state = 'in-flight'`),
+      // The IN term lets SQLite use the partial index deliveries_key (open deliveries only).
+      inFlight: p(`SELECT id, attempts FROM deliveries WHERE state IN ${OPEN_STATES} AND state = 'in-flight'`),
       requeue: p(`UPDATE deliveries SET state = 'pending', head = 0, attempts = 0, next_attempt_at = ?, updated_at = ? WHERE id = ? AND state = 'dead'`),
       // Replay of stored messages: settled (done or dead) deliveries only; open ones are still running.
       requeueSettled: p(`UPDATE deliveries SET state = 'pending', head = 0, attempts = 0, next_attempt_at = ?, updated_at = ?
@@ -129,6 +165,9 @@ export class Ledger {
       counts: p(`SELECT sum(state IN ${OPEN_STATES}) AS open, sum(state = 'dead') AS dead, m.ack_code AS ack
                  FROM messages m LEFT JOIN deliveries d ON d.message_id = m.id WHERE m.id = ?`),
       setStatus: p('UPDATE messages SET status = ? WHERE id = ? AND status != ?'),
+      // Status of messages whose only delivery settled, in one statement per group commit (see endBatch).
+      soloDone: p(`UPDATE messages SET status = CASE WHEN ack_code IN ${ACCEPTED} THEN 'done' ELSE 'rejected' END WHERE id IN (SELECT value FROM json_each(?))`),
+      soloDead: p(`UPDATE messages SET status = 'dead' WHERE id IN (SELECT value FROM json_each(?))`),
     };
   }
 
@@ -150,9 +189,9 @@ export class Ledger {
    */
   findDuplicate(app: string, facility: string, controlId: string, since: number, contentHash?: string): DuplicateRow | undefined {
     if (!controlId) return undefined;
-    if (contentHash === undefined) return this.#s.dupAny.get(app, facility, controlId, since) as DuplicateRow | undefined;
-    const hit = this.#s.dup.get(app, facility, controlId, contentHash, since) as DuplicateRow | undefined;
-    return hit ?? (this.#legacyRows ? (this.#s.dupLegacy.get(app, facility, controlId, since) as DuplicateRow | undefined) : undefined);
+    if (contentHash === undefined) return this.#s.dupAny.get(controlId, app, facility, since) as DuplicateRow | undefined;
+    const hit = this.#s.dup.get(controlId, app, facility, contentHash, since) as DuplicateRow | undefined;
+    return hit ?? (this.#legacyRows ? (this.#s.dupLegacy.get(controlId, app, facility, since) as DuplicateRow | undefined) : undefined);
   }
 
   /**
@@ -160,42 +199,89 @@ export class Ledger {
    * (Store.accept, big bodies); the message's body row names it. A duplicate
    * drops the parts in the same transaction.
    */
-  accept(msg: NewMessage, deliveries: NewDeliveryWithOutcome[], windowMs: number, now: number, upload?: number): Changed<AcceptResult> {
+  accept(msg: NewMessage, deliveries: NewDeliveryWithOutcome[], windowMs: number, now: number, upload?: number, admit?: Admit): Changed<AcceptResult> & { claimed?: ClaimRecord[] } {
     const contentHash = msg.contentHash ?? createHash('sha256').update(msg.raw).digest('hex');
     const since = msg.receivedAt - windowMs;
-    // Seen inside the transaction, so a duplicate earlier in the same batch counts too.
-    const dup = this.findDuplicate(msg.sendingApp, msg.sendingFacility, msg.controlId, since, contentHash);
-    if (dup && upload !== undefined) this.#s.dropUpload.run(upload);
-    if (dup) return { value: { messageId: dup.id, duplicate: true, ackCode: dup.ack_code, ...parseReply(dup.ack_reply) }, delta: 0 };
-    // The same sender and MSH-10 were accepted with other content: a new message (a reset counter), stored and marked.
-    const reusedOf = msg.controlId ? this.findDuplicate(msg.sendingApp, msg.sendingFacility, msg.controlId, since) : undefined;
     const msgKey = msg.messageKey ?? messageKey(msg.sendingApp, msg.sendingFacility, msg.controlId, contentHash);
     const open = deliveries.filter((d) => !d.final).length;
     const dead = deliveries.some((d) => d.final?.state === 'dead');
     const accepted = msg.ackCode === 'AA' || msg.ackCode === 'CA';
     const status = open > 0 ? 'queued' : dead ? 'dead' : accepted ? 'done' : 'rejected';
-    const messageId = Number(this.#s.insertMessage.run(
+    const reply = msg.ackReply && (msg.ackReply.text !== undefined || msg.ackReply.segments?.length || msg.ackReply.error) ? JSON.stringify(msg.ackReply) : null;
+    const insert = (reused: boolean) => this.#s.insertMessage.get(
       msg.receivedAt, msg.source, msg.sendingApp, msg.sendingFacility, msg.type, msg.controlId, msg.patientId ?? null,
-      msg.charset, msg.raw.length, msg.ackCode, status,
-      msg.ackReply && (msg.ackReply.text !== undefined || msg.ackReply.segments?.length || msg.ackReply.error) ? JSON.stringify(msg.ackReply) : null,
-      contentHash, msgKey, reusedOf ? 1 : 0,
-      msg.flags?.length ? msg.flags.join(',') : null,
-      msg.format === 'json' ? 'json' : 'hl7',
-    ).lastInsertRowid);
+      msg.charset, msg.raw.length, msg.ackCode, status, reply, contentHash, msgKey, reused ? 1 : 0,
+      msg.flags?.length ? msg.flags.join(',') : null, msg.format === 'json' ? 'json' : 'hl7',
+      // An empty MSH-10 is never a duplicate (findDuplicate): such messages take no slot.
+      msg.controlId ? 0 : null,
+    ) as { id: number } | undefined;
+    let row = insert(false);
+    let reusedOf: DuplicateRow | undefined;
+    if (!row) {
+      // The slot is taken: this sender and MSH-10 were stored before. Only now the full check (window, content, ACK code).
+      // Seen inside the transaction, so a duplicate earlier in the same batch counts too.
+      const dup = this.findDuplicate(msg.sendingApp, msg.sendingFacility, msg.controlId, since, contentHash);
+      if (dup && upload !== undefined) this.#s.dropUpload.run(upload);
+      if (dup) return { value: { messageId: dup.id, duplicate: true, ackCode: dup.ack_code, ...parseReply(dup.ack_reply) }, delta: 0 };
+      // The same sender and MSH-10 were accepted with other content: a new message (a reset counter), stored and marked.
+      reusedOf = this.findDuplicate(msg.sendingApp, msg.sendingFacility, msg.controlId, since);
+      this.#s.releaseSlot.run(msg.controlId, msg.sendingApp, msg.sendingFacility);
+      row = insert(reusedOf !== undefined);
+      if (!row) throw new Error('message slot still taken after release');
+    }
+    const messageId = row.id;
     if (upload !== undefined) this.#s.insertBody.run(messageId, null, upload);
     else this.#s.insertBody.run(messageId, msg.raw, null);
+    const solo = deliveries.length === 1 ? 1 : 0;
+    let claimed: ClaimRecord[] | undefined;
     for (const d of deliveries) {
       const key = d.orderingKey || `${d.route}:${messageId}`;
       const f = d.final;
-      const head = !f && this.#s.headOf.get(key) === undefined ? 1 : 0;
-      const id = Number(this.#s.insertDelivery.run(
-        messageId, d.route, d.step, d.plugin, key, f ? f.state : 'pending', head, f ? 1 : 0, d.retry.max, d.retry.initialMs,
-        d.retry.maxDelayMs, now, f?.errorCode ?? null, f?.reason === undefined ? null : scrubText(f.reason), json(d.vars),
-        f?.output === undefined ? null : json(f.output), d.as ?? null, now, now,
-      ).lastInsertRowid);
-      if (f) this.#s.insertAttempt.run(id, now, 1, f.state === 'done' ? 'ok' : 'dead', f.errorCode ?? null, f.reason === undefined ? null : scrubText(f.reason), null);
+      if (f) {
+        const id = Number(this.#s.insertDelivery.run(
+          messageId, d.route, d.step, d.plugin, key, f.state, 0, 1, d.retry.max, d.retry.initialMs,
+          d.retry.maxDelayMs, now, f.errorCode ?? null, f.reason === undefined ? null : scrubText(f.reason), json(d.vars),
+          f.output === undefined ? null : json(f.output), d.as ?? null, now, now, solo,
+        ).lastInsertRowid);
+        this.#s.insertAttempt.run(id, now, 1, f.state === 'done' ? 'ok' : 'dead', f.errorCode ?? null, f.reason === undefined ? null : scrubText(f.reason), null);
+        if (f.state === 'dead') this.#failing.add(d.plugin);
+        continue;
+      }
+      // Started at once (in flight, attempt 1) when the worker has room; else pending, for the next claim.
+      const start = admit?.take(d.plugin, d.route) === true;
+      const vars = json(d.vars);
+      const head = this.#s.insertHead.get(
+        messageId, d.route, d.step, d.plugin, key, start ? 'in-flight' : 'pending', start ? 1 : 0, d.retry.max, d.retry.initialMs,
+        d.retry.maxDelayMs, now, vars, d.as ?? null, now, now, solo,
+      ) as { id: number } | undefined;
+      if (head && start) {
+        (claimed ??= []).push({
+          id: head.id, messageId, route: d.route, step: d.step, plugin: d.plugin, orderingKey: key, attempt: 1,
+          idempotencyKey: this.idempotencyKey(head.id, msgKey, d.route, d.step), vars: d.vars,
+          message: {
+            rawBytes: msg.raw.length, charset: msg.charset, source: msg.source, controlId: msg.controlId, type: msg.type,
+            format: msg.format === 'json' ? 'json' : 'hl7', ...(msg.prepared !== undefined ? { prepared: msg.prepared } : {}),
+          },
+        });
+        continue;
+      }
+      if (start) admit!.giveBack(d.plugin);
+      if (head) {
+        this.due++;
+        continue;
+      }
+      // Its key has a head already: it waits behind it, and the head is told so.
+      this.#s.insertDelivery.run(
+        messageId, d.route, d.step, d.plugin, key, 'pending', 0, 0, d.retry.max, d.retry.initialMs,
+        d.retry.maxDelayMs, now, null, null, vars, null, d.as ?? null, now, now, solo,
+      );
+      this.#s.markWaiters.run(key);
     }
-    return { value: { messageId, duplicate: false, ackCode: msg.ackCode, ...(reusedOf ? { controlIdReusedOf: reusedOf.id } : {}) }, delta: open };
+    return {
+      value: { messageId, duplicate: false, ackCode: msg.ackCode, ...(reusedOf ? { controlIdReusedOf: reusedOf.id } : {}) },
+      delta: open,
+      ...(claimed ? { claimed } : {}),
+    };
   }
 
   claim(now: number, limit: number, skipPlugins: readonly string[], skipRoutes: readonly string[] = []): ClaimRecord[] {
@@ -203,6 +289,8 @@ export class Ledger {
     const rows = (skipPlugins.length || skipRoutes.length
       ? this.#s.due.all(now, JSON.stringify(skipPlugins), JSON.stringify(skipRoutes), limit)
       : this.#s.dueAny.all(now, limit)) as ClaimRow[];
+    // Fewer than asked for, with nothing left out: nothing else is due now.
+    if (rows.length < limit && !skipPlugins.length && !skipRoutes.length) this.due = 0;
     return rows.map((r) => {
       this.#s.claim.run(now, r.id);
       return {
@@ -214,34 +302,41 @@ export class Ledger {
   }
 
   complete(id: number, result: StepResult, latencyMs: number | undefined, now: number): Changed<boolean> {
-    const d = this.#s.get.get(id) as DeliveryRow | undefined;
+    const d = this.#s.done.get(result.output === undefined ? null : json(result.output), now, id) as DoneRow | undefined;
     // Released (shutdown) or already settled: the late answer must not overwrite the newer state.
-    if (!d || d.state !== 'in-flight') return { value: false, delta: 0 };
-    this.#s.done.run(result.output === undefined ? null : json(result.output), now, id);
-    this.#s.insertAttempt.run(id, now, d.attempts, result.outcome, null, result.detail === undefined ? null : scrubText(result.detail), latencyMs ?? null);
-    if (d.as_name && result.output !== undefined) {
+    if (!d) return { value: false, delta: 0 };
+    // A plain success leaves no attempt row (the delivery row says done); one is written for a skip, and for the first
+    // success of a plugin after a failure, which ends its failure streak for the alerts (core/alerts/evaluator.ts).
+    if (result.outcome !== 'ok' || this.#failing.has(d.plugin)) {
+      this.#s.insertAttempt.run(id, now, d.attempts, result.outcome, null, result.detail === undefined ? null : scrubText(result.detail), latencyMs ?? null);
+      this.#failing.delete(d.plugin);
+    }
+    if (d.as_name && result.output !== undefined && !d.solo) {
       for (const s of this.#s.laterSiblings.all(d.message_id, d.route, d.step) as { id: number; vars: string }[]) {
         const vars = JSON.parse(s.vars) as Record<string, unknown>;
         vars[d.as_name] = result.output;
         this.#s.setVars.run(JSON.stringify(vars), s.id);
       }
     }
-    this.#nextHead(d.ordering_key);
-    this.refreshStatus(d.message_id);
+    if (d.waiters) this.#nextHead(d.ordering_key);
+    if (d.solo) this.#soloDone.push(d.message_id);
+    else this.refreshStatus(d.message_id);
     return { value: true, delta: -1 };
   }
 
   fail(id: number, err: FailInput, latencyMs: number | undefined, now: number): Changed<'retrying' | 'dead' | 'ignored'> {
     const d = this.#s.get.get(id) as DeliveryRow | undefined;
     if (!d || d.state !== 'in-flight') return { value: 'ignored', delta: 0 };
+    this.#failing.add(d.plugin);
     const reason = scrubText(err.reason).slice(0, 1000);
     const exhausted = err.retryable && d.attempts >= d.max_attempts;
     if (!err.retryable || exhausted) {
       const why = exhausted ? `gave up after ${d.attempts} attempts: ${reason}` : reason;
       this.#s.dead.run(err.code, why, now, id);
       this.#s.insertAttempt.run(id, now, d.attempts, 'dead', err.code, reason, latencyMs ?? null);
-      this.#nextHead(d.ordering_key);
-      this.refreshStatus(d.message_id);
+      if (d.waiters) this.#nextHead(d.ordering_key);
+      if (d.solo) this.#soloDead.push(d.message_id);
+      else this.refreshStatus(d.message_id);
       return { value: 'dead', delta: -1 };
     }
     const policy = { max: d.max_attempts, initialMs: d.retry_initial_ms, maxDelayMs: d.retry_max_delay_ms };
@@ -259,6 +354,7 @@ export class Ledger {
       const d = this.#s.get.get(id) as DeliveryRow | undefined;
       if (!d || d.state !== 'in-flight') continue;
       this.#s.release.run(now, now, id);
+      this.due++;
       if (record) this.#s.insertAttempt.run(id, now, d.attempts, 'released', null, 'interrupted by shutdown or crash', null);
       n++;
     }
@@ -332,16 +428,36 @@ export class Ledger {
    */
   #rejoin(id: number, key: string): void {
     const head = this.#s.headOf.get(key) as { id: number; state: string } | undefined;
-    if (!head) this.#s.setHead.run(1, id);
+    this.due++;
+    if (!head) this.#s.promote.run(id);
     else if (head.state !== 'in-flight' && id < head.id) {
       this.#s.setHead.run(0, head.id);
-      this.#s.setHead.run(1, id);
-    }
+      this.#s.promote.run(id);
+    } else this.#s.markWaiters.run(key);
   }
 
   #nextHead(key: string): void {
     const first = this.#s.firstOpen.get(key) as { id: number } | undefined;
-    if (first) this.#s.setHead.run(1, first.id);
+    if (!first) return;
+    this.#s.promote.run(first.id);
+    this.due++;
+  }
+
+  /**
+   * Writes what the operations of one transaction left for its end: the
+   * status of messages whose only delivery settled, one UPDATE for all.
+   */
+  endBatch(): void {
+    if (this.#soloDone.length) this.#s.soloDone.run(JSON.stringify(this.#soloDone));
+    if (this.#soloDead.length) this.#s.soloDead.run(JSON.stringify(this.#soloDead));
+    this.#soloDone = [];
+    this.#soloDead = [];
+  }
+
+  /** Forgets what endBatch would write: the transaction was rolled back. */
+  abortBatch(): void {
+    this.#soloDone = [];
+    this.#soloDead = [];
   }
 
   refreshStatus(messageId: number): void {

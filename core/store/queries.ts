@@ -64,7 +64,8 @@ function toAttempt(r: RawAttempt): AttemptRecord {
 export function searchMessages(db: Database.Database, q: MessageSearch): MessageSummary[] {
   const where: string[] = [];
   const args: unknown[] = [];
-  if (q.status) { where.push('status = ?'); args.push(q.status); }
+  // The extra term lets SQLite use the partial index messages_unsettled (only messages not done are indexed by status).
+  if (q.status) { where.push(q.status === 'done' ? 'status = ?' : "status = ? AND status != 'done'"); args.push(q.status); }
   if (q.controlId) { where.push('control_id = ?'); args.push(q.controlId); }
   if (q.patientId) { where.push('patient_id = ?'); args.push(q.patientId); }
   if (q.since !== undefined) { where.push('received_at >= ?'); args.push(q.since); }
@@ -86,6 +87,11 @@ export function getMessage(db: Database.Database, id: number): MessageDetail | u
       vars: JSON.parse(d.vars) as Record<string, unknown>,
       attemptLog: (attemptsOf.all(d.id) as RawAttempt[]).map(toAttempt),
     };
+    // A plain success writes no attempt row (ledger.ts complete): its attempt is the delivery row's own.
+    const last = rec.attemptLog[rec.attemptLog.length - 1];
+    if (d.state === 'done' && d.attempts > 0 && (!last || last.attempt < d.attempts || last.outcome === 'released')) {
+      rec.attemptLog.push({ at: d.updated_at, attempt: d.attempts, outcome: 'ok' });
+    }
     if (d.output !== null) rec.output = JSON.parse(d.output) as Record<string, unknown>;
     return rec;
   });

@@ -8,7 +8,53 @@ import { CHECKPOINTS_DDL } from './checkpoints.js';
 /** States a delivery can still move out of; they count as pending for back-pressure. */
 export const OPEN_STATES = `('pending','in-flight','retrying')`;
 
-const MIGRATIONS: string[] = [
+/** A migration: SQL run in one transaction, or a function for a step that must look at the schema first. */
+type Migration = string | ((db: Database.Database) => void);
+
+/**
+ * Issue 15 (slim ledger): fewer indexes touched per commit, duplicates caught by
+ * a UNIQUE index instead of a SELECT, and hints that let complete() skip the
+ * ordering and status queries when nothing depends on them. Written to be
+ * independent of the other migrations around it: every step checks first
+ * (IF [NOT] EXISTS, columns looked up), so it may run again after a test
+ * helper rebuilt an older schema.
+ */
+function slimLedger(db: Database.Database): void {
+  const has = (table: string, col: string) => (db.prepare(`SELECT 1 FROM pragma_table_info('${table}') WHERE name = ?`).get(col) !== undefined);
+  // messages.dedupe_slot: 0 on the newest message of each (MSH-10, sender), NULL on the others. The UNIQUE index
+  // makes a new message's INSERT ... ON CONFLICT DO NOTHING the duplicate check; the full check runs only on a conflict.
+  if (!has('messages', 'dedupe_slot')) db.exec('ALTER TABLE messages ADD COLUMN dedupe_slot INTEGER');
+  db.exec(`
+    UPDATE messages SET dedupe_slot = NULL WHERE dedupe_slot IS NOT NULL;
+    UPDATE messages SET dedupe_slot = 0 WHERE id IN (SELECT max(id) FROM messages WHERE control_id != '' GROUP BY control_id, sending_app, sending_facility);
+    -- Also serves the search by MSH-10 (control_id first) and the full duplicate check on a conflict.
+    CREATE UNIQUE INDEX IF NOT EXISTS messages_once ON messages (control_id, sending_app, sending_facility, dedupe_slot);
+    DROP INDEX IF EXISTS messages_control;
+    DROP INDEX IF EXISTS messages_content;
+    -- Status: only unsettled messages are indexed (a done message leaves the index instead of moving inside it).
+    DROP INDEX IF EXISTS messages_status;
+    CREATE INDEX IF NOT EXISTS messages_unsettled ON messages (status, id) WHERE status != 'done';
+  `);
+  // deliveries.waiters: 1 when other open deliveries of its ordering key may wait behind this one (complete() then
+  // looks for the next head). deliveries.solo: 1 when it is the only delivery of its message (complete() then sets
+  // the message status without counting). Open heads of an older store may have waiters: marked so.
+  if (!has('deliveries', 'waiters')) {
+    db.exec('ALTER TABLE deliveries ADD COLUMN waiters INTEGER NOT NULL DEFAULT 0');
+  }
+  if (!has('deliveries', 'solo')) db.exec('ALTER TABLE deliveries ADD COLUMN solo INTEGER NOT NULL DEFAULT 0');
+  db.exec(`
+    UPDATE deliveries SET waiters = 1 WHERE head = 1;
+    -- At most one head per ordering key, enforced: a new delivery's INSERT finds an existing head by its conflict.
+    UPDATE deliveries SET head = 0 WHERE head = 1 AND id NOT IN (SELECT min(id) FROM deliveries WHERE head = 1 GROUP BY ordering_key);
+    DROP INDEX IF EXISTS deliveries_heads;
+    CREATE UNIQUE INDEX IF NOT EXISTS deliveries_head ON deliveries (ordering_key) WHERE head = 1;
+    -- By state: only dead deliveries need an index of their own (open ones are found through deliveries_key).
+    DROP INDEX IF EXISTS deliveries_state;
+    CREATE INDEX IF NOT EXISTS deliveries_dead ON deliveries (id) WHERE state = 'dead';
+  `);
+}
+
+const MIGRATIONS: Migration[] = [
   // 1: initial schema.
   `
   CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -186,7 +232,12 @@ const MIGRATIONS: string[] = [
     reason TEXT
   );
   `,
+  // Issue 15: the slim ledger (see slimLedger).
+  slimLedger,
 ];
+
+/** The schema version this hisbridge writes (the number of migrations). */
+export const SCHEMA_VERSION = MIGRATIONS.length;
 
 /** Brings the database to the latest schema version; each step in its own transaction. */
 export function migrate(db: Database.Database): number {
@@ -196,7 +247,9 @@ export function migrate(db: Database.Database): number {
   }
   for (let v = current; v < MIGRATIONS.length; v++) {
     db.transaction(() => {
-      db.exec(MIGRATIONS[v]!);
+      const m = MIGRATIONS[v]!;
+      if (typeof m === 'string') db.exec(m);
+      else m(db);
       db.pragma(`user_version = ${v + 1}`);
     })();
   }

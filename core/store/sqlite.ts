@@ -26,10 +26,11 @@ import type { AuditEntry, PluginState, StepResult } from '../sdk.js';
 import { auditParams, INSERT_AUDIT, loadAuditKey, queryAudit, type AuditFilter, type AuditRow } from './audit.js';
 import { yieldToLoop } from '../cooperative.js';
 import { readCheckpoint, writeCheckpoint } from './checkpoints.js';
-import { Ledger, parseReply, type Changed, type ClaimRecord } from './ledger.js';
+import { Ledger, parseReply, type Admit, type Changed, type ClaimRecord } from './ledger.js';
 import { getMessage, listDead, searchMessages } from './queries.js';
 import { migrate, OPEN_STATES } from './schema.js';
 import { Checkpointer, CHECKPOINT_SAFETY_PAGES } from './checkpointer.js';
+import { countingRequested, countStatements, fileSize, type SqlCounts } from './sql-count.js';
 import type {
   AcceptResult, ClaimedDelivery, DeadFilter, DeliveryRecord, DuplicateHit, FailInput, MessageDetail, MessageSearch, MessageSummary,
   NewDeliveryWithOutcome, NewMessage, ReplayedMessage, ReplayFilter, ReplayResult, RequeueFilter, StoreOptions,
@@ -71,6 +72,21 @@ interface Settle<T> {
   reject(e: unknown): void;
 }
 
+/**
+ * The delivery worker as the store sees it (Store.attachIntake): at accept a
+ * delivery whose plugin has room is inserted in flight and handed to `start`
+ * after the commit, with no claim query.
+ */
+export interface DeliveryIntake extends Admit {
+  start(job: ClaimedDelivery): void;
+}
+
+/** Page size of a new database (see Store.open). */
+const PAGE_SIZE = 1024;
+
+/** Audit rows per multi-row INSERT. */
+const AUDIT_CHUNK = 32;
+
 /** Counters for tests and metrics. */
 export interface StoreStats {
   /** Write transactions committed (group commits and synchronous operations). */
@@ -89,6 +105,13 @@ export interface PurgeResult {
   bodiesPurged: number;
   messagesDeleted: number;
   auditDeleted: number;
+}
+
+/** INSERT of `n` audit rows in one statement (same columns as INSERT_AUDIT). */
+function multiRowAudit(n: number): string {
+  const head = INSERT_AUDIT.slice(0, INSERT_AUDIT.indexOf('VALUES'));
+  const one = INSERT_AUDIT.slice(INSERT_AUDIT.indexOf('VALUES') + 'VALUES'.length).trim();
+  return `${head} VALUES ${Array.from({ length: n }, () => one).join(', ')}`;
 }
 
 function storeError(e: unknown): HisbridgeError {
@@ -181,6 +204,13 @@ export class Store {
   #pendingReadAt = 0;
   #closed = false;
   #checkpointer: Checkpointer | undefined;
+  #counter: { statements: { readonly n: number }; walStart: number } | undefined;
+  #intake: DeliveryIntake | undefined;
+  /** Deliveries started at accept in the transaction being written; handed to the intake after its commit. */
+  #claimed: ClaimRecord[] = [];
+  /** Audit rows of the transaction being written, inserted together at its end. */
+  #auditRows: unknown[][] = [];
+  readonly #auditInserts = new Map<number, Database.Statement>();
   /** Set by the first failed write, cleared by the next successful group commit. */
   #writeFailure: { since: number; detail: string; kinds: Set<string> } | undefined;
   readonly #stats: StoreStats = { transactions: 0, lightTransactions: 0, batchedOps: 0, largestBatch: 0 };
@@ -197,8 +227,14 @@ export class Store {
     if ((opts.retentionDays ?? 30) <= 0) throw hbError('CONFIG_E_RETENTION', { detail: 'retentionDays must be positive' });
     const tightened = makePrivate(dir);
     const db = new Database(path.join(dir, DB_FILE));
+    // HISBRIDGE_COUNT_SQL=1: count statements and WAL bytes (sql-count.ts); checkpoints are suspended meanwhile.
+    const counter = countingRequested() ? countStatements(db) : undefined;
     try {
       db.pragma(`busy_timeout = ${opts.busyTimeoutMs ?? 5000}`);
+      // A new database gets small pages (issue 15): a commit writes every page it touched whole to the WAL, and
+      // most of what a commit touches is the last page of each table and index plus one random page per hash
+      // index entry. An existing database keeps its page size (changing it needs a VACUUM).
+      if ((db.pragma('page_count', { simple: true }) as number) === 0) db.pragma(`page_size = ${Number(process.env.HISBRIDGE_PAGE_SIZE) || PAGE_SIZE}`);
       db.pragma('journal_mode = WAL');
       db.pragma(`synchronous = ${opts.synchronous === 'NORMAL' ? 'NORMAL' : 'FULL'}`);
       db.pragma('foreign_keys = ON');
@@ -212,7 +248,10 @@ export class Store {
     }
     const store = new Store(dir, db, opts, meta);
     store.tightened = tightened;
-    if (opts.checkpointInWorker) {
+    if (counter) {
+      db.pragma('wal_autocheckpoint = 0');
+      store.#counter = { statements: counter, walStart: fileSize(path.join(dir, `${DB_FILE}-wal`)) };
+    } else if (opts.checkpointInWorker) {
       try {
         db.pragma(`wal_autocheckpoint = ${CHECKPOINT_SAFETY_PAGES}`);
         store.#checkpointer = new Checkpointer(path.join(dir, DB_FILE), () => {
@@ -243,6 +282,30 @@ export class Store {
   /** WAL checkpoints run by the worker thread (checkpointInWorker), for tests and metrics. */
   get checkpoints(): { ok: number; failed: number } | undefined {
     return this.#checkpointer?.stats;
+  }
+
+  /** Lets accept() start deliveries at once through the worker (DeliveryIntake); undefined detaches it. */
+  attachIntake(intake: DeliveryIntake | undefined): void {
+    this.#intake = intake;
+  }
+
+  /**
+   * True when deliveries may be due now that no claim has taken yet (pending
+   * heads written since the last claim that found nothing more). The worker
+   * claims on a kick only then; its poll claims anyway.
+   */
+  hasDue(): boolean {
+    return this.#ledger.due > 0;
+  }
+
+  /**
+   * Statements run and WAL bytes written since the store opened, when
+   * HISBRIDGE_COUNT_SQL=1 was set at open (sql-count.ts); undefined otherwise.
+   */
+  sqlCounts(): SqlCounts | undefined {
+    const c = this.#counter;
+    if (!c) return undefined;
+    return { statements: c.statements.n, walBytes: fileSize(path.join(this.dir, `${DB_FILE}-wal`)) - c.walStart, transactions: this.#stats.transactions };
   }
 
   /** Files and directories whose group/other permissions open() removed (the engine logs a warning for each). */
@@ -657,16 +720,52 @@ export class Store {
   #apply(op: Op, now: number): Changed<unknown> {
     switch (op.kind) {
       case 'accept': {
-        const r = this.#ledger.accept(op.msg, op.deliveries, this.#windowMs, now, op.upload);
+        const r = this.#ledger.accept(op.msg, op.deliveries, this.#windowMs, now, op.upload, this.#intake);
         // The source's position moves in the same transaction as its message (issue 17).
         if (op.msg.checkpoint) writeCheckpoint(this.#db, op.msg.checkpoint, now);
+        if (r.claimed) for (const c of r.claimed) this.#claimed.push(c);
         return r;
       }
       case 'complete': return this.#ledger.complete(op.id, op.result, op.latencyMs, now);
       case 'fail': return this.#ledger.fail(op.id, op.err, op.latencyMs, now);
       case 'audit':
-        this.#insertAudit.run(...op.params);
+        this.#auditRows.push(op.params);
         return { value: undefined, delta: 0 };
+    }
+  }
+
+  /** The end of a transaction that applied queued operations: their deferred writes (message status, audit rows). */
+  #endBatch(): void {
+    this.#ledger.endBatch();
+    const rows = this.#auditRows;
+    this.#auditRows = [];
+    for (let i = 0; i < rows.length; i += AUDIT_CHUNK) {
+      const chunk = rows.slice(i, i + AUDIT_CHUNK);
+      let stmt = this.#auditInserts.get(chunk.length);
+      if (!stmt) {
+        stmt = chunk.length === 1 ? this.#insertAudit : this.#db.prepare(multiRowAudit(chunk.length));
+        this.#auditInserts.set(chunk.length, stmt);
+      }
+      stmt.run(...chunk.flat());
+    }
+  }
+
+  /** The transaction was rolled back: forget its deferred writes and give back the slots of deliveries it started. */
+  #abortBatch(from = 0): void {
+    this.#ledger.abortBatch();
+    this.#auditRows = [];
+    for (const c of this.#claimed.splice(from)) this.#intake?.giveBack(c.plugin);
+  }
+
+  /** After a commit: the deliveries started at accept go to the worker. */
+  #startClaimed(): void {
+    if (!this.#claimed.length) return;
+    const jobs = this.#claimed;
+    this.#claimed = [];
+    const intake = this.#intake;
+    for (const r of jobs) {
+      const job: ClaimedDelivery = { ...r, message: { ...r.message, loadRaw: () => this.loadBody(r.messageId) } };
+      if (intake) intake.start(job);
     }
   }
 
@@ -689,6 +788,7 @@ export class Store {
     try {
       results = this.#db.transaction(() => {
         const r = ops.map((op) => this.#apply(op, now));
+        this.#endBatch();
         if (then) extra = { value: then() };
         return r;
       }).immediate();
@@ -696,6 +796,7 @@ export class Store {
       this.#checkpointer?.request();
       this.#wrote(ops.map((op) => op.kind));
     } catch {
+      this.#abortBatch();
       results = undefined;
       extra = undefined;
     }
@@ -706,10 +807,16 @@ export class Store {
     ops.forEach((op, i) => {
       let r = results?.[i];
       if (!results) {
+        const mark = this.#claimed.length;
         try {
-          r = this.#db.transaction(() => this.#apply(op, now)).immediate();
+          r = this.#db.transaction(() => {
+            const v = this.#apply(op, now);
+            this.#endBatch();
+            return v;
+          }).immediate();
           this.#stats.transactions++;
         } catch (e) {
+          this.#abortBatch(mark);
           opError ??= e;
           failedKinds.push(op.kind);
           if (op.kind !== 'audit') op.done.reject(storeError(e));
@@ -719,6 +826,8 @@ export class Store {
       this.#pending += r!.delta;
       if (op.kind !== 'audit') (op.done.resolve as (v: unknown) => void)(r!.value);
     });
+    // Committed: the deliveries started at accept run now (after their accept's commit).
+    this.#startClaimed();
     // One by one after a failed batch: failing while any of them failed.
     if (!results) {
       if (opError === undefined) this.#wrote(ops.map((op) => op.kind));

@@ -45,6 +45,12 @@ export interface NewMessage {
   format?: 'hl7' | 'json';
   /** A source position committed in the same transaction as this message (core/store/checkpoints.ts). */
   checkpoint?: { source: string; value: string };
+  /**
+   * The message as parsed at receipt (for HL7 an Hl7Message unchanged since
+   * its parse). Not stored: a delivery started at accept gets it, so its
+   * first attempt does not read and parse the stored bytes again.
+   */
+  prepared?: unknown;
 }
 
 /** What an ACK carried beyond its code. */
@@ -90,7 +96,11 @@ export interface DeliveryJob {
    * which resolves to null when retention removed it. `format` is what the
    * body is: an HL7 message (absent or 'hl7') or a JSON event ('json').
    */
-  message: { rawBytes: number; charset: string; source: string; controlId: string; type: string; format?: 'hl7' | 'json'; loadRaw(): Promise<Buffer | null> };
+  message: {
+    rawBytes: number; charset: string; source: string; controlId: string; type: string; format?: 'hl7' | 'json'; loadRaw(): Promise<Buffer | null>;
+    /** The message as parsed at receipt (NewMessage.prepared), on a delivery started at accept. */
+    prepared?: unknown;
+  };
   signal: AbortSignal;
 }
 
