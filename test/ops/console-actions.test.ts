@@ -189,8 +189,10 @@ describe('console operator actions over HTTP', () => {
     expect(t.engine.ops.pauses.names()).toContain('gd-ehr-authorize');
     const r = await api(t.httpUrl, '/api/routes/gd-ehr-authorize/resume', { method: 'POST', body: '{}' });
     expect(await r.json()).toEqual({ route: 'gd-ehr-authorize', state: 'active', changed: true });
-    const rows = t.engine.ops.queries.auditPage({ plugin: 'api' }).filter((x) => x.route === 'gd-ehr-authorize');
-    expect(rows.map((x) => `${x.operation}:${x.result}:${x.client}`).sort()).toEqual(['route-pause:ok:ops-tool', 'route-pause:skipped:ops-tool', 'route-resume:ok:ops-tool']);
+    // Audit rows are written in the store's next group commit, a moment after the answer.
+    const ops = () => t.engine.ops.queries.auditPage({ plugin: 'api' }).filter((x) => x.route === 'gd-ehr-authorize')
+      .map((x) => `${x.operation}:${x.result}:${x.client}`).sort();
+    expect(await until(ops, (o) => o.length >= 3)).toEqual(['route-pause:ok:ops-tool', 'route-pause:skipped:ops-tool', 'route-resume:ok:ops-tool']);
   });
 
   it('pauses through `hisbridge routes` on the engine\'s store: the running engine holds the route at once, list shows it, resume releases it', async () => {
