@@ -32,13 +32,15 @@ async function probeOne(section: Readonly<Record<string, unknown>>, ctx: DoctorC
   } catch {
     // The schema checks the URL; keep the text anyway.
   }
+  // The single account is recognition.username; a profile's is named by its orgCode.
+  const account = label === 'recognition' ? 'recognition.username' : `the username of ${label}`;
   const checks: DoctorCheck[] = [{ name: `${label}: parameters`, status: 'ok', detail: 'baseUrl, username, password and orgCode are set' }];
   const started = performance.now();
   try {
     await createTokenClient(ctx.http, site).get(ctx.signal);
     const ms = Math.round(performance.now() - started);
     checks.push({ name: `${label}: platform reachable`, status: 'ok', detail: `${at} answered in ${ms} ms` });
-    checks.push({ name: `${label}: login accepted`, status: 'ok', detail: `a token was issued for recognition.username (path ${site.paths.token})` });
+    checks.push({ name: `${label}: login accepted`, status: 'ok', detail: `a token was issued for ${account} (path ${site.paths.token})` });
   } catch (e) {
     const cause = (e as { cause?: unknown }).cause;
     if (isHisbridgeError(cause) && cause.code.startsWith('HTTP_E_')) {
@@ -50,7 +52,7 @@ async function probeOne(section: Readonly<Record<string, unknown>>, ctx: DoctorC
       name: `${label}: login accepted`,
       status: 'fail',
       detail: isHisbridgeError(e) ? `${e.code}: ${e.message}` : 'login failed',
-      fix: 'check recognition.username and recognition.password (and paths.token, fields and response if the platform spells them differently)',
+      fix: `check ${account} and its password (and paths.token, fields and response if the platform spells them differently)`,
     });
   }
   return checks;

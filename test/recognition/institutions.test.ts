@@ -300,6 +300,14 @@ describe('recognition.institutions in hisbridge.yaml', () => {
     expect(found.join('\n')).toMatch(/hisbridge\.yaml:3:\d+ .*password/);
   });
 
+  it('hisbridge validate refuses a step naming an institution that is not configured, at its file:line:col', async () => {
+    const site = tempFiles({ 'hisbridge.yaml': INSTITUTIONS.join('\n') });
+    const routes = tempFiles({ 'lab.yaml': ['routes:', '  - name: lab', '    match: { events: [ORU^R01] }', '    ack: on-receive', '    steps:', '      - plugin: recognition-upload', '        config: { kind: lab, institution: NOPE }'].join('\n') });
+    const run = await cli(['validate', routes, '--config', path.join(site, 'hisbridge.yaml')], ENV);
+    expect(run.code).toBe(1);
+    expect(run.stdout + run.stderr).toMatch(/lab\.yaml:7:\d+: plugin "recognition-upload" config: institution "NOPE" is not a recognition institution orgCode \(known: ORGA001, ORGB002\)/);
+  });
+
   it('the shared baseUrl, paths and fields reach every profile; a profile may override baseUrl; the single account beside a list is refused', () => {
     const all = readRecognitionInstitutions({
       baseUrl: 'http://shared',
