@@ -170,6 +170,18 @@ add('invalid-utf8-replace.hl7', 'the same broken UTF-8 name on a listener with i
 add('multi-invalid-bytes-second.hl7', 'two messages in one block, the second with invalid UTF-8: AA then AE',
   cat(enc(adt('C-BADM-1')), corrupt(enc(adt('C-BADM-2', { name: 'ZZNAME^X' })), 'ZZNAME', Buffer.from([0xc3]))), 2, [['AA', 'C-BADM-1'], ['AE', 'C-BADM-2']]);
 
+// --- UTF-8 under a GB label, raw control characters (same invalidBytes policy)
+add('utf8-under-gbk-label.hl7', 'MSH-18 GBK but the bytes are UTF-8 Chinese (a HIS that changed its encoding and not its label): AE 102 HL7_E_CHARSET_LABEL',
+  enc(adt('C-LBL-1', { charset: 'GBK', name: '欧阳^娜娜' })), 1, [['AE', 'C-LBL-1']]);
+add('utf8-under-empty-msh18.hl7', 'MSH-18 empty (listener default GB18030), UTF-8 Chinese bytes: AE rather than a garbled name',
+  enc(adt('C-LBL-2', { charset: '', name: '张^三' })), 1, [['AE', 'C-LBL-2']]);
+add('utf8-under-gbk-label-replace.hl7', 'the same mislabelled message on a listener with invalidBytes: replace: AA, stored and marked',
+  enc(adt('C-LBL-3', { charset: 'GBK', name: '欧阳^娜娜' })), 1, [['AA', 'C-LBL-3']], 'lenient');
+add('control-nul-in-name.hl7', 'a NUL byte padding the patient name: AE 102 HL7_E_CONTROL_BYTES naming PID-5',
+  corrupt(enc(adt('C-CTL-1', { name: 'ZZNAME^X' })), 'ZZNAME', Buffer.from('LI\x00\x00', 'latin1')), 1, [['AE', 'C-CTL-1']]);
+add('control-tab-in-obx5.hl7', 'a TAB inside a result value (free text from a LIS): allowed, AA',
+  corrupt(enc(oru('C-CTL-2')), '3.4', Buffer.from('3.4\t(recheck)', 'latin1')), 1, [['AA', 'C-CTL-2']]);
+
 // --- charsets, whitespace, terminators
 add('chinese-name-gbk.hl7', 'GBK patient update with a compound family name', enc(adt('C-GBK-1', { charset: 'GBK', trigger: 'A31', name: '欧阳^娜娜' }), '\r', 'gbk'), 1, [['AA', 'C-GBK-1']]);
 add('chinese-name-gb18030-4byte.hl7', 'GB18030 four-byte character (𠀀, 95 32 82 36) in a name', enc(adt('C-GB4-1', { charset: 'GB 18030-2000', name: '𠀀^测试' }), '\r', 'gbk'), 1, [['AA', 'C-GB4-1']]);
