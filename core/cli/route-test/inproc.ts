@@ -26,6 +26,8 @@ export interface InProcessOptions {
   /** Listener the messages arrive on; default the first configured. */
   listener?: string;
   log?: Logger;
+  /** A code tables folder to use instead of the one beside the routes (test files' `tables:`). */
+  tablesDir?: string;
   /** Retries at zero back-off so failing deliveries reach their final state quickly (tests). */
   fastRetries?: boolean;
 }
@@ -85,6 +87,7 @@ export async function startInProcess(opts: InProcessOptions): Promise<InProcessE
     throw e;
   }
   pinToSimulators(config, opts.registry);
+  if (opts.tablesDir) config.tablesDir = opts.tablesDir;
   // Deliveries are kicked on commit; the poll only matters for retries, which should not wait long here.
   config.delivery.pollMs = Math.min(config.delivery.pollMs, 20);
   const l = opts.listener ? config.listeners.find((x) => x.name === opts.listener) : config.listeners[0];

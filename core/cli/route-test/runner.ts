@@ -4,6 +4,9 @@
  * the simulators' state. Each case sends one message through the ingest
  * path, waits until its deliveries are final, then checks what it states.
  */
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { LoadError } from '../../config/yaml-source.js';
 import { parseHl7 } from '../../hl7/index.js';
 import type { Logger } from '../../log.js';
@@ -179,6 +182,17 @@ function siteIssues(t: TestFile, e: LoadError, siteFile: (f: string) => boolean)
   return e.issues.map((i) => (siteFile(i.pos.file) ? `${t.file}:${p.line}:${p.col}: site: ${i.message}` : i.toString()));
 }
 
+/** A test file's `tables:` as a temporary tables folder (removed after the file ran). */
+function writeTables(tables: NonNullable<TestFile['spec']['tables']>): string {
+  const dir = mkdtempSync(path.join(tmpdir(), 'hisbridge-test-tables-'));
+  for (const [name, t] of Object.entries(tables)) {
+    const { csv, ...options } = typeof t === 'string' ? { csv: t } : t;
+    writeFileSync(path.join(dir, `${name}.csv`), csv);
+    if (Object.keys(options).length) writeFileSync(path.join(dir, `${name}.yaml`), JSON.stringify(options));
+  }
+  return dir;
+}
+
 /** Runs every case of one test file. Never throws for problems in the file or the routes. */
 export async function runTestFile(file: string, opts: RunOptions): Promise<FileResult> {
   let t: TestFile;
@@ -199,9 +213,11 @@ export async function runTestFile(file: string, opts: RunOptions): Promise<FileR
   }
   const rec = new CallRecorder();
   let run: InProcessEngine | undefined;
+  const tablesDir = t.spec.tables ? writeTables(t.spec.tables) : undefined;
   try {
     try {
       run = await startInProcess({
+        ...(tablesDir ? { tablesDir } : {}),
         registry: rec.registry(opts.registry),
         routes,
         site: t.spec.site ?? {},
@@ -218,6 +234,7 @@ export async function runTestFile(file: string, opts: RunOptions): Promise<FileR
     return { file, cases };
   } finally {
     await run?.close();
+    if (tablesDir) rmSync(tablesDir, { recursive: true, force: true });
     for (const [k, v] of saved) {
       if (v === undefined) delete process.env[k];
       else process.env[k] = v;

@@ -31,6 +31,8 @@ export interface TestSpec {
   env?: Record<string, string>;
   site?: Record<string, unknown>;
   listener?: string;
+  /** Code tables for the routes under test (replace the tables/ folder): CSV text, or CSV with its options. */
+  tables?: Record<string, string | { csv: string; missing?: 'error' | 'keep' | 'default'; default?: string | number }>;
   cases: TestCase[];
 }
 
