@@ -13,7 +13,7 @@ import { MllpClient } from '../../core/mllp/client.js';
 import { silentLogger } from '../../core/log.js';
 import { startMllpReceiver, type MllpReceiver } from '../../plugins/mllp/index.js';
 import { MllpPool } from '../../plugins/mllp/pool.js';
-import { useEngine } from '../helpers/engine.js';
+import { useEngine, withEngine } from '../helpers/engine.js';
 import { tempFiles } from '../helpers/routes.js';
 
 const ORU = readFileSync('samples/15-oru-r01-lab-report-final.hl7');
@@ -187,5 +187,23 @@ describe('mllp plugin: receiver down, then up', () => {
       await pool.close();
       await rx.close();
     }
+  });
+});
+
+describe('mllpReceiver simulator, started with the other simulators', () => {
+  it('listens on its own port and answers what its section says', async () => {
+    await withEngine({ siteYaml: ['simulators: true', 'listeners: [{ name: mllp, port: 0 }]', 'http: { port: 0 }', 'mllpReceiver: { answer: AE, text: LIS busy }'].join('\n') }, async (t) => {
+      const sim = t.engine.simulators.mllpReceiver;
+      expect(sim?.url).toMatch(/^mllp:\/\/127\.0\.0\.1:\d+$/);
+      const port = Number(/:(\d+)$/.exec(sim!.url)![1]);
+      const c = await MllpClient.connect('127.0.0.1', port);
+      try {
+        const ack = iconv.decode(await c.send(oru('SIM-1')), 'gb18030');
+        expect(ack).toMatch(/MSA\|AE\|SIM-1\|LIS busy/);
+        expect(ack).toContain('ERR|');
+      } finally {
+        await c.close();
+      }
+    });
   });
 });
