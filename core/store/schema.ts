@@ -184,6 +184,9 @@ const MIGRATIONS: string[] = [
   `,
 ];
 
+/** The latest schema version (the user_version a migrated store has). */
+export const SCHEMA_VERSION = MIGRATIONS.length;
+
 /** Brings the database to the latest schema version; each step in its own transaction. */
 export function migrate(db: Database.Database): number {
   const current = db.pragma('user_version', { simple: true }) as number;

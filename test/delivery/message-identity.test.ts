@@ -4,6 +4,7 @@
  * its rows keep deduplicating, its open deliveries keep their old key.
  */
 import { describe, expect, it } from 'vitest';
+import { SCHEMA_VERSION } from '../../core/store/schema.js';
 import Database from 'better-sqlite3';
 import path from 'node:path';
 import { canonicalContent, contentDigest, idempotencyKeyOf, messageKey } from '../../core/store/identity.js';
@@ -113,7 +114,7 @@ describe('store: content-aware duplicates and keys', () => {
 
     const store = Store.open(dir, { synchronous: 'NORMAL' });
     const v = new Database(path.join(dir, 'hisbridge.db'), { readonly: true });
-    expect(v.pragma('user_version', { simple: true })).toBe(9);
+    expect(v.pragma('user_version', { simple: true })).toBe(SCHEMA_VERSION);
     v.close();
     // The old row has no digest: any content with its sender and MSH-10 is a duplicate, as before the upgrade.
     const again = await store.accept(message({ controlId: 'OLD1', contentHash: 'd'.repeat(64) }), [delivery()]);

@@ -10,6 +10,7 @@
 import Database from 'better-sqlite3';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { SCHEMA_VERSION } from '../../core/store/schema.js';
 import { parseHl7 } from '../../core/hl7/index.js';
 import { MllpClient } from '../../core/mllp/client.js';
 import { DB_FILE } from '../../core/store/sqlite.js';
@@ -83,7 +84,7 @@ describe("upgrade to store schema v9 with a delivery in state 'failed'", () => {
     engine.child.kill('SIGTERM');
     expect(await engine.exited).toBe(0);
     engine = undefined;
-    expect(look(dataDir)).toEqual({ version: 9, row: { state: 'retrying', attempts: 1, last_error_code: 'HTTP_E_STATUS_RETRYABLE' } });
+    expect(look(dataDir)).toEqual({ version: SCHEMA_VERSION, row: { state: 'retrying', attempts: 1, last_error_code: 'HTTP_E_STATUS_RETRYABLE' } });
     expect(sim.calls.filter((c) => c.op === 'authorize' && c.returnCode === '1')).toHaveLength(0);
 
     // What the previous hisbridge left on disk; the minute of Retry-After has passed while it was down.
@@ -96,7 +97,7 @@ describe("upgrade to store schema v9 with a delivery in state 'failed'", () => {
     sim.reset();
     engine = await spawnEngine(args, env);
     const done = await until('the delivery to be done', () => look(dataDir), (v) => v.row?.state === 'done');
-    expect(done).toMatchObject({ version: 9, row: { state: 'done', attempts: 2 } });
+    expect(done).toMatchObject({ version: SCHEMA_VERSION, row: { state: 'done', attempts: 2 } });
     const authorized = sim.calls.filter((c) => c.op === 'authorize' && c.returnCode === '1' && c.verified && !c.replayed);
     expect(authorized.map((c) => c.fields?.patientIdcard)).toEqual([ID]);
 

@@ -5,6 +5,7 @@
  * retention and replay still work.
  */
 import { describe, expect, it } from 'vitest';
+import { SCHEMA_VERSION } from '../../core/store/schema.js';
 import Database from 'better-sqlite3';
 import { randomBytes } from 'node:crypto';
 import path from 'node:path';
@@ -75,7 +76,7 @@ describe('message bodies (schema v7)', () => {
 
     const store = Store.open(dir, { synchronous: 'NORMAL' });
     const v = new Database(path.join(dir, DB_FILE), { readonly: true });
-    expect(v.pragma('user_version', { simple: true })).toBe(9);
+    expect(v.pragma('user_version', { simple: true })).toBe(SCHEMA_VERSION);
     const cols = (v.prepare('PRAGMA table_info(messages)').all() as { name: string }[]).map((r) => r.name);
     expect(cols).not.toContain('raw');
     expect((v.prepare('SELECT count(*) AS n FROM message_bodies').get() as { n: number }).n).toBe(2);

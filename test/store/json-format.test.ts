@@ -4,6 +4,7 @@
  * steps the parsed event as `body` (a real route, a real HTTP endpoint).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { SCHEMA_VERSION } from '../../core/store/schema.js';
 import Database from 'better-sqlite3';
 import { createServer, type Server } from 'node:http';
 import path from 'node:path';
@@ -55,7 +56,7 @@ describe('format column', () => {
 
     const store = Store.open(dir, { synchronous: 'NORMAL' });
     const v = new Database(path.join(dir, 'hisbridge.db'), { readonly: true });
-    expect(v.pragma('user_version', { simple: true })).toBe(9);
+    expect(v.pragma('user_version', { simple: true })).toBe(SCHEMA_VERSION);
     v.close();
     expect(store.getMessage(old.messageId)!.format).toBe('hl7');
     const [job] = store.claimDue(Date.now() + 1000, 5);
