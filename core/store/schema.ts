@@ -174,6 +174,7 @@ const MIGRATIONS: string[] = [
   `,
   // Issue 18 (operator actions): routes an operator paused. Their messages are still stored and ACKed; the delivery
   // workers claim none of their deliveries until the route is resumed (the row deleted). Kept across restarts.
+  // deliveries_route_due lets a claim skip a paused route without reading the deliveries it holds.
   `
   CREATE TABLE IF NOT EXISTS route_pauses (
     route TEXT PRIMARY KEY,
@@ -181,6 +182,7 @@ const MIGRATIONS: string[] = [
     paused_by TEXT NOT NULL,
     reason TEXT
   );
+  CREATE INDEX IF NOT EXISTS deliveries_route_due ON deliveries (route, next_attempt_at) WHERE head = 1 AND state IN ('pending','retrying');
   `,
 ];
 
