@@ -224,6 +224,7 @@ const MIGRATIONS: Migration[] = [
   CHECKPOINTS_DDL,
   // Issue 18 (operator actions): routes an operator paused. Their messages are still stored and ACKed; the delivery
   // workers claim none of their deliveries until the route is resumed (the row deleted). Kept across restarts.
+  // deliveries_route_due lets a claim skip a paused route without reading the deliveries it holds.
   `
   CREATE TABLE IF NOT EXISTS route_pauses (
     route TEXT PRIMARY KEY,
@@ -231,12 +232,13 @@ const MIGRATIONS: Migration[] = [
     paused_by TEXT NOT NULL,
     reason TEXT
   );
+  CREATE INDEX IF NOT EXISTS deliveries_route_due ON deliveries (route, next_attempt_at) WHERE head = 1 AND state IN ('pending','retrying');
   `,
   // Issue 15: the slim ledger (see slimLedger).
   slimLedger,
 ];
 
-/** The schema version this hisbridge writes (the number of migrations). */
+/** The latest schema version (the user_version a migrated store has). */
 export const SCHEMA_VERSION = MIGRATIONS.length;
 
 /** Brings the database to the latest schema version; each step in its own transaction. */

@@ -4,15 +4,14 @@
  * its rows keep deduplicating, its open deliveries keep their old key.
  */
 import { describe, expect, it } from 'vitest';
+import { SCHEMA_VERSION } from '../../core/store/schema.js';
 import Database from 'better-sqlite3';
-import { migrate } from '../../core/store/schema.js';
 import path from 'node:path';
 import { canonicalContent, contentDigest, idempotencyKeyOf, messageKey } from '../../core/store/identity.js';
 import { Store } from '../../core/store/sqlite.js';
 import { delivery, freshDirs, message, openStore } from '../helpers/store.js';
 
 /** The schema version a store reaches today (migrations are appended; never a hard-coded number). */
-const LATEST_SCHEMA = migrate(new Database(':memory:'));
 
 const MSG = [
   'MSH|^~\\&|HIS|H1|HB|GD|20250312093015||ADT^A04^ADT_A01|C1|P|2.5|||||CHN|UNICODE UTF-8',
@@ -117,7 +116,7 @@ describe('store: content-aware duplicates and keys', () => {
 
     const store = Store.open(dir, { synchronous: 'NORMAL' });
     const v = new Database(path.join(dir, 'hisbridge.db'), { readonly: true });
-    expect(v.pragma('user_version', { simple: true })).toBe(LATEST_SCHEMA);
+    expect(v.pragma('user_version', { simple: true })).toBe(SCHEMA_VERSION);
     v.close();
     // The old row has no digest: any content with its sender and MSH-10 is a duplicate, as before the upgrade.
     const again = await store.accept(message({ controlId: 'OLD1', contentHash: 'd'.repeat(64) }), [delivery()]);
