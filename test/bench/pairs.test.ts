@@ -188,11 +188,16 @@ describe('strace and /proc readers', () => {
   it('reads utime + stime from a stat line whose name holds spaces and parentheses, and this process’s CPU', () => {
     const stat = '4242 (node (x) y) S 1 2 3 4 5 6 7 8 9 10 250 50 0 0 20 0 1 0';
     expect(statCpuUs(stat)).toBe(3_000_000);
+    // Burn 30 ms of CPU (by this process's own account, whatever the machine's load) and compare.
     const a = processCpuUs(process.pid);
+    const c0 = process.cpuUsage();
     let x = 0;
-    const end = Date.now() + 50;
-    while (Date.now() < end) x++;
+    for (;;) {
+      x++;
+      const c = process.cpuUsage(c0);
+      if (c.user + c.system >= 30_000) break;
+    }
     expect(x).toBeGreaterThan(0);
-    expect(processCpuUs(process.pid) - a).toBeGreaterThan(20_000);
+    expect(processCpuUs(process.pid) - a).toBeGreaterThan(25_000);
   });
 });
