@@ -3,9 +3,9 @@
  * the SQLite statements it runs through better-sqlite3, without touching the
  * code under test: every run/get/all/iterate of a prepared statement, every
  * exec() and pragma() call on the main thread. The counts are written as
- * JSON to $HB_BENCH_SQL_COUNT_FILE every 100 ms and at exit. BEGIN/COMMIT
- * issued by db.transaction() run inside better-sqlite3's native code and are
- * counted apart, as `transactions`.
+ * JSON to $HB_BENCH_SQL_COUNT_FILE every 100 ms and at exit. The BEGIN and
+ * COMMIT that db.transaction() runs are statements too and are counted as
+ * two runs per transaction; `transactions` counts the transactions.
  */
 import { renameSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
