@@ -9,6 +9,7 @@ import path from 'node:path';
 import { canonicalContent, contentDigest, idempotencyKeyOf, messageKey } from '../../core/store/identity.js';
 import { Store } from '../../core/store/sqlite.js';
 import { delivery, freshDirs, message, openStore } from '../helpers/store.js';
+import { SCHEMA_VERSION } from '../../core/store/schema.js';
 
 const MSG = [
   'MSH|^~\\&|HIS|H1|HB|GD|20250312093015||ADT^A04^ADT_A01|C1|P|2.5|||||CHN|UNICODE UTF-8',
@@ -97,7 +98,7 @@ describe('store: content-aware duplicates and keys', () => {
     const old = await s.accept(oldMsg, [delivery({ route: 'gd' })]);
     s.close();
     const db = new Database(path.join(dir, 'hisbridge.db'));
-    db.exec(`DROP INDEX messages_content;
+    db.exec(`DROP INDEX messages_once; ALTER TABLE messages DROP COLUMN dedupe_slot;
       ALTER TABLE messages DROP COLUMN content_hash; ALTER TABLE messages DROP COLUMN message_key; ALTER TABLE messages DROP COLUMN control_id_reused;
       CREATE INDEX messages_dedupe ON messages (sending_app, sending_facility, control_id);
       DROP INDEX audit_id_hash; ALTER TABLE audit DROP COLUMN client; ALTER TABLE audit DROP COLUMN address; ALTER TABLE audit DROP COLUMN id_hash;
@@ -113,7 +114,7 @@ describe('store: content-aware duplicates and keys', () => {
 
     const store = Store.open(dir, { synchronous: 'NORMAL' });
     const v = new Database(path.join(dir, 'hisbridge.db'), { readonly: true });
-    expect(v.pragma('user_version', { simple: true })).toBe(9);
+    expect(v.pragma('user_version', { simple: true })).toBe(SCHEMA_VERSION);
     v.close();
     // The old row has no digest: any content with its sender and MSH-10 is a duplicate, as before the upgrade.
     const again = await store.accept(message({ controlId: 'OLD1', contentHash: 'd'.repeat(64) }), [delivery()]);

@@ -17,6 +17,7 @@ import { idNumber } from '../helpers/ids.js';
 import { authorizeRoute, GD_EHR_ENV, gdEhrSite, type GdEhrSite } from '../helpers/gd-ehr-site.js';
 import { spawnEngine, type EngineProcess } from '../helpers/proc.js';
 import { downgradeToV8 } from '../helpers/store.js';
+import { SCHEMA_VERSION } from '../../core/store/schema.js';
 
 const ID = idNumber(914);
 
@@ -83,7 +84,7 @@ describe("upgrade to store schema v9 with a delivery in state 'failed'", () => {
     engine.child.kill('SIGTERM');
     expect(await engine.exited).toBe(0);
     engine = undefined;
-    expect(look(dataDir)).toEqual({ version: 9, row: { state: 'retrying', attempts: 1, last_error_code: 'HTTP_E_STATUS_RETRYABLE' } });
+    expect(look(dataDir)).toEqual({ version: SCHEMA_VERSION, row: { state: 'retrying', attempts: 1, last_error_code: 'HTTP_E_STATUS_RETRYABLE' } });
     expect(sim.calls.filter((c) => c.op === 'authorize' && c.returnCode === '1')).toHaveLength(0);
 
     // What the previous hisbridge left on disk; the minute of Retry-After has passed while it was down.
@@ -96,7 +97,7 @@ describe("upgrade to store schema v9 with a delivery in state 'failed'", () => {
     sim.reset();
     engine = await spawnEngine(args, env);
     const done = await until('the delivery to be done', () => look(dataDir), (v) => v.row?.state === 'done');
-    expect(done).toMatchObject({ version: 9, row: { state: 'done', attempts: 2 } });
+    expect(done).toMatchObject({ version: SCHEMA_VERSION, row: { state: 'done', attempts: 2 } });
     const authorized = sim.calls.filter((c) => c.op === 'authorize' && c.returnCode === '1' && c.verified && !c.replayed);
     expect(authorized.map((c) => c.fields?.patientIdcard)).toEqual([ID]);
 

@@ -10,6 +10,7 @@ import { randomBytes } from 'node:crypto';
 import path from 'node:path';
 import { BODY_PART_BYTES, DB_FILE, Store } from '../../core/store/sqlite.js';
 import { delivery, freshDirs, message, openStore } from '../helpers/store.js';
+import { SCHEMA_VERSION } from '../../core/store/schema.js';
 
 const fresh = freshDirs();
 
@@ -75,7 +76,7 @@ describe('message bodies (schema v7)', () => {
 
     const store = Store.open(dir, { synchronous: 'NORMAL' });
     const v = new Database(path.join(dir, DB_FILE), { readonly: true });
-    expect(v.pragma('user_version', { simple: true })).toBe(9);
+    expect(v.pragma('user_version', { simple: true })).toBe(SCHEMA_VERSION);
     const cols = (v.prepare('PRAGMA table_info(messages)').all() as { name: string }[]).map((r) => r.name);
     expect(cols).not.toContain('raw');
     expect((v.prepare('SELECT count(*) AS n FROM message_bodies').get() as { n: number }).n).toBe(2);

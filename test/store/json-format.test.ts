@@ -19,6 +19,7 @@ import { tempFiles } from '../helpers/routes.js';
 import { run as replayCli } from '../../core/cli/cmd-replay.js';
 import { run as dlqCli } from '../../core/cli/cmd-dlq.js';
 import { delivery, freshDirs, message, openStore } from '../helpers/store.js';
+import { SCHEMA_VERSION } from '../../core/store/schema.js';
 
 const fresh = freshDirs();
 
@@ -55,7 +56,7 @@ describe('format column', () => {
 
     const store = Store.open(dir, { synchronous: 'NORMAL' });
     const v = new Database(path.join(dir, 'hisbridge.db'), { readonly: true });
-    expect(v.pragma('user_version', { simple: true })).toBe(9);
+    expect(v.pragma('user_version', { simple: true })).toBe(SCHEMA_VERSION);
     v.close();
     expect(store.getMessage(old.messageId)!.format).toBe('hl7');
     const [job] = store.claimDue(Date.now() + 1000, 5);

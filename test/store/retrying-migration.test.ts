@@ -10,6 +10,7 @@ import { describe, expect, it } from 'vitest';
 import { DB_FILE } from '../../core/store/sqlite.js';
 import { cli } from '../helpers/cli.js';
 import { delivery, downgradeToV8, freshDirs, message, openStore } from '../helpers/store.js';
+import { SCHEMA_VERSION } from '../../core/store/schema.js';
 
 const fresh = freshDirs();
 const retryable = { code: 'HTTP_E_STATUS_RETRYABLE', reason: 'HTTP 503 from sim', retryable: true };
@@ -61,7 +62,7 @@ describe("store migration v9: delivery state 'failed' becomes 'retrying'", () =>
 
     const store = openStore(dir);
     const now = inspect(dir);
-    expect(now.version).toBe(9);
+    expect(now.version).toBe(SCHEMA_VERSION);
     expect(now.states).toEqual(['retrying', 'pending']);
     for (const sql of Object.values(now.indexes)) {
       expect(sql).toContain("'retrying'");
@@ -87,9 +88,9 @@ describe("store migration v9: delivery state 'failed' becomes 'retrying'", () =>
     s.close();
     expect(downgradeToV8(dir)).toBe(0);
     openStore(dir).close();
-    expect(inspect(dir)).toMatchObject({ version: 9, states: ['pending'] });
+    expect(inspect(dir)).toMatchObject({ version: SCHEMA_VERSION, states: ['pending'] });
     openStore(dir).close();
-    expect(inspect(dir).version).toBe(9);
+    expect(inspect(dir).version).toBe(SCHEMA_VERSION);
   });
 
   it('hisbridge messages show on a v8 store migrates it and shows the delivery as retrying', async () => {
@@ -108,6 +109,6 @@ describe("store migration v9: delivery state 'failed' becomes 'retrying'", () =>
     expect(text.stdout).not.toMatch(/\bfailed\b/);
     const json = await cli(['messages', 'show', String(messageId), '--data-dir', dir, '--json']);
     expect((JSON.parse(json.stdout) as { deliveries: { state: string }[] }).deliveries.map((d) => d.state)).toEqual(['retrying']);
-    expect(inspect(dir)).toMatchObject({ version: 9, states: ['retrying'] });
+    expect(inspect(dir)).toMatchObject({ version: SCHEMA_VERSION, states: ['retrying'] });
   });
 });
