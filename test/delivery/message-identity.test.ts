@@ -10,6 +10,7 @@ import path from 'node:path';
 import { canonicalContent, contentDigest, idempotencyKeyOf, messageKey } from '../../core/store/identity.js';
 import { Store } from '../../core/store/sqlite.js';
 import { delivery, freshDirs, message, openStore } from '../helpers/store.js';
+import { SCHEMA_VERSION } from '../../core/store/schema.js';
 
 /** The schema version a store reaches today (migrations are appended; never a hard-coded number). */
 
@@ -100,7 +101,7 @@ describe('store: content-aware duplicates and keys', () => {
     const old = await s.accept(oldMsg, [delivery({ route: 'gd' })]);
     s.close();
     const db = new Database(path.join(dir, 'hisbridge.db'));
-    db.exec(`DROP INDEX messages_content;
+    db.exec(`DROP INDEX messages_once; ALTER TABLE messages DROP COLUMN dedupe_slot;
       ALTER TABLE messages DROP COLUMN content_hash; ALTER TABLE messages DROP COLUMN message_key; ALTER TABLE messages DROP COLUMN control_id_reused;
       CREATE INDEX messages_dedupe ON messages (sending_app, sending_facility, control_id);
       DROP INDEX audit_id_hash; ALTER TABLE audit DROP COLUMN client; ALTER TABLE audit DROP COLUMN address; ALTER TABLE audit DROP COLUMN id_hash;
