@@ -10,7 +10,6 @@ import path from 'node:path';
 import { canonicalContent, contentDigest, idempotencyKeyOf, messageKey } from '../../core/store/identity.js';
 import { Store } from '../../core/store/sqlite.js';
 import { delivery, freshDirs, message, openStore } from '../helpers/store.js';
-import { SCHEMA_VERSION } from '../../core/store/schema.js';
 
 /** The schema version a store reaches today (migrations are appended; never a hard-coded number). */
 

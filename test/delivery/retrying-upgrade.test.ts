@@ -18,7 +18,6 @@ import { idNumber } from '../helpers/ids.js';
 import { authorizeRoute, GD_EHR_ENV, gdEhrSite, type GdEhrSite } from '../helpers/gd-ehr-site.js';
 import { spawnEngine, type EngineProcess } from '../helpers/proc.js';
 import { downgradeToV8 } from '../helpers/store.js';
-import { SCHEMA_VERSION } from '../../core/store/schema.js';
 
 /** The schema version a store reaches today (migrations are appended; never a hard-coded number). */
 

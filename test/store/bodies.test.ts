@@ -11,7 +11,6 @@ import { randomBytes } from 'node:crypto';
 import path from 'node:path';
 import { BODY_PART_BYTES, DB_FILE, Store } from '../../core/store/sqlite.js';
 import { delivery, freshDirs, message, openStore } from '../helpers/store.js';
-import { SCHEMA_VERSION } from '../../core/store/schema.js';
 
 /** The schema version a store reaches today (migrations are appended; never a hard-coded number). */
 

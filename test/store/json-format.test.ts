@@ -20,7 +20,6 @@ import { tempFiles } from '../helpers/routes.js';
 import { run as replayCli } from '../../core/cli/cmd-replay.js';
 import { run as dlqCli } from '../../core/cli/cmd-dlq.js';
 import { delivery, freshDirs, message, openStore } from '../helpers/store.js';
-import { SCHEMA_VERSION } from '../../core/store/schema.js';
 
 /** The schema version a store reaches today (migrations are appended; never a hard-coded number). */
 

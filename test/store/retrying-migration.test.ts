@@ -11,7 +11,6 @@ import { SCHEMA_VERSION } from '../../core/store/schema.js';
 import { DB_FILE } from '../../core/store/sqlite.js';
 import { cli } from '../helpers/cli.js';
 import { delivery, downgradeToV8, freshDirs, message, openStore } from '../helpers/store.js';
-import { SCHEMA_VERSION } from '../../core/store/schema.js';
 
 /** The schema version a store reaches today (migrations are appended; never a hard-coded number). */
 
