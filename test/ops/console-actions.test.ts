@@ -163,7 +163,7 @@ describe('console operator actions over HTTP', () => {
     expect((await post(t.httpUrl, s, `/console/routes/${route}/resume`)).status).toBe(200);
     const after = await until(() => deliveryStates(t, route), (d) => (d.done ?? 0) === before + 2);
     expect(after.done).toBe(before + 2);
-    const rows = t.engine.ops.queries.auditPage({ plugin: 'console' }).filter((r) => r.route === route);
+    const rows = await until(() => t.engine.ops.queries.auditPage({ plugin: 'console' }).filter((r) => r.route === route), (x) => x.length === 2);
     expect(rows.map((r) => r.operation).sort()).toEqual(['route-pause', 'route-resume']);
     expect(rows.every((r) => r.staffNo === CONSOLE_USER && r.result === 'ok')).toBe(true);
   }, 30_000);
@@ -189,10 +189,9 @@ describe('console operator actions over HTTP', () => {
     expect(t.engine.ops.pauses.names()).toContain('gd-ehr-authorize');
     const r = await api(t.httpUrl, '/api/routes/gd-ehr-authorize/resume', { method: 'POST', body: '{}' });
     expect(await r.json()).toEqual({ route: 'gd-ehr-authorize', state: 'active', changed: true });
-    // Audit rows are written in the store's next group commit, a moment after the answer.
-    const ops = () => t.engine.ops.queries.auditPage({ plugin: 'api' }).filter((x) => x.route === 'gd-ehr-authorize')
-      .map((x) => `${x.operation}:${x.result}:${x.client}`).sort();
-    expect(await until(ops, (o) => o.length >= 3)).toEqual(['route-pause:ok:ops-tool', 'route-pause:skipped:ops-tool', 'route-resume:ok:ops-tool']);
+    // Audit rows are group-committed: wait for the last one.
+    const rows = await until(() => t.engine.ops.queries.auditPage({ plugin: 'api' }).filter((x) => x.route === 'gd-ehr-authorize'), (x) => x.length === 3);
+    expect(rows.map((x) => `${x.operation}:${x.result}:${x.client}`).sort()).toEqual(['route-pause:ok:ops-tool', 'route-pause:skipped:ops-tool', 'route-resume:ok:ops-tool']);
   });
 
   it('pauses through `hisbridge routes` on the engine\'s store: the running engine holds the route at once, list shows it, resume releases it', async () => {
@@ -217,7 +216,7 @@ describe('console operator actions over HTTP', () => {
     // Nothing wakes the workers here: they poll (delivery.pollMs) and find the route released.
     await until(() => deliveryStates(t, route), (d) => (d.done ?? 0) === done + 1);
     expect(deliveryStates(t, route).done).toBe(done + 1);
-    const audit = t.engine.ops.queries.auditPage({ plugin: 'cli' }).filter((x) => x.route === route);
+    const audit = await until(() => t.engine.ops.queries.auditPage({ plugin: 'cli' }).filter((x) => x.route === route), (x) => x.length === 2);
     expect(audit.map((x) => x.operation).sort()).toEqual(['route-pause', 'route-resume']);
   }, 30_000);
 
@@ -232,7 +231,7 @@ describe('console operator actions over HTTP', () => {
     expect(after.routes[route]!.windowStart).toBeGreaterThan(0);
     const m = parseMetrics(await (await fetch(`${t.httpUrl}/metrics`)).text());
     expect(metricValue(m, 'hisbridge_route_matches_total', { route })).toBe(before.routes[route]!.matched);
-    expect(t.engine.ops.queries.auditPage({ plugin: 'console', operation: 'route-stats-reset' })[0]).toMatchObject({ route, staffNo: CONSOLE_USER, result: 'ok' });
+    expect((await until(() => t.engine.ops.queries.auditPage({ plugin: 'console', operation: 'route-stats-reset' }), (x) => x.length === 1))[0]).toMatchObject({ route, staffNo: CONSOLE_USER, result: 'ok' });
   });
 
   it('finds a message by PID-5.1 (equals and contains) over a time window, masked, and refuses a window past the scan cap', async () => {
@@ -286,7 +285,7 @@ describe('console operator actions over HTTP', () => {
     const body = await ok.json() as { messages: number; requeued: number };
     expect(body.messages).toBe(1);
     expect(body.requeued).toBeGreaterThan(0);
-    expect(t.engine.ops.queries.auditPage({ plugin: 'console', operation: 'replay-filtered' })[0]).toMatchObject({ staffNo: CONSOLE_USER, result: 'ok' });
+    expect((await until(() => t.engine.ops.queries.auditPage({ plugin: 'console', operation: 'replay-filtered' }), (x) => x.length === 1))[0]).toMatchObject({ staffNo: CONSOLE_USER, result: 'ok' });
     t.engine.ops.actions.replayCap = 2;
     try {
       const many = await post(t.httpUrl, s, '/console/replay', { since: '1h', confirm: '3' });
