@@ -283,7 +283,12 @@ const source: SourceDefinition<DatabaseSourceConfig> = {
     const { default: knex } = await import('knex');
     let db: Knex;
     try {
-      db = knex({ client, connection: connection as Knex.StaticConnectionConfig, pool: { min: 0, max: 2 }, useNullAsDefault: true });
+      // knex's own messages go to our log (one short scrubbed line), never straight to stdout.
+      const say = (level: 'warn' | 'error' | 'debug') => (m: unknown) => ctx.log[level]({ detail: dbError(m) }, 'knex');
+      db = knex({
+        client, connection: connection as Knex.StaticConnectionConfig, pool: { min: 0, max: 2 }, useNullAsDefault: true,
+        log: { warn: say('warn'), error: say('error'), deprecate: say('warn'), debug: say('debug') },
+      });
     } catch (e) {
       throw new Error(`listener ${cfg.name} (type database): ${dbError(e)}`);
     }

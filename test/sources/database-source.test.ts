@@ -149,3 +149,19 @@ describe('database source', () => {
     expect(status).toBe(200);
   });
 });
+
+describe('database source: a driver that is not installed', () => {
+  it('refuses the start naming the listener and the npm package to install', async () => {
+    const { startEngine } = await import('../helpers/engine.js');
+    const r = tempFiles({ 'x.yaml': 'name: x\nmatch: { events: [ROW^R01] }\nsteps:\n  - log: { message: row }\n' });
+    try {
+      await expect(startEngine({
+        routesDir: r,
+        siteYaml: ['simulators: false', 'http: { port: 0 }', 'listeners:', '  - { name: mllp, port: 0 }',
+          '  - { name: his-view, type: database, client: oracledb, connection: "oracle://u:p@db:1521/his", query: "SELECT * FROM v WHERE id > :cursor ORDER BY id", cursor: id }'].join('\n'),
+      })).rejects.toThrow(/his-view.*oracledb/s);
+    } finally {
+      rmSync(r, { recursive: true, force: true });
+    }
+  });
+});
