@@ -126,7 +126,7 @@ export async function run(ctx: Context): Promise<ScenarioResult[]> {
   } catch (e) {
     return [unavailable(BASE, 'not-available', reason(e))];
   }
-  const n = ctx.quick ? 3000 : 15_000;
+  const n = ctx.quick ? 2000 : 15_000;
   const notes: string[] = [`broker: ${broker.kind === 'mock' ? 'librdkafka mock cluster (kcat), 1 broker, 4 partitions' : 'KAFKA_BROKERS'}`];
   const kafka = new Kafka({ brokers: broker.brokers, clientId: 'hisbridge-bench', logLevel: logLevel.NOTHING });
   // One topic per pair, produced before the pair's first half; both halves read all of it with their own group.

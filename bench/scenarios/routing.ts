@@ -13,7 +13,7 @@ import { MessageFactory } from '../lib/messages.js';
 import { entry, reason, unavailable, type Context, type ScenarioResult } from '../lib/result.js';
 import { round, spread } from '../lib/stats.js';
 
-const BASE = { name: 'routing-100-vs-1', scenario: 5, title: 'Parse + route match per ~1 KB ADT^A04: 100 routes vs 1 route', unit: 'ns/msg', target: '100 routes < 1.2 x the cost of 1 route' };
+const BASE = { name: 'routing-100-vs-1', scenario: 8, title: 'Parse + route match per ~1 KB ADT^A04: 100 routes vs 1 route', unit: 'ns/msg', target: '100 routes < 1.2 x the cost of 1 route' };
 
 const TARGET_ROUTE = `  - name: r-target
     match: { events: ["ADT^A04"], sender: { application: HIS }, when: [{ path: ZCN-1, equals: "Y" }] }

@@ -89,7 +89,7 @@ async function attachStrace(pid: number, file: string): Promise<{ stop(): Promis
 export async function run(ctx: Context): Promise<ScenarioResult[]> {
   const missing = engineUnavailable();
   if (missing) return [unavailable(SQL, 'not-available', missing), unavailable(WAL, 'not-available', missing)];
-  const n = ctx.quick ? 500 : 2000;
+  const n = ctx.quick ? 300 : 2000;
   const tmp = mkdtempSync(path.join(tmpdir(), 'hb-bench-sql-'));
   const countFile = path.join(tmp, 'sql-counts.json');
   const readCounts = () => JSON.parse(readFileSync(countFile, 'utf8')) as SqlCounts;

@@ -68,7 +68,7 @@ const E2E = { name: 'e2e-cpu', scenario: 1, title: 'End-to-end: consented ADT^A0
 export async function e2e(ctx: Context): Promise<ScenarioResult[]> {
   const missing = engineUnavailable();
   if (missing) return [unavailable(E2E, 'not-available', missing)];
-  const n = ctx.quick ? 1000 : 3000;
+  const n = ctx.quick ? 500 : 2000;
   const notes: string[] = [];
   let rig: GdEhrRig | undefined;
   let base: BaselineServer | undefined;
@@ -125,7 +125,7 @@ const INGRESS = { name: 'ingress-log-only', scenario: 2, title: 'Ingress alone: 
 export async function ingress(ctx: Context): Promise<ScenarioResult[]> {
   const missing = engineUnavailable();
   if (missing) return [unavailable(INGRESS, 'not-available', missing)];
-  const n = ctx.quick ? 2000 : 5000;
+  const n = ctx.quick ? 1000 : 5000;
   const notes: string[] = [];
   let engine: EngineHandle | undefined;
   let base: BaselineServer | undefined;
@@ -221,7 +221,7 @@ export function memoryMet(idle: number, drained: readonly number[]): boolean | n
 export async function memory(ctx: Context): Promise<ScenarioResult[]> {
   const missing = engineUnavailable();
   if (missing) return [unavailable(MEMORY, 'not-available', missing)];
-  const backlog = ctx.quick ? 2000 : 10_000;
+  const backlog = ctx.quick ? 1000 : 10_000;
   const cycles = 3;
   const notes: string[] = [];
   const drained: number[] = [];
