@@ -83,6 +83,9 @@ const plugin: PluginDefinition<MllpForwardConfig> = {
   summary: 'Forward the message over MLLP to another system (LIS, PACS) and wait for its ACK: AA done, AE retried, AR dead letter',
   kind: 'outbound',
   errors,
+  // A delivery waiting for one of the pool's connections holds a delivery worker: bound them so a slow receiver
+  // cannot take every worker from the other plugins (delivery.pluginConcurrency.mllp overrides).
+  concurrency: 8,
   configSchema: {
     type: 'object',
     additionalProperties: false,

@@ -51,6 +51,8 @@ export async function startMllpReceiver(opts: { host: string; port: number; site
   const received: ReceivedMessage[] = [];
   const queue: ReceiverAnswer[] = [];
   const hanging = new Set<() => void>();
+  /** The hung answer of each connection, released when that connection closes. */
+  const hangingOn = new Map<number, () => void>();
   let answer: ReceiverAnswer = site.answer ?? 'AA';
   let connections = 0;
   let acks = 0;
@@ -73,13 +75,15 @@ export async function startMllpReceiver(opts: { host: string; port: number; site
         connection: connNo.get(conn.id) ?? 0,
       });
       if (a === 'hang') {
-        // No answer until the sender gives up (or the simulator closes).
+        // No answer until the sender hangs up (or the simulator closes).
         return new Promise<null>((resolve) => {
           const done = () => {
             hanging.delete(done);
+            hangingOn.delete(conn.id);
             resolve(null);
           };
           hanging.add(done);
+          hangingOn.set(conn.id, done);
         });
       }
       const text = a.endsWith('A') ? undefined : (site.text ?? (a.endsWith('R') ? 'refused by the receiver simulator' : 'receiver simulator busy'));
@@ -92,6 +96,10 @@ export async function startMllpReceiver(opts: { host: string; port: number; site
     },
   });
   server.on('connection', (conn) => connNo.set(conn.id, ++connections));
+  server.on('disconnect', (conn) => {
+    hangingOn.get(conn.id)?.();
+    connNo.delete(conn.id);
+  });
   const bound = await server.listen();
   return {
     host: bound.host,

@@ -190,8 +190,9 @@ describe('per-plugin concurrency through a real engine', () => {
 
   it('the effective limits: declared, then the site override; plugins with neither are absent', () => {
     const reg = registry();
-    expect(pluginConcurrency(reg, { delivery: { concurrency: 16, pollMs: 200 } })).toEqual({ 'one-at-a-time': 1 });
-    expect(pluginConcurrency(reg, { delivery: { concurrency: 16, pollMs: 200, pluginConcurrency: { 'one-at-a-time': 4, 'free-caller': 2 } } })).toEqual({ 'one-at-a-time': 4, 'free-caller': 2 });
+    // The built-in mllp plugin declares 8 (plugins/mllp/index.ts).
+    expect(pluginConcurrency(reg, { delivery: { concurrency: 16, pollMs: 200 } })).toEqual({ 'one-at-a-time': 1, mllp: 8 });
+    expect(pluginConcurrency(reg, { delivery: { concurrency: 16, pollMs: 200, pluginConcurrency: { 'one-at-a-time': 4, 'free-caller': 2 } } })).toEqual({ 'one-at-a-time': 4, 'free-caller': 2, mllp: 8 });
   });
 });
 
