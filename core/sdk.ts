@@ -288,6 +288,14 @@ export interface PluginDefinition<C = Record<string, unknown>> {
    */
   readonly kind: 'outbound' | 'local';
   /**
+   * A local step that only computes from the message, the variables and the
+   * code tables (the `map` step): in an on-receive route such a step before
+   * the first outbound step, and the steps after it, run with the deliveries
+   * instead of before the ACK, so a failure (a code missing from a table)
+   * dead-letters the delivery and a replay runs it again. Optional (issue 17).
+   */
+  readonly transform?: boolean;
+  /**
    * The plugin's own error codes (`errorFactory(...)`), registered with the
    * plugin. Optional (issue 14); a family shared by several plugins may be
    * named by each of them: the same object is registered once.

@@ -178,12 +178,19 @@ export function createDeliveryRunner(routes: () => RouteTable, log: Logger, cach
       ...loaded,
       vars: { ...job.vars },
     };
-    const seg = await runSegment(route, input, segment.run, {
+    const opts = {
       log: lazyChild(log, { route: route.name, msgId: job.message.controlId, delivery: job.id }),
       signal: job.signal,
       attempt: job.attempt,
       idempotencyKey: () => job.idempotencyKey,
-    });
+    };
+    // The transform steps before the first outbound step run again for each later delivery (core/routes/plan.ts).
+    if (segment.prefix) {
+      const pre = await runSegment(route, input, segment.prefix, opts);
+      if (pre.failed) throw pre.failed.error;
+      if (pre.stopped) return { outcome: 'skipped', detail: pre.stopped.detail };
+    }
+    const seg = await runSegment(route, input, segment.run, opts);
     if (seg.failed) throw seg.failed.error;
     const own = seg.byStep[job.step];
     if (own) return own;

@@ -280,7 +280,7 @@ async function compileRoute(raw: RawRoute, src: YamlSource, at: (string | number
       if (outbound && firstOutbound < 0) firstOutbound = i;
       const as = typeof s.as === 'string' ? s.as : undefined;
       const label = typeof s.name === 'string' ? s.name : `${name}#${i}`;
-      steps.push({ kind: 'plugin', index: i, label, plugin: name, def, instance, outbound, ...(as ? { as } : {}) });
+      steps.push({ kind: 'plugin', index: i, label, plugin: name, def, instance, outbound, ...(def.transform && !outbound ? { transform: true } : {}), ...(as ? { as } : {}) });
     }
   }
   const orderingKey = raw.delivery?.orderingKey !== undefined ? attempt(['delivery', 'orderingKey'], () => compileTemplate(raw.delivery!.orderingKey!, tables)) : undefined;

@@ -16,6 +16,13 @@
  *   an outbound step with `as:` reaches later deliveries of the same message
  *   through the store (core/store/ledger.ts), not through the plan.
  *
+ * A transform step (the map step, `PluginDefinition.transform`) before the
+ * first outbound step of an on-receive route moves the end of `inline` to
+ * it: it and the steps up to the first outbound step run in the first
+ * delivery (its `run` starts there) and again, as `prefix`, before the
+ * `run` of each later delivery, so every delivery has their variables and
+ * a failure among them dead-letters the delivery instead of failing the ACK.
+ *
  * On-complete route:
  * - `inline`: every step, run at ingest;
  * - `recorded`: its outbound steps, stored as finished deliveries (done or
@@ -41,6 +48,8 @@ export interface Segment {
   /** Position of `step` in `route.steps`. */
   position: number;
   run: StepRange;
+  /** Run before `run`: the transform steps (and what follows them) before the first outbound step, for the deliveries after the first. */
+  prefix?: StepRange;
 }
 
 export interface RoutePlan {
@@ -61,22 +70,26 @@ export function compilePlan(ack: 'on-receive' | 'on-complete', steps: readonly C
   steps.forEach((s, pos) => {
     if (s.kind === 'plugin' && s.outbound) outbound.push(pos);
   });
+  // On-receive: a transform step (map) before the first outbound step starts the part that runs with the deliveries.
+  const firstOut = outbound.length ? outbound[0]! : -1;
+  const firstTransform = ack === 'on-receive' && firstOut >= 0 ? steps.findIndex((s, pos) => pos < firstOut && s.kind === 'plugin' && s.transform === true) : -1;
+  const prefix: StepRange | undefined = firstTransform >= 0 ? { from: firstTransform, to: firstOut } : undefined;
   const segments = new Map<number, Segment>();
   steps.forEach((s, pos) => {
     if (s.kind === 'plugin' && !s.outbound) segments.set(s.index, { step: s, position: pos, run: { from: pos, to: pos + 1 } });
   });
   outbound.forEach((pos, j) => {
     const step = steps[pos] as PluginStep;
-    const from = j === 0 ? pos : outbound[j - 1]! + 1;
+    const from = j === 0 ? (prefix ? prefix.from : pos) : outbound[j - 1]! + 1;
     const to = j === outbound.length - 1 ? steps.length : pos + 1;
-    segments.set(step.index, { step, position: pos, run: { from, to } });
+    segments.set(step.index, { step, position: pos, run: { from, to }, ...(j > 0 && prefix ? { prefix } : {}) });
   });
   if (ack === 'on-complete') {
     return { ack, inline: { from: 0, to: steps.length }, deliveries: [], recorded: outbound.map((pos) => steps[pos] as PluginStep), segments };
   }
   return {
     ack,
-    inline: { from: 0, to: outbound.length ? outbound[0]! : steps.length },
+    inline: { from: 0, to: prefix ? prefix.from : outbound.length ? outbound[0]! : steps.length },
     deliveries: outbound.map((pos) => segments.get(steps[pos]!.index)!),
     recorded: [],
     segments,

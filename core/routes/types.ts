@@ -16,6 +16,8 @@ export type CompiledStep =
       instance: PluginInstance;
       /** Outbound steps become durable deliveries in on-receive routes. */
       outbound: boolean;
+      /** A transform step (`PluginDefinition.transform`): runs with the deliveries in on-receive routes (core/routes/plan.ts). */
+      transform?: boolean;
       as?: string;
     };
 

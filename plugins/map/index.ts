@@ -268,6 +268,8 @@ const plugin: PluginDefinition<MapConfig> = {
   name: 'map',
   summary: 'Build a JSON value from the message (paths, templates, lookups, conditions, each: OBX arrays, number and date types) as vars.<as>',
   kind: 'local',
+  // In on-receive routes it runs with the deliveries: a missing code dead-letters the delivery, and a replay maps again.
+  transform: true,
   configSchema: {
     type: 'object',
     additionalProperties: false,

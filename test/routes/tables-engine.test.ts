@@ -8,7 +8,8 @@
  * - the map step: each: OBX with a condition, number and date types, nested
  *   objects, handed to the http body as JSON;
  * - missing keys: error dead-letters the delivery with a reason naming table
- *   and key; keep gives the key; default gives the table's default;
+ *   and key (also from a map step, which runs with the delivery), and a replay
+ *   after the table is fixed and reloaded delivers it; keep gives the key; default gives the table's default;
  * - the hl7 step: set (escaped), clear, remove; the delivery sees the
  *   rewritten message, the stored original is unchanged and the console page
  *   shows the rewritten message next to it;
@@ -195,16 +196,25 @@ describe('code tables, map and hl7 steps through the engine', () => {
     expect(c[1]!.body).toMatchObject({ department: '9999', departmentName: '9999' });
   });
 
-  it('a lab item missing from an error table fails the step for good: the message is refused with the reason, nothing is called', async () => {
+  it('a lab item missing from an error table dead-letters the delivery with the reason; fixed table, reload and replay deliver it', async () => {
     const before = callsTo('/results').length;
     const ack = ackOf(await client.send(oru('TBL0003', ['OBX|1|NM|XYZ9||1|g/L|||||F'])));
-    // The map step runs before the ACK in an on-receive route: the sender hears the reason.
-    expect(ack.get('MSA-1')).toBe('AE');
-    expect(ack.get('ERR-8')).toBe('table lab-items has no key "XYZ9"');
-    const m = messageOf('TBL0003');
-    expect(m.deliveries).toEqual([]);
-    await new Promise((r) => setTimeout(r, 200));
+    // The map step runs with the delivery (a transform step), after the message is safely stored.
+    expect(ack.get('MSA-1')).toBe('AA');
+    const d = await until(() => messageOf('TBL0003').deliveries[0], (x) => x?.state === 'dead', 'the delivery to be dead');
+    expect(d!.attempts).toBe(1);
+    expect(d!.lastErrorCode).toBe('ROUTE_E_LOOKUP_MISSING');
+    expect(d!.lastError).toBe('table lab-items has no key "XYZ9"');
     expect(callsTo('/results').length).toBe(before);
+
+    // The site adds the code, reloads, and replays the dead letter: the map step runs again with the new table.
+    writeFileSync(path.join(tablesDir, 'lab-items.csv'), iconv.encode(LAB_ITEMS + 'XYZ9,GD-LAB-0999,新项目\n', 'gbk'));
+    expect((await t.engine.reload()).ok).toBe(true);
+    expect(t.engine.store.requeue({ ids: [d!.id] })).toBe(1);
+    await until(() => messageOf('TBL0003').deliveries[0]!.state, (x) => x === 'done', 'the replayed delivery to be done');
+    const c = callsTo('/results');
+    expect(c.length).toBe(before + 1);
+    expect(c.at(-1)!.body).toMatchObject({ reportNo: 'RPT01', results: [{ itemCode: 'GD-LAB-0999', itemName: '新项目', value: 1 }] });
   });
 
   it('a missing key in an outbound step dead-letters its delivery with a reason naming table and key', async () => {

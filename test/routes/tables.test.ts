@@ -239,3 +239,30 @@ describe('the hl7 step', () => {
     expect(b / a).toBeLessThan(35);
   }, 120_000);
 });
+
+describe('the route plan with a map step', () => {
+  const steps = `  - set: { a: "\${MSH-10}" }
+  - plugin: map
+    as: out
+    config: { fields: { x: "\${MSH-10}" } }
+  - set: { b: "\${vars.out.x}" }
+  - plugin: http
+    config: { url: "http://a.local/", body: "\${vars.out}" }
+  - log: { message: between }
+  - plugin: http
+    config: { url: "http://b.local/", body: "\${vars.out}" }
+`;
+  it('on-receive: the map step and what follows it run with every delivery, not before the ACK', async () => {
+    const r = await load(`name: r\nmatch: { events: [ORU^R01] }\nsteps:\n${steps}`);
+    expect(r.plan.inline).toEqual({ from: 0, to: 1 });
+    expect(r.plan.deliveries.map((d) => ({ run: d.run, prefix: d.prefix }))).toEqual([
+      { run: { from: 1, to: 4 }, prefix: undefined },
+      { run: { from: 4, to: 6 }, prefix: { from: 1, to: 3 } },
+    ]);
+  });
+
+  it('on-complete: unchanged, every step before the ACK', async () => {
+    const r = await load(`name: r\nmatch: { events: [ORU^R01] }\nack: on-complete\nsteps:\n${steps}`);
+    expect(r.plan.inline).toEqual({ from: 0, to: 6 });
+  });
+});
