@@ -39,6 +39,25 @@ describe('parseJsonYielding', () => {
     }
   });
 
+  it('reads short array-item objects in one native call with the same result as JSON.parse: braces and escapes in strings, nesting, renames, __proto__, errors inside an item', async () => {
+    const item = (i: number) => `{"seq":${i},"s":"a}b{c\\\"}","n":[1,{"k":"]"}],"e":{},"u":"\\u00e9 测"}`;
+    const text = `{"results":[${Array.from({ length: 3000 }, (_, i) => item(i)).join(',')}],"tail":[{"__proto__":{"p":1},"a":1},${'{"big":"' + 'x'.repeat(5000) + '"}'}]}`;
+    expect(text.length).toBeGreaterThan(64 * 1024);
+    expect(await parseJsonYielding(text)).toEqual(JSON.parse(text));
+    const rename = (k: string) => (k === 's' ? 'S' : k === 'k' ? 'K' : k);
+    const renamed = (await parseJsonYielding(text, { renameKey: rename })) as { results: Record<string, unknown>[]; tail: Record<string, unknown>[] };
+    expect(Object.keys(renamed.results[7]!)).toEqual(['seq', 'S', 'n', 'e', 'u']);
+    expect(renamed.results[7]!.S).toBe('a}b{c"}');
+    expect(renamed.results[7]!.n).toEqual([1, { K: ']' }]);
+    expect(Object.getPrototypeOf(renamed.tail[0])).toBe(Object.prototype);
+    expect(Object.keys(renamed.tail[0]!)).toEqual(['__proto__', 'a']);
+    expect(({} as { p?: unknown }).p).toBeUndefined();
+    // An error inside a short item is still a SyntaxError.
+    const bad = text.replace('"seq":5,', '"seq":5,,');
+    expect(() => JSON.parse(bad)).toThrow(SyntaxError);
+    await expect(parseJsonYielding(bad)).rejects.toThrow(SyntaxError);
+  });
+
   it('makes "__proto__" an own property, never the prototype', async () => {
     const o = (await parseJsonYielding('{"__proto__":{"polluted":true},"a":1}', { renameKey: (k) => k })) as Record<string, unknown>;
     expect(Object.getPrototypeOf(o)).toBe(Object.prototype);
