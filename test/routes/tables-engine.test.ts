@@ -102,6 +102,19 @@ const ROUTES = (base: string) => `routes:
       - name: forward
         plugin: http
         config: { url: "${base}/forward", body: { hl7: "\${msg.controlId}", receiver: "\${MSH-5}", dept: "\${PV1-3.1}", pid2: "\${PID-3[2].1}", name: "\${PID-5}", zcn: "\${ZCN-1}" } }
+  - name: two-calls
+    match: { events: [ORU^R30] }
+    steps:
+      - plugin: map
+        as: v
+        config: { fields: { item: "\${OBX-3.1|lookup:lab-items.platformCode}" } }
+      - set: { code: "\${vars.v.item}" }
+      - name: first
+        plugin: http
+        config: { url: "${base}/first", body: "\${vars.v}" }
+      - name: second
+        plugin: http
+        config: { url: "${base}/second", body: { v: "\${vars.v}", code: "\${vars.code}" } }
   - name: order-codes
     match: { events: [ORM^O01] }
     delivery: { retry: { max: 3, initial: 50ms } }
@@ -229,6 +242,14 @@ describe('code tables, map and hl7 steps through the engine', () => {
     await client.send(order('TBL0102', 'WBC'));
     const c = await until(() => callsTo('/order'), (x) => x.length === 1, 'the order call');
     expect(c[0]!.body).toEqual({ item: 'GD-LAB-0002' });
+  });
+
+  it('every delivery after a map step has its result: the map and set steps run again before the second call', async () => {
+    const m = `MSH|^~\\&|HIS|H1|HB|HB|20250312093015||ORU^R30|TBL0201|P|2.5\rPID|1||PT0001^^^H^PI\rOBX|1|NM|WBC||1|g/L|||||F\r`;
+    expect(ackOf(await client.send(m)).get('MSA-1')).toBe('AA');
+    await until(() => callsTo('/second'), (x) => x.length === 1, 'the second call');
+    expect(callsTo('/first').map((c) => c.body)).toEqual([{ item: 'GD-LAB-0002' }]);
+    expect(callsTo('/second').map((c) => c.body)).toEqual([{ v: { item: 'GD-LAB-0002' }, code: 'GD-LAB-0002' }]);
   });
 
   it('rewrites the message for the later steps (escaped, cleared, removed) while the stored original stays as received', async () => {
