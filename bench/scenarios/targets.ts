@@ -253,6 +253,7 @@ export async function memory(ctx: Context): Promise<ScenarioResult[]> {
   } finally {
     await rig?.close();
   }
+  if (drained.length) notes.unshift(`drained after each cycle: ${drained.join(', ')} MB (idle ${idle} MB)`);
   const res = entry({ ...MEMORY, better: 'lower', met: memoryMet(idle, drained), ...(notes.length ? { note: notes.join('; ') } : {}) }, { hisbridge: drained, baselines: Number.isFinite(idle) ? { idle: [idle] } : {} });
   res.details = { backlog, cycles, idleMb: idle, pendingMb: pendingRss, drainedMb: drained, lastDrainedOverIdle: Number.isFinite(idle) && drained.length ? round(drained[drained.length - 1]! / idle, 3) : null, growthFirstToLastCycle: drained.length >= 2 ? round(drained[drained.length - 1]! / drained[0]!, 3) : null, medianDrainedMb: median(drained) };
   return [res];
