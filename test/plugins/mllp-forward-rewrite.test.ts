@@ -53,7 +53,14 @@ const ITEMS: [string, string, string][] = [
 
 const TABLE_CSV = 'hisCode,platformCode,name\n' + ITEMS.map((r) => r.join(',')).join('\n') + '\n';
 
-function route(port: number): string {
+/**
+ * Two routes forwarding the same way. `fwd-lab` (MSH-3 LIS): the hl7 step
+ * alone, so in this on-receive route it runs before the ACK. `fwd-lab-dl`
+ * (MSH-3 LIS2): a map step first that looks every OBX-3.1 up (`each: OBX`);
+ * a map step is a transform step, so it and the hl7 step after it run with
+ * the delivery, and a missing code dead-letters the delivery after AA.
+ */
+function routes(port: number): string {
   const sets = ITEMS.map((_, i) => {
     const n = i + 1;
     return [
@@ -62,12 +69,7 @@ function route(port: number): string {
       `        "OBX[${n}]-3.3": GDLAB`,
     ].join('\n');
   }).join('\n');
-  return `name: fwd-lab
-match:
-  events: [ORU^R01]
-ack: on-receive
-steps:
-  - plugin: hl7
+  const hl7 = `  - plugin: hl7
     config:
       set:
         MSH-5: GDLIS
@@ -76,7 +78,30 @@ ${sets}
   - plugin: mllp
     config: { host: 127.0.0.1, port: ${port}, timeout: 2s, pool: 1 }
 delivery:
-  retry: { max: 2, initial: 30ms, maxDelay: 100ms }
+  retry: { max: 2, initial: 30ms, maxDelay: 100ms }`;
+  return `routes:
+- name: fwd-lab
+  match:
+    events: [ORU^R01]
+    sender: { application: LIS }
+  ack: on-receive
+  steps:
+${hl7.replace(/^/gm, '  ')}
+- name: fwd-lab-dl
+  match:
+    events: [ORU^R01]
+    sender: { application: LIS2 }
+  ack: on-receive
+  steps:
+    - plugin: map
+      as: codes
+      config:
+        fields:
+          items:
+            each: OBX
+            fields:
+              code: "\${OBX-3.1|lookup:lab-items.platformCode}"
+${hl7.replace(/^/gm, '  ')}
 `;
 }
 
@@ -90,8 +115,8 @@ const SITE = [
 ].join('\n');
 
 /** The sample with its own control id and, optionally, one OBX-3.1 code replaced; GB 18030 bytes. */
-function oru(controlId: string, replaceCode?: [string, string]): Buffer {
-  let text = ORU_TEXT.replace('LIS202503120015', controlId);
+function oru(controlId: string, replaceCode?: [string, string], app = 'LIS'): Buffer {
+  let text = ORU_TEXT.replace('LIS202503120015', controlId).replace('MSH|^~\\&|LIS|', `MSH|^~\\&|${app}|`);
   if (replaceCode) text = text.replace(`|${replaceCode[0]}^`, `|${replaceCode[1]}^`);
   return iconv.encode(text, 'gb18030');
 }
@@ -128,7 +153,7 @@ describe('lab ORU rewritten by the hl7 step (GBK code table) and forwarded over 
     const tablesDir = path.join(root, 'tables');
     mkdirSync(routesDir);
     mkdirSync(tablesDir);
-    writeFileSync(path.join(routesDir, 'fwd-lab.yaml'), route(rx.port));
+    writeFileSync(path.join(routesDir, 'fwd-lab.yaml'), routes(rx.port));
     writeFileSync(path.join(tablesDir, 'lab-items.csv'), iconv.encode(TABLE_CSV, 'gbk'));
     writeFileSync(path.join(tablesDir, 'lab-items.yaml'), 'charset: gbk\nmissing: error\n');
   });
@@ -222,23 +247,44 @@ describe('lab ORU rewritten by the hl7 step (GBK code table) and forwarded over 
     expect(page).not.toContain('440106199003152314');
   });
 
-  it('an item code missing from the missing: error table is dead-lettered with a reason naming table and key; nothing is forwarded', async () => {
+  it('an item code missing from the table in the hl7 step (before the ACK): the HIS gets AE naming table and key; nothing is forwarded', async () => {
     const before = rx.received.length;
     const ack = await send(t.port, oru('FWDRW-MISS', ['HGB', 'HGB2']));
-    const m = await (async () => {
-      const by = Date.now() + 15_000;
-      for (;;) {
-        const x = messageOf('FWDRW-MISS');
-        if (x && (x.deliveries[0]?.state === 'dead' || x.status === 'dead')) return x;
-        if (Date.now() > by) throw new Error(`not dead-lettered: ack ${ack.replace(/\r/g, '\n')} message ${JSON.stringify(x && { status: x.status, deliveries: x.deliveries })}`);
-        await new Promise((r) => setTimeout(r, 20));
-      }
-    })();
-    const d = m.deliveries[0]!;
-    expect(d).toMatchObject({ state: 'dead' });
-    expect(d.lastError).toContain('lab-items');
-    expect(d.lastError).toContain('HGB2');
-    expect(rx.received.slice(before).filter((r) => r.controlId === 'FWDRW-MISS')).toHaveLength(0);
+    expect(ack).toContain('MSA|AE|FWDRW-MISS|table lab-items has no key "HGB2"');
+    const m = messageOf('FWDRW-MISS')!;
+    expect(m.status).toBe('rejected');
+    expect(m.deliveries).toHaveLength(0);
+    await new Promise((r) => setTimeout(r, 200));
+    expect(rx.received.slice(before)).toHaveLength(0);
+  });
+
+  it('with a map step first (a transform step, run with the delivery) the same rewrite and forward work', async () => {
+    const before = rx.received.length;
+    expect(await send(t.port, oru('FWDRW-DL-OK', undefined, 'LIS2'))).toMatch(/MSA\|AA\|FWDRW-DL-OK/);
+    const d = await settled(() => messageOf('FWDRW-DL-OK')?.deliveries[0]);
+    expect(d).toMatchObject({ state: 'done', attempts: 1 });
+    const got = rx.received.slice(before);
+    expect(got).toHaveLength(1);
+    const msg = parseHl7(got[0]!.text);
+    expect(msg.get('MSH-3')).toBe('LIS2');
+    expect(msg.get('MSH-5')).toBe('GDLIS');
+    expect(msg.get('MSH-6')).toBe('H4400000001');
+    ITEMS.forEach(([, code, name], i) => {
+      expect(msg.get(`OBX[${i + 1}]-3.1`)).toBe(code);
+      expect(msg.get(`OBX[${i + 1}]-3.2`)).toBe(name);
+    });
+    expect(msg.get('PID-5.2')).toBe('三丰');
+  });
+
+  it('with a map step first, a missing item code dead-letters the delivery after AA with a reason naming table and key; nothing is forwarded', async () => {
+    const before = rx.received.length;
+    expect(await send(t.port, oru('FWDRW-DL-MISS', ['HGB', 'HGB2'], 'LIS2'))).toMatch(/MSA\|AA\|FWDRW-DL-MISS/);
+    const d = await settled(() => messageOf('FWDRW-DL-MISS')?.deliveries[0]);
+    expect(d).toMatchObject({ state: 'dead', attempts: 1 });
+    expect(d.lastError).toContain('table lab-items has no key "HGB2"');
+    expect(rx.received.slice(before)).toHaveLength(0);
+    // The stored original still carries the HIS code.
+    expect(messageOf('FWDRW-DL-MISS')!.raw!.equals(oru('FWDRW-DL-MISS', ['HGB', 'HGB2'], 'LIS2'))).toBe(true);
   });
 
   it('logs no patient name or ID number', () => {
