@@ -274,6 +274,9 @@ describe('lab ORU rewritten by the hl7 step (GBK code table) and forwarded over 
       expect(msg.get(`OBX[${i + 1}]-3.2`)).toBe(name);
     });
     expect(msg.get('PID-5.2')).toBe('三丰');
+    const m = messageOf('FWDRW-DL-OK')!;
+    const page = await (await fetch(`${t.httpUrl}/console/messages/${m.id}`, { headers: { authorization: `Bearer ${TOKEN}` } })).text();
+    expect(page).toContain('Rewritten by fwd-lab-dl');
   });
 
   it('with a map step first, a missing item code dead-letters the delivery after AA with a reason naming table and key; nothing is forwarded', async () => {
