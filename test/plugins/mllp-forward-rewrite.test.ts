@@ -51,7 +51,7 @@ const ITEMS: [string, string, string][] = [
   ['PDF', 'GD-DOC-0001', '检验报告（互认）'],
 ];
 
-const TABLE_CSV = 'hisCode,platformCode,name\n' + ITEMS.map((r) => r.join(',')).join('\n') + '\n';
+const TABLE_CSV = 'hisCode,platformCode,name,system\n' + ITEMS.map((r) => [...r, 'GDLAB'].join(',')).join('\n') + '\n';
 
 /**
  * Two routes forwarding the same way. `fwd-lab` (MSH-3 LIS): the hl7 step
@@ -66,7 +66,7 @@ function routes(port: number): string {
     return [
       `        "OBX[${n}]-3.1": "\${OBX[${n}]-3.1|lookup:lab-items.platformCode}"`,
       `        "OBX[${n}]-3.2": "\${OBX[${n}]-3.1|lookup:lab-items.name}"`,
-      `        "OBX[${n}]-3.3": GDLAB`,
+      `        "OBX[${n}]-3.3": "\${OBX[${n}]-3.1|lookup:lab-items.system}"`,
     ].join('\n');
   }).join('\n');
   const hl7 = `  - plugin: hl7
@@ -217,6 +217,18 @@ describe('lab ORU rewritten by the hl7 step (GBK code table) and forwarded over 
       if (line.startsWith('MSH') || line.startsWith('OBX')) return;
       expect(line).toBe(origLines[i]!.replace('LIS202503120015', 'FWDRW-1'));
     });
+  });
+
+  it('a shorter report (15 results): the entries for OBX[16] add no empty OBX segment', async () => {
+    const before = rx.received.length;
+    const text = iconv.decode(oru('FWDRW-15'), 'gb18030').split('\r').filter((l) => !l.startsWith('OBX|16|')).join('\r');
+    expect(await send(t.port, iconv.encode(text, 'gb18030'))).toMatch(/MSA\|AA\|FWDRW-15/);
+    expect(await settled(() => messageOf('FWDRW-15')?.deliveries[0])).toMatchObject({ state: 'done' });
+    const got = rx.received.slice(before);
+    expect(got).toHaveLength(1);
+    const obx = got[0]!.text.split('\r').filter((l) => l.startsWith('OBX'));
+    expect(obx).toHaveLength(15);
+    expect(parseHl7(got[0]!.text).get('OBX[15]-3.1')).toBe('GD-LAB-0015');
   });
 
   it('the stored original is unchanged: the same bytes, the HIS codes and receiver', async () => {
