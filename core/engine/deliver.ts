@@ -12,7 +12,7 @@ import { decodeHl7Yielding, Hl7Message, parseHl7Yielding } from '../hl7/index.js
 import { hbError } from '../errors.js';
 import { yieldIfBig } from '../cooperative.js';
 import { runSegment } from '../routes/run.js';
-import { rewrittenText } from '../routes/rewrite.js';
+import { rewrittenInDelivery, rewrittenText } from '../routes/rewrite.js';
 import { parseHl7 } from '../hl7/message.js';
 import type { RouteTable } from '../routes/matcher.js';
 import type { Logger, StepInput, StepResult } from '../sdk.js';
@@ -193,7 +193,16 @@ export function createDeliveryRunner(routes: () => RouteTable, log: Logger, cach
     const seg = await runSegment(route, input, segment.run, opts);
     if (seg.failed) throw seg.failed.error;
     const own = seg.byStep[job.step];
-    if (own) return own;
+    if (own) {
+      // An hl7 step in this delivery's own steps rewrote the message: kept with the delivery for the console.
+      const after = rewrittenText(input.vars);
+      if (after !== undefined && after !== rewritten) {
+        const result = { ...own };
+        rewrittenInDelivery.set(result, after);
+        return result;
+      }
+      return own;
+    }
     return { outcome: 'skipped', detail: seg.stopped?.detail ?? 'not run' };
   };
 }

@@ -13,3 +13,12 @@ export function rewrittenText(vars: Readonly<Record<string, unknown>> | undefine
   const v = vars?.[REWRITTEN_HL7_VAR];
   return typeof v === 'string' ? v : undefined;
 }
+
+/**
+ * The rewritten text of an hl7 step that ran inside a delivery (after a map
+ * step, a transform step, in an on-receive route), keyed by the delivery's
+ * result: the store writes it into that delivery's variables when it records
+ * the delivery done, so the console shows it as it does a rewrite made
+ * before the ACK.
+ */
+export const rewrittenInDelivery = new WeakMap<object, string>();

@@ -19,6 +19,7 @@ import { retryDelayMs } from './backoff.js';
 import { OPEN_STATES } from './schema.js';
 import type { AcceptResult, AckReply, ClaimedDelivery, FailInput, NewDeliveryWithOutcome, NewMessage, ReplayedMessage, RequeueFilter } from './types.js';
 import type { StepResult } from '../sdk.js';
+import { REWRITTEN_HL7_VAR, rewrittenInDelivery } from '../routes/rewrite.js';
 
 const ACCEPTED = `('AA','CA')`;
 
@@ -133,6 +134,7 @@ export class Ledger {
       dead: p(`UPDATE deliveries SET state = 'dead', head = 0, last_error_code = ?, last_error = ?, updated_at = ? WHERE id = ?`),
       laterSiblings: p(`SELECT id, vars FROM deliveries WHERE message_id = ? AND route = ? AND step > ? AND state IN ${OPEN_STATES}`),
       setVars: p('UPDATE deliveries SET vars = ? WHERE id = ?'),
+      varsOf: p('SELECT vars FROM deliveries WHERE id = ?').pluck(),
       // INDEXED BY: without ANALYZE statistics SQLite prefers deliveries_state and scans every open row.
       due: p(`SELECT d.id, d.message_id, d.route, d.step, d.plugin, d.ordering_key, d.attempts, d.vars,
                      m.raw_bytes, m.charset, m.source, m.control_id, m.type, m.message_key, m.format
@@ -344,6 +346,13 @@ export class Ledger {
     if (result.outcome !== 'ok' || this.#failing.has(d.plugin)) {
       this.#s.insertAttempt.run(id, now, d.attempts, result.outcome, null, result.detail === undefined ? null : scrubText(result.detail), latencyMs ?? null);
       this.#failing.delete(d.plugin);
+    }
+    // An hl7 step that ran in this delivery: its rewritten message is kept in the delivery's variables (the console shows it).
+    const rewritten = rewrittenInDelivery.get(result);
+    if (rewritten !== undefined) {
+      const vars = JSON.parse(this.#s.varsOf.get(id) as string) as Record<string, unknown>;
+      vars[REWRITTEN_HL7_VAR] = rewritten;
+      this.#s.setVars.run(JSON.stringify(vars), id);
     }
     if (d.as_name && result.output !== undefined && !d.solo) {
       for (const s of this.#s.laterSiblings.all(d.message_id, d.route, d.step) as { id: number; vars: string }[]) {

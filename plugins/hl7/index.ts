@@ -122,7 +122,11 @@ const plugin: PluginDefinition<Hl7Config> = {
           text = kept.join('\r') + '\r';
         }
         const out = parseHl7(text);
-        sets.forEach(([p], k) => out.set(p, values[k]!));
+        // An empty value for a segment the message lacks creates nothing (as clear): a route listing OBX[1] .. OBX[n] does not add empty OBX segments to a shorter report.
+        sets.forEach(([p], k) => {
+          if (values[k] === '' && !out.segment(p.segment, p.occurrence ?? 1)) return;
+          out.set(p, values[k]!);
+        });
         for (const p of clears) if (out.segment(p.segment, p.occurrence ?? 1)) out.set(p, '');
         input.hl7 = out;
         input.vars[REWRITTEN_HL7_VAR] = out.encode();
