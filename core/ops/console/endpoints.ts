@@ -6,7 +6,7 @@
  */
 import { decodeHl7 } from '../../hl7/index.js';
 import type { Logger } from '../../log.js';
-import type { EndpointRequest, EndpointResponse, HttpEndpoint } from '../../sdk.js';
+import type { EndpointRequest, EndpointResponse, HttpEndpoint, SegmentDefinition } from '../../sdk.js';
 import type { Store } from '../../store/sqlite.js';
 import type { MessageStatus } from '../../store/types.js';
 import type { EngineMetrics } from '../metrics.js';
@@ -29,6 +29,8 @@ export interface ConsoleDeps {
   overview(): Overview;
   /** Wakes the delivery workers (after a replay). */
   kick(): void;
+  /** Site segments named in the message tree (ZCN, ZRC...). */
+  segments?: ReadonlyMap<string, SegmentDefinition>;
 }
 
 const PAGE_SIZE = 50;
