@@ -118,10 +118,13 @@ describe('a gdEhr-only site with the shipped routes', () => {
     const login = await fetch(`${t.httpUrl}/console/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ user: 'ops', password: CONSOLE_PASSWORD }) });
     expect(login.status).toBe(200);
     const cookie = login.headers.get('set-cookie')!.split(';')[0]!;
-    const page = await (await fetch(`${t.httpUrl}/console/dashboard`, { headers: { cookie } })).text();
+    const page = await (await fetch(`${t.httpUrl}/console/dashboard?lang=en`, { headers: { cookie } })).text();
     expect(page).toContain('<th>Status</th>');
     for (const n of RECOGNITION_ROUTES) expect(page).toContain(`<td>${n}</td><td>inactive: ${REASON}</td>`);
     expect(page).toContain('<td>gd-ehr-viewer</td><td>active</td>');
+    // The default language is zh-CN: the same reason after 未启用.
+    const zh = await (await fetch(`${t.httpUrl}/console/dashboard?lang=zh-CN`, { headers: { cookie } })).text();
+    for (const n of RECOGNITION_ROUTES) expect(zh).toContain(`<td>${n}</td><td>未启用：${REASON}</td>`);
   });
 
   it('logs one warning per inactive route, naming the section and key only', () => {

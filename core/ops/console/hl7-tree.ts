@@ -46,6 +46,8 @@ export interface TreeSegment {
   name: string;
   description?: string;
   fields: TreeField[];
+  /** On the last entry (`…`) of a longer message: segments not shown. */
+  hidden?: number;
 }
 
 const ID_NUMBER = /^\d{14,17}[\dXx]$/;
@@ -155,7 +157,7 @@ export function hl7Tree(text: string, reveal = false, site?: ReadonlyMap<string,
     out.push(segmentOf(line, fs, sep, reveal, names!));
     if (!m) break;
   }
-  if (hidden > 0) out.push({ name: '…', fields: [{ index: 0, value: String(hidden), masked: false }] });
+  if (hidden > 0) out.push({ name: '…', hidden, fields: [{ index: 0, value: `${hidden} more segment${hidden > 1 ? 's' : ''} not shown`, masked: false }] });
   return out;
 }
 
@@ -207,7 +209,7 @@ const label = (n: { name?: string; datatype?: string }) => (n.name ? html` <span
  * `more(n)` words the line that counts segments not shown.
  */
 export function renderTree(segments: TreeSegment[], more: (n: number) => string = (n) => `${n} more segment${n > 1 ? 's' : ''} not shown`): Html {
-  return html`<div class="tree"><ul>${segments.map((s) => s.name === '…' ? html`<li class="more">… ${more(Number(s.fields[0]?.value ?? 0))}</li>` : html`<li><span class="seg">${s.name}</span>${s.description ? html` <span class="segname">${s.description}</span>` : ''}<ul>${s.fields.map((f) => {
+  return html`<div class="tree"><ul>${segments.map((s) => s.name === '…' ? html`<li class="more">… ${more(s.hidden ?? 0)}</li>` : html`<li><span class="seg">${s.name}</span>${s.description ? html` <span class="segname">${s.description}</span>` : ''}<ul>${s.fields.map((f) => {
     const head = html`<span class="fld">${s.name}-${f.index}</span>${label(f)} <span class="${f.masked ? 'masked' : 'val'}">${f.value}</span>`;
     if (!f.components) return html`<li>${head}</li>`;
     return html`<li><details><summary>${head}</summary><ul>${f.components.map((c) =>
