@@ -176,3 +176,11 @@ describe('console times', () => {
     expect(shanghaiInput('2026-01-31T08:00Z')).toBe('2026-01-31T08:00Z');
   });
 });
+
+describe('the documentation of the masked fields', () => {
+  it('lists every entry of MASKED_FIELDS in docs/operations.md', () => {
+    const doc = readFileSync('docs/operations.md', 'utf8');
+    const section = doc.slice(doc.indexOf('### What the console and the logs mask'), doc.indexOf('### Narrow screens'));
+    for (const f of MASKED_FIELDS) expect(section, `${f.segment}-${f.field}`).toContain(`| ${f.segment}-${f.field} | ${f.what} |`);
+  });
+});
