@@ -9,6 +9,7 @@ import { readFileSync } from 'node:fs';
 import { Writable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import { decodeHl7 } from '../../core/hl7/index.js';
+import { renderHl7 } from '../../core/cli/cmd-messages.js';
 import { createLogger } from '../../core/log.js';
 import { KEY_PATTERNS, LOG_KEYS, MASKED_FIELDS, maskedField, maskedKey } from '../../core/mask-fields.js';
 import { dictionaryVersion, siteSegments } from '../../core/ops/console/hl7-dict.js';
@@ -182,5 +183,18 @@ describe('the documentation of the masked fields', () => {
     const doc = readFileSync('docs/operations.md', 'utf8');
     const section = doc.slice(doc.indexOf('### What the console and the logs mask'), doc.indexOf('### Narrow screens'));
     for (const f of MASKED_FIELDS) expect(section, `${f.segment}-${f.field}`).toContain(`| ${f.segment}-${f.field} | ${f.what} |`);
+  });
+});
+
+describe('hisbridge messages show (CLI) masks by the same list', () => {
+  it('keeps HOSP, PI, CHN, NI and the marital status, masks the ID numbers, the name and the birth date', () => {
+    const text = renderHl7({ raw: readFileSync('samples/01-adt-a04-registration-consent.hl7'), charset: 'gb18030' }, false);
+    const pid = text.split('\r').find((l) => l.startsWith('PID|'))!;
+    expect(pid).toContain('P0******01^^^HOSP^PI~440106********2314^^^CHN^NI');
+    expect(pid).toContain('|19900315|'.replace('0315', '****'));
+    expect(pid).toContain('|20^已婚^GB/T2261.2|');
+    expect(pid).not.toContain('440106199003152314');
+    expect(pid).not.toContain('三丰');
+    expect(renderHl7({ raw: readFileSync('samples/01-adt-a04-registration-consent.hl7'), charset: 'gb18030' }, true)).toContain('440106199003152314');
   });
 });
