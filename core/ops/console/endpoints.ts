@@ -86,7 +86,7 @@ export function consoleEndpoints(d: ConsoleDeps): HttpEndpoint[] {
         userLang.set(p.user, asked);
         await prefs.set(`lang:${p.user}`, asked);
       }
-      return { t: translator(asked), cookie: `${LANG_COOKIE}=${asked}; SameSite=Strict; Path=/console; Max-Age=31536000` };
+      return { t: translator(asked), cookie: `${LANG_COOKIE}=${asked}; HttpOnly; SameSite=Strict; Path=/console; Max-Age=31536000` };
     }
     if (p) return { t: translator(await savedLang(p.user)) };
     const c = parseCookies(req.headers.cookie)[LANG_COOKIE];

@@ -170,7 +170,7 @@ export function statsPage(t: T, r: StatsReport, q: { by: string; since?: string 
 <label>${t('app.since')} <input name="since" type="date" value="${q.since ?? ''}"></label><button type="submit">${t('stats.show')}</button></form>
 <div class="cards"><div class="card">${t('col.calls')}<b id="total">${r.totals.total}</b></div><div class="card">${t('col.ok')}<b class="ok">${r.totals.ok}</b></div>
 <div class="card">${t('col.failed')}<b class="bad">${r.totals.failed}</b></div><div class="card">${t('col.skipped')}<b>${r.totals.skipped}</b></div></div>
-<h2>${t('stats.perDayChart')}</h2><div class="scroll">${dayChart(r.days)}</div>
+<h2>${t('stats.perDayChart')}</h2><div class="scroll">${dayChart(r.days, { title: t('stats.perDayChart'), ok: t('col.ok'), failed: t('col.failed') })}</div>
 <h2>${t('stats.byGroup', { by })}</h2>${scroll(html`<table id="stats"><tr><th>${by}</th><th class="num">${t('col.calls')}</th><th class="num">${t('col.ok')}</th><th class="num">${t('col.failed')}</th><th class="num">${t('col.skipped')}</th></tr>
 ${r.groups.map((g) => html`<tr><td>${g.key}</td><td class="num">${g.total}</td><td class="num">${g.ok}</td><td class="num">${g.failed}</td><td class="num">${g.skipped}</td></tr>`)}</table>`)}
 <h2>${t('stats.perDay')}</h2>${scroll(html`<table><tr><th>${t('col.day')}</th><th>${by}</th><th class="num">${t('col.calls')}</th><th class="num">${t('col.ok')}</th><th class="num">${t('col.failed')}</th></tr>
