@@ -93,6 +93,11 @@ export const MASKED_FIELDS: readonly MaskedField[] = [
   { segment: 'IN1', field: 49, kind: 'id', components: CX, what: "insured's ID number" },
   { segment: 'IN2', field: 2, kind: 'idNumber', what: "insured's SSN / ID number" },
   { segment: 'ROL', field: 4, kind: 'name', components: XCN, what: 'role person' },
+  // Staff master data (MFN^M02): a staff member's private data; their names stay shown, as in PV1-7 or OBR-16.
+  { segment: 'STF', field: 2, kind: 'id', components: CX, what: 'staff identifier list (resident ID number)' },
+  { segment: 'STF', field: 6, kind: 'birthDate', what: 'staff date of birth' },
+  { segment: 'STF', field: 10, kind: 'phone', components: XTN, what: 'staff phone' },
+  { segment: 'STF', field: 11, kind: 'address', components: XAD, what: 'staff office/home address' },
 ];
 
 /** The list by segment and field, for lookups per field (built once). */
