@@ -23,7 +23,7 @@ input,select,button{font:inherit;padding:.3em .5em}button{cursor:pointer}form.in
 svg.chart{background:#fff;border:1px solid #e3e8ee}svg.chart text{font-size:10px;fill:#4a5563}
 body{font-family:system-ui,"Noto Sans CJK SC","Noto Sans SC","PingFang SC","Microsoft YaHei",sans-serif}
 .scroll{overflow-x:auto;max-width:100%;margin-bottom:1em}.scroll>table{margin-bottom:0}pre.scroll{background:#fff;padding:.5em;border:1px solid #e3e8ee}
-td,th{white-space:nowrap}td.wrap{white-space:normal}.fname{color:#3d5a80}.segname{color:#3d5a80;font-size:.9em}
+td,th{white-space:nowrap}td.wrap{white-space:normal;min-width:12em}main{max-width:1400px}.fname{color:#3d5a80}.segname{color:#3d5a80;font-size:.9em}
 .tree summary{cursor:pointer}.tree details>ul{padding-left:1.6em}.tree li{white-space:nowrap}
 header a.lang{margin-left:.5em;padding:.1em .5em;border:1px solid #cfe3f7;border-radius:3px;white-space:nowrap}
 header .menu{display:none;background:none;border:1px solid #cfe3f7;color:#fff;border-radius:3px}

@@ -80,7 +80,7 @@ ${card(t('dash.delivered'), 'delivered', live.delivered)}${card(t('dash.retries'
 ${ov.listeners.map((l) => html`<tr><td>${l.name}</td><td>${l.host}:${l.port ?? ''}</td><td class="num">${l.connections}</td>
 <td class="num" data-k="listeners.${l.name}.received">${live.listeners[l.name]?.received ?? 0}</td><td class="num" data-k="listeners.${l.name}.errors">${live.listeners[l.name]?.errors ?? 0}</td></tr>`)}</table>`)}
 <h2>${t('dash.routes')}</h2>${scroll(html`<table id="routes"><tr><th>${t('col.route')}</th><th>${t('col.status')}</th><th>${t('col.events')}</th><th>${t('col.plugins')}</th><th>${t('col.ack')}</th><th class="num">${t('col.matched')}</th><th class="num">${t('col.delivered')}</th><th class="num">${t('col.retries')}</th><th class="num">${t('col.dead')}</th></tr>
-${ov.routes.map((r) => html`<tr><td>${r.name}</td><td>${r.inactive ? t('route.inactive', { reason: r.inactive }) : t('route.active')}</td><td>${r.events.join(', ') || t('app.any')}</td><td>${r.plugins.join(', ')}</td><td>${r.ack}</td>
+${ov.routes.map((r) => html`<tr><td>${r.name}</td><td>${r.inactive ? t('route.inactive', { reason: r.inactive }) : t('route.active')}</td><td class="wrap">${r.events.join(', ') || t('app.any')}</td><td class="wrap">${r.plugins.join(', ')}</td><td>${r.ack}</td>
 <td class="num" data-k="routes.${r.name}.matched">${live.routes[r.name]?.matched ?? 0}</td><td class="num" data-k="routes.${r.name}.done">${live.routes[r.name]?.done ?? 0}</td>
 <td class="num" data-k="routes.${r.name}.retry">${live.routes[r.name]?.retry ?? 0}</td><td class="num" data-k="routes.${r.name}.dead">${live.routes[r.name]?.dead ?? 0}</td></tr>`)}</table>`)}
 <h2>${t('dash.health')}</h2><pre class="scroll">${JSON.stringify(ov.health, null, 2)}</pre>`;
