@@ -15,16 +15,17 @@ import type { Actor, OperatorActions, ReplaySelection } from '../actions.js';
 import type { ContentOp } from '../content-search.js';
 import { parseTimeBounds } from '../queries.js';
 import type { Principal } from './auth.js';
-import { html, type Html } from './html.js';
+import type { T } from './i18n.js';
+import { html, shanghaiInput, type Html } from './html.js';
 import { opsLabels, replayPage, searchPage, type SearchForm } from './ops-pages.js';
 
-type Handler = (req: EndpointRequest, p: Principal) => Promise<EndpointResponse> | EndpointResponse;
+type Handler = (req: EndpointRequest, p: Principal, t: T) => Promise<EndpointResponse> | EndpointResponse;
 
 /** The wrappers and helpers of consoleEndpoints that these endpoints share. */
 export interface ConsoleKit {
   view(path: string, h: Handler): HttpEndpoint;
   action(path: string, h: Handler): HttpEndpoint;
-  page(title: string, body: Html, p: Principal, active: string, status?: number): EndpointResponse;
+  page(t: T, title: string, body: Html, p: Principal, active: string, req: EndpointRequest, status?: number): EndpointResponse;
   body(req: EndpointRequest): Record<string, unknown>;
 }
 
@@ -43,7 +44,8 @@ const actorOf = (req: EndpointRequest, p: Principal): Actor => ({ name: p.user, 
 /** Reads a replay selection from query or body strings; throws OPS_E_BAD_QUERY on a bad one. */
 function selection(q: Record<string, unknown>): { sel: ReplaySelection; shown: Record<string, string> } {
   const str = (k: string) => (typeof q[k] === 'string' && (q[k] as string).trim() ? (q[k] as string).trim() : undefined);
-  const { since, until } = parseTimeBounds({ since: str('since'), until: str('until') });
+  // Typed times are Asia/Shanghai time, as in the other console forms.
+  const { since, until } = parseTimeBounds({ since: shanghaiInput(str('since')), until: shanghaiInput(str('until')) });
   const status = str('status');
   if (status && !STATUSES.has(status)) throw hbError('OPS_E_BAD_QUERY', { detail: `status must be one of ${[...STATUSES].join(', ')}` });
   const shown: Record<string, string> = {};
@@ -75,30 +77,30 @@ export function opsConsoleEndpoints(actions: OperatorActions, kit: ConsoleKit): 
     routeAction('pause'),
     routeAction('resume'),
     routeAction('reset-stats'),
-    kit.view('/console/search', (req, p) => {
-      const L = opsLabels(req.query.lang);
+    kit.view('/console/search', (req, p, t) => {
+      const L = opsLabels(t.lang);
       const q = req.query;
       const form: SearchForm = { ...(q.path ? { path: q.path } : {}), ...(q.op ? { op: q.op } : {}), ...(q.value ? { value: q.value } : {}), ...(q.since ? { since: q.since } : {}), ...(q.until ? { until: q.until } : {}) };
-      if (!q.path && !q.value) return kit.page(L.search, searchPage(form, undefined, L), p, 'search');
+      if (!q.path && !q.value) return kit.page(t, L.search, searchPage(form, undefined, L), p, 'search', req);
       try {
-        const b = parseTimeBounds(q);
+        const b = parseTimeBounds({ since: shanghaiInput(q.since || undefined), until: shanghaiInput(q.until || undefined) });
         const until = b.until ?? Date.now() + 1;
         const since = b.since ?? until - DEFAULT_WINDOW_MS;
         const result = actions.search({ path: q.path ?? '', op: (q.op || 'equals') as ContentOp, value: q.value ?? '', since, until, limit: 50 });
-        return kit.page(L.search, searchPage(form, result, L), p, 'search');
+        return kit.page(t, L.search, searchPage(form, result, L), p, 'search', req);
       } catch (e) {
         if (!isHisbridgeError(e)) throw e;
-        return kit.page(L.search, html`<p class="bad" role="alert" id="search-error" data-code="${e.code}">${e.code}: ${e.message}</p>${searchPage(form, undefined, L)}`, p, 'search', e.status ?? 400);
+        return kit.page(t, L.search, html`<p class="bad" role="alert" id="search-error" data-code="${e.code}">${e.code}: ${e.message}</p>${searchPage(form, undefined, L)}`, p, 'search', req, e.status ?? 400);
       }
     }),
-    kit.view('/console/replay', (req, p) => {
-      const L = opsLabels(req.query.lang);
+    kit.view('/console/replay', (req, p, t) => {
+      const L = opsLabels(t.lang);
       try {
         const { sel, shown } = selection(req.query);
-        return kit.page(L.replayTitle, replayPage(shown, actions.replayCount(sel), L), p, 'search');
+        return kit.page(t, L.replayTitle, replayPage(shown, actions.replayCount(sel), L), p, 'search', req);
       } catch (e) {
         if (!isHisbridgeError(e)) throw e;
-        return kit.page(L.replayTitle, html`<p class="bad" role="alert" data-code="${e.code}">${e.code}: ${e.message}</p>`, p, 'search', e.status ?? 400);
+        return kit.page(t, L.replayTitle, html`<p class="bad" role="alert" data-code="${e.code}">${e.code}: ${e.message}</p>`, p, 'search', req, e.status ?? 400);
       }
     }),
     kit.action('/console/replay', (req, p) => {
