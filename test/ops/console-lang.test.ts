@@ -61,6 +61,46 @@ describe('console language', () => {
     expect(csrf.message).toBe('CSRF 令牌缺失或错误');
   });
 
+  it('shows the health panel, route actions, content search and filtered replay in zh-CN, and in English with ?lang=en', async () => {
+    const s = session(await login());
+    const get = async (path: string) => (await fetch(`${t.httpUrl}${path}`, { headers: { cookie: s } })).text();
+    const zh = await get('/console/dashboard?lang=zh-CN');
+    const csrf = /<meta name="csrf-token" content="([^"]+)">/.exec(zh)![1]!;
+    expect(zh).toContain('<h2>运行状况</h2>');
+    expect(zh).toMatch(/<table id="health-store"><tr><th>存储<\/th><td data-ok="true"><span class="ok">正常<\/span>/);
+    expect(zh).toContain('<th>事件循环延迟</th>');
+    expect(zh).toContain('<h2>外部平台</h2>');
+    expect(zh).toContain('<h2>未启用的路由</h2>');
+    expect(zh).toMatch(/class="route-pause">暂停<\/button>/);
+    expect(zh).toMatch(/class="route-reset">重置统计<\/button>/);
+    expect(zh).toContain('data-state="active">启用</td>');
+    expect(zh).toContain('>内容检索</a>');
+    expect(zh).not.toContain('Reset statistics');
+    const searchZh = await get('/console/search?path=PID-5.1&value=nobody');
+    expect(searchZh).toContain('<html lang="zh-CN">');
+    expect(searchZh).toContain('<h1>按内容检索</h1>');
+    expect(searchZh).toContain('>字段路径 <input');
+    expect(searchZh).toContain('没有匹配的消息。');
+    expect(await get('/console/replay?since=1h')).toContain('条消息符合条件。');
+    // An action's error: the code stays, the message is in the user's language.
+    const post = (path: string, body: Record<string, unknown> = {}) => fetch(`${t.httpUrl}${path}`, { method: 'POST', headers: { 'content-type': 'application/json', cookie: s, 'x-csrf-token': csrf }, body: JSON.stringify(body) });
+    const unknownZh = (await (await post('/console/routes/no-such-route/pause')).json()) as { code: string; message: string };
+    expect(unknownZh.code).toBe('OPS_E_ROUTE_UNKNOWN');
+    expect(unknownZh.message).toMatch(/^OPS_E_ROUTE_UNKNOWN: 没有这个路由/);
+
+    const en = await get('/console/dashboard?lang=en');
+    expect(en).toContain('<h2>Health</h2>');
+    expect(en).toMatch(/class="route-reset">Reset statistics<\/button>/);
+    expect(en).toContain('<th>Event-loop delay</th>');
+    expect(en).not.toContain('运行状况');
+    const searchEn = await get('/console/search?path=PID-5.1&value=nobody');
+    expect(searchEn).toContain('<h1>Content search</h1>');
+    expect(searchEn).toContain('No message matches.');
+    expect(await get('/console/replay?since=1h')).toContain('messages match this filter.');
+    const unknownEn = (await (await post('/console/routes/no-such-route/pause')).json()) as { message: string };
+    expect(unknownEn.message).toBe('OPS_E_ROUTE_UNKNOWN: no route named no-such-route is loaded');
+  });
+
   it('ignores a language it does not have', async () => {
     const page = await (await fetch(`${t.httpUrl}/console/messages?lang=fr`, { headers: { authorization: `Bearer ${CONSOLE_TOKEN}` } })).text();
     expect(page).toMatch(/<html lang="(zh-CN|en)">/);

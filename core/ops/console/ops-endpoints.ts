@@ -15,9 +15,9 @@ import type { Actor, OperatorActions, ReplaySelection } from '../actions.js';
 import type { ContentOp } from '../content-search.js';
 import { parseTimeBounds } from '../queries.js';
 import type { Principal } from './auth.js';
-import type { T } from './i18n.js';
+import type { Key, T } from './i18n.js';
 import { html, shanghaiInput, type Html } from './html.js';
-import { opsLabels, replayPage, searchPage, type SearchForm } from './ops-pages.js';
+import { replayPage, searchPage, type SearchForm } from './ops-pages.js';
 
 type Handler = (req: EndpointRequest, p: Principal, t: T) => Promise<EndpointResponse> | EndpointResponse;
 
@@ -34,8 +34,20 @@ const STATUSES = new Set(['queued', 'done', 'dead', 'rejected']);
 /** Default window of a content search without since: the last 24 hours. */
 const DEFAULT_WINDOW_MS = 24 * 3_600_000;
 
-function failure(e: unknown): EndpointResponse {
-  if (isHisbridgeError(e)) return { status: e.status ?? 400, headers: JSON_HEADERS, body: { code: e.code, message: `${e.code}: ${e.message}` } };
+/** Codes these endpoints answer with, each with a translated message (the English text of the code is its detail). */
+const ERROR_KEYS = {
+  OPS_E_BAD_QUERY: 'ops.err.badQuery', OPS_E_ROUTE_UNKNOWN: 'ops.err.routeUnknown', OPS_E_ROUTE_ON_COMPLETE: 'ops.err.routeOnComplete',
+  OPS_E_REPLAY_CONFIRM: 'ops.err.replayConfirm', OPS_E_REPLAY_TOO_MANY: 'ops.err.replayTooMany', OPS_E_SEARCH_WINDOW: 'ops.err.searchWindow',
+} as const satisfies Record<string, Key>;
+
+/** `CODE: message` in the user's language; the code stays as it is. */
+export function errorMessage(t: T, e: { code: string; message: string }): string {
+  const key = (ERROR_KEYS as Record<string, Key>)[e.code];
+  return `${e.code}: ${key ? t(key, { detail: e.message }) : e.message}`;
+}
+
+function failure(t: T, e: unknown): EndpointResponse {
+  if (isHisbridgeError(e)) return { status: e.status ?? 400, headers: JSON_HEADERS, body: { code: e.code, message: errorMessage(t, e) } };
   throw e;
 }
 
@@ -60,7 +72,7 @@ function selection(q: Record<string, unknown>): { sel: ReplaySelection; shown: R
 }
 
 export function opsConsoleEndpoints(actions: OperatorActions, kit: ConsoleKit): HttpEndpoint[] {
-  const routeAction = (verb: 'pause' | 'resume' | 'reset-stats') => kit.action(`/console/routes/:name/${verb}`, async (req, p) => {
+  const routeAction = (verb: 'pause' | 'resume' | 'reset-stats') => kit.action(`/console/routes/:name/${verb}`, async (req, p, t) => {
     const name = req.params.name ?? '';
     try {
       const by = actorOf(req, p);
@@ -68,7 +80,7 @@ export function opsConsoleEndpoints(actions: OperatorActions, kit: ConsoleKit): 
       else if (verb === 'resume') actions.resume(name, by);
       else await actions.resetStats(name, by);
     } catch (e) {
-      return failure(e);
+      return failure(t, e);
     }
     return { status: 200, headers: JSON_HEADERS, body: { route: name, done: verb, redirect: '/console/dashboard' } };
   });
@@ -78,40 +90,38 @@ export function opsConsoleEndpoints(actions: OperatorActions, kit: ConsoleKit): 
     routeAction('resume'),
     routeAction('reset-stats'),
     kit.view('/console/search', (req, p, t) => {
-      const L = opsLabels(t.lang);
       const q = req.query;
       const form: SearchForm = { ...(q.path ? { path: q.path } : {}), ...(q.op ? { op: q.op } : {}), ...(q.value ? { value: q.value } : {}), ...(q.since ? { since: q.since } : {}), ...(q.until ? { until: q.until } : {}) };
-      if (!q.path && !q.value) return kit.page(t, L.search, searchPage(form, undefined, L), p, 'search', req);
+      if (!q.path && !q.value) return kit.page(t, t('ops.search'), searchPage(t, form, undefined), p, 'search', req);
       try {
         const b = parseTimeBounds({ since: shanghaiInput(q.since || undefined), until: shanghaiInput(q.until || undefined) });
         const until = b.until ?? Date.now() + 1;
         const since = b.since ?? until - DEFAULT_WINDOW_MS;
         const result = actions.search({ path: q.path ?? '', op: (q.op || 'equals') as ContentOp, value: q.value ?? '', since, until, limit: 50 });
-        return kit.page(t, L.search, searchPage(form, result, L), p, 'search', req);
+        return kit.page(t, t('ops.search'), searchPage(t, form, result), p, 'search', req);
       } catch (e) {
         if (!isHisbridgeError(e)) throw e;
-        return kit.page(t, L.search, html`<p class="bad" role="alert" id="search-error" data-code="${e.code}">${e.code}: ${e.message}</p>${searchPage(form, undefined, L)}`, p, 'search', req, e.status ?? 400);
+        return kit.page(t, t('ops.search'), html`<p class="bad" role="alert" id="search-error" data-code="${e.code}">${errorMessage(t, e)}</p>${searchPage(t, form, undefined)}`, p, 'search', req, e.status ?? 400);
       }
     }),
     kit.view('/console/replay', (req, p, t) => {
-      const L = opsLabels(t.lang);
       try {
         const { sel, shown } = selection(req.query);
-        return kit.page(t, L.replayTitle, replayPage(shown, actions.replayCount(sel), L), p, 'search', req);
+        return kit.page(t, t('ops.replayTitle'), replayPage(t, shown, actions.replayCount(sel)), p, 'search', req);
       } catch (e) {
         if (!isHisbridgeError(e)) throw e;
-        return kit.page(t, L.replayTitle, html`<p class="bad" role="alert" data-code="${e.code}">${e.code}: ${e.message}</p>`, p, 'search', req, e.status ?? 400);
+        return kit.page(t, t('ops.replayTitle'), html`<p class="bad" role="alert" data-code="${e.code}">${errorMessage(t, e)}</p>`, p, 'search', req, e.status ?? 400);
       }
     }),
-    kit.action('/console/replay', (req, p) => {
+    kit.action('/console/replay', (req, p, t) => {
       const b = kit.body(req);
       try {
         const { sel } = selection(b);
         const c = b.confirm === undefined || b.confirm === '' ? undefined : Number(b.confirm);
         const r = actions.replay(sel, Number.isInteger(c) ? c : undefined, actorOf(req, p));
-        return { status: 200, headers: JSON_HEADERS, body: { ...r, notice: `${r.messages} messages, ${r.requeued} deliveries requeued`, redirect: '/console/dashboard' } };
+        return { status: 200, headers: JSON_HEADERS, body: { ...r, notice: t('ops.replayed', { messages: r.messages, requeued: r.requeued }), redirect: '/console/dashboard' } };
       } catch (e) {
-        return failure(e);
+        return failure(t, e);
       }
     }),
   ];

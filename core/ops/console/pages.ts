@@ -10,7 +10,7 @@ import type { DeliveryRecord, MessageDetail, MessageSummary } from '../../store/
 import type { StatsReport } from '../queries.js';
 import { dayChart } from './chart.js';
 import { Html, html, qs, time } from './html.js';
-import { healthPanel, opsCountsView, opsLabels, type OpsLiveView } from './ops-pages.js';
+import { healthPanel, opsCountsView, type OpsLiveView } from './ops-pages.js';
 import { tOr, type T } from './i18n.js';
 import type { SegmentDefinition } from '../../sdk.js';
 
@@ -39,13 +39,12 @@ export function loginPage(t: T, configured: boolean): Html {
  * routes with their operator actions, and the health panel (the /healthz body). Issue 18.
  */
 export function dashboardPage(t: T, ov: Overview, live: OpsLiveView, x: { paused: ReadonlySet<string>; kafkaLag: Record<string, Record<string, number>> }): Html {
-  const L = opsLabels(t.lang);
   return html`<div data-live="/console/api/live" data-interval="1000"></div>
-${opsCountsView(ov, live, x.paused, L)}
+${opsCountsView(t, ov, live, x.paused)}
 <h2>${t('dash.listeners')}</h2>${scroll(html`<table><tr><th>${t('col.name')}</th><th>${t('col.address')}</th><th class="num">${t('col.connections')}</th><th class="num">${t('col.received')}</th><th class="num">${t('col.errors')}</th></tr>
 ${ov.listeners.map((l) => html`<tr><td>${l.name}</td><td>${l.host}:${l.port ?? ''}</td><td class="num">${l.connections}</td>
 <td class="num" data-k="listeners.${l.name}.received">${live.listeners[l.name]?.received ?? 0}</td><td class="num" data-k="listeners.${l.name}.errors">${live.listeners[l.name]?.errors ?? 0}</td></tr>`)}</table>`)}
-${healthPanel(ov.health, x.kafkaLag, L)}`;
+${healthPanel(t, ov.health, x.kafkaLag)}`;
 }
 
 export interface MessageQuery {
