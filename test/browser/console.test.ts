@@ -222,13 +222,16 @@ describe.runIf(!MISSING_CHROMIUM)('web console in Chromium', () => {
     await page.goto(`${t.httpUrl}/console/dashboard`);
     await page.waitForFunction((n) => Number(document.querySelector('[data-k=received]')?.textContent) >= n, sampleFiles().length);
     await page.screenshot({ path: path.join(DOC_IMG, 'console-dashboard-zh.png'), fullPage: true });
+    // The health panel on its own, in Chinese.
+    expect(await page.textContent('#health-panel h2')).toBe('运行状况');
+    await page.locator('#health-panel').screenshot({ path: path.join(DOC_IMG, 'console-health-zh.png') });
     await page.goto(`${t.httpUrl}/console/messages`);
     await page.screenshot({ path: path.join(DOC_IMG, 'console-messages-zh.png') });
   });
 
   it('fits a 390 px phone and a 768 px tablet: no horizontal page scroll, tables scroll in their box, navigation collapsed', async () => {
     const m = t.engine.store.searchMessages({ controlId: 'LOAD-01', limit: 1 })[0]!;
-    const pages = ['dashboard', 'messages', `messages/${m.id}`, 'dead', 'audit', 'stats'];
+    const pages = ['dashboard', 'messages', `messages/${m.id}`, 'dead', 'audit', 'stats', 'search?path=PID-5.1&value=%E6%AC%A7%E9%98%B3&since=24h'];
     try {
       for (const width of [390, 768]) {
         await page.setViewportSize({ width, height: 844 });

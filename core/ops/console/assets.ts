@@ -28,7 +28,7 @@ td,th{white-space:nowrap}td.wrap{white-space:normal;min-width:12em}main{max-widt
 .tree summary{cursor:pointer}.tree details>ul{padding-left:1.6em}.tree li{white-space:nowrap}
 header a.lang{margin-left:.5em;padding:.1em .5em;border:1px solid #cfe3f7;border-radius:3px;white-space:nowrap}
 header .menu{display:none;background:none;border:1px solid #cfe3f7;color:#fff;border-radius:3px}
-main{min-width:0}
+main{min-width:0}p{overflow-wrap:anywhere}
 @media (max-width:767px){
   header{flex-wrap:wrap;gap:.6em;padding:.5em .8em}header .menu{display:inline-block;margin-left:auto}
   header nav{display:none;flex-basis:100%;flex-direction:column;align-items:flex-start;gap:.5em}header.open nav{display:flex}

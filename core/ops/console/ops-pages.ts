@@ -109,8 +109,8 @@ ${(h.listeners ?? []).map((l) => {
     return html`<tr data-listener="${l.name}"><td>${l.name}</td><td>${yesNo(bound, `${t('ops.bound')} :${l.port ?? ''}`, s?.detail ?? t('ops.notBound'))}</td><td class="num">${l.connections}</td></tr>`;
   })}
 ${(h.sources ?? []).filter((s) => !(h.listeners ?? []).some((l) => l.name === s.name)).map((s) => html`<tr data-listener="${s.name}"><td>${s.name} (${s.type})</td><td>${yesNo(s.live !== false, t('ops.live'), s.detail ?? t('ops.notLive'))}</td><td class="num"></td></tr>`)}</table></div>
-<table id="health-store"><tr><th>${t('ops.store')}</th><td data-ok="${String(h.store?.ok ?? false)}">${yesNo(h.store?.ok, t('ops.storeOk'), `${t('ops.storeFailing')}: ${h.store?.detail ?? ''}`)}</td></tr>
-<tr><th>${t('ops.eventLoop')}</th><td id="health-loop">${t('ops.eventLoopP99')} ${ms(h.eventLoop?.p99)} · ${t('ops.eventLoopMax')} ${ms(h.eventLoop?.maxSinceStart)}</td></tr></table>
+<div class="scroll"><table id="health-store"><tr><th>${t('ops.store')}</th><td data-ok="${String(h.store?.ok ?? false)}">${yesNo(h.store?.ok, t('ops.storeOk'), `${t('ops.storeFailing')}: ${h.store?.detail ?? ''}`)}</td></tr>
+<tr><th>${t('ops.eventLoop')}</th><td id="health-loop">${t('ops.eventLoopP99')} ${ms(h.eventLoop?.p99)} · ${t('ops.eventLoopMax')} ${ms(h.eventLoop?.maxSinceStart)}</td></tr></table></div>
 <h2>${t('ops.remotes')}</h2><div class="scroll"><table id="health-remotes"><tr><th>${t('ops.remote')}</th><th>${t('ops.target')}</th><th>${t('ops.reachable')}</th><th class="num">${t('ops.latency')}</th><th>${t('ops.lastError')}</th></tr>
 ${remotes.map(([name, r]) => html`<tr data-remote="${name}"><td>${name}</td><td>${r.target}</td><td>${r.reachable === undefined ? t('ops.notProbed') : yesNo(r.reachable, t('ops.reachable'), `${t('ops.unreachable')}: ${r.detail ?? ''}`)}</td>
 <td class="num">${r.latencyMs ?? ''}</td><td>${r.lastError ? `${r.lastError} (${time(r.lastErrorAt)})` : ''}</td></tr>`)}
