@@ -67,6 +67,7 @@ describe('console language', () => {
     const zh = await get('/console/dashboard?lang=zh-CN');
     const csrf = /<meta name="csrf-token" content="([^"]+)">/.exec(zh)![1]!;
     expect(zh).toContain('<h2>运行状况</h2>');
+    expect(zh).toContain('<p id="health-status">引擎状态：<b class="ok">正常</b>');
     expect(zh).toMatch(/<table id="health-store"><tr><th>存储<\/th><td data-ok="true"><span class="ok">正常<\/span>/);
     expect(zh).toContain('<th>事件循环延迟</th>');
     expect(zh).toContain('<h2>外部平台</h2>');
@@ -90,6 +91,7 @@ describe('console language', () => {
 
     const en = await get('/console/dashboard?lang=en');
     expect(en).toContain('<h2>Health</h2>');
+    expect(en).toContain('<p id="health-status">Engine status: <b class="ok">ok</b>');
     expect(en).toMatch(/class="route-reset">Reset statistics<\/button>/);
     expect(en).toContain('<th>Event-loop delay</th>');
     expect(en).not.toContain('运行状况');

@@ -101,7 +101,7 @@ export function healthPanel(t: T, body: Record<string, unknown>, kafkaLag: Recor
   const partitions = Object.entries(h.kafka?.assigned ?? {}).flatMap(([topic, ps]) => ps.map((p) => ({ topic, p })));
   return html`<section id="health-panel" data-status="${h.status ?? ''}">
 <h2>${t('ops.health')}</h2>
-<p id="health-status">${t('ops.healthStatus')}: <b class="${h.status === 'ok' ? 'ok' : 'bad'}">${h.status ?? ''}</b>${h.reasons?.length ? html` — ${t('ops.reasons')}: ${h.reasons.join('; ')}` : ''}</p>
+<p id="health-status">${t('ops.healthStatus')}${t('ops.colon')}<b class="${h.status === 'ok' ? 'ok' : 'bad'}">${h.status ? tOr(t, 'ops.engine', h.status) : ''}</b>${h.reasons?.length ? html` — ${t('ops.reasons')}${t('ops.colon')}${h.reasons.join('; ')}` : ''}</p>
 <div class="scroll"><table id="health-listeners"><tr><th>${t('ops.listener')}</th><th>${t('ops.bound')}</th><th class="num">${t('ops.connections')}</th></tr>
 ${(h.listeners ?? []).map((l) => {
     const s = sources.get(l.name);
@@ -109,10 +109,10 @@ ${(h.listeners ?? []).map((l) => {
     return html`<tr data-listener="${l.name}"><td>${l.name}</td><td>${yesNo(bound, `${t('ops.bound')} :${l.port ?? ''}`, s?.detail ?? t('ops.notBound'))}</td><td class="num">${l.connections}</td></tr>`;
   })}
 ${(h.sources ?? []).filter((s) => !(h.listeners ?? []).some((l) => l.name === s.name)).map((s) => html`<tr data-listener="${s.name}"><td>${s.name} (${s.type})</td><td>${yesNo(s.live !== false, t('ops.live'), s.detail ?? t('ops.notLive'))}</td><td class="num"></td></tr>`)}</table></div>
-<div class="scroll"><table id="health-store"><tr><th>${t('ops.store')}</th><td data-ok="${String(h.store?.ok ?? false)}">${yesNo(h.store?.ok, t('ops.storeOk'), `${t('ops.storeFailing')}: ${h.store?.detail ?? ''}`)}</td></tr>
+<div class="scroll"><table id="health-store"><tr><th>${t('ops.store')}</th><td data-ok="${String(h.store?.ok ?? false)}">${yesNo(h.store?.ok, t('ops.storeOk'), `${t('ops.storeFailing')}${t('ops.colon')}${h.store?.detail ?? ''}`)}</td></tr>
 <tr><th>${t('ops.eventLoop')}</th><td id="health-loop">${t('ops.eventLoopP99')} ${ms(h.eventLoop?.p99)} · ${t('ops.eventLoopMax')} ${ms(h.eventLoop?.maxSinceStart)}</td></tr></table></div>
 <h2>${t('ops.remotes')}</h2><div class="scroll"><table id="health-remotes"><tr><th>${t('ops.remote')}</th><th>${t('ops.target')}</th><th>${t('ops.reachable')}</th><th class="num">${t('ops.latency')}</th><th>${t('ops.lastError')}</th></tr>
-${remotes.map(([name, r]) => html`<tr data-remote="${name}"><td>${name}</td><td>${r.target}</td><td>${r.reachable === undefined ? t('ops.notProbed') : yesNo(r.reachable, t('ops.reachable'), `${t('ops.unreachable')}: ${r.detail ?? ''}`)}</td>
+${remotes.map(([name, r]) => html`<tr data-remote="${name}"><td>${name}</td><td>${r.target}</td><td>${r.reachable === undefined ? t('ops.notProbed') : yesNo(r.reachable, t('ops.reachable'), `${t('ops.unreachable')}${t('ops.colon')}${r.detail ?? ''}`)}</td>
 <td class="num">${r.latencyMs ?? ''}</td><td>${r.lastError ? `${r.lastError} (${time(r.lastErrorAt)})` : ''}</td></tr>`)}
 ${remotes.length ? '' : html`<tr><td colspan="5">${t('ops.none')}</td></tr>`}</table></div>
 <h2>${t('ops.kafka')}</h2>${kafkaSrc ? html`<div class="scroll"><table id="health-kafka"><tr><th>${t('ops.status')}</th><td colspan="2">${yesNo(kafkaSrc.live !== false, t('ops.live'), kafkaSrc.detail ?? t('ops.notLive'))}</td></tr>
