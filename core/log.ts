@@ -1,4 +1,5 @@
 import { pino, type Logger, type DestinationStream } from 'pino';
+import { LOG_KEYS } from './mask-fields.js';
 import { scrubText } from './mask.js';
 
 export type { Logger };
@@ -12,13 +13,16 @@ export type { Logger };
  * safety net: code is expected to log only masked values (core/mask.ts), ids
  * (MSH-10), route/plugin names and outcomes.
  */
+const SECRET_KEYS = ['password', 'passwd', 'token', 'paasToken', 'sm4Key', 'secret', 'authorization', 'cookie'];
+/** Message bodies are never logged whole. */
+const BODY_KEYS = ['raw', 'hl7', 'body'];
+
+/** Secrets, the person-identifying keys of core/mask-fields.ts (LOG_KEYS) and message bodies, at the top level and one level down. */
 export const REDACT_PATHS = [
-  'password', 'passwd', 'token', 'paasToken', 'sm4Key', 'secret', 'authorization', 'cookie',
-  'idcard', 'idCard', 'patientIdcard', 'idNumber', 'patientName', 'name', 'phone', 'raw', 'hl7', 'body',
-  '*.password', '*.token', '*.paasToken', '*.sm4Key', '*.secret', '*.authorization', '*.cookie',
-  '*.idcard', '*.idCard', '*.patientIdcard', '*.idNumber', '*.patientName', '*.phone', '*.raw', '*.hl7', '*.body',
+  ...SECRET_KEYS, ...LOG_KEYS, ...BODY_KEYS,
+  ...[...SECRET_KEYS.filter((k) => k !== 'passwd'), ...LOG_KEYS.filter((k) => k !== 'name'), ...BODY_KEYS].map((k) => `*.${k}`),
   'headers["x-tif-signature"]', 'req.headers.authorization', 'req.headers.cookie',
-];
+].filter((k, i, all) => all.indexOf(k) === i);
 
 export interface LogOptions {
   level?: string;

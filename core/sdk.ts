@@ -261,6 +261,19 @@ export interface PluginExample {
 }
 
 /** A plugin definition: everything the registry, the route validator and the docs need. */
+/**
+ * A site segment (ZCN, ZRC...) as a plugin or site extension defines it, so
+ * the console's message tree can name it like a standard segment:
+ * `ZCN-1 Consent (ID)`. `fields[0]` is field 1.
+ */
+export interface SegmentDefinition {
+  /** Three characters, Z first: `ZCN`. */
+  readonly name: string;
+  /** What the segment is: `Consent to share records`. */
+  readonly description: string;
+  readonly fields: readonly { readonly name: string; readonly datatype?: string; readonly components?: readonly string[] }[];
+}
+
 export interface PluginDefinition<C = Record<string, unknown>> {
   /** The name used in route YAML; equals the plugin's folder name. */
   readonly name: string;
@@ -308,6 +321,8 @@ export interface PluginDefinition<C = Record<string, unknown>> {
    * `delivery.pluginConcurrency.<plugin>` in hisbridge.yaml. Optional (issue 14).
    */
   readonly concurrency?: number;
+  /** Site segments (Z-segments) this plugin reads or writes, named for the console's message tree. Optional (issue 18). */
+  readonly segments?: readonly SegmentDefinition[];
   /** Build an instance. Validate everything here: a route that cannot work must not start. */
   create(ctx: PluginContext, config: C): PluginInstance | Promise<PluginInstance>;
 }
@@ -390,6 +405,8 @@ export interface SiteExtension {
   };
   /** The family's error codes (`errorFactory(...)`), registered with the extension. Optional (issue 14). */
   readonly errors?: ErrorFamily<any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+  /** Site segments (Z-segments) of this platform, named for the console's message tree. Optional (issue 18). */
+  readonly segments?: readonly SegmentDefinition[];
   /** Workstation endpoints mounted under /api when the section is configured. */
   endpoints?(ctx: PluginContext): HttpEndpoint[] | Promise<HttpEndpoint[]>;
   /**

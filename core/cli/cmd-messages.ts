@@ -5,6 +5,7 @@
  */
 import { decodeHl7, parseHl7 } from '../hl7/index.js';
 import { parseTimeBound, parseTimeBounds } from '../ops/queries.js';
+import { maskedField, type MaskKind } from '../mask-fields.js';
 import { maskId, maskIdNumber, maskName, maskPhone, scrubText } from '../mask.js';
 import { jsonViewText } from '../ops/console/json-view.js';
 import { existsSync } from 'node:fs';
@@ -159,21 +160,16 @@ async function show(argv: string[]): Promise<number> {
   }
 }
 
-/** Fields holding identifiers, names, phones or addresses, per segment (1-based field numbers). */
-const PHI: Record<string, Record<number, 'id' | 'name' | 'phone' | 'hide'>> = {
-  PID: { 2: 'id', 3: 'id', 4: 'id', 5: 'name', 6: 'name', 9: 'name', 11: 'hide', 13: 'phone', 14: 'phone', 19: 'id', 20: 'id', 21: 'id' },
-  NK1: { 2: 'name', 4: 'hide', 5: 'phone', 6: 'phone', 30: 'name', 31: 'phone', 33: 'id' },
-  GT1: { 3: 'name', 5: 'hide', 6: 'phone', 7: 'phone', 12: 'id' },
-  IN1: { 16: 'name', 19: 'hide', 49: 'id' },
-};
-
-function maskComponent(kind: 'id' | 'name' | 'phone' | 'hide', v: string): string {
+/** One masked component, shaped by what the field holds (core/mask-fields.ts). */
+function maskComponent(kind: MaskKind, v: string): string {
   if (!v) return v;
   switch (kind) {
+    case 'idNumber':
     case 'id': return /^\d{14,17}[\dXx]$/.test(v) ? maskIdNumber(v) : maskId(v);
     case 'name': return maskName(v);
-    case 'phone': return /\d{5}/.test(v) ? maskPhone(v) : v;
-    case 'hide': return '***';
+    case 'phone': return /\d{5}/.test(v) ? maskPhone(v) : maskId(v);
+    case 'address': return '***';
+    case 'birthDate': return v.length <= 4 ? '*'.repeat(v.length) : v.slice(0, 4) + '*'.repeat(v.length - 4);
   }
 }
 
@@ -190,18 +186,16 @@ export function renderHl7(m: Pick<MessageDetail, 'raw' | 'charset'>, unmask: boo
   return text.split(/\r\n|\r|\n/).map((line) => {
     const fields = line.split(d.field);
     const seg = fields[0] ?? '';
-    const rules = PHI[seg];
     return fields.map((f, i) => {
       if (seg === 'MSH' && i <= 1) return f;
       if (seg === 'OBX' && i === 5 && f.length > 200) return `[${f.length} characters of embedded data]`;
-      const kind = rules?.[i];
-      if (!kind) return scrubText(f);
+      // The shared list says which fields identify a person, and which of their components (the rest are codes such as an id type `PI`).
+      const rule = seg.length === 3 ? maskedField(seg, seg === 'MSH' ? i + 1 : i) : undefined;
+      if (!rule) return scrubText(f);
       return f.split(d.repetition).map((rep) => {
         const comps = rep.split(d.component);
-        // In identifiers (CX) only the first component is the value; the rest are type codes.
-        // In identifiers (CX) only the first component is the value, in names (XPN) the first three; the rest are codes.
-        const keep = (ci: number) => (kind === 'id' && ci > 0) || (kind === 'name' && ci > 2);
-        return comps.map((c, ci) => (keep(ci) ? c : c.split(d.subcomponent).map((s) => maskComponent(kind, s)).join(d.subcomponent))).join(d.component);
+        const keep = (ci: number) => rule.components !== undefined && !rule.components.includes(ci + 1);
+        return comps.map((c, ci) => (keep(ci) ? scrubText(c) : c.split(d.subcomponent).map((s) => maskComponent(rule.kind, s)).join(d.subcomponent))).join(d.component);
       }).join(d.repetition);
     }).join(d.field);
   }).join('\r');

@@ -4,11 +4,12 @@
  */
 import type { SiteConfig } from '../config/site.js';
 import type { Logger } from '../log.js';
-import type { SiteExtension } from '../sdk.js';
+import type { PluginDefinition, SiteExtension } from '../sdk.js';
 import type { MllpServer } from '../mllp/server.js';
 import type { RouteTable } from '../routes/matcher.js';
 import type { Store } from '../store/sqlite.js';
 import type { OpsHost } from '../ops/index.js';
+import { siteSegments } from '../ops/console/hl7-dict.js';
 
 /** The parts of the engine Ops reads. */
 export interface EngineView {
@@ -20,7 +21,7 @@ export interface EngineView {
   readonly inactiveRoutes?: readonly { name: string; reason: string }[];
   readonly sections: Record<string, Record<string, unknown>>;
   /** The site extensions: each declares the remote its health probe reaches (`SiteExtension.health`). */
-  readonly registry: { readonly extensions: readonly SiteExtension[] };
+  readonly registry: { readonly extensions: readonly SiteExtension[]; readonly plugins: readonly PluginDefinition[] };
   readonly listeners: readonly { config: { name: string; host: string }; server: MllpServer; port?: number }[];
   health(): Record<string, unknown>;
 }
@@ -46,5 +47,6 @@ export function engineOpsHost(e: EngineView, kick: () => void): OpsHost {
     })),
     engineHealth: () => e.health(),
     kick,
+    segments: () => siteSegments([...e.registry.plugins, ...e.registry.extensions]),
   };
 }

@@ -4,7 +4,7 @@
  * the metric hooks, and mounts `endpoints()` on its HTTP server.
  */
 import type { Logger } from '../log.js';
-import type { EndpointRequest, EndpointResponse, HttpEndpoint } from '../sdk.js';
+import type { EndpointRequest, EndpointResponse, HttpEndpoint, SegmentDefinition } from '../sdk.js';
 import type { Store } from '../store/sqlite.js';
 import { ConsoleAuth, DEFAULT_CONSOLE, type ConsoleConfig } from './console/auth.js';
 import type { Overview } from './console/pages.js';
@@ -34,6 +34,8 @@ export interface OpsHost {
   /** The engine's own health body (listeners, kafka...). */
   engineHealth(): Record<string, unknown>;
   kick(): void;
+  /** Site segments (ZCN, ZRC...) defined by the registered plugins and extensions, for the message tree's names. */
+  segments?(): ReadonlyMap<string, SegmentDefinition>;
 }
 
 export interface OpsHealth {
@@ -145,6 +147,7 @@ export class Ops {
         auth: this.auth, store: this.#host.store, queries: this.queries, metrics: this.metrics, log: this.#host.log,
         overview: () => this.overview(), kick: () => this.#host.kick(),
         actions: this.actions, pauses: this.pauses, engineHealth: () => this.#host.engineHealth(),
+        ...(this.#host.segments ? { segments: this.#host.segments() } : {}),
       }));
     }
     return eps;

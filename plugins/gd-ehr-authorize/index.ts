@@ -26,6 +26,16 @@ const plugin: PluginDefinition<AuthorizeConfig> = {
   name: 'gd-ehr-authorize',
   summary: 'Provincial authorization (授权接口): grant or withdraw the hospital’s access to the patient’s health record',
   kind: 'outbound',
+  segments: [{
+    name: 'ZCN',
+    description: 'Consent to share the health record (授权同意)',
+    fields: [
+      { name: 'Consent given (Y/N)', datatype: 'ID' },
+      { name: 'Authorization days', datatype: 'NM' },
+      { name: 'Consent time', datatype: 'TS' },
+      { name: 'Consent channel', datatype: 'ST' },
+    ],
+  }],
   siteKey: 'gdEhr',
   configSchema: {
     type: 'object',

@@ -34,6 +34,7 @@ const plugin: PluginDefinition<ViewerConfig> = {
   name: 'gd-ehr-viewer',
   summary: 'Provincial viewer URL (调阅接口): SM4-encrypted link to the patient’s health record, output as vars.<as>.url',
   kind: 'local',
+  segments: [{ name: 'ZVU', description: 'Health record viewer URL (调阅地址)', fields: [{ name: 'Viewer URL', datatype: 'ST' }] }],
   siteKey: 'gdEhr',
   configSchema: {
     type: 'object',

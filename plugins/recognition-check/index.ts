@@ -48,6 +48,20 @@ const plugin: PluginDefinition<RecognitionCheckConfig> = {
   name: 'recognition-check',
   summary: 'Duplicate-order check of new ORM/OML items against recognizable results; replies one ZRC segment per item',
   kind: 'outbound',
+  segments: [{
+    name: 'ZRC',
+    description: 'Mutual recognition check result (检查检验互认)',
+    fields: [
+      { name: 'Item code', datatype: 'ST' },
+      { name: 'Item name', datatype: 'ST' },
+      { name: 'Recognizable (Y/N)', datatype: 'ID' },
+      { name: 'Prior report id', datatype: 'ST' },
+      { name: 'Institution of the prior report', datatype: 'ST' },
+      { name: 'Report date', datatype: 'DT' },
+      { name: 'View URL of the prior report', datatype: 'ST' },
+      { name: 'Order number', datatype: 'ST' },
+    ],
+  }],
   siteKey: 'recognition',
   // Pending checks must outlive a restart where POST /api/recognition/decision (the extension's state) finds them.
   stateNamespace: 'recognition',

@@ -18,6 +18,7 @@ import { MllpClient } from '../../core/mllp/client.js';
 import { decodeHl7, parseHl7 } from '../../core/hl7/index.js';
 import { startEngine, type TestEngine } from '../helpers/engine.js';
 import { tempFiles } from '../helpers/routes.js';
+import { translator } from '../../core/ops/console/i18n.js';
 import { messagesPage } from '../../core/ops/console/pages.js';
 import { silentLogger } from '../../core/log.js';
 import { startGdEhrSimulator, type GdEhrSimulator } from '../../plugins/gd-ehr/simulator.js';
@@ -110,7 +111,7 @@ describe('untrusted senders: duplicates, idempotency keys and ACK codes over MLL
     // The console's message list marks the reused one (and only that one).
     const list = t.engine.store.searchMessages({ controlId: 'REUSE0001', limit: 10 });
     expect(list.map((m) => m.controlIdReused === true)).toEqual([true, false]);
-    const page = String(messagesPage({ controlId: 'REUSE0001' }, list, 50));
+    const page = String(messagesPage(translator('en'), { controlId: 'REUSE0001' }, list, 50));
     const rows = page.split('<tr>').filter((r) => r.includes('/console/messages/'));
     expect(rows).toHaveLength(2);
     expect(rows[0]).toContain('class="reused"');

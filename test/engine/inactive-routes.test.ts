@@ -124,6 +124,9 @@ describe('a gdEhr-only site with the shipped routes', () => {
     expect(page).toContain('<td>gd-ehr-viewer</td><td class="route-state ok" data-state="active">active</td>');
     // The health panel lists them too, with the reason (issue 18).
     for (const n of RECOGNITION_ROUTES) expect(page).toContain(`<tr data-route="${n}"><td>${n}</td><td>${REASON}</td></tr>`);
+    // The default language is zh-CN: the same reason after 未启用.
+    const zh = await (await fetch(`${t.httpUrl}/console/dashboard?lang=zh-CN`, { headers: { cookie } })).text();
+    for (const n of RECOGNITION_ROUTES) expect(zh).toContain(`<td>${n}</td><td class="route-state bad" data-state="inactive">未启用：${REASON}</td>`);
   });
 
   it('logs one warning per inactive route, naming the section and key only', () => {

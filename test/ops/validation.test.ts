@@ -95,8 +95,10 @@ describe('400s on the real HTTP server and the CLI', () => {
       expect(r.status, p).toBe(400);
       expect(r.text, p).toContain('OPS_E_BAD_QUERY');
     }
-    const bad = await get('/console/messages?status=bogus');
+    const bad = await get('/console/messages?status=bogus&lang=en');
     expect(bad.text).toContain('status must be one of queued, done, dead, rejected');
+    const zh = await get('/console/messages?status=bogus&lang=zh-CN');
+    expect(zh.text).toContain('状态必须是以下之一：queued, done, dead, rejected');
     for (const p of ['/console/messages?status=dead&since=7d', '/console/messages?since=&until=', '/console/audit?since=2026-01-01&until=2099-01-01', '/console/stats?by=route&since=24h', '/console/messages?before=5', '/console/audit?before=']) {
       expect((await get(p)).status, p).toBe(200);
     }

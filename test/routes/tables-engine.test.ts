@@ -26,6 +26,7 @@ import { MllpClient } from '../../core/mllp/client.js';
 import { decodeHl7, parseHl7 } from '../../core/hl7/index.js';
 import { messageDetailPage } from '../../core/ops/console/pages.js';
 import { html } from '../../core/ops/console/html.js';
+import { translator } from '../../core/ops/console/i18n.js';
 import { REWRITTEN_HL7_VAR } from '../../core/routes/rewrite.js';
 import { startEngine, type TestEngine } from '../helpers/engine.js';
 
@@ -269,7 +270,7 @@ describe('code tables, map and hl7 steps through the engine', () => {
       '',
     ]);
     // The console's message page shows the rewritten message next to the original.
-    const page = String(messageDetailPage(m, html`<div>original</div>`));
+    const page = String(messageDetailPage(translator('en'), m, html`<div>original</div>`));
     expect(page).toContain('Rewritten by adt-forward');
     expect(page).toContain('LAB\\F\\2');
   });

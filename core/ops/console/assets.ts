@@ -21,7 +21,20 @@ input,select,button{font:inherit;padding:.3em .5em}button{cursor:pointer}form.in
 .masked{color:#6b7785}.pager{display:flex;gap:1em}.cards{display:flex;gap:1em;flex-wrap:wrap;margin-bottom:1em}
 .card{background:#fff;border:1px solid #e3e8ee;padding:.6em 1em;min-width:140px}.card b{display:block;font-size:1.6em}
 svg.chart{background:#fff;border:1px solid #e3e8ee}svg.chart text{font-size:10px;fill:#4a5563}
-.scroll{overflow-x:auto;max-width:100%}#health-panel table{width:auto;min-width:50%}
+body{font-family:system-ui,"Noto Sans CJK SC","Noto Sans SC","PingFang SC","Microsoft YaHei",sans-serif}
+.scroll{overflow-x:auto;max-width:100%;margin-bottom:1em}.scroll>table{margin-bottom:0}pre.scroll{background:#fff;padding:.5em;border:1px solid #e3e8ee}
+#health-panel table{width:auto;min-width:50%}
+td,th{white-space:nowrap}td.wrap{white-space:normal;min-width:12em}main{max-width:1400px}.fname{color:#3d5a80}.segname{color:#3d5a80;font-size:.9em}
+.tree summary{cursor:pointer}.tree details>ul{padding-left:1.6em}.tree li{white-space:nowrap}
+header a.lang{margin-left:.5em;padding:.1em .5em;border:1px solid #cfe3f7;border-radius:3px;white-space:nowrap}
+header .menu{display:none;background:none;border:1px solid #cfe3f7;color:#fff;border-radius:3px}
+main{min-width:0}p{overflow-wrap:anywhere}
+@media (max-width:767px){
+  header{flex-wrap:wrap;gap:.6em;padding:.5em .8em}header .menu{display:inline-block;margin-left:auto}
+  header nav{display:none;flex-basis:100%;flex-direction:column;align-items:flex-start;gap:.5em}header.open nav{display:flex}
+  .who{margin-left:0}main{padding:.8em}form.search label,form.search input,form.search select{width:100%}
+  .cards{gap:.5em}.card{min-width:0;flex:1 1 40%}.login{max-width:100%}
+}
 `;
 
 export const CONSOLE_JS = `
@@ -29,22 +42,25 @@ export const CONSOLE_JS = `
   'use strict';
   var meta=document.querySelector('meta[name="csrf-token"]');
   var csrf=meta?meta.getAttribute('content'):'';
+  var failed=document.body.getAttribute('data-failed')||'request failed';
+  var menu=document.getElementById('menu');
+  if(menu){menu.addEventListener('click',function(){var h=menu.parentNode;var open=h.classList.toggle('open');menu.setAttribute('aria-expanded',open?'true':'false');});}
   function flash(text){var f=document.getElementById('flash');if(!f)return;f.textContent=text;f.hidden=!text;}
   document.addEventListener('submit',function(ev){
     var form=ev.target;var url=form.getAttribute('data-post');if(!url)return;
     ev.preventDefault();
     var body={};new FormData(form).forEach(function(v,k){body[k]=String(v);});
     fetch(url,{method:'POST',credentials:'same-origin',headers:{'content-type':'application/json','x-csrf-token':csrf},body:JSON.stringify(body)})
-      .then(function(r){return r.json().catch(function(){return {message:'HTTP '+r.status};}).then(function(j){return {ok:r.ok,j:j};});})
+      .then(function(r){return r.json().catch(function(){return {message:failed+' (HTTP '+r.status+')'};}).then(function(j){return {ok:r.ok,j:j};});})
       .then(function(res){
-        if(!res.ok){flash(res.j.message||'request failed');return;}
+        if(!res.ok){flash(res.j.message||failed);return;}
         if(res.j.redirect){location.href=res.j.redirect;return;}
         var t=form.getAttribute('data-target');
         if(t&&res.j.html!==undefined){document.getElementById(t).innerHTML=res.j.html;}
         flash('');
         if(res.j.notice){var n=document.getElementById('notice');if(n){n.textContent=res.j.notice;n.hidden=false;}}
       })
-      .catch(function(e){flash('request failed: '+e.message);});
+      .catch(function(e){flash(failed+': '+e.message);});
   });
   var live=document.querySelector('[data-live]');
   if(live){

@@ -5,6 +5,8 @@
  * read from a message can never inject markup.
  */
 
+import type { Key, Lang, T } from './i18n.js';
+
 /** A trusted HTML fragment. */
 export class Html {
   constructor(readonly value: string) {}
@@ -43,30 +45,61 @@ export const PAGE_HEADERS: Record<string, string> = {
   'cache-control': 'no-store',
 };
 
-const NAV: [string, string][] = [
-  ['dashboard', 'Dashboard'], ['messages', 'Messages'], ['dead', 'Dead letters'], ['audit', 'Audit'], ['stats', 'Statistics'], ['search', 'Search'],
+const NAV: [string, Key][] = [
+  ['dashboard', 'nav.dashboard'], ['messages', 'nav.messages'], ['dead', 'nav.dead'], ['audit', 'nav.audit'], ['stats', 'nav.stats'], ['search', 'nav.search'],
 ];
 
-/** The page frame; `user` and `csrf` are set once logged in. */
-export function layout(title: string, body: Html, opts: { user?: string; csrf?: string; active?: string } = {}): string {
+export interface LayoutOptions {
+  /** The language of the page. */
+  t: T;
+  /** Set once logged in. */
+  user?: string;
+  csrf?: string;
+  active?: string;
+  /** The page's query, kept by the language switch (a relative `?...` link stays on the page). */
+  query?: Record<string, string>;
+}
+
+/** The page frame: header with navigation (collapsed behind a menu button on narrow screens) and the language switch. */
+export function layout(title: string, body: Html, opts: LayoutOptions): string {
+  const { t } = opts;
+  const other: Lang = t.lang === 'en' ? 'zh-CN' : 'en';
+  const sw = html`<a class="lang" id="lang-switch" href="${qs({ ...(opts.query ?? {}), lang: other })}" hreflang="${other}" lang="${other}" title="${t('app.lang.label')}">${t('app.lang.other')}</a>`;
   const nav = opts.user
-    ? html`<nav>${NAV.map(([k, label]) => html`<a href="/console/${k}"${k === opts.active ? new Html(' class="active"') : ''}>${label}</a>`)}
+    ? html`<button type="button" class="menu" id="menu" aria-controls="nav" aria-expanded="false">${t('app.menu')}</button>
+<nav id="nav">${NAV.map(([k, label]) => html`<a href="/console/${k}"${k === opts.active ? new Html(' class="active"') : ''}>${t(label)}</a>`)}
         <span class="who">${opts.user}</span>
-        <form data-post="/console/logout" class="inline"><button type="submit">Log out</button></form></nav>`
+        <form data-post="/console/logout" class="inline"><button type="submit">${t('app.logout')}</button></form></nav>`
     : '';
-  return `<!doctype html>${html`<html lang="en"><head><meta charset="utf-8"><title>${title} · hisbridge</title>
+  return `<!doctype html>${html`<html lang="${t.lang}"><head><meta charset="utf-8"><title>${title} · hisbridge</title>
 <meta name="viewport" content="width=device-width, initial-scale=1">
 ${opts.csrf ? html`<meta name="csrf-token" content="${opts.csrf}">` : ''}
 <link rel="stylesheet" href="/console/assets/console.css"><script src="/console/assets/console.js" defer></script></head>
-<body><header><strong>hisbridge</strong> ${nav}</header><main><h1>${title}</h1><p class="flash" id="flash" role="alert" hidden></p>${body}</main></body></html>`.value}`;
+<body data-failed="${t('app.requestFailed')}"><header><strong>hisbridge</strong> ${nav} ${sw}</header><main><h1>${title}</h1><p class="flash" id="flash" role="alert" hidden></p>${body}</main></body></html>`.value}`;
 }
 
-/** Formats epoch ms as local `YYYY-MM-DD HH:MM:SS`. */
+/** Hours the console's times are shifted from UTC: Asia/Shanghai (no daylight saving since 1991). */
+const SHANGHAI_OFFSET_MS = 8 * 3_600_000;
+
+/** Formats epoch ms as `YYYY-MM-DD HH:MM:SS` in Asia/Shanghai time, whatever the server's time zone. */
 export function time(ms: number | undefined): string {
   if (ms === undefined) return '';
-  const d = new Date(ms);
+  const d = new Date(ms + SHANGHAI_OFFSET_MS);
   const p = (n: number) => String(n).padStart(2, '0');
-  return `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())} ${p(d.getHours())}:${p(d.getMinutes())}:${p(d.getSeconds())}`;
+  return `${d.getUTCFullYear()}-${p(d.getUTCMonth() + 1)}-${p(d.getUTCDate())} ${p(d.getUTCHours())}:${p(d.getUTCMinutes())}:${p(d.getUTCSeconds())}`;
+}
+
+/**
+ * A time typed in the console (a `datetime-local` or `date` input, no zone)
+ * read as Asia/Shanghai time: `2026-01-31T08:00` becomes
+ * `2026-01-31T08:00+08:00`. Ages (`24h`) and values with a zone are kept.
+ */
+export function shanghaiInput(v: string | undefined): string | undefined {
+  if (v === undefined) return v;
+  const s = v.trim();
+  if (/^\d{4}-\d{2}-\d{2}$/.test(s)) return `${s}T00:00+08:00`;
+  if (/^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d{1,3})?)?$/.test(s)) return `${s}+08:00`;
+  return v;
 }
 
 /** Query string of a link, leaving out empty values. */

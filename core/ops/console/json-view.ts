@@ -12,18 +12,9 @@
  * texts (embedded PDFs) are summarised, and at most MAX_VIEW_NODES values are
  * shown: the work is linear and bounded whatever the event holds.
  */
+import { HARMLESS_KEYS, PERSON_KEYS, maskedKey } from '../../mask-fields.js';
 import { maskId, maskIdNumber, maskName, maskPhone, scrubText } from '../../mask.js';
 import { html, type Html } from './html.js';
-
-/** Objects under these keys describe a person: all their values are masked. */
-const PERSON_KEYS = /^(patient|person|contact|guardian|nextofkin|nk1|relative|insured|guarantor)$/i;
-/** Keys of a person that identify nobody. */
-const HARMLESS_KEYS = /^(gender|sex|gendercode|sexcode)$/i;
-const ID_NUMBER_KEYS = /(idnumber|idno|idcard|id_card|id_number|sfz|certno|cert_no|certnumber|cardno|card_no|identity)/i;
-const NAME_KEYS = /^(name|patientname|patient_name|fullname|full_name|xm|familyname|givenname|contactname|guardianname)$/i;
-const PHONE_KEYS = /(phone|mobile|tel)/i;
-const ADDRESS_KEYS = /(address|addr)/i;
-const PATIENT_ID_KEYS = /^(patientid|patient_id|mrn|pid|visitid|inpatientno|outpatientno)$/i;
 
 const ID_NUMBER = /^\d{14,17}[\dXx]$/;
 const MOBILE = /^1[3-9]\d{9}$/;
@@ -37,11 +28,11 @@ const MAX_DEPTH = 64;
 type Rule = 'idNumber' | 'name' | 'phone' | 'hide' | 'id' | 'scrub';
 
 function ruleFor(key: string, inPerson: boolean): Rule {
-  if (ID_NUMBER_KEYS.test(key)) return 'idNumber';
-  if (NAME_KEYS.test(key) || (inPerson && /name$/i.test(key))) return 'name';
-  if (PHONE_KEYS.test(key)) return 'phone';
-  if (ADDRESS_KEYS.test(key)) return 'hide';
-  if (PATIENT_ID_KEYS.test(key)) return 'id';
+  const kind = maskedKey(key);
+  if (kind === 'address') return 'hide';
+  if (kind === 'birthDate') return 'id';
+  if (kind) return kind;
+  if (inPerson && /name$/i.test(key)) return 'name';
   if (inPerson) return HARMLESS_KEYS.test(key) ? 'scrub' : 'id';
   return 'scrub';
 }

@@ -2,17 +2,15 @@
  * Issue 18 console views: the health panel, the dashboard's counts (read
  * from `EngineMetrics.dashboard()`, the same series as /metrics), the
  * route table with its operator actions, content search and filtered
- * replay. Labels come from ops-labels.ts; values read from messages are
+ * replay. Labels come from the console's dictionaries (i18n.ts, the translator `t`); values read from messages are
  * masked like everywhere else in the console.
  */
 import { maskId, scrubText } from '../../mask.js';
 import type { ContentHit } from '../content-search.js';
 import type { Dashboard, RouteDashboard } from '../metrics.js';
 import { Html, html, qs, time } from './html.js';
-import { opsLabels, type OpsLabelKey } from './ops-labels.js';
+import { tOr, type T } from './i18n.js';
 import type { Overview } from './pages.js';
-
-type L = Record<OpsLabelKey, string>;
 
 /** A route's statistics window: counts since an operator reset them (kept in memory, like the metrics). */
 export interface StatsWindow {
@@ -60,25 +58,25 @@ export function opsLiveView(d: Dashboard, windows: ReadonlyMap<string, StatsWind
 }
 
 const card = (label: string, key: string, v: unknown) => html`<div class="card">${label}<b data-k="${key}">${v}</b></div>`;
-const yesNo = (L: L, ok: boolean | undefined, yes: string, no: string) => html`<span class="${ok ? 'ok' : 'bad'}">${ok ? yes : no}</span>`;
+const yesNo = (ok: boolean | undefined, yes: string, no: string) => html`<span class="${ok ? 'ok' : 'bad'}">${ok ? yes : no}</span>`;
 
 /** The count cards and the route table, with pause / resume / reset actions. */
-export function opsCountsView(ov: Overview, live: OpsLiveView, paused: ReadonlySet<string>, L: L): Html {
+export function opsCountsView(t: T, ov: Overview, live: OpsLiveView, paused: ReadonlySet<string>): Html {
   const num = (r: string, k: keyof RouteDashboard) => html`<td class="num" data-k="routes.${r}.${k}">${live.routes[r]?.[k] ?? 0}</td>`;
-  return html`<div class="cards" id="counts">${card(L.received, 'received', live.received)}${card(L.errors, 'errors', live.errors)}${card(L.errorRate, 'errorRate', live.errorRate)}
-${card(L.delivered, 'delivered', live.delivered)}${card(L.retries, 'retries', live.retries)}${card(L.pending, 'pending', live.pending)}
-${card(L.deadNow, 'dead', live.dead)}${card(L.deadLettered, 'deadLettered', live.deadLettered)}</div>
-<p class="masked">${L.deliveredHelp} ${L.deadHelp}</p>
-<h2>${L.routes}</h2><div class="scroll"><table id="routes"><tr><th>${L.route}</th><th>${L.status}</th><th class="num">${L.matched}</th><th class="num">${L.delivered}</th>
-<th class="num">${L.retries}</th><th class="num">${L.deadLettered}</th><th class="num">${L.deadNow}</th><th>${L.window}</th><th></th></tr>
+  return html`<div class="cards" id="counts">${card(t('ops.received'), 'received', live.received)}${card(t('ops.errors'), 'errors', live.errors)}${card(t('ops.errorRate'), 'errorRate', live.errorRate)}
+${card(t('ops.delivered'), 'delivered', live.delivered)}${card(t('ops.retries'), 'retries', live.retries)}${card(t('ops.pending'), 'pending', live.pending)}
+${card(t('ops.deadNow'), 'dead', live.dead)}${card(t('ops.deadLettered'), 'deadLettered', live.deadLettered)}</div>
+<p class="masked">${t('ops.deliveredHelp')} ${t('ops.deadHelp')}</p>
+<h2>${t('ops.routes')}</h2><div class="scroll"><table id="routes"><tr><th>${t('ops.route')}</th><th>${t('ops.status')}</th><th class="num">${t('ops.matched')}</th><th class="num">${t('ops.delivered')}</th>
+<th class="num">${t('ops.retries')}</th><th class="num">${t('ops.deadLettered')}</th><th class="num">${t('ops.deadNow')}</th><th>${t('ops.window')}</th><th></th></tr>
 ${ov.routes.map((r) => {
     const state = r.inactive ? 'inactive' : paused.has(r.name) ? 'paused' : 'active';
     const w = live.routes[r.name]?.windowStart;
-    return html`<tr data-route="${r.name}"><td>${r.name}</td><td class="route-state ${state === 'active' ? 'ok' : 'bad'}" data-state="${state}">${L[state]}${r.inactive ? html`: ${r.inactive}` : ''}</td>
-${num(r.name, 'matched')}${num(r.name, 'delivered')}${num(r.name, 'retries')}${num(r.name, 'deadLettered')}${num(r.name, 'deadNow')}<td>${w ? time(w) : L.engineStart}</td>
-<td>${r.inactive ? '' : html`${r.ack === 'on-complete' && state !== 'paused' ? '' : html`<form data-post="/console/routes/${r.name}/${state === 'paused' ? 'resume' : 'pause'}" class="inline"><button type="submit" class="route-${state === 'paused' ? 'resume' : 'pause'}">${state === 'paused' ? L.resume : L.pause}</button></form>`}
-<form data-post="/console/routes/${r.name}/reset-stats" class="inline"><button type="submit" class="route-reset">${L.resetStats}</button></form>`}</td></tr>`;
-  })}</table></div><p class="masked">${L.pausedHelp}</p>`;
+    return html`<tr data-route="${r.name}"><td>${r.name}</td><td class="route-state ${state === 'active' ? 'ok' : 'bad'}" data-state="${state}">${r.inactive ? t('route.inactive', { reason: r.inactive }) : t(state === 'paused' ? 'ops.paused' : 'route.active')}</td>
+${num(r.name, 'matched')}${num(r.name, 'delivered')}${num(r.name, 'retries')}${num(r.name, 'deadLettered')}${num(r.name, 'deadNow')}<td>${w ? time(w) : t('ops.engineStart')}</td>
+<td>${r.inactive ? '' : html`${r.ack === 'on-complete' && state !== 'paused' ? '' : html`<form data-post="/console/routes/${r.name}/${state === 'paused' ? 'resume' : 'pause'}" class="inline"><button type="submit" class="route-${state === 'paused' ? 'resume' : 'pause'}">${state === 'paused' ? t('ops.resume') : t('ops.pause')}</button></form>`}
+<form data-post="/console/routes/${r.name}/reset-stats" class="inline"><button type="submit" class="route-reset">${t('ops.resetStats')}</button></form>`}</td></tr>`;
+  })}</table></div><p class="masked">${t('ops.pausedHelp')}</p>`;
 }
 
 interface HealthLike {
@@ -94,7 +92,7 @@ interface HealthLike {
 }
 
 /** The health panel: each part of the health body (/healthz) as a readable table. */
-export function healthPanel(body: Record<string, unknown>, kafkaLag: Record<string, Record<string, number>>, L: L): Html {
+export function healthPanel(t: T, body: Record<string, unknown>, kafkaLag: Record<string, Record<string, number>>): Html {
   const h = body as HealthLike;
   const sources = new Map((h.sources ?? []).map((s) => [s.name, s]));
   const ms = (s: number | undefined) => (s === undefined ? '' : (s * 1000).toFixed(1));
@@ -102,28 +100,28 @@ export function healthPanel(body: Record<string, unknown>, kafkaLag: Record<stri
   const kafkaSrc = (h.sources ?? []).find((s) => s.type === 'kafka');
   const partitions = Object.entries(h.kafka?.assigned ?? {}).flatMap(([topic, ps]) => ps.map((p) => ({ topic, p })));
   return html`<section id="health-panel" data-status="${h.status ?? ''}">
-<h2>${L.health}</h2>
-<p id="health-status">${L.healthStatus}: <b class="${h.status === 'ok' ? 'ok' : 'bad'}">${h.status ?? ''}</b>${h.reasons?.length ? html` — ${L.reasons}: ${h.reasons.join('; ')}` : ''}</p>
-<div class="scroll"><table id="health-listeners"><tr><th>${L.listener}</th><th>${L.bound}</th><th class="num">${L.connections}</th></tr>
+<h2>${t('ops.health')}</h2>
+<p id="health-status">${t('ops.healthStatus')}${t('ops.colon')}<b class="${h.status === 'ok' ? 'ok' : 'bad'}">${h.status ? tOr(t, 'ops.engine', h.status) : ''}</b>${h.reasons?.length ? html` — ${t('ops.reasons')}${t('ops.colon')}${h.reasons.join('; ')}` : ''}</p>
+<div class="scroll"><table id="health-listeners"><tr><th>${t('ops.listener')}</th><th>${t('ops.bound')}</th><th class="num">${t('ops.connections')}</th></tr>
 ${(h.listeners ?? []).map((l) => {
     const s = sources.get(l.name);
     const bound = l.port !== undefined && s?.live !== false;
-    return html`<tr data-listener="${l.name}"><td>${l.name}</td><td>${yesNo(L, bound, `${L.bound} :${l.port ?? ''}`, s?.detail ?? L.notBound)}</td><td class="num">${l.connections}</td></tr>`;
+    return html`<tr data-listener="${l.name}"><td>${l.name}</td><td>${yesNo(bound, `${t('ops.bound')} :${l.port ?? ''}`, s?.detail ?? t('ops.notBound'))}</td><td class="num">${l.connections}</td></tr>`;
   })}
-${(h.sources ?? []).filter((s) => !(h.listeners ?? []).some((l) => l.name === s.name)).map((s) => html`<tr data-listener="${s.name}"><td>${s.name} (${s.type})</td><td>${yesNo(L, s.live !== false, L.live, s.detail ?? L.notLive)}</td><td class="num"></td></tr>`)}</table></div>
-<table id="health-store"><tr><th>${L.store}</th><td data-ok="${String(h.store?.ok ?? false)}">${yesNo(L, h.store?.ok, L.storeOk, `${L.storeFailing}: ${h.store?.detail ?? ''}`)}</td></tr>
-<tr><th>${L.eventLoop}</th><td id="health-loop">${L.eventLoopP99} ${ms(h.eventLoop?.p99)} · ${L.eventLoopMax} ${ms(h.eventLoop?.maxSinceStart)}</td></tr></table>
-<h2>${L.remotes}</h2><div class="scroll"><table id="health-remotes"><tr><th>${L.remote}</th><th>${L.target}</th><th>${L.reachable}</th><th class="num">${L.latency}</th><th>${L.lastError}</th></tr>
-${remotes.map(([name, r]) => html`<tr data-remote="${name}"><td>${name}</td><td>${r.target}</td><td>${r.reachable === undefined ? L.notProbed : yesNo(L, r.reachable, L.reachable, `${L.unreachable}: ${r.detail ?? ''}`)}</td>
+${(h.sources ?? []).filter((s) => !(h.listeners ?? []).some((l) => l.name === s.name)).map((s) => html`<tr data-listener="${s.name}"><td>${s.name} (${s.type})</td><td>${yesNo(s.live !== false, t('ops.live'), s.detail ?? t('ops.notLive'))}</td><td class="num"></td></tr>`)}</table></div>
+<div class="scroll"><table id="health-store"><tr><th>${t('ops.store')}</th><td data-ok="${String(h.store?.ok ?? false)}">${yesNo(h.store?.ok, t('ops.storeOk'), `${t('ops.storeFailing')}${t('ops.colon')}${h.store?.detail ?? ''}`)}</td></tr>
+<tr><th>${t('ops.eventLoop')}</th><td id="health-loop">${t('ops.eventLoopP99')} ${ms(h.eventLoop?.p99)} · ${t('ops.eventLoopMax')} ${ms(h.eventLoop?.maxSinceStart)}</td></tr></table></div>
+<h2>${t('ops.remotes')}</h2><div class="scroll"><table id="health-remotes"><tr><th>${t('ops.remote')}</th><th>${t('ops.target')}</th><th>${t('ops.reachable')}</th><th class="num">${t('ops.latency')}</th><th>${t('ops.lastError')}</th></tr>
+${remotes.map(([name, r]) => html`<tr data-remote="${name}"><td>${name}</td><td>${r.target}</td><td>${r.reachable === undefined ? t('ops.notProbed') : yesNo(r.reachable, t('ops.reachable'), `${t('ops.unreachable')}${t('ops.colon')}${r.detail ?? ''}`)}</td>
 <td class="num">${r.latencyMs ?? ''}</td><td>${r.lastError ? `${r.lastError} (${time(r.lastErrorAt)})` : ''}</td></tr>`)}
-${remotes.length ? '' : html`<tr><td colspan="5">${L.none}</td></tr>`}</table></div>
-<h2>${L.kafka}</h2>${kafkaSrc ? html`<div class="scroll"><table id="health-kafka"><tr><th>${L.status}</th><td colspan="2">${yesNo(L, kafkaSrc.live !== false, L.live, kafkaSrc.detail ?? L.notLive)}</td></tr>
-<tr><th>${L.assignment}</th><th>${L.lag}</th><th></th></tr>
+${remotes.length ? '' : html`<tr><td colspan="5">${t('ops.none')}</td></tr>`}</table></div>
+<h2>${t('ops.kafka')}</h2>${kafkaSrc ? html`<div class="scroll"><table id="health-kafka"><tr><th>${t('ops.status')}</th><td colspan="2">${yesNo(kafkaSrc.live !== false, t('ops.live'), kafkaSrc.detail ?? t('ops.notLive'))}</td></tr>
+<tr><th>${t('ops.assignment')}</th><th>${t('ops.lag')}</th><th></th></tr>
 ${partitions.map(({ topic, p }) => html`<tr data-partition="${topic}/${p}"><td>${topic}/${p}</td><td class="num">${kafkaLag[topic]?.[String(p)] ?? ''}</td><td></td></tr>`)}
-${partitions.length ? '' : html`<tr><td colspan="3">${L.none}</td></tr>`}</table></div>` : html`<p id="health-kafka">${L.noKafka}</p>`}
-<h2>${L.inactiveRoutes}</h2><div class="scroll"><table id="health-inactive"><tr><th>${L.route}</th><th>${L.reason}</th></tr>
+${partitions.length ? '' : html`<tr><td colspan="3">${t('ops.none')}</td></tr>`}</table></div>` : html`<p id="health-kafka">${t('ops.noKafka')}</p>`}
+<h2>${t('ops.inactiveRoutes')}</h2><div class="scroll"><table id="health-inactive"><tr><th>${t('ops.route')}</th><th>${t('ops.reason')}</th></tr>
 ${(h.inactiveRoutes ?? []).map((r) => html`<tr data-route="${r.name}"><td>${r.name}</td><td>${r.reason}</td></tr>`)}
-${(h.inactiveRoutes ?? []).length ? '' : html`<tr><td colspan="2">${L.none}</td></tr>`}</table></div>
+${(h.inactiveRoutes ?? []).length ? '' : html`<tr><td colspan="2">${t('ops.none')}</td></tr>`}</table></div>
 </section>`;
 }
 
@@ -136,27 +134,26 @@ export interface SearchForm {
 }
 
 /** Content search: the form, and the hits (masked) when a search ran. */
-export function searchPage(q: SearchForm, result: { hits: ContentHit[]; scanned: number } | undefined, L: L): Html {
-  const opt = (v: 'equals' | 'contains') => html`<option value="${v}"${(q.op || 'equals') === v ? new Html(' selected') : ''}>${L[v]}</option>`;
+export function searchPage(t: T, q: SearchForm, result: { hits: ContentHit[]; scanned: number } | undefined): Html {
+  const opt = (v: 'equals' | 'contains') => html`<option value="${v}"${(q.op || 'equals') === v ? new Html(' selected') : ''}>${t(v === 'equals' ? 'ops.equals' : 'ops.contains')}</option>`;
   return html`<form class="search" id="content-search" method="get" action="/console/search">
-<label>${L.fieldPath} <input name="path" value="${q.path ?? ''}" placeholder="PID-5.1" required></label>
-<label>${L.op} <select name="op">${opt('equals')}${opt('contains')}</select></label>
-<label>${L.value} <input name="value" value="${q.value ?? ''}" autocomplete="off" required></label>
-<label>${L.since} <input name="since" type="datetime-local" value="${q.since ?? ''}"></label>
-<label>${L.until} <input name="until" type="datetime-local" value="${q.until ?? ''}"></label>
-<button type="submit">${L.find}</button></form>
-${result ? html`<p id="scanned">${result.scanned} ${L.scanned}</p>
-<div class="scroll"><table id="search-results"><tr><th>${L.message}</th><th>${L.time}</th><th>${L.source}</th><th>${L.type}</th><th>${L.controlId}</th><th>${L.patient}</th><th>${L.status}</th></tr>
+<label>${t('ops.fieldPath')} <input name="path" value="${q.path ?? ''}" placeholder="PID-5.1" required></label>
+<label>${t('ops.op')} <select name="op">${opt('equals')}${opt('contains')}</select></label>
+<label>${t('ops.value')} <input name="value" value="${q.value ?? ''}" autocomplete="off" required></label>
+<label>${t('ops.since')} <input name="since" type="datetime-local" value="${q.since ?? ''}"></label>
+<label>${t('ops.until')} <input name="until" type="datetime-local" value="${q.until ?? ''}"></label>
+<button type="submit">${t('ops.find')}</button></form>
+${result ? html`<p id="scanned">${result.scanned} ${t('ops.scanned')}</p>
+<div class="scroll"><table id="search-results"><tr><th>${t('ops.message')}</th><th>${t('ops.time')}</th><th>${t('ops.source')}</th><th>${t('ops.type')}</th><th>${t('ops.controlId')}</th><th>${t('ops.patient')}</th><th>${t('ops.status')}</th></tr>
 ${result.hits.map((m) => html`<tr data-message="${m.id}"><td><a href="/console/messages/${m.id}">${m.id}</a></td><td>${time(m.receivedAt)}</td><td>${m.source}</td><td>${scrubText(m.type)}</td>
-<td>${scrubText(m.controlId)}</td><td>${maskId(m.patientId)}</td><td>${m.status}</td></tr>`)}</table></div>
-${result.hits.length === 0 ? html`<p>${L.noMatch}</p>` : html`<p><a id="replay-link" href="/console/replay${qs({ ...q })}">${L.replay}</a></p>`}` : ''}`;
+<td>${scrubText(m.controlId)}</td><td>${maskId(m.patientId)}</td><td data-status="${m.status}">${tOr(t, 'status', m.status)}</td></tr>`)}</table></div>
+${result.hits.length === 0 ? html`<p>${t('ops.noMatch')}</p>` : html`<p><a id="replay-link" href="/console/replay${qs({ ...q })}">${t('ops.replay')}</a></p>`}` : ''}`;
 }
 
 /** The confirm step of a filtered replay: how many messages match, and the button that replays exactly that many. */
-export function replayPage(filter: Record<string, string>, count: number, L: L): Html {
-  return html`<p id="replay-count"><b>${count}</b> ${L.replayMatch}</p>
+export function replayPage(t: T, filter: Record<string, string>, count: number): Html {
+  return html`<p id="replay-count"><b>${count}</b> ${t('ops.replayMatch')}</p>
 ${count > 0 ? html`<form data-post="/console/replay" id="replay-form">${Object.entries(filter).map(([k, v]) => html`<input type="hidden" name="${k}" value="${v}">`)}
-<input type="hidden" name="confirm" value="${count}"><button type="submit">${L.replayConfirm} (${count})</button></form>` : ''}`;
+<input type="hidden" name="confirm" value="${count}"><button type="submit">${t('ops.replayConfirm')} (${count})</button></form>` : ''}`;
 }
 
-export { opsLabels };
