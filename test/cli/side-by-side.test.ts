@@ -28,7 +28,7 @@ async function freeTriple(avoid: number[] = []): Promise<number> {
   for (let attempt = 0; attempt < 50; attempt++) {
     const p = 20_000 + Math.floor(Math.random() * 30_000);
     if (avoid.some((a) => Math.abs(a - p) < 6)) continue;
-    if ((await canBind(p)) && (await canBind(p + 1)) && (await canBind(p + 2))) return p;
+    if ((await canBind(p)) && (await canBind(p + 1)) && (await canBind(p + 2)) && (await canBind(p + 3))) return p;
   }
   throw new Error('no free port triple found');
 }
@@ -70,13 +70,13 @@ describe('two engines with simulators side by side', () => {
     if (dir) rmSync(dir, { recursive: true, force: true });
   }, 30_000);
 
-  it('both are ready, each with its simulators on its HTTP port + 1 and + 2', async () => {
+  it('both are ready, each with its simulators on its HTTP port + 1, + 2 and + 3', async () => {
     for (const [i, e] of engines.entries()) {
       const res = await fetch(`${e.httpUrl}/readyz`);
       const body = (await res.json()) as { status: string; simulators: Record<string, string> };
       expect(res.status).toBe(200);
       expect(body.status).toBe('ok');
-      expect(body.simulators).toEqual({ gdEhr: `http://127.0.0.1:${ports[i]! + 1}`, recognition: `http://127.0.0.1:${ports[i]! + 2}` });
+      expect(body.simulators).toEqual({ gdEhr: `http://127.0.0.1:${ports[i]! + 1}`, recognition: `http://127.0.0.1:${ports[i]! + 2}`, mllpReceiver: `mllp://127.0.0.1:${ports[i]! + 3}` });
       expect(e.stderr()).toContain(`simulator gdEhr: http://127.0.0.1:${ports[i]! + 1}`);
     }
   });
@@ -116,7 +116,7 @@ describe('two engines with simulators side by side', () => {
     const e = await spawnEngine(['--config', file, '--mllp-port', '0', '--http-port', String(http), '--data-dir', path.join(dir, 'data-ports')], {}, 40_000);
     try {
       const body = (await (await fetch(`${e.httpUrl}/readyz`)).json()) as { simulators: Record<string, string> };
-      expect(body.simulators).toEqual({ gdEhr: `http://127.0.0.1:${moved}`, recognition: `http://127.0.0.1:${http + 2}` });
+      expect(body.simulators).toEqual({ gdEhr: `http://127.0.0.1:${moved}`, recognition: `http://127.0.0.1:${http + 2}`, mllpReceiver: `mllp://127.0.0.1:${http + 3}` });
     } finally {
       e.child.kill('SIGTERM');
       await e.exited;
@@ -128,6 +128,6 @@ describe('two engines with simulators side by side', () => {
     writeFileSync(file, 'simulatorPorts:\n  szEhr: 9999\n');
     const r = await cli(['validate', '--config', file, path.resolve('routes')]);
     expect(r.code).toBe(1);
-    expect(r.stderr).toMatch(/bad-ports\.yaml:2:3: simulatorPorts\.szEhr: no simulator of that name \(known: gdEhr, recognition\)/);
+    expect(r.stderr).toMatch(/bad-ports\.yaml:2:3: simulatorPorts\.szEhr: no simulator of that name \(known: gdEhr, recognition, mllpReceiver\)/);
   });
 });
