@@ -20,6 +20,14 @@
  * (core/routes/rewrite.ts), so an outbound step after it sends the rewritten
  * message and the console shows it next to the original. Linear in the
  * message size.
+ *
+ * It is a transform step: in an on-receive route it (and the steps after it
+ * up to the first outbound step) runs with the deliveries after the message
+ * is stored and the sender has its AA, not before the ACK. A failure (a code
+ * missing from a `missing: error` table) dead-letters the delivery with a
+ * reason naming the table and the key; a replay after the table is fixed and
+ * reloaded rewrites again. In an on-complete route it runs before the ACK as
+ * every step does.
  */
 import {
   compilePath,
@@ -59,6 +67,9 @@ const plugin: PluginDefinition<Hl7Config> = {
   name: 'hl7',
   summary: 'Rewrite the message for the later steps: set, clear and remove fields and segments (escape-correct); the stored original is kept',
   kind: 'local',
+  // A transform step (as map): in on-receive routes it runs with the deliveries, after the ACK, so a code missing
+  // from a `missing: error` table dead-letters the delivery with the reason, and a replay rewrites again.
+  transform: true,
   configSchema: {
     type: 'object',
     additionalProperties: false,
