@@ -5,8 +5,8 @@
  * (tables/lab-items.csv + lab-items.yaml `charset: gbk`); the `mllp` step
  * forwards the rewritten message to the MLLP receiver simulator.
  *
- * The hl7 step has no `each:`: it sets one path per entry, so the route lists
- * OBX[1]-3.1 ... OBX[16]-3.1 (one entry per result of this report).
+ * The second hl7 step uses `each: OBX`: its paths address the current OBX,
+ * so every result of any length of report is mapped.
  *
  * Checked: what the receiver got (rewritten MSH-5/6, platform item codes,
  * Chinese text intact, GB 18030 bytes), the stored original byte for byte,
@@ -61,20 +61,18 @@ const TABLE_CSV = 'hisCode,platformCode,name,system\n' + ITEMS.map((r) => [...r,
  * run with the delivery, and a missing code dead-letters the delivery after AA.
  */
 function routes(port: number): string {
-  const sets = ITEMS.map((_, i) => {
-    const n = i + 1;
-    return [
-      `        "OBX[${n}]-3.1": "\${OBX[${n}]-3.1|lookup:lab-items.platformCode}"`,
-      `        "OBX[${n}]-3.2": "\${OBX[${n}]-3.1|lookup:lab-items.name}"`,
-      `        "OBX[${n}]-3.3": "\${OBX[${n}]-3.1|lookup:lab-items.system}"`,
-    ].join('\n');
-  }).join('\n');
   const hl7 = `  - plugin: hl7
     config:
       set:
         MSH-5: GDLIS
         MSH-6: "H4400000001"
-${sets}
+  - plugin: hl7
+    config:
+      each: OBX
+      set:
+        OBX-3.1: "\${OBX-3.1|lookup:lab-items.platformCode}"
+        OBX-3.2: "\${OBX-3.1|lookup:lab-items.name}"
+        OBX-3.3: "\${OBX-3.1|lookup:lab-items.system}"
   - plugin: mllp
     config: { host: 127.0.0.1, port: ${port}, timeout: 2s, pool: 1 }
 delivery:
@@ -219,7 +217,7 @@ describe('lab ORU rewritten by the hl7 step (GBK code table) and forwarded over 
     });
   });
 
-  it('a shorter report (15 results): the entries for OBX[16] add no empty OBX segment', async () => {
+  it('a shorter report (15 results): each: OBX maps the 15 and adds no OBX', async () => {
     const before = rx.received.length;
     const text = iconv.decode(oru('FWDRW-15'), 'gb18030').split('\r').filter((l) => !l.startsWith('OBX|16|')).join('\r');
     expect(await send(t.port, iconv.encode(text, 'gb18030'))).toMatch(/MSA\|AA\|FWDRW-15/);
