@@ -14,6 +14,10 @@
  * - `clear`: field paths emptied.
  * - `remove`: segments removed, every occurrence (`ZCN`), or one (`NTE[2]`).
  *   MSH cannot be removed.
+ * - `each: OBX`: `set` and `clear` are applied to every OBX in turn; their
+ *   keys must be OBX fields without `[n]` (the current OBX), and in the
+ *   templates a path of OBX without `[n]` reads the current OBX (other
+ *   segments read the message as usual). Not with `remove`.
  *
  * The stored message never changes: the step works on a copy, hands it to
  * the following steps and keeps its text with the deliveries
@@ -158,7 +162,10 @@ const plugin: PluginDefinition<Hl7Config> = {
       remove: { type: 'array', items: { type: 'string' }, minItems: 1, description: 'Segments to remove: ZCN (every one) or NTE[2] (one occurrence); not MSH' },
     },
   },
-  examples: [{ title: 'Forward to the LIS with its own receiver and department codes', yaml: 'plugin: hl7\nconfig:\n  set: { MSH-5: LIS, PV1-3.1: "${PV1-3.1|lookup:dept}" }\n  remove: [ZCN]' }],
+  examples: [
+    { title: 'Forward to the LIS with its own receiver and department codes', yaml: 'plugin: hl7\nconfig:\n  set: { MSH-5: LIS, PV1-3.1: "${PV1-3.1|lookup:dept}" }\n  remove: [ZCN]' },
+    { title: 'Platform item codes in every OBX', yaml: 'plugin: hl7\nconfig:\n  each: OBX\n  set:\n    OBX-3.1: "${OBX-3.1|lookup:lab-items}"\n    OBX-3.2: "${OBX-3.1|lookup:lab-items.name}"' },
+  ],
   create(_ctx, config) {
     const each = config.each;
     if (each !== undefined) {
