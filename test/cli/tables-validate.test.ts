@@ -121,6 +121,29 @@ steps:
     expect(lines[2]).toBe(`${s.file}:20:21: MSH cannot be removed`);
   });
 
+  it('reports a bad each in an hl7 step, and a missing column used inside a good one, at the entry', () => {
+    const route = `name: r
+match: { events: [ORU^R01] }
+steps:
+  - plugin: hl7
+    config:
+      each: obx
+      set: { OBX-5: x }
+  - plugin: hl7
+    config:
+      each: OBX
+      set:
+        OBX-3.1: "\${OBX-3.1|lookup:items.nope}"
+`;
+    const s = site(route, { 'items.csv': 'code,platform\nA,B\n' });
+    const r = validate([s.routes]);
+    expect(r.code).toBe(1);
+    const lines = r.err.trim().split('\n');
+    expect(lines).toHaveLength(2);
+    expect(lines[0]).toBe(`${s.file}:6:13: each names a repeating segment such as OBX (3 upper-case letters or digits), not "obx"`);
+    expect(lines[1]).toMatch(new RegExp(`^${s.file.replace(/[.]/g, '\\.')}:12:\\d+: table items: no column "nope"`));
+  });
+
   it('ships an example route whose GBK and UTF-8 tables load', () => {
     const r = validate([path.resolve('examples/lab-forward/routes')]);
     expect(r.err).toBe('');

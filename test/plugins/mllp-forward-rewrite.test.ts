@@ -5,8 +5,8 @@
  * (tables/lab-items.csv + lab-items.yaml `charset: gbk`); the `mllp` step
  * forwards the rewritten message to the MLLP receiver simulator.
  *
- * The hl7 step has no `each:`: it sets one path per entry, so the route lists
- * OBX[1]-3.1 ... OBX[16]-3.1 (one entry per result of this report).
+ * The second hl7 step uses `each: OBX`: its paths address the current OBX,
+ * so every result of any length of report is mapped.
  *
  * Checked: what the receiver got (rewritten MSH-5/6, platform item codes,
  * Chinese text intact, GB 18030 bytes), the stored original byte for byte,
@@ -55,26 +55,24 @@ const TABLE_CSV = 'hisCode,platformCode,name,system\n' + ITEMS.map((r) => [...r,
 
 /**
  * Two routes forwarding the same way. `fwd-lab` (MSH-3 LIS): the hl7 step
- * alone, so in this on-receive route it runs before the ACK. `fwd-lab-dl`
- * (MSH-3 LIS2): a map step first that looks every OBX-3.1 up (`each: OBX`);
- * a map step is a transform step, so it and the hl7 step after it run with
- * the delivery, and a missing code dead-letters the delivery after AA.
+ * alone; it is a transform step, so in this on-receive route it runs with
+ * the delivery, after the AA. `fwd-lab-dl` (MSH-3 LIS2): a map step first
+ * that looks every OBX-3.1 up (`each: OBX`), then the same hl7 step; both
+ * run with the delivery, and a missing code dead-letters the delivery after AA.
  */
 function routes(port: number): string {
-  const sets = ITEMS.map((_, i) => {
-    const n = i + 1;
-    return [
-      `        "OBX[${n}]-3.1": "\${OBX[${n}]-3.1|lookup:lab-items.platformCode}"`,
-      `        "OBX[${n}]-3.2": "\${OBX[${n}]-3.1|lookup:lab-items.name}"`,
-      `        "OBX[${n}]-3.3": "\${OBX[${n}]-3.1|lookup:lab-items.system}"`,
-    ].join('\n');
-  }).join('\n');
   const hl7 = `  - plugin: hl7
     config:
       set:
         MSH-5: GDLIS
         MSH-6: "H4400000001"
-${sets}
+  - plugin: hl7
+    config:
+      each: OBX
+      set:
+        OBX-3.1: "\${OBX-3.1|lookup:lab-items.platformCode}"
+        OBX-3.2: "\${OBX-3.1|lookup:lab-items.name}"
+        OBX-3.3: "\${OBX-3.1|lookup:lab-items.system}"
   - plugin: mllp
     config: { host: 127.0.0.1, port: ${port}, timeout: 2s, pool: 1 }
 delivery:
@@ -121,7 +119,7 @@ function oru(controlId: string, replaceCode?: [string, string], app = 'LIS'): Bu
   return iconv.encode(text, 'gb18030');
 }
 
-type Delivery = { state: string; attempts: number; lastErrorCode?: string; lastError?: string };
+type Delivery = { id: number; state: string; attempts: number; lastErrorCode?: string; lastError?: string };
 
 async function settled(read: () => Delivery | undefined, ms = 15_000): Promise<Delivery> {
   const by = Date.now() + ms;
@@ -219,7 +217,7 @@ describe('lab ORU rewritten by the hl7 step (GBK code table) and forwarded over 
     });
   });
 
-  it('a shorter report (15 results): the entries for OBX[16] add no empty OBX segment', async () => {
+  it('a shorter report (15 results): each: OBX maps the 15 and adds no OBX', async () => {
     const before = rx.received.length;
     const text = iconv.decode(oru('FWDRW-15'), 'gb18030').split('\r').filter((l) => !l.startsWith('OBX|16|')).join('\r');
     expect(await send(t.port, iconv.encode(text, 'gb18030'))).toMatch(/MSA\|AA\|FWDRW-15/);
@@ -259,15 +257,36 @@ describe('lab ORU rewritten by the hl7 step (GBK code table) and forwarded over 
     expect(page).not.toContain('440106199003152314');
   });
 
-  it('an item code missing from the table in the hl7 step (before the ACK): the HIS gets AE naming table and key; nothing is forwarded', async () => {
+  it('an item code missing from the table in the hl7 step: AA to the HIS, the delivery dead-lettered naming table and key; fixed table, reload and replay forward it', async () => {
     const before = rx.received.length;
     const ack = await send(t.port, oru('FWDRW-MISS', ['HGB', 'HGB2']));
-    expect(ack).toContain('MSA|AE|FWDRW-MISS|table lab-items has no key "HGB2"');
-    const m = messageOf('FWDRW-MISS')!;
-    expect(m.status).toBe('rejected');
-    expect(m.deliveries).toHaveLength(0);
+    // The hl7 step is a transform step: it runs with the delivery, after the message is stored and acknowledged.
+    expect(ack).toMatch(/MSA\|AA\|FWDRW-MISS/);
+    const d = await settled(() => messageOf('FWDRW-MISS')?.deliveries[0]);
+    expect(d).toMatchObject({ state: 'dead', attempts: 1, lastErrorCode: 'ROUTE_E_LOOKUP_MISSING' });
+    expect(d.lastError).toContain('table lab-items has no key "HGB2"');
     await new Promise((r) => setTimeout(r, 200));
     expect(rx.received.slice(before)).toHaveLength(0);
+
+    // The site adds the code to the GBK table, reloads and replays the dead letter: the hl7 step rewrites again.
+    const tablesDir = path.join(root, 'tables');
+    writeFileSync(path.join(tablesDir, 'lab-items.csv'), iconv.encode(TABLE_CSV + 'HGB2,GD-LAB-0099,血红蛋白二（互认）,GDLAB\n', 'gbk'));
+    try {
+      expect((await t.engine.reload()).ok).toBe(true);
+      expect(t.engine.store.requeue({ ids: [d.id] })).toBe(1);
+      const again = await settled(() => messageOf('FWDRW-MISS')?.deliveries[0]);
+      expect(again.state).toBe('done');
+      const got = rx.received.slice(before);
+      expect(got).toHaveLength(1);
+      const msg = parseHl7(got[0]!.text);
+      expect(msg.get('MSH-5')).toBe('GDLIS');
+      expect(msg.get('OBX[10]-3.1')).toBe('GD-LAB-0099');
+      expect(msg.get('OBX[10]-3.2')).toBe('血红蛋白二（互认）');
+      expect(msg.get('OBX[1]-3.1')).toBe('GD-LAB-0001');
+    } finally {
+      writeFileSync(path.join(tablesDir, 'lab-items.csv'), iconv.encode(TABLE_CSV, 'gbk'));
+      await t.engine.reload();
+    }
   });
 
   it('with a map step first (a transform step, run with the delivery) the same rewrite and forward work', async () => {
