@@ -240,7 +240,7 @@ describe('lab ORU rewritten by the hl7 step (GBK code table) and forwarded over 
 
   it('the console message page over HTTP shows the rewritten message next to the original', async () => {
     const m = messageOf('FWDRW-1')!;
-    const res = await fetch(`${t.httpUrl}/console/messages/${m.id}`, { headers: { authorization: `Bearer ${TOKEN}` } });
+    const res = await fetch(`${t.httpUrl}/console/messages/${m.id}?lang=en`, { headers: { authorization: `Bearer ${TOKEN}` } });
     expect(res.status).toBe(200);
     const page = await res.text();
     const at = page.indexOf('Rewritten by fwd-lab');
@@ -306,7 +306,7 @@ describe('lab ORU rewritten by the hl7 step (GBK code table) and forwarded over 
     });
     expect(msg.get('PID-5.2')).toBe('三丰');
     const m = messageOf('FWDRW-DL-OK')!;
-    const page = await (await fetch(`${t.httpUrl}/console/messages/${m.id}`, { headers: { authorization: `Bearer ${TOKEN}` } })).text();
+    const page = await (await fetch(`${t.httpUrl}/console/messages/${m.id}?lang=en`, { headers: { authorization: `Bearer ${TOKEN}` } })).text();
     expect(page).toContain('Rewritten by fwd-lab-dl');
   });
 
