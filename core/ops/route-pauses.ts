@@ -6,8 +6,9 @@
  *
  * The table is written through its own small connection, like the console
  * sessions: pauses are rare, and `hisbridge routes pause` writes the same
- * table from another process. The workers read it (a handful of rows,
- * cached for REFRESH_MS), so a pause from the CLI holds within half a second.
+ * table from another process. The workers read it at every claim and
+ * every start at accept (a handful of rows), so a pause from the CLI holds
+ * at once.
  */
 import Database from 'better-sqlite3';
 import path from 'node:path';
@@ -44,23 +45,14 @@ export class RoutePauses {
   }
 
   /**
-   * Names of the paused routes. The delivery worker asks at every claim and at
-   * every accept that could start a delivery, so the table is read at most
-   * every REFRESH_MS (another process, `hisbridge routes pause`, may have
-   * changed it); a pause or resume through this object applies at once.
+   * Names of the paused routes, read from the table at each call: another
+   * process (`hisbridge routes pause`) may have changed it, and a pause must
+   * hold from the moment the command returns. One indexed read of a handful
+   * of rows on this connection; the store's own statement count is untouched.
    */
-  names(now = Date.now()): readonly string[] {
-    if (this.#cached === undefined || now - this.#readAt >= RoutePauses.REFRESH_MS) {
-      this.#cached = this.#names.all() as string[];
-      this.#readAt = now;
-    }
-    return this.#cached;
+  names(): readonly string[] {
+    return this.#names.all() as string[];
   }
-
-  /** How long a read of the table is reused: a pause from another process holds within this time. */
-  static readonly REFRESH_MS = 500;
-  #cached: string[] | undefined;
-  #readAt = 0;
 
   list(): RoutePause[] {
     return (this.#list.all() as Row[]).map((r) => ({ route: r.route, pausedAt: r.paused_at, pausedBy: r.paused_by, ...(r.reason ? { reason: r.reason } : {}) }));
@@ -68,13 +60,11 @@ export class RoutePauses {
 
   /** Pauses a route; false when it was paused already (the first pause is kept). */
   pause(route: string, by: string, reason?: string, now = Date.now()): boolean {
-    this.#cached = undefined;
     return this.#put.run(route, now, by, reason ? reason.slice(0, 200) : null).changes > 0;
   }
 
   /** Resumes a route; false when it was not paused. */
   resume(route: string): boolean {
-    this.#cached = undefined;
     return this.#del.run(route).changes > 0;
   }
 
