@@ -89,6 +89,7 @@ async function act(sub: 'list' | 'pause' | 'resume', argv: string[]): Promise<nu
     }
     const by = operator();
     const changed = sub === 'pause' ? pauses.pause(name, by, values.reason) : pauses.resume(name);
+    if (pauses.stampError) err(`hisbridge routes: warning: could not signal a running engine (${pauses.stampError}); it sees the change within 5 s`);
     store.audit({ plugin: 'cli', operation: sub === 'pause' ? 'route-pause' : 'route-resume', staffNo: by, route: name, result: changed ? 'ok' : 'skipped', detail: changed ? (sub === 'pause' ? 'delivery held' : 'delivery resumed') : sub === 'pause' ? 'already paused' : 'was not paused' });
     if (values.json) out(JSON.stringify({ route: name, state: sub === 'pause' ? 'paused' : 'active', changed }));
     else out(`route ${name} ${sub === 'pause' ? (changed ? 'paused: its messages are stored and ACKed, delivery held until resumed' : 'was already paused') : changed ? 'resumed' : 'was not paused'}${known ? '' : ' (not checked against route files: give --config or --routes)'}`);

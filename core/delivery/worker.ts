@@ -173,9 +173,19 @@ export class DeliveryWorker {
     if (free <= 0) return;
     const limits = this.#opts.perPluginConcurrency ?? {};
     const full = Object.keys(limits).filter((p) => (this.#perPlugin.get(p) ?? 0) >= limits[p]!);
+    // Each plugin's room, counting the rows this claim takes: a row beyond it stays pending instead of being
+    // claimed and released again.
+    const taken = new Map<string, number>();
+    const take = (plugin: string): boolean => {
+      const limit = limits[plugin];
+      const n = taken.get(plugin) ?? 0;
+      if (limit !== undefined && (this.#perPlugin.get(plugin) ?? 0) + n >= limit) return false;
+      taken.set(plugin, n + 1);
+      return true;
+    };
     let jobs: ClaimedDelivery[];
     try {
-      jobs = this.#store.claimDue(Date.now(), free, full, this.#opts.skipRoutes?.() ?? []);
+      jobs = this.#store.claimDue(Date.now(), free, full, this.#opts.skipRoutes?.() ?? [], take);
       this.#rescan = false;
     } catch (e) {
       this.#rescan = true;

@@ -300,16 +300,24 @@ export class Ledger {
     };
   }
 
-  claim(now: number, limit: number, skipPlugins: readonly string[], skipRoutes: readonly string[] = []): ClaimRecord[] {
+  /**
+   * `take`, when given, is asked for each due row in order and a row it
+   * refuses is left pending, not claimed: the worker's per-plugin room, so a
+   * claim never takes more of a plugin than it can start (claiming then
+   * releasing the rest cost two writes per delivery under load).
+   */
+  claim(now: number, limit: number, skipPlugins: readonly string[], skipRoutes: readonly string[] = [], take?: (plugin: string, route: string) => boolean): ClaimRecord[] {
     // skipRoutes: routes an operator paused (issue 18); their deliveries stay pending until resumed.
-    if (skipRoutes.length) return this.#claimRows(now, this.#dueSkipping(now, limit, skipPlugins, skipRoutes));
+    if (skipRoutes.length) return this.#claimRows(now, this.#dueSkipping(now, limit, skipPlugins, skipRoutes), take);
     const rows = (skipPlugins.length ? this.#s.due.all(now, JSON.stringify(skipPlugins), limit) : this.#s.dueAny.all(now, limit)) as ClaimRow[];
-    // Fewer than asked for, with no plugin left out: nothing else is due now.
-    if (rows.length < limit && !skipPlugins.length) this.due = 0;
-    return this.#claimRows(now, rows);
+    const claimed = this.#claimRows(now, rows, take);
+    // Fewer than asked for, with no plugin left out: nothing else is due now but the rows `take` refused.
+    if (rows.length < limit && !skipPlugins.length) this.due = rows.length - claimed.length;
+    return claimed;
   }
 
-  #claimRows(now: number, rows: ClaimRow[]): ClaimRecord[] {
+  #claimRows(now: number, due: ClaimRow[], take?: (plugin: string, route: string) => boolean): ClaimRecord[] {
+    const rows = take ? due.filter((r) => take(r.plugin, r.route)) : due;
     return rows.map((r) => {
       this.#s.claim.run(now, r.id);
       return {

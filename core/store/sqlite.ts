@@ -477,13 +477,14 @@ export class Store {
   /**
    * Claims up to `limit` due deliveries (each the head of its ordering key)
    * and marks them in-flight with one more attempt. `skipPlugins` leaves out
-   * plugins whose concurrency limit is reached.
+   * plugins whose concurrency limit is reached; `take` (see Ledger.claim)
+   * refuses rows beyond a plugin's room, which then stay pending.
    */
-  claimDue(now: number, limit: number, skipPlugins: readonly string[] = [], skipRoutes: readonly string[] = []): ClaimedDelivery[] {
+  claimDue(now: number, limit: number, skipPlugins: readonly string[] = [], skipRoutes: readonly string[] = [], take?: (plugin: string, route: string) => boolean): ClaimedDelivery[] {
     if (limit <= 0) return [];
     const withBody = (rows: ClaimRecord[]): ClaimedDelivery[] =>
       rows.map((r) => ({ ...r, message: { ...r.message, loadRaw: () => this.loadBody(r.messageId) } }));
-    const claim = () => withBody(this.#ledger.claim(now, limit, skipPlugins, skipRoutes));
+    const claim = () => withBody(this.#ledger.claim(now, limit, skipPlugins, skipRoutes, take));
     if (this.#closed) throw hbError('STORE_E_IO', { detail: 'store is closed' });
     // Accepts are queued: write them and the claim in one transaction (one fsync) instead of two.
     // Only outcomes queued (under FULL): leave them for the next accept batch and claim without them.

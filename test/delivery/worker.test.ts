@@ -125,6 +125,23 @@ describe('DeliveryWorker against a remote on a random port', () => {
     expect(r2.remote.maxConcurrent).toBe(1);
   });
 
+  it('claims no more of a plugin than its room: nothing is claimed and released again (issue 15)', async () => {
+    const { store, remote, worker } = await setup({ perPluginConcurrency: { serial: 2 } });
+    for (let i = 0; i < 8; i++) await queue(store, 'serial', `s${i}`);
+    const released: number[] = [];
+    const release = store.release.bind(store);
+    store.release = (ids, opts) => {
+      released.push(...ids);
+      return release(ids, opts);
+    };
+    worker.start();
+    await until(() => remote.applied.length === 8);
+    expect(remote.maxConcurrent).toBeLessThanOrEqual(2);
+    // Before: each claim took up to 16 rows of `serial` and gave all but its room back in a second write.
+    expect(released).toEqual([]);
+    await until(() => store.pendingCount() === 0);
+  });
+
   it('dead-letters a permanent error with its reason; replay after the cause is fixed delivers it', async () => {
     const { store, remote, worker, settled } = await setup();
     remote.failures.set('authorize', [400]);
