@@ -25,6 +25,12 @@ import { DB_FILE } from '../store/sqlite.js';
 export const PAUSE_STAMP = 'route-pauses.stamp';
 /** The cached names are re-read at least this often, stamp or not. */
 const REFRESH_MS = 5000;
+/**
+ * Calls closer together than this share one look at the stamp (a group
+ * commit starting deliveries asks once per delivery): a pause made by another
+ * process is seen at most this late, far less than any command takes to return.
+ */
+const STAMP_CHECK_MS = 1;
 
 export interface RoutePause {
   route: string;
@@ -46,6 +52,8 @@ export class RoutePauses {
   /** The stamp file as of the cached read: size and inode ('' when it did not exist). */
   #seen = '';
   #readAt = 0;
+  /** performance.now() of the last stamp check: a burst of calls within STAMP_CHECK_MS shares one stat. */
+  #checkedAt = -Infinity;
   /** A failed stamp write, logged once by the caller (see pause/resume). */
   stampError: string | undefined;
 
@@ -71,6 +79,9 @@ export class RoutePauses {
    * this process or any other.
    */
   names(): readonly string[] {
+    const t = performance.now();
+    if (this.#cached !== undefined && t - this.#checkedAt < STAMP_CHECK_MS) return this.#cached;
+    this.#checkedAt = t;
     const now = Date.now();
     const seen = this.#stampState();
     if (this.#cached === undefined || seen !== this.#seen || now - this.#readAt >= REFRESH_MS) {

@@ -22,6 +22,8 @@ import type { StepResult } from '../sdk.js';
 import { REWRITTEN_HL7_VAR, rewrittenInDelivery } from '../routes/rewrite.js';
 
 const ACCEPTED = `('AA','CA')`;
+/** Message bodies per multi-row INSERT (endBatch). */
+const BODY_CHUNK = 32;
 
 interface DeliveryRow {
   id: number; message_id: number; route: string; step: number; plugin: string; ordering_key: string; state: string; attempts: number;
@@ -82,6 +84,9 @@ export class Ledger {
   readonly #failing = new Set<string>();
   #soloDone: number[] = [];
   #soloDead: number[] = [];
+  /** Body rows of the messages accepted in this transaction: [message_id, raw, upload], inserted together by endBatch. */
+  #bodies: unknown[][] = [];
+  readonly #bodyInserts = new Map<number, Database.Statement>();
   /**
    * Deliveries that became due (pending heads) since the last claim that
    * found nothing more: the worker claims only while this is above 0, or on
@@ -246,8 +251,8 @@ export class Ledger {
       if (!row) throw new Error('message slot still taken after release');
     }
     const messageId = row.id;
-    if (upload !== undefined) this.#s.insertBody.run(messageId, null, upload);
-    else this.#s.insertBody.run(messageId, msg.raw, null);
+    // Written with the batch's other bodies at its end (one multi-row INSERT: issue 15's statement budget).
+    this.#bodies.push(upload !== undefined ? [messageId, null, upload] : [messageId, msg.raw, null]);
     const solo = deliveries.length === 1 ? 1 : 0;
     let claimed: ClaimRecord[] | undefined;
     for (const d of deliveries) {
@@ -499,6 +504,17 @@ export class Ledger {
    * status of messages whose only delivery settled, one UPDATE for all.
    */
   endBatch(): void {
+    const bodies = this.#bodies;
+    this.#bodies = [];
+    for (let i = 0; i < bodies.length; i += BODY_CHUNK) {
+      const chunk = bodies.length - i > BODY_CHUNK ? bodies.slice(i, i + BODY_CHUNK) : i === 0 ? bodies : bodies.slice(i);
+      let stmt = this.#bodyInserts.get(chunk.length);
+      if (!stmt) {
+        stmt = chunk.length === 1 ? this.#s.insertBody : this.#db.prepare(`INSERT INTO message_bodies (message_id, raw, upload) VALUES ${Array(chunk.length).fill('(?, ?, ?)').join(', ')}`);
+        this.#bodyInserts.set(chunk.length, stmt);
+      }
+      stmt.run(...chunk.flat());
+    }
     if (this.#soloDone.length) this.#s.soloDone.run(JSON.stringify(this.#soloDone));
     if (this.#soloDead.length) this.#s.soloDead.run(JSON.stringify(this.#soloDead));
     this.#soloDone = [];
@@ -507,6 +523,7 @@ export class Ledger {
 
   /** Forgets what endBatch would write: the transaction was rolled back. */
   abortBatch(): void {
+    this.#bodies = [];
     this.#soloDone = [];
     this.#soloDead = [];
   }

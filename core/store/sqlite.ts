@@ -13,11 +13,23 @@
  * leaving queued outcomes queued under FULL (see claimDue for why both are
  * safe). Outcomes (complete, fail, audit) wait up to outcomeWaitMs for an
  * accept batch to share its fsync; accepts never wait for them.
+ *
+ * Durability under FULL (issue 15): the connection itself runs with SQLite's
+ * synchronous = NORMAL, so a commit writes its WAL frames without syncing
+ * them, and the store makes them durable itself with an fdatasync of the WAL
+ * file on libuv's thread pool. A group commit's promises (and so the ACKs)
+ * resolve only after a sync that started after its commit returned; while
+ * one sync runs, later commits gather for the next one. That is the same
+ * guarantee as SQLite's FULL (which syncs the WAL at each commit and nothing
+ * else), without holding the event loop for the fsync: the next messages are
+ * parsed and committed meanwhile. A power cut loses only commits nobody was
+ * told about, and SQLite's WAL recovery keeps the longest valid prefix (frame
+ * checksums are chained). Synchronous writes (requeue, replay, purge...)
+ * sync before they return.
  */
 import Database from 'better-sqlite3';
 import { randomInt, randomUUID } from 'node:crypto';
-import { chmodSync, closeSync, existsSync, openSync, statSync } from 'node:fs';
-import { open } from 'node:fs/promises';
+import { chmodSync, closeSync, existsSync, fdatasync, fdatasyncSync, openSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { hbError, isHisbridgeError, type HisbridgeError } from '../errors.js';
 import { makeDataDir } from './dirs.js';
@@ -96,6 +108,8 @@ export interface StoreStats {
   /** Operations written through group commits. */
   batchedOps: number;
   largestBatch: number;
+  /** WAL syncs done by the store (FULL): one serves every commit made before it started. */
+  walSyncs: number;
 }
 
 /** Outcome of the latest durable write (readiness reads it). */
@@ -153,23 +167,19 @@ function tighten(file: string, mode: number): boolean {
   return true;
 }
 
-/** fsync of a file off the event loop; errors ignored (see Store.#acceptInParts). */
-async function syncFile(file: string): Promise<void> {
-  let fh;
-  try {
-    fh = await open(file, 'r');
-    await fh.sync();
-  } catch {
-    // Nothing to do: the commit that follows syncs the file itself.
-  } finally {
-    await fh?.close().catch(() => undefined);
-  }
-}
-
-/** Errors that mean the database cannot take writes: full disk, I/O error, read-only or locked file, corruption. */
+/** Errors that mean the database cannot take writes: full disk, I/O error, read-only or locked file, corruption; a failed WAL sync. */
 function isStorageFailure(e: unknown): boolean {
   const code = (e as { code?: unknown })?.code;
-  return typeof code === 'string' && /^SQLITE_(FULL|IOERR|READONLY|CANTOPEN|CORRUPT|NOTADB|BUSY|LOCKED|NOMEM|PROTOCOL)/.test(code);
+  return typeof code === 'string' && (/^SQLITE_(FULL|IOERR|READONLY|CANTOPEN|CORRUPT|NOTADB|BUSY|LOCKED|NOMEM|PROTOCOL)/.test(code) || /^E(IO|NOSPC|DQUOT|ROFS|BADF)$/.test(code));
+}
+
+/** Syncs the WAL file's data (fs.fdatasync); replaceable in tests (StoreOptions.walSync). */
+export type WalSync = (fd: number, done: (err: NodeJS.ErrnoException | null) => void) => void;
+
+/** What waits for the next WAL sync: a group commit's promises and the deliveries it started. */
+interface Unsynced {
+  ok(): void;
+  fail(e: unknown): void;
 }
 
 /** A short reason for health: SQLite's own message (no row data in it), e.g. "database or disk is full". */
@@ -194,8 +204,18 @@ export class Store {
   readonly #groupCommitMs: number;
   readonly #windowMs: number;
   readonly #outcomeWaitMs: number;
-  /** synchronous = FULL: the light (no fsync) transactions switch to NORMAL and back. */
+  /** Durability FULL: commits are synced by the store (the WAL file's fd, off the event loop) before anyone is told. */
   readonly #full: boolean;
+  /** The WAL file, opened for fdatasync (FULL only). */
+  #walFd: number | undefined;
+  readonly #walSync: WalSync;
+  /** Commits waiting for the next sync, and whether one is running. */
+  #unsynced: Unsynced[] = [];
+  #syncing: Unsynced[] | undefined;
+  /** An fdatasync is running on the thread pool (it uses the fd). */
+  #syncInFlight = false;
+  /** close() ran while a sync was running: its callback closes the fd. */
+  #closeFdAfterSync = false;
   #queue: Op[] = [];
   #timer: NodeJS.Timeout | NodeJS.Immediate | undefined;
   /** The pending timer is the longer one of outcomes and audit rows (OUTCOME_WAIT_MS). */
@@ -213,7 +233,7 @@ export class Store {
   readonly #auditInserts = new Map<number, Database.Statement>();
   /** Set by the first failed write, cleared by the next successful group commit. */
   #writeFailure: { since: number; detail: string; kinds: Set<string> } | undefined;
-  readonly #stats: StoreStats = { transactions: 0, lightTransactions: 0, batchedOps: 0, largestBatch: 0 };
+  readonly #stats: StoreStats = { transactions: 0, lightTransactions: 0, batchedOps: 0, largestBatch: 0, walSyncs: 0 };
 
   /**
    * Opens (creating and migrating as needed) the store in `dir`. Throws
@@ -236,7 +256,8 @@ export class Store {
       // index entry. An existing database keeps its page size (changing it needs a VACUUM).
       if ((db.pragma('page_count', { simple: true }) as number) === 0) db.pragma(`page_size = ${Number(process.env.HISBRIDGE_PAGE_SIZE) || PAGE_SIZE}`);
       db.pragma('journal_mode = WAL');
-      db.pragma(`synchronous = ${opts.synchronous === 'NORMAL' ? 'NORMAL' : 'FULL'}`);
+      // NORMAL on the connection in both modes: under FULL the store syncs the WAL itself (see the top of this file).
+      db.pragma('synchronous = NORMAL');
       db.pragma('foreign_keys = ON');
       migrate(db);
       db.prepare('INSERT OR IGNORE INTO meta (key, value) VALUES (?, ?)').run('instance', randomUUID().slice(0, 8));
@@ -248,6 +269,14 @@ export class Store {
     }
     const store = new Store(dir, db, opts, meta);
     store.tightened = tightened;
+    if (store.#full) {
+      try {
+        store.#walFd = openSync(path.join(dir, `${DB_FILE}-wal`), 'r');
+      } catch (e) {
+        db.close();
+        throw storeError(e);
+      }
+    }
     if (counter) {
       db.pragma('wal_autocheckpoint = 0');
       store.#counter = { statements: counter, walStart: fileSize(path.join(dir, `${DB_FILE}-wal`)) };
@@ -328,12 +357,78 @@ export class Store {
     this.#windowMs = opts.idempotencyWindowMs ?? DAY;
     this.#outcomeWaitMs = Math.max(0, opts.outcomeWaitMs ?? OUTCOME_WAIT_MS);
     this.#full = opts.synchronous !== 'NORMAL';
+    this.#walSync = opts.walSync ?? fdatasync;
     this.#recount();
   }
 
-  /** Durability setting in effect ('FULL' | 'NORMAL'). */
+  /** Durability in effect: FULL (every acknowledged commit synced to disk) or NORMAL (see StoreOptions.synchronous). */
   get synchronous(): 'FULL' | 'NORMAL' {
-    return (this.#db.pragma('synchronous', { simple: true }) as number) >= 2 ? 'FULL' : 'NORMAL';
+    return this.#full ? 'FULL' : 'NORMAL';
+  }
+
+  /** WAL syncs finished (FULL), for tests and metrics. */
+  get walSyncs(): number {
+    return this.#stats.walSyncs;
+  }
+
+  /**
+   * Under FULL: `u` is told once a WAL sync that starts after now has
+   * finished (one sync serves every commit made before it starts). Under
+   * NORMAL: at once.
+   */
+  #afterSync(u: Unsynced): void {
+    if (!this.#full || this.#walFd === undefined) return u.ok();
+    this.#unsynced.push(u);
+    if (!this.#syncing) this.#startSync();
+  }
+
+  #startSync(): void {
+    const batch = this.#unsynced;
+    this.#unsynced = [];
+    this.#syncing = batch;
+    this.#syncInFlight = true;
+    this.#walSync(this.#walFd!, (err) => {
+      this.#syncInFlight = false;
+      if (this.#closeFdAfterSync) this.#closeWal();
+      // Otherwise a synchronous sync (#syncNow) settled this batch already.
+      if (this.#syncing === batch) {
+        this.#syncing = undefined;
+        if (err) this.#wrote(['sync'], err);
+        else this.#stats.walSyncs++;
+        for (const u of batch) {
+          if (err) u.fail(err);
+          else u.ok();
+        }
+      }
+      if (!this.#closed && !this.#syncing && this.#unsynced.length) this.#startSync();
+    });
+  }
+
+  /** Synchronous sync of the WAL (synchronous writes, close): settles whatever waits for one. */
+  #syncNow(): void {
+    if (!this.#full || this.#walFd === undefined) return;
+    const waiting = [...(this.#syncing ?? []), ...this.#unsynced];
+    this.#syncing = undefined;
+    this.#unsynced = [];
+    try {
+      fdatasyncSync(this.#walFd);
+      this.#stats.walSyncs++;
+    } catch (e) {
+      this.#wrote(['sync'], e);
+      for (const u of waiting) u.fail(e);
+      throw storeError(e);
+    }
+    for (const u of waiting) u.ok();
+  }
+
+  #closeWal(): void {
+    if (this.#walFd === undefined) return;
+    try {
+      closeSync(this.#walFd);
+    } catch {
+      // Already closed.
+    }
+    this.#walFd = undefined;
   }
 
   stats(): StoreStats {
@@ -404,8 +499,8 @@ export class Store {
   /**
    * A big body: its parts are written first, each in its own transaction
    * without fsync and with a turn of the event loop after it, then the accept
-   * is queued as usual naming the upload. The accept's commit (synchronous
-   * FULL) syncs the WAL, and with it every part written before: the message is
+   * is queued as usual naming the upload. The sync after the accept's commit
+   * (FULL) covers the WAL, and with it every part written before: the message is
    * durable, body included, before the caller ACKs. A part written by a run
    * that then fails or crashes before the accept commits is an orphan:
    * recover() removes it.
@@ -418,10 +513,7 @@ export class Store {
       this.#write(() => insert.run(upload, part, Date.now()), { light: true, keepQueue: true });
       await yieldToLoop();
     }
-    // The accept's commit fsyncs the WAL on the event loop, and with it every part written above (~20 ms for
-    // 4.5 MB). Sync the parts first on libuv's thread pool: the commit then has little left to write out.
-    // Durability does not depend on this (the commit still syncs); a failure here changes nothing.
-    if (this.#full) await syncFile(path.join(this.dir, `${DB_FILE}-wal`));
+    // The WAL sync after the accept's commit (off the event loop) makes every part written above durable with it.
     return new Promise((resolve, reject) => this.#enqueue({ kind: 'accept', msg, deliveries, upload, done: { resolve, reject } }));
   }
 
@@ -655,13 +747,23 @@ export class Store {
   close(): void {
     if (this.#closed) return;
     this.#flush();
+    let syncError: unknown;
+    try {
+      this.#syncNow();
+    } catch (e) {
+      syncError = e;
+    }
     this.#closed = true;
     this.#checkpointer?.close();
     try {
       this.#db.pragma('wal_checkpoint(TRUNCATE)');
     } finally {
       this.#db.close();
+      // A sync still running on the thread pool uses the fd: its callback closes it.
+      if (this.#syncInFlight) this.#closeFdAfterSync = true;
+      else this.#closeWal();
     }
+    if (syncError) throw syncError;
   }
 
   #recount(): void {
@@ -679,20 +781,19 @@ export class Store {
     if (this.#closed) throw hbError('STORE_E_IO', { detail: 'store is closed' });
     if (!opts.keepQueue) this.#flush();
     const light = opts.light === true && this.#full;
+    let v: T;
     try {
-      // Not a prepared statement: SQLite applies this pragma when it is compiled, not when it runs.
-      if (light) this.#db.pragma('synchronous = NORMAL');
-      const v = this.#db.transaction(fn).immediate();
+      v = this.#db.transaction(fn).immediate();
       this.#stats.transactions++;
       this.#checkpointer?.request();
       if (light) this.#stats.lightTransactions++;
-      return v;
     } catch (e) {
       this.#wrote(['sync'], e);
       throw storeError(e);
-    } finally {
-      if (light) this.#db.pragma('synchronous = FULL');
     }
+    // Durable before the caller hears of it (FULL), like a commit under SQLite's FULL; a light write needs no sync.
+    if (!light) this.#syncNow();
+    return v;
   }
 
   #enqueue(op: Op): void {
@@ -758,11 +859,9 @@ export class Store {
     for (const c of this.#claimed.splice(from)) this.#intake?.giveBack(c.plugin);
   }
 
-  /** After a commit: the deliveries started at accept go to the worker. */
-  #startClaimed(): void {
-    if (!this.#claimed.length) return;
-    const jobs = this.#claimed;
-    this.#claimed = [];
+  /** After a commit (and its sync): the deliveries started at accept go to the worker. */
+  #startClaimed(jobs: ClaimRecord[]): void {
+    if (!jobs.length) return;
     const intake = this.#intake;
     for (const r of jobs) {
       const job: ClaimedDelivery = { ...r, message: { ...r.message, loadRaw: () => this.loadBody(r.messageId) } };
@@ -805,6 +904,8 @@ export class Store {
     const failedKinds: string[] = [];
     this.#stats.batchedOps += ops.length;
     this.#stats.largestBatch = Math.max(this.#stats.largestBatch, ops.length);
+    // Committed operations are told after the WAL sync (FULL); the deliveries their accepts started run then too.
+    const settled: { op: Op; value: unknown }[] = [];
     ops.forEach((op, i) => {
       let r = results?.[i];
       if (!results) {
@@ -825,10 +926,24 @@ export class Store {
         }
       }
       this.#pending += r!.delta;
-      if (op.kind !== 'audit') (op.done.resolve as (v: unknown) => void)(r!.value);
+      settled.push({ op, value: r!.value });
     });
-    // Committed: the deliveries started at accept run now (after their accept's commit).
-    this.#startClaimed();
+    const claimed = this.#claimed;
+    this.#claimed = [];
+    if (settled.length || claimed.length) {
+      this.#afterSync({
+        ok: () => {
+          for (const { op, value } of settled) if (op.kind !== 'audit') (op.done.resolve as (v: unknown) => void)(value);
+          // Durable: the deliveries started at accept run now.
+          this.#startClaimed(claimed);
+        },
+        fail: (e) => {
+          for (const { op } of settled) if (op.kind !== 'audit') op.done.reject(storeError(e));
+          // Committed all the same (the rows are in the table, in flight): run them rather than strand them until a restart.
+          this.#startClaimed(claimed);
+        },
+      });
+    }
     // One by one after a failed batch: failing while any of them failed.
     if (!results) {
       if (opError === undefined) this.#wrote(ops.map((op) => op.kind));

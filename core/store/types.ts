@@ -134,11 +134,17 @@ export interface NewDeliveryWithOutcome extends NewDelivery {
 
 export interface StoreOptions {
   /**
-   * SQLite `synchronous` in WAL mode. FULL: a commit (and so an ACK) survives
-   * a power cut (fsync per group commit). NORMAL: survives a process crash; a
-   * power cut may lose the last commits. Default FULL.
+   * Durability in WAL mode. FULL: a commit (and so an ACK) survives a power
+   * cut (the store fdatasyncs the WAL after each group commit, off the event
+   * loop, before resolving). NORMAL: survives a process crash; a power cut
+   * may lose the last commits. Default FULL.
    */
   synchronous?: 'FULL' | 'NORMAL';
+  /**
+   * Tests only: replaces the WAL sync (fs.fdatasync) under FULL, to hold a
+   * sync back or make it fail. Its callback must be called exactly once.
+   */
+  walSync?: (fd: number, done: (err: NodeJS.ErrnoException | null) => void) => void;
   /** Delivered message bodies are purged after this many days (default 30). */
   retentionDays?: number;
   /** Message metadata, deliveries and audit rows are kept this long; at least 180 (default 180). */
