@@ -15,7 +15,7 @@ import { COUNT_SQL_ENV } from '../../core/store/sql-count.js';
 import { useEngine } from '../helpers/engine.js';
 import { idNumberByDay } from '../helpers/ids.js';
 
-/** Statements per message the happy path may cost (issue 15 target: at most 5). */
+/** Statements per message the happy path may cost, BEGIN and COMMIT included (issue 15 target: at most 5). */
 const MAX_STATEMENTS = 5;
 /**
  * WAL bytes per 1 KB message the happy path may cost. The issue's target is
@@ -89,13 +89,15 @@ describe('store cost per message (issue 15, target 3)', () => {
     const statements = (end.statements - start.statements) / n;
     const walBytes = (end.walBytes - start.walBytes) / n;
     const transactions = (end.transactions - start.transactions) / n;
-    console.log(`per message: ${statements.toFixed(2)} statements, ${(walBytes / 1024).toFixed(2)} KB WAL, ${transactions.toFixed(2)} transactions`);
+    // Each transaction also runs BEGIN and COMMIT: counted here too, as the bench's outside counter does.
+    const withTx = statements + 2 * transactions;
+    console.log(`per message: ${statements.toFixed(2)} statements (${withTx.toFixed(2)} with BEGIN/COMMIT), ${(walBytes / 1024).toFixed(2)} KB WAL, ${transactions.toFixed(2)} transactions`);
     // Every message was delivered: the simulator holds one authorization per patient and every message is done.
     const done = t.engine.store.searchMessages({ status: 'done', limit: 10_000 });
     expect(done.length).toBe(n + 50);
     const calls = (await (await fetch(`${t.engine.simulators.gdEhr!.url}/__sim/calls`)).json()) as { calls: { op: string }[] };
     expect(calls.calls.filter((c) => c.op === 'authorize' || c.op.startsWith('auth')).length).toBeGreaterThanOrEqual(n + 50);
-    expect(statements).toBeLessThanOrEqual(MAX_STATEMENTS);
+    expect(withTx).toBeLessThanOrEqual(MAX_STATEMENTS);
     expect(walBytes).toBeLessThanOrEqual(MAX_WAL_BYTES);
   }, 120_000);
 });
