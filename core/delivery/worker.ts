@@ -175,12 +175,17 @@ export class DeliveryWorker {
     const full = Object.keys(limits).filter((p) => (this.#perPlugin.get(p) ?? 0) >= limits[p]!);
     // Each plugin's room, counting the rows this claim takes: a row beyond it stays pending instead of being
     // claimed and released again.
+    // The overall room is looked at again per row: the accepts the claim's transaction writes first may have
+    // reserved slots at accept (Store.attachIntake) since `free` was computed.
     const taken = new Map<string, number>();
+    let takenAll = 0;
     const take = (plugin: string): boolean => {
+      if (this.#running.size + this.#reserved + takenAll >= this.#concurrency) return false;
       const limit = limits[plugin];
       const n = taken.get(plugin) ?? 0;
       if (limit !== undefined && (this.#perPlugin.get(plugin) ?? 0) + n >= limit) return false;
       taken.set(plugin, n + 1);
+      takenAll++;
       return true;
     };
     let jobs: ClaimedDelivery[];

@@ -234,9 +234,9 @@ export class Engine {
         gate: () => this.#gate(),
         signal: this.#abort.signal,
         // The ingest's parse, handed to the deliveries (a 4.5 MB report was parsed again for its first delivery).
-        committed: (id, bytes, msg) => {
+        committed: (id, bytes, msg, deliveries) => {
           this.#parsedSeeds++;
-          void this.#parsed.get(id, bytes, () => Promise.resolve(msg));
+          this.#parsed.seed(id, bytes, msg, deliveries);
         },
       });
       outcome = r.outcome;

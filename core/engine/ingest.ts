@@ -50,7 +50,7 @@ export interface IngestDeps {
    * it to the deliveries' parsed-message cache, so a big message is not
    * decoded and parsed again for its first delivery (issue 11).
    */
-  committed?(messageId: number, rawBytes: number, msg: Hl7Message): void;
+  committed?(messageId: number, rawBytes: number, msg: Hl7Message, deliveries: number): void;
 }
 
 /** What the port did: the outcome for the source, and whether the commit queued deliveries (the engine kicks the workers). */
@@ -256,7 +256,7 @@ async function common(inbound: InboundMessage, m: ReadOk, deps: IngestDeps): Pro
     return refused('failed', err, outcomes);
   }
   const queued = commitsWork && deliveries.some((d) => !d.final);
-  if (queued && deps.committed && m.input.hl7 && m.input.hl7.revision === 0) deps.committed(messageId, size, m.input.hl7);
+  if (queued && deps.committed && m.input.hl7 && m.input.hl7.revision === 0) deps.committed(messageId, size, m.input.hl7, deliveries.filter((d) => !d.final).length);
   const reused = reusedOf !== undefined;
   if (reused) {
     const w = hbError('ENGINE_W_CONTROL_ID_REUSED');

@@ -61,6 +61,24 @@ describe('ParsedCache', () => {
     expect(cache.loads).toBe(before + 1);
   });
 
+  it('a message seeded at ingest with its number of deliveries stays until the last of them succeeded (issue 15)', async () => {
+    const cache = new ParsedCache();
+    cache.seed(7, 100, parseHl7(text('SEEDED')), 2);
+    expect(cache.size).toBe(1);
+    // A backlog: the deliveries come long after the ingest, and find the parse without a load.
+    const m = await cache.get(7, 100, async () => { throw new Error('must not load'); });
+    expect(m.controlId).toBe('SEEDED');
+    cache.used(7);
+    expect(cache.size).toBe(1);
+    cache.used(7);
+    expect(cache.size).toBe(0);
+    expect(cache.loads).toBe(1);
+    // An entry loaded from the store (not seeded) is left to the LRU bounds.
+    await cache.get(8, 100, async () => parseHl7(text('LOADED')));
+    cache.used(8);
+    expect(cache.size).toBe(1);
+  });
+
   it('does not keep a failed load: the next delivery tries again', async () => {
     const cache = new ParsedCache();
     await expect(cache.get(5, 10, async () => { throw new Error('body gone'); })).rejects.toThrow('body gone');
