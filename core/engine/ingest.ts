@@ -226,6 +226,8 @@ async function common(inbound: InboundMessage, m: ReadOk, deps: IngestDeps): Pro
     ackCode = m.enhanced ? 'CA' : 'AE';
   }
   const commitsWork = !failure || ackCode === 'CA';
+  // Only a message that will be accepted once committed lets the source hand over the next one of its key early.
+  const pipeline = inbound.pipeline && !noRouteError && !admitError && commitsWork ? inbound.pipeline : undefined;
   const failureErr = failure ? { hl7Code: hl7ErrorCode(failure.code), text: failure.message } : undefined;
 
   await yieldIfBig(size);
@@ -242,6 +244,7 @@ async function common(inbound: InboundMessage, m: ReadOk, deps: IngestDeps): Pro
           : failureErr ? (ackCode === 'CA' ? { text: failureErr.text, error: failureErr } : undefined) : replyOf(replies),
       }),
       commitsWork ? deliveries : deliveries.filter((d) => d.final),
+      pipeline,
     );
     messageId = accepted.messageId;
     reusedOf = accepted.controlIdReusedOf;
