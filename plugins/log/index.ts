@@ -28,7 +28,8 @@ const plugin: PluginDefinition<LogConfig> = {
     const level = config.level ?? 'info';
     return {
       async process(input, call) {
-        ctx.log[level]({ route: call.route, msgId: input.controlId, step: call.step }, t.render(input));
+        // Below the configured level the line is not rendered at all.
+        if (ctx.log.isLevelEnabled?.(level) !== false) ctx.log[level]({ route: call.route, msgId: input.controlId, step: call.step }, t.render(input));
         return { outcome: 'ok' };
       },
     };
