@@ -309,6 +309,14 @@ export interface PluginDefinition<C = Record<string, unknown>> {
    */
   readonly transform?: boolean;
   /**
+   * The step changes nothing outside the run: it only writes a log line (the
+   * `log` step). A local step normally makes the engine look for a duplicate
+   * before running the route, so a resent message does not act twice; a
+   * route whose local steps are all effect-free leaves that to the store's
+   * check at commit (one query less per message). Optional (issue 15).
+   */
+  readonly effectFree?: boolean;
+  /**
    * The plugin's own error codes (`errorFactory(...)`), registered with the
    * plugin. Optional (issue 14); a family shared by several plugins may be
    * named by each of them: the same object is registered once.

@@ -156,8 +156,9 @@ async function common(inbound: InboundMessage, m: ReadOk, deps: IngestDeps): Pro
   const matched = deps.routes().match({ source, type: m.type, sendingApp: m.app, sendingFacility: m.facility }, input());
 
   // A duplicate is caught by the store at commit (a UNIQUE index, no query). It is looked for beforehand only when
-  // a matched route would act before the commit: an on-complete route, or a local plugin step before the first outbound one.
-  const actsBeforeCommit = matched.some((r) => r.ack === 'on-complete' || r.steps.some((s) => s.kind === 'plugin' && !s.outbound));
+  // a matched route would act before the commit: an on-complete route, or a local plugin step before the first
+  // outbound one that has effects (a log line written again for a resent message is none: PluginDefinition.effectFree).
+  const actsBeforeCommit = matched.some((r) => r.ack === 'on-complete' || r.steps.some((s) => s.kind === 'plugin' && !s.outbound && !s.def.effectFree));
   try {
     const dup = actsBeforeCommit ? deps.store.findDuplicate(m.app, m.facility, m.id, deps.idempotencyWindowMs, m.digest) : undefined;
     if (dup) {

@@ -13,6 +13,8 @@ const plugin: PluginDefinition<LogConfig> = {
   name: 'log',
   summary: 'Write a log line (template; mask identifiers with |mask:id, |mask:name, |mask:idcard)',
   kind: 'local',
+  // A resent message logged twice does no harm: no duplicate lookup before the commit for this step (issue 15).
+  effectFree: true,
   configSchema: {
     type: 'object',
     additionalProperties: false,
