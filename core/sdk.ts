@@ -309,6 +309,14 @@ export interface PluginDefinition<C = Record<string, unknown>> {
    */
   readonly transform?: boolean;
   /**
+   * The step changes nothing outside the run: it only writes a log line (the
+   * `log` step). A local step normally makes the engine look for a duplicate
+   * before running the route, so a resent message does not act twice; a
+   * route whose local steps are all effect-free leaves that to the store's
+   * check at commit (one query less per message). Optional (issue 15).
+   */
+  readonly effectFree?: boolean;
+  /**
    * The plugin's own error codes (`errorFactory(...)`), registered with the
    * plugin. Optional (issue 14); a family shared by several plugins may be
    * named by each of them: the same object is registered once.
@@ -519,6 +527,19 @@ export interface InboundMessage {
    * both or neither; read it back with `SourceContext.checkpoint()`. Issue 17.
    */
   checkpoint?: string;
+  /**
+   * Pipelining for a source that keeps an order per key (the Kafka source).
+   * When the message is about to be accepted, the port calls `queued()` as
+   * soon as its commit is queued in the store, behind every message queued
+   * before it: the source may then submit the key's next message, which
+   * shares the commit (one fsync for many records). `queued()` is not called
+   * when the message is refused or will not be accepted: the source then
+   * waits for the outcome as usual. The messages of one key share `chain`;
+   * once one of them fails to commit, every later one naming the chain is
+   * refused (`failed`, STORE_E_IO), so none is committed ahead of an earlier
+   * message of its key.
+   */
+  pipeline?: { chain: { broken: boolean }; queued(): void };
 }
 
 /**

@@ -30,7 +30,7 @@ const ROUTE = [
   '  - log: { message: "kafka ${msg.controlId}" }',
 ].join('\n') + '\n';
 
-async function produce(kafka: Kafka, topic: string, n: number): Promise<void> {
+export async function produce(kafka: Kafka, topic: string, n: number): Promise<void> {
   const p = kafka.producer({ createPartitioner: Partitioners.DefaultPartitioner, allowAutoTopicCreation: true });
   await p.connect();
   try {
@@ -85,14 +85,16 @@ async function rawConsumer(kafka: Kafka, topic: string, n: number): Promise<Tria
 }
 
 /** Records/s of the engine's source, from the first poll that saw progress to the n-th accepted record. */
-async function engineSource(brokers: string[], topic: string, n: number): Promise<Trial> {
+export async function engineSource(brokers: string[], topic: string, n: number, nodeArgs?: string[]): Promise<Trial & { window: { fromUs: number; toUs: number } }> {
   const engine: EngineHandle = await startEngine({
+    ...(nodeArgs ? { nodeArgs } : {}),
     routes: { 'kafka.yaml': ROUTE },
     extraConfig: ['kafka:', `  brokers: [${brokers.join(', ')}]`, `  groupId: hb-${topic}`, `  topics: [{ name: ${topic}, format: hl7, charset: utf-8 }]`].join('\n'),
   });
   try {
     const handled = async () => Number(((await engine.health()).kafka as { handled?: number } | undefined)?.handled ?? NaN);
     let start = 0;
+    let fromUs = 0;
     let base = 0;
     let meter: ReturnType<typeof cpuMeter> | undefined;
     const end = Date.now() + 180_000;
@@ -102,12 +104,14 @@ async function engineSource(brokers: string[], topic: string, n: number): Promis
       const now = performance.now();
       if (!start && h > 0 && h < n) {
         start = now;
+        fromUs = Number(process.hrtime.bigint() / 1000n);
         base = h;
         meter = cpuMeter(engine.child.pid);
       }
       if (h >= n) {
         if (!start) throw new Error('engine handled every record before the first poll: too few records to measure');
-        return { value: round((n - base) / ((now - start) / 1000), 0), cpuUsPerMsg: round(meter!.stop(n - base), 1) };
+        const window = { fromUs, toUs: Number(process.hrtime.bigint() / 1000n) };
+        return { value: round((n - base) / ((now - start) / 1000), 0), cpuUsPerMsg: round(meter!.stop(n - base), 1), window };
       }
       if (Date.now() > end) throw new Error(`engine handled ${h}/${n} records in 180 s`);
       await new Promise((r) => setTimeout(r, 20));
@@ -141,7 +145,10 @@ export async function run(ctx: Context): Promise<ScenarioResult[]> {
     ctx.say(`kafka: ${n} records x ${pairCount(ctx)} pairs`);
     pairs = await runPairs(pairCount(ctx), {
       baseline: async (i) => rawConsumer(kafka, await topicOf(i), n),
-      engine: async (i) => engineSource(broker.brokers, await topicOf(i), n),
+      engine: async (i) => {
+        const { window: _window, ...trial } = await engineSource(broker.brokers, await topicOf(i), n);
+        return trial;
+      },
     }, (side, i, e) => notes.push(`pair ${i + 1} ${side === 'baseline' ? 'raw' : 'hisbridge'}: ${reason(e)}`));
   } finally {
     await broker.stop();

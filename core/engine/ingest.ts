@@ -156,8 +156,9 @@ async function common(inbound: InboundMessage, m: ReadOk, deps: IngestDeps): Pro
   const matched = deps.routes().match({ source, type: m.type, sendingApp: m.app, sendingFacility: m.facility }, input());
 
   // A duplicate is caught by the store at commit (a UNIQUE index, no query). It is looked for beforehand only when
-  // a matched route would act before the commit: an on-complete route, or a local plugin step before the first outbound one.
-  const actsBeforeCommit = matched.some((r) => r.ack === 'on-complete' || r.steps.some((s) => s.kind === 'plugin' && !s.outbound));
+  // a matched route would act before the commit: an on-complete route, or a local plugin step before the first
+  // outbound one that has effects (a log line written again for a resent message is none: PluginDefinition.effectFree).
+  const actsBeforeCommit = matched.some((r) => r.ack === 'on-complete' || r.steps.some((s) => s.kind === 'plugin' && !s.outbound && !s.def.effectFree));
   try {
     const dup = actsBeforeCommit ? deps.store.findDuplicate(m.app, m.facility, m.id, deps.idempotencyWindowMs, m.digest) : undefined;
     if (dup) {
@@ -226,6 +227,8 @@ async function common(inbound: InboundMessage, m: ReadOk, deps: IngestDeps): Pro
     ackCode = m.enhanced ? 'CA' : 'AE';
   }
   const commitsWork = !failure || ackCode === 'CA';
+  // Only a message that will be accepted once committed lets the source hand over the next one of its key early.
+  const pipeline = inbound.pipeline && !noRouteError && !admitError && commitsWork ? inbound.pipeline : undefined;
   const failureErr = failure ? { hl7Code: hl7ErrorCode(failure.code), text: failure.message } : undefined;
 
   await yieldIfBig(size);
@@ -242,6 +245,7 @@ async function common(inbound: InboundMessage, m: ReadOk, deps: IngestDeps): Pro
           : failureErr ? (ackCode === 'CA' ? { text: failureErr.text, error: failureErr } : undefined) : replyOf(replies),
       }),
       commitsWork ? deliveries : deliveries.filter((d) => d.final),
+      pipeline,
     );
     messageId = accepted.messageId;
     reusedOf = accepted.controlIdReusedOf;

@@ -106,6 +106,30 @@ function sleep(ms: number, signal: AbortSignal): Promise<void> {
 
 class Stopping extends Error {}
 
+/** One record's turn within its key: handed over when its commit is queued (or it finished), finished after its retries and dead-letter. */
+class KeyTurn {
+  readonly handedOver: Promise<void>;
+  readonly finished: Promise<void>;
+  readonly handOver: () => void;
+  #finish!: () => void;
+  constructor(readonly chain: { broken: boolean }) {
+    let h!: () => void;
+    this.handedOver = new Promise<void>((r) => (h = r));
+    this.handOver = h;
+    this.finished = new Promise<void>((r) => (this.#finish = r));
+  }
+  finish(): void {
+    this.handOver();
+    this.#finish();
+  }
+}
+
+/** A record's turn and the previous record of its key (undefined for the key's first record in the batch). */
+interface RecordOrder {
+  turn: KeyTurn;
+  prev: KeyTurn | undefined;
+}
+
 export class KafkaSource {
   readonly #d: KafkaSourceDeps;
   readonly #topics: Map<string, KafkaTopicConfig & { input: TopicInput }>;
@@ -217,7 +241,8 @@ export class KafkaSource {
         this.#reportLag(b, BigInt(b.records[next - 1]!.offset) + 1n);
       }
     };
-    const chains = new Map<string, Promise<void>>();
+    // Per key: the previous record's hand-over (its commit queued, or it finished) and its end (retries and dead-letter included).
+    const keys = new Map<string, KeyTurn>();
     let slots = this.#d.config.maxInFlight;
     const waiting: (() => void)[] = [];
     const acquire = () => (slots > 0 ? (slots--, Promise.resolve()) : new Promise<void>((r) => waiting.push(r)));
@@ -227,14 +252,18 @@ export class KafkaSource {
       else slots++;
     };
     let firstError: unknown;
-    const all = b.records.map((r, i) => {
+    const all = b.records.map(async (r, i) => {
       const key = r.key ? r.key.toString('latin1') : '';
-      const run = async () => {
+      const prev = keys.get(key);
+      const turn = new KeyTurn(prev?.chain ?? { broken: false });
+      keys.set(key, turn);
+      try {
+        if (prev) await prev.handedOver;
         if (firstError !== undefined) return;
         await acquire();
         try {
           if (!b.isActive() || this.#abort.signal.aborted) throw new Stopping();
-          await this.#handle(topic, r, b);
+          await this.#handle(topic, r, b, { turn, prev });
           done[i] = true;
           advance();
         } catch (e) {
@@ -242,10 +271,9 @@ export class KafkaSource {
         } finally {
           release();
         }
-      };
-      const p = (chains.get(key) ?? Promise.resolve()).then(run);
-      chains.set(key, p);
-      return p;
+      } finally {
+        turn.finish();
+      }
     });
     // Long batches: stay in the group, and commit what is resolved so far so a crash re-delivers little.
     const beat = setInterval(() => {
@@ -281,22 +309,28 @@ export class KafkaSource {
     }
   }
 
-  async #handle(topic: KafkaTopicConfig & { input: TopicInput }, r: KafkaRecord, b: KafkaBatch): Promise<void> {
+  async #handle(topic: KafkaTopicConfig & { input: TopicInput }, r: KafkaRecord, b: KafkaBatch, order: RecordOrder): Promise<void> {
     // A JSON envelope is parsed whole: one over maxEventBytes is dead-lettered before it is read.
     if (topic.format === 'json' && r.value && r.value.length > topic.maxEventBytes) {
+      await order.prev?.finished;
       return this.#deadLetter(topic, r, payloadRefusal(hbError('ENGINE_E_EVENT_TOO_LARGE', { bytes: r.value.length, limit: topic.maxEventBytes })), 1);
     }
     const decoded = topic.format === 'json' ? decodeJsonValue(r.value) : decodeHl7Value(r.value, topic.charset);
-    if (decoded instanceof Error) return this.#deadLetter(topic, r, payloadRefusal(decoded), 1);
+    if (decoded instanceof Error) {
+      await order.prev?.finished;
+      return this.#deadLetter(topic, r, payloadRefusal(decoded), 1);
+    }
     if (decoded.format === 'json') {
       // A JSON event goes to the port as JSON: routes read it as `body.<path>`, never as synthetic HL7.
-      return this.#submitWithRetry(topic, r, b, [{ source: topic.input.source, format: 'json', bytes: decoded.bytes, event: decoded.event, identity: decoded.identity }]);
+      return this.#submitWithRetry(topic, r, b, [{ source: topic.input.source, format: 'json', bytes: decoded.bytes, event: decoded.event, identity: decoded.identity }], order);
     }
     // A record holding several messages or a batch: the listener's splitter; each message in order, none dropped.
     const split = splitBlock(decoded.bytes);
     const frames = split.units.length === 1 && split.units[0]!.kind === 'message' ? [split.units[0]!.bytes] : messagesOf(split);
     const where = { topic: r.topic, partition: r.partition, offset: r.offset };
     if (frames.length !== 1 || split.units.length !== 1 || split.units[0]!.kind !== 'message') {
+      // A record of several messages (or none) is handled whole after the key's earlier records: no pipelining.
+      await order.prev?.finished;
       if (frames.length === 0) {
         // An empty batch (BHS, BTS 0): nothing to process, nothing lost.
         this.#d.log.warn({ ...where, code: 'HL7_W_BATCH_TRAILER' }, 'kafka: record holds a batch without messages; committed');
@@ -312,22 +346,36 @@ export class KafkaSource {
       this.#d.log.info({ ...where, messages: frames.length }, 'kafka: record holds several messages: each processed on its own');
     }
     const defaultCharset = decoded.defaultCharset;
-    return this.#submitWithRetry(topic, r, b, frames.map((f) => ({ ...topic.input, defaultCharset, bytes: f })));
+    return this.#submitWithRetry(topic, r, b, frames.map((f) => ({ ...topic.input, defaultCharset, bytes: f })), order);
   }
 
-  /** Submits a record's messages in order; retries a passing refusal with back-off, dead-letters the record otherwise. */
-  async #submitWithRetry(topic: KafkaTopicConfig & { input: TopicInput }, r: KafkaRecord, b: KafkaBatch, messages: InboundMessage[]): Promise<void> {
+  /**
+   * Submits a record's messages in order; retries a passing refusal with back-off, dead-letters the record otherwise.
+   * A record of one message is pipelined: its first attempt hands the key over to the next record as soon as its
+   * commit is queued (InboundMessage.pipeline). Anything but a clean accept (a retry, a dead-letter) waits until the
+   * key's earlier records are finished, so retries and dead-letters keep the key's order.
+   */
+  async #submitWithRetry(topic: KafkaTopicConfig & { input: TopicInput }, r: KafkaRecord, b: KafkaBatch, messages: InboundMessage[], order: RecordOrder): Promise<void> {
     const { retry } = this.#d.config;
     const where = { topic: r.topic, partition: r.partition, offset: r.offset };
     const frames = messages;
+    // Behind a key whose chain broke (an earlier record failed to commit), records go one by one again.
+    let pipelined = frames.length === 1 && !order.turn.chain.broken;
+    if (!pipelined) await order.prev?.finished;
     for (let k = 0; k < frames.length; k++) {
       for (let attempt = 1; ; attempt++) {
         // Pausing the consumer only stops the next fetch: the batch in hand waits here too.
         while (this.#status.paused && b.isActive() && !this.#abort.signal.aborted) await sleep(100, this.#abort.signal);
         if (!b.isActive() || this.#abort.signal.aborted) throw new Stopping();
-        const inbound: InboundMessage = frames[k]!;
+        const inbound: InboundMessage = pipelined ? { ...frames[k]!, pipeline: { chain: order.turn.chain, queued: order.turn.handOver } } : frames[k]!;
         const v = decide(await this.#d.submit(inbound));
         if (!v) break;
+        if (pipelined) {
+          // Not accepted: the key's earlier records finish first (their retries and dead-letters come before this one's).
+          pipelined = false;
+          await order.prev?.finished;
+          if (!b.isActive() || this.#abort.signal.aborted) throw new Stopping();
+        }
         if (v.kind === 'dead' || attempt >= retry.max) {
           // The whole record goes to the dead-letter topic: on replay the messages already accepted are re-acknowledged as duplicates.
           return this.#deadLetter(topic, r, frames.length > 1 ? { ...v, reason: `message ${k + 1} of ${frames.length}: ${v.reason}` } : v, attempt);

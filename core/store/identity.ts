@@ -16,13 +16,17 @@
  * - Idempotency key: a hash of (message key, route, step): 32 hex characters,
  *   free of PHI.
  */
+import * as nodeCrypto from 'node:crypto';
 import { createHash } from 'node:crypto';
 import { TimeSlice } from '../cooperative.js';
 
 const SEP = '\u001f';
 
+/** crypto.hash (Node >= 20.12): a one-shot digest without a Hash object, about half the cost for short inputs. */
+const hashOnce = (nodeCrypto as { hash?: (algorithm: string, data: string, encoding: 'hex') => string }).hash;
+
 function sha256(text: string): string {
-  return createHash('sha256').update(text, 'utf8').digest('hex');
+  return hashOnce ? hashOnce('sha256', text, 'hex') : createHash('sha256').update(text, 'utf8').digest('hex');
 }
 
 const isBlank = (c: number) => c === 0x20 || c === 0x09 || c === 0x0d || c === 0x0a;
@@ -124,7 +128,7 @@ export function canonicalContent(text: string): string {
 /** SHA-256 (hex) of the message's canonical content. */
 export function contentDigest(text: string): string {
   const c = canonicalParts(text);
-  return createHash('sha256').update(c.msh, 'utf8').update(trimPieces(c.rest, c.trim), 'utf8').digest('hex');
+  return sha256(c.msh + trimPieces(c.rest, c.trim));
 }
 
 /** Characters trimmed and hashed per event-loop turn by contentDigestYielding. */

@@ -74,10 +74,24 @@ export const BODY_PART_BYTES = 256 * 1024;
 const ORPHAN_AGE_MS = 60_000;
 
 type Op =
-  | { kind: 'accept'; msg: NewMessage; deliveries: NewDeliveryWithOutcome[]; upload?: number; done: Settle<AcceptResult> }
+  | { kind: 'accept'; msg: NewMessage; deliveries: NewDeliveryWithOutcome[]; upload?: number; order?: AcceptOrder; done: Settle<AcceptResult> }
   | { kind: 'complete'; id: number; result: StepResult; latencyMs?: number; done: Settle<boolean> }
   | { kind: 'fail'; id: number; err: FailInput; latencyMs?: number; done: Settle<'retrying' | 'dead' | 'ignored'> }
   | { kind: 'audit'; params: unknown[] };
+
+/**
+ * Pipelined accepts of one ordering key (the Kafka source, through
+ * InboundMessage.pipeline): `queued` is called once the accept is in the
+ * queue, behind every accept queued before it, so the caller may hand over the
+ * key's next message at once and both share one commit. The accepts of one key
+ * share `chain`: once one of them fails to commit, the chain is broken and
+ * every later accept naming it is refused (STORE_E_IO), so no message is
+ * committed ahead of an earlier one of its key that was not.
+ */
+export interface AcceptOrder {
+  chain: { broken: boolean };
+  queued(): void;
+}
 
 interface Settle<T> {
   resolve(v: T): void;
@@ -491,9 +505,9 @@ export class Store {
    * `ackCode` is the original answer. The same sender and MSH-10 with other
    * content is stored as a new message, with `controlIdReusedOf` set.
    */
-  accept(msg: NewMessage, deliveries: NewDeliveryWithOutcome[]): Promise<AcceptResult> {
-    if ((msg.raw?.length ?? 0) > BODY_PART_BYTES && !this.#closed) return this.#acceptInParts(msg, deliveries);
-    return new Promise((resolve, reject) => this.#enqueue({ kind: 'accept', msg, deliveries, done: { resolve, reject } }));
+  accept(msg: NewMessage, deliveries: NewDeliveryWithOutcome[], order?: AcceptOrder): Promise<AcceptResult> {
+    if ((msg.raw?.length ?? 0) > BODY_PART_BYTES && !this.#closed) return this.#acceptInParts(msg, deliveries, order);
+    return new Promise((resolve, reject) => this.#enqueue({ kind: 'accept', msg, deliveries, ...(order ? { order } : {}), done: { resolve, reject } }));
   }
 
   /**
@@ -505,7 +519,7 @@ export class Store {
    * that then fails or crashes before the accept commits is an orphan:
    * recover() removes it.
    */
-  async #acceptInParts(msg: NewMessage, deliveries: NewDeliveryWithOutcome[]): Promise<AcceptResult> {
+  async #acceptInParts(msg: NewMessage, deliveries: NewDeliveryWithOutcome[], order?: AcceptOrder): Promise<AcceptResult> {
     const upload = randomInt(1, 2 ** 47);
     const insert = this.#insertPart;
     for (let off = 0; off < msg.raw.length; off += BODY_PART_BYTES) {
@@ -514,7 +528,7 @@ export class Store {
       await yieldToLoop();
     }
     // The WAL sync after the accept's commit (off the event loop) makes every part written above durable with it.
-    return new Promise((resolve, reject) => this.#enqueue({ kind: 'accept', msg, deliveries, upload, done: { resolve, reject } }));
+    return new Promise((resolve, reject) => this.#enqueue({ kind: 'accept', msg, deliveries, upload, ...(order ? { order } : {}), done: { resolve, reject } }));
   }
 
   /**
@@ -802,6 +816,8 @@ export class Store {
       return;
     }
     this.#queue.push(op);
+    // In the queue behind every earlier accept: the next message of the same key may follow into the same commit.
+    if (op.kind === 'accept') op.order?.queued();
     if (this.#queue.length >= MAX_BATCH) return this.#flush();
     // Outcomes and audit rows wait a little for the next accept batch, so under load they share its fsync
     // instead of costing one of their own; an accept (a sender waits for its ACK) is written at once.
@@ -822,6 +838,7 @@ export class Store {
   #apply(op: Op, now: number): Changed<unknown> {
     switch (op.kind) {
       case 'accept': {
+        if (op.order?.chain.broken) throw hbError('STORE_E_IO', { detail: 'an earlier message of the same key was not committed' });
         const r = this.#ledger.accept(op.msg, op.deliveries, this.#windowMs, now, op.upload, this.#intake);
         // The source's position moves in the same transaction as its message (issue 17).
         if (op.msg.checkpoint) writeCheckpoint(this.#db, op.msg.checkpoint, now);
@@ -880,8 +897,17 @@ export class Store {
   #flush<T>(then?: () => T): T | undefined {
     if (this.#timer) this.#clearTimer();
     if (this.#queue.length === 0 || this.#closed) return then ? this.#write(then) : undefined;
-    const ops = this.#queue;
+    let ops = this.#queue;
     this.#queue = [];
+    // Accepts behind one of their key that failed to commit are refused before the transaction (AcceptOrder).
+    if (ops.some((op) => op.kind === 'accept' && op.order?.chain.broken)) {
+      ops = ops.filter((op) => {
+        if (op.kind !== 'accept' || !op.order?.chain.broken) return true;
+        op.done.reject(hbError('STORE_E_IO', { detail: 'an earlier message of the same key was not committed' }));
+        return false;
+      });
+      if (ops.length === 0) return then ? this.#write(then) : undefined;
+    }
     const now = Date.now();
     let results: Changed<unknown>[] | undefined;
     let extra: { value: T } | undefined;
@@ -921,6 +947,8 @@ export class Store {
           this.#abortBatch(mark);
           opError ??= e;
           failedKinds.push(op.kind);
+          // Later accepts of this key are refused too (AcceptOrder): none may be committed ahead of this one.
+          if (op.kind === 'accept' && op.order) op.order.chain.broken = true;
           if (op.kind !== 'audit') op.done.reject(storeError(e));
           return;
         }
@@ -938,7 +966,11 @@ export class Store {
           this.#startClaimed(claimed);
         },
         fail: (e) => {
-          for (const { op } of settled) if (op.kind !== 'audit') op.done.reject(storeError(e));
+          for (const { op } of settled) {
+            // Not durable: later accepts of its key must not be reported ahead of it (AcceptOrder).
+            if (op.kind === 'accept' && op.order) op.order.chain.broken = true;
+            if (op.kind !== 'audit') op.done.reject(storeError(e));
+          }
           // Committed all the same (the rows are in the table, in flight): run them rather than strand them until a restart.
           this.#startClaimed(claimed);
         },

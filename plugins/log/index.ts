@@ -13,6 +13,8 @@ const plugin: PluginDefinition<LogConfig> = {
   name: 'log',
   summary: 'Write a log line (template; mask identifiers with |mask:id, |mask:name, |mask:idcard)',
   kind: 'local',
+  // A resent message logged twice does no harm: no duplicate lookup before the commit for this step (issue 15).
+  effectFree: true,
   configSchema: {
     type: 'object',
     additionalProperties: false,
@@ -28,7 +30,8 @@ const plugin: PluginDefinition<LogConfig> = {
     const level = config.level ?? 'info';
     return {
       async process(input, call) {
-        ctx.log[level]({ route: call.route, msgId: input.controlId, step: call.step }, t.render(input));
+        // Below the configured level the line is not rendered at all.
+        if (ctx.log.isLevelEnabled?.(level) !== false) ctx.log[level]({ route: call.route, msgId: input.controlId, step: call.step }, t.render(input));
         return { outcome: 'ok' };
       },
     };
