@@ -46,7 +46,7 @@ export interface KafkaConnection {
 export interface KafkaConfig extends KafkaConnection {
   groupId: string;
   topics: KafkaTopicConfig[];
-  /** Records of one partition handled at once (records sharing a key always one after the other). */
+  /** Records of one partition handled at once (records sharing a key always in offset order). */
   maxInFlight: number;
   /** Partitions of the group handled at once by this instance. */
   partitionsConcurrently: number;

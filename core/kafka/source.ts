@@ -14,8 +14,12 @@
  *   being dispatched twice on this instance, and the idempotency key of each
  *   call (message key, route, step: docs/delivery.md) is the same on any
  *   instance, so a remote that honours it acts once.
- * - records sharing a key are handled one after the other, in offset order;
- *   other keys of the same partition run alongside (up to maxInFlight).
+ * - records sharing a key are handled in offset order; other keys of the same
+ *   partition run alongside (up to maxInFlight). A record about to be accepted
+ *   hands its key over once its commit is queued (InboundMessage.pipeline), so
+ *   the key's records share one group commit; a failed commit breaks the key's
+ *   chain (the store refuses the later ones) and anything not accepted waits
+ *   for the key's earlier records before its retry or dead-letter.
  * - a record that can never succeed goes to `<topic>.dlq` with headers and is
  *   committed; one refused for a passing reason is retried with back-off,
  *   then dead-lettered: a partition is never blocked for good.
