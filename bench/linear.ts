@@ -119,7 +119,8 @@ async function engineRun(cases: { name: string; n: number; text: string }[], row
     writeFileSync(siteFile, `${site.yaml}\n`);
     env = { ...process.env, ...site.env };
   }
-  const config = loadSiteConfig(siteFile, reg.extensions, { mllpPort: 0, httpPort: 0, dataDir: path.join(dir, 'store'), routesDir: path.resolve('routes') }, env);
+  // With the simulators apart the engine runs none of its own (as the stall scenario's engine, started with --no-simulators).
+  const config = loadSiteConfig(siteFile, reg.extensions, { mllpPort: 0, httpPort: 0, dataDir: path.join(dir, 'store'), routesDir: path.resolve('routes'), ...(simsApart ? { simulators: false } : {}) }, env);
   const log = createLogger({ level: 'error', destination: new Writable({ write: (_c, _e, cb) => cb() }) });
   const engine = await Engine.create({ config, registry: reg, log, simulatorPorts: 'random' });
   await engine.start();

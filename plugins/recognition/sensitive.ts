@@ -132,6 +132,31 @@ function compileEntry(entry: string): Rule {
   return (c) => c === e;
 }
 
+/** Letter and two digits at the start of a code as a number (A00 → 0, Z99 → 2599), or -1. */
+function categoryKey(c: string): number {
+  if (c.length < 3) return -1;
+  const a = c.charCodeAt(0) - 65;
+  const d1 = c.charCodeAt(1) - 48;
+  const d2 = c.charCodeAt(2) - 48;
+  if (a < 0 || a > 25 || d1 < 0 || d1 > 9 || d2 < 0 || d2 > 9) return -1;
+  return a * 100 + d1 * 10 + d2;
+}
+
+/**
+ * The ICD-10 categories (A00-Z99 as numbers) a code must start with to match
+ * the entry, or undefined when it may match a code that starts otherwise
+ * (a short prefix `HIV*`, an exact non-ICD code). Every ICD form of
+ * compileEntry only matches codes that start with its category.
+ */
+function entryCategories(entry: string): [number, number] | undefined {
+  const e = entry.trim().toUpperCase();
+  const range = ICD_RANGE.exec(e);
+  if (range) return [(range[1]!.charCodeAt(0) - 65) * 100 + Number(range[2]), (range[3]!.charCodeAt(0) - 65) * 100 + Number(range[4])];
+  const prefix = e.endsWith('*') ? e.slice(0, -1) : e;
+  const k = categoryKey(prefix);
+  return k >= 0 ? [k, k] : undefined;
+}
+
 export interface SensitiveMatcher {
   /** True when the code is on the list. */
   test(code: string): boolean;
@@ -164,8 +189,20 @@ export function compileSensitiveList(entries: readonly string[], combinations: r
   };
   // A code that matches neither the list nor any condition of a combination can never be in the answer.
   const conditions = combos.flat();
+  // A quick refusal first: when every entry is an ICD form, a code outside their categories matches none
+  // (a 100,000-result report has 100,000 item codes, nearly none of them ICD codes on the list).
+  const every = [...entries, ...combinations.flatMap((c) => c.all.flatMap((x) => (Array.isArray(x) ? x : [x])))].map(entryCategories);
+  let categories: Uint8Array | undefined;
+  if (every.every((r) => r !== undefined)) {
+    categories = new Uint8Array(2600);
+    for (const [lo, hi] of every as [number, number][]) categories.fill(1, lo, hi + 1);
+  }
   const candidate = (code: string): boolean => {
     const c = norm(code);
+    if (categories) {
+      const k = categoryKey(c);
+      if (k < 0 || categories[k] === 0) return false;
+    }
     return c !== '' && (rules.some((r) => r(c)) || conditions.some((cond) => cond(c)));
   };
   // Linear in the message: one pass per field over its repetitions; every candidate code once, in message order.
