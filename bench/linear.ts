@@ -9,7 +9,9 @@
  * built-in simulators: ACK time, time until every delivery settled, and the
  * longest event-loop stall (perf_hooks.monitorEventLoopDelay). The
  * simulators run in this process unless `--sims=child` puts them in their own
- * (as the stall scenario does), so that the figures are the engine's alone.
+ * (as the stall scenario does), so that the figures are the engine's alone;
+ * `--sims-cpu-prof=DIR` then runs that process with `--cpu-prof` into DIR
+ * (profile the engine itself with `node --cpu-prof dist/bench/linear.js ...`).
  *
  * Time that grows faster than N (x10 N, far more than x10 time) is a
  * super-linear step. Prints one table; nothing is written to disk.
@@ -70,6 +72,10 @@ function units(name: string, n: number, text: string, rows: Row[]): void {
  * figure includes time spent waiting for a CPU; the CPU figure is closer to
  * the work the engine did in that turn.
  */
+const profiling = process.execArgv.includes('--cpu-prof');
+// performance.now() + timeOrigin is wall-clock ms; the profile's clock is monotonic µs (process.hrtime): the offset between them.
+const originUs = (performance.timeOrigin + performance.now()) * 1000 - Number(process.hrtime.bigint() / 1000n);
+
 function turnMeter(): { stop: () => { maxWallMs: number; maxCpuMs: number } } {
   let lastWall = performance.now();
   let lastCpu = process.cpuUsage();
@@ -80,6 +86,8 @@ function turnMeter(): { stop: () => { maxWallMs: number; maxCpuMs: number } } {
     const wall = performance.now();
     const cpu = process.cpuUsage();
     maxWallMs = Math.max(maxWallMs, wall - lastWall);
+    // With --cpu-prof: turns over 30 ms, in the profile's clock (µs), to look them up in the profile.
+    if (profiling && wall - lastWall > 30) process.stderr.write(`LONGTURN ${(wall - lastWall).toFixed(1)} ms ${Math.round((performance.timeOrigin + lastWall) * 1000 - originUs)} ${Math.round((performance.timeOrigin + wall) * 1000 - originUs)}\n`);
     maxCpuMs = Math.max(maxCpuMs, (cpu.user - lastCpu.user + cpu.system - lastCpu.system) / 1000);
     lastWall = wall;
     lastCpu = cpu;
@@ -94,7 +102,7 @@ function turnMeter(): { stop: () => { maxWallMs: number; maxCpuMs: number } } {
   };
 }
 
-async function engineRun(cases: { name: string; n: number; text: string }[], rows: Row[], simsApart: boolean): Promise<void> {
+async function engineRun(cases: { name: string; n: number; text: string }[], rows: Row[], simsApart: boolean, simsProfDir?: string): Promise<void> {
   const { Engine } = await import('../core/engine/engine.js');
   const { loadSiteConfig } = await import('../core/config/site.js');
   const { builtinRegistry } = await import('../plugins/index.js');
@@ -107,13 +115,18 @@ async function engineRun(cases: { name: string; n: number; text: string }[], row
   let siteFile: string | undefined;
   let env: NodeJS.ProcessEnv = process.env;
   if (simsApart) {
-    sims = await startChild(path.join(path.dirname(fileURLToPath(import.meta.url)), 'lib', 'sims.js'), [], { ready: /^SITES (.*)$/, timeoutMs: 15_000 });
+    sims = await startChild(path.join(path.dirname(fileURLToPath(import.meta.url)), 'lib', 'sims.js'), [], {
+      ready: /^SITES (.*)$/,
+      timeoutMs: 15_000,
+      ...(simsProfDir ? { nodeArgs: ['--cpu-prof', `--cpu-prof-dir=${path.resolve(simsProfDir)}`] } : {}),
+    });
     const site = siteYaml(JSON.parse(sims.ready[1]!) as Record<string, Record<string, unknown>>);
     siteFile = path.join(dir, 'hisbridge.yaml');
     writeFileSync(siteFile, `${site.yaml}\n`);
     env = { ...process.env, ...site.env };
   }
-  const config = loadSiteConfig(siteFile, reg.extensions, { mllpPort: 0, httpPort: 0, dataDir: path.join(dir, 'store'), routesDir: path.resolve('routes') }, env);
+  // With the simulators apart the engine runs none of its own (as the stall scenario's engine, started with --no-simulators).
+  const config = loadSiteConfig(siteFile, reg.extensions, { mllpPort: 0, httpPort: 0, dataDir: path.join(dir, 'store'), routesDir: path.resolve('routes'), ...(simsApart ? { simulators: false } : {}) }, env);
   const log = createLogger({ level: 'error', destination: new Writable({ write: (_c, _e, cb) => cb() }) });
   const engine = await Engine.create({ config, registry: reg, log, simulatorPorts: 'random' });
   await engine.start();
@@ -127,6 +140,7 @@ async function engineRun(cases: { name: string; n: number; text: string }[], row
       const meter = turnMeter();
       const cpu0 = process.cpuUsage();
       const t0 = performance.now();
+      const w0 = process.hrtime.bigint() / 1000n;
       const ack = await client.send(bytes);
       const tAck = performance.now() - t0;
       const code = /MSA\|(\w+)/.exec(ack.toString('utf8'))?.[1] ?? '?';
@@ -134,6 +148,8 @@ async function engineRun(cases: { name: string; n: number; text: string }[], row
       const end = Date.now() + 600_000;
       while (engine.store.pendingCount() > 0 && Date.now() < end) await new Promise((r) => setTimeout(r, 5));
       const tAll = performance.now() - t0;
+      // With --cpu-prof: the measured window in the profile's clock (µs, monotonic), to cut the profile to it.
+      if (process.execArgv.includes('--cpu-prof')) process.stderr.write(`WINDOW ${c.name} N=${c.n} ${w0} ${process.hrtime.bigint() / 1000n}\n`);
       const cpu = process.cpuUsage(cpu0);
       h.disable();
       const turns = meter.stop();
@@ -168,7 +184,7 @@ async function main(argv: string[]): Promise<void> {
   }
   const chosen = only ? cases.filter((c) => c.name.toLowerCase().includes(only.toLowerCase())) : cases;
   if (unitsToo) for (const c of chosen) units(c.name, c.n, c.text, rows);
-  if (withEngine || !unitsToo) await engineRun(chosen, rows, argv.includes('--sims=child'));
+  if (withEngine || !unitsToo) await engineRun(chosen, rows, argv.includes('--sims=child'), argv.find((a) => a.startsWith('--sims-cpu-prof='))?.slice('--sims-cpu-prof='.length));
   const steps = [...new Set(rows.map((r) => `${r.message} | ${r.step}`))];
   const head = ['message | step'.padEnd(62), ...sizes.map((n) => `N=${n}`.padStart(12))].join('');
   const lines = [head];

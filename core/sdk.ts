@@ -56,7 +56,7 @@ export * from './hl7/index.js';
 export { leaf } from './hl7/fields.js';
 export { maskId, maskIdNumber, maskName, maskPhone, maskSecret, scrubText } from './mask.js';
 export { gatewayHeaders, gatewaySignature, newNonce, sm4DecryptHex, sm4EncryptHex, verifyGatewaySignature, type GatewayHeaderOptions } from './crypto/index.js';
-export { TimeSlice, yieldIfBig, yieldToLoop, parseJsonYielding, stringifyJsonYielding, stringifyJsonChunks, concatYielding } from './cooperative.js';
+export { TimeSlice, yieldIfBig, yieldToLoop, parseJsonYielding, parseJsonBytesYielding, stringifyJsonYielding, stringifyJsonChunks, concatYielding } from './cooperative.js';
 export { durationSchema, parseDuration } from './config/duration.js';
 export { loadTlsOptions, tlsSchema, type TlsConfig } from './config/tls.js';
 export { mllpListenerSchema, parseMllpListener } from './config/site.js';

@@ -328,6 +328,26 @@ export class Hl7Message {
     for (let i = 0; i < this.#names.length; i++) yield new Hl7Segment(this.#names[i]!, i, this.#fieldsFn(i), this.delimiters);
   }
 
+  /** Name of the segment at 0-based position `i` ('' past the end). */
+  segmentName(i: number): string {
+    return this.#names[i] ?? '';
+  }
+
+  /**
+   * Text of the segment at 0-based position `i` exactly as it stands (as
+   * received unless set or added since), without its terminator; '' past the
+   * end. For one-pass readers of long messages that take the few fields they
+   * need from the text without splitting every field of every segment.
+   */
+  segmentText(i: number): string {
+    return this.#lines[i] ?? '';
+  }
+
+  /** The segment at 0-based position `i`, or undefined past the end. */
+  segmentAt(i: number): Hl7Segment | undefined {
+    return i >= 0 && i < this.#names.length ? new Hl7Segment(this.#names[i]!, i, this.#fieldsFn(i), this.delimiters) : undefined;
+  }
+
   /** Segments in message order, optionally only those named `name`. */
   segments(name?: string): Hl7Segment[] {
     const idx = name === undefined ? this.#names.map((_, i) => i) : this.#indexesOf(name);

@@ -5,6 +5,7 @@
  */
 import { type Hl7Message, type Hl7Segment, maskName, TimeSlice } from '../../core/sdk.js';
 import { recognitionError } from '../recognition/errors.js';
+import { JsonArrayBytesWriter, type JsonArrayBytes } from '../recognition/json-text.js';
 import { compact, first, patientRef, type Json } from '../recognition/hl7-patient.js';
 
 export { DEFAULT_CARD_TYPES } from '../recognition/hl7-patient.js';
@@ -194,9 +195,15 @@ export async function labPayloadYielding(msg: Hl7Message, org: Json, reportId: s
 
 /**
  * labPayloadYielding and, when `pdf` is given, findPdf (its `code`) in the
- * same walk over the segments: each OBX is split into fields once, not once
- * for the results and again for the PDF search (on a 100,000-OBX report the
- * second walk was a few hundred ms of its delivery). `pdf` undefined: no search.
+ * same walk over the segments: each OBX is read once, not once for the
+ * results and again for the PDF search. `pdf` undefined: no search.
+ *
+ * The results come back as a JsonArrayBytes: each result's JSON is written
+ * as UTF-8 straight from its OBX text (no object, field list or string per
+ * result, no second pass to serialize and encode them): the same text
+ * `JSON.stringify` makes of labPayload's result objects. An OBX whose text
+ * has an escape sequence, a repetition or a character JSON must escape goes
+ * through labResult and JSON.stringify.
  */
 export async function labPayloadAndPdfYielding(
   msg: Hl7Message,
@@ -208,22 +215,163 @@ export async function labPayloadAndPdfYielding(
   slice: TimeSlice = new TimeSlice(),
 ): Promise<{ payload: Json; pdf?: { content: string; index: number } }> {
   const max = o.maxResults ?? DEFAULT_MAX_RESULTS;
-  const results: Json[] = [];
+  const d = msg.delimiters;
+  const out = new JsonArrayBytesWriter();
   let found: { content: string; index: number } | undefined;
-  // One segment object at a time (segments('OBX') made all 100,000 before the first result).
-  for (const obx of msg.eachSegment()) {
+  const n = msg.segmentCount;
+  for (let i = 0; i < n; i++) {
     if (slice.due()) await slice.pause();
-    if (obx.name !== 'OBX') continue;
-    if (pdf && !found) found = pdfOf(obx, pdf.code);
-    const r = labResult(obx);
-    if (!r) continue;
-    if (results.length >= max) throw recognitionError('RECOG_E_TOO_MANY_RESULTS', { limit: max });
-    results.push(r);
+    if (msg.segmentName(i) !== 'OBX') continue;
+    const line = msg.segmentText(i);
+    if (plainLine(line, d)) {
+      fieldBounds(line, d.field.charCodeAt(0));
+      // An ED OBX (the PDF) is never a result; the PDF search reads it as a segment.
+      if (isField(line, 2, 'ED')) {
+        if (pdf && !found) found = pdfOf(msg.segmentAt(i)!, pdf.code);
+        continue;
+      }
+      component(line, FB[6]!, FB[7]!, d.component, 1);
+      if (CA === CB) continue;
+      if (out.length >= max) throw recognitionError('RECOG_E_TOO_MANY_RESULTS', { limit: max });
+      writeLabResult(out, line, d.component);
+    } else {
+      const obx = msg.segmentAt(i)!;
+      if (pdf && !found) found = pdfOf(obx, pdf.code);
+      const r = labResult(obx);
+      if (!r) continue;
+      if (out.length >= max) throw recognitionError('RECOG_E_TOO_MANY_RESULTS', { limit: max });
+      const text = JSON.stringify(r);
+      out.item(text.length * 3);
+      out.text(text);
+    }
   }
-  return { payload: labReport(msg, org, reportId, status, o, results), ...(found ? { pdf: found } : {}) };
+  return { payload: labReport(msg, org, reportId, status, o, out.done(LAB_RESULT_KEYS)), ...(found ? { pdf: found } : {}) };
 }
 
-function labReport(msg: Hl7Message, org: Json, reportId: string, status: 'F' | 'C', o: ReportOptions, results: Json[]): Json {
+/** Keys of a lab result object, in the order labResult writes them. */
+const LAB_RESULT_KEYS: readonly string[] = Object.freeze(['seq', 'code', 'name', 'valueType', 'units', 'range', 'abnormalFlag', 'status', 'observedAt', 'value']);
+
+/** A character JSON.stringify would escape (or a surrogate, which it may): such text takes the object path. */
+const JSON_UNSAFE = /["\\\u0000-\u001f\ud800-\udfff]/;
+
+/**
+ * True when every value of the segment reads as its plain text: no escape
+ * character (nothing to unescape), no repetition separator (the first
+ * repetition is the whole field) and nothing JSON must escape. Then get(f)
+ * and get(f, 1, c) are the field and its c-th component as they stand.
+ */
+function plainLine(line: string, d: Hl7Message['delimiters']): boolean {
+  return (d.escape === '' || !line.includes(d.escape)) && !line.includes(d.repetition) && !JSON_UNSAFE.test(line);
+}
+
+/** Fields 0-14 of the segment last given to fieldBounds: FB[2k], FB[2k + 1] = start and end of field k (an absent field is empty). */
+const FB = new Int32Array(30);
+
+function fieldBounds(line: string, sep: number): void {
+  const n = line.length;
+  let k = 0;
+  let start = 0;
+  for (let j = 0; j < n && k < 15; j++) {
+    if (line.charCodeAt(j) !== sep) continue;
+    FB[2 * k] = start;
+    FB[2 * k + 1] = j;
+    k++;
+    start = j + 1;
+  }
+  if (k < 15) {
+    FB[2 * k] = start;
+    FB[2 * k + 1] = n;
+    k++;
+  }
+  for (; k < 15; k++) FB[2 * k] = FB[2 * k + 1] = n;
+}
+
+/** Start and end of the component last found by component(). */
+let CA = 0;
+let CB = 0;
+
+/** Component c (1-based) of line[from, to), as nth() splits it: an empty range when there is none. */
+function component(line: string, from: number, to: number, sep: string, c: number): void {
+  let s = from;
+  for (let m = 1; m < c; m++) {
+    const at = line.indexOf(sep, s);
+    if (at < 0 || at >= to) {
+      CA = CB = to;
+      return;
+    }
+    s = at + 1;
+  }
+  const e = line.indexOf(sep, s);
+  CA = s;
+  CB = e < 0 || e >= to ? to : e;
+}
+
+function isField(line: string, k: number, v: string): boolean {
+  return FB[2 * k + 1]! - FB[2 * k]! === v.length && line.startsWith(v, FB[2 * k]!);
+}
+
+const K_SEQ = '{"seq":';
+const K_CODE_AFTER_SEQ = ',"code":"';
+const K_CODE_FIRST = '{"code":"';
+const K_NAME = '","name":"';
+const K_VALUE_TYPE = '","valueType":"';
+const K_UNITS = '","units":"';
+const K_RANGE = '","range":"';
+const K_FLAG = '","abnormalFlag":"';
+const K_STATUS = '","status":"';
+const K_OBSERVED = '","observedAt":"';
+const K_VALUE = '","value":"';
+const K_END = '"}';
+
+/** A key and field k, when the field is not empty. */
+function optional(out: JsonArrayBytesWriter, line: string, k: number, key: string): void {
+  if (FB[2 * k] === FB[2 * k + 1]) return;
+  out.lit(key);
+  out.chars(line, FB[2 * k]!, FB[2 * k + 1]!);
+}
+
+/**
+ * labResult's JSON, written from a plain OBX (see plainLine) whose fields
+ * fieldBounds has found and whose OBX-3.1 is not empty: the same keys, order
+ * and values (optional ones left out when empty).
+ */
+function writeLabResult(out: JsonArrayBytesWriter, line: string, comp: string): void {
+  // Every value is a range of the line, each character at most 3 bytes; the keys are under 160 bytes.
+  out.item(line.length * 3 + 160);
+  const seq = Number(line.slice(FB[2]!, FB[3]!)) || undefined;
+  if (seq !== undefined) {
+    out.lit(K_SEQ);
+    // JSON.stringify's text of a number.
+    out.lit(Number.isFinite(seq) ? String(seq) : 'null');
+    out.lit(K_CODE_AFTER_SEQ);
+  } else out.lit(K_CODE_FIRST);
+  component(line, FB[6]!, FB[7]!, comp, 1);
+  out.chars(line, CA, CB);
+  component(line, FB[6]!, FB[7]!, comp, 2);
+  if (CA !== CB) {
+    out.lit(K_NAME);
+    out.chars(line, CA, CB);
+  }
+  optional(out, line, 2, K_VALUE_TYPE);
+  component(line, FB[12]!, FB[13]!, comp, 1);
+  if (CA !== CB) {
+    out.lit(K_UNITS);
+    out.chars(line, CA, CB);
+  }
+  optional(out, line, 7, K_RANGE);
+  optional(out, line, 8, K_FLAG);
+  optional(out, line, 11, K_STATUS);
+  optional(out, line, 14, K_OBSERVED);
+  out.lit(K_VALUE);
+  if (isField(line, 2, 'CE') || isField(line, 2, 'CWE')) {
+    component(line, FB[10]!, FB[11]!, comp, 2);
+    if (CA === CB) component(line, FB[10]!, FB[11]!, comp, 1);
+    out.chars(line, CA, CB);
+  } else out.chars(line, FB[10]!, FB[11]!);
+  out.lit(K_END);
+}
+
+function labReport(msg: Hl7Message, org: Json, reportId: string, status: 'F' | 'C', o: ReportOptions, results: Json[] | JsonArrayBytes): Json {
   const obr = first(msg, 'OBR');
   return { ...reportCommon(msg, org, reportId, status, o), ...compact({ specimen: obr?.get(15, 1, 1, 2) || obr?.get(15, 1, 1, 1) || '' }), results };
 }

@@ -9,6 +9,7 @@ import { createHash } from 'node:crypto';
 import { auditedCall, classifyHttpStatus, hbError, maskId, scrubText, concatYielding, stringifyJsonChunks, TimeSlice, type AuditEntry, type HttpClient, type HttpResponse } from '../../core/sdk.js';
 import { recognitionError } from './errors.js';
 import { invertFields, renameKeys, type Operation, type RecognitionSite } from './site.js';
+import { JsonArrayBytes } from './json-text.js';
 import type { TokenClient } from './token.js';
 
 /** Who a call is made for: copied into its audit row. */
@@ -37,7 +38,7 @@ export function callKey(stepKey: string, op: Operation, body: unknown): string {
 const BIG_ARRAY = 256;
 
 function isBig(payload: Record<string, unknown>): boolean {
-  for (const v of Object.values(payload)) if (Array.isArray(v) && v.length > BIG_ARRAY) return true;
+  for (const v of Object.values(payload)) if (v instanceof JsonArrayBytes || (Array.isArray(v) && v.length > BIG_ARRAY)) return true;
   return false;
 }
 
@@ -63,27 +64,67 @@ async function renameKeysYielding(value: unknown, map: Readonly<Record<string, s
  * A big payload (a lab report with 100,000 results, sent whole: the platform
  * has no paged upload) as the JSON text to send and its call key, built in
  * time slices so that no step holds the event loop for long (issue 11). The
- * text and the key are the ones the one-piece path makes.
+ * text and the key are the ones the one-piece path makes. A JsonArrayBytes
+ * value (results already written as JSON) is copied in as it stands unless
+ * the site renames one of its keys.
  */
 async function bigBody(stepKey: string | undefined, op: Operation, payload: Record<string, unknown>, fields: Readonly<Record<string, string>>): Promise<{ body: Buffer; key?: string }> {
   const slice = new TimeSlice();
-  const renamed = Object.keys(fields).length ? await renameKeysYielding(payload, fields, slice) : payload;
-  // Chunk by chunk: hashed and encoded without one long step over the whole text (several MB).
-  const chunks = await stringifyJsonChunks(renamed, slice);
-  const h = stepKey ? createHash('sha256').update(`${stepKey}\u001f${op}\u001f`) : undefined;
+  const renames = Object.keys(fields).length > 0;
+  // The top level renamed as renameKeys does it (same key order, same result when two keys get one name).
+  let top: Record<string, unknown> = payload;
+  if (renames) {
+    top = {};
+    for (const [k, v] of Object.entries(payload)) {
+      const asIs = v instanceof JsonArrayBytes && !v.keys.some((x) => Object.hasOwn(fields, x));
+      top[fields[k] ?? k] = asIs ? v : await renameKeysYielding(v instanceof JsonArrayBytes ? await v.itemsYielding() : v, fields, slice);
+    }
+  }
+  // The body in pieces, in order, as JSON.stringify(top) writes it.
   const parts: Buffer[] = [];
-  let bytes = 0;
-  for (const c of chunks) {
-    const b = Buffer.from(c, 'utf8');
-    h?.update(b);
-    parts.push(b);
-    bytes += b.length;
+  let text = '';
+  const flushText = (): void => {
+    if (text) parts.push(Buffer.from(text, 'utf8'));
+    text = '';
+  };
+  let first = true;
+  for (const k of Object.keys(top)) {
+    const v = top[k];
+    if (v === undefined || typeof v === 'function' || typeof v === 'symbol') continue;
+    text += `${first ? '{' : ','}${JSON.stringify(k)}:`;
+    first = false;
+    if (v instanceof JsonArrayBytes) {
+      text += '[';
+      flushText();
+      v.chunks.forEach((c, i) => {
+        if (i) parts.push(COMMA);
+        parts.push(c);
+      });
+      text = ']';
+    } else {
+      for (const c of await stringifyJsonChunks(v, slice)) {
+        text += c;
+        if (text.length > 64 * 1024) flushText();
+      }
+    }
     if (slice.due()) await slice.pause();
+  }
+  text += first ? '{}' : '}';
+  flushText();
+  const h = stepKey ? createHash('sha256').update(`${stepKey}\u001f${op}\u001f`) : undefined;
+  let bytes = 0;
+  const step = new TimeSlice(10, 1);
+  for (const p of parts) {
+    h?.update(p);
+    bytes += p.length;
+    if (step.due()) await step.pause();
   }
   const key = h?.digest('hex').slice(0, 32);
   const body = await concatYielding(parts, bytes);
   return { body, ...(key ? { key } : {}) };
 }
+
+const COMMA = Buffer.from(',');
 
 export interface PlatformAnswer {
   /** The `data` part of the envelope, with canonical field names. */

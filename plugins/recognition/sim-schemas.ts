@@ -16,7 +16,7 @@ import precise from '../../schemas/recognition-precise.schema.json' with { type:
 import prescriptionCheck from '../../schemas/recognition-prescription-check.schema.json' with { type: 'json' };
 import decision from '../../schemas/recognition-decision.schema.json' with { type: 'json' };
 import download from '../../schemas/recognition-download.schema.json' with { type: 'json' };
-import { TimeSlice } from '../../core/sdk.js';
+import { TimeSlice, yieldToLoop } from '../../core/sdk.js';
 import type { Operation } from './site.js';
 
 /** Schema per operation; the PDF and revoke schemas serve both report families. */
@@ -45,6 +45,39 @@ export function validatorFor(op: Operation): ValidateFunction {
 const BIG_ARRAY = 256;
 const itemValidators = new WeakMap<object, ValidateFunction>();
 
+function itemValidatorFor(items: object): ValidateFunction {
+  let fn = itemValidators.get(items);
+  if (!fn) {
+    fn = ajv.compile(items);
+    itemValidators.set(items, fn);
+  }
+  return fn;
+}
+
+let warming: Promise<void> | undefined;
+
+/**
+ * Compiles every operation's validator (and the item validators of its
+ * arrays) ahead of the first request, one schema per turn of the event loop,
+ * once per process. Compiling the lab report's schemas on its first upload
+ * took ~80 ms of that upload's time.
+ */
+export function warmValidators(): Promise<void> {
+  warming ??= (async () => {
+    for (const op of Object.keys(OPERATION_SCHEMAS) as Operation[]) {
+      await yieldToLoop();
+      validatorFor(op);
+      const props = (OPERATION_SCHEMAS[op] as { properties?: Record<string, { items?: object }> }).properties ?? {};
+      for (const p of Object.values(props)) {
+        if (!p.items) continue;
+        await yieldToLoop();
+        itemValidatorFor(p.items);
+      }
+    }
+  })();
+  return warming;
+}
+
 export interface SimValidationError {
   instancePath: string;
   message?: string;
@@ -68,12 +101,7 @@ export async function validateYielding(op: Operation, body: Record<string, unkno
   if (!validate(head)) return [...(validate.errors ?? [])];
   const slice = new TimeSlice();
   for (const k of long) {
-    const items = schema.properties![k]!.items!;
-    let fn = itemValidators.get(items);
-    if (!fn) {
-      fn = ajv.compile(items);
-      itemValidators.set(items, fn);
-    }
+    const fn = itemValidatorFor(schema.properties![k]!.items!);
     const list = body[k] as unknown[];
     for (let i = 0; i < list.length; i++) {
       if (!fn(list[i])) return (fn.errors ?? []).map((e) => ({ instancePath: `/${k}/${i}${e.instancePath}`, ...(e.message ? { message: e.message } : {}) }));

@@ -22,10 +22,10 @@ import http from 'node:http';
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import type { AddressInfo } from 'node:net';
-import { parseJsonYielding, type Logger, type RunningSimulator } from '../../core/sdk.js';
+import { concatYielding, parseJsonBytesYielding, type Logger, type RunningSimulator } from '../../core/sdk.js';
 import { invertFields, OPERATIONS, readRecognitionInstitutions, renameKeys, type Operation, type RecognitionSite } from './site.js';
 import { SimState } from './sim-state.js';
-import { validateYielding } from './sim-schemas.js';
+import { validateYielding, warmValidators } from './sim-schemas.js';
 import { handleOperation, SimFailure } from './sim-ops.js';
 
 /** One injected fault; consumed by the next `count` calls to `op` ('*' = any operation). */
@@ -73,11 +73,12 @@ export const DEFAULT_SIM_MAX_BODY_BYTES = 64 * 1024 * 1024;
 class BodyTooLarge extends Error {}
 
 /**
- * The request body as text, decoded chunk by chunk as it arrives (a 6 MB
- * upload is never copied or decoded in one step: the simulator may run in the
- * engine's process). Rejects with BodyTooLarge past `limit` bytes.
+ * The request body as bytes, in the pieces it arrived in (joined over several
+ * turns when big: a 13 MB upload is never copied or decoded in one step, the
+ * simulator may run in the engine's process). Rejects with BodyTooLarge past
+ * `limit` bytes.
  */
-function readBody(req: http.IncomingMessage, limit: number): Promise<string> {
+function readBodyBytes(req: http.IncomingMessage, limit: number): Promise<Buffer> {
   return new Promise((resolve, reject) => {
     const declared = Number(req.headers['content-length']);
     if (Number.isFinite(declared) && declared > limit) {
@@ -85,22 +86,26 @@ function readBody(req: http.IncomingMessage, limit: number): Promise<string> {
       reject(new BodyTooLarge());
       return;
     }
-    const dec = new TextDecoder('utf-8');
-    let text = '';
+    const parts: Buffer[] = [];
     let size = 0;
     req.on('data', (c: Buffer) => {
       size += c.length;
       if (size > limit) {
-        text = '';
+        parts.length = 0;
         req.destroy();
         reject(new BodyTooLarge());
         return;
       }
-      text += dec.decode(c, { stream: true });
+      parts.push(c);
     });
-    req.on('end', () => resolve(text + dec.decode()));
+    req.on('end', () => concatYielding(parts, size).then(resolve, reject));
     req.on('error', reject);
   });
+}
+
+/** The request body as text (the test hooks' small bodies). */
+async function readBody(req: http.IncomingMessage, limit: number): Promise<string> {
+  return new TextDecoder('utf-8').decode(await readBodyBytes(req, limit));
 }
 
 function sendJson(res: http.ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
@@ -201,9 +206,9 @@ export async function startRecognitionSimulator(opts: {
   }
 
   async function handleOp(req: http.IncomingMessage, res: http.ServerResponse, op: Operation): Promise<void> {
-    let raw: string;
+    let raw: Buffer;
     try {
-      raw = await readBody(req, maxBodyBytes);
+      raw = await readBodyBytes(req, maxBodyBytes);
     } catch (e) {
       if (!(e instanceof BodyTooLarge)) throw e;
       calls.push({ op, at: Date.now(), body: {}, result: 'too-large' });
@@ -212,7 +217,7 @@ export async function startRecognitionSimulator(opts: {
     let body: Record<string, unknown>;
     try {
       // In time slices, renamed while read: a 10 MB lab report must not hold the (engine's) event loop in one piece.
-      const parsed = raw ? await parseJsonYielding(raw, hasRenames ? { renameKey: (k) => inverse[k] ?? k } : {}) : {};
+      const parsed = raw.length ? await parseJsonBytesYielding(raw, hasRenames ? { renameKey: (k) => inverse[k] ?? k } : {}) : {};
       if (!parsed || typeof parsed !== 'object' || Array.isArray(parsed)) throw new SyntaxError('not an object');
       body = parsed as Record<string, unknown>;
     } catch {
@@ -308,6 +313,8 @@ export async function startRecognitionSimulator(opts: {
   });
   server.listen(opts.port ?? 0, opts.host ?? '127.0.0.1');
   await once(server, 'listening');
+  // In the background, a schema per turn: the first big upload does not pay for compiling its validators.
+  warmValidators().catch(() => undefined);
   const addr = server.address() as AddressInfo;
   baseUrl = `http://${addr.family === 'IPv6' ? `[${addr.address}]` : addr.address}:${addr.port}`;
   return {

@@ -42,6 +42,11 @@ describe('patientRef reads PID-3 in one bounded pass (issue 11)', () => {
     'A\\T\\B^^^H^PI~Z^^^H^N\\T\\I',
     'P6&SUB^^^H^PI~S1^^^H^SFZ^extra~Q^^^H^PPN',
     'only^^^H~^^^~~',
+    // Types passed over by their first two characters, and the ones that must not be.
+    'P9^^^H^pi~N3^^^H^ni~H1^^^H^hkb',
+    'M1^^^H^MI~M2^^^H^MIL~X^^^H^MR~Y^^^H^P',
+    'E1^^^H^\\E\\NI~E2^^^H^N\\E\\I~S1^^^H^ sfz~S2^^^H^SF',
+    'Q1^^^H^PP~Q2^^^H^PPN&x~Q3^^^H^PI&y',
   ];
   for (const f of cases) {
     it(`agrees with the plain definition: "${f}"`, () => {
