@@ -53,7 +53,8 @@ export { REWRITTEN_HL7_VAR, rewrittenText } from './routes/rewrite.js';
 export { compileCondition, conditionSchema, type Condition, type ConditionSpec } from './routes/condition.js';
 export { classifyHttpStatus, parseRetryAfter } from './http/client.js';
 export * from './hl7/index.js';
-export { leaf } from './hl7/fields.js';
+/** Reading a field's raw text without an Hl7Segment (one-pass scans of long messages, issue 11). */
+export { componentOfEach, leaf, nth } from './hl7/fields.js';
 export { maskId, maskIdNumber, maskName, maskPhone, maskSecret, scrubText } from './mask.js';
 export { gatewayHeaders, gatewaySignature, newNonce, sm4DecryptHex, sm4EncryptHex, verifyGatewaySignature, type GatewayHeaderOptions } from './crypto/index.js';
 export { TimeSlice, yieldIfBig, yieldToLoop, parseJsonYielding, parseJsonBytesYielding, stringifyJsonYielding, stringifyJsonChunks, concatYielding } from './cooperative.js';

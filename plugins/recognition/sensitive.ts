@@ -17,8 +17,7 @@
  * within one category, `HIV*` a prefix, any other text an exact code
  * (`LAB0402`, `HIV-AB`).
  */
-import { TimeSlice, type Hl7Message, type Hl7Segment } from '../../core/sdk.js';
-import { componentOfEach, leaf, nth } from '../../core/hl7/fields.js';
+import { componentOfEach, leaf, nth, TimeSlice, type Hl7Message, type Hl7Segment } from '../../core/sdk.js';
 
 export const DEFAULT_SENSITIVE_CODES: readonly string[] = Object.freeze(['F20-F29', 'F30-F31', 'A15-A19', 'B20-B24', 'Z21']);
 
