@@ -1,7 +1,8 @@
 /**
  * The suite's global setup skips the dist/ build only when dist/ is current:
- * every source under core/, plugins/ and bench/ has its .js, none older than
- * the newest source or tsconfig.json.
+ * every source under core/, plugins/ and bench/ has its .js, and none of them
+ * (nor tsconfig.json) changed after the last clean build began, the time
+ * `npm run build` (scripts/build.mjs) and the setup write to dist/.build-start.
  */
 import { mkdirSync, mkdtempSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -17,26 +18,30 @@ describe('global setup: is dist/ current?', () => {
     writeFileSync(path.join(root, rel), '');
     utimesSync(path.join(root, rel), at, at);
   };
+  const stamp = (atSeconds: number) => writeFileSync(path.join(root, 'dist/.build-start'), `${atSeconds * 1000}\n`);
 
-  it('builds when an output is missing, older than a source or than tsconfig.json; skips when every output is newer', () => {
+  it('builds without a stamp, with an output missing, or after a source or tsconfig.json changed once the build began', () => {
     const t = Math.floor(Date.now() / 1000) - 1000;
     put('tsconfig.json', t);
     put('core/a.ts', t);
     put('plugins/x/b.ts', t);
-    put('plugins/x/types.d.ts', t + 500); // declarations have no output
+    put('plugins/x/types.d.ts', t + 500); // declarations have no output and do not count
     put('bench/c.ts', t);
     put('dist/core/a.js', t + 10);
     put('dist/plugins/x/b.js', t + 10);
-    expect(distIsCurrent(root)).toBe(false); // bench/c.js is missing
     put('dist/bench/c.js', t + 10);
+    expect(distIsCurrent(root)).toBe(false); // no stamp: dist/ came from somewhere else
+    stamp(t + 5);
     expect(distIsCurrent(root)).toBe(true);
-    put('plugins/x/b.ts', t + 20); // edited after the build
+    rmSync(path.join(root, 'dist/bench/c.js'));
     expect(distIsCurrent(root)).toBe(false);
-    put('dist/plugins/x/b.js', t + 30);
-    expect(distIsCurrent(root)).toBe(false); // the other outputs are older than that edit
-    for (const js of ['dist/core/a.js', 'dist/bench/c.js']) put(js, t + 30);
+    put('dist/bench/c.js', t + 10);
+    // Edited while the build ran (after it began): its output may hold the old text, even though it is newer.
+    put('plugins/x/b.ts', t + 7);
+    expect(distIsCurrent(root)).toBe(false);
+    stamp(t + 8);
     expect(distIsCurrent(root)).toBe(true);
-    put('tsconfig.json', t + 40);
+    put('tsconfig.json', t + 9);
     expect(distIsCurrent(root)).toBe(false);
   });
 });
