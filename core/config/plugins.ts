@@ -90,6 +90,16 @@ function thrownText(e: unknown): string {
  */
 export const PLUGIN_LOAD_TIMEOUT_MS = 10_000;
 
+/**
+ * The bound in effect: HISBRIDGE_PLUGIN_LOAD_TIMEOUT_MS (a whole number of
+ * milliseconds above 0) when set, so the tests of this bound need not wait
+ * 10 s each; PLUGIN_LOAD_TIMEOUT_MS otherwise, and for any other value.
+ */
+export function pluginLoadTimeoutMs(env: NodeJS.ProcessEnv = process.env): number {
+  const v = Number(env.HISBRIDGE_PLUGIN_LOAD_TIMEOUT_MS);
+  return Number.isInteger(v) && v > 0 ? v : PLUGIN_LOAD_TIMEOUT_MS;
+}
+
 /** Settles like `p`, or rejects with a PluginLoadTimeout after `ms`; the timer keeps the process alive meanwhile. */
 function withinTime<T>(p: Promise<T>, ms: number): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
@@ -205,7 +215,7 @@ interface Origins {
  * without `plugins:` loads nothing.
  */
 export async function loadExternalPlugins(file: string | undefined, registry: Registry, opts: { loadTimeoutMs?: number } = {}): Promise<LoadedPluginModule[]> {
-  const loadTimeoutMs = opts.loadTimeoutMs ?? PLUGIN_LOAD_TIMEOUT_MS;
+  const loadTimeoutMs = opts.loadTimeoutMs ?? pluginLoadTimeoutMs();
   if (!file) return [];
   const entries = pluginEntries(file);
   if (!entries.length) return [];
