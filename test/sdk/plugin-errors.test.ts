@@ -132,7 +132,8 @@ describe('a plugin error code through the engine', () => {
     const dead = await until(() => deadOf('ACMEERR001'), Boolean, 'the dead letter');
     expect(dead).toMatchObject({ lastErrorCode: 'ACME_E_REFUSED', lastError: 'acme platform refused the report: code E42', attempts: 1, plugin: 'acme-refuser' });
     expect(calls.filter((c) => c === 'refuse:ACMEERR001')).toHaveLength(1);
-    const line = t.logs.find((l) => l.includes('delivery dead-lettered') && l.includes('ACME_E_REFUSED'));
+    // The dead letter is visible in the table a moment before the worker logs it (after the WAL sync of its commit).
+    const line = await until(() => t.logs.find((l) => l.includes('delivery dead-lettered') && l.includes('ACME_E_REFUSED')), Boolean, 'the dead-letter log line');
     expect(line).toBeDefined();
   });
 
