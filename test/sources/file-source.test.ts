@@ -373,6 +373,8 @@ describe('file source under the engine back-pressure (overload: pause)', () => {
     await simFault(t, false);
     await until(() => existsSync(path.join(dir, 'done', 'six.hl7')), Boolean, 30_000);
     expect(ids.map((id) => storedIn(t, id))).toEqual(ids.map(() => 1));
+    // The file is linked into done/ a moment before the source counts it (an await between the two).
+    await until(() => sourceOf(t, 'lis-between').health!().info?.done, (d) => d === 1);
     expect(sourceOf(t, 'lis-between').health!().info).toMatchObject({ done: 1, error: 0, duplicates: 0, retries: 0 });
   }, 60_000);
 });
