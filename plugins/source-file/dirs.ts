@@ -50,6 +50,26 @@ export async function makeDirs(dir: string, mode: number): Promise<void> {
 }
 
 /**
+ * Makes `dir`, a path inside `root`, and its missing levels below `root`, but
+ * never `root` itself: the poll's subdirectories (done, error, ack, .work) are
+ * made with it, and a recursive make raced an operator removing the watched
+ * directory, quietly creating it again, so health never said it was gone.
+ */
+export async function makeDirsUnder(root: string, dir: string, mode: number): Promise<void> {
+  let cur = path.resolve(root);
+  for (const part of path.relative(cur, path.resolve(dir)).split(path.sep)) {
+    if (!part || part === '.') continue;
+    cur = path.join(cur, part);
+    try {
+      await mkdir(cur, { mode });
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+      if (!(await stat(cur)).isDirectory()) throw errno('ENOTDIR', `${cur} is not a directory`);
+    }
+  }
+}
+
+/**
  * Proves the source can do its job in `dir`: list it, create a file in it and
  * rename that file into `work` (the claim step), then remove it. A directory
  * where any of these fails (a pseudo file system, read-only, no permission)

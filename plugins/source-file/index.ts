@@ -19,7 +19,7 @@ import { constants as fsc } from 'node:fs';
 import { access, link, lstat, open, readdir, readFile, rename, rm, truncate, unlink, writeFile, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import { buildBatchAckEnvelope, durationSchema, parseDuration, splitBlock, type IngestOutcome, type RunningSource, type SourceContext, type SourceDefinition, type Submit } from '../../core/sdk.js';
-import { dirProblem, makeDirs, probeDir } from './dirs.js';
+import { dirProblem, makeDirs, makeDirsUnder, probeDir } from './dirs.js';
 import { fileSourceErrors } from './errors.js';
 
 export interface FileSourceConfig {
@@ -246,7 +246,8 @@ class FileSource implements RunningSource {
     try {
       names = await readdir(this.#dir);
       await access(this.#dir, fsc.R_OK | fsc.W_OK | fsc.X_OK);
-      for (const d of [this.#done, this.#error, this.#ack, this.#work]) await makeDirs(d, 0o700);
+      // Below the watched directory only: one an operator removed is reported, not made again.
+      for (const d of [this.#done, this.#error, this.#ack, this.#work]) await makeDirsUnder(this.#dir, d, 0o700);
       if (this.#problem) this.#ctx.log.info('directory usable again');
       this.#problem = undefined;
     } catch (e) {

@@ -9,11 +9,11 @@
  */
 import { spawn } from 'node:child_process';
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { makeDirs } from '../../plugins/source-file/dirs.js';
+import { makeDirs, makeDirsUnder } from '../../plugins/source-file/dirs.js';
 import { CLI_MAIN } from '../helpers/cli.js';
 import { startEngine, type TestEngine } from '../helpers/engine.js';
 import { until } from '../helpers/kafka.js';
@@ -126,6 +126,23 @@ describe('makeDirs', () => {
     const t0 = Date.now();
     await expect(makeDirs(`/proc/hisbridge-test-${process.pid}/a/b`, 0o700)).rejects.toMatchObject({ code: 'ENOENT' });
     expect(Date.now() - t0).toBeLessThan(2000);
+  });
+
+  it('makeDirsUnder makes the levels below a root but never the root: a watched directory removed meanwhile stays removed', async () => {
+    const base = mkdtempSync(path.join(tmpdir(), 'hisbridge-mkdirs-'));
+    const root = path.join(base, 'drop');
+    try {
+      mkdirSync(root);
+      await makeDirsUnder(root, path.join(root, '.work', 'abc'), 0o700);
+      expect(existsSync(path.join(root, '.work', 'abc'))).toBe(true);
+      await makeDirsUnder(root, path.join(root, '.work', 'abc'), 0o700);
+      // The poll raced an operator's rm -r: the recursive make created the directory again (health stayed green).
+      rmSync(root, { recursive: true, force: true });
+      await expect(makeDirsUnder(root, path.join(root, 'done'), 0o700)).rejects.toMatchObject({ code: 'ENOENT' });
+      expect(existsSync(root)).toBe(false);
+    } finally {
+      rmSync(base, { recursive: true, force: true });
+    }
   });
 
   it('makes every missing level, accepts existing ones, and refuses a level that is a file', async () => {
