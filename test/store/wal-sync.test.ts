@@ -38,7 +38,7 @@ function committedCount(dir: string): number {
 }
 
 describe('FULL durability: the WAL is synced off the event loop before anyone is told (issue 15)', () => {
-  it('an accept resolves only after a sync that started after its commit; commits made meanwhile share the next sync', async () => {
+  it('an accept resolves only after a sync that started after its commit; accepts made meanwhile share one commit and the next sync', async () => {
     const dir = fresh();
     const s = heldSync();
     const store = Store.open(dir, { synchronous: 'FULL', groupCommitMs: 0, walSync: s.sync });
@@ -49,16 +49,20 @@ describe('FULL durability: the WAL is synced off the event loop before anyone is
     expect(committedCount(dir)).toBe(1);
     expect(s.calls).toBe(1);
     expect(firstDone).toBe(false);
-    // Five more while that sync runs: committed, waiting for one more sync (not five).
+    // Five more while that sync runs: held in the queue, then written in one transaction when it ends, and
+    // acknowledged after one more sync (not five).
     let restDone = 0;
     const rest = Array.from({ length: 5 }, () => store.accept(message(), []).then((r) => { restDone++; return r; }));
     await turns(5);
-    expect(committedCount(dir)).toBe(6);
+    expect(committedCount(dir)).toBe(1);
     expect(s.calls).toBe(1);
+    const tx = store.stats().transactions;
     s.release();
     await first;
     expect(firstDone).toBe(true);
     await turns(2);
+    expect(committedCount(dir)).toBe(6);
+    expect(store.stats().transactions - tx).toBe(1);
     expect(restDone).toBe(0);
     expect(s.calls).toBe(2);
     s.release();
