@@ -19,6 +19,9 @@ const timed = [
   'test/engine/read-json.test.ts',
   'test/engine/cooperative-json.test.ts',
   'test/http/source-http.test.ts',
+  // Statements and WAL bytes per message depend on how many messages share a commit, which a CPU shared with
+  // other test files shrinks (12.0 KB of WAL with 0.36 commits per message under 3 workers, 7.7 KB alone).
+  'test/store/sql-budget.test.ts',
 ];
 
 /**
