@@ -14,7 +14,7 @@ import { parseArgs } from 'node:util';
 import { Kafka, logLevel } from 'kafkajs';
 import { startTestBroker } from '../core/kafka/broker.js';
 import { DIST } from './lib/engine.js';
-import { components, type CpuProfile } from './profile.js';
+import { components, topLines, type CpuProfile } from './profile.js';
 import { engineSource, produce } from './scenarios/kafka.js';
 import { runTag } from './scenarios/mllp-setup.js';
 
@@ -42,9 +42,7 @@ async function main(): Promise<void> {
   const windowUs = trial.window.toUs - trial.window.fromUs;
   const lines = [
     `engine main thread, ${n} records, ${trial.value} records/s, process CPU ${trial.cpuUsPerMsg} µs/record (all threads, /proc), profiled busy time ${(total / n).toFixed(0)} µs/record, idle ${(100 * Math.max(0, 1 - total / windowUs)).toFixed(0)}% of the window (${samplesInWindow} samples)`,
-    `top ${top} components by self time (µs per record; main thread):`,
-    ...list.slice(0, top).map((c, i) => `${String(i + 1).padStart(2)}. ${(c.selfUs / n).toFixed(1).padStart(7)} µs  ${(100 * c.selfUs / total).toFixed(1).padStart(5)}%  ${c.name}  [${c.functions.slice(0, 3).map((f) => `${f.name} ${(f.selfUs / n).toFixed(1)}`).join(', ')}]`),
-    `    ${(list.slice(top).reduce((s, c) => s + c.selfUs, 0) / n).toFixed(1).padStart(7)} µs  the other ${Math.max(0, list.length - top)} components`,
+    ...topLines(list, n, top, 'record'),
   ];
   process.stdout.write(lines.join('\n') + '\n');
   if (values.keep) process.stderr.write(`profile kept: ${path.join(profDir, file)}\n`);

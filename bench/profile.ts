@@ -92,6 +92,16 @@ export function components(p: CpuProfile, dist: string, window?: { fromUs: numbe
   return { list, samplesInWindow: inWindow };
 }
 
+/** The top `top` components in µs per `unit` (of `n`), largest first, and the rest summed (profile.js, profile-kafka.js). */
+export function topLines(list: Component[], n: number, top: number, unit: string): string[] {
+  const total = list.reduce((s, c) => s + c.selfUs, 0);
+  return [
+    `top ${top} components by self time (µs per ${unit}; main thread):`,
+    ...list.slice(0, top).map((c, i) => `${String(i + 1).padStart(2)}. ${(c.selfUs / n).toFixed(1).padStart(7)} µs  ${(100 * c.selfUs / total).toFixed(1).padStart(5)}%  ${c.name}  [${c.functions.slice(0, 3).map((f) => `${f.name} ${(f.selfUs / n).toFixed(1)}`).join(', ')}]`),
+    `    ${(list.slice(top).reduce((s, c) => s + c.selfUs, 0) / n).toFixed(1).padStart(7)} µs  the other ${Math.max(0, list.length - top)} components`,
+  ];
+}
+
 async function main(): Promise<void> {
   const { values, positionals } = parseArgs({ allowPositionals: true, options: { top: { type: 'string' }, keep: { type: 'boolean' } } });
   const n = Number(positionals[0] ?? 3000);
@@ -137,9 +147,7 @@ async function main(): Promise<void> {
   const total = list.reduce((s, c) => s + c.selfUs, 0);
   const lines = [
     `engine main thread, ${n} messages, ACK ${ackPerSec} msg/s, process CPU ${cpuUsPerMsg.toFixed(0)} µs/msg (all threads, /proc), profiled busy time ${(total / n).toFixed(0)} µs/msg${note}`,
-    `top ${top} components by self time (µs per message; main thread):`,
-    ...list.slice(0, top).map((c, i) => `${String(i + 1).padStart(2)}. ${(c.selfUs / n).toFixed(1).padStart(7)} µs  ${(100 * c.selfUs / total).toFixed(1).padStart(5)}%  ${c.name}  [${c.functions.slice(0, 3).map((f) => `${f.name} ${(f.selfUs / n).toFixed(1)}`).join(', ')}]`),
-    `    ${(list.slice(top).reduce((s, c) => s + c.selfUs, 0) / n).toFixed(1).padStart(7)} µs  the other ${Math.max(0, list.length - top)} components`,
+    ...topLines(list, n, top, 'message'),
   ];
   process.stdout.write(lines.join('\n') + '\n');
   if (values.keep) process.stderr.write(`profile kept: ${path.join(profDir, file)}\n`);
