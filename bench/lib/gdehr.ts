@@ -50,7 +50,7 @@ const post = async (url: string, body?: unknown) => {
   if (res.status !== 200) throw new Error(`simulator control ${new URL(url).pathname} answered ${res.status}`);
 };
 
-export async function startGdEhrRig(opts: { route?: string; nodeArgs?: string[] } = {}): Promise<GdEhrRig> {
+export async function startGdEhrRig(opts: { route?: string; nodeArgs?: string[]; env?: NodeJS.ProcessEnv } = {}): Promise<GdEhrRig> {
   const sim = await startChild(path.join(DIST, 'bench', 'lib', 'gdehr-sim.js'), [], { ready: /^PORT (\d+)$/, timeoutMs: 15_000 });
   try {
     const simUrl = `http://127.0.0.1:${sim.ready[1]}`;
@@ -62,7 +62,7 @@ export async function startGdEhrRig(opts: { route?: string; nodeArgs?: string[] 
     const engine = await startEngine({
       routes: { 'bench-authorize.yaml': opts.route ?? authRoute() },
       extraConfig: yaml,
-      env: { HB_BENCH_PAASTOKEN: String(section.paasToken), HB_BENCH_SM4KEY: String(section.sm4Key) },
+      env: { ...opts.env, HB_BENCH_PAASTOKEN: String(section.paasToken), HB_BENCH_SM4KEY: String(section.sm4Key) },
       ...(opts.nodeArgs ? { nodeArgs: opts.nodeArgs } : {}),
     });
     return {

@@ -104,8 +104,13 @@ export const INSERT_AUDIT = `INSERT INTO audit (at, route, plugin, operation, or
 /** SQL condition (and its arguments) matching the rows of one patient, by patient id or ID number. */
 export function patientWhere(key: Buffer, id: string): { sql: string; args: unknown[] } {
   const h = patientHash(key, id);
-  return { sql: '(patient_hash = ? OR id_hash = ?)', args: [h, h] };
+  const prefix = h.slice(0, HASH_INDEX_PREFIX);
+  // The indexes hold the hashes' first 16 digits (schema: audit_patient, audit_id_hash); the expressions must match theirs.
+  return { sql: '((substr(patient_hash, 1, 16) = ? AND patient_hash = ?) OR (substr(id_hash, 1, 16) = ? AND id_hash = ?))', args: [prefix, h, prefix, h] };
 }
+
+/** Hex digits of a patient hash that its index holds. */
+const HASH_INDEX_PREFIX = 16;
 
 /** An audit row as SQLite returns it. */
 export interface RawAudit {
