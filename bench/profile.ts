@@ -1,11 +1,13 @@
 /**
- * `node dist/bench/profile.js [N] [--top K] [--keep]`: runs the end-to-end
- * scenario of the bench (row 1: consented ADT^A04 over 8 MLLP connections,
- * FULL, one gd-ehr authorization each to the simulator in another process)
- * with `--cpu-prof` on the engine child, and prints the top K components of
- * the engine's main thread by self time, in µs per message, over the
- * measured window only (first send to the last authorization arriving;
- * warm-up and start-up are left out). A component is a source file of the
+ * `node dist/bench/profile.js [N] [--top K] [--keep] [--route gd-ehr|sink|log]`:
+ * runs the end-to-end scenario of the bench (row 1: consented ADT^A04 over 8
+ * MLLP connections, FULL, one gd-ehr authorization each to the simulator in
+ * another process; `--route sink`: rows 3 and 4's route, one http step to a
+ * no-op sink in another process; `--route log`: row 2's log-only route) with
+ * `--cpu-prof` on the engine child, and prints the top K components of the
+ * engine's main thread by self time, in µs per message, over the measured
+ * window only (first send to the last delivery done, or to the last ACK for
+ * the log-only route; warm-up and start-up are left out). A component is a source file of the
  * engine (dist path), an npm package, a Node internal module, or one of V8's
  * pseudo-nodes (garbage collector, program). Idle time is not counted.
  * Worker threads (the WAL checkpointer) are not in the profile.
@@ -15,11 +17,13 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { cpuMeter } from './lib/cpu.js';
-import { DIST } from './lib/engine.js';
+import { DIST, ingressRoute, startEngine } from './lib/engine.js';
 import { authRoute, startGdEhrRig } from './lib/gdehr.js';
 import { closedLoop } from './lib/load.js';
 import { MessageFactory } from './lib/messages.js';
+import { startSink } from './lib/servers.js';
 import { runTag } from './scenarios/mllp-setup.js';
+import { LOG_ROUTE } from './scenarios/targets.js';
 
 interface ProfileNode {
   id: number;
@@ -103,37 +107,49 @@ export function topLines(list: Component[], n: number, top: number, unit: string
 }
 
 async function main(): Promise<void> {
-  const { values, positionals } = parseArgs({ allowPositionals: true, options: { top: { type: 'string' }, keep: { type: 'boolean' } } });
+  const { values, positionals } = parseArgs({ allowPositionals: true, options: { top: { type: 'string' }, keep: { type: 'boolean' }, route: { type: 'string' } } });
   const n = Number(positionals[0] ?? 3000);
   const top = Number(values.top ?? 8);
+  const route = values.route ?? 'gd-ehr';
+  if (route !== 'gd-ehr' && route !== 'sink' && route !== 'log') throw new Error(`--route ${route}: expected gd-ehr, sink or log`);
   const profDir = mkdtempSync(path.join(tmpdir(), 'hb-profile-'));
-  const rig = await startGdEhrRig({ route: authRoute(), nodeArgs: ['--cpu-prof', '--cpu-prof-dir', profDir, '--cpu-prof-interval', '200'] });
+  const nodeArgs = ['--cpu-prof', '--cpu-prof-dir', profDir, '--cpu-prof-interval', '200'];
+  const rig = route === 'gd-ehr' ? await startGdEhrRig({ route: authRoute(), nodeArgs }) : undefined;
+  const sink = route === 'sink' ? await startSink() : undefined;
+  const engine = rig ? rig.engine : await startEngine({ routes: { 'route.yaml': sink ? ingressRoute(sink.url) : LOG_ROUTE }, nodeArgs });
   let window: { fromUs: number; toUs: number };
   let cpuUsPerMsg: number;
   let ackPerSec: number;
   try {
+    // Until k deliveries were done since the last reset (none for the log-only route: its ACKs are the end).
     const waitAll = async (k: number) => {
       const end = Date.now() + 180_000;
       while (Date.now() < end) {
-        if ((await rig.calls()).filter((c) => c.op === 'authorize' && c.verified && c.returnCode === '1').length >= k) return;
+        if (rig) {
+          if ((await rig.calls()).filter((c) => c.op === 'authorize' && c.verified && c.returnCode === '1').length >= k) return;
+        } else if (!sink || (await sink.count()) - sinkBase >= k) {
+          if ((await engine.pending()) === 0) return;
+        }
         await new Promise((r) => setTimeout(r, 100));
       }
-      throw new Error(`fewer than ${k} authorizations arrived within 180 s`);
+      throw new Error(`fewer than ${k} deliveries were done within 180 s`);
     };
-    await closedLoop(rig.engine.mllp, { connections: 8, messages: 500, factory: new MessageFactory('adt', runTag()), maxMs: 60_000 });
+    let sinkBase = 0;
+    await closedLoop(engine.mllp, { connections: 8, messages: 500, factory: new MessageFactory('adt', runTag()), maxMs: 60_000 });
     await waitAll(500);
-    await rig.engine.waitPending((p) => p === 0, 30_000);
-    await rig.reset();
-    process.stderr.write(`profile: ${n} registrations over 8 connections\n`);
-    const meter = cpuMeter(rig.engine.child.pid);
+    await engine.waitPending((p) => p === 0, 30_000);
+    await rig?.reset();
+    sinkBase = sink ? await sink.count() : 0;
+    process.stderr.write(`profile: ${n} registrations over 8 connections, route ${route}\n`);
+    const meter = cpuMeter(engine.child.pid);
     const fromUs = Number(process.hrtime.bigint() / 1000n);
-    const r = await closedLoop(rig.engine.mllp, { connections: 8, messages: n, factory: new MessageFactory('adt', runTag()), maxMs: 120_000 });
+    const r = await closedLoop(engine.mllp, { connections: 8, messages: n, factory: new MessageFactory('adt', runTag()), maxMs: 120_000 });
     await waitAll(n);
     window = { fromUs, toUs: Number(process.hrtime.bigint() / 1000n) };
     cpuUsPerMsg = meter.stop(n);
     ackPerSec = r.msgPerSec;
   } finally {
-    await rig.close();
+    await (rig ? rig.close() : Promise.allSettled([engine.stop(), sink?.child.stop()]));
   }
   const file = readdirSync(profDir).find((f) => f.endsWith('.cpuprofile'));
   if (!file) throw new Error(`the engine wrote no profile into ${profDir}`);

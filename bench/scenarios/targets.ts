@@ -110,7 +110,8 @@ export async function e2e(ctx: Context): Promise<ScenarioResult[]> {
   }
 }
 
-const LOG_ROUTE = [
+/** Row 2's route: every ADT acknowledged on receipt and logged, nothing delivered. */
+export const LOG_ROUTE = [
   'name: bench-log-only',
   'sources: [mllp]',
   'match:',

@@ -107,11 +107,20 @@ const NAMES: Record<string, CanonicalCharset> = {
  */
 export function normalizeCharset(name: string | undefined, fallback: string): CanonicalCharset {
   const chosen = name === undefined || name.trim() === '' ? fallback : name;
+  // Every message names its charset (MSH-18 or the listener's): the names seen are few, so their answers are kept.
+  const known = seenCharsets.get(chosen);
+  if (known !== undefined) return known;
   const key = chosen.toUpperCase().replace(/[\s\-_/.]/g, '');
   const found = NAMES[key];
   if (!found) throw hbError('HL7_E_CHARSET', { charset: chosen.slice(0, 40) });
+  // Bounded: only names that resolved are kept, and only short ones (a sender cannot grow it with junk labels).
+  if (seenCharsets.size < SEEN_CHARSETS_MAX && chosen.length <= 40) seenCharsets.set(chosen, found);
   return found;
 }
+
+/** Charset names already resolved by normalizeCharset (exact spelling -> decoder name). */
+const seenCharsets = new Map<string, CanonicalCharset>();
+const SEEN_CHARSETS_MAX = 256;
 
 const gbDecoder = new TextDecoder('gb18030');
 const utf8Decoder = new TextDecoder('utf-8');
