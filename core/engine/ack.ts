@@ -54,8 +54,21 @@ export function errorReply(code: IngestReply['code'], err: HisbridgeError, locat
   return { code, text: err.message, error: { hl7Code: hl7ErrorCode(err.code), text: err.message, ...(location ? { location } : {}) } };
 }
 
+/**
+ * MSH-10 of an ACK: 20 hex digits, unique. A random 44-bit prefix per
+ * process (drawn again when its counter wraps) and a 36-bit counter: no
+ * UUID formatting and regex per message.
+ */
+let ackPrefix = '';
+let ackCounter = 0;
+const ACK_COUNTER_SPAN = 2 ** 36;
+
 function ackId(): string {
-  return randomUUID().replace(/-/g, '').slice(0, 20);
+  if (ackPrefix === '' || ackCounter >= ACK_COUNTER_SPAN) {
+    ackPrefix = randomUUID().replace(/-/g, '').slice(0, 11);
+    ackCounter = 0;
+  }
+  return ackPrefix + (ackCounter++).toString(16).padStart(9, '0');
 }
 
 /** The ACK text of one outcome (for logs of tests and the legacy `ackText`). */

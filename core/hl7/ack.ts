@@ -136,6 +136,16 @@ export function hl7Timestamp(t: Date): string {
   );
 }
 
+/** The timestamp of the current second, computed once per second (every ACK writes it). */
+let stamp = { second: -1, text: '' };
+
+function currentTimestamp(): string {
+  const now = Date.now();
+  const second = Math.floor(now / 1000);
+  if (second !== stamp.second) stamp = { second, text: hl7Timestamp(new Date(now)) };
+  return stamp.text;
+}
+
 function segment(parts: string[], d: Hl7Delimiters): string {
   let n = parts.length;
   while (n > 1 && parts[n - 1] === '') n--;
@@ -160,7 +170,7 @@ export function buildAck(req: Hl7Message | AckHeader, opts: AckOptions): string 
     clean(h.receivingFacility),
     clean(h.sendingApp),
     clean(h.sendingFacility),
-    hl7Timestamp(opts.now ?? new Date()),
+    opts.now ? hl7Timestamp(opts.now) : currentTimestamp(),
     '',
     trigger ? `ACK${d.component}${trigger}${d.component}ACK` : 'ACK',
     esc(opts.controlId),
@@ -263,7 +273,7 @@ export function buildBatchAckEnvelope(request: string, count: number, opts: Batc
   const app = field(5) || fromAck?.sendingApp || ENGINE_APPLICATION;
   const facility = field(6) || fromAck?.sendingFacility || '';
   const header = segment(
-    ['BHS', encodingCharsOf(d), app, facility, field(3), field(4), hl7Timestamp(opts.now ?? new Date()), '', 'ACK', '', escapeHl7(opts.controlId, d), field(11)],
+    ['BHS', encodingCharsOf(d), app, facility, field(3), field(4), opts.now ? hl7Timestamp(opts.now) : currentTimestamp(), '', 'ACK', '', escapeHl7(opts.controlId, d), field(11)],
     d,
   );
   return { header: header + '\r', trailer: segment(['BTS', String(count)], d) + '\r' };

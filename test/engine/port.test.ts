@@ -275,3 +275,24 @@ describe('ingress port: a charset declared by the transport', () => {
     expect(echo.get('MSH-18')).toBe('UNICODE UTF-8');
   });
 });
+
+describe('ingress port: the ACK header', () => {
+  it('gives every ACK its own 20-character MSH-10 and the current time in MSH-7', () => {
+    const outcome: IngestOutcome = { status: 'accepted', code: 'OK', reason: '', routes: [], controlId: 'C1', reply: { code: 'AA' } } as IngestOutcome;
+    const before = new Date();
+    const ids = new Set<string>();
+    let stamp = '';
+    for (let i = 0; i < 1000; i++) {
+      const msh = renderAck(outcome).toString('utf8').split('\r')[0]!.split('|');
+      expect(msh[9]).toMatch(/^[0-9a-f]{20}$/);
+      ids.add(msh[9]!);
+      stamp = msh[6]!;
+    }
+    expect(ids.size).toBe(1000);
+    // YYYYMMDDHHMMSS+ZZZZ, within a few seconds of now (one timestamp text is shared per second).
+    const m = /^(\d{4})(\d{2})(\d{2})(\d{2})(\d{2})(\d{2})[+-]\d{4}$/.exec(stamp);
+    expect(m).not.toBeNull();
+    const t = new Date(Number(m![1]), Number(m![2]) - 1, Number(m![3]), Number(m![4]), Number(m![5]), Number(m![6]));
+    expect(Math.abs(t.getTime() - before.getTime())).toBeLessThan(5000);
+  });
+});
