@@ -17,18 +17,31 @@ export const CHECKPOINT_SAFETY_PAGES = 16_384;
 const CHECKPOINT_DELAY_MS = 200;
 
 // Plain JavaScript (the worker is started from source in tests and from dist in production alike).
+// `closed` (a shared Int32Array) is set to 1 once the worker's connection is closed, or could not be opened: close()
+// waits on it, so the store's own close is the last one and the WAL and -shm files are gone when it returns.
 const WORKER_SOURCE = `
 const { parentPort, workerData } = require('node:worker_threads');
-const Database = require(workerData.sqlite);
-const db = new Database(workerData.file, { fileMustExist: true });
-db.pragma('busy_timeout = 1000');
+const closed = new Int32Array(workerData.closed);
+const done = () => { Atomics.store(closed, 0, 1); Atomics.notify(closed, 0); };
+let db;
+try {
+  const Database = require(workerData.sqlite);
+  db = new Database(workerData.file, { fileMustExist: true });
+  db.pragma('busy_timeout = 1000');
+} catch (e) {
+  done();
+  throw e;
+}
 parentPort.on('message', (m) => {
-  if (m === 'close') { try { db.close(); } catch {} parentPort.close(); return; }
+  if (m === 'close') { try { db.close(); } catch {} done(); parentPort.close(); return; }
   let ok = true;
   try { db.pragma('wal_checkpoint(PASSIVE)'); } catch { ok = false; }
   parentPort.postMessage(ok);
 });
 `;
+
+/** Longest close() waits for the worker to close its connection (it may be in the middle of a checkpoint). */
+const CLOSE_WAIT_MS = 5_000;
 
 export class Checkpointer {
   readonly #worker: Worker;
@@ -36,18 +49,22 @@ export class Checkpointer {
   #busy = false;
   #again = false;
   #closed = false;
-  /** Checkpoints the worker ran (ok) and failed, for tests and metrics. */
-  readonly stats = { ok: 0, failed: 0 };
+  /** Checkpoints the worker ran (ok) and failed, and whether one is running now, for tests and metrics. */
+  readonly stats = { ok: 0, failed: 0, running: false };
   /** Called when the worker cannot run (it exited or failed to start): the store goes back to automatic checkpoints. */
   #onFailure: () => void;
+
+  /** Set to 1 by the worker once its connection is closed (see WORKER_SOURCE). */
+  readonly #closedFlag = new Int32Array(new SharedArrayBuffer(4));
 
   constructor(file: string, onFailure: () => void) {
     this.#onFailure = onFailure;
     const sqlite = createRequire(import.meta.url).resolve('better-sqlite3');
-    this.#worker = new Worker(WORKER_SOURCE, { eval: true, workerData: { file, sqlite } });
+    this.#worker = new Worker(WORKER_SOURCE, { eval: true, workerData: { file, sqlite, closed: this.#closedFlag.buffer } });
     this.#worker.unref();
     this.#worker.on('message', (ok: boolean) => {
       this.#busy = false;
+      this.stats.running = false;
       if (ok) this.stats.ok++;
       else this.stats.failed++;
       if (this.#again) {
@@ -75,15 +92,24 @@ export class Checkpointer {
         return;
       }
       this.#busy = true;
+      this.stats.running = true;
       this.#worker.postMessage('checkpoint');
     }, CHECKPOINT_DELAY_MS);
     this.#timer.unref();
   }
 
+  /**
+   * Closes the worker's connection and returns once it is closed (bounded):
+   * the store closes its own connection after this one, so SQLite removes
+   * the WAL and -shm files then, not at some later moment behind the
+   * caller's back (a backup or listing of the data directory right after
+   * stop() saw them vanish).
+   */
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
     if (this.#timer) clearTimeout(this.#timer);
     this.#worker.postMessage('close');
+    Atomics.wait(this.#closedFlag, 0, 0, CLOSE_WAIT_MS);
   }
 }

@@ -325,7 +325,7 @@ export class Store {
   }
 
   /** WAL checkpoints run by the worker thread (checkpointInWorker), for tests and metrics. */
-  get checkpoints(): { ok: number; failed: number } | undefined {
+  get checkpoints(): { ok: number; failed: number; running: boolean } | undefined {
     return this.#checkpointer?.stats;
   }
 

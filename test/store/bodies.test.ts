@@ -8,6 +8,7 @@ import { describe, expect, it } from 'vitest';
 import { SCHEMA_VERSION } from '../../core/store/schema.js';
 import Database from 'better-sqlite3';
 import { randomBytes } from 'node:crypto';
+import { readdirSync } from 'node:fs';
 import path from 'node:path';
 import { BODY_PART_BYTES, DB_FILE, Store } from '../../core/store/sqlite.js';
 import { delivery, freshDirs, message, openStore } from '../helpers/store.js';
@@ -196,5 +197,23 @@ describe('message bodies (schema v7)', () => {
     const again = openStore(dir);
     expect(again.getMessage(r.messageId)!.raw!.equals(raw)).toBe(true);
     again.close();
+  });
+
+  it('checkpointInWorker: close() returns after the worker closed its connection, even in the middle of a checkpoint', async () => {
+    const dir = fresh();
+    const store = openStore(dir, { checkpointInWorker: true });
+    // Enough WAL (about 48 MB) that the worker's checkpoint takes a while: close() is called while it runs.
+    const raw = bigRaw(BODY_PART_BYTES * 6);
+    for (let i = 0; i < 60 && !store.checkpoints!.running; i++) await store.accept(message({ raw, controlId: `CK2-${i}` }), [delivery()]);
+    const end = Date.now() + 10_000;
+    while (!store.checkpoints!.running && Date.now() < end) await new Promise((res) => setImmediate(res));
+    expect(store.checkpoints!.running).toBe(true);
+    store.close();
+    // The last connection to close removes the WAL and -shm files: that must be the store's own, inside close(),
+    // not the worker's a moment later (a backup or a listing of the directory right after stop() saw them vanish).
+    const right = readdirSync(dir).sort();
+    expect(right.filter((f) => f.endsWith('-wal') || f.endsWith('-shm'))).toEqual([]);
+    await new Promise((res) => setTimeout(res, 300));
+    expect(readdirSync(dir).sort()).toEqual(right);
   });
 });
