@@ -1,11 +1,14 @@
 /**
- * `node dist/bench/http-client.js [N] [--rounds R] [--concurrency C]`: the
+ * `node dist/bench/http-client.js [N] [--rounds R] [--concurrency C] [--undici]`: the
  * cost of one delivery request through the engine's HTTP client
  * (core/http/client.ts) next to bare node:http with the same keep-alive
  * agent settings, against a no-op sink in another process. Each round runs
- * both, alternately (the order flips every round), N POSTs of a small JSON
+ * both, in an order rotated every round, N POSTs of a small JSON
  * body with C in flight; figures are this process's CPU µs per request
  * (process.cpuUsage) and requests/s, and per round the ratio client / bare.
+ * `--undici` adds bare undici (a Pool of 64 connections) through request()
+ * and through dispatch() with a handler object; the variants run in an order
+ * rotated every round.
  */
 import http from 'node:http';
 import { parseArgs } from 'node:util';
