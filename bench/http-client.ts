@@ -1,25 +1,29 @@
 /**
- * `node dist/bench/http-client.js [N] [--rounds R] [--concurrency C]`: the
+ * `node dist/bench/http-client.js [N] [--rounds R] [--concurrency C] [--undici]`: the
  * cost of one delivery request through the engine's HTTP client
  * (core/http/client.ts) next to bare node:http with the same keep-alive
  * agent settings, against a no-op sink in another process. Each round runs
- * both, alternately (the order flips every round), N POSTs of a small JSON
+ * both, in an order rotated every round, N POSTs of a small JSON
  * body with C in flight; figures are this process's CPU µs per request
  * (process.cpuUsage) and requests/s, and per round the ratio client / bare.
+ * `--undici` adds bare undici (a Pool of 64 connections) through request()
+ * and through dispatch() with a handler object; the variants run in an order
+ * rotated every round.
  */
 import http from 'node:http';
 import { parseArgs } from 'node:util';
+import { Pool, type Dispatcher } from 'undici';
 import { createHttpClient } from '../core/http/client.js';
 import { startSink } from './lib/servers.js';
 import { median, summarizePairs } from './lib/pairs.js';
 import { round } from './lib/stats.js';
 
-const { values, positionals } = parseArgs({ allowPositionals: true, options: { rounds: { type: 'string' }, concurrency: { type: 'string' } } });
+const { values, positionals } = parseArgs({ allowPositionals: true, options: { rounds: { type: 'string' }, concurrency: { type: 'string' }, undici: { type: 'boolean' } } });
 const n = Number(positionals[0] ?? 10_000);
 const rounds = Number(values.rounds ?? 3);
 const concurrency = Number(values.concurrency ?? 16);
 if (!Number.isInteger(n) || n < 1 || !Number.isInteger(rounds) || rounds < 1 || !Number.isInteger(concurrency) || concurrency < 1) {
-  process.stderr.write('usage: node dist/bench/http-client.js [N] [--rounds R] [--concurrency C]\n');
+  process.stderr.write('usage: node dist/bench/http-client.js [N] [--rounds R] [--concurrency C] [--undici]\n');
   process.exit(2);
 }
 
@@ -52,6 +56,30 @@ const body = { controlId: 'BENCH0000000000001', type: 'ADT^A04' };
 const client = createHttpClient();
 const agent = new http.Agent({ keepAlive: true, maxSockets: 64, maxFreeSockets: 16, scheduling: 'lifo' });
 
+const pool = new Pool(sink.url, { connections: 64, pipelining: 1 });
+const payloadFor = () => Buffer.from(JSON.stringify(body));
+const viaUndiciRequest = async () => {
+  const payload = payloadFor();
+  const res = await pool.request({ path: target.pathname, method: 'POST', headers: { 'content-type': 'application/json; charset=utf-8', 'content-length': String(payload.length) }, body: payload });
+  JSON.parse(Buffer.from(await res.body.arrayBuffer()).toString('utf8'));
+  return res.statusCode;
+};
+const viaUndiciDispatch = () => new Promise<number>((resolve, reject) => {
+  const payload = payloadFor();
+  let status = 0;
+  const chunks: Buffer[] = [];
+  const handler: Dispatcher.DispatchHandler = {
+    onRequestStart() {},
+    onResponseStart(_c, statusCode) { status = statusCode; },
+    onResponseData(_c, chunk) { chunks.push(chunk); },
+    onResponseEnd() {
+      JSON.parse(Buffer.concat(chunks).toString('utf8'));
+      resolve(status);
+    },
+    onResponseError(_c, e) { reject(e); },
+  };
+  pool.dispatch({ path: target.pathname, method: 'POST', headers: { 'content-type': 'application/json; charset=utf-8', 'content-length': String(payload.length) }, body: payload }, handler);
+});
 const viaClient = async () => (await client.request(url, { method: 'POST', body, timeoutMs: 10_000 })).status;
 const viaBare = () => new Promise<number>((resolve, reject) => {
   const payload = Buffer.from(JSON.stringify(body));
@@ -68,25 +96,34 @@ const viaBare = () => new Promise<number>((resolve, reject) => {
   req.end(payload);
 });
 
+const variants: { name: string; send: () => Promise<number> }[] = [
+  { name: 'client', send: viaClient },
+  { name: 'bare', send: viaBare },
+  ...(values.undici ? [{ name: 'undici.request', send: viaUndiciRequest }, { name: 'undici.dispatch', send: viaUndiciDispatch }] : []),
+];
+
 try {
-  // Warm-up: JIT and the keep-alive sockets of both.
-  await measure(viaBare);
-  await measure(viaClient);
-  const out: { client: Figure; bare: Figure }[] = [];
+  // Warm-up: JIT and the keep-alive sockets of every variant.
+  for (const v of variants) await measure(v.send);
+  const out: Record<string, Figure>[] = [];
   for (let r = 0; r < rounds; r++) {
-    const first = r % 2 === 0 ? 'bare' : 'client';
-    const a = await measure(first === 'bare' ? viaBare : viaClient);
-    const b = await measure(first === 'bare' ? viaClient : viaBare);
-    const pair = first === 'bare' ? { bare: a, client: b } : { client: a, bare: b };
-    out.push(pair);
-    process.stdout.write(`round ${r + 1}: client ${pair.client.cpuUsPerReq} µs CPU/req, ${pair.client.reqPerSec} req/s; bare node:http ${pair.bare.cpuUsPerReq} µs CPU/req, ${pair.bare.reqPerSec} req/s\n`);
+    // Rotate the order every round so no variant always runs first or last.
+    const order = variants.map((_, i) => variants[(i + r) % variants.length]!);
+    const figures: Record<string, Figure> = {};
+    for (const v of order) figures[v.name] = await measure(v.send);
+    out.push(figures);
+    process.stdout.write(`round ${r + 1}: ${variants.map((v) => `${v.name} ${figures[v.name]!.cpuUsPerReq} µs CPU/req, ${figures[v.name]!.reqPerSec} req/s`).join('; ')}\n`);
   }
-  const cpu = summarizePairs('CPU µs/req', 'bare node:http', out.map((p) => ({ engine: p.client.cpuUsPerReq, baseline: p.bare.cpuUsPerReq })));
-  const rate = summarizePairs('req/s', 'bare node:http', out.map((p) => ({ engine: p.client.reqPerSec, baseline: p.bare.reqPerSec })));
-  process.stdout.write(`median: client ${median(out.map((p) => p.client.cpuUsPerReq))} µs CPU/req vs bare ${median(out.map((p) => p.bare.cpuUsPerReq))}; ` +
-    `CPU ratio ${cpu.median}x (${cpu.min}-${cpu.max}), req/s ratio ${rate.median}x (${rate.min}-${rate.max}); ${n} requests x ${rounds} rounds, ${concurrency} in flight\n`);
+  for (const v of variants) {
+    if (v.name === 'bare') continue;
+    const cpu = summarizePairs('CPU µs/req', 'bare node:http', out.map((p) => ({ engine: p[v.name]!.cpuUsPerReq, baseline: p.bare!.cpuUsPerReq })));
+    const rate = summarizePairs('req/s', 'bare node:http', out.map((p) => ({ engine: p[v.name]!.reqPerSec, baseline: p.bare!.reqPerSec })));
+    process.stdout.write(`median: ${v.name} ${median(out.map((p) => p[v.name]!.cpuUsPerReq))} µs CPU/req vs bare ${median(out.map((p) => p.bare!.cpuUsPerReq))}; ` +
+      `CPU ratio ${cpu.median}x (${cpu.min}-${cpu.max}), req/s ratio ${rate.median}x (${rate.min}-${rate.max}); ${n} requests x ${rounds} rounds, ${concurrency} in flight\n`);
+  }
 } finally {
   client.close();
   agent.destroy();
+  await pool.close();
   await sink.child.stop();
 }

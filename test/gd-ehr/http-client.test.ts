@@ -76,8 +76,10 @@ describe('createHttpClient', () => {
 
   it('reuses connections (keep-alive)', async () => {
     sockets.clear();
-    for (let i = 0; i < 5; i++) await client.request(`${base}/echo`);
-    expect(sockets.size).toBe(1);
+    for (let i = 0; i < 10; i++) await client.request(`${base}/echo`);
+    // undici reuses a connection one event-loop turn after its answer ended (so that a server's close is seen
+    // first), and a call made as soon as the previous one resolves takes a second connection: two, not ten.
+    expect(sockets.size).toBeLessThanOrEqual(2);
   });
 
   it('returns any status for the caller to classify', async () => {
