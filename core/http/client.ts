@@ -283,6 +283,25 @@ class Call implements Dispatcher.DispatchHandler {
   }
 }
 
+/**
+ * Connection-level (hop-by-hop) headers are the client's own business: it
+ * keeps connections alive, frames the body with content-length and never
+ * upgrades. undici refuses a request that sets them, which would turn a
+ * route's harmless `connection: keep-alive` header into a delivery failing
+ * on every retry; they are dropped instead (node:http sent them as given).
+ */
+const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'transfer-encoding', 'upgrade', 'expect', 'proxy-connection', 'te', 'trailer']);
+
+/** The request's headers, less the hop-by-hop ones (a copy the client may add to). */
+function ownHeaders(given: Record<string, string> | undefined): Record<string, string> {
+  const out: Record<string, string> = {};
+  if (!given) return out;
+  for (const k in given) {
+    if (!HOP_BY_HOP.has(k.toLowerCase())) out[k] = given[k]!;
+  }
+  return out;
+}
+
 /** Creates a client with its own connection pools. */
 export function createHttpClient(opts: HttpClientOptions = {}): OwnedHttpClient {
   const defaultTimeout = opts.defaultTimeoutMs ?? 10_000;
@@ -315,7 +334,7 @@ export function createHttpClient(opts: HttpClientOptions = {}): OwnedHttpClient 
       const url = endpointOf(rawUrl);
       const target = o.target ?? url.host;
       if (url.protocol !== 'http:' && url.protocol !== 'https:') throw hbError('HTTP_E_BAD_REQUEST', { detail: `unsupported protocol ${url.protocol} for ${target}` });
-      const headers: Record<string, string> = { ...o.headers };
+      const headers = ownHeaders(o.headers);
       const body = encodeBody(o.body, headers);
       if (body) headers['content-length'] = String(body.length);
       if (opts.userAgent && !hasHeader(headers, 'user-agent')) headers['user-agent'] = opts.userAgent;
