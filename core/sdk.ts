@@ -62,6 +62,7 @@ export { durationSchema, parseDuration } from './config/duration.js';
 export { loadTlsOptions, tlsSchema, type TlsConfig } from './config/tls.js';
 export { mllpListenerSchema, parseMllpListener } from './config/site.js';
 export { errorAckFromHead } from './engine/ack.js';
+export { untilResumed } from './engine/flow.js';
 export { createMllpServer, type MllpServer } from './mllp/server.js';
 export { MllpClient, type MllpClientOptions } from './mllp/client.js';
 export type { KafkaClient, KafkaProducerHandle, OutgoingRecord } from './kafka/client.js';

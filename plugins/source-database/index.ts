@@ -17,7 +17,7 @@
  *   must therefore be idempotent.
  */
 import type { Knex } from 'knex';
-import { durationSchema, parseDuration, scrubText, type IngestOutcome, type JsonSchema, type RunningSource, type SourceContext, type SourceDefinition, type Submit } from '../../core/sdk.js';
+import { durationSchema, parseDuration, scrubText, untilResumed, type IngestOutcome, type JsonSchema, type RunningSource, type SourceContext, type SourceDefinition, type Submit } from '../../core/sdk.js';
 
 export interface DatabaseSourceConfig {
   name: string;
@@ -154,25 +154,9 @@ class DatabaseSource implements RunningSource {
     return { live: true, ready: ok, ...(this.#problem ? { detail: this.#problem } : {}), info: { ...this.#counts } };
   }
 
-  /** Resolves when back-pressure lifts (or the source stops). */
-  #whilePaused(): Promise<void> {
-    if (!this.#ctx.flow.paused || this.#stop.signal.aborted) return Promise.resolve();
-    return new Promise((resolve) => {
-      const finish = (): void => {
-        off();
-        this.#stop.signal.removeEventListener('abort', finish);
-        resolve();
-      };
-      const off = this.#ctx.flow.onChange((p) => {
-        if (!p) finish();
-      });
-      this.#stop.signal.addEventListener('abort', finish, { once: true });
-    });
-  }
-
   async #run(): Promise<void> {
     while (!this.#stop.signal.aborted) {
-      await this.#whilePaused();
+      await untilResumed(this.#ctx.flow, this.#stop.signal);
       if (this.#stop.signal.aborted) return;
       let full = false;
       try {
