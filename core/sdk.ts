@@ -473,6 +473,12 @@ export interface DoctorCheck {
 export interface SiteHealthProbe {
   /** A URL of the remote (only host and port are used). */
   url: string;
+  /**
+   * Further URLs of the same platform in use, e.g. institutions' own base
+   * URLs. Each distinct host and port is probed as well (at most
+   * MAX_REMOTE_TARGETS per section), shown as `remotes["<key>@host:port"]`.
+   */
+  urls?: readonly string[];
 }
 
 /** Where a CLI command writes: one line per call, no trailing newline. */
