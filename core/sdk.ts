@@ -62,6 +62,7 @@ export { durationSchema, parseDuration } from './config/duration.js';
 export { loadTlsOptions, tlsSchema, type TlsConfig } from './config/tls.js';
 export { mllpListenerSchema, parseMllpListener } from './config/site.js';
 export { errorAckFromHead } from './engine/ack.js';
+export { untilResumed } from './engine/flow.js';
 export { createMllpServer, type MllpServer } from './mllp/server.js';
 export { MllpClient, type MllpClientOptions } from './mllp/client.js';
 export type { KafkaClient, KafkaProducerHandle, OutgoingRecord } from './kafka/client.js';
@@ -472,6 +473,12 @@ export interface DoctorCheck {
 export interface SiteHealthProbe {
   /** A URL of the remote (only host and port are used). */
   url: string;
+  /**
+   * Further URLs of the same platform in use, e.g. institutions' own base
+   * URLs. Each distinct host and port is probed as well (at most
+   * MAX_REMOTE_TARGETS per section), shown as `remotes["<key>@host:port"]`.
+   */
+  urls?: readonly string[];
 }
 
 /** Where a CLI command writes: one line per call, no trailing newline. */

@@ -76,3 +76,23 @@ export class FlowController implements FlowControl {
     }
   }
 }
+
+/**
+ * Resolves when `flow` is not paused: at once when it is not, else on the
+ * next resume. Also resolves when `signal` aborts (a source closing), so a
+ * loop waiting here sees its stop. Unsubscribes either way.
+ */
+export function untilResumed(flow: FlowControl, signal: AbortSignal): Promise<void> {
+  if (!flow.paused || signal.aborted) return Promise.resolve();
+  return new Promise((resolve) => {
+    const finish = (): void => {
+      off();
+      signal.removeEventListener('abort', finish);
+      resolve();
+    };
+    const off = flow.onChange((paused) => {
+      if (!paused) finish();
+    });
+    signal.addEventListener('abort', finish, { once: true });
+  });
+}

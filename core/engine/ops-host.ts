@@ -10,6 +10,7 @@ import type { RouteTable } from '../routes/matcher.js';
 import type { Store } from '../store/sqlite.js';
 import type { OpsHost } from '../ops/index.js';
 import { siteSegments } from '../ops/console/hl7-dict.js';
+import { remoteTargets } from '../ops/health.js';
 
 /** The parts of the engine Ops reads. */
 export interface EngineView {
@@ -42,8 +43,9 @@ export function engineOpsHost(e: EngineView, kick: () => void): OpsHost {
     remoteUrls: () => Object.fromEntries(e.registry.extensions.flatMap((ext) => {
       const section = e.sections[ext.key];
       if (!ext.health || !section) return [];
-      const url = ext.health(section)?.url;
-      return [[ext.key, typeof url === 'string' ? url : undefined]];
+      const probe = ext.health(section);
+      const urls = [probe?.url, ...(probe?.urls ?? [])].filter((u): u is string => typeof u === 'string');
+      return Object.entries(remoteTargets(ext.key, urls));
     })),
     engineHealth: () => e.health(),
     kick,

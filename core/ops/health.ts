@@ -45,6 +45,30 @@ function hostPort(url: string): { host: string; port: number } | undefined {
   }
 }
 
+/** Distinct host:port targets probed per site section at most: a long institution list does not open hundreds of sockets. */
+export const MAX_REMOTE_TARGETS = 16;
+
+/**
+ * The probe names of one section's URLs: the first distinct host:port under
+ * `key`, every further one under `key@host:port` (never a path or query: they
+ * may carry secrets). Duplicates and unparsable URLs are dropped; at most
+ * MAX_REMOTE_TARGETS targets.
+ */
+export function remoteTargets(key: string, urls: readonly (string | undefined)[]): Record<string, string> {
+  const out: Record<string, string> = {};
+  const seen = new Set<string>();
+  for (const url of urls) {
+    const hp = url ? hostPort(url) : undefined;
+    if (!hp) continue;
+    const target = `${hp.host}:${hp.port}`;
+    if (seen.has(target)) continue;
+    if (seen.size >= MAX_REMOTE_TARGETS) break;
+    out[seen.size === 0 ? key : `${key}@${target}`] = url!;
+    seen.add(target);
+  }
+  return out;
+}
+
 /** TCP reachability of remote base URLs, probed in the background at most every 30 s. */
 export class RemoteProbes {
   readonly #targets = new Map<string, RemoteStatus & { host: string; port: number; running: boolean }>();

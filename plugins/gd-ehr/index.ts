@@ -11,6 +11,7 @@ import { startGdEhrSimulator } from './simulator.js';
 import { gdEhrEndpoints } from './endpoint.js';
 import { viewerUrlCommand } from './cli.js';
 import { gdEhrDoctor } from './doctor.js';
+import { urlsInUse } from '../shared/institutions.js';
 
 /** Port of the simulator with the engine's HTTP server off; otherwise HTTP port + 1 (core/engine/sim-ports.ts). */
 export const GD_EHR_SIMULATOR_PORT = 8481;
@@ -28,7 +29,10 @@ const gdEhr: SiteExtension = {
   },
   endpoints: gdEhrEndpoints,
   /** The authorization API is what the engine calls; the viewer URL is opened by the doctor's browser. */
-  health: (site) => (typeof site.authUrl === 'string' ? { url: site.authUrl } : undefined),
+  health: (site) => {
+    const [url, ...urls] = urlsInUse(site, 'authUrl');
+    return url === undefined ? undefined : { url, urls };
+  },
   commands: [viewerUrlCommand],
   /** `hisbridge doctor`: a signed probe with an empty body (doctor.ts). */
   doctor: gdEhrDoctor,

@@ -10,6 +10,7 @@ import { createHub } from './hub.js';
 import { recognitionDefaults, recognitionInstitutionProblems, recognitionSiteSchema } from './site.js';
 import { DEFAULT_SIM_PORT, startRecognitionSimulator } from './simulator.js';
 import { recognitionDoctor } from './doctor.js';
+import { urlsInUse } from '../shared/institutions.js';
 
 const extension: SiteExtension = {
   key: 'recognition',
@@ -23,7 +24,11 @@ const extension: SiteExtension = {
     start: (opts) => startRecognitionSimulator(opts),
   },
   endpoints: (ctx) => recognitionEndpoints(ctx),
-  health: (site) => (typeof site.baseUrl === 'string' ? { url: site.baseUrl } : undefined),
+  /** Every base URL in use: the section's and each institution's own. */
+  health: (site) => {
+    const [url, ...urls] = urlsInUse(site, 'baseUrl');
+    return url === undefined ? undefined : { url, urls };
+  },
   /** `hisbridge doctor`: one login (doctor.ts). */
   doctor: recognitionDoctor,
   // One hub per engine: the token client and the checks awaiting a decision (hub.ts).

@@ -202,3 +202,15 @@ export async function probeEachInstitution<C>(
   }
   return checks;
 }
+
+/**
+ * The distinct values of a URL key actually in use: without profiles the
+ * section's own; with them each profile's own value, or the section's for a
+ * profile that does not set one. For the health probe of every remote.
+ */
+export function urlsInUse(section: Readonly<Record<string, unknown>>, key: string): string[] {
+  const own = typeof section[key] === 'string' ? (section[key] as string) : undefined;
+  const profiles = profilesOf(section);
+  const urls = profiles ? profiles.map((p) => (typeof p[key] === 'string' ? (p[key] as string) : own)) : [own];
+  return [...new Set(urls.filter((u): u is string => u !== undefined && u !== ''))];
+}

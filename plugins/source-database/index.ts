@@ -14,10 +14,19 @@
  *   the source starts again right after the last stored row;
  * - `after` runs once per round with `:cursor` = the last stored row's value
  *   (and once at start for the stored position), to mark rows as taken; it
- *   must therefore be idempotent.
+ *   must therefore be idempotent;
+ * - a row the engine refuses before storing it (its event cannot be read,
+ *   e.g. a cursor value with a control character; a row refused after reading
+ *   is stored as a rejected message like any other source's) runs `refused`
+ *   with :cursor, :code and :reason, so the refusal is written beside the row
+ *   in the HIS database (as the file source moves a refused file to error/
+ *   and the Kafka source writes to its .dlq topic), is logged as an error,
+ *   and shows in the listener's health (refused, lastRefused); the position
+ *   moves past it only once that statement succeeded, so a row is neither
+ *   offered again for ever nor dropped unrecorded.
  */
 import type { Knex } from 'knex';
-import { durationSchema, parseDuration, scrubText, type IngestOutcome, type JsonSchema, type RunningSource, type SourceContext, type SourceDefinition, type Submit } from '../../core/sdk.js';
+import { durationSchema, parseDuration, scrubText, untilResumed, type IngestOutcome, type JsonSchema, type RunningSource, type SourceContext, type SourceDefinition, type Submit } from '../../core/sdk.js';
 
 export interface DatabaseSourceConfig {
   name: string;
@@ -30,6 +39,7 @@ export interface DatabaseSourceConfig {
   batch?: number;
   event?: string;
   after?: string;
+  refused?: string;
   initial?: string | number;
 }
 
@@ -58,6 +68,10 @@ export const configSchema: JsonSchema = {
     batch: { type: 'integer', minimum: 1, maximum: 10000, description: 'Rows per round at most (default 200)' },
     event: { type: 'string', minLength: 1, maxLength: 199, description: 'Event type routes match with match.events (default ROW^R01)' },
     after: { type: 'string', minLength: 1, description: 'Statement run after each round with :cursor = the last stored row (marks rows as taken); must be idempotent' },
+    refused: {
+      type: 'string', minLength: 1, pattern: ':cursor',
+      description: 'Statement run for a row the engine refuses before storing it, with :cursor, :code and :reason (PHI-free), e.g. an INSERT into an error table the HIS watches; must be idempotent. Without it such a row is only logged and counted',
+    },
     initial: { type: ['string', 'number'], description: 'Cursor value before the first row is stored (default 0)' },
   },
 };
@@ -121,6 +135,8 @@ class DatabaseSource implements RunningSource {
   #problem: string | undefined;
   #afterDue = false;
   #counts = { rows: 0, rounds: 0, refused: 0, duplicates: 0, retries: 0 };
+  /** The last row refused before it was stored, for health: its cursor (cut), code and reason. */
+  #lastRefused: { cursor: string; code: string; reason: string } | undefined;
 
   constructor(ctx: SourceContext, cfg: DatabaseSourceConfig, db: Knex, submit: Submit) {
     this.#ctx = ctx;
@@ -151,28 +167,12 @@ class DatabaseSource implements RunningSource {
 
   health(): { live: boolean; ready: boolean; detail?: string; info?: Record<string, unknown> } {
     const ok = this.#problem === undefined;
-    return { live: true, ready: ok, ...(this.#problem ? { detail: this.#problem } : {}), info: { ...this.#counts } };
-  }
-
-  /** Resolves when back-pressure lifts (or the source stops). */
-  #whilePaused(): Promise<void> {
-    if (!this.#ctx.flow.paused || this.#stop.signal.aborted) return Promise.resolve();
-    return new Promise((resolve) => {
-      const finish = (): void => {
-        off();
-        this.#stop.signal.removeEventListener('abort', finish);
-        resolve();
-      };
-      const off = this.#ctx.flow.onChange((p) => {
-        if (!p) finish();
-      });
-      this.#stop.signal.addEventListener('abort', finish, { once: true });
-    });
+    return { live: true, ready: ok, ...(this.#problem ? { detail: this.#problem } : {}), info: { ...this.#counts, ...(this.#lastRefused ? { lastRefused: this.#lastRefused } : {}) } };
   }
 
   async #run(): Promise<void> {
     while (!this.#stop.signal.aborted) {
-      await this.#whilePaused();
+      await untilResumed(this.#ctx.flow, this.#stop.signal);
       if (this.#stop.signal.aborted) return;
       let full = false;
       try {
@@ -233,7 +233,7 @@ class DatabaseSource implements RunningSource {
         identity: { app: this.#cfg.name, id: String(jsonValue(value)) },
         checkpoint: position,
       });
-      if (!this.#settled(outcome, position)) {
+      if (!(await this.#settled(outcome, position, value))) {
         this.#counts.retries++;
         this.#ctx.log.warn({ code: outcome.code, cursor: String(jsonValue(value)).slice(0, 40) }, 'row not taken for a passing reason; offered again at the next poll');
         break;
@@ -249,8 +249,12 @@ class DatabaseSource implements RunningSource {
     return stored === this.#batch && rows.length === this.#batch;
   }
 
-  /** True when the row is done with (stored with its position, or refused for good); false to offer it again. */
-  #settled(o: IngestOutcome, position: string): boolean {
+  /**
+   * True when the row is done with (stored with its position, or refused for
+   * good and recorded); false to offer it again. Throws when the `refused`
+   * statement fails: the round fails and the row is offered again.
+   */
+  async #settled(o: IngestOutcome, position: string, cursor: unknown): Promise<boolean> {
     if (o.status === 'duplicate') {
       // Stored before (the position was reset by hand): no message was written now, so the position moves on its own.
       this.#counts.duplicates++;
@@ -259,8 +263,14 @@ class DatabaseSource implements RunningSource {
     }
     if (o.messageId !== undefined) return true; // committed, and its position with it
     if (o.status === 'rejected') {
+      const reason = scrubText(o.reason).slice(0, 500);
+      if (this.#cfg.refused !== undefined) await this.#db.raw(this.#cfg.refused, { cursor: cursor as Knex.Value, code: o.code, reason });
       this.#counts.refused++;
-      this.#ctx.log.warn({ code: o.code, reason: o.reason }, 'row refused; skipped');
+      this.#lastRefused = { cursor: String(jsonValue(cursor)).slice(0, 40), code: o.code, reason };
+      this.#ctx.log.error(
+        { code: o.code, reason, cursor: this.#lastRefused.cursor, recorded: this.#cfg.refused !== undefined },
+        this.#cfg.refused !== undefined ? 'row refused before it was stored: recorded by the refused statement' : 'row refused before it was stored (set refused: to record it in the database)',
+      );
       this.#ctx.saveCheckpoint?.(position);
       return true;
     }

@@ -18,7 +18,7 @@ import { randomBytes } from 'node:crypto';
 import { constants as fsc } from 'node:fs';
 import { access, link, lstat, open, readdir, readFile, rename, rm, truncate, unlink, writeFile, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
-import { buildBatchAckEnvelope, durationSchema, parseDuration, splitBlock, type IngestOutcome, type RunningSource, type SourceContext, type SourceDefinition, type Submit } from '../../core/sdk.js';
+import { buildBatchAckEnvelope, durationSchema, parseDuration, splitBlock, untilResumed, type IngestOutcome, type RunningSource, type SourceContext, type SourceDefinition, type Submit } from '../../core/sdk.js';
 import { dirProblem, makeDirs, makeDirsUnder, probeDir } from './dirs.js';
 import { fileSourceErrors } from './errors.js';
 
@@ -225,22 +225,6 @@ class FileSource implements RunningSource {
     }
   }
 
-  /** Resolves when back-pressure lifts (or the source closes). */
-  #whileRunningAndPaused(): Promise<void> {
-    if (!this.#ctx.flow.paused || this.#closing) return Promise.resolve();
-    return new Promise((resolve) => {
-      const finish = () => {
-        off();
-        this.#stop.signal.removeEventListener('abort', finish);
-        resolve();
-      };
-      const off = this.#ctx.flow.onChange((p) => {
-        if (!p) finish();
-      });
-      this.#stop.signal.addEventListener('abort', finish, { once: true });
-    });
-  }
-
   async #pollOnce(): Promise<void> {
     let names: string[];
     try {
@@ -416,7 +400,7 @@ class FileSource implements RunningSource {
           await plog.datasync();
           records.set(i, r);
           // Back-pressure: hold the next message of this file until the engine resumes.
-          await this.#whileRunningAndPaused();
+          await untilResumed(this.#ctx.flow, this.#stop.signal);
         },
       });
       total = res.units.reduce((s, u) => s + u.messages, 0);

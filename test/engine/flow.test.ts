@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { existsSync, readdirSync, renameSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { hashApiToken } from '../../core/http/api-auth.js';
-import { FlowController } from '../../core/engine/flow.js';
+import { FlowController, untilResumed } from '../../core/engine/flow.js';
 import { silentLogger } from '../../core/log.js';
 import { MllpClient } from '../../core/mllp/client.js';
 import { parseHl7 } from '../../core/hl7/index.js';
@@ -45,6 +45,51 @@ describe('FlowController', () => {
     const flow = new FlowController({ pending: () => 1000, highWaterMark: 10, overload: 'reject', log: silentLogger() });
     flow.check();
     expect(flow.paused).toBe(false);
+  });
+
+  it('untilResumed (the database and file sources\' wait) settles at once when running, on the resume when paused, or on the stop, and unsubscribes', async () => {
+    const subs = new Set<(paused: boolean) => void>();
+    const flow = {
+      paused: false,
+      onChange(l: (paused: boolean) => void) {
+        subs.add(l);
+        return () => void subs.delete(l);
+      },
+    };
+    const set = (paused: boolean) => {
+      flow.paused = paused;
+      for (const l of [...subs]) l(paused);
+    };
+    const settled = (p: Promise<void>) => {
+      const s = { done: false };
+      void p.then(() => (s.done = true));
+      return s;
+    };
+    const running = settled(untilResumed(flow, new AbortController().signal));
+    await until(() => running.done, Boolean);
+    expect(subs.size).toBe(0);
+
+    set(true);
+    const waiting = settled(untilResumed(flow, new AbortController().signal));
+    const stop = new AbortController();
+    const stopped = settled(untilResumed(flow, stop.signal));
+    expect(subs.size).toBe(2);
+    stop.abort();
+    await until(() => stopped.done, Boolean);
+    expect([waiting.done, subs.size]).toEqual([false, 1]);
+    // A second pause notice does not release it; the resume does.
+    set(true);
+    await new Promise((r) => setImmediate(r));
+    expect(waiting.done).toBe(false);
+    set(false);
+    await until(() => waiting.done, Boolean);
+    expect(subs.size).toBe(0);
+    const aborted = new AbortController();
+    aborted.abort();
+    set(true);
+    const already = settled(untilResumed(flow, aborted.signal));
+    await until(() => already.done, Boolean);
+    expect(subs.size).toBe(0);
   });
 });
 

@@ -194,6 +194,40 @@ describe('console operator actions over HTTP', () => {
     expect(rows.map((x) => `${x.operation}:${x.result}:${x.client}`).sort()).toEqual(['route-pause:ok:ops-tool', 'route-pause:skipped:ops-tool', 'route-resume:ok:ops-tool']);
   });
 
+  it('answers a malformed pause body with 400 and pauses nothing; without the token it answers 401 before reading the body', async () => {
+    const route = 'gd-ehr-authorize';
+    const state = async () => ((await (await api(t.httpUrl, '/api/routes')).json()) as { routes: { name: string; state: string }[] }).routes.find((r) => r.name === route)?.state;
+    expect(await state()).toBe('active');
+    const pause = (body: string, headers: Record<string, string> = {}) => api(t.httpUrl, `/api/routes/${route}/pause`, { method: 'POST', body, headers });
+    const bad = [
+      ['{"reason": "maintenance"', 'body is not valid JSON'],
+      ['not json', 'body is not valid JSON'],
+      ['["maintenance"]', 'the pause body must be a JSON object'],
+      ['"maintenance"', 'the pause body must be a JSON object'],
+      ['null', 'the pause body must be a JSON object'],
+      ['{"reason": 5}', 'reason must be a string'],
+    ] as const;
+    for (const [body, message] of bad) {
+      const r = await pause(body);
+      expect({ body, status: r.status }).toEqual({ body, status: 400 });
+      const answer = (await r.json()) as { code: string; message: string };
+      expect(answer.code).toBe('HTTP_E_BAD_REQUEST');
+      expect(answer.message).toContain(message);
+    }
+    const anonymous = await fetch(`${t.httpUrl}/api/routes/${route}/pause`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"reason": "maintenance"' });
+    expect(anonymous.status).toBe(401);
+    const wrongToken = await pause('not json', { authorization: 'Bearer not-the-token-0123456789abcdefghij' });
+    expect(wrongToken.status).toBe(401);
+    expect(await state()).toBe('active');
+    expect(t.engine.ops.pauses.names()).not.toContain(route);
+    // An empty body is still a pause without a reason.
+    const empty = await pause('');
+    expect(empty.status).toBe(200);
+    expect(await empty.json()).toEqual({ route, state: 'paused', changed: true });
+    const resumed = await api(t.httpUrl, `/api/routes/${route}/resume`, { method: 'POST', body: '{}' });
+    expect(resumed.status).toBe(200);
+  });
+
   it('pauses through `hisbridge routes` on the engine\'s store: the running engine holds the route at once, list shows it, resume releases it', async () => {
     const dir = path.join(t.dataDir, 'store');
     const route = 'recognition-patient';
