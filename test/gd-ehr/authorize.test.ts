@@ -8,6 +8,7 @@ import { HisbridgeError } from '../../core/errors.js';
 import type { AuditEntry, PluginInstance, StepInput } from '../../core/sdk.js';
 import type { GdEhrSimulator } from '../../plugins/gd-ehr/simulator.js';
 import { call, http, makeCtx, sample, startSim } from './helpers.js';
+import { rejection as failure } from '../helpers/errors.js';
 
 let sim: GdEhrSimulator;
 let site: Record<string, unknown>;
@@ -24,15 +25,6 @@ async function make(config: Parameters<typeof plugin.create>[1] = {}, siteOver: 
   return plugin.create(makeCtx({ ...site, ...siteOver }, audit), config);
 }
 
-async function failure(p: Promise<unknown>): Promise<HisbridgeError> {
-  try {
-    await p;
-  } catch (e) {
-    expect(e).toBeInstanceOf(HisbridgeError);
-    return e as HisbridgeError;
-  }
-  throw new Error('expected a failure');
-}
 
 const consented = () => sample('01-adt-a04-registration-consent.hl7');
 

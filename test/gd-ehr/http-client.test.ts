@@ -4,7 +4,7 @@ import http from 'node:http';
 import net from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { classifyHttpStatus, createHttpClient, parseRetryAfter } from '../../core/http/client.js';
-import { HisbridgeError } from '../../core/errors.js';
+import { rejection } from '../helpers/errors.js';
 
 let server: http.Server;
 let base: string;
@@ -46,15 +46,6 @@ afterAll(async () => {
   await new Promise((r) => server.close(r));
 });
 
-async function rejection(p: Promise<unknown>): Promise<HisbridgeError> {
-  try {
-    await p;
-  } catch (e) {
-    expect(e).toBeInstanceOf(HisbridgeError);
-    return e as HisbridgeError;
-  }
-  throw new Error('expected a rejection');
-}
 
 describe('createHttpClient', () => {
   it('sends JSON bodies as UTF-8 and parses JSON answers', async () => {

@@ -17,8 +17,8 @@ import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createHttpClient, type OwnedHttpClient } from '../../core/http/client.js';
-import { HisbridgeError } from '../../core/errors.js';
 import { makeCerts, type TestCerts } from '../helpers/certs.js';
+import { rejection } from '../helpers/errors.js';
 
 const OK = 'HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 11\r\nconnection: keep-alive\r\n\r\n{"ok":true}';
 
@@ -72,15 +72,6 @@ async function until(cond: () => boolean, what: string): Promise<void> {
   }
 }
 
-async function rejection(p: Promise<unknown>): Promise<HisbridgeError> {
-  try {
-    await p;
-  } catch (e) {
-    expect(e).toBeInstanceOf(HisbridgeError);
-    return e as HisbridgeError;
-  }
-  throw new Error('expected a rejection');
-}
 
 /** Lets the client see that its connection is free again (undici reuses a connection a loop turn after its answer). */
 const nextTurns = async () => {
