@@ -77,3 +77,19 @@ describe('listener names', () => {
     expect(issues[0]).toMatch(/hisbridge\.yaml:4:\d+: listeners\[1\] "his-http" \(type http\) is mounted on the engine's HTTP server, but http\.enabled is false/);
   });
 });
+
+describe('database listener refused: statement', () => {
+  it('a refused: that is not a non-empty statement naming :cursor is refused at its line:column', () => {
+    const head = (v: string) =>
+      'listeners:\n' +
+      `  - { name: his-view, type: database, client: pg, connection: "postgres://h/db", query: "SELECT * FROM t WHERE id > :cursor", cursor: id, refused: ${v} }\n`;
+    for (const bad of ['42', '""', '"INSERT INTO err (reason) VALUES (:reason)"']) {
+      const dir = tempFiles({ 'hisbridge.yaml': head(bad) });
+      const issues = loadIssues(path.join(dir, 'hisbridge.yaml'));
+      expect(issues.length, bad).toBeGreaterThan(0);
+      expect(issues.join('\n'), bad).toMatch(/hisbridge\.yaml:2:\d+: refused (must be string|must NOT have fewer than 1 characters|does not match :cursor)/);
+    }
+    const ok = tempFiles({ 'hisbridge.yaml': head('"INSERT INTO err (c, r) VALUES (:cursor, :reason)"') });
+    expect(loadIssues(path.join(ok, 'hisbridge.yaml')).filter((i) => /refused/.test(i))).toEqual([]);
+  });
+});
